@@ -1,0 +1,130 @@
+// The shape of ctbridge.yaml, as zod schemas. The same schema validates the file at start-up and is printed as
+// JSON Schema by `ctbridge config schema` for editor completion. Destination entries are a union over the
+// registered destination types, each contributing its own connection settings.
+import { z } from 'zod';
+import { destinationDefinitions } from '../destinations/registry.ts';
+import { compilePath } from '../mapping/path.ts';
+
+const durationMs = z.number().int().positive();
+
+const pathExpression = z.string().superRefine((value, ctx) => {
+  try {
+    compilePath(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
+
+export const commercetoolsSchema = z
+  .strictObject({
+    projectKey: z.string().min(1),
+    region: z.string().min(1).optional().describe('e.g. europe-west1.gcp; sets authUrl and apiUrl'),
+    authUrl: z.url().optional(),
+    apiUrl: z.url().optional(),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+    scopes: z.array(z.string().min(1)).default([]),
+  })
+  .superRefine((value, ctx) => {
+    if (!value.region && !(value.authUrl && value.apiUrl)) {
+      ctx.addIssue({ code: 'custom', message: 'set either region or both authUrl and apiUrl' });
+    }
+  });
+
+export const ingestAuthSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('bearer'), token: z.string().min(16, 'bearer token must be at least 16 characters') }),
+  z.strictObject({
+    type: z.literal('hmac'),
+    secret: z.string().min(16, 'HMAC secret must be at least 16 characters'),
+    header: z.string().min(1).default('X-Ctbridge-Signature'),
+    encoding: z.enum(['hex', 'base64']).default('hex'),
+    prefix: z.string().default('sha256='),
+  }),
+  z.strictObject({
+    type: z.literal('oidc'),
+    jwksUrl: z.url(),
+    audience: z.string().min(1),
+    issuers: z.array(z.string()).default(['https://accounts.google.com', 'accounts.google.com']),
+    email: z.string().optional().describe('when set, the token must belong to this service account'),
+  }),
+  z.strictObject({ type: z.literal('none') }).describe('no ingest authentication: local development only'),
+]);
+
+export const serverSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).default(8080),
+  host: z.string().default('0.0.0.0'),
+  bodyLimit: z.number().int().positive().default(1024 * 1024).describe('largest accepted ingest body in bytes'),
+  ingest: z.strictObject({ auth: ingestAuthSchema }),
+  adminToken: z.string().min(16, 'admin token must be at least 16 characters').optional().describe('protects /v1/dead-letters; without it those routes answer 403'),
+});
+
+export const engineSchema = z.strictObject({
+  leaseMs: durationMs.default(30_000),
+  maxAttempts: z.number().int().min(1).default(12),
+  maxAgeMs: durationMs.default(24 * 3600 * 1000),
+  backoffBaseMs: durationMs.default(500),
+  backoffMaxMs: durationMs.default(5 * 60 * 1000),
+  concurrency: z.number().int().min(1).max(64).default(4).describe('batches in flight per destination'),
+  pollIntervalMs: durationMs.default(200),
+});
+
+export const recordMappingSchema = z.strictObject({
+  source: z.enum(['customer', 'order', 'payment', 'cart', 'product']).optional().describe('commercetools resource type; defaults to the record name'),
+  fields: z.record(z.string(), pathExpression).refine((f) => Object.keys(f).length > 0, 'map at least one field'),
+  onDelete: z.enum(['delete', 'ignore']).default('delete'),
+});
+
+export const eventMappingSchema = z.strictObject({
+  on: z.array(z.string().min(1)).min(1).describe('commercetools message types, e.g. OrderCreated'),
+  fields: z.record(z.string(), pathExpression).refine((f) => Object.keys(f).length > 0, 'map at least one field'),
+});
+
+const destinationCommon = {
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, - and _'),
+  records: z.record(z.string(), recordMappingSchema).default({}),
+  events: z.record(z.string(), eventMappingSchema).default({}),
+};
+
+
+/** What every destination entry has, whatever its type; the rest are the type's connection settings. */
+export interface DestinationConfig {
+  name: string;
+  type: string;
+  records: Record<string, z.infer<typeof recordMappingSchema>>;
+  events: Record<string, z.infer<typeof eventMappingSchema>>;
+  [setting: string]: unknown;
+}
+
+export const destinationSchema = z.discriminatedUnion(
+  'type',
+  destinationDefinitions.map((definition) =>
+    z.strictObject({ ...destinationCommon, type: z.literal(definition.type), ...definition.settings.shape }),
+  ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+) as unknown as z.ZodType<DestinationConfig>;
+
+export const configSchema = z
+  .strictObject({
+    commercetools: commercetoolsSchema,
+    server: serverSchema,
+    store: z
+      .string()
+      .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'expected sqlite:PATH or a postgres:// URL')
+      .default('sqlite:.ctbridge/ctbridge.db'),
+    engine: engineSchema.default(engineSchema.parse({})),
+    destinations: z.array(destinationSchema).default([]),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.destinations.forEach((destination, index) => {
+      if (seen.has(destination.name)) {
+        ctx.addIssue({ code: 'custom', path: ['destinations', index, 'name'], message: `duplicate destination name "${destination.name}"` });
+      }
+      seen.add(destination.name);
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type RecordMappingConfig = z.infer<typeof recordMappingSchema>;
+export type EventMappingConfig = z.infer<typeof eventMappingSchema>;
+export type EngineConfig = z.infer<typeof engineSchema>;
+export type IngestAuthConfig = z.infer<typeof ingestAuthSchema>;

@@ -1,0 +1,128 @@
+// Generic HTTP destination (`type: http`): sends each mapped record or event as JSON to a URL, one per call or
+// as array bodies of up to `batchSize` items. Every call carries an Idempotency-Key, the correlation id and an
+// HMAC-SHA256 signature of the body so the receiver can verify it came from ctbridge.
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { defineDestination, type EventItem, type ItemOutcome, type RecordItem } from '../types.ts';
+
+const auth = z.union([
+  z.strictObject({ bearer: z.string().min(1) }),
+  z.strictObject({ basic: z.strictObject({ username: z.string().min(1), password: z.string() }) }),
+  z.strictObject({ header: z.strictObject({ name: z.string().min(1), value: z.string().min(1) }) }),
+]);
+
+const settings = z.object({
+  url: z.url().describe('where records and events are sent'),
+  eventsUrl: z.url().optional().describe('where events are sent; defaults to url'),
+  method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
+  deleteMethod: z.enum(['DELETE', 'POST']).default('DELETE').describe('DELETE calls url/{recordType}/{id}; POST sends {operation: "delete"}'),
+  batchSize: z.number().int().min(1).max(1000).default(1).describe('above 1, bodies are JSON arrays of up to this many items'),
+  timeoutMs: z.number().int().positive().default(10_000),
+  signingSecret: z.string().min(16, 'signing secret must be at least 16 characters').optional(),
+  auth: auth.optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+  rateLimit: z.strictObject({ requestsPerSecond: z.number().positive(), burst: z.number().int().positive().optional() }).optional(),
+});
+
+type Settings = z.infer<typeof settings>;
+
+/** The JSON a receiver gets for one record or event. */
+type Envelope = Record<string, unknown>;
+
+export const httpDestination = defineDestination({
+  type: 'http',
+  description: 'POST/PUT/PATCH mapped records and events as JSON to any HTTP endpoint',
+  settings,
+  create(config: Settings, { http }) {
+    const baseHeaders: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'ctbridge', ...config.headers, ...authHeaders(config) };
+
+    async function send(url: string, method: string, envelopes: Envelope[], keys: string[], correlationIds: string[]): Promise<void> {
+      const body = JSON.stringify(config.batchSize > 1 ? envelopes : envelopes[0]);
+      const headers: Record<string, string> = {
+        ...baseHeaders,
+        // One key per call: for a batch, the keys of its items joined, so a retried batch is recognisable too.
+        'idempotency-key': keys.join(','),
+        'x-correlation-id': correlationIds.join(','),
+      };
+      if (config.signingSecret) headers['x-ctbridge-signature'] = `sha256=${createHmac('sha256', config.signingSecret).update(body).digest('hex')}`;
+      await http.request({ method, url, headers, body, timeoutMs: config.timeoutMs });
+    }
+
+    /** Sends items in chunks of batchSize; a failed chunk fails only its own items. */
+    async function deliver<T extends { idempotencyKey: string; correlationId: string }>(
+      items: T[],
+      route: (item: T) => { url: string; method: string; envelope: Envelope },
+    ): Promise<ItemOutcome[]> {
+      const outcomes: ItemOutcome[] = [];
+      const groups = new Map<string, T[]>();
+      for (const item of items) {
+        const { url, method } = route(item);
+        const key = `${method} ${url}`;
+        const group = groups.get(key) ?? [];
+        group.push(item);
+        groups.set(key, group);
+      }
+      const byItem = new Map<T, ItemOutcome>();
+      for (const group of groups.values()) {
+        for (let start = 0; start < group.length; start += config.batchSize) {
+          const chunk = group.slice(start, start + config.batchSize);
+          const first = route(chunk[0]!);
+          try {
+            await send(first.url, first.method, chunk.map((item) => route(item).envelope), chunk.map((i) => i.idempotencyKey), chunk.map((i) => i.correlationId));
+            for (const item of chunk) byItem.set(item, { ok: true });
+          } catch (error) {
+            for (const item of chunk) byItem.set(item, { ok: false, error: error as never });
+          }
+        }
+      }
+      for (const item of items) outcomes.push(byItem.get(item)!);
+      return outcomes;
+    }
+
+    return {
+      limits: { maxBatchSize: Math.max(config.batchSize, 1) * 8, rateLimit: config.rateLimit },
+      delta: 'changed',
+      sendRecords(items: RecordItem[]) {
+        return deliver(items, (item) => {
+          const envelope: Envelope = {
+            kind: 'record',
+            recordType: item.recordType,
+            id: item.resourceId,
+            version: item.version,
+            operation: item.operation,
+            fields: item.fields,
+            changed: item.changed,
+            idempotencyKey: item.idempotencyKey,
+          };
+          if (item.operation === 'delete' && config.deleteMethod === 'DELETE') {
+            return { url: `${config.url.replace(/\/$/, '')}/${encodeURIComponent(item.recordType)}/${encodeURIComponent(item.resourceId)}`, method: 'DELETE', envelope };
+          }
+          return { url: config.url, method: item.operation === 'delete' ? 'POST' : config.method, envelope };
+        });
+      },
+      sendEvents(items: EventItem[]) {
+        return deliver(items, (item) => ({
+          url: config.eventsUrl ?? config.url,
+          method: config.method,
+          envelope: {
+            kind: 'event',
+            eventType: item.eventType,
+            sourceType: item.sourceType,
+            resource: item.resource,
+            occurredAt: item.occurredAt === undefined ? undefined : new Date(item.occurredAt).toISOString(),
+            payload: item.payload,
+            idempotencyKey: item.idempotencyKey,
+          },
+        }));
+      },
+    };
+  },
+});
+
+function authHeaders(config: Settings): Record<string, string> {
+  const auth = config.auth;
+  if (!auth) return {};
+  if ('bearer' in auth) return { authorization: `Bearer ${auth.bearer}` };
+  if ('basic' in auth) return { authorization: `Basic ${Buffer.from(`${auth.basic.username}:${auth.basic.password}`).toString('base64')}` };
+  return { [auth.header.name.toLowerCase()]: auth.header.value };
+}

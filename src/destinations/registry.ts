@@ -1,0 +1,9 @@
+// Every destination type ctbridge knows. A new connector is one folder under src/destinations/ and one line here.
+import type { DestinationDefinition } from './types.ts';
+import { httpDestination } from './http/index.ts';
+
+export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination as unknown as DestinationDefinition];
+
+export function findDestinationDefinition(type: string): DestinationDefinition | undefined {
+  return destinationDefinitions.find((definition) => definition.type === type);
+}

@@ -1,0 +1,81 @@
+// The connector interface: what a destination folder exports and what the engine calls.
+// Shape after Segment's action-destinations: a declarative definition (settings schema, limits) and thin send
+// functions that receive batches, use an injected HTTP client, and report one outcome per item. Failures are
+// expressed with the engine's error classes (engine/errors.ts), thrown for the whole batch or returned per item.
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { DeliveryError } from '../engine/errors.ts';
+import type { HttpClient } from './http-client.ts';
+
+/** One record (a commercetools resource mapped for this destination) to create, update or delete. */
+export interface RecordItem {
+  recordType: string;
+  /** The commercetools resource id. */
+  resourceId: string;
+  operation: 'upsert' | 'delete';
+  /** The resource version this state comes from. */
+  version: number;
+  /** What to send: only the changed fields, or the full record when the connector asks for it. */
+  fields: Record<string, unknown>;
+  /** The whole mapped record, for connectors that need context beyond the changed fields. */
+  record: Record<string, unknown>;
+  /** Names of the fields that changed since the last successful send (all fields on first send). */
+  changed: string[];
+  /** The destination's id for this record, when a previous send returned one. */
+  destinationId: string | undefined;
+  /** Stable for this (destination, record, version): a retry of the same state carries the same key. */
+  idempotencyKey: string;
+  correlationId: string;
+}
+
+/** One timeline event, delivered once. */
+export interface EventItem {
+  /** The event mapping's name in the configuration. */
+  eventType: string;
+  /** The commercetools message type it came from (`OrderCreated`). */
+  sourceType: string;
+  resource: { typeId: string; id: string } | undefined;
+  payload: Record<string, unknown>;
+  /** Derived from the source message id: the destination's dedupe key. */
+  idempotencyKey: string;
+  correlationId: string;
+  occurredAt: number | undefined;
+}
+
+export type ItemOutcome = { ok: true; destinationId?: string } | { ok: false; error: DeliveryError };
+
+export interface ConnectorLimits {
+  /** Most items one send call may carry. */
+  maxBatchSize: number;
+  /** Calls per second allowed towards the destination, shared by all workers of this process. */
+  rateLimit?: { requestsPerSecond: number; burst?: number } | undefined;
+}
+
+export interface Connector {
+  readonly limits: ConnectorLimits;
+  /** 'changed' sends only changed fields; 'full' sends the whole record whenever anything changed. */
+  readonly delta: 'changed' | 'full';
+  sendRecords(items: RecordItem[]): Promise<ItemOutcome[]>;
+  sendEvents(items: EventItem[]): Promise<ItemOutcome[]>;
+  close?(): Promise<void>;
+}
+
+export interface ConnectorDeps {
+  http: HttpClient;
+  logger: Logger;
+  /** The destination's name in the configuration. */
+  name: string;
+}
+
+export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObject> {
+  type: string;
+  description: string;
+  /** Connection settings of this destination type (everything besides name/type/records/events). */
+  settings: Settings;
+  create(settings: z.infer<Settings>, deps: ConnectorDeps): Connector;
+}
+
+/** Identity helper that keeps the settings type flowing into `create`. */
+export function defineDestination<Settings extends z.ZodObject>(definition: DestinationDefinition<Settings>): DestinationDefinition<Settings> {
+  return definition;
+}

@@ -1,0 +1,62 @@
+// The error classes connectors throw (or return per item) so the engine knows what to do next:
+// retry with backoff, wait for the destination's rate limit, or stop and dead-letter.
+
+export abstract class DeliveryError extends Error {
+  abstract readonly retryable: boolean;
+  /** HTTP status of the destination's answer, when there was one. */
+  readonly status: number | undefined;
+  constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.status = options.status;
+  }
+}
+
+/** Network failures, timeouts, 408/423/425/5xx: try again later with backoff. */
+export class RetryableError extends DeliveryError {
+  readonly retryable = true;
+  override readonly name: string = 'RetryableError';
+  /** The destination asked for this wait (Retry-After), in milliseconds. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: { status?: number; cause?: unknown; retryAfterMs?: number } = {}) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** 429 or an exhausted quota: the whole destination waits, not just this item. */
+export class RateLimitedError extends RetryableError {
+  override readonly name = 'RateLimitedError';
+}
+
+/** Validation failures and other 4xx: retrying cannot help; the item becomes a dead letter. */
+export class PermanentError extends DeliveryError {
+  readonly retryable = false;
+  override readonly name = 'PermanentError';
+}
+
+/** Turns any thrown value into a DeliveryError: unknown failures count as retryable (a bug or a network blip). */
+export function toDeliveryError(error: unknown): DeliveryError {
+  if (error instanceof DeliveryError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new RetryableError(message, { cause: error });
+}
+
+/** The engine's classification of an HTTP status (the brief's list): undefined means success. */
+export function errorForStatus(status: number, message: string, retryAfterMs?: number): DeliveryError | undefined {
+  if (status < 400) return undefined;
+  if (status === 429) return new RateLimitedError(message, { status, retryAfterMs });
+  if (status === 408 || status === 423 || status === 425 || status >= 500) {
+    return new RetryableError(message, { status, retryAfterMs });
+  }
+  return new PermanentError(message, { status });
+}
+
+/** Parses a Retry-After header (delta-seconds or HTTP date) into milliseconds from now. */
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}

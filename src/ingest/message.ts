@@ -1,0 +1,49 @@
+// The one shape every accepted commercetools notification is turned into, whatever envelope carried it.
+// Everything after the HTTP edge (dedupe, routing to record sync and event delivery) works on this type only.
+
+export type NotificationType = 'Message' | 'ResourceCreated' | 'ResourceUpdated' | 'ResourceDeleted' | 'Event';
+
+export interface ResourceRef {
+  typeId: string;
+  id: string;
+}
+
+export interface CommercetoolsNotification {
+  /** Dedupe key: the message id for Messages and Events; resource id + version + notification type otherwise. */
+  dedupeKey: string;
+  notificationType: NotificationType;
+  /** Message type (`CustomerCreated`), Event type, or the notification type for change notifications. */
+  type: string;
+  projectKey: string | undefined;
+  /** Absent only for Events that are not about a commercetools resource (import-api, checkout). */
+  resource: ResourceRef | undefined;
+  /** The resource version this notification describes (Message.resourceVersion, or the change's version). */
+  resourceVersion: number | undefined;
+  /** The full resource when the notification carries it (e.g. CustomerCreated.customer, OrderCreated.order). */
+  carriedResource: Record<string, unknown> | undefined;
+  /** True for ResourceDeleted and for *Deleted Messages. */
+  deleted: boolean;
+  /** True when commercetools left the payload out (payloadNotIncluded): the API must be asked. */
+  payloadNotIncluded: boolean;
+  /** When the change happened in commercetools (ms since epoch); used for end-to-end lag. */
+  occurredAt: number | undefined;
+  /** The commercetools payload itself (Message / notification / Event), after unwrapping the envelope. */
+  payload: Record<string, unknown>;
+}
+
+/** Something that was delivered to the ingest endpoint and could not be understood as a notification. */
+export interface Unrecognised {
+  reason: string;
+  body: unknown;
+}
+
+/** An envelope that is a control message for the transport rather than a notification. */
+export type ControlMessage =
+  | { kind: 'sns-subscription-confirmation'; topicArn: string | undefined; subscribeUrl: string | undefined; messageId: string | undefined }
+  | { kind: 'eventgrid-validation'; validationCode: string }
+  | { kind: 'subscription-test'; dedupeKey: string };
+
+export type NormalizedItem =
+  | { kind: 'notification'; notification: CommercetoolsNotification }
+  | { kind: 'control'; control: ControlMessage }
+  | { kind: 'unrecognised'; unrecognised: Unrecognised };
