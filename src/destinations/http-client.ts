@@ -1,6 +1,7 @@
 // The HTTP client handed to connectors: fetch with a timeout, mapping transport failures and statuses onto the
 // engine's error classes so connectors stay thin and never decide retry policy themselves.
-import { RetryableError, errorForStatus, parseRetryAfter } from '../engine/errors.ts';
+import { RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../engine/errors.ts';
+import type { RateLimiter } from '../engine/rate-limiter.ts';
 
 export interface HttpRequest {
   method: string;
@@ -24,10 +25,22 @@ export interface HttpClient {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** How long the whole destination pauses after a 429 that did not say how long to wait. */
+const DEFAULT_RATE_LIMIT_PAUSE_MS = 1_000;
 
-export function createHttpClient(): HttpClient {
+export interface HttpClientOptions {
+  /** Shared by every call to this destination: calls wait their turn, and a 429 pauses them all. */
+  limiter?: RateLimiter;
+  /** Called once per HTTP call made (for metrics). */
+  onCall?: () => void;
+}
+
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const { limiter, onCall } = options;
   return {
     async request(req) {
+      await limiter?.acquire();
+      onCall?.();
       let response: Response;
       try {
         response = await fetch(req.url, {
@@ -50,6 +63,7 @@ export function createHttpClient(): HttpClient {
         }
       }
       const failure = errorForStatus(response.status, `${req.method} ${redactUrl(req.url)} answered ${response.status}${text ? `: ${text.slice(0, 300)}` : ''}`, parseRetryAfter(response.headers.get('retry-after')));
+      if (failure instanceof RateLimitedError) limiter?.pauseUntil(Date.now() + (failure.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS));
       if (failure) throw failure;
       return { status: response.status, headers: response.headers, text, json };
     },

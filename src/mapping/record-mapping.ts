@@ -1,9 +1,12 @@
 // Turns a commercetools resource (or message) into the flat record a destination receives, from the field
 // mapping in the configuration. Compiled once; `apply` is on the hot path of every sync.
+import { isPersonalKey } from '../observability/redact.ts';
 import { compilePath, readPath, type PathStep } from './path.ts';
 
 export interface CompiledMapping {
   fieldNames: readonly string[];
+  /** Fields whose source path passes through personal data (e.g. `addresses[0].firstName`): redacted when stored. */
+  personalFields: ReadonlySet<string>;
   apply(source: unknown): Record<string, unknown>;
 }
 
@@ -16,8 +19,12 @@ export function compileFieldMapping(fields: Readonly<Record<string, string>>): C
   for (const [name, expression] of Object.entries(fields)) {
     compiled.push([name, compilePath(expression)]);
   }
+  const personalFields = new Set(
+    compiled.filter(([name, steps]) => isPersonalKey(name) || steps.some((step) => typeof step === 'string' && isPersonalKey(step))).map(([name]) => name),
+  );
   return {
     fieldNames: compiled.map(([name]) => name),
+    personalFields,
     apply(source) {
       const out: Record<string, unknown> = {};
       for (const [name, steps] of compiled) {

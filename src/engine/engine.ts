@@ -1,0 +1,85 @@
+// Assembles the engine: one connector, one rate limiter and two work loops (record sync, event delivery) per
+// configured destination. Ingest wakes the loops of the destinations it gave work to; stop() stops claiming,
+// lets the batches in flight finish and gives back any lease still held.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { findDestinationDefinition } from '../destinations/registry.ts';
+import { createHttpClient } from '../destinations/http-client.ts';
+import type { Connector } from '../destinations/types.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { EventQueue } from '../store/event-queue.ts';
+import { RecordQueue } from '../store/record-queue.ts';
+import type { Store } from '../store/store.ts';
+import { createEventDelivery } from './event-delivery.ts';
+import type { EngineHooks } from './hooks.ts';
+import { createRateLimiter } from './rate-limiter.ts';
+import { createRecordSync, type ResourceFetcher } from './record-sync.ts';
+import type { Routes } from './routes.ts';
+import { WorkLoop } from './work-loop.ts';
+
+export interface EngineDeps {
+  config: Pick<Config, 'destinations' | 'engine'>;
+  routes: Routes;
+  store: Store;
+  fetcher: ResourceFetcher;
+  metrics: Metrics;
+  logger: Logger;
+  hooks?: EngineHooks;
+  /** Connectors by destination name, replacing the configured ones (tests inject faulty ones). */
+  connectors?: Record<string, Connector>;
+}
+
+export interface Engine {
+  start(): void;
+  /** Wakes the workers of these destinations (all when omitted). */
+  notify(destinations?: Iterable<string>): void;
+  stop(): Promise<void>;
+}
+
+export function createEngine(deps: EngineDeps): Engine {
+  const { config, routes, store, fetcher, metrics, logger, hooks = {} } = deps;
+  const owner = `${process.pid}-${randomUUID()}`;
+  const recordQueue = new RecordQueue(store.db, store.dialect);
+  const eventQueue = new EventQueue(store.db, store.dialect);
+  const loops = new Map<string, Array<WorkLoop<never>>>();
+  const connectors: Connector[] = [];
+
+  for (const destination of config.destinations) {
+    const log = logger.child({ destination: destination.name });
+    const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, metrics, log);
+    connectors.push(connector);
+    const common = { destination: destination.name, connector, routes, engine: config.engine, metrics, logger: log, hooks, owner };
+    const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
+    const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
+    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, logger: log };
+    loops.set(destination.name, [
+      new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }),
+      new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: deliverEvents }),
+    ] as Array<WorkLoop<never>>);
+  }
+
+  return {
+    start() {
+      for (const pair of loops.values()) for (const loop of pair) loop.start();
+    },
+    notify(destinations) {
+      for (const name of destinations ?? loops.keys()) for (const loop of loops.get(name) ?? []) loop.notify();
+    },
+    async stop() {
+      await Promise.all([...loops.values()].flat().map((loop) => loop.stop()));
+      await Promise.all([recordQueue.release(owner), eventQueue.release(owner)]);
+      await Promise.all(connectors.map((c) => c.close?.()));
+    },
+  };
+}
+
+function buildConnector(destination: Config['destinations'][number], metrics: Metrics, logger: Logger): Connector {
+  const definition = findDestinationDefinition(destination.type);
+  if (!definition) throw new Error(`destination "${destination.name}": unknown type "${destination.type}"`);
+  const limiter = createRateLimiter();
+  const http = createHttpClient({ limiter, onCall: () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' }) });
+  const connector = definition.create(definition.settings.parse(destination), { http, logger, name: destination.name });
+  limiter.setRate(connector.limits.rateLimit);
+  return connector;
+}

@@ -1,0 +1,102 @@
+// Event delivery for one destination: map each claimed event from its source message, hand the batch to the
+// connector with the source message id as idempotency key, and record delivered / retry / dead letter.
+import type { Logger } from 'pino';
+import type { EngineConfig } from '../config/schema.ts';
+import type { Connector, EventItem, ItemOutcome } from '../destinations/types.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { redact } from '../observability/redact.ts';
+import type { EventDeadLetter, EventQueue, EventRetry, EventRow } from '../store/event-queue.ts';
+import { PermanentError, RetryableError, toDeliveryError, type DeliveryError } from './errors.ts';
+import type { EngineHooks } from './hooks.ts';
+import { decideAfterFailure } from './retry-policy.ts';
+import type { Routes } from './routes.ts';
+
+export interface EventDeliveryDeps {
+  destination: string;
+  connector: Connector;
+  queue: EventQueue;
+  routes: Routes;
+  engine: EngineConfig;
+  metrics: Metrics;
+  logger: Logger;
+  hooks: EngineHooks;
+  owner: string;
+  now?: () => number;
+}
+
+export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[]) => Promise<void> {
+  const { destination, connector, queue, routes, engine, metrics, logger, hooks, owner } = deps;
+  const now = deps.now ?? Date.now;
+
+  return async function processBatch(rows) {
+    metrics.inFlight.inc({ destination, kind: 'event' }, rows.length);
+    const delivered: EventRow[] = [];
+    const retries: EventRetry[] = [];
+    const deadLetters: EventDeadLetter[] = [];
+    const fail = (row: EventRow, error: DeliveryError) => {
+      const decision = decideAfterFailure({ attempts: row.attempts, firstFailedAt: row.first_failed_at, attemptLog: row.attempt_log }, error, now(), engine);
+      const log = logger.child({ correlationId: row.correlation_id, eventType: row.event_type, dedupeKey: row.dedupe_key });
+      if (decision.action === 'retry') {
+        retries.push({ row, dueAt: decision.dueAt, attempts: decision.attempts, attemptLog: decision.attemptLog, lastError: error.message });
+        log.warn({ attempt: decision.attempts, retryInMs: decision.dueAt - now(), error: error.message }, 'event delivery failed; will retry');
+        metrics.retried.inc({ destination, kind: 'event' });
+        hooks.onRetry?.({ destination, kind: 'event', key: row.dedupe_key, error: error.message, attempt: decision.attempts });
+      } else {
+        deadLetters.push({ row, reason: decision.reason, lastError: error.message, attempts: decision.attempts, attemptLog: decision.attemptLog, redactedPayload: redact(JSON.parse(row.payload)) });
+        log.error({ attempts: decision.attempts, reason: decision.reason }, 'event delivery dead-lettered');
+        metrics.deadLettered.inc({ destination, kind: 'event' });
+        hooks.onDeadLetter?.({ destination, kind: 'event', key: row.dedupe_key, reason: decision.reason });
+      }
+    };
+
+    try {
+      const sendable: Array<{ row: EventRow; item: EventItem }> = [];
+      for (const row of rows) {
+        const route = routes.event(destination, row.event_type);
+        if (!route) {
+          fail(row, new PermanentError(`event mapping "${row.event_type}" no longer exists in the configuration`));
+          continue;
+        }
+        const message = JSON.parse(row.payload) as Record<string, unknown>;
+        sendable.push({
+          row,
+          item: {
+            eventType: row.event_type,
+            sourceType: row.source_type,
+            resource: row.resource_type && row.resource_id ? { typeId: row.resource_type, id: row.resource_id } : undefined,
+            payload: route.mapping.apply(message),
+            idempotencyKey: row.dedupe_key,
+            correlationId: row.correlation_id,
+            occurredAt: row.occurred_at ?? undefined,
+          },
+        });
+      }
+      for (let start = 0; start < sendable.length; start += connector.limits.maxBatchSize) {
+        const chunk = sendable.slice(start, start + connector.limits.maxBatchSize);
+        const started = performance.now();
+        let outcomes: ItemOutcome[];
+        try {
+          outcomes = await connector.sendEvents(chunk.map((c) => c.item));
+        } catch (error) {
+          const failure = toDeliveryError(error);
+          outcomes = chunk.map(() => ({ ok: false, error: failure }));
+        }
+        metrics.destinationLatency.observe({ destination, operation: 'events' }, (performance.now() - started) / 1000);
+        chunk.forEach(({ row }, index) => {
+          const outcome = outcomes[index] ?? { ok: false, error: new RetryableError('connector returned no outcome for this item') };
+          if (outcome.ok) {
+            delivered.push(row);
+            metrics.succeeded.inc({ destination, kind: 'event' });
+            metrics.endToEndLag.observe({ destination, kind: 'event' }, Math.max(0, now() - row.created_at) / 1000);
+            hooks.onDelivered?.({ destination, eventType: row.event_type, dedupeKey: row.dedupe_key });
+          } else {
+            fail(row, outcome.error);
+          }
+        });
+      }
+      await queue.finish(owner, now(), { delivered, retries, deadLetters });
+    } finally {
+      metrics.inFlight.dec({ destination, kind: 'event' }, rows.length);
+    }
+  };
+}

@@ -1,0 +1,10 @@
+// Optional callbacks the engine makes as work progresses. The sandbox prints them as a live feed; tests and the
+// benchmark use them to wait for progress. Logs and metrics never depend on them.
+
+export interface EngineHooks {
+  onIngested?(event: { accepted: number; duplicates: number; quarantined: number }): void;
+  onSynced?(event: { destination: string; recordType: string; resourceId: string; version: number; operation: 'upsert' | 'delete'; changed: string[]; coalesced: number }): void;
+  onDelivered?(event: { destination: string; eventType: string; dedupeKey: string }): void;
+  onRetry?(event: { destination: string; kind: 'record' | 'event'; key: string; error: string; attempt: number }): void;
+  onDeadLetter?(event: { destination: string; kind: 'record' | 'event'; key: string; reason: string }): void;
+}

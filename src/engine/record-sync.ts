@@ -1,0 +1,218 @@
+// Record sync for one destination: for a claimed batch of dirty keys, find each resource's latest state (the
+// carried resource when it is the newest announced version, else one commercetools query per resource type),
+// map it, diff it against the snapshot of what was last sent, send only what changed, and record the outcome.
+// Versions older than the last synced one are never sent; deletions become the connector's delete.
+import type { Logger } from 'pino';
+import type { EngineConfig } from '../config/schema.ts';
+import type { Connector, ItemOutcome, RecordItem } from '../destinations/types.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { redactMapped } from '../observability/redact.ts';
+import type { DeadLetterResult, RecordQueue, RecordRow, RetryResult, SyncedResult } from '../store/record-queue.ts';
+import { changedFields, pick } from './delta.ts';
+import { RetryableError, toDeliveryError, type DeliveryError } from './errors.ts';
+import { decideAfterFailure } from './retry-policy.ts';
+import type { RecordRoute, Routes } from './routes.ts';
+import type { EngineHooks } from './hooks.ts';
+
+/** Reads current resources from commercetools; ids missing from the result no longer exist. */
+export interface ResourceFetcher {
+  fetchByIds(typeId: string, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
+}
+
+export interface RecordSyncDeps {
+  destination: string;
+  connector: Connector;
+  queue: RecordQueue;
+  routes: Routes;
+  fetcher: ResourceFetcher;
+  engine: EngineConfig;
+  metrics: Metrics;
+  logger: Logger;
+  hooks: EngineHooks;
+  owner: string;
+  now?: () => number;
+}
+
+type Latest = { state: 'present'; version: number; resource: Record<string, unknown> } | { state: 'deleted'; version: number };
+
+interface Pending {
+  row: RecordRow;
+  route: RecordRoute;
+  item: RecordItem;
+  record: Record<string, unknown> | null;
+}
+
+export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
+  const { destination, connector, queue, routes, fetcher, engine, metrics, logger, hooks, owner } = deps;
+  const now = deps.now ?? Date.now;
+
+  return async function processBatch(rows) {
+    metrics.inFlight.inc({ destination, kind: 'record' }, rows.length);
+    const synced: SyncedResult[] = [];
+    const retries: RetryResult[] = [];
+    const deadLetters: DeadLetterResult[] = [];
+    const fail = (row: RecordRow, error: DeliveryError, payload: unknown) => {
+      const decision = decideAfterFailure({ attempts: row.attempts, firstFailedAt: row.first_failed_at, attemptLog: row.attempt_log }, error, now(), engine);
+      const log = logger.child({ correlationId: row.correlation_id, recordType: row.record_type, resourceId: row.resource_id });
+      if (decision.action === 'retry') {
+        retries.push({ row, dueAt: decision.dueAt, attempts: decision.attempts, attemptLog: decision.attemptLog, lastError: error.message });
+        log.warn({ attempt: decision.attempts, retryInMs: decision.dueAt - now(), error: error.message }, 'record sync failed; will retry');
+        metrics.retried.inc({ destination, kind: 'record' });
+        hooks.onRetry?.({ destination, kind: 'record', key: row.resource_id, error: error.message, attempt: decision.attempts });
+      } else {
+        deadLetters.push({ row, reason: decision.reason, lastError: error.message, attempts: decision.attempts, attemptLog: decision.attemptLog, redactedPayload: payload });
+        log.error({ attempts: decision.attempts, reason: decision.reason }, 'record sync dead-lettered');
+        metrics.deadLettered.inc({ destination, kind: 'record' });
+        hooks.onDeadLetter?.({ destination, kind: 'record', key: row.resource_id, reason: decision.reason });
+      }
+    };
+
+    try {
+      const claimed: Array<{ row: RecordRow; route: RecordRoute }> = [];
+      for (const row of rows) {
+        const route = routes.record(destination, row.record_type);
+        if (route) claimed.push({ row, route });
+        else synced.push({ row, syncedVersion: row.synced_version, snapshot: parseJson(row.snapshot), destinationDeleted: row.destination_deleted === 1, destinationId: row.destination_id });
+      }
+
+      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher);
+      const pending: Pending[] = [];
+      for (const { row, route } of claimed) {
+        const state = latest.get(row);
+        if (state instanceof Error) {
+          fail(row, toDeliveryError(state), null);
+          continue;
+        }
+        const outcome = plan(row, route, state!, connector.delta);
+        if (outcome.kind === 'done') {
+          synced.push(outcome.result);
+          if (outcome.reason === 'stale') metrics.staleSkipped.inc({ destination });
+          else metrics.unchanged.inc({ destination });
+        } else {
+          pending.push({ row, route, item: outcome.item, record: outcome.record });
+        }
+      }
+
+      for (let start = 0; start < pending.length; start += connector.limits.maxBatchSize) {
+        const chunk = pending.slice(start, start + connector.limits.maxBatchSize);
+        const started = performance.now();
+        let outcomes: ItemOutcome[];
+        try {
+          outcomes = await connector.sendRecords(chunk.map((p) => p.item));
+        } catch (error) {
+          const failure = toDeliveryError(error);
+          outcomes = chunk.map(() => ({ ok: false, error: failure }));
+        }
+        metrics.destinationLatency.observe({ destination, operation: 'records' }, (performance.now() - started) / 1000);
+        chunk.forEach((p, index) => {
+          const outcome = outcomes[index] ?? { ok: false, error: new RetryableError('connector returned no outcome for this item') };
+          if (outcome.ok) {
+            const deleted = p.item.operation === 'delete';
+            synced.push({
+              row: p.row,
+              syncedVersion: p.item.version,
+              snapshot: deleted ? null : p.record,
+              destinationDeleted: deleted,
+              destinationId: outcome.destinationId ?? p.row.destination_id,
+            });
+            metrics.succeeded.inc({ destination, kind: 'record' });
+            metrics.endToEndLag.observe({ destination, kind: 'record' }, Math.max(0, now() - p.row.dirtied_at) / 1000);
+            hooks.onSynced?.({ destination, recordType: p.row.record_type, resourceId: p.row.resource_id, version: p.item.version, operation: p.item.operation, changed: p.item.changed, coalesced: p.row.dirty_seq - p.row.processed_seq });
+          } else {
+            fail(p.row, outcome.error, p.record ? redactMapped(p.record, p.route.mapping.personalFields) : null);
+          }
+        });
+      }
+      await queue.finish(owner, now(), { synced, retries, deadLetters });
+    } finally {
+      metrics.inFlight.dec({ destination, kind: 'record' }, rows.length);
+    }
+  };
+}
+
+type Plan =
+  | { kind: 'done'; reason: 'stale' | 'unchanged'; result: SyncedResult }
+  | { kind: 'send'; item: RecordItem; record: Record<string, unknown> | null };
+
+function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta']): Plan {
+  const snapshot = parseJson(row.snapshot);
+  const unchanged = (reason: 'stale' | 'unchanged', version = row.synced_version): Plan => ({
+    kind: 'done',
+    reason,
+    result: { row, syncedVersion: version, snapshot, destinationDeleted: row.destination_deleted === 1, destinationId: row.destination_id },
+  });
+  if (row.synced_version !== null && latest.version < row.synced_version) return unchanged('stale');
+  const base = { recordType: row.record_type, resourceId: row.resource_id, version: latest.version, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id };
+
+  if (latest.state === 'deleted') {
+    // Nothing to delete when the destination never received the record, or already deleted it.
+    if (route.onDelete === 'ignore' || snapshot === null || row.destination_deleted === 1) {
+      return unchanged('unchanged', latest.version);
+    }
+    return {
+      kind: 'send',
+      record: null,
+      item: { ...base, operation: 'delete', fields: {}, record: {}, changed: [], idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}:delete` },
+    };
+  }
+
+  const record = route.mapping.apply(latest.resource);
+  const changed = changedFields(snapshot ?? undefined, record);
+  if (changed.length === 0) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
+  return {
+    kind: 'send',
+    record,
+    item: {
+      ...base,
+      operation: 'upsert',
+      fields: delta === 'changed' ? pick(record, changed) : record,
+      record,
+      changed,
+      idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}`,
+    },
+  };
+}
+
+/** The newest known state of each row's resource, or the error that prevented finding it. */
+async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promise<Map<RecordRow, Latest | Error>> {
+  const result = new Map<RecordRow, Latest | Error>();
+  const toFetch = new Map<string, RecordRow[]>();
+  for (const row of rows) {
+    if (row.deleted_version !== null && (row.synced_version === null || row.deleted_version >= row.synced_version)) {
+      result.set(row, { state: 'deleted', version: row.deleted_version });
+    } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0)) {
+      result.set(row, { state: 'present', version: row.carried_version, resource: JSON.parse(row.carried_resource) as Record<string, unknown> });
+    } else {
+      const list = toFetch.get(row.resource_type) ?? [];
+      list.push(row);
+      toFetch.set(row.resource_type, list);
+    }
+  }
+  await Promise.all(
+    [...toFetch].map(async ([typeId, typeRows]) => {
+      try {
+        const found = await fetcher.fetchByIds(typeId, [...new Set(typeRows.map((r) => r.resource_id))]);
+        for (const row of typeRows) {
+          const resource = found.get(row.resource_id);
+          if (!resource) {
+            result.set(row, { state: 'deleted', version: Math.max(row.seen_version ?? 0, row.synced_version ?? 0) });
+            continue;
+          }
+          const version = typeof resource.version === 'number' ? resource.version : 0;
+          if (row.seen_version !== null && version < row.seen_version) {
+            result.set(row, new RetryableError(`commercetools returned version ${version} of ${typeId} ${row.resource_id}, older than the announced ${row.seen_version}`));
+          } else {
+            result.set(row, { state: 'present', version, resource });
+          }
+        }
+      } catch (error) {
+        for (const row of typeRows) result.set(row, error instanceof Error ? error : new Error(String(error)));
+      }
+    }),
+  );
+  return result;
+}
+
+function parseJson(text: string | null): Record<string, unknown> | null {
+  return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
+}

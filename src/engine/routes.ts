@@ -1,0 +1,65 @@
+// Which work a notification creates, compiled once from the configuration: the record keys it dirties
+// (per destination and record mapping whose source is the notification's resource type) and the event
+// deliveries it starts (per destination and event mapping listening to its message type).
+import type { Config, DestinationConfig } from '../config/schema.ts';
+import { compileFieldMapping, type CompiledMapping } from '../mapping/record-mapping.ts';
+
+export interface RecordRoute {
+  destination: string;
+  recordType: string;
+  resourceType: string;
+  onDelete: 'delete' | 'ignore';
+  mapping: CompiledMapping;
+}
+
+export interface EventRoute {
+  destination: string;
+  eventType: string;
+  mapping: CompiledMapping;
+}
+
+export interface Routes {
+  recordsFor(resourceType: string): readonly RecordRoute[];
+  eventsFor(messageType: string): readonly EventRoute[];
+  record(destination: string, recordType: string): RecordRoute | undefined;
+  event(destination: string, eventType: string): EventRoute | undefined;
+  destinations: readonly DestinationConfig[];
+}
+
+export function compileRoutes(config: Pick<Config, 'destinations'>): Routes {
+  const byResource = new Map<string, RecordRoute[]>();
+  const byMessage = new Map<string, EventRoute[]>();
+  const records = new Map<string, RecordRoute>();
+  const events = new Map<string, EventRoute>();
+  for (const destination of config.destinations) {
+    for (const [recordType, mapping] of Object.entries(destination.records)) {
+      const route: RecordRoute = {
+        destination: destination.name,
+        recordType,
+        resourceType: mapping.source ?? recordType,
+        onDelete: mapping.onDelete,
+        mapping: compileFieldMapping(mapping.fields),
+      };
+      push(byResource, route.resourceType, route);
+      records.set(`${destination.name}\u0000${recordType}`, route);
+    }
+    for (const [eventType, mapping] of Object.entries(destination.events)) {
+      const route: EventRoute = { destination: destination.name, eventType, mapping: compileFieldMapping(mapping.fields) };
+      for (const messageType of mapping.on) push(byMessage, messageType, route);
+      events.set(`${destination.name}\u0000${eventType}`, route);
+    }
+  }
+  return {
+    recordsFor: (resourceType) => byResource.get(resourceType) ?? [],
+    eventsFor: (messageType) => byMessage.get(messageType) ?? [],
+    record: (destination, recordType) => records.get(`${destination}\u0000${recordType}`),
+    event: (destination, eventType) => events.get(`${destination}\u0000${eventType}`),
+    destinations: config.destinations,
+  };
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}

@@ -1,0 +1,92 @@
+// The claim-process loop every destination worker runs (one for record sync, one for event delivery): claim a
+// batch of leased work, process it, keep up to `concurrency` batches in flight, sleep when there is nothing to
+// do until woken by ingest or the poll interval. stop() stops claiming and waits for the batches in flight.
+import type { Logger } from 'pino';
+
+export interface WorkLoopOptions<T> {
+  name: string;
+  concurrency: number;
+  batchSize: number;
+  pollIntervalMs: number;
+  claim(limit: number): Promise<T[]>;
+  process(items: T[]): Promise<void>;
+  logger: Logger;
+}
+
+export class WorkLoop<T> {
+  readonly #options: WorkLoopOptions<T>;
+  #running = false;
+  #inFlight = new Set<Promise<void>>();
+  #wake: (() => void) | undefined;
+  #woken = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: WorkLoopOptions<T>) {
+    this.#options = options;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** New work may be there: claim now instead of at the next poll. */
+  notify(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.notify();
+    await this.#loop;
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async #run(): Promise<void> {
+    const { concurrency, batchSize, pollIntervalMs, logger, name } = this.#options;
+    while (this.#running) {
+      if (this.#inFlight.size >= concurrency) {
+        await this.#sleep(pollIntervalMs);
+        continue;
+      }
+      this.#woken = false;
+      let items: T[];
+      try {
+        items = await this.#options.claim(batchSize);
+      } catch (error) {
+        logger.error({ err: error, loop: name }, 'claiming work failed; retrying after the poll interval');
+        await this.#sleep(pollIntervalMs);
+        continue;
+      }
+      if (items.length === 0) {
+        if (!this.#woken) await this.#sleep(pollIntervalMs);
+        continue;
+      }
+      const batch = this.#options
+        .process(items)
+        .catch((error: unknown) => logger.error({ err: error, loop: name }, 'processing a batch failed; its leases expire and it is retried'))
+        .finally(() => {
+          this.#inFlight.delete(batch);
+          this.notify();
+        });
+      this.#inFlight.add(batch);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#woken) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        done();
+      };
+    });
+  }
+}

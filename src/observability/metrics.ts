@@ -1,0 +1,54 @@
+// Prometheus metrics, all labelled by destination where one applies. One instance per process (or per test),
+// created explicitly and passed to the parts that count things — no global registry.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  ingested: Counter<'format'>;
+  duplicates: Counter;
+  quarantined: Counter;
+  queued: Counter<'destination' | 'kind'>;
+  inFlight: Gauge<'destination' | 'kind'>;
+  succeeded: Counter<'destination' | 'kind'>;
+  unchanged: Counter<'destination'>;
+  staleSkipped: Counter<'destination'>;
+  retried: Counter<'destination' | 'kind'>;
+  deadLettered: Counter<'destination' | 'kind'>;
+  endToEndLag: Histogram<'destination' | 'kind'>;
+  destinationLatency: Histogram<'destination' | 'operation'>;
+  destinationCalls: Counter<'destination' | 'operation'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'ctbridge_' });
+  const registers = [registry];
+  return {
+    registry,
+    ingested: new Counter({ name: 'ctbridge_ingested_total', help: 'Notifications accepted and durably stored', labelNames: ['format'], registers }),
+    duplicates: new Counter({ name: 'ctbridge_duplicates_total', help: 'Notifications acknowledged as already seen', registers }),
+    quarantined: new Counter({ name: 'ctbridge_quarantined_total', help: 'Unrecognisable payloads acknowledged and kept as dead letters', registers }),
+    queued: new Counter({ name: 'ctbridge_queued_total', help: 'Record keys marked dirty and events queued', labelNames: ['destination', 'kind'], registers }),
+    inFlight: new Gauge({ name: 'ctbridge_in_flight', help: 'Items claimed by a worker and not yet finished', labelNames: ['destination', 'kind'], registers }),
+    succeeded: new Counter({ name: 'ctbridge_succeeded_total', help: 'Items delivered to the destination', labelNames: ['destination', 'kind'], registers }),
+    unchanged: new Counter({ name: 'ctbridge_unchanged_total', help: 'Record syncs with an empty diff (nothing sent)', labelNames: ['destination'], registers }),
+    staleSkipped: new Counter({ name: 'ctbridge_stale_skipped_total', help: 'Record states older than the last synced version (never sent)', labelNames: ['destination'], registers }),
+    retried: new Counter({ name: 'ctbridge_retried_total', help: 'Failed attempts scheduled for retry', labelNames: ['destination', 'kind'], registers }),
+    deadLettered: new Counter({ name: 'ctbridge_dead_lettered_total', help: 'Items moved to dead letters', labelNames: ['destination', 'kind'], registers }),
+    endToEndLag: new Histogram({
+      name: 'ctbridge_end_to_end_lag_seconds',
+      help: 'From ingest (the key becoming dirty) to the destination acknowledging',
+      labelNames: ['destination', 'kind'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    destinationLatency: new Histogram({
+      name: 'ctbridge_destination_latency_seconds',
+      help: 'Duration of one connector call',
+      labelNames: ['destination', 'operation'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    destinationCalls: new Counter({ name: 'ctbridge_destination_calls_total', help: 'HTTP calls made to the destination', labelNames: ['destination', 'operation'], registers }),
+  };
+}

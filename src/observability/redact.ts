@@ -1,0 +1,42 @@
+// Removes personal data and secrets from anything that is logged or kept in a dead letter. Keys are matched
+// case-insensitively against commercetools' personal-data field names; strings that look like e-mail addresses
+// are redacted wherever they appear.
+
+export const REDACTED = '[redacted]';
+
+const PERSONAL_KEYS = new Set(
+  [
+    'email', 'customerEmail', 'firstName', 'lastName', 'middleName', 'fullName', 'name', 'title', 'salutation',
+    'phone', 'mobile', 'fax', 'streetName', 'streetNumber', 'additionalStreetInfo', 'additionalAddressInfo',
+    'postalCode', 'pOBox', 'building', 'apartment', 'department', 'company', 'companyName', 'dateOfBirth',
+    'vatId', 'externalId', 'ip', 'ipAddress', 'password', 'clientSecret', 'secret', 'token', 'authorization',
+    'iban', 'cardNumber', 'cvv', 'cvc',
+  ].map((k) => k.toLowerCase()),
+);
+
+const EMAIL = /[^\s@"'<>]+@[^\s@"'<>]+\.[a-z]{2,}/gi;
+const MAX_DEPTH = 32;
+
+export function isPersonalKey(key: string): boolean {
+  return PERSONAL_KEYS.has(key.toLowerCase());
+}
+
+/** A deep copy of value with personal fields replaced; never throws, whatever it is given. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.replace(EMAIL, REDACTED);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return REDACTED;
+  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    out[key] = isPersonalKey(key) && item !== null && item !== undefined ? REDACTED : redact(item, depth + 1);
+  }
+  return out;
+}
+
+/** Redacts the fields of a mapped record whose source is personal data, plus anything redact() catches. */
+export function redactMapped(record: Record<string, unknown>, personalFields: ReadonlySet<string>): Record<string, unknown> {
+  const out = redact(record) as Record<string, unknown>;
+  for (const field of personalFields) if (out[field] !== null && out[field] !== undefined) out[field] = REDACTED;
+  return out;
+}

@@ -1,0 +1,127 @@
+// SQL of the event-delivery queue. Events of one resource go out in the order they arrived: an event is only
+// claimable when no earlier live event of the same resource waits for the same destination. Finishing is fenced
+// by the lease owner like the record queue.
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Database, EventsTable } from './schema.ts';
+import type { Dialect } from './store.ts';
+import type { AttemptRecord } from '../engine/retry-policy.ts';
+
+export type EventRow = Selectable<EventsTable>;
+
+export interface EventRetry {
+  row: EventRow;
+  dueAt: number;
+  attempts: number;
+  attemptLog: AttemptRecord[];
+  lastError: string;
+}
+
+export interface EventDeadLetter {
+  row: EventRow;
+  reason: string;
+  lastError: string;
+  attempts: number;
+  attemptLog: AttemptRecord[];
+  redactedPayload: unknown;
+}
+
+export class EventQueue {
+  readonly #db: Kysely<Database>;
+  readonly #dialect: Dialect;
+
+  constructor(db: Kysely<Database>, dialect: Dialect) {
+    this.#db = db;
+    this.#dialect = dialect;
+  }
+
+  async claim(destination: string, owner: string, limit: number, leaseMs: number, now: number): Promise<EventRow[]> {
+    const db = this.#db;
+    const candidates = db
+      .selectFrom('events as e')
+      .select('e.id')
+      .where('e.destination', '=', destination)
+      .where('e.dead', '=', 0)
+      .where('e.due_at', '<=', now)
+      .where((eb) => eb.or([eb('e.lease_until', 'is', null), eb('e.lease_until', '<', now)]))
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('events as p')
+              .select(sql`1`.as('one'))
+              .whereRef('p.destination', '=', 'e.destination')
+              .whereRef('p.resource_id', '=', 'e.resource_id')
+              .whereRef('p.id', '<', 'e.id')
+              .where('p.dead', '=', 0),
+          ),
+        ),
+      )
+      .orderBy('e.id')
+      .limit(limit)
+      .$call((qb) => (this.#dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
+    return db
+      .updateTable('events')
+      .set({ lease_owner: owner, lease_until: now + leaseMs })
+      .where('id', 'in', candidates)
+      .returningAll()
+      .execute();
+  }
+
+  async finish(owner: string, now: number, outcome: { delivered: EventRow[]; retries: EventRetry[]; deadLetters: EventDeadLetter[] }): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      if (outcome.delivered.length > 0) {
+        await trx
+          .deleteFrom('events')
+          .where('id', 'in', outcome.delivered.map((row) => row.id))
+          .where('lease_owner', '=', owner)
+          .execute();
+      }
+      for (const r of outcome.retries) {
+        await trx
+          .updateTable('events')
+          .set({
+            due_at: r.dueAt,
+            attempts: r.attempts,
+            first_failed_at: r.row.first_failed_at ?? now,
+            last_error: r.lastError,
+            attempt_log: JSON.stringify(r.attemptLog),
+            lease_owner: null,
+            lease_until: null,
+          })
+          .where('id', '=', r.row.id)
+          .where('lease_owner', '=', owner)
+          .execute();
+      }
+      for (const d of outcome.deadLetters) {
+        const updated = await trx
+          .updateTable('events')
+          .set({ dead: 1, lease_owner: null, lease_until: null, attempts: d.attempts, last_error: d.lastError, attempt_log: JSON.stringify(d.attemptLog) })
+          .where('id', '=', d.row.id)
+          .where('lease_owner', '=', owner)
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) === 0) continue;
+        await trx
+          .insertInto('dead_letters')
+          .values({
+            destination: d.row.destination,
+            kind: 'event',
+            item_type: d.row.event_type,
+            resource_id: d.row.resource_id,
+            dedupe_key: d.row.dedupe_key,
+            correlation_id: d.row.correlation_id,
+            reason: d.reason,
+            last_error: d.lastError,
+            attempts: d.attempts,
+            attempt_log: JSON.stringify(d.attemptLog),
+            payload: JSON.stringify(d.redactedPayload),
+            created_at: now,
+            replayed_at: null,
+          })
+          .execute();
+      }
+    });
+  }
+
+  async release(owner: string): Promise<void> {
+    await this.#db.updateTable('events').set({ lease_owner: null, lease_until: null }).where('lease_owner', '=', owner).execute();
+  }
+}

@@ -1,0 +1,121 @@
+// Schema migrations for both stores, in code so they ship with the binary. Each migration is written once with
+// Kysely's schema builder; the few type differences between SQLite and PostgreSQL go through `t`.
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Dialect } from './store.ts';
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const autoId = (table: ReturnType<Kysely<unknown>['schema']['createTable']>) =>
+    dialect === 'postgres'
+      ? table.addColumn('id', 'bigserial', (c) => c.primaryKey())
+      : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+  return {
+    '0001_engine': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('inbox')
+          .addColumn('dedupe_key', 'text', (c) => c.primaryKey())
+          .addColumn('notification_type', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('resource_type', 'text')
+          .addColumn('resource_id', 'text')
+          .addColumn('resource_version', 'bigint')
+          .addColumn('correlation_id', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('inbox_received_at').on('inbox').column('received_at').execute();
+
+        await db.schema
+          .createTable('records')
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('record_type', 'text', (c) => c.notNull())
+          .addColumn('resource_id', 'text', (c) => c.notNull())
+          .addColumn('resource_type', 'text', (c) => c.notNull())
+          .addColumn('dirty_seq', 'bigint', (c) => c.notNull())
+          .addColumn('processed_seq', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('due_at', 'bigint', (c) => c.notNull())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('seen_version', 'bigint')
+          .addColumn('deleted_version', 'bigint')
+          .addColumn('carried_version', 'bigint')
+          .addColumn('carried_resource', 'text')
+          .addColumn('synced_version', 'bigint')
+          .addColumn('snapshot', 'text')
+          .addColumn('destination_deleted', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('destination_id', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('first_failed_at', 'bigint')
+          .addColumn('last_error', 'text')
+          .addColumn('attempt_log', 'text')
+          .addColumn('correlation_id', 'text', (c) => c.notNull())
+          .addColumn('dirtied_at', 'bigint', (c) => c.notNull())
+          .addColumn('occurred_at', 'bigint')
+          .addPrimaryKeyConstraint('records_pk', ['destination', 'record_type', 'resource_id'])
+          .execute();
+        // Only dirty keys are ever claimed; the partial index keeps the claim query independent of table size.
+        await db.schema
+          .createIndex('records_dirty')
+          .on('records')
+          .columns(['destination', 'due_at'])
+          .where(sql.ref('dirty_seq'), '>', sql.ref('processed_seq'))
+          .execute();
+
+        await autoId(db.schema.createTable('events'))
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('event_type', 'text', (c) => c.notNull())
+          .addColumn('dedupe_key', 'text', (c) => c.notNull())
+          .addColumn('source_type', 'text', (c) => c.notNull())
+          .addColumn('resource_type', 'text')
+          .addColumn('resource_id', 'text')
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('correlation_id', 'text', (c) => c.notNull())
+          .addColumn('occurred_at', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('due_at', 'bigint', (c) => c.notNull())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('first_failed_at', 'bigint')
+          .addColumn('last_error', 'text')
+          .addColumn('attempt_log', 'text')
+          .addColumn('dead', 'integer', (c) => c.notNull().defaultTo(0))
+          .addUniqueConstraint('events_once', ['destination', 'event_type', 'dedupe_key'])
+          .execute();
+        await db.schema.createIndex('events_due').on('events').columns(['destination', 'due_at']).execute();
+        await db.schema.createIndex('events_resource').on('events').columns(['destination', 'resource_id', 'id']).execute();
+
+        await autoId(db.schema.createTable('dead_letters'))
+          .addColumn('destination', 'text')
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('item_type', 'text')
+          .addColumn('resource_id', 'text')
+          .addColumn('dedupe_key', 'text')
+          .addColumn('correlation_id', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('last_error', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('attempt_log', 'text')
+          .addColumn('payload', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('replayed_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('dead_letters_destination').on('dead_letters').columns(['destination', 'id']).execute();
+
+        await autoId(db.schema.createTable('transport_notices'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+export function createMigrator(db: Kysely<unknown>, dialect: Dialect): Migrator {
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
+  return new Migrator({ db, provider, migrationTableName: 'ctbridge_migration', migrationLockTableName: 'ctbridge_migration_lock' });
+}
+
+export function migrationNames(dialect: Dialect): string[] {
+  return Object.keys(migrations(dialect));
+}

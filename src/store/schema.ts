@@ -1,0 +1,118 @@
+// The tables ctbridge keeps, as Kysely types. Timestamps are milliseconds since the epoch (bigint columns);
+// JSON documents are stored as text so SQLite and PostgreSQL share one code path.
+import type { Generated } from 'kysely';
+
+export interface Database {
+  inbox: InboxTable;
+  records: RecordsTable;
+  events: EventsTable;
+  dead_letters: DeadLettersTable;
+  transport_notices: TransportNoticesTable;
+}
+
+/** One row per accepted notification: the dedupe memory of ingest. */
+export interface InboxTable {
+  dedupe_key: string;
+  notification_type: string;
+  type: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  resource_version: number | null;
+  correlation_id: string;
+  received_at: number;
+}
+
+/**
+ * Record sync state, one row per (destination, record type, commercetools resource): the work-queue entry
+ * (dirty_seq > processed_seq means dirty) and the snapshot of what was last sent.
+ */
+export interface RecordsTable {
+  destination: string;
+  record_type: string;
+  resource_id: string;
+  resource_type: string;
+  /** Bumped every time a notification marks the key dirty. */
+  dirty_seq: number;
+  /** The dirty_seq a worker had claimed when it last finished the key. */
+  processed_seq: number;
+  /** When the key may next be claimed (backoff). */
+  due_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  /** Highest resource version any notification has announced. */
+  seen_version: number | null;
+  /** Version at which the resource was deleted, when a deletion was announced. */
+  deleted_version: number | null;
+  /** The freshest full resource a notification carried, and its version. */
+  carried_version: number | null;
+  carried_resource: string | null;
+  /** Version and mapped payload last delivered to the destination. */
+  synced_version: number | null;
+  snapshot: string | null;
+  /** True once the destination acknowledged a delete. */
+  destination_deleted: number;
+  destination_id: string | null;
+  attempts: number;
+  first_failed_at: number | null;
+  last_error: string | null;
+  attempt_log: string | null;
+  correlation_id: string;
+  /** When the key became dirty after last being clean: the start of end-to-end lag. */
+  dirtied_at: number;
+  /** When the change happened in commercetools, for end-to-end lag; earliest pending change. */
+  occurred_at: number | null;
+}
+
+/** Event deliveries waiting, in progress or dead-lettered; a row is removed once delivered. */
+export interface EventsTable {
+  id: Generated<number>;
+  destination: string;
+  event_type: string;
+  dedupe_key: string;
+  source_type: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  /** The source notification payload, as JSON. */
+  payload: string;
+  correlation_id: string;
+  occurred_at: number | null;
+  created_at: number;
+  due_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  attempts: number;
+  first_failed_at: number | null;
+  last_error: string | null;
+  attempt_log: string | null;
+  /** 1 while the delivery sits in dead letters (kept here, unredacted, so a replay can send it). */
+  dead: number;
+}
+
+export interface DeadLettersTable {
+  id: Generated<number>;
+  destination: string | null;
+  /** record | event | quarantine */
+  kind: string;
+  /** Record type or event type. */
+  item_type: string | null;
+  resource_id: string | null;
+  /** For events: the source dedupe key, so a replay re-creates the same delivery. */
+  dedupe_key: string | null;
+  correlation_id: string;
+  reason: string;
+  last_error: string | null;
+  attempts: number;
+  attempt_log: string | null;
+  /** Redacted payload. */
+  payload: string | null;
+  created_at: number;
+  replayed_at: number | null;
+}
+
+/** Transport control messages that need a human (SNS subscription confirmations). */
+export interface TransportNoticesTable {
+  id: Generated<number>;
+  kind: string;
+  detail: string;
+  received_at: number;
+}

@@ -1,0 +1,53 @@
+// Kysely over the built-in node:sqlite (no native addon). Kysely's SQLite driver asks the database to prepare a
+// statement for every query; this adapter caches prepared statements by SQL text, which matters on hot paths.
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { SqliteDatabase, SqliteStatement } from 'kysely';
+
+const STATEMENT_CACHE_SIZE = 500;
+
+export function openSqlite(path: string): { database: SqliteDatabase; raw: DatabaseSync } {
+  const raw = new DatabaseSync(path);
+  // WAL lets readers (status, metrics) run beside the writer; NORMAL sync is durable across process crashes
+  // (only an OS crash can lose the last transactions), which is what an acknowledged message needs here.
+  raw.exec('PRAGMA journal_mode = WAL');
+  raw.exec('PRAGMA synchronous = NORMAL');
+  raw.exec('PRAGMA busy_timeout = 5000');
+  raw.exec('PRAGMA foreign_keys = ON');
+  const cache = new Map<string, SqliteStatement>();
+
+  function prepare(sql: string): SqliteStatement {
+    const cached = cache.get(sql);
+    if (cached) return cached;
+    const statement = adapt(raw.prepare(sql));
+    if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    cache.set(sql, statement);
+    return statement;
+  }
+
+  return {
+    raw,
+    database: {
+      prepare,
+      close() {
+        cache.clear();
+        raw.close();
+      },
+    },
+  };
+}
+
+type SqlValue = null | number | bigint | string | Uint8Array;
+
+function toSqlValues(parameters: ReadonlyArray<unknown>): SqlValue[] {
+  return parameters.map((value) => (typeof value === 'boolean' ? (value ? 1 : 0) : (value as SqlValue)));
+}
+
+function adapt(statement: StatementSync): SqliteStatement {
+  const reader = statement.columns().length > 0;
+  return {
+    reader,
+    all: (parameters) => statement.all(...toSqlValues(parameters)),
+    run: (parameters) => statement.run(...toSqlValues(parameters)),
+    iterate: (parameters) => statement.iterate(...toSqlValues(parameters)),
+  };
+}

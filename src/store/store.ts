@@ -1,0 +1,80 @@
+// Opens the configured store (`sqlite:PATH` or a postgres:// URL) as one Kysely instance, so every query in
+// ctbridge is written once for both. Also runs migrations and answers readiness.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import { openSqlite } from './sqlite.ts';
+import { createMigrator, migrationNames } from './migrations.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Human-readable location without credentials. */
+  location: string;
+  migrate(): Promise<void>;
+  /** Migrations known to this build that the database has not applied. */
+  pendingMigrations(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+export function openStore(url: string, options: { poolSize?: number } = {}): Store {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const { database } = openSqlite(path);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+    return withMigrations(db, 'sqlite', `sqlite:${path}`);
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      // Millisecond timestamps and counters are bigint columns; they fit in a JS number.
+      types: {
+        getTypeParser: (oid: number, format?: string) =>
+          oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
+      },
+    });
+    // A dropped idle connection must not crash the process; the pool replaces it.
+    pool.on('error', () => undefined);
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return withMigrations(db, 'postgres', redactCredentials(url));
+  }
+  throw new Error(`unsupported store "${redactCredentials(url)}": expected sqlite:PATH or a postgres:// URL`);
+}
+
+function withMigrations(db: Kysely<Database>, dialect: Dialect, location: string): Store {
+  const migrator = createMigrator(db as unknown as Kysely<unknown>, dialect);
+  return {
+    db,
+    dialect,
+    location,
+    async migrate() {
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error');
+        throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
+    async pendingMigrations() {
+      const all = migrationNames(dialect);
+      const applied = await sql<{ name: string }>`select name from ctbridge_migration`
+        .execute(db)
+        .then((r) => new Set(r.rows.map((row) => row.name)))
+        .catch(() => new Set<string>());
+      return all.filter((name) => !applied.has(name));
+    },
+    close: () => db.destroy(),
+  };
+}
+
+export function redactCredentials(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
