@@ -25,11 +25,15 @@ export const commercetoolsSchema = z
     clientSecret: z.string().min(1),
     scopes: z.array(z.string().min(1)).default([]),
   })
-  .superRefine((value, ctx) => {
-    if (!value.region && !(value.authUrl && value.apiUrl)) {
-      ctx.addIssue({ code: 'custom', message: 'set either region or both authUrl and apiUrl' });
-    }
-  });
+  .superRefine(
+    (value, ctx) => {
+      if (!value.region && !(value.authUrl && value.apiUrl)) {
+        ctx.addIssue({ code: 'custom', message: 'set either region or both authUrl and apiUrl' });
+      }
+    },
+    // Also when other keys of the block are wrong, so that every problem is reported in one go.
+    { when: (payload) => isPlainObject(payload.value) },
+  );
 
 export const ingestAuthSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('bearer'), token: z.string().min(16, 'bearer token must be at least 16 characters') }),
@@ -113,15 +117,28 @@ export const configSchema = z
     engine: engineSchema.default(engineSchema.parse({})),
     destinations: z.array(destinationSchema).default([]),
   })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.destinations.forEach((destination, index) => {
-      if (seen.has(destination.name)) {
-        ctx.addIssue({ code: 'custom', path: ['destinations', index, 'name'], message: `duplicate destination name "${destination.name}"` });
-      }
-      seen.add(destination.name);
-    });
-  });
+  .superRefine(
+    (config, ctx) => {
+      // Runs on partially valid input too (see `when`), so entries are checked defensively.
+      const destinations: unknown = config.destinations;
+      if (!Array.isArray(destinations)) return;
+      const seen = new Set<string>();
+      destinations.forEach((destination: unknown, index) => {
+        const name = isPlainObject(destination) ? destination.name : undefined;
+        if (typeof name !== 'string') return;
+        if (seen.has(name)) {
+          ctx.addIssue({ code: 'custom', path: ['destinations', index, 'name'], message: `duplicate destination name "${name}"` });
+        }
+        seen.add(name);
+      });
+    },
+    // Also when a destination is otherwise invalid, so that every problem is reported in one go.
+    { when: (payload) => isPlainObject(payload.value) },
+  );
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type RecordMappingConfig = z.infer<typeof recordMappingSchema>;

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   registry: Registry;
-  ingested: Counter<'format'>;
+  ingested: Counter<'source'>;
   duplicates: Counter;
   quarantined: Counter;
   queued: Counter<'destination' | 'kind'>;
@@ -25,7 +25,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registers = [registry];
   return {
     registry,
-    ingested: new Counter({ name: 'ctbridge_ingested_total', help: 'Notifications accepted and durably stored', labelNames: ['format'], registers }),
+    ingested: new Counter({ name: 'ctbridge_ingested_total', help: 'Notifications accepted and durably stored', labelNames: ['source'], registers }),
     duplicates: new Counter({ name: 'ctbridge_duplicates_total', help: 'Notifications acknowledged as already seen', registers }),
     quarantined: new Counter({ name: 'ctbridge_quarantined_total', help: 'Unrecognisable payloads acknowledged and kept as dead letters', registers }),
     queued: new Counter({ name: 'ctbridge_queued_total', help: 'Record keys marked dirty and events queued', labelNames: ['destination', 'kind'], registers }),

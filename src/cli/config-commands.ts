@@ -1,0 +1,28 @@
+// `ctbridge config check` and `ctbridge config schema`: validate a configuration without starting anything, and
+// print the JSON Schema of the file for editor completion.
+import type { Command } from 'commander';
+import { configJsonSchema, resolveConfigPath } from '../config/load.ts';
+import { configOption, loadConfigOrExit } from './common.ts';
+
+export function registerConfigCommands(program: Command): void {
+  const config = program.command('config').description('check the configuration file or print its JSON Schema');
+
+  config
+    .command('check')
+    .description('validate the configuration file (exit status 2 when it is invalid)')
+    .addOption(configOption())
+    .action((options: { config?: string }) => {
+      const file = resolveConfigPath(options.config);
+      const loaded = loadConfigOrExit({ config: file });
+      const names = loaded.destinations.map((destination) => destination.name);
+      const count = `${names.length} destination${names.length === 1 ? '' : 's'}`;
+      process.stdout.write(`${file}: ok (${names.length > 0 ? `${count}: ${names.join(', ')}` : count})\n`);
+    });
+
+  config
+    .command('schema')
+    .description('print the JSON Schema (draft 2020-12) of the configuration file')
+    .action(() => {
+      process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    });
+}

@@ -1,0 +1,31 @@
+// The ctbridge command line. This module only assembles the program: each group of commands lives in its own
+// module exporting `registerXCommands(program)`, added to the list below, so commands can be written side by side.
+import { Command } from 'commander';
+import packageJson from '../../package.json' with { type: 'json' };
+import { reportError } from './common.ts';
+import { registerConfigCommands } from './config-commands.ts';
+
+const program = new Command('ctbridge')
+  .description(packageJson.description)
+  .version(packageJson.version, '-V, --version', 'print the ctbridge version')
+  // Usage errors must end with status 2, not commander's 1, so commander throws and reportError decides.
+  .exitOverride()
+  .showHelpAfterError('(run "ctbridge --help" for usage)');
+
+registerConfigCommands(program);
+
+// Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
+applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = reportError(error);
+}
+
+function applyToAll(command: Command, apply: (command: Command) => void): void {
+  for (const child of command.commands) {
+    apply(child);
+    applyToAll(child, apply);
+  }
+}

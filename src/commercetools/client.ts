@@ -1,0 +1,319 @@
+// The commercetools API client the engine reads the latest state of a resource with, when a notification does not
+// carry it. Built on the official SDK (client-credentials OAuth, token cached and reused until it expires); the SDK's
+// own retries are off because the engine owns retries, and every failure comes out as one of the engine's error
+// classes with a message that never holds the client secret or a token.
+import { createApiBuilderFromCtpClient } from '@commercetools/platform-sdk';
+import type { ByProjectKeyRequestBuilder } from '@commercetools/platform-sdk';
+import { ClientBuilder } from '@commercetools/ts-client';
+import type { Middleware, TokenCache, TokenStore } from '@commercetools/ts-client';
+import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../engine/errors.ts';
+
+export type FetchableTypeId = 'customer' | 'order' | 'payment' | 'cart' | 'product';
+
+export interface CommercetoolsClientConfig {
+  projectKey: string;
+  region?: string | undefined;
+  authUrl?: string | undefined;
+  apiUrl?: string | undefined;
+  clientId: string;
+  clientSecret: string;
+  scopes: string[];
+}
+
+export interface CommercetoolsClientOptions {
+  /** Per HTTP exchange (token or API call), including reading the body. Default 10 s. */
+  timeoutMs?: number;
+  /** Ids per `id in (...)` query; commercetools caps `limit` at 500 and long URLs get rejected. Default 100. */
+  maxIdsPerQuery?: number;
+}
+
+export interface CommercetoolsClient {
+  readonly projectKey: string;
+  /**
+   * The SDK's request builder on the same authenticated connection, for writes (sandbox, actions). Its errors are
+   * the SDK's; pass them through `toDeliveryErrorFromCommercetools` to classify them.
+   */
+  readonly api: ByProjectKeyRequestBuilder;
+  /**
+   * The current state of each id, one query per chunk of ids. Ids missing from the map do not exist (deleted).
+   * Products come as the product resource (masterData with current and staged).
+   */
+  fetchByIds(typeId: FetchableTypeId, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /** Aborts requests in flight; later calls fail with a RetryableError. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_IDS_PER_QUERY = 100;
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+export function resolveCommercetoolsUrls(config: Pick<CommercetoolsClientConfig, 'region' | 'authUrl' | 'apiUrl'>): { authUrl: string; apiUrl: string } {
+  const authUrl = config.authUrl ?? (config.region ? `https://auth.${config.region}.commercetools.com` : undefined);
+  const apiUrl = config.apiUrl ?? (config.region ? `https://api.${config.region}.commercetools.com` : undefined);
+  if (!authUrl || !apiUrl) throw new Error('commercetools: set either region or both authUrl and apiUrl');
+  return { authUrl: authUrl.replace(/\/+$/, ''), apiUrl: apiUrl.replace(/\/+$/, '') };
+}
+
+/** A commercetools query predicate string literal. */
+export function quotePredicateString(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+export function createCommercetoolsClient(config: CommercetoolsClientConfig, options: CommercetoolsClientOptions = {}): CommercetoolsClient {
+  const { authUrl, apiUrl } = resolveCommercetoolsUrls(config);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxIdsPerQuery = Math.max(1, Math.min(500, options.maxIdsPerQuery ?? DEFAULT_MAX_IDS_PER_QUERY));
+  const tokenUrl = `${authUrl}/oauth/token`;
+  const closing = new AbortController();
+  const tokens = new SingleFlightTokenCache();
+
+  const redact = (text: string): string => {
+    let out = text;
+    for (const secret of [config.clientSecret, tokens.currentToken()]) {
+      if (secret) out = out.split(secret).join('***');
+    }
+    return out;
+  };
+
+  const httpClient = async (url: string, init: RequestInit): Promise<Response> => {
+    if (closing.signal.aborted) throw new RetryableError('commercetools client is closed');
+    const isTokenRequest = url.startsWith(tokenUrl);
+    const what = isTokenRequest ? 'the commercetools auth server' : 'the commercetools API';
+    const signals = [AbortSignal.timeout(timeoutMs), closing.signal];
+    if (init.signal) signals.push(init.signal);
+    let status: number;
+    let headers: Headers;
+    let text: string;
+    try {
+      const response = await fetch(url, { method: init.method, headers: init.headers, body: init.body, signal: AbortSignal.any(signals) });
+      status = response.status;
+      headers = response.headers;
+      // Read the body here so the timeout covers it, and so the SDK never sees a half-read stream.
+      text = await response.text();
+    } catch (error) {
+      // Our own class (its name does not look like an abort) so the SDK passes it through untouched.
+      throw new RetryableError(describeTransportFailure(error, what, timeoutMs, closing.signal.aborted), { cause: redactedCause(error, redact) });
+    }
+    if (isTokenRequest && (status < 200 || status >= 300)) {
+      // The SDK drops the status and headers of a failed token request; classify it while they are at hand.
+      throw tokenFailure(status, text, headers.get('retry-after'), redact);
+    }
+    if (status >= 400 && !isJson(text)) {
+      // Gateways answer 502/503/429 with HTML; the SDK would fail to parse that and report a status-less error.
+      text = JSON.stringify({ statusCode: status, message: `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}` });
+    }
+    return new Response(NULL_BODY_STATUSES.has(status) ? null : text, { status, headers: stripLengthHeaders(headers) });
+  };
+
+  const client = new ClientBuilder()
+    .withProjectKey(config.projectKey)
+    .withMiddleware(tokens.middleware)
+    .withClientCredentialsFlow({
+      host: authUrl,
+      projectKey: config.projectKey,
+      credentials: { clientId: config.clientId, clientSecret: config.clientSecret },
+      ...(config.scopes.length > 0 ? { scopes: config.scopes } : {}),
+      tokenCache: tokens.cache,
+      httpClient,
+    })
+    .withHttpMiddleware({
+      host: apiUrl,
+      httpClient,
+      enableRetry: false,
+      includeResponseHeaders: true,
+      // Keeps the request (and its bearer token) out of error objects.
+      includeRequestInErrorResponse: false,
+      maskSensitiveHeaderData: true,
+    })
+    .withUserAgentMiddleware({ libraryName: 'ctbridge' })
+    .build();
+  const api = createApiBuilderFromCtpClient(client).withProjectKey({ projectKey: config.projectKey });
+
+  const queryChunk = async (typeId: FetchableTypeId, ids: string[]): Promise<Record<string, unknown>[]> => {
+    const queryArgs = { where: `id in (${ids.map(quotePredicateString).join(', ')})`, limit: ids.length, withTotal: false };
+    try {
+      const response = await requestFor(api, typeId, queryArgs).execute();
+      return response.body.results as unknown as Record<string, unknown>[];
+    } catch (error) {
+      throw toDeliveryErrorFromCommercetools(error, `querying ${typeId}s by id`, redact);
+    }
+  };
+
+  return {
+    projectKey: config.projectKey,
+    api,
+    async fetchByIds(typeId, ids) {
+      const unique = [...new Set(ids)].filter((id) => id.length > 0);
+      const found = new Map<string, Record<string, unknown>>();
+      if (unique.length === 0) return found;
+      const chunks: string[][] = [];
+      for (let i = 0; i < unique.length; i += maxIdsPerQuery) chunks.push(unique.slice(i, i + maxIdsPerQuery));
+      const results = await Promise.all(chunks.map((chunk) => queryChunk(typeId, chunk)));
+      for (const resource of results.flat()) {
+        if (typeof resource.id === 'string') found.set(resource.id, resource);
+      }
+      return found;
+    },
+    close() {
+      closing.abort();
+      return Promise.resolve();
+    },
+  };
+}
+
+type QueryArgs = { where: string; limit: number; withTotal: boolean };
+
+function requestFor(api: ByProjectKeyRequestBuilder, typeId: FetchableTypeId, queryArgs: QueryArgs) {
+  switch (typeId) {
+    case 'customer':
+      return api.customers().get({ queryArgs });
+    case 'order':
+      return api.orders().get({ queryArgs });
+    case 'payment':
+      return api.payments().get({ queryArgs });
+    case 'cart':
+      return api.carts().get({ queryArgs });
+    case 'product':
+      return api.products().get({ queryArgs });
+  }
+}
+
+/**
+ * The SDK's token cache, plus a gate so that many requests starting together with no valid token make one token
+ * request between them (the SDK alone would make one per request).
+ */
+class SingleFlightTokenCache {
+  private stored: TokenStore | undefined;
+  private fetching: Promise<void> | undefined;
+  private tokenArrived: (() => void) | undefined;
+
+  readonly cache: TokenCache = {
+    get: () => Promise.resolve(this.stored),
+    set: (token) => {
+      this.stored = token;
+      this.tokenArrived?.();
+      return Promise.resolve();
+    },
+  };
+
+  readonly middleware: Middleware = (next) => async (request) => {
+    while (!this.hasValidToken() && this.fetching) await this.fetching;
+    if (this.hasValidToken()) return next(request);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.fetching = promise;
+    this.tokenArrived = resolve;
+    try {
+      return await next(request);
+    } finally {
+      if (this.fetching === promise) {
+        this.fetching = undefined;
+        this.tokenArrived = undefined;
+      }
+      resolve();
+    }
+  };
+
+  hasValidToken(): boolean {
+    return Boolean(this.stored?.token) && Date.now() < (this.stored?.expirationTime ?? 0);
+  }
+
+  currentToken(): string | undefined {
+    return this.stored?.token || undefined;
+  }
+}
+
+/** Classifies anything the SDK (or the client above) throws as one of the engine's error classes. */
+export function toDeliveryErrorFromCommercetools(error: unknown, doing: string, redact: (text: string) => string = (t) => t): DeliveryError {
+  const own = findOwnError(error);
+  if (own) return own;
+  const sdk = sdkErrorFields(error);
+  const status = sdk.status ?? 0;
+  const detail = redact(sdk.message ?? (error instanceof Error ? error.message : 'unknown error'));
+  if (status === 0) return new RetryableError(`commercetools could not be reached while ${doing}: ${detail}`);
+  if (status === 401 || status === 403) {
+    return new PermanentError(`commercetools rejected the credentials/scopes (HTTP ${status} while ${doing}): ${detail}`, { status });
+  }
+  const retryAfterMs = parseRetryAfter(sdk.retryAfter);
+  if (status === 429) return new RateLimitedError(`commercetools rate limit hit while ${doing}: ${detail}`, { status, retryAfterMs });
+  return errorForStatus(status, `commercetools answered HTTP ${status} while ${doing}: ${detail}`, retryAfterMs) ?? new RetryableError(`commercetools answered HTTP ${status} while ${doing}: ${detail}`, { status });
+}
+
+function findOwnError(error: unknown, depth = 0): DeliveryError | undefined {
+  if (error instanceof DeliveryError) return error;
+  if (depth > 4 || typeof error !== 'object' || error === null) return undefined;
+  const record = error as Record<string, unknown>;
+  for (const key of ['error', 'body', 'cause']) {
+    const found = findOwnError(record[key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function sdkErrorFields(error: unknown): { status: number | undefined; message: string | undefined; retryAfter: string | undefined } {
+  const outer = (typeof error === 'object' && error !== null ? error : {}) as Record<string, unknown>;
+  // Network failures come wrapped as { body: null, error }; HTTP errors come as the error object itself.
+  const inner = typeof outer.statusCode === 'number' || !isRecord(outer.error) ? outer : outer.error;
+  const statusCode = typeof inner.statusCode === 'number' ? inner.statusCode : undefined;
+  const headers = isRecord(inner.headers) ? inner.headers : {};
+  const retryAfterValue = headers['retry-after'] ?? headers['Retry-After'];
+  const retryAfter = Array.isArray(retryAfterValue) ? String(retryAfterValue[0]) : typeof retryAfterValue === 'string' ? retryAfterValue : undefined;
+  return { status: statusCode, message: typeof inner.message === 'string' ? inner.message : undefined, retryAfter };
+}
+
+function tokenFailure(status: number, text: string, retryAfterHeader: string | null, redact: (text: string) => string): DeliveryError {
+  const body = parseJson(text);
+  const code = typeof body?.error === 'string' ? body.error : undefined;
+  const description = typeof body?.error_description === 'string' ? body.error_description : typeof body?.message === 'string' ? body.message : undefined;
+  const detail = redact([code, description].filter(Boolean).join(': ') || `HTTP ${status}`);
+  // invalid_client / invalid_scope / unauthorized_client: nothing a retry can fix.
+  if (status === 401 || status === 403 || (status === 400 && code !== undefined && code !== 'invalid_request')) {
+    return new PermanentError(`commercetools rejected the credentials/scopes (auth server answered HTTP ${status}): ${detail}`, { status });
+  }
+  const retryAfterMs = parseRetryAfter(retryAfterHeader);
+  if (status === 429) return new RateLimitedError(`commercetools auth server rate limit hit: ${detail}`, { status, retryAfterMs });
+  const message = `commercetools auth server answered HTTP ${status}: ${detail}`;
+  return errorForStatus(status, message, retryAfterMs) ?? new RetryableError(message, { status });
+}
+
+function describeTransportFailure(error: unknown, what: string, timeoutMs: number, closed: boolean): string {
+  if (closed) return `request to ${what} aborted: the commercetools client is closed`;
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'TimeoutError') return `${what} did not answer within ${timeoutMs} ms`;
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
+  const code = cause && 'code' in cause ? String((cause as { code: unknown }).code) : undefined;
+  return `could not reach ${what}${code ? ` (${code})` : ''}: ${cause?.message ?? (error instanceof Error ? error.message : String(error))}`;
+}
+
+/** A plain Error copy of a transport failure, so a cause chain never carries request headers along. */
+function redactedCause(error: unknown, redact: (text: string) => string): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const copy = new Error(redact(message));
+  copy.name = error instanceof Error ? error.name : 'Error';
+  return copy;
+}
+
+function stripLengthHeaders(headers: Headers): Headers {
+  const copy = new Headers(headers);
+  // The body was decoded and re-wrapped: its original length and encoding no longer apply.
+  copy.delete('content-length');
+  copy.delete('content-encoding');
+  copy.delete('transfer-encoding');
+  return copy;
+}
+
+function isJson(text: string): boolean {
+  return parseJson(text) !== undefined;
+}
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isRecord(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,99 @@
+// Wires one ctbridge process together from a validated configuration: store (migrated), routes, engine, ingest
+// and HTTP server. `ctbridge start`, the sandbox, the tests and the benchmark all start ctbridge through here,
+// so they run the same code.
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { createCommercetoolsClient, type FetchableTypeId } from './commercetools/client.ts';
+import type { Config } from './config/schema.ts';
+import type { Connector } from './destinations/types.ts';
+import { createEngine, type Engine } from './engine/engine.ts';
+import { PermanentError } from './engine/errors.ts';
+import type { EngineHooks } from './engine/hooks.ts';
+import type { ResourceFetcher } from './engine/record-sync.ts';
+import { compileRoutes } from './engine/routes.ts';
+import { createIngestService, type IngestService } from './ingest/ingest-service.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { buildServer } from './server/app.ts';
+import { openStore, type Store } from './store/store.ts';
+
+export interface RuntimeOptions {
+  config: Config;
+  logger: Logger;
+  hooks?: EngineHooks;
+  /** Replaces the commercetools API client (tests). */
+  fetcher?: ResourceFetcher;
+  connectors?: Record<string, Connector>;
+  /** Start the HTTP server (default true). */
+  listen?: boolean;
+  /** Start the engine's workers (default true). */
+  work?: boolean;
+  fetchJwks?: (url: string) => Promise<unknown>;
+}
+
+export interface Runtime {
+  store: Store;
+  engine: Engine;
+  ingest: IngestService;
+  metrics: Metrics;
+  app: FastifyInstance;
+  /** Base URL of the HTTP server when listening. */
+  url: string | undefined;
+  stop(): Promise<void>;
+}
+
+const FETCHABLE = new Set<string>(['customer', 'order', 'payment', 'cart', 'product']);
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config, logger, hooks } = options;
+  const store = openStore(config.store);
+  await store.migrate();
+  const metrics = createMetrics({ defaultMetrics: true });
+  const routes = compileRoutes(config);
+  const commercetools = options.fetcher ? undefined : createCommercetoolsClient(config.commercetools);
+  const fetcher: ResourceFetcher = options.fetcher ?? {
+    fetchByIds(typeId, ids) {
+      if (!FETCHABLE.has(typeId)) return Promise.reject(new PermanentError(`resources of type "${typeId}" cannot be fetched from commercetools`));
+      return commercetools!.fetchByIds(typeId as FetchableTypeId, ids);
+    },
+  };
+  const engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
+  const ingest = createIngestService({ store, routes, metrics, logger, ...(hooks && { hooks }), onWork: (destinations) => engine.notify(destinations) });
+  const app = buildServer({
+    config,
+    store,
+    ingest,
+    metrics,
+    logger,
+    onReplay: (destination) => engine.notify(destination ? [destination] : undefined),
+    ...(options.fetchJwks && { fetchJwks: options.fetchJwks }),
+  });
+
+  let url: string | undefined;
+  if (options.listen !== false) {
+    await app.listen({ port: config.server.port, host: config.server.host });
+    const address = app.server.address();
+    if (address && typeof address === 'object') url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  } else {
+    await app.ready();
+  }
+  if (options.work !== false) engine.start();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    store,
+    engine,
+    ingest,
+    metrics,
+    app,
+    url,
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        await engine.stop();
+        await commercetools?.close();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,109 @@
+// Runs the commercetools emulator (@labdigital/commercetools-mock) as a real HTTP server on 127.0.0.1, so the
+// sandbox and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first,
+// then the HTTP API, through the official SDK.
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { CommercetoolsMock } from '@labdigital/commercetools-mock';
+
+export interface EmulatorOptions {
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  projectKey?: string;
+  clientId?: string;
+  clientSecret?: string;
+}
+
+export interface Emulator {
+  projectKey: string;
+  authUrl: string;
+  apiUrl: string;
+  clientId: string;
+  clientSecret: string;
+  /** Access tokens handed out so far; lets tests and the sandbox see that tokens are reused. */
+  readonly tokenRequests: number;
+  /** API requests (everything but OAuth) received so far; lets tests see how many calls a fetch took. */
+  readonly apiRequests: number;
+  /** The emulator itself, for direct (non-HTTP) inspection in tests. */
+  readonly mock: CommercetoolsMock;
+  close(): Promise<void>;
+}
+
+interface BasicCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+function parseBasicAuth(header: string | undefined): BasicCredentials | undefined {
+  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { clientId: decoded.slice(0, colon), clientSecret: decoded.slice(colon + 1) };
+}
+
+// The body commercetools' auth server answers with for unknown or wrong client credentials.
+function invalidClientBody(): Record<string, unknown> {
+  const message = 'Please provide valid client credentials using HTTP Basic Authentication.';
+  return {
+    statusCode: 401,
+    message,
+    errors: [{ code: 'invalid_client', message }],
+    error: 'invalid_client',
+    error_description: message,
+  };
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const projectKey = options.projectKey ?? 'ctbridge-sandbox';
+  const clientId = options.clientId ?? `sandbox-${randomBytes(6).toString('hex')}`;
+  const clientSecret = options.clientSecret ?? randomBytes(24).toString('base64url');
+  const mock = new CommercetoolsMock({
+    enableAuthentication: true,
+    validateCredentials: true,
+    defaultProjectKey: projectKey,
+    silent: true,
+  });
+
+  // The emulator checks that API calls carry a token it issued, but hands a token to any client id and secret.
+  // Real commercetools rejects a wrong secret with 401 invalid_client; do the same so that path is testable.
+  let tokenRequests = 0;
+  let apiRequests = 0;
+  mock.app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/oauth/')) {
+      apiRequests += 1;
+      return;
+    }
+    const credentials = parseBasicAuth(request.headers.authorization);
+    if (!credentials || credentials.clientId !== clientId || credentials.clientSecret !== clientSecret) {
+      await reply.code(401).header('content-type', 'application/json').send(invalidClientBody());
+      return reply;
+    }
+    if (request.url.startsWith('/oauth/token')) tokenRequests += 1;
+  });
+
+  // runServer() binds 0.0.0.0 on a fixed port; the sandbox must stay on loopback and tests need a free port.
+  await mock.app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
+  const { port } = mock.app.server.address() as AddressInfo;
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  let closed: Promise<void> | undefined;
+  return {
+    projectKey,
+    authUrl: baseUrl,
+    apiUrl: baseUrl,
+    clientId,
+    clientSecret,
+    get tokenRequests() {
+      return tokenRequests;
+    },
+    get apiRequests() {
+      return apiRequests;
+    },
+    mock,
+    close() {
+      closed ??= mock.app.close();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,143 @@
+// Starts ctbridge in-process for a test: a config built from the test's needs, a sink, and an in-memory stand-in
+// for the commercetools API behind the engine's ResourceFetcher seam (the real client is tested against the
+// emulator in commercetools-client.test.ts).
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { configSchema, type Config } from '../../src/config/schema.ts';
+import type { ResourceFetcher } from '../../src/engine/record-sync.ts';
+import type { EngineHooks } from '../../src/engine/hooks.ts';
+import { startRuntime, type Runtime } from '../../src/runtime.ts';
+import { startSink, type Sink } from '../../src/sandbox/sink.ts';
+
+export const INGEST_TOKEN = 'test-ingest-token-0123456789';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** commercetools as the engine sees it: resources by id with versions; tests change them and emit messages. */
+export class FakeCommercetools implements ResourceFetcher {
+  readonly resources = new Map<string, Record<string, unknown>>();
+  fetchCalls = 0;
+  failNext: Error[] = [];
+
+  fetchByIds(_typeId: string, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
+    this.fetchCalls += 1;
+    const failure = this.failNext.shift();
+    if (failure) return Promise.reject(failure);
+    const found = new Map<string, Record<string, unknown>>();
+    for (const id of ids) {
+      const resource = this.resources.get(id);
+      if (resource) found.set(id, structuredClone(resource));
+    }
+    return Promise.resolve(found);
+  }
+
+  /** Creates or updates a customer and returns the Message commercetools would emit for it. */
+  upsertCustomer(id: string, fields: Record<string, unknown>, type = 'CustomerFirstNameSet'): Record<string, unknown> {
+    const existing = this.resources.get(id);
+    const version = ((existing?.version as number | undefined) ?? 0) + 1;
+    const customer = { id, version, ...existing, ...fields, ...{ version } };
+    this.resources.set(id, customer);
+    return customerMessage(customer, existing ? type : 'CustomerCreated');
+  }
+
+  deleteCustomer(id: string): Record<string, unknown> {
+    const existing = this.resources.get(id)!;
+    this.resources.delete(id);
+    const version = (existing.version as number) + 1;
+    return { ...messageBase(id, version), type: 'CustomerDeleted' };
+  }
+}
+
+let sequence = 0;
+function messageBase(customerId: string, version: number): Record<string, unknown> {
+  sequence += 1;
+  return {
+    notificationType: 'Message',
+    projectKey: 'test-project',
+    id: randomUUID(),
+    version: 1,
+    sequenceNumber: version,
+    resource: { typeId: 'customer', id: customerId },
+    resourceVersion: version,
+    resourceUserProvidedIdentifiers: {},
+    createdAt: new Date(Date.UTC(2026, 0, 1) + sequence).toISOString(),
+    lastModifiedAt: new Date(Date.UTC(2026, 0, 1) + sequence).toISOString(),
+  };
+}
+
+/** The Message for a customer at its current version: Created ones carry the customer. */
+export function customerMessage(customer: Record<string, unknown>, type: string): Record<string, unknown> {
+  const base = messageBase(customer.id as string, customer.version as number);
+  return type === 'CustomerCreated' ? { ...base, type, customer } : { ...base, type, firstName: customer.firstName };
+}
+
+export interface HarnessOptions {
+  storeUrl: string;
+  engine?: Partial<Config['engine']>;
+  destination?: Record<string, unknown>;
+  hooks?: EngineHooks;
+  listen?: boolean;
+}
+
+export interface Harness {
+  runtime: Runtime;
+  sink: Sink;
+  commercetools: FakeCommercetools;
+  config: Config;
+  /** POSTs a body to the ingest endpoint with the right auth. */
+  post(body: unknown, headers?: Record<string, string>): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination'> = {}): Config {
+  return configSchema.parse({
+    commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
+    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+    store: storeUrl,
+    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, ...options.engine },
+    destinations: [
+      {
+        name: 'sink',
+        type: 'http',
+        url: `${sinkUrl}/records`,
+        eventsUrl: `${sinkUrl}/events`,
+        timeoutMs: 1_000,
+        records: { customer: { fields: { email: 'email', firstName: 'firstName', lastName: 'lastName', city: 'addresses[0].city' } } },
+        events: { customerEvents: { on: ['CustomerCreated', 'CustomerDeleted'], fields: { customerId: 'resource.id', type: 'type' } } },
+        ...options.destination,
+      },
+    ],
+  });
+}
+
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const sink = await startSink();
+  const commercetools = new FakeCommercetools();
+  const config = testConfig(options.storeUrl, sink.url, options);
+  const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, ...(options.hooks && { hooks: options.hooks }), listen: options.listen ?? true });
+  return {
+    runtime,
+    sink,
+    commercetools,
+    config,
+    post: (body, headers = {}) =>
+      fetch(`${runtime.url}/v1/ingest/commercetools`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}`, ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    async stop() {
+      await runtime.stop();
+      await sink.close();
+    },
+  };
+}
+
+/** Polls until `check` returns true (bounded by the test timeout, no timing assertion). */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
