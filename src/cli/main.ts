@@ -4,6 +4,8 @@ import { Command } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { reportError } from './common.ts';
 import { registerConfigCommands } from './config-commands.ts';
+import { registerDlqCommands } from './dlq-commands.ts';
+import { registerRunCommands } from './run-commands.ts';
 
 const program = new Command('ctbridge')
   .description(packageJson.description)
@@ -12,7 +14,9 @@ const program = new Command('ctbridge')
   .exitOverride()
   .showHelpAfterError('(run "ctbridge --help" for usage)');
 
+registerRunCommands(program);
 registerConfigCommands(program);
+registerDlqCommands(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
 applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));

@@ -2,7 +2,7 @@
 import type { DestinationDefinition } from './types.ts';
 import { httpDestination } from './http/index.ts';
 
-export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination as unknown as DestinationDefinition];
+export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination];
 
 export function findDestinationDefinition(type: string): DestinationDefinition | undefined {
   return destinationDefinitions.find((definition) => definition.type === type);

@@ -69,7 +69,7 @@ export function createEngine(deps: EngineDeps): Engine {
     async stop() {
       await Promise.all([...loops.values()].flat().map((loop) => loop.stop()));
       await Promise.all([recordQueue.release(owner), eventQueue.release(owner)]);
-      await Promise.all(connectors.map((c) => c.close?.()));
+      await Promise.all(connectors.map((c) => (c.close ? c.close() : Promise.resolve())));
     },
   };
 }

@@ -33,10 +33,10 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
-export function createIngestService(deps: { store: Store; routes: Routes; metrics: Metrics; logger: Logger; hooks?: EngineHooks; onWork(destinations: Set<string>): void }): IngestService {
+export function createIngestService(deps: { store: Store; routes: Routes; metrics: Metrics; logger: Logger; hooks?: EngineHooks; onWork: (destinations: Set<string>) => void }): IngestService {
   const { store, routes, metrics, logger, hooks, onWork } = deps;
   const deadLetters = new DeadLetters(store.db);
-  let queue: Waiting[] = [];
+  const queue: Waiting[] = [];
   let flushing = false;
 
   async function flush(): Promise<void> {

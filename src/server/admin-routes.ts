@@ -11,7 +11,7 @@ export interface AdminRoutesOptions {
   adminToken: string | undefined;
   destinations: readonly string[];
   /** Wakes the workers after a replay so it is delivered at once. */
-  onReplay(destination: string | null): void;
+  onReplay: (destination: string | null) => void;
 }
 
 export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): void {

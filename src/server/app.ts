@@ -17,7 +17,7 @@ export interface ServerDeps {
   ingest: IngestService;
   metrics: Metrics;
   logger: Logger;
-  onReplay(destination: string | null): void;
+  onReplay: (destination: string | null) => void;
   fetchJwks?: (url: string) => Promise<unknown>;
 }
 

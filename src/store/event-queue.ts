@@ -43,10 +43,11 @@ export class EventQueue {
       .where('e.dead', '=', 0)
       .where('e.due_at', '<=', now)
       .where((eb) => eb.or([eb('e.lease_until', 'is', null), eb('e.lease_until', '<', now)]))
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('events as p')
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('events as p')
               .select(sql`1`.as('one'))
               .whereRef('p.destination', '=', 'e.destination')
               .whereRef('p.resource_id', '=', 'e.resource_id')

@@ -39,7 +39,7 @@ export function openStore(url: string, options: { poolSize?: number } = {}): Sto
       // Millisecond timestamps and counters are bigint columns; they fit in a JS number.
       types: {
         getTypeParser: (oid: number, format?: string) =>
-          oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
+          oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : (pg.types.getTypeParser(oid, format as 'text') as (value: string) => unknown),
       },
     });
     // A dropped idle connection must not crash the process; the pool replaces it.
@@ -60,7 +60,7 @@ function withMigrations(db: Kysely<Database>, dialect: Dialect, location: string
       const { error, results } = await migrator.migrateToLatest();
       if (error) {
         const failed = results?.find((r) => r.status === 'Error');
-        throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+        throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
       }
     },
     async pendingMigrations() {

@@ -34,7 +34,7 @@ export class FakeCommercetools implements ResourceFetcher {
   upsertCustomer(id: string, fields: Record<string, unknown>, type = 'CustomerFirstNameSet'): Record<string, unknown> {
     const existing = this.resources.get(id);
     const version = ((existing?.version as number | undefined) ?? 0) + 1;
-    const customer = { id, version, ...existing, ...fields, ...{ version } };
+    const customer = { ...existing, ...fields, id, version };
     this.resources.set(id, customer);
     return customerMessage(customer, existing ? type : 'CustomerCreated');
   }
