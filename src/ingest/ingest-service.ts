@@ -62,6 +62,10 @@ export function createIngestService(deps: { store: Store; routes: Routes; metric
           waiting.resolve(result.fresh.slice(offset, offset + waiting.items.length));
           offset += waiting.items.length;
         }
+        for (const [destination, counts] of result.queued) {
+          metrics.queued.inc({ destination, kind: 'record' }, counts.records);
+          metrics.queued.inc({ destination, kind: 'event' }, counts.events);
+        }
         if (result.touchedDestinations.size > 0) onWork(result.touchedDestinations);
       }
     } finally {

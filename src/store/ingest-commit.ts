@@ -1,10 +1,10 @@
 // The durable half of ingest: in one transaction, remember each notification's dedupe key, mark the record keys
 // it dirties and create the event deliveries it starts. Rows for one key inside a batch are merged first
 // (coalescing, and PostgreSQL refuses to upsert one row twice in a statement).
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
 import type { CommercetoolsNotification } from '../ingest/message.ts';
 import type { Routes } from '../engine/routes.ts';
-import type { Database, RecordsTable } from './schema.ts';
+import type { Database, EventsTable, RecordsTable } from './schema.ts';
 
 export interface AcceptedNotification {
   notification: CommercetoolsNotification;
@@ -16,8 +16,8 @@ export interface CommitResult {
   fresh: boolean[];
   /** Destinations that received new work, to wake their workers. */
   touchedDestinations: Set<string>;
-  recordsMarked: number;
-  eventsCreated: number;
+  /** New work per destination: record keys marked dirty and events queued. */
+  queued: Map<string, { records: number; events: number }>;
 }
 
 // SQLite allows 32,766 bound parameters per statement and PostgreSQL 65,535; chunks stay well below both.
@@ -58,7 +58,7 @@ async function commitInTransaction(trx: Transaction<Database>, routes: Routes, i
   }
 
   const marks = new Map<string, RecordsTable>();
-  const events: Array<Parameters<ReturnType<Transaction<Database>['insertInto']>['values']>[0]> = [];
+  const events: Array<Insertable<EventsTable>> = [];
   const touchedDestinations = new Set<string>();
   for (const [dedupeKey, index] of firstIndex) {
     if (!inserted.has(dedupeKey)) continue;
@@ -83,21 +83,32 @@ async function commitInTransaction(trx: Transaction<Database>, routes: Routes, i
         occurred_at: n.occurredAt ?? null,
         created_at: now,
         due_at: now,
+        lease_owner: null,
+        lease_until: null,
+        attempts: 0,
+        first_failed_at: null,
+        last_error: null,
+        attempt_log: null,
         dead: 0,
       });
       touchedDestinations.add(route.destination);
     }
   }
 
+  const queued = new Map<string, { records: number; events: number }>();
+  const count = (destination: string) => queued.get(destination) ?? queued.set(destination, { records: 0, events: 0 }).get(destination)!;
+  for (const mark of marks.values()) count(mark.destination).records += 1;
+  for (const event of events) count(event.destination).events += 1;
+
   for (const chunk of chunks([...marks.values()], ROWS_PER_STATEMENT)) await upsertMarks(trx, chunk);
   for (const chunk of chunks(events, ROWS_PER_STATEMENT)) {
     await trx
       .insertInto('events')
-      .values(chunk as never)
+      .values(chunk)
       .onConflict((oc) => oc.columns(['destination', 'event_type', 'dedupe_key']).doNothing())
       .execute();
   }
-  return { fresh, touchedDestinations, recordsMarked: marks.size, eventsCreated: events.length };
+  return { fresh, touchedDestinations, queued };
 }
 
 function markFor(destination: string, recordType: string, n: CommercetoolsNotification, correlationId: string, now: number): RecordsTable {
