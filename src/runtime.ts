@@ -57,7 +57,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   };
   const engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
-  const ingest = createIngestService({ store, routes, metrics, logger, ...(hooks && { hooks }), onWork: (destinations) => engine.notify(destinations) });
+  const ingest = createIngestService({ store, metrics, logger, ...(hooks && { hooks }), onAppended: () => engine.inboxChanged() });
   const app = buildServer({
     config,
     store,

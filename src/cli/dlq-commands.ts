@@ -88,6 +88,7 @@ export function registerDlqCommands(program: Command): void {
       withStore(options, async (store, config) => {
         const status = await readStatus(store.db, config.destinations.map((d) => d.name));
         if (options.json) return console.log(JSON.stringify(status, null, 2));
+        console.log(`inbox (accepted, not yet routed): ${status.inbox}`);
         console.log('destination       records  events  in-flight  oldest-pending  dead-letters');
         for (const d of status.destinations) {
           const age = d.oldestPendingAgeMs === null ? '-' : `${(d.oldestPendingAgeMs / 1000).toFixed(1)} s`;

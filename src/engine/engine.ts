@@ -17,6 +17,7 @@ import { createRateLimiter } from './rate-limiter.ts';
 import { createRecordSync, type ResourceFetcher } from './record-sync.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
+import { createInboxRouter } from './inbox-router.ts';
 
 export interface EngineDeps {
   config: Pick<Config, 'destinations' | 'engine'>;
@@ -32,6 +33,8 @@ export interface EngineDeps {
 
 export interface Engine {
   start(): void;
+  /** New notifications are in the inbox: route them now. */
+  inboxChanged(): void;
   /** Wakes the workers of these destinations (all when omitted). */
   notify(destinations?: Iterable<string>): void;
   stop(): Promise<void>;
@@ -59,15 +62,22 @@ export function createEngine(deps: EngineDeps): Engine {
     ] as Array<WorkLoop<never>>);
   }
 
+  const notify = (destinations?: Iterable<string>) => {
+    for (const name of destinations ?? loops.keys()) for (const loop of loops.get(name) ?? []) loop.notify();
+  };
+  const router = createInboxRouter({ store, routes, metrics, logger, hooks, pollIntervalMs: config.engine.pollIntervalMs, onQueued: notify });
+
   return {
     start() {
+      router.start();
       for (const pair of loops.values()) for (const loop of pair) loop.start();
     },
-    notify(destinations) {
-      for (const name of destinations ?? loops.keys()) for (const loop of loops.get(name) ?? []) loop.notify();
+    inboxChanged() {
+      router.notify();
     },
+    notify,
     async stop() {
-      await Promise.all([...loops.values()].flat().map((loop) => loop.stop()));
+      await Promise.all([router, ...[...loops.values()].flat()].map((loop) => loop.stop()));
       await Promise.all([recordQueue.release(owner), eventQueue.release(owner)]);
       await Promise.all(connectors.map((c) => (c.close ? c.close() : Promise.resolve())));
     },

@@ -2,7 +2,9 @@
 // benchmark use them to wait for progress. Logs and metrics never depend on them.
 
 export interface EngineHooks {
-  onIngested?(event: { accepted: number; duplicates: number; quarantined: number }): void;
+  onIngested?(event: { accepted: number; quarantined: number }): void;
+  /** Inbox rows moved into work: duplicates (dedupe key seen before) are dropped here. */
+  onRouted?(event: { routed: number; duplicates: number }): void;
   onSynced?(event: { destination: string; recordType: string; resourceId: string; version: number; operation: 'upsert' | 'delete'; changed: string[]; coalesced: number }): void;
   onDelivered?(event: { destination: string; eventType: string; dedupeKey: string }): void;
   onRetry?(event: { destination: string; kind: 'record' | 'event'; key: string; error: string; attempt: number }): void;

@@ -195,7 +195,9 @@ async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promi
         for (const row of typeRows) {
           const resource = found.get(row.resource_id);
           if (!resource) {
-            result.set(row, { state: 'deleted', version: Math.max(row.seen_version ?? 0, row.synced_version ?? 0) });
+            // The deletion came after every version seen or synced: label it newer than all of them, so the delete
+            // never carries the same version as the upsert before it (a version-guarded receiver would drop it).
+            result.set(row, { state: 'deleted', version: Math.max(row.seen_version ?? 0, row.synced_version ?? 0) + 1 });
             continue;
           }
           const version = typeof resource.version === 'number' ? resource.version : 0;

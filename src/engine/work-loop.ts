@@ -48,7 +48,9 @@ export class WorkLoop<T> {
     const { concurrency, batchSize, pollIntervalMs, logger, name } = this.#options;
     while (this.#running) {
       if (this.#inFlight.size >= concurrency) {
-        await this.#sleep(pollIntervalMs);
+        // Wait for a slot. (#sleep would return at once while #woken is set: a microtask spin that starves the
+        // event loop, so the batches in flight and the HTTP server never progress again.)
+        await Promise.race(this.#inFlight);
         continue;
       }
       this.#woken = false;

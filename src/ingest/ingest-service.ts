@@ -1,19 +1,18 @@
-// Ingest after the HTTP edge: commits recognised notifications durably (group commit: concurrent requests share
-// one transaction), quarantines what cannot be understood, records transport notices, and wakes the workers of
-// every destination that received work. A caller may acknowledge its sender once `ingest` resolves.
+// Ingest after the HTTP edge: appends recognised notifications to the inbox durably (group commit: concurrent
+// requests share one transaction), quarantines what cannot be understood, records transport notices, and wakes
+// the inbox router. A caller may acknowledge its sender once `ingest` resolves. Dedupe happens in the router.
 import type { Logger } from 'pino';
-import type { Routes } from '../engine/routes.ts';
 import type { EngineHooks } from '../engine/hooks.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redact } from '../observability/redact.ts';
 import { DeadLetters } from '../store/dead-letters.ts';
-import { commitNotifications, type AcceptedNotification, type CommitResult } from '../store/ingest-commit.ts';
+import { appendToInbox, type AcceptedNotification } from '../store/inbox.ts';
 import type { Store } from '../store/store.ts';
 import type { ControlMessage, NormalizedItem } from './message.ts';
 
 export interface IngestOutcome {
+  /** Notifications durably stored (duplicates among them are dropped when routed). */
   accepted: number;
-  duplicates: number;
   quarantined: number;
   /** Subscription test notifications: acknowledged and otherwise ignored. */
   ignored: number;
@@ -29,12 +28,12 @@ const MAX_ITEMS_PER_COMMIT = 5_000;
 
 interface Waiting {
   items: AcceptedNotification[];
-  resolve(fresh: boolean[]): void;
+  resolve(): void;
   reject(error: unknown): void;
 }
 
-export function createIngestService(deps: { store: Store; routes: Routes; metrics: Metrics; logger: Logger; hooks?: EngineHooks; onWork: (destinations: Set<string>) => void }): IngestService {
-  const { store, routes, metrics, logger, hooks, onWork } = deps;
+export function createIngestService(deps: { store: Store; metrics: Metrics; logger: Logger; hooks?: EngineHooks; onAppended: () => void }): IngestService {
+  const { store, metrics, logger, hooks, onAppended } = deps;
   const deadLetters = new DeadLetters(store.db);
   const queue: Waiting[] = [];
   let flushing = false;
@@ -50,30 +49,21 @@ export function createIngestService(deps: { store: Store; routes: Routes; metric
           batch.push(next);
           count += next.items.length;
         }
-        let result: CommitResult;
         try {
-          result = await commitNotifications(store.db, routes, batch.flatMap((w) => w.items), Date.now());
+          await appendToInbox(store.db, batch.flatMap((w) => w.items), Date.now());
         } catch (error) {
           for (const waiting of batch) waiting.reject(error);
           continue;
         }
-        let offset = 0;
-        for (const waiting of batch) {
-          waiting.resolve(result.fresh.slice(offset, offset + waiting.items.length));
-          offset += waiting.items.length;
-        }
-        for (const [destination, counts] of result.queued) {
-          metrics.queued.inc({ destination, kind: 'record' }, counts.records);
-          metrics.queued.inc({ destination, kind: 'event' }, counts.events);
-        }
-        if (result.touchedDestinations.size > 0) onWork(result.touchedDestinations);
+        for (const waiting of batch) waiting.resolve();
+        onAppended();
       }
     } finally {
       flushing = false;
     }
   }
 
-  function submit(items: AcceptedNotification[]): Promise<boolean[]> {
+  function submit(items: AcceptedNotification[]): Promise<void> {
     return new Promise((resolve, reject) => {
       queue.push({ items, resolve, reject });
       // Requests arriving while a commit runs wait for the next one and share it.
@@ -83,7 +73,7 @@ export function createIngestService(deps: { store: Store; routes: Routes; metric
 
   return {
     async ingest(items, options = {}) {
-      const outcome: IngestOutcome = { accepted: 0, duplicates: 0, quarantined: 0, ignored: 0, controls: [] };
+      const outcome: IngestOutcome = { accepted: 0, quarantined: 0, ignored: 0, controls: [] };
       const accepted: AcceptedNotification[] = [];
       for (const item of items) {
         if (item.kind === 'notification') {
@@ -106,17 +96,16 @@ export function createIngestService(deps: { store: Store; routes: Routes; metric
         }
       }
       if (accepted.length > 0) {
-        const fresh = await submit(accepted);
-        fresh.forEach((isFresh, index) => {
-          const { notification, correlationId } = accepted[index]!;
-          if (isFresh) outcome.accepted += 1;
-          else outcome.duplicates += 1;
-          logger.debug({ correlationId, type: notification.type, resource: notification.resource, version: notification.resourceVersion, duplicate: !isFresh }, 'notification ingested');
-        });
+        await submit(accepted);
+        outcome.accepted = accepted.length;
+        if (logger.isLevelEnabled('debug')) {
+          for (const { notification, correlationId } of accepted) {
+            logger.debug({ correlationId, type: notification.type, resource: notification.resource, version: notification.resourceVersion }, 'notification accepted');
+          }
+        }
         metrics.ingested.inc({ source: options.source ?? 'http' }, outcome.accepted);
-        metrics.duplicates.inc(outcome.duplicates);
       }
-      hooks?.onIngested?.({ accepted: outcome.accepted, duplicates: outcome.duplicates, quarantined: outcome.quarantined });
+      hooks?.onIngested?.({ accepted: outcome.accepted, quarantined: outcome.quarantined });
       return outcome;
     },
   };

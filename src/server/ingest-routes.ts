@@ -46,7 +46,6 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
     if (validation) return reply.code(200).send({ validationResponse: validation.validationCode });
     return reply.code(202).send({
       accepted: outcome.accepted,
-      duplicates: outcome.duplicates,
       quarantined: outcome.quarantined,
       ignored: outcome.ignored,
       ...(outcome.controls.length > 0 && { notices: outcome.controls.map((c) => c.kind) }),

@@ -4,25 +4,29 @@ import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } fr
 import type { Dialect } from './store.ts';
 
 function migrations(dialect: Dialect): Record<string, Migration> {
-  const autoId = (table: ReturnType<Kysely<unknown>['schema']['createTable']>) =>
+  const autoId = (table: ReturnType<Kysely<unknown>['schema']['createTable']>, name = 'id') =>
     dialect === 'postgres'
-      ? table.addColumn('id', 'bigserial', (c) => c.primaryKey())
-      : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+      ? table.addColumn(name, 'bigserial', (c) => c.primaryKey())
+      : table.addColumn(name, 'integer', (c) => c.primaryKey().autoIncrement());
   return {
     '0001_engine': {
       async up(db: Kysely<unknown>) {
-        await db.schema
-          .createTable('inbox')
-          .addColumn('dedupe_key', 'text', (c) => c.primaryKey())
-          .addColumn('notification_type', 'text', (c) => c.notNull())
-          .addColumn('type', 'text', (c) => c.notNull())
-          .addColumn('resource_type', 'text')
-          .addColumn('resource_id', 'text')
-          .addColumn('resource_version', 'bigint')
+        // The inbox is an append-only log: acknowledging a request costs one sequential insert, whatever the
+        // number of destinations. Dedupe and fan-out happen when the router moves rows out of it.
+        await autoId(db.schema.createTable('inbox'), 'seq')
+          .addColumn('dedupe_key', 'text', (c) => c.notNull())
+          .addColumn('notification', 'text', (c) => c.notNull())
+          .addColumn('carried_key', 'text')
           .addColumn('correlation_id', 'text', (c) => c.notNull())
           .addColumn('received_at', 'bigint', (c) => c.notNull())
           .execute();
-        await db.schema.createIndex('inbox_received_at').on('inbox').column('received_at').execute();
+
+        await db.schema
+          .createTable('seen')
+          .addColumn('dedupe_key', 'text', (c) => c.primaryKey())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .$call((t) => (dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
+          .execute();
 
         await db.schema
           .createTable('records')

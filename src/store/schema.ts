@@ -4,21 +4,27 @@ import type { Generated } from 'kysely';
 
 export interface Database {
   inbox: InboxTable;
+  seen: SeenTable;
   records: RecordsTable;
   events: EventsTable;
   dead_letters: DeadLettersTable;
   transport_notices: TransportNoticesTable;
 }
 
-/** One row per accepted notification: the dedupe memory of ingest. */
+/** Accepted notifications not yet routed: an append-only log, in arrival order. */
 export interface InboxTable {
+  seq: Generated<number>;
   dedupe_key: string;
-  notification_type: string;
-  type: string;
-  resource_type: string | null;
-  resource_id: string | null;
-  resource_version: number | null;
+  /** The normalised notification as JSON, without its carried resource (that is `payload[carried_key]`). */
+  notification: string;
+  carried_key: string | null;
   correlation_id: string;
+  received_at: number;
+}
+
+/** Dedupe memory: every notification key ever routed. */
+export interface SeenTable {
+  dedupe_key: string;
   received_at: number;
 }
 
@@ -34,7 +40,7 @@ export interface RecordsTable {
   /** Bumped every time a notification marks the key dirty. */
   dirty_seq: number;
   /** The dirty_seq a worker had claimed when it last finished the key. */
-  processed_seq: number;
+  processed_seq: Generated<number>;
   /** When the key may next be claimed (backoff). */
   due_at: number;
   lease_owner: string | null;
@@ -50,9 +56,9 @@ export interface RecordsTable {
   synced_version: number | null;
   snapshot: string | null;
   /** True once the destination acknowledged a delete. */
-  destination_deleted: number;
+  destination_deleted: Generated<number>;
   destination_id: string | null;
-  attempts: number;
+  attempts: Generated<number>;
   first_failed_at: number | null;
   last_error: string | null;
   attempt_log: string | null;
@@ -80,12 +86,12 @@ export interface EventsTable {
   due_at: number;
   lease_owner: string | null;
   lease_until: number | null;
-  attempts: number;
+  attempts: Generated<number>;
   first_failed_at: number | null;
   last_error: string | null;
   attempt_log: string | null;
   /** 1 while the delivery sits in dead letters (kept here, unredacted, so a replay can send it). */
-  dead: number;
+  dead: Generated<number>;
 }
 
 export interface DeadLettersTable {

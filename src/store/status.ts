@@ -12,7 +12,16 @@ export interface DestinationStatus {
   deadLetters: number;
 }
 
-export async function readStatus(db: Kysely<Database>, destinations: readonly string[], now = Date.now()): Promise<{ destinations: DestinationStatus[]; quarantined: number; notices: number }> {
+export interface Status {
+  /** Accepted notifications not yet routed into work. */
+  inbox: number;
+  destinations: DestinationStatus[];
+  quarantined: number;
+  notices: number;
+}
+
+export async function readStatus(db: Kysely<Database>, destinations: readonly string[], now = Date.now()): Promise<Status> {
+  const inbox = await db.selectFrom('inbox').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirst();
   const records = await db
     .selectFrom('records')
     .select(['destination'])
@@ -45,6 +54,7 @@ export async function readStatus(db: Kysely<Database>, destinations: readonly st
 
   const names = [...new Set([...destinations, ...records.map((r) => r.destination), ...events.map((e) => e.destination)])];
   return {
+    inbox: Number(inbox?.count ?? 0),
     destinations: names.map((destination) => {
       const r = records.find((row) => row.destination === destination);
       const e = events.find((row) => row.destination === destination);

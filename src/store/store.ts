@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { openSqlite } from './sqlite.ts';
+import { startCheckpointer } from './sqlite-checkpointer.ts';
 import { createMigrator, migrationNames } from './migrations.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -30,7 +31,12 @@ export function openStore(url: string, options: { poolSize?: number } = {}): Sto
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const { database } = openSqlite(path);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-    return withMigrations(db, 'sqlite', `sqlite:${path}`);
+    const checkpointer = path === ':memory:' ? undefined : startCheckpointer(path);
+    const store = withMigrations(db, 'sqlite', `sqlite:${path}`);
+    return { ...store, close: async () => {
+      await checkpointer?.stop();
+      await store.close();
+    } };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({

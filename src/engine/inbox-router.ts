@@ -1,0 +1,37 @@
+// Moves accepted notifications from the inbox into work: one transaction per batch dedupes them, dirties record
+// keys and queues events (store/inbox.ts), then wakes the workers of the destinations that got work. Runs as a
+// work loop of concurrency one; on PostgreSQL an advisory lock keeps it to one process at a time.
+import type { Logger } from 'pino';
+import type { Metrics } from '../observability/metrics.ts';
+import { routeInbox, type RouteResult } from '../store/inbox.ts';
+import type { Store } from '../store/store.ts';
+import type { EngineHooks } from './hooks.ts';
+import type { Routes } from './routes.ts';
+import { WorkLoop } from './work-loop.ts';
+
+const BATCH = 1_000;
+
+export function createInboxRouter(deps: { store: Store; routes: Routes; metrics: Metrics; logger: Logger; hooks: EngineHooks; pollIntervalMs: number; onQueued: (destinations: Iterable<string>) => void }): WorkLoop<RouteResult> {
+  const { store, routes, metrics, logger, hooks, onQueued } = deps;
+  return new WorkLoop<RouteResult>({
+    name: 'inbox-router',
+    concurrency: 1,
+    batchSize: BATCH,
+    pollIntervalMs: deps.pollIntervalMs,
+    logger,
+    async claim(limit) {
+      const result = await routeInbox(store.db, store.dialect, routes, limit, Date.now());
+      return result.routed > 0 ? [result] : [];
+    },
+    process([result]) {
+      for (const [destination, counts] of result!.queued) {
+        metrics.queued.inc({ destination, kind: 'record' }, counts.records);
+        metrics.queued.inc({ destination, kind: 'event' }, counts.events);
+      }
+      metrics.duplicates.inc(result!.duplicates);
+      hooks.onRouted?.({ routed: result!.routed, duplicates: result!.duplicates });
+      onQueued(result!.queued.keys());
+      return Promise.resolve();
+    },
+  });
+}

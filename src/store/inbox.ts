@@ -1,0 +1,204 @@
+// The durable half of ingest and the routing that follows it.
+// append(): one multi-row insert into the inbox log per group commit — the only write an acknowledgement waits
+// for. route(): in one transaction, takes the oldest inbox rows, drops those whose dedupe key was seen before,
+// marks the record keys they dirty and queues the event deliveries they start, and deletes them from the inbox.
+// Rows for one key inside a batch are merged first (coalescing, and PostgreSQL refuses to upsert one row twice
+// in a statement).
+import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { CommercetoolsNotification } from '../ingest/message.ts';
+import type { Routes } from '../engine/routes.ts';
+import type { Database, EventsTable, InboxTable, RecordsTable } from './schema.ts';
+import type { Dialect } from './store.ts';
+
+export interface AcceptedNotification {
+  notification: CommercetoolsNotification;
+  correlationId: string;
+}
+
+export interface RouteResult {
+  /** Inbox rows taken (fresh and duplicate). */
+  routed: number;
+  duplicates: number;
+  /** New work per destination: record keys marked dirty and events queued. */
+  queued: Map<string, { records: number; events: number }>;
+  /** Oldest receipt time among the routed rows, for lag accounting. */
+  oldestReceivedAt: number | undefined;
+}
+
+// SQLite allows 32,766 bound parameters per statement and PostgreSQL 65,535; chunks stay well below both.
+const ROWS_PER_STATEMENT = 500;
+// Only one process routes at a time on PostgreSQL, so events keep their arrival order per resource.
+const ROUTER_LOCK_ID = 0x63746272;
+
+type StoredNotification = Omit<CommercetoolsNotification, 'carriedResource'>;
+
+export async function appendToInbox(db: Kysely<Database>, items: readonly AcceptedNotification[], now: number): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    for (const chunk of chunks(items, ROWS_PER_STATEMENT)) {
+      await trx.insertInto('inbox').values(chunk.map((item) => inboxRow(item, now))).execute();
+    }
+  });
+}
+
+function inboxRow({ notification, correlationId }: AcceptedNotification, now: number): Insertable<InboxTable> {
+  const { carriedResource, ...stored } = notification;
+  // The carried resource is one of the payload's own properties; store its name, not a second copy.
+  const carriedKey = carriedResource ? Object.keys(notification.payload).find((key) => notification.payload[key] === carriedResource) : undefined;
+  return {
+    dedupe_key: notification.dedupeKey,
+    notification: JSON.stringify(stored),
+    carried_key: carriedKey ?? null,
+    correlation_id: correlationId,
+    received_at: now,
+  };
+}
+
+export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes: Routes, limit: number, now: number): Promise<RouteResult> {
+  return db.transaction().execute(async (trx) => {
+    const empty: RouteResult = { routed: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined };
+    if (dialect === 'postgres') {
+      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${ROUTER_LOCK_ID}) as locked`.execute(trx);
+      if (!rows[0]?.locked) return empty;
+    }
+    const rows = await trx.selectFrom('inbox').selectAll().orderBy('seq').limit(limit).execute();
+    if (rows.length === 0) return empty;
+    const result = await routeRows(trx, routes, rows, now);
+    for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) {
+      await trx.deleteFrom('inbox').where('seq', 'in', chunk.map((row) => row.seq)).execute();
+    }
+    return result;
+  });
+}
+
+async function routeRows(trx: Transaction<Database>, routes: Routes, rows: Array<Selectable<InboxTable>>, now: number): Promise<RouteResult> {
+  // Within the batch, the first row of a key wins; across batches, the seen table decides.
+  const firstOfKey = new Map<string, Selectable<InboxTable>>();
+  for (const row of rows) if (!firstOfKey.has(row.dedupe_key)) firstOfKey.set(row.dedupe_key, row);
+  const fresh = new Set<string>();
+  for (const chunk of chunks([...firstOfKey.values()], ROWS_PER_STATEMENT)) {
+    const inserted = await trx
+      .insertInto('seen')
+      .values(chunk.map((row) => ({ dedupe_key: row.dedupe_key, received_at: row.received_at })))
+      .onConflict((oc) => oc.column('dedupe_key').doNothing())
+      .returning('dedupe_key')
+      .execute();
+    for (const row of inserted) fresh.add(row.dedupe_key);
+  }
+
+  const marks = new Map<string, Insertable<RecordsTable>>();
+  const events: Array<Insertable<EventsTable>> = [];
+  for (const row of firstOfKey.values()) {
+    if (!fresh.has(row.dedupe_key)) continue;
+    const stored = JSON.parse(row.notification) as StoredNotification;
+    const carried = row.carried_key ? (stored.payload[row.carried_key] as Record<string, unknown> | undefined) : undefined;
+    if (stored.resource) {
+      for (const route of routes.recordsFor(stored.resource.typeId)) {
+        mergeMark(marks, markFor(route.destination, route.recordType, stored, carried, row));
+      }
+    }
+    for (const route of routes.eventsFor(stored.type)) {
+      events.push({
+        destination: route.destination,
+        event_type: route.eventType,
+        dedupe_key: stored.dedupeKey,
+        source_type: stored.type,
+        resource_type: stored.resource?.typeId ?? null,
+        resource_id: stored.resource?.id ?? null,
+        payload: JSON.stringify(stored.payload),
+        correlation_id: row.correlation_id,
+        occurred_at: stored.occurredAt ?? null,
+        created_at: row.received_at,
+        due_at: now,
+      });
+    }
+  }
+
+  const queued = new Map<string, { records: number; events: number }>();
+  const count = (destination: string) => queued.get(destination) ?? queued.set(destination, { records: 0, events: 0 }).get(destination)!;
+  for (const mark of marks.values()) count(mark.destination).records += 1;
+  for (const event of events) count(event.destination).events += 1;
+
+  for (const chunk of chunks([...marks.values()], ROWS_PER_STATEMENT)) await upsertMarks(trx, chunk);
+  for (const chunk of chunks(events, ROWS_PER_STATEMENT)) {
+    await trx
+      .insertInto('events')
+      .values(chunk)
+      .onConflict((oc) => oc.columns(['destination', 'event_type', 'dedupe_key']).doNothing())
+      .execute();
+  }
+  return { routed: rows.length, duplicates: rows.length - fresh.size, queued, oldestReceivedAt: Math.min(...rows.map((r) => r.received_at)) };
+}
+
+function markFor(destination: string, recordType: string, n: StoredNotification, carried: Record<string, unknown> | undefined, row: Selectable<InboxTable>): Insertable<RecordsTable> {
+  const version = n.resourceVersion ?? null;
+  const keepCarried = carried && !n.deleted && version !== null;
+  return {
+    destination,
+    record_type: recordType,
+    resource_id: n.resource!.id,
+    resource_type: n.resource!.typeId,
+    dirty_seq: 1,
+    due_at: row.received_at,
+    seen_version: version,
+    deleted_version: n.deleted ? (version ?? Number.MAX_SAFE_INTEGER) : null,
+    carried_version: keepCarried ? version : null,
+    carried_resource: keepCarried ? JSON.stringify(carried) : null,
+    correlation_id: row.correlation_id,
+    // Lag is measured from the moment ctbridge accepted the notification, not from routing.
+    dirtied_at: row.received_at,
+    occurred_at: n.occurredAt ?? null,
+  };
+}
+
+/** Two marks of one key in a batch become one: highest versions win, the newest carried resource is kept. */
+function mergeMark(marks: Map<string, Insertable<RecordsTable>>, mark: Insertable<RecordsTable>): void {
+  const key = `${mark.destination}\u0000${mark.record_type}\u0000${mark.resource_id}`;
+  const existing = marks.get(key);
+  if (!existing) {
+    marks.set(key, mark);
+    return;
+  }
+  existing.seen_version = maxNullable(existing.seen_version ?? null, mark.seen_version ?? null);
+  existing.deleted_version = maxNullable(existing.deleted_version ?? null, mark.deleted_version ?? null);
+  if (mark.carried_version != null && (existing.carried_version == null || mark.carried_version > existing.carried_version)) {
+    existing.carried_version = mark.carried_version;
+    existing.carried_resource = mark.carried_resource ?? null;
+  }
+  existing.correlation_id = mark.correlation_id;
+}
+
+function maxNullable(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.max(a, b);
+}
+
+/** The greater of the stored and the incoming value, where NULL means "unknown" on either side. */
+const greater = (column: string) =>
+  sql<number | null>`case when excluded.${sql.ref(column)} is not null and (records.${sql.ref(column)} is null or excluded.${sql.ref(column)} > records.${sql.ref(column)}) then excluded.${sql.ref(column)} else records.${sql.ref(column)} end`;
+
+async function upsertMarks(trx: Transaction<Database>, rows: Array<Insertable<RecordsTable>>): Promise<void> {
+  const newerCarried = sql`excluded.carried_version is not null and (records.carried_version is null or excluded.carried_version > records.carried_version)`;
+  await trx
+    .insertInto('records')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(['destination', 'record_type', 'resource_id']).doUpdateSet({
+        dirty_seq: sql`records.dirty_seq + 1`,
+        seen_version: greater('seen_version'),
+        deleted_version: greater('deleted_version'),
+        carried_version: sql`case when ${newerCarried} then excluded.carried_version else records.carried_version end`,
+        carried_resource: sql`case when ${newerCarried} then excluded.carried_resource else records.carried_resource end`,
+        correlation_id: sql`excluded.correlation_id`,
+        // A key waiting out a backoff keeps its due time; a clean key becomes due now.
+        due_at: sql`case when records.attempts > 0 then records.due_at else excluded.due_at end`,
+        dirtied_at: sql`case when records.dirty_seq > records.processed_seq then records.dirtied_at else excluded.dirtied_at end`,
+        occurred_at: sql`case when records.dirty_seq > records.processed_seq and records.occurred_at is not null then records.occurred_at else excluded.occurred_at end`,
+      }),
+    )
+    .execute();
+}
+
+export function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
+}
