@@ -70,6 +70,7 @@ export const engineSchema = z.strictObject({
   backoffMaxMs: durationMs.default(5 * 60 * 1000),
   concurrency: z.number().int().min(1).max(64).default(4).describe('batches in flight per destination'),
   pollIntervalMs: durationMs.default(200),
+  dedupeWindowMs: durationMs.default(14 * 24 * 3600 * 1000).describe('how long a notification id is remembered for dedupe'),
 });
 
 export const recordMappingSchema = z.strictObject({

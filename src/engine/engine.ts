@@ -65,7 +65,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const notify = (destinations?: Iterable<string>) => {
     for (const name of destinations ?? loops.keys()) for (const loop of loops.get(name) ?? []) loop.notify();
   };
-  const router = createInboxRouter({ store, routes, metrics, logger, hooks, pollIntervalMs: config.engine.pollIntervalMs, onQueued: notify });
+  const router = createInboxRouter({ store, routes, metrics, logger, hooks, pollIntervalMs: config.engine.pollIntervalMs, dedupeWindowMs: config.engine.dedupeWindowMs, onQueued: notify });
 
   return {
     start() {

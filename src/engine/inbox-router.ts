@@ -10,9 +10,20 @@ import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
 
 const BATCH = 1_000;
+const PURGE_EVERY_MS = 60_000;
 
-export function createInboxRouter(deps: { store: Store; routes: Routes; metrics: Metrics; logger: Logger; hooks: EngineHooks; pollIntervalMs: number; onQueued: (destinations: Iterable<string>) => void }): WorkLoop<RouteResult> {
+export function createInboxRouter(deps: {
+  store: Store;
+  routes: Routes;
+  metrics: Metrics;
+  logger: Logger;
+  hooks: EngineHooks;
+  pollIntervalMs: number;
+  dedupeWindowMs: number;
+  onQueued: (destinations: Iterable<string>) => void;
+}): WorkLoop<RouteResult> {
   const { store, routes, metrics, logger, hooks, onQueued } = deps;
+  let lastPurge = Date.now();
   return new WorkLoop<RouteResult>({
     name: 'inbox-router',
     concurrency: 1,
@@ -20,7 +31,12 @@ export function createInboxRouter(deps: { store: Store; routes: Routes; metrics:
     pollIntervalMs: deps.pollIntervalMs,
     logger,
     async claim(limit) {
-      const result = await routeInbox(store.db, store.dialect, routes, limit, Date.now());
+      const now = Date.now();
+      if (now - lastPurge >= PURGE_EVERY_MS) {
+        lastPurge = now;
+        await store.db.deleteFrom('seen').where('received_at', '<', now - deps.dedupeWindowMs).execute();
+      }
+      const result = await routeInbox(store.db, store.dialect, routes, limit, now);
       return result.routed > 0 ? [result] : [];
     },
     process([result]) {

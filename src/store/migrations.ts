@@ -27,6 +27,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('received_at', 'bigint', (c) => c.notNull())
           .$call((t) => (dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
           .execute();
+        await db.schema.createIndex('seen_received_at').on('seen').column('received_at').execute();
 
         await db.schema
           .createTable('records')
