@@ -6,6 +6,7 @@ import { reportError } from './common.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerRunCommands } from './run-commands.ts';
+import { registerSandboxCommand } from './sandbox-command.ts';
 
 const program = new Command('ctbridge')
   .description(packageJson.description)
@@ -17,6 +18,7 @@ const program = new Command('ctbridge')
 registerRunCommands(program);
 registerConfigCommands(program);
 registerDlqCommands(program);
+registerSandboxCommand(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
 applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));

@@ -33,7 +33,11 @@ export interface RecordSyncDeps {
   now?: () => number;
 }
 
-type Latest = { state: 'present'; version: number; resource: Record<string, unknown> } | { state: 'deleted'; version: number };
+type Latest =
+  | { state: 'present'; version: number; resource: Record<string, unknown> }
+  | { state: 'deleted'; version: number }
+  /** Every announced version is already synced: nothing to read, nothing to send. */
+  | { state: 'current' };
 
 interface Pending {
   row: RecordRow;
@@ -141,6 +145,7 @@ function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connect
     reason,
     result: { row, syncedVersion: version, snapshot, destinationDeleted: row.destination_deleted === 1, destinationId: row.destination_id },
   });
+  if (latest.state === 'current') return unchanged('unchanged');
   if (row.synced_version !== null && latest.version < row.synced_version) return unchanged('stale');
   const base = { recordType: row.record_type, resourceId: row.resource_id, version: latest.version, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id };
 
@@ -180,6 +185,9 @@ async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promi
   for (const row of rows) {
     if (row.deleted_version !== null && (row.synced_version === null || row.deleted_version >= row.synced_version)) {
       result.set(row, { state: 'deleted', version: row.deleted_version });
+    } else if (row.refresh === 0 && row.seen_version !== null && row.synced_version !== null && row.seen_version <= row.synced_version) {
+      // The tail of a burst: the first sync already read a version at least as new as anything announced.
+      result.set(row, { state: 'current' });
     } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0)) {
       result.set(row, { state: 'present', version: row.carried_version, resource: JSON.parse(row.carried_resource) as Record<string, unknown> });
     } else {

@@ -50,6 +50,7 @@ export class DeadLetters {
             last_error: null,
             attempt_log: null,
             correlation_id: letter.correlation_id,
+            refresh: 1,
           })
           .where('destination', '=', letter.destination)
           .where('record_type', '=', letter.item_type)

@@ -143,6 +143,7 @@ function markFor(destination: string, recordType: string, n: StoredNotification,
     deleted_version: n.deleted ? (version ?? Number.MAX_SAFE_INTEGER) : null,
     carried_version: keepCarried ? version : null,
     carried_resource: keepCarried ? JSON.stringify(carried) : null,
+    refresh: version === null ? 1 : 0,
     correlation_id: row.correlation_id,
     // Lag is measured from the moment ctbridge accepted the notification, not from routing.
     dirtied_at: row.received_at,
@@ -190,6 +191,7 @@ async function upsertMarks(trx: Transaction<Database>, rows: Array<Insertable<Re
         carried_version: sql`case when ${newerCarried} then excluded.carried_version else records.carried_version end`,
         carried_resource: sql`case when ${newerCarried} then excluded.carried_resource else records.carried_resource end`,
         correlation_id: sql`excluded.correlation_id`,
+        refresh: sql`case when excluded.refresh > records.refresh then excluded.refresh else records.refresh end`,
         // A key waiting out a backoff keeps its due time; a clean key becomes due now.
         due_at: sql`case when records.attempts > 0 then records.due_at else excluded.due_at end`,
         dirtied_at: sql`case when records.dirty_seq > records.processed_seq then records.dirtied_at else excluded.dirtied_at end`,

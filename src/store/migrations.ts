@@ -44,6 +44,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('deleted_version', 'bigint')
           .addColumn('carried_version', 'bigint')
           .addColumn('carried_resource', 'text')
+          .addColumn('refresh', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('synced_version', 'bigint')
           .addColumn('snapshot', 'text')
           .addColumn('destination_deleted', 'integer', (c) => c.notNull().defaultTo(0))

@@ -73,6 +73,8 @@ export class RecordQueue {
             snapshot: s.snapshot === null ? null : JSON.stringify(s.snapshot),
             destination_deleted: s.destinationDeleted ? 1 : 0,
             destination_id: s.destinationId,
+            // A refresh asked for while this batch was in flight must survive it.
+            refresh: sql`case when dirty_seq > ${s.row.dirty_seq} then refresh else 0 end`,
             // The carried resource has served its purpose once a version at least as new is synced.
             carried_resource: s.syncedVersion === null ? sql`carried_resource` : sql`case when carried_version is null or carried_version <= ${s.syncedVersion} then null else carried_resource end`,
             carried_version: s.syncedVersion === null ? sql`carried_version` : sql`case when carried_version is null or carried_version <= ${s.syncedVersion} then null else carried_version end`,
@@ -99,24 +101,34 @@ export class RecordQueue {
           .set({ processed_seq: d.row.dirty_seq, ...released(now), ...cleared() })
           .executeTakeFirst();
         if (Number(updated.numUpdatedRows) === 0) continue;
-        await trx
-          .insertInto('dead_letters')
-          .values({
-            destination: d.row.destination,
-            kind: 'record',
-            item_type: d.row.record_type,
-            resource_id: d.row.resource_id,
-            dedupe_key: null,
-            correlation_id: d.row.correlation_id,
-            reason: d.reason,
-            last_error: d.lastError,
-            attempts: d.attempts,
-            attempt_log: JSON.stringify(d.attemptLog),
-            payload: JSON.stringify(d.redactedPayload),
-            created_at: now,
-            replayed_at: null,
-          })
-          .execute();
+        const letter = {
+          correlation_id: d.row.correlation_id,
+          reason: d.reason,
+          last_error: d.lastError,
+          attempts: d.attempts,
+          attempt_log: JSON.stringify(d.attemptLog),
+          payload: JSON.stringify(d.redactedPayload),
+          created_at: now,
+        };
+        // One open dead letter per record: a record that fails again before it is replayed updates its entry,
+        // since replaying it sends the latest state anyway.
+        const open = await trx
+          .selectFrom('dead_letters')
+          .select('id')
+          .where('kind', '=', 'record')
+          .where('destination', '=', d.row.destination)
+          .where('item_type', '=', d.row.record_type)
+          .where('resource_id', '=', d.row.resource_id)
+          .where('replayed_at', 'is', null)
+          .executeTakeFirst();
+        if (open) {
+          await trx.updateTable('dead_letters').set(letter).where('id', '=', open.id).execute();
+        } else {
+          await trx
+            .insertInto('dead_letters')
+            .values({ ...letter, destination: d.row.destination, kind: 'record', item_type: d.row.record_type, resource_id: d.row.resource_id, dedupe_key: null, replayed_at: null })
+            .execute();
+        }
       }
     });
   }

@@ -52,6 +52,11 @@ export interface RecordsTable {
   /** The freshest full resource a notification carried, and its version. */
   carried_version: number | null;
   carried_resource: string | null;
+  /**
+   * 1 when the state must be read again even if no newer version was announced: a notification without a
+   * version, or a replayed dead letter. Otherwise a key whose announced versions are all synced needs no read.
+   */
+  refresh: Generated<number>;
   /** Version and mapped payload last delivered to the destination. */
   synced_version: number | null;
   snapshot: string | null;

@@ -3,6 +3,7 @@
 // HMAC-SHA256 signature of the body so the receiver can verify it came from ctbridge.
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
+import { PermanentError, toDeliveryError } from '../../engine/errors.ts';
 import { defineDestination, type EventItem, type ItemOutcome, type RecordItem } from '../types.ts';
 
 const auth = z.union([
@@ -63,18 +64,26 @@ export const httpDestination = defineDestination({
         groups.set(key, group);
       }
       const byItem = new Map<T, ItemOutcome>();
-      for (const group of groups.values()) {
-        for (let start = 0; start < group.length; start += config.batchSize) {
-          const chunk = group.slice(start, start + config.batchSize);
-          const first = route(chunk[0]!);
-          try {
-            await send(first.url, first.method, chunk.map((item) => route(item).envelope), chunk.map((i) => i.idempotencyKey), chunk.map((i) => i.correlationId));
-            for (const item of chunk) byItem.set(item, { ok: true });
-          } catch (error) {
-            for (const item of chunk) byItem.set(item, { ok: false, error: error as never });
+      const sendChunk = async (chunk: T[]): Promise<void> => {
+        const first = route(chunk[0]!);
+        try {
+          await send(first.url, first.method, chunk.map((item) => route(item).envelope), chunk.map((i) => i.idempotencyKey), chunk.map((i) => i.correlationId));
+          for (const item of chunk) byItem.set(item, { ok: true });
+        } catch (error) {
+          if (chunk.length > 1 && error instanceof PermanentError) {
+            // The receiver refused the batch as a whole: send its items one by one so only the bad ones fail.
+            await Promise.all(chunk.map((item) => sendChunk([item])));
+            return;
           }
+          for (const item of chunk) byItem.set(item, { ok: false, error: toDeliveryError(error) });
         }
+      };
+      const pending: Array<Promise<void>> = [];
+      for (const group of groups.values()) {
+        for (let start = 0; start < group.length; start += config.batchSize) pending.push(sendChunk(group.slice(start, start + config.batchSize)));
       }
+      // Chunks go out concurrently; the destination's rate limiter in the HTTP client paces them.
+      await Promise.all(pending);
       for (const item of items) outcomes.push(byItem.get(item)!);
       return outcomes;
     }
