@@ -3,7 +3,7 @@
 // work loop of concurrency one; on PostgreSQL an advisory lock keeps it to one process at a time.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
-import { routeInbox, type RouteResult } from '../store/inbox.ts';
+import { quarantineInboxHead, routeInbox, type RouteResult } from '../store/inbox.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineHooks } from './hooks.ts';
 import type { Routes } from './routes.ts';
@@ -11,6 +11,7 @@ import { WorkLoop } from './work-loop.ts';
 
 const BATCH = 1_000;
 const PURGE_EVERY_MS = 60_000;
+const HEAD_FAILURES_BEFORE_QUARANTINE = 5;
 
 export function createInboxRouter(deps: {
   store: Store;
@@ -24,6 +25,7 @@ export function createInboxRouter(deps: {
 }): WorkLoop<RouteResult> {
   const { store, routes, metrics, logger, hooks, onQueued } = deps;
   let lastPurge = Date.now();
+  let headFailures = 0;
   return new WorkLoop<RouteResult>({
     name: 'inbox-router',
     concurrency: 1,
@@ -36,7 +38,25 @@ export function createInboxRouter(deps: {
         lastPurge = now;
         await store.db.deleteFrom('seen').where('received_at', '<', now - deps.dedupeWindowMs).execute();
       }
-      const result = await routeInbox(store.db, store.dialect, routes, limit, now);
+      let result: RouteResult;
+      try {
+        result = await routeInbox(store.db, store.dialect, routes, limit, now);
+      } catch (error) {
+        // One row the store refuses must not hold back everything behind it: route the head alone, and if
+        // that keeps failing (not just once, which could be the store being briefly away), quarantine it.
+        try {
+          result = await routeInbox(store.db, store.dialect, routes, 1, now);
+          headFailures = 0;
+        } catch (headError) {
+          headFailures += 1;
+          if (headFailures < HEAD_FAILURES_BEFORE_QUARANTINE) throw headError;
+          headFailures = 0;
+          const id = await quarantineInboxHead(store.db, `could not be routed: ${(error as Error).message}`, now);
+          metrics.quarantined.inc();
+          logger.error({ err: error, deadLetterId: id }, 'an accepted notification could not be routed; quarantined');
+          return [];
+        }
+      }
       return result.routed > 0 ? [result] : [];
     },
     process([result]) {

@@ -221,7 +221,7 @@ function fromMessage(o: JsonObject, ctx: Context): NormalizedItem {
     payloadNotIncluded,
     occurredAt: occurredAt(o, ctx),
     payload: o,
-  });
+  }, ctx);
 }
 
 /**
@@ -268,7 +268,7 @@ function fromChange(o: JsonObject, notificationType: 'ResourceCreated' | 'Resour
     payloadNotIncluded: false,
     occurredAt: occurredAt(o, ctx),
     payload: o,
-  });
+  }, ctx);
 }
 
 function fromEvent(o: JsonObject, ctx: Context): NormalizedItem {
@@ -308,7 +308,7 @@ function fromEvent(o: JsonObject, ctx: Context): NormalizedItem {
     payloadNotIncluded: false,
     occurredAt: occurredAt(o, ctx),
     payload: o,
-  });
+  }, ctx);
 }
 
 function looksLikeApiMessage(o: JsonObject): boolean {
@@ -333,7 +333,18 @@ function occurredAt(o: JsonObject, ctx: Context): number | undefined {
   return timestamp(own(o, 'createdAt')) ?? timestamp(own(o, 'modifiedAt')) ?? ctx.fallbackTime;
 }
 
-function notification(n: CommercetoolsNotification): NormalizedItem {
+/** Ids and types longer than this are not commercetools' (ids are UUIDs, keys at most 256 characters). */
+const MAX_IDENTIFIER_LENGTH = 256;
+
+function notification(n: CommercetoolsNotification, ctx: Context): NormalizedItem {
+  // Identifiers become indexed text columns: PostgreSQL refuses NUL characters in text and index entries over
+  // ~2.7 kB, and a row it refuses would fail its request (or, once accepted, block routing behind it) forever.
+  const id = n.notificationType === 'Message' || n.notificationType === 'Event' ? n.dedupeKey : undefined;
+  for (const [name, value] of [['id', id], ['type', n.type], ['resource.typeId', n.resource?.typeId], ['resource.id', n.resource?.id]] as const) {
+    if (value === undefined) continue;
+    if (value.includes('\u0000')) return unrecognised(ctx, `${n.notificationType} ${name} contains a NUL character`, n.payload);
+    if (value.length > MAX_IDENTIFIER_LENGTH) return unrecognised(ctx, `${n.notificationType} ${name} is longer than ${MAX_IDENTIFIER_LENGTH} characters`, n.payload);
+  }
   return { kind: 'notification', notification: n };
 }
 

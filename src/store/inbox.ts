@@ -9,6 +9,7 @@ import type { CommercetoolsNotification } from '../ingest/message.ts';
 import type { Routes } from '../engine/routes.ts';
 import type { Database, EventsTable, InboxTable, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
+import { redact } from '../observability/redact.ts';
 
 export interface AcceptedNotification {
   notification: CommercetoolsNotification;
@@ -37,6 +38,27 @@ export async function appendToInbox(db: Kysely<Database>, items: readonly Accept
     for (const chunk of chunks(items, ROWS_PER_STATEMENT)) {
       await trx.insertInto('inbox').values(chunk.map((item) => inboxRow(item, now))).execute();
     }
+  });
+}
+
+/** Moves the oldest inbox row to dead letters (kind quarantine, redacted); returns the dead letter id. */
+export async function quarantineInboxHead(db: Kysely<Database>, reason: string, now: number): Promise<number | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const head = await trx.selectFrom('inbox').selectAll().orderBy('seq').limit(1).executeTakeFirst();
+    if (!head) return undefined;
+    let payload: unknown;
+    try {
+      payload = redact(JSON.parse(head.notification));
+    } catch {
+      payload = null;
+    }
+    const row = await trx
+      .insertInto('dead_letters')
+      .values({ destination: null, kind: 'quarantine', item_type: null, resource_id: null, dedupe_key: head.dedupe_key.slice(0, 256), correlation_id: head.correlation_id, reason, last_error: reason, attempts: 1, attempt_log: null, payload: JSON.stringify(payload), created_at: now, replayed_at: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await trx.deleteFrom('inbox').where('seq', '=', head.seq).execute();
+    return row.id;
   });
 }
 
