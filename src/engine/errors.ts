@@ -6,7 +6,9 @@ export abstract class DeliveryError extends Error {
   /** HTTP status of the destination's answer, when there was one. */
   readonly status: number | undefined;
   constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
+    // Messages quote destination responses and end up in text columns; PostgreSQL refuses NUL there, and a
+    // failure that cannot be recorded would be retried at lease expiry forever instead of backing off.
+    super(message.replaceAll('\u0000', '\uFFFD'), { cause: options.cause });
     this.status = options.status;
   }
 }

@@ -2,13 +2,14 @@
 // connector with the source message id as idempotency key, and record delivered / retry / dead letter.
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
-import type { Connector, EventItem, ItemOutcome } from '../destinations/types.ts';
+import type { Connector, EventItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redact } from '../observability/redact.ts';
 import type { EventDeadLetter, EventQueue, EventRetry, EventRow } from '../store/event-queue.ts';
-import { PermanentError, RetryableError, toDeliveryError, type DeliveryError } from './errors.ts';
+import { PermanentError, type DeliveryError } from './errors.ts';
 import type { EngineHooks } from './hooks.ts';
 import { decideAfterFailure } from './retry-policy.ts';
+import { sendInChunks } from './send-in-chunks.ts';
 import type { Routes } from './routes.ts';
 
 export interface EventDeliveryDeps {
@@ -71,19 +72,13 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
           },
         });
       }
-      for (let start = 0; start < sendable.length; start += connector.limits.maxBatchSize) {
-        const chunk = sendable.slice(start, start + connector.limits.maxBatchSize);
-        const started = performance.now();
-        let outcomes: ItemOutcome[];
-        try {
-          outcomes = await connector.sendEvents(chunk.map((c) => c.item));
-        } catch (error) {
-          const failure = toDeliveryError(error);
-          outcomes = chunk.map(() => ({ ok: false, error: failure }));
-        }
-        metrics.destinationLatency.observe({ destination, operation: 'events' }, (performance.now() - started) / 1000);
-        chunk.forEach(({ row }, index) => {
-          const outcome = outcomes[index] ?? { ok: false, error: new RetryableError('connector returned no outcome for this item') };
+      await sendInChunks(
+        sendable,
+        connector.limits.maxBatchSize,
+        (entry) => entry.item,
+        (items) => connector.sendEvents(items),
+        (seconds) => metrics.destinationLatency.observe({ destination, operation: 'events' }, seconds),
+        ({ row }, outcome) => {
           if (outcome.ok) {
             delivered.push(row);
             metrics.succeeded.inc({ destination, kind: 'event' });
@@ -92,8 +87,8 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
           } else {
             fail(row, outcome.error);
           }
-        });
-      }
+        },
+      );
       await queue.finish(owner, now(), { delivered, retries, deadLetters });
     } finally {
       metrics.inFlight.dec({ destination, kind: 'event' }, rows.length);

@@ -4,13 +4,14 @@
 // Versions older than the last synced one are never sent; deletions become the connector's delete.
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
-import type { Connector, ItemOutcome, RecordItem } from '../destinations/types.ts';
+import type { Connector, RecordItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redactMapped } from '../observability/redact.ts';
 import type { DeadLetterResult, RecordQueue, RecordRow, RetryResult, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
 import { RetryableError, toDeliveryError, type DeliveryError } from './errors.ts';
 import { decideAfterFailure } from './retry-policy.ts';
+import { sendInChunks } from './send-in-chunks.ts';
 import type { RecordRoute, Routes } from './routes.ts';
 import type { EngineHooks } from './hooks.ts';
 
@@ -97,19 +98,13 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
         }
       }
 
-      for (let start = 0; start < pending.length; start += connector.limits.maxBatchSize) {
-        const chunk = pending.slice(start, start + connector.limits.maxBatchSize);
-        const started = performance.now();
-        let outcomes: ItemOutcome[];
-        try {
-          outcomes = await connector.sendRecords(chunk.map((p) => p.item));
-        } catch (error) {
-          const failure = toDeliveryError(error);
-          outcomes = chunk.map(() => ({ ok: false, error: failure }));
-        }
-        metrics.destinationLatency.observe({ destination, operation: 'records' }, (performance.now() - started) / 1000);
-        chunk.forEach((p, index) => {
-          const outcome = outcomes[index] ?? { ok: false, error: new RetryableError('connector returned no outcome for this item') };
+      await sendInChunks(
+        pending,
+        connector.limits.maxBatchSize,
+        (p) => p.item,
+        (items) => connector.sendRecords(items),
+        (seconds) => metrics.destinationLatency.observe({ destination, operation: 'records' }, seconds),
+        (p, outcome) => {
           if (outcome.ok) {
             const deleted = p.item.operation === 'delete';
             synced.push({
@@ -125,8 +120,8 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           } else {
             fail(p.row, outcome.error, p.record ? redactMapped(p.record, p.route.mapping.personalFields) : null);
           }
-        });
-      }
+        },
+      );
       await queue.finish(owner, now(), { synced, retries, deadLetters });
     } finally {
       metrics.inFlight.dec({ destination, kind: 'record' }, rows.length);
