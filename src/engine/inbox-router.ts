@@ -11,7 +11,7 @@ import { WorkLoop } from './work-loop.ts';
 
 const BATCH = 1_000;
 const PURGE_EVERY_MS = 60_000;
-const HEAD_FAILURES_BEFORE_QUARANTINE = 5;
+const HEAD_FAILING_BEFORE_QUARANTINE_MS = 60_000;
 
 export function createInboxRouter(deps: {
   store: Store;
@@ -25,7 +25,7 @@ export function createInboxRouter(deps: {
 }): WorkLoop<RouteResult> {
   const { store, routes, metrics, logger, hooks, onQueued } = deps;
   let lastPurge = Date.now();
-  let headFailures = 0;
+  let headFailingSince: number | undefined;
   return new WorkLoop<RouteResult>({
     name: 'inbox-router',
     concurrency: 1,
@@ -43,14 +43,14 @@ export function createInboxRouter(deps: {
         result = await routeInbox(store.db, store.dialect, routes, limit, now);
       } catch (error) {
         // One row the store refuses must not hold back everything behind it: route the head alone, and if
-        // that keeps failing (not just once, which could be the store being briefly away), quarantine it.
+        // that keeps failing for a minute (so not the store being briefly away or locked), quarantine it.
         try {
           result = await routeInbox(store.db, store.dialect, routes, 1, now);
-          headFailures = 0;
+          headFailingSince = undefined;
         } catch (headError) {
-          headFailures += 1;
-          if (headFailures < HEAD_FAILURES_BEFORE_QUARANTINE) throw headError;
-          headFailures = 0;
+          headFailingSince ??= now;
+          if (now - headFailingSince < HEAD_FAILING_BEFORE_QUARANTINE_MS) throw headError;
+          headFailingSince = undefined;
           const id = await quarantineInboxHead(store.db, `could not be routed: ${(error as Error).message}`, now);
           metrics.quarantined.inc();
           logger.error({ err: error, deadLetterId: id }, 'an accepted notification could not be routed; quarantined');

@@ -345,7 +345,23 @@ function notification(n: CommercetoolsNotification, ctx: Context): NormalizedIte
     if (value.includes('\u0000')) return unrecognised(ctx, `${n.notificationType} ${name} contains a NUL character`, n.payload);
     if (value.length > MAX_IDENTIFIER_LENGTH) return unrecognised(ctx, `${n.notificationType} ${name} is longer than ${MAX_IDENTIFIER_LENGTH} characters`, n.payload);
   }
+  // The payload is stored as JSON text; JSON.stringify overflows the stack on a few thousand levels of nesting.
+  if (nestedDeeperThan(n.payload, MAX_PAYLOAD_DEPTH)) return unrecognised(ctx, `${n.notificationType} payload is nested deeper than ${MAX_PAYLOAD_DEPTH} levels`, n.payload);
   return { kind: 'notification', notification: n };
+}
+
+/** commercetools resources nest a few dozen levels at most. */
+const MAX_PAYLOAD_DEPTH = 100;
+
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [node, depth] = next;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(node) ? (node as unknown[]) : Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -103,7 +103,9 @@ export class DeadLetters {
         resource_id: null,
         dedupe_key: null,
         correlation_id: entry.correlationId,
-        reason: entry.reason,
+        // Reasons quote the payload (a JSON parse error shows the text it choked on); PostgreSQL refuses NUL in
+        // text, and a quarantine that cannot be written would turn a poison message into a 503 redelivered forever.
+        reason: entry.reason.replaceAll('\u0000', '\uFFFD'),
         last_error: null,
         attempts: 0,
         attempt_log: null,

@@ -74,6 +74,8 @@ export interface HarnessOptions {
   storeUrl: string;
   engine?: Partial<Config['engine']>;
   destination?: Record<string, unknown>;
+  /** Overrides of the server block (e.g. a small bodyLimit). */
+  server?: Partial<Config['server']>;
   hooks?: EngineHooks;
   listen?: boolean;
 }
@@ -88,10 +90,10 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination'> = {}): Config {
+export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server'> = {}): Config {
   return configSchema.parse({
     commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN, ...options.server },
     store: storeUrl,
     engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, ...options.engine },
     destinations: [
@@ -140,4 +142,22 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`timed out waiting for: ${what}`);
+}
+
+/** A request to the admin API (dead letters, status) with the admin token. */
+export function adminFetch(h: Harness, path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${h.runtime.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers as Record<string, string> | undefined) } });
+}
+
+/** The value of one sample of /metrics (0 when absent), matched by metric name and label values. */
+export async function metricValue(h: Harness, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${h.runtime.url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const sampleLabels = new Map([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    if (Object.entries(labels).every(([key, value]) => sampleLabels.get(key) === value)) total += Number(match[3]);
+  }
+  return total;
 }
