@@ -146,7 +146,7 @@ function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connect
 
   if (latest.state === 'deleted') {
     // Nothing to delete when the destination never received the record, or already deleted it.
-    if (route.onDelete === 'ignore' || snapshot === null || row.destination_deleted === 1) {
+    if (route.onDelete === 'ignore' || (snapshot === null && row.unconfirmed === 0) || row.destination_deleted === 1) {
       return unchanged('unchanged', latest.version);
     }
     return {
@@ -157,7 +157,8 @@ function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connect
   }
 
   const record = route.mapping.apply(latest.resource);
-  const changed = changedFields(snapshot ?? undefined, record);
+  // After an attempt whose outcome is unknown the destination may hold either state: send the whole record.
+  const changed = changedFields(row.unconfirmed === 1 ? undefined : (snapshot ?? undefined), record);
   if (changed.length === 0) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
   return {
     kind: 'send',
@@ -180,7 +181,7 @@ async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promi
   for (const row of rows) {
     if (row.deleted_version !== null && (row.synced_version === null || row.deleted_version >= row.synced_version)) {
       result.set(row, { state: 'deleted', version: row.deleted_version });
-    } else if (row.refresh === 0 && row.seen_version !== null && row.synced_version !== null && row.seen_version <= row.synced_version) {
+    } else if (row.refresh === 0 && row.unconfirmed === 0 && row.seen_version !== null && row.synced_version !== null && row.seen_version <= row.synced_version) {
       // The tail of a burst: the first sync already read a version at least as new as anything announced.
       result.set(row, { state: 'current' });
     } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0)) {

@@ -47,6 +47,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('refresh', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('synced_version', 'bigint')
           .addColumn('snapshot', 'text')
+          .addColumn('unconfirmed', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('destination_deleted', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('destination_id', 'text')
           .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))

@@ -56,7 +56,7 @@ export class RecordQueue {
       .$call((qb) => (this.#dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
     return db
       .updateTable('records')
-      .set({ lease_owner: owner, lease_until: now + leaseMs })
+      .set({ lease_owner: owner, lease_until: now + leaseMs, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end` })
       .where((eb) => eb(eb.refTuple('destination', 'record_type', 'resource_id'), 'in', candidates.$asTuple('destination', 'record_type', 'resource_id')))
       .returningAll()
       .execute();
@@ -73,6 +73,7 @@ export class RecordQueue {
             snapshot: s.snapshot === null ? null : JSON.stringify(s.snapshot),
             destination_deleted: s.destinationDeleted ? 1 : 0,
             destination_id: s.destinationId,
+            unconfirmed: 0,
             // A refresh asked for while this batch was in flight must survive it.
             refresh: sql`case when dirty_seq > ${s.row.dirty_seq} then refresh else 0 end`,
             // The carried resource has served its purpose once a version at least as new is synced.
@@ -93,6 +94,7 @@ export class RecordQueue {
             attempt_log: JSON.stringify(r.attemptLog),
             lease_owner: null,
             lease_until: null,
+            unconfirmed: 1,
           })
           .execute();
       }
@@ -135,7 +137,7 @@ export class RecordQueue {
 
   /** Gives claimed keys back untouched (graceful shutdown): another worker may take them at once. */
   async release(owner: string): Promise<void> {
-    await this.#db.updateTable('records').set({ lease_owner: null, lease_until: null }).where('lease_owner', '=', owner).execute();
+    await this.#db.updateTable('records').set({ lease_owner: null, lease_until: null, unconfirmed: 1 }).where('lease_owner', '=', owner).execute();
   }
 }
 

@@ -60,6 +60,8 @@ export interface RecordsTable {
   /** Version and mapped payload last delivered to the destination. */
   synced_version: number | null;
   snapshot: string | null;
+  /** 1 when an attempt may have reached the destination without its outcome being recorded (crash, timeout). */
+  unconfirmed: Generated<number>;
   /** True once the destination acknowledged a delete. */
   destination_deleted: Generated<number>;
   destination_id: string | null;

@@ -70,6 +70,12 @@ export const httpDestination = defineDestination({
           await send(first.url, first.method, chunk.map((item) => route(item).envelope), chunk.map((i) => i.idempotencyKey), chunk.map((i) => i.correlationId));
           for (const item of chunk) byItem.set(item, { ok: true });
         } catch (error) {
+          // Deleting what is already gone is done: the record may never have arrived (a first send cut off by a
+          // crash) or an earlier delete's answer was lost.
+          if (first.method === 'DELETE' && error instanceof PermanentError && (error.status === 404 || error.status === 410)) {
+            for (const item of chunk) byItem.set(item, { ok: true });
+            return;
+          }
           if (chunk.length > 1 && error instanceof PermanentError) {
             // The receiver refused the batch as a whole: send its items one by one so only the bad ones fail.
             await Promise.all(chunk.map((item) => sendChunk([item])));
