@@ -45,7 +45,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const owner = `${process.pid}-${randomUUID()}`;
   const recordQueue = new RecordQueue(store.db, store.dialect);
   const eventQueue = new EventQueue(store.db, store.dialect);
-  const loops = new Map<string, Array<WorkLoop<never>>>();
+  const loops = new Map<string, { records: WorkLoop<never>; events: WorkLoop<never> }>();
   const connectors: Connector[] = [];
 
   for (const destination of config.destinations) {
@@ -56,28 +56,47 @@ export function createEngine(deps: EngineDeps): Engine {
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, logger: log };
-    loops.set(destination.name, [
-      new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }),
-      new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: deliverEvents }),
-    ] as Array<WorkLoop<never>>);
+    loops.set(destination.name, {
+      records: new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }) as WorkLoop<never>,
+      events: new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: deliverEvents }) as WorkLoop<never>,
+    });
   }
 
+  const allLoops = () => [...loops.values()].flatMap((pair) => [pair.records, pair.events]);
   const notify = (destinations?: Iterable<string>) => {
-    for (const name of destinations ?? loops.keys()) for (const loop of loops.get(name) ?? []) loop.notify();
+    for (const name of destinations ?? loops.keys()) {
+      loops.get(name)?.records.notify();
+      loops.get(name)?.events.notify();
+    }
   };
-  const router = createInboxRouter({ store, routes, metrics, logger, hooks, pollIntervalMs: config.engine.pollIntervalMs, dedupeWindowMs: config.engine.dedupeWindowMs, onQueued: notify });
+  const router = createInboxRouter({
+    store,
+    routes,
+    metrics,
+    logger,
+    hooks,
+    pollIntervalMs: config.engine.pollIntervalMs,
+    dedupeWindowMs: config.engine.dedupeWindowMs,
+    // Wake only the loops that got work: an idle loop's claim is a wasted query on the shared connection.
+    onQueued: (queued) => {
+      for (const [name, counts] of queued) {
+        if (counts.records > 0) loops.get(name)?.records.notify();
+        if (counts.events > 0) loops.get(name)?.events.notify();
+      }
+    },
+  });
 
   return {
     start() {
       router.start();
-      for (const pair of loops.values()) for (const loop of pair) loop.start();
+      for (const loop of allLoops()) loop.start();
     },
     inboxChanged() {
       router.notify();
     },
     notify,
     async stop() {
-      await Promise.all([router, ...[...loops.values()].flat()].map((loop) => loop.stop()));
+      await Promise.all([router, ...allLoops()].map((loop) => loop.stop()));
       await Promise.all([recordQueue.release(owner), eventQueue.release(owner)]);
       await Promise.all(connectors.map((c) => (c.close ? c.close() : Promise.resolve())));
     },

@@ -21,7 +21,7 @@ export function createInboxRouter(deps: {
   hooks: EngineHooks;
   pollIntervalMs: number;
   dedupeWindowMs: number;
-  onQueued: (destinations: Iterable<string>) => void;
+  onQueued: (queued: RouteResult['queued']) => void;
 }): WorkLoop<RouteResult> {
   const { store, routes, metrics, logger, hooks, onQueued } = deps;
   let lastPurge = Date.now();
@@ -66,7 +66,7 @@ export function createInboxRouter(deps: {
       }
       metrics.duplicates.inc(result!.duplicates);
       hooks.onRouted?.({ routed: result!.routed, duplicates: result!.duplicates });
-      onQueued(result!.queued.keys());
+      onQueued(result!.queued);
       return Promise.resolve();
     },
   });

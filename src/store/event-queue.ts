@@ -61,7 +61,7 @@ export class EventQueue {
       .$call((qb) => (this.#dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
     return db
       .updateTable('events')
-      .set({ lease_owner: owner, lease_until: now + leaseMs })
+      .set({ lease_owner: owner, lease_until: now + leaseMs, due_at: now + leaseMs })
       .where('id', 'in', candidates)
       .returningAll()
       .execute();
@@ -123,6 +123,6 @@ export class EventQueue {
   }
 
   async release(owner: string): Promise<void> {
-    await this.#db.updateTable('events').set({ lease_owner: null, lease_until: null }).where('lease_owner', '=', owner).execute();
+    await this.#db.updateTable('events').set({ lease_owner: null, lease_until: null, due_at: Date.now() }).where('lease_owner', '=', owner).execute();
   }
 }

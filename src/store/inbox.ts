@@ -214,8 +214,8 @@ async function upsertMarks(trx: Transaction<Database>, rows: Array<Insertable<Re
         carried_resource: sql`case when ${newerCarried} then excluded.carried_resource else records.carried_resource end`,
         correlation_id: sql`excluded.correlation_id`,
         refresh: sql`case when excluded.refresh > records.refresh then excluded.refresh else records.refresh end`,
-        // A key waiting out a backoff keeps its due time; a clean key becomes due now.
-        due_at: sql`case when records.attempts > 0 then records.due_at else excluded.due_at end`,
+        // A key waiting out a backoff or in flight keeps its due time; a clean key becomes due now.
+        due_at: sql`case when records.attempts > 0 or records.lease_until > excluded.due_at then records.due_at else excluded.due_at end`,
         dirtied_at: sql`case when records.dirty_seq > records.processed_seq then records.dirtied_at else excluded.dirtied_at end`,
         occurred_at: sql`case when records.dirty_seq > records.processed_seq and records.occurred_at is not null then records.occurred_at else excluded.occurred_at end`,
       }),

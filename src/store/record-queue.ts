@@ -56,7 +56,9 @@ export class RecordQueue {
       .$call((qb) => (this.#dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
     return db
       .updateTable('records')
-      .set({ lease_owner: owner, lease_until: now + leaseMs, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end` })
+      // due_at moves to the lease's end too: the claim query's index range then skips keys in flight, and a
+      // lease that expires makes its key due again by itself.
+      .set({ lease_owner: owner, lease_until: now + leaseMs, due_at: now + leaseMs, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end` })
       .where((eb) => eb(eb.refTuple('destination', 'record_type', 'resource_id'), 'in', candidates.$asTuple('destination', 'record_type', 'resource_id')))
       .returningAll()
       .execute();
@@ -137,7 +139,7 @@ export class RecordQueue {
 
   /** Gives claimed keys back untouched (graceful shutdown): another worker may take them at once. */
   async release(owner: string): Promise<void> {
-    await this.#db.updateTable('records').set({ lease_owner: null, lease_until: null, unconfirmed: 1 }).where('lease_owner', '=', owner).execute();
+    await this.#db.updateTable('records').set({ lease_owner: null, lease_until: null, due_at: Date.now(), unconfirmed: 1 }).where('lease_owner', '=', owner).execute();
   }
 }
 
