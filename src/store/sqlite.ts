@@ -12,14 +12,18 @@ export function openSqlite(path: string): { database: SqliteDatabase; raw: Datab
   raw.exec('PRAGMA journal_mode = WAL');
   raw.exec('PRAGMA synchronous = NORMAL');
   raw.exec('PRAGMA busy_timeout = 5000');
-  raw.exec('PRAGMA cache_size = -32000');
+  raw.exec('PRAGMA cache_size = -16000');
   raw.exec('PRAGMA journal_size_limit = 67108864');
   // Checkpoints run on a worker thread (sqlite-checkpointer.ts), never on this connection's event loop.
   if (path !== ':memory:') raw.exec('PRAGMA wal_autocheckpoint = 0');
   raw.exec('PRAGMA foreign_keys = ON');
   const cache = new Map<string, SqliteStatement>();
 
-  function prepare(sql: string): SqliteStatement {
+  function prepare(text: string): SqliteStatement {
+    // Every ctbridge transaction writes. A deferred BEGIN that reads first and writes later fails with
+    // SQLITE_BUSY, without waiting, when another process (`ctbridge ingest`, a second thread) committed in
+    // between; BEGIN IMMEDIATE takes the write lock up front and waits for it under busy_timeout instead.
+    const sql = text === 'begin' ? 'begin immediate' : text;
     const cached = cache.get(sql);
     if (cached) return cached;
     const statement = adapt(raw.prepare(sql));
