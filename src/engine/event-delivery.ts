@@ -5,10 +5,10 @@ import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, EventItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redact } from '../observability/redact.ts';
-import type { EventDeadLetter, EventQueue, EventRetry, EventRow } from '../store/event-queue.ts';
+import type { EventQueue, EventRow } from '../store/event-queue.ts';
 import { PermanentError, type DeliveryError } from './errors.ts';
 import type { EngineHooks } from './hooks.ts';
-import { decideAfterFailure } from './retry-policy.ts';
+import { createFailureRecorder } from './failures.ts';
 import { sendInChunks } from './send-in-chunks.ts';
 import type { Routes } from './routes.ts';
 
@@ -32,23 +32,18 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
   return async function processBatch(rows) {
     metrics.inFlight.inc({ destination, kind: 'event' }, rows.length);
     const delivered: EventRow[] = [];
-    const retries: EventRetry[] = [];
-    const deadLetters: EventDeadLetter[] = [];
-    const fail = (row: EventRow, error: DeliveryError) => {
-      const decision = decideAfterFailure({ attempts: row.attempts, firstFailedAt: row.first_failed_at, attemptLog: row.attempt_log }, error, now(), engine);
-      const log = logger.child({ correlationId: row.correlation_id, eventType: row.event_type, dedupeKey: row.dedupe_key });
-      if (decision.action === 'retry') {
-        retries.push({ row, dueAt: decision.dueAt, attempts: decision.attempts, attemptLog: decision.attemptLog, lastError: error.message });
-        log.warn({ attempt: decision.attempts, retryInMs: decision.dueAt - now(), error: error.message }, 'event delivery failed; will retry');
-        metrics.retried.inc({ destination, kind: 'event' });
-        hooks.onRetry?.({ destination, kind: 'event', key: row.dedupe_key, error: error.message, attempt: decision.attempts });
-      } else {
-        deadLetters.push({ row, reason: decision.reason, lastError: error.message, attempts: decision.attempts, attemptLog: decision.attemptLog, redactedPayload: redact(JSON.parse(row.payload)) });
-        log.error({ attempts: decision.attempts, reason: decision.reason }, 'event delivery dead-lettered');
-        metrics.deadLettered.inc({ destination, kind: 'event' });
-        hooks.onDeadLetter?.({ destination, kind: 'event', key: row.dedupe_key, reason: decision.reason });
-      }
-    };
+    const recorder = createFailureRecorder<EventRow>({
+      kind: 'event',
+      destination,
+      engine,
+      metrics,
+      logger,
+      hooks,
+      now,
+      keyOf: (row) => row.dedupe_key,
+      logFields: (row) => ({ eventType: row.event_type, dedupeKey: row.dedupe_key }),
+    });
+    const fail = (row: EventRow, error: DeliveryError) => recorder.fail(row, error, redact(JSON.parse(row.payload)));
 
     try {
       const sendable: Array<{ row: EventRow; item: EventItem }> = [];
@@ -89,7 +84,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
           }
         },
       );
-      await queue.finish(owner, now(), { delivered, retries, deadLetters });
+      await queue.finish(owner, now(), { delivered, retries: recorder.retries, deadLetters: recorder.deadLetters });
     } finally {
       metrics.inFlight.dec({ destination, kind: 'event' }, rows.length);
     }

@@ -7,10 +7,10 @@ import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, RecordItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redactMapped } from '../observability/redact.ts';
-import type { DeadLetterResult, RecordQueue, RecordRow, RetryResult, SyncedResult } from '../store/record-queue.ts';
+import type { RecordQueue, RecordRow, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
-import { RetryableError, toDeliveryError, type DeliveryError } from './errors.ts';
-import { decideAfterFailure } from './retry-policy.ts';
+import { RetryableError, toDeliveryError } from './errors.ts';
+import { createFailureRecorder } from './failures.ts';
 import { sendInChunks } from './send-in-chunks.ts';
 import type { RecordRoute, Routes } from './routes.ts';
 import type { EngineHooks } from './hooks.ts';
@@ -54,23 +54,17 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
   return async function processBatch(rows) {
     metrics.inFlight.inc({ destination, kind: 'record' }, rows.length);
     const synced: SyncedResult[] = [];
-    const retries: RetryResult[] = [];
-    const deadLetters: DeadLetterResult[] = [];
-    const fail = (row: RecordRow, error: DeliveryError, payload: unknown) => {
-      const decision = decideAfterFailure({ attempts: row.attempts, firstFailedAt: row.first_failed_at, attemptLog: row.attempt_log }, error, now(), engine);
-      const log = logger.child({ correlationId: row.correlation_id, recordType: row.record_type, resourceId: row.resource_id });
-      if (decision.action === 'retry') {
-        retries.push({ row, dueAt: decision.dueAt, attempts: decision.attempts, attemptLog: decision.attemptLog, lastError: error.message });
-        log.warn({ attempt: decision.attempts, retryInMs: decision.dueAt - now(), error: error.message }, 'record sync failed; will retry');
-        metrics.retried.inc({ destination, kind: 'record' });
-        hooks.onRetry?.({ destination, kind: 'record', key: row.resource_id, error: error.message, attempt: decision.attempts });
-      } else {
-        deadLetters.push({ row, reason: decision.reason, lastError: error.message, attempts: decision.attempts, attemptLog: decision.attemptLog, redactedPayload: payload });
-        log.error({ attempts: decision.attempts, reason: decision.reason }, 'record sync dead-lettered');
-        metrics.deadLettered.inc({ destination, kind: 'record' });
-        hooks.onDeadLetter?.({ destination, kind: 'record', key: row.resource_id, reason: decision.reason });
-      }
-    };
+    const { retries, deadLetters, fail } = createFailureRecorder<RecordRow>({
+      kind: 'record',
+      destination,
+      engine,
+      metrics,
+      logger,
+      hooks,
+      now,
+      keyOf: (row) => row.resource_id,
+      logFields: (row) => ({ recordType: row.record_type, resourceId: row.resource_id }),
+    });
 
     try {
       const claimed: Array<{ row: RecordRow; route: RecordRoute }> = [];

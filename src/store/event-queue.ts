@@ -4,26 +4,12 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
-import type { AttemptRecord } from '../engine/retry-policy.ts';
+import type { DeadLetter, Retry } from '../engine/failures.ts';
 
 export type EventRow = Selectable<EventsTable>;
 
-export interface EventRetry {
-  row: EventRow;
-  dueAt: number;
-  attempts: number;
-  attemptLog: AttemptRecord[];
-  lastError: string;
-}
-
-export interface EventDeadLetter {
-  row: EventRow;
-  reason: string;
-  lastError: string;
-  attempts: number;
-  attemptLog: AttemptRecord[];
-  redactedPayload: unknown;
-}
+export type EventRetry = Retry<EventRow>;
+export type EventDeadLetter = DeadLetter<EventRow>;
 
 export class EventQueue {
   readonly #db: Kysely<Database>;

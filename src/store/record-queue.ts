@@ -4,7 +4,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
-import type { AttemptRecord } from '../engine/retry-policy.ts';
+import type { DeadLetter, Retry } from '../engine/failures.ts';
 
 export type RecordRow = Selectable<RecordsTable>;
 
@@ -16,22 +16,8 @@ export interface SyncedResult {
   destinationId: string | null;
 }
 
-export interface RetryResult {
-  row: RecordRow;
-  dueAt: number;
-  attempts: number;
-  attemptLog: AttemptRecord[];
-  lastError: string;
-}
-
-export interface DeadLetterResult {
-  row: RecordRow;
-  reason: string;
-  lastError: string;
-  attempts: number;
-  attemptLog: AttemptRecord[];
-  redactedPayload: unknown;
-}
+export type RetryResult = Retry<RecordRow>;
+export type DeadLetterResult = DeadLetter<RecordRow>;
 
 export class RecordQueue {
   readonly #db: Kysely<Database>;
