@@ -70,6 +70,7 @@ export const engineSchema = z.strictObject({
   backoffMaxMs: durationMs.default(5 * 60 * 1000),
   concurrency: z.number().int().min(1).max(64).default(4).describe('batches in flight per destination'),
   pollIntervalMs: durationMs.default(200),
+  lingerMs: z.number().int().min(0).max(1000).default(5).describe('wait this long to gather work into batches when not backlogged'),
   dedupeWindowMs: durationMs.default(14 * 24 * 3600 * 1000).describe('how long a notification id is remembered for dedupe'),
 });
 

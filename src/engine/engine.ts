@@ -55,7 +55,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const common = { destination: destination.name, connector, routes, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
-    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, logger: log };
+    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log };
     loops.set(destination.name, {
       records: new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }) as WorkLoop<never>,
       events: new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: deliverEvents }) as WorkLoop<never>,
@@ -76,6 +76,7 @@ export function createEngine(deps: EngineDeps): Engine {
     logger,
     hooks,
     pollIntervalMs: config.engine.pollIntervalMs,
+    lingerMs: config.engine.lingerMs,
     dedupeWindowMs: config.engine.dedupeWindowMs,
     // Wake only the loops that got work: an idle loop's claim is a wasted query on the shared connection.
     onQueued: (queued) => {

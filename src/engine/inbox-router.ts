@@ -20,6 +20,7 @@ export function createInboxRouter(deps: {
   logger: Logger;
   hooks: EngineHooks;
   pollIntervalMs: number;
+  lingerMs: number;
   dedupeWindowMs: number;
   onQueued: (queued: RouteResult['queued']) => void;
 }): WorkLoop<RouteResult> {
@@ -31,6 +32,7 @@ export function createInboxRouter(deps: {
     concurrency: 1,
     batchSize: BATCH,
     pollIntervalMs: deps.pollIntervalMs,
+    lingerMs: deps.lingerMs,
     logger,
     async claim(limit) {
       const now = Date.now();
