@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
 import { compileFieldMapping } from '../src/mapping/record-mapping.ts';
 import { createChangeGenerator, type AppliedChange, type ChangeGenerator } from '../src/sandbox/changes.ts';
-import { startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
+import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { Random } from '../src/sandbox/seed.ts';
 import { startSink, type Sink } from '../src/sandbox/sink.ts';
 import { freePort, spawnCtbridge, waitForReady, writeConfig, type ChildCtbridge, type ChildExit } from './support/child-ctbridge.ts';
@@ -101,14 +101,7 @@ async function setUp(testStore: TestStore): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'ctbridge-crash-'));
   const logFile = join(dir, 'ctbridge.log');
   const emulator = await startEmulator({ projectKey: 'crash-test' });
-  const credentials = {
-    projectKey: emulator.projectKey,
-    authUrl: emulator.authUrl,
-    apiUrl: emulator.apiUrl,
-    clientId: emulator.clientId,
-    clientSecret: emulator.clientSecret,
-    scopes: [`manage_project:${emulator.projectKey}`],
-  };
+  const credentials = emulatorCredentials(emulator);
   const commercetools = createCommercetoolsClient(credentials);
   const sink = await startSink({ signingSecret: SIGNING_SECRET });
   const proxy = await startSlowProxy(sink.url, new Random(seed + 1));

@@ -3,7 +3,6 @@
 // arrive in the order they were ingested), with the retries visible in /metrics. A permanent 400 becomes a dead
 // letter (over HTTP and in `ctbridge dlq list`) that a replay delivers once the destination is fixed.
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { Fault, SinkRequest } from '../src/sandbox/sink.ts';
 import { testStores } from './support/stores.ts';
-import { adminFetch, eventually, metricValue, startHarness, type Harness } from './support/harness.ts';
+import { adminFetch, eventually, messageBase, metricValue, startHarness, type Harness } from './support/harness.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Small backoff (the harness default) and enough attempts that no injected fault can exhaust them.
@@ -37,24 +36,8 @@ function mapped(customer: Record<string, unknown>): Record<string, unknown> {
   return { email: customer.email ?? null, firstName: customer.firstName ?? null, lastName: customer.lastName ?? null, city: addresses[0]?.city ?? null };
 }
 
-let sequence = 0;
 function orderMessage(orderId: string, version: number, type: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  sequence += 1;
-  const at = new Date(Date.UTC(2026, 1, 1) + sequence).toISOString();
-  return {
-    notificationType: 'Message',
-    projectKey: 'test-project',
-    id: randomUUID(),
-    version: 1,
-    sequenceNumber: version,
-    resource: { typeId: 'order', id: orderId },
-    resourceVersion: version,
-    resourceUserProvidedIdentifiers: {},
-    type,
-    createdAt: at,
-    lastModifiedAt: at,
-    ...extra,
-  };
+  return { ...messageBase(orderId, version, 'order'), type, ...extra };
 }
 
 async function deadLetters(h: Harness): Promise<Array<Record<string, unknown> & { id: number }>> {

@@ -28,6 +28,18 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
+/** The `commercetools` settings (and client config) that reach this emulator with full rights. */
+export function emulatorCredentials(emulator: Emulator): { projectKey: string; authUrl: string; apiUrl: string; clientId: string; clientSecret: string; scopes: string[] } {
+  return {
+    projectKey: emulator.projectKey,
+    authUrl: emulator.authUrl,
+    apiUrl: emulator.apiUrl,
+    clientId: emulator.clientId,
+    clientSecret: emulator.clientSecret,
+    scopes: [`manage_project:${emulator.projectKey}`],
+  };
+}
+
 interface BasicCredentials {
   clientId: string;
   clientSecret: string;

@@ -20,7 +20,7 @@ import { startRuntime, type Runtime } from '../runtime.ts';
 import { DeadLetters } from '../store/dead-letters.ts';
 import { readStatus } from '../store/status.ts';
 import { createChangeGenerator, scrambleDeliveries, type AppliedChange, type ChangeGenerator, type PlatformNotification, type ResourceUpdatedNotification } from './changes.ts';
-import { startEmulator, type Emulator } from './emulator.ts';
+import { emulatorCredentials, startEmulator, type Emulator } from './emulator.ts';
 import { Random, seedShop, type SeededShop } from './seed.ts';
 import { startSink, type Sink } from './sink.ts';
 
@@ -96,14 +96,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
 
   feed.note(`ctbridge sandbox: seeding a commercetools emulator (seed ${options.seed})…`);
   const emulator = await startEmulator();
-  const commercetools = createCommercetoolsClient({
-    projectKey: emulator.projectKey,
-    authUrl: emulator.authUrl,
-    apiUrl: emulator.apiUrl,
-    clientId: emulator.clientId,
-    clientSecret: emulator.clientSecret,
-    scopes: [`manage_project:${emulator.projectKey}`],
-  });
+  const commercetools = createCommercetoolsClient(emulatorCredentials(emulator));
   const cleanups: Array<() => Promise<unknown>> = [() => emulator.close(), () => commercetools.close()];
   try {
     const shop = await seedShop(commercetools, { seed: options.seed });

@@ -48,7 +48,8 @@ export class FakeCommercetools implements ResourceFetcher {
 }
 
 let sequence = 0;
-function messageBase(customerId: string, version: number): Record<string, unknown> {
+/** The common fields of a commercetools Message about a resource at a version (add `type` and its fields). */
+export function messageBase(customerId: string, version: number, typeId = 'customer'): Record<string, unknown> {
   sequence += 1;
   return {
     notificationType: 'Message',
@@ -56,7 +57,7 @@ function messageBase(customerId: string, version: number): Record<string, unknow
     id: randomUUID(),
     version: 1,
     sequenceNumber: version,
-    resource: { typeId: 'customer', id: customerId },
+    resource: { typeId, id: customerId },
     resourceVersion: version,
     resourceUserProvidedIdentifiers: {},
     createdAt: new Date(Date.UTC(2026, 0, 1) + sequence).toISOString(),
