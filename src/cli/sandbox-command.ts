@@ -1,7 +1,6 @@
 // `ctbridge sandbox` (what `npm start` runs): the option parsing and signal handling around src/sandbox/run.ts.
 // Ctrl-C / SIGTERM ask the sandbox to stop cleanly; a second one gives up waiting and exits at once.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { runSandbox } from '../sandbox/run.ts';
 import { EXIT_USAGE } from './common.ts';
 
 const DEFAULT_PORT = 8080;
@@ -41,6 +40,8 @@ export function registerSandboxCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        // Loaded on demand: the emulator and its web framework cost ~50 MB that `ctbridge start` must not carry.
+        const { runSandbox } = await import('../sandbox/run.ts');
         await runSandbox({
           dir: options.dir ?? (process.env.CTBRIDGE_SANDBOX_DIR || '.ctbridge'),
           port,
