@@ -62,7 +62,9 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
           json = undefined;
         }
       }
-      const failure = errorForStatus(response.status, `${req.method} ${redactUrl(req.url)} answered ${response.status}${text ? `: ${text.slice(0, 300)}` : ''}`, parseRetryAfter(response.headers.get('retry-after')));
+      // Destinations like to echo the values they refused; DeliveryError removes personal data from the message.
+      const excerpt = text ? `: ${text.slice(0, 300)}` : '';
+      const failure = errorForStatus(response.status, `${req.method} ${redactUrl(req.url)} answered ${response.status}${excerpt}`, parseRetryAfter(response.headers.get('retry-after')));
       if (failure instanceof RateLimitedError) limiter?.pauseUntil(Date.now() + (failure.retryAfterMs ?? DEFAULT_RATE_LIMIT_PAUSE_MS));
       if (failure) throw failure;
       return { status: response.status, headers: response.headers, text, json };

@@ -1,14 +1,16 @@
 // The error classes connectors throw (or return per item) so the engine knows what to do next:
 // retry with backoff, wait for the destination's rate limit, or stop and dead-letter.
+import { redactText } from '../observability/redact.ts';
 
 export abstract class DeliveryError extends Error {
   abstract readonly retryable: boolean;
   /** HTTP status of the destination's answer, when there was one. */
   readonly status: number | undefined;
   constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
-    // Messages quote destination responses and end up in text columns; PostgreSQL refuses NUL there, and a
-    // failure that cannot be recorded would be retried at lease expiry forever instead of backing off.
-    super(message.replaceAll('\u0000', '\uFFFD'), { cause: options.cause });
+    // Messages quote destination responses and end up in logs, dead letters and text columns: personal data is
+    // removed, and NUL too (PostgreSQL refuses it, and a failure that cannot be recorded would be retried at
+    // lease expiry forever instead of backing off).
+    super(redactText(message.replaceAll('\u0000', '\uFFFD')), { cause: options.cause });
     this.status = options.status;
   }
 }

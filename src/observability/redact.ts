@@ -17,13 +17,23 @@ const PERSONAL_KEYS = new Set(
 const EMAIL = /[^\s@"'<>]+@[^\s@"'<>]+\.[a-z]{2,}/gi;
 const MAX_DEPTH = 32;
 
+/** Free text (an error message, a response excerpt) with e-mail addresses and JSON-quoted personal fields removed. */
+export function redactText(text: string): string {
+  return text
+    .replace(EMAIL, REDACTED)
+    .replace(JSON_STRING_FIELD, (match, key: string) => (isPersonalKey(key) ? `"${key}":"${REDACTED}"` : match));
+}
+
+// `"firstName": "Ada"` inside a JSON-ish excerpt.
+const JSON_STRING_FIELD = /"([A-Za-z]+)"\s*:\s*"(?:[^"\\]|\\.)*"/g;
+
 export function isPersonalKey(key: string): boolean {
   return PERSONAL_KEYS.has(key.toLowerCase());
 }
 
 /** A deep copy of value with personal fields replaced; never throws, whatever it is given. */
 export function redact(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.replace(EMAIL, REDACTED);
+  if (typeof value === 'string') return redactText(value);
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return REDACTED;
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
