@@ -37,6 +37,7 @@ export function createIngestService(deps: { store: Store; metrics: Metrics; logg
   const deadLetters = new DeadLetters(store.db);
   const queue: Waiting[] = [];
   let flushing = false;
+  let scheduled = false;
 
   async function flush(): Promise<void> {
     flushing = true;
@@ -66,8 +67,14 @@ export function createIngestService(deps: { store: Store; metrics: Metrics; logg
   function submit(items: AcceptedNotification[]): Promise<void> {
     return new Promise((resolve, reject) => {
       queue.push({ items, resolve, reject });
-      // Requests arriving while a commit runs wait for the next one and share it.
-      if (!flushing) setImmediate(() => void flush());
+      // Requests arriving while a commit runs wait for the next one and share it; one flush loop at a time.
+      if (!flushing && !scheduled) {
+        scheduled = true;
+        setImmediate(() => {
+          scheduled = false;
+          void flush();
+        });
+      }
     });
   }
 
