@@ -15,6 +15,8 @@ import { createIngestService, type IngestService } from './ingest/ingest-service
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { buildServer } from './server/app.ts';
 import { openStore, type Store } from './store/store.ts';
+import { startEngineThread } from './engine/thread-proxy.ts';
+import { AggregatorRegistry } from 'prom-client';
 
 export interface RuntimeOptions {
   config: Config;
@@ -28,6 +30,11 @@ export interface RuntimeOptions {
   /** Start the engine's workers (default true). */
   work?: boolean;
   fetchJwks?: (url: string) => Promise<unknown>;
+  /**
+   * Run the engine on its own thread (what `ctbridge start` does), so HTTP ingest keeps the main event loop.
+   * Hooks, injected fetchers and connectors need the engine in this thread, so they rule this out.
+   */
+  engineThread?: boolean;
 }
 
 export interface Runtime {
@@ -49,14 +56,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   await store.migrate();
   const metrics = createMetrics({ defaultMetrics: true });
   const routes = compileRoutes(config);
-  const commercetools = options.fetcher ? undefined : createCommercetoolsClient(config.commercetools);
+  const commercetools = options.fetcher || options.engineThread ? undefined : createCommercetoolsClient(config.commercetools);
   const fetcher: ResourceFetcher = options.fetcher ?? {
     fetchByIds(typeId, ids) {
       if (!FETCHABLE.has(typeId)) return Promise.reject(new PermanentError(`resources of type "${typeId}" cannot be fetched from commercetools`));
       return commercetools!.fetchByIds(typeId as FetchableTypeId, ids);
     },
   };
-  const engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
+  const thread = options.engineThread ? await startEngineThread(config) : undefined;
+  const engine = thread ?? createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
   const ingest = createIngestService({ store, metrics, logger, ...(hooks && { hooks }), onAppended: () => engine.inboxChanged() });
   const app = buildServer({
     config,
@@ -65,6 +73,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     logger,
     onReplay: (destination) => engine.notify(destination ? [destination] : undefined),
+    // With the engine on its thread, its counters live there: merge them into one exposition.
+    ...(thread && {
+      metricsText: async () => AggregatorRegistry.aggregate([await metrics.registry.getMetricsAsJSON(), await thread.metrics()]).metrics(),
+    }),
     ...(options.fetchJwks && { fetchJwks: options.fetchJwks }),
   });
 

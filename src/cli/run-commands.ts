@@ -17,7 +17,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (options: { config?: string }) => {
       const config = loadConfigOrExit(options);
       const logger = createLogger();
-      const runtime = await startRuntime({ config, logger }).catch(exitWithError);
+      const runtime = await startRuntime({ config, logger, engineThread: true }).catch(exitWithError);
       logger.info({ url: runtime.url, store: runtime.store.location, destinations: config.destinations.map((d) => d.name) }, 'ctbridge started');
       await untilSignal();
       logger.info('stopping: no new work is claimed, work in flight finishes');

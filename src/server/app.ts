@@ -19,6 +19,8 @@ export interface ServerDeps {
   logger: Logger;
   onReplay: (destination: string | null) => void;
   fetchJwks?: (url: string) => Promise<unknown>;
+  /** The Prometheus exposition; defaults to this thread's registry. */
+  metricsText?: () => Promise<string>;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -63,6 +65,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       return sendProblem(reply, 503, 'unavailable', `store unreachable: ${(error as Error).message}`);
     }
   });
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  const metricsText = deps.metricsText ?? (() => metrics.registry.metrics());
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metricsText()));
   return app as unknown as FastifyInstance;
 }

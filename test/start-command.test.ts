@@ -1,0 +1,57 @@
+// `ctbridge start` as an operator runs it: the engine on its own thread, one /metrics exposition merging both
+// threads' counters, correlation ids in the log, and a clean exit on SIGTERM. Runs on both stores.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startSink } from '../src/sandbox/sink.ts';
+import { freePort, spawnCtbridge, waitForReady, writeConfig } from './support/child-ctbridge.ts';
+import { customerMessage, eventually, INGEST_TOKEN, ADMIN_TOKEN } from './support/harness.ts';
+import { testStores } from './support/stores.ts';
+
+describe.each(testStores)('ctbridge start on $name', (testStore) => {
+  afterAll(() => testStore.cleanup());
+
+  it('syncs through the engine thread, merges its metrics into /metrics and exits 0 on SIGTERM', async () => {
+    const sink = await startSink();
+    const dir = mkdtempSync(join(tmpdir(), 'ctbridge-start-'));
+    const port = await freePort();
+    const configPath = join(dir, 'ctbridge.yaml');
+    writeConfig(configPath, {
+      // Messages below carry the customer, so commercetools is never asked.
+      commercetools: { projectKey: 'p', authUrl: 'http://127.0.0.1:9/auth', apiUrl: 'http://127.0.0.1:9/api', clientId: 'id', clientSecret: 'secret' },
+      server: { port, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+      store: await testStore.create(),
+      engine: { pollIntervalMs: 50 },
+      destinations: [{ name: 'sink', type: 'http', url: `${sink.url}/records`, records: { customer: { fields: { email: 'email', firstName: 'firstName' } } } }],
+    });
+    const logFile = join(dir, 'ctbridge.log');
+    const child = spawnCtbridge(configPath, logFile, { CTBRIDGE_LOG_LEVEL: 'debug' });
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      await waitForReady(base, child);
+      const message = customerMessage({ id: 'c-start', version: 1, email: 'start@example.com', firstName: 'Sam' }, 'CustomerCreated');
+      const response = await fetch(`${base}/v1/ingest/commercetools`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/json', 'x-correlation-id': 'corr-start-1' },
+        body: JSON.stringify(message),
+      });
+      expect(response.status).toBe(202);
+      await eventually(() => sink.records.get('customer/c-start')?.firstName === 'Sam', 'the customer at the sink');
+      expect(sink.applied[0]?.correlationId).toBe('corr-start-1');
+
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toMatch(/ctbridge_ingested_total\{source="http"\} 1\b/);
+      expect(metrics).toMatch(/ctbridge_succeeded_total\{destination="sink",kind="record"\} 1\b/);
+      // One exposition: every metric family is described once.
+      expect(metrics.match(/^# TYPE ctbridge_succeeded_total /gm)).toHaveLength(1);
+    } finally {
+      const exit = await child.kill('SIGTERM');
+      await sink.close();
+      expect(exit).toEqual({ code: 0, signal: null });
+    }
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toContain('"correlationId":"corr-start-1"');
+    expect(log).not.toContain('start@example.com');
+  });
+});
