@@ -3,7 +3,7 @@
 // so they run the same code.
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { createCommercetoolsClient, type FetchableTypeId } from './commercetools/client.ts';
+import type { FetchableTypeId } from './commercetools/client.ts';
 import type { Config } from './config/schema.ts';
 import type { Connector } from './destinations/types.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
@@ -56,7 +56,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   await store.migrate();
   const metrics = createMetrics({ defaultMetrics: true });
   const routes = compileRoutes(config);
-  const commercetools = options.fetcher || options.engineThread ? undefined : createCommercetoolsClient(config.commercetools);
+  // Loaded only where it is used: with the engine on its thread, the main thread never reads commercetools.
+  const commercetools = options.fetcher || options.engineThread ? undefined : (await import('./commercetools/client.ts')).createCommercetoolsClient(config.commercetools);
   const fetcher: ResourceFetcher = options.fetcher ?? {
     fetchByIds(typeId, ids) {
       if (!FETCHABLE.has(typeId)) return Promise.reject(new PermanentError(`resources of type "${typeId}" cannot be fetched from commercetools`));
