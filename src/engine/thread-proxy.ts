@@ -10,7 +10,9 @@ export interface ThreadEngine extends Engine {
 }
 
 export async function startEngineThread(config: Config): Promise<ThreadEngine> {
-  const worker = new Worker(new URL('./engine-thread.ts', import.meta.url), { workerData: { config } });
+  // A small young generation keeps the engine thread's share of the process's memory down; its garbage is
+  // short-lived batch data that a scavenge clears cheaply.
+  const worker = new Worker(new URL('./engine-thread.ts', import.meta.url), { workerData: { config }, resourceLimits: { maxYoungGenerationSizeMb: 12 } });
   const send = (message: ToEngine) => worker.postMessage(message);
   const waiting = new Map<number, (metrics: object[]) => void>();
   let nextId = 0;
