@@ -3,11 +3,10 @@
 // so they run the same code.
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { FetchableTypeId } from './commercetools/client.ts';
+import type { CommercetoolsClient } from './commercetools/client.ts';
 import type { Config } from './config/schema.ts';
 import type { Connector } from './destinations/types.ts';
 import { createEngine, type Engine } from './engine/engine.ts';
-import { PermanentError } from './engine/errors.ts';
 import type { EngineHooks } from './engine/hooks.ts';
 import type { ResourceFetcher } from './engine/record-sync.ts';
 import { compileRoutes } from './engine/routes.ts';
@@ -48,24 +47,27 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-const FETCHABLE = new Set<string>(['customer', 'order', 'payment', 'cart', 'product']);
-
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, logger, hooks } = options;
   const store = openStore(config.store);
   await store.migrate();
   const metrics = createMetrics({ defaultMetrics: true });
   const routes = compileRoutes(config);
-  // Loaded only where it is used: with the engine on its thread, the main thread never reads commercetools.
-  const commercetools = options.fetcher || options.engineThread ? undefined : (await import('./commercetools/client.ts')).createCommercetoolsClient(config.commercetools);
-  const fetcher: ResourceFetcher = options.fetcher ?? {
-    fetchByIds(typeId, ids) {
-      if (!FETCHABLE.has(typeId)) return Promise.reject(new PermanentError(`resources of type "${typeId}" cannot be fetched from commercetools`));
-      return commercetools!.fetchByIds(typeId as FetchableTypeId, ids);
-    },
-  };
   const thread = options.engineThread ? await startEngineThread(config) : undefined;
-  const engine = thread ?? createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
+  let commercetools: CommercetoolsClient | undefined;
+  let engine: Engine;
+  if (thread) {
+    engine = thread;
+  } else {
+    let fetcher = options.fetcher;
+    if (!fetcher) {
+      // Loaded only where it is used: with the engine on its thread, the main thread never reads commercetools.
+      const client = await import('./commercetools/client.ts');
+      commercetools = client.createCommercetoolsClient(config.commercetools);
+      fetcher = client.resourceFetcher(commercetools);
+    }
+    engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
+  }
   const ingest = createIngestService({ store, metrics, logger, ...(hooks && { hooks }), onAppended: () => engine.inboxChanged() });
   const app = buildServer({
     config,

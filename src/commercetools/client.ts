@@ -5,6 +5,7 @@
 import { createApiBuilderFromCtpClient } from '@commercetools/platform-sdk';
 import type { ByProjectKeyRequestBuilder } from '@commercetools/platform-sdk';
 import { ClientBuilder } from '@commercetools/ts-client';
+import type { ResourceFetcher } from '../engine/record-sync.ts';
 import type { Middleware, TokenCache, TokenStore } from '@commercetools/ts-client';
 import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../engine/errors.ts';
 
@@ -316,4 +317,16 @@ function parseJson(text: string): Record<string, unknown> | undefined {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const FETCHABLE = new Set<string>(['customer', 'order', 'payment', 'cart', 'product']);
+
+/** The engine's view of this client: resource types commercetools cannot be asked for are permanent errors. */
+export function resourceFetcher(client: CommercetoolsClient): ResourceFetcher {
+  return {
+    fetchByIds(typeId, ids) {
+      if (!FETCHABLE.has(typeId)) return Promise.reject(new PermanentError(`resources of type "${typeId}" cannot be fetched from commercetools`));
+      return client.fetchByIds(typeId as FetchableTypeId, ids);
+    },
+  };
 }

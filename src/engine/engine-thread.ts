@@ -2,19 +2,17 @@
 // own store connection and commercetools client, so the main thread's event loop only answers HTTP and appends
 // to the inbox. The main thread talks to it through the messages below (see engine/thread-proxy.ts).
 import { parentPort, workerData } from 'node:worker_threads';
-import { createCommercetoolsClient, type FetchableTypeId } from '../commercetools/client.ts';
+import { createCommercetoolsClient, resourceFetcher } from '../commercetools/client.ts';
 import type { Config } from '../config/schema.ts';
 import { createLogger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import { openStore } from '../store/store.ts';
 import { createEngine } from './engine.ts';
-import { PermanentError } from './errors.ts';
 import { compileRoutes } from './routes.ts';
 
 export type ToEngine = { type: 'inbox' } | { type: 'notify'; destinations: string[] | undefined } | { type: 'metrics'; id: number } | { type: 'stop' };
 export type FromEngine = { type: 'ready' } | { type: 'metrics'; id: number; metrics: unknown } | { type: 'stopped' } | { type: 'failed'; message: string };
 
-const FETCHABLE = new Set<string>(['customer', 'order', 'payment', 'cart', 'product']);
 const port = parentPort!;
 const config = (workerData as { config: Config }).config;
 
@@ -29,12 +27,7 @@ try {
     store,
     metrics,
     logger,
-    fetcher: {
-      fetchByIds(typeId, ids) {
-        if (!FETCHABLE.has(typeId)) return Promise.reject(new PermanentError(`resources of type "${typeId}" cannot be fetched from commercetools`));
-        return commercetools.fetchByIds(typeId as FetchableTypeId, ids);
-      },
-    },
+    fetcher: resourceFetcher(commercetools),
   });
   engine.start();
   port.on('message', (message: ToEngine) => {

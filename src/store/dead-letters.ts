@@ -93,28 +93,42 @@ export class DeadLetters {
     return { replayed, skipped };
   }
 
-  async quarantine(entry: { reason: string; correlationId: string; redactedBody: unknown }, now = Date.now()): Promise<number> {
-    const row = await this.#db
-      .insertInto('dead_letters')
-      .values({
-        destination: null,
-        kind: 'quarantine',
-        item_type: null,
-        resource_id: null,
-        dedupe_key: null,
-        correlation_id: entry.correlationId,
-        // Reasons quote the payload (a JSON parse error shows the text it choked on); PostgreSQL refuses NUL in
-        // text, and a quarantine that cannot be written would turn a poison message into a 503 redelivered forever.
-        reason: entry.reason.replaceAll('\u0000', '\uFFFD'),
-        last_error: null,
-        attempts: 0,
-        attempt_log: null,
-        payload: JSON.stringify(entry.redactedBody),
-        created_at: now,
-        replayed_at: null,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return row.id;
+  quarantine(entry: QuarantineEntry, now = Date.now()): Promise<number> {
+    return insertQuarantine(this.#db, entry, now);
   }
+}
+
+export interface QuarantineEntry {
+  reason: string;
+  correlationId: string;
+  /** What was received, already redacted. */
+  redactedBody: unknown;
+  /** The notification's dedupe key, when it had one. */
+  dedupeKey?: string;
+}
+
+/** Keeps something that could not be processed as a quarantine dead letter; usable inside a transaction. */
+export async function insertQuarantine(db: Kysely<Database>, entry: QuarantineEntry, now: number): Promise<number> {
+  const row = await db
+    .insertInto('dead_letters')
+    .values({
+      destination: null,
+      kind: 'quarantine',
+      item_type: null,
+      resource_id: null,
+      dedupe_key: entry.dedupeKey?.slice(0, 256) ?? null,
+      correlation_id: entry.correlationId,
+      // Reasons quote the payload (a JSON parse error shows the text it choked on); PostgreSQL refuses NUL in
+      // text, and a quarantine that cannot be written would turn a poison message into a 503 redelivered forever.
+      reason: entry.reason.replaceAll('\u0000', '\uFFFD'),
+      last_error: null,
+      attempts: 0,
+      attempt_log: null,
+      payload: JSON.stringify(entry.redactedBody),
+      created_at: now,
+      replayed_at: null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
 }

@@ -10,6 +10,7 @@ import type { Routes } from '../engine/routes.ts';
 import type { Database, EventsTable, InboxTable, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
 import { redact } from '../observability/redact.ts';
+import { insertQuarantine } from './dead-letters.ts';
 
 export interface AcceptedNotification {
   notification: CommercetoolsNotification;
@@ -52,13 +53,9 @@ export async function quarantineInboxHead(db: Kysely<Database>, reason: string, 
     } catch {
       payload = null;
     }
-    const row = await trx
-      .insertInto('dead_letters')
-      .values({ destination: null, kind: 'quarantine', item_type: null, resource_id: null, dedupe_key: head.dedupe_key.slice(0, 256), correlation_id: head.correlation_id, reason, last_error: reason, attempts: 1, attempt_log: null, payload: JSON.stringify(payload), created_at: now, replayed_at: null })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const id = await insertQuarantine(trx, { reason, correlationId: head.correlation_id, redactedBody: payload, dedupeKey: head.dedupe_key }, now);
     await trx.deleteFrom('inbox').where('seq', '=', head.seq).execute();
-    return row.id;
+    return id;
   });
 }
 
