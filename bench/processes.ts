@@ -77,7 +77,8 @@ export async function startCtbridge(options: CtbridgeOptions): Promise<SystemUnd
   const env = { ...process.env };
   delete env.PORT;
   delete env.CTBRIDGE_CONFIG;
-  const execArgv = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${options.name}.cpuprofile`] : [];
+  // One directory per run: every thread writes its own profile there (a fixed file name would let them clash).
+  const execArgv = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, options.name)}`] : [];
   const child = spawn(process.execPath, [...execArgv, 'bin/ctbridge.js', 'start', '--config', configPath], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (chunk: Buffer) => {

@@ -432,9 +432,11 @@ function report(collected: Collected[]): void {
 
 function reportProfiles(dir: string): void {
   console.log('');
-  console.log(`CPU profiles of the ctbridge runs (--profile), kept in ${dir}; the first ~1.5 s of each is start-up (module loading):`);
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
-    console.log(formatProfile(file, summarizeProfile(join(dir, file))));
+  console.log(`CPU profiles of the ctbridge runs (--profile), kept in ${dir}; one per thread (Node names them CPU.<date>.<time>.<pid>.<thread id>.<n>; thread 0 is the main thread); the first ~1.5 s of each is start-up (module loading):`);
+  for (const run of readdirSync(dir).sort()) {
+    for (const file of readdirSync(join(dir, run)).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+      console.log(formatProfile(`${run}/${file}`, summarizeProfile(join(dir, run, file))));
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import { createEngine, type Engine } from './engine/engine.ts';
 import type { EngineHooks } from './engine/hooks.ts';
 import type { ResourceFetcher } from './engine/record-sync.ts';
 import { compileRoutes } from './engine/routes.ts';
+import { createInboxWriter } from './ingest/inbox-writer.ts';
 import { createIngestService, type IngestService } from './ingest/ingest-service.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { buildServer } from './server/app.ts';
@@ -68,7 +69,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
     engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
   }
-  const ingest = createIngestService({ store, metrics, logger, ...(hooks && { hooks }), onAppended: () => engine.inboxChanged() });
+  const writer = thread ? thread.writer : createInboxWriter(store, () => engine.inboxChanged());
+  const ingest = createIngestService({ store, writer, metrics, logger, ...(hooks && { hooks }) });
   const app = buildServer({
     config,
     store,

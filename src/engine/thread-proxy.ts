@@ -1,12 +1,21 @@
 // The main thread's handle on the engine thread (engine-thread.ts): the same Engine interface the in-process
-// engine has, plus its metrics, which /metrics merges with the main thread's own.
+// engine has, the inbox writer that lives there (appends made in one tick travel as one message), and its
+// metrics, which /metrics merges with the main thread's own.
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/schema.ts';
+import type { InboxWriter } from '../ingest/inbox-writer.ts';
+import type { InboxRow } from '../store/inbox.ts';
 import type { Engine } from './engine.ts';
 import type { FromEngine, ToEngine } from './engine-thread.ts';
 
 export interface ThreadEngine extends Engine {
   metrics(): Promise<object[]>;
+  writer: InboxWriter;
+}
+
+interface Settle {
+  resolve: () => void;
+  reject: (error: unknown) => void;
 }
 
 export async function startEngineThread(config: Config): Promise<ThreadEngine> {
@@ -18,6 +27,20 @@ export async function startEngineThread(config: Config): Promise<ThreadEngine> {
   let nextId = 0;
   let stopped: (() => void) | undefined;
   let exited = false;
+  const appending = new Map<number, Settle[]>();
+  let nextAppend: { rows: InboxRow[]; waiting: Settle[] } | undefined;
+
+  function sendAppend(): void {
+    const { rows, waiting } = nextAppend!;
+    nextAppend = undefined;
+    if (exited) {
+      for (const settle of waiting) settle.reject(new Error('the engine thread has stopped; nothing was stored'));
+      return;
+    }
+    const id = nextId++;
+    appending.set(id, waiting);
+    send({ type: 'append', id, rows });
+  }
 
   await new Promise<void>((resolve, reject) => {
     worker.once('error', reject);
@@ -27,12 +50,22 @@ export async function startEngineThread(config: Config): Promise<ThreadEngine> {
       else if (message.type === 'metrics') {
         waiting.get(message.id)?.(message.metrics as object[]);
         waiting.delete(message.id);
+      } else if (message.type === 'appended') {
+        const waiting = appending.get(message.id) ?? [];
+        appending.delete(message.id);
+        const failure = message.error === undefined ? undefined : new Error(`the inbox append failed: ${message.error}`);
+        for (const settle of waiting) {
+          if (failure) settle.reject(failure);
+          else settle.resolve();
+        }
       } else if (message.type === 'stopped') stopped?.();
     });
   });
   worker.on('exit', () => {
     exited = true;
     for (const resolve of waiting.values()) resolve([]);
+    for (const settles of appending.values()) for (const settle of settles) settle.reject(new Error('the engine thread stopped before the append was committed'));
+    appending.clear();
     stopped?.();
   });
 
@@ -41,6 +74,18 @@ export async function startEngineThread(config: Config): Promise<ThreadEngine> {
       // The thread starts its workers as soon as it is up.
     },
     inboxChanged: () => send({ type: 'inbox' }),
+    writer: {
+      append(rows) {
+        return new Promise((resolve, reject) => {
+          if (!nextAppend) {
+            nextAppend = { rows: [], waiting: [] };
+            setImmediate(sendAppend);
+          }
+          for (const row of rows) nextAppend.rows.push(row);
+          nextAppend.waiting.push({ resolve, reject });
+        });
+      },
+    },
     notify: (destinations) => send({ type: 'notify', destinations: destinations ? [...destinations] : undefined }),
     metrics() {
       if (exited) return Promise.resolve([]);

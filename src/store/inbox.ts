@@ -34,10 +34,13 @@ const ROUTER_LOCK_ID = 0x63746272;
 
 type StoredNotification = Omit<CommercetoolsNotification, 'carriedResource'>;
 
-export async function appendToInbox(db: Kysely<Database>, items: readonly AcceptedNotification[], now: number): Promise<void> {
+/** An inbox row as appended: the notification already encoded, so it can cross to the writing thread as is. */
+export type InboxRow = Insertable<InboxTable>;
+
+export async function appendToInbox(db: Kysely<Database>, rows: readonly InboxRow[]): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    for (const chunk of chunks(items, ROWS_PER_STATEMENT)) {
-      await trx.insertInto('inbox').values(chunk.map((item) => inboxRow(item, now))).execute();
+    for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) {
+      await trx.insertInto('inbox').values(chunk).execute();
     }
   });
 }
@@ -59,7 +62,7 @@ export async function quarantineInboxHead(db: Kysely<Database>, reason: string, 
   });
 }
 
-function inboxRow({ notification, correlationId }: AcceptedNotification, now: number): Insertable<InboxTable> {
+export function inboxRow({ notification, correlationId }: AcceptedNotification, now: number): InboxRow {
   const { carriedResource, ...stored } = notification;
   // The carried resource is one of the payload's own properties; store its name, not a second copy.
   const carriedKey = carriedResource ? Object.keys(notification.payload).find((key) => notification.payload[key] === carriedResource) : undefined;

@@ -1,0 +1,68 @@
+// The durable append behind every acknowledgement: rows handed in by concurrent requests are group-committed
+// (one transaction for whatever arrived while the previous commit ran), and each caller's promise settles when
+// the transaction holding its rows has committed or failed. One writer per store connection; with the engine
+// on its own thread (`ctbridge start`) that thread owns the writer, so a single thread writes SQLite.
+import type { InboxRow } from '../store/inbox.ts';
+import { appendToInbox } from '../store/inbox.ts';
+import type { Store } from '../store/store.ts';
+
+export interface InboxWriter {
+  /** Resolves once the rows are committed. */
+  append: (rows: InboxRow[]) => Promise<void>;
+}
+
+// Bounds one group commit so a flood of requests cannot build a single enormous transaction.
+const MAX_ROWS_PER_COMMIT = 5_000;
+
+interface Waiting {
+  rows: InboxRow[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export function createInboxWriter(store: Store, onAppended: () => void): InboxWriter {
+  const queue: Waiting[] = [];
+  let flushing = false;
+  let scheduled = false;
+
+  async function flush(): Promise<void> {
+    flushing = true;
+    try {
+      while (queue.length > 0) {
+        const batch: Waiting[] = [];
+        let count = 0;
+        while (queue.length > 0 && (count === 0 || count + queue[0]!.rows.length <= MAX_ROWS_PER_COMMIT)) {
+          const next = queue.shift()!;
+          batch.push(next);
+          count += next.rows.length;
+        }
+        try {
+          await appendToInbox(store.db, batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows));
+        } catch (error) {
+          for (const waiting of batch) waiting.reject(error);
+          continue;
+        }
+        for (const waiting of batch) waiting.resolve();
+        onAppended();
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  return {
+    append(rows) {
+      return new Promise((resolve, reject) => {
+        queue.push({ rows, resolve, reject });
+        // Appends arriving while a commit runs wait for the next one and share it; one flush loop at a time.
+        if (!flushing && !scheduled) {
+          scheduled = true;
+          setImmediate(() => {
+            scheduled = false;
+            void flush();
+          });
+        }
+      });
+    },
+  };
+}
