@@ -10,7 +10,6 @@ import { createEngine, type Engine } from './engine/engine.ts';
 import type { EngineHooks } from './engine/hooks.ts';
 import type { ResourceFetcher } from './engine/record-sync.ts';
 import { compileRoutes } from './engine/routes.ts';
-import { createInboxWriter } from './ingest/inbox-writer.ts';
 import { createIngestService, type IngestService } from './ingest/ingest-service.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { buildServer } from './server/app.ts';
@@ -69,8 +68,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
     engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
   }
-  const writer = thread ? thread.writer : createInboxWriter(store, () => engine.inboxChanged());
-  const ingest = createIngestService({ store, writer, metrics, logger, ...(hooks && { hooks }) });
+  const ingest = createIngestService({ store, writer: engine.writer, metrics, logger, ...(hooks && { hooks }) });
   const app = buildServer({
     config,
     store,

@@ -2,6 +2,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testStores } from './support/stores.ts';
 import { ADMIN_TOKEN, eventually, startHarness } from './support/harness.ts';
+import { normalizeBody } from '../src/ingest/normalize.ts';
+import { inboxRow } from '../src/store/inbox.ts';
 
 describe.each(testStores)('engine on $name', (testStore) => {
   afterAll(() => testStore.cleanup());
@@ -77,6 +79,29 @@ describe.each(testStores)('engine on $name', (testStore) => {
       const replay = await fetch(`${h.runtime.url}/v1/dead-letters/${letters[0]!.id}/replay`, { method: 'POST', headers: admin });
       expect(replay.status).toBe(202);
       await eventually(() => h.sink.records.get('customer/c3')?.firstName === 'C', 'c3 delivered after replay');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('routes notifications already waiting in the inbox before newer ones, so events keep their arrival order', async () => {
+    const h = await startHarness({ storeUrl: await testStore.create() });
+    try {
+      // A row left in the inbox (by `ctbridge ingest`, or when routing it at commit failed) must not be
+      // overtaken: while the inbox holds anything, new notifications queue behind it instead of being routed.
+      const created = h.commercetools.upsertCustomer('c5', { email: 'e@example.com', firstName: 'E' });
+      const waiting = normalizeBody(created, {}).flatMap((item) => (item.kind === 'notification' ? [inboxRow({ notification: item.notification, correlationId: 'waiting' }, Date.now())] : []));
+      await h.runtime.store.db.insertInto('inbox').values(waiting).execute();
+      expect((await h.post(h.commercetools.deleteCustomer('c5'))).status).toBe(202);
+
+      await eventually(() => h.sink.applied.filter((i) => i.kind === 'event').length === 2, 'both events at the sink');
+      const events = h.sink.applied.filter((i) => i.kind === 'event').map((i) => (i.body as { sourceType: string }).sourceType);
+      expect(events).toEqual(['CustomerCreated', 'CustomerDeleted']);
+      // Created and deleted before it synced, or synced then deleted: either way the sink ends without it.
+      const c5 = () => h.runtime.store.db.selectFrom('records').select(['dirty_seq', 'processed_seq']).where('resource_id', '=', 'c5').executeTakeFirstOrThrow();
+      await eventually(async () => ((row) => row.processed_seq === row.dirty_seq)(await c5()), 'c5 settled');
+      expect(h.sink.records.has('customer/c5')).toBe(false);
+      expect(await h.runtime.store.db.selectFrom('inbox').select('seq').execute()).toEqual([]);
     } finally {
       await h.stop();
     }

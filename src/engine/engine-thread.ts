@@ -6,7 +6,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createCommercetoolsClient, resourceFetcher } from '../commercetools/client.ts';
 import type { Config } from '../config/schema.ts';
-import { createInboxWriter } from '../ingest/inbox-writer.ts';
 import { createLogger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import type { InboxRow } from '../store/inbox.ts';
@@ -16,7 +15,6 @@ import { compileRoutes } from './routes.ts';
 
 export type ToEngine =
   | { type: 'append'; id: number; rows: InboxRow[] }
-  | { type: 'inbox' }
   | { type: 'notify'; destinations: string[] | undefined } | { type: 'metrics'; id: number } | { type: 'stop' };
 export type FromEngine =
   | { type: 'ready' }
@@ -39,17 +37,15 @@ try {
     logger,
     fetcher: resourceFetcher(commercetools),
   });
-  const writer = createInboxWriter(store, () => engine.inboxChanged());
   engine.start();
   port.on('message', (message: ToEngine) => {
     if (message.type === 'append') {
       const { id } = message;
-      writer.append(message.rows).then(
+      engine.writer.append(message.rows).then(
         () => port.postMessage({ type: 'appended', id } satisfies FromEngine),
         (error: unknown) => port.postMessage({ type: 'appended', id, error: error instanceof Error ? error.message : String(error) } satisfies FromEngine),
       );
-    } else if (message.type === 'inbox') engine.inboxChanged();
-    else if (message.type === 'notify') engine.notify(message.destinations);
+    } else if (message.type === 'notify') engine.notify(message.destinations);
     else if (message.type === 'metrics') void metrics.registry.getMetricsAsJSON().then((json) => port.postMessage({ type: 'metrics', id: message.id, metrics: json } satisfies FromEngine));
     else if (message.type === 'stop') {
       void (async () => {

@@ -18,6 +18,7 @@ import { createRecordSync, type ResourceFetcher } from './record-sync.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
 import { createInboxRouter } from './inbox-router.ts';
+import { createInboxWriter, type InboxWriter } from '../ingest/inbox-writer.ts';
 
 export interface EngineDeps {
   config: Pick<Config, 'destinations' | 'engine'>;
@@ -33,8 +34,8 @@ export interface EngineDeps {
 
 export interface Engine {
   start(): void;
-  /** New notifications are in the inbox: route them now. */
-  inboxChanged(): void;
+  /** Where ingest commits notifications (routing them on the way when it can). */
+  writer: InboxWriter;
   /** Wakes the workers of these destinations (all when omitted). */
   notify(destinations?: Iterable<string>): void;
   stop(): Promise<void>;
@@ -87,17 +88,17 @@ export function createEngine(deps: EngineDeps): Engine {
     },
   });
 
+  const writer = createInboxWriter(store, routes, (routed) => (routed ? router.reportRouted(routed) : router.loop.notify()));
+
   return {
     start() {
-      router.start();
+      router.loop.start();
       for (const loop of allLoops()) loop.start();
     },
-    inboxChanged() {
-      router.notify();
-    },
+    writer,
     notify,
     async stop() {
-      await Promise.all([router, ...allLoops()].map((loop) => loop.stop()));
+      await Promise.all([router.loop, ...allLoops()].map((loop) => loop.stop()));
       await Promise.all([recordQueue.release(owner), eventQueue.release(owner)]);
       await Promise.all(connectors.map((c) => (c.close ? c.close() : Promise.resolve())));
     },

@@ -1,6 +1,7 @@
 // Moves accepted notifications from the inbox into work: one transaction per batch dedupes them, dirties record
 // keys and queues events (store/inbox.ts), then wakes the workers of the destinations that got work. Runs as a
-// work loop of concurrency one; on PostgreSQL an advisory lock keeps it to one process at a time.
+// work loop of concurrency one; on PostgreSQL an advisory lock keeps it to one process at a time. Most rows
+// never wait here: the inbox writer routes them as it commits them and reports that through `reportRouted`.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
 import { quarantineInboxHead, routeInbox, type RouteResult } from '../store/inbox.ts';
@@ -13,6 +14,12 @@ const BATCH = 1_000;
 const PURGE_EVERY_MS = 60_000;
 const HEAD_FAILING_BEFORE_QUARANTINE_MS = 60_000;
 
+export interface InboxRouter {
+  loop: WorkLoop<RouteResult>;
+  /** Counts and wakes for work routed elsewhere (by the inbox writer). */
+  reportRouted: (result: RouteResult) => void;
+}
+
 export function createInboxRouter(deps: {
   store: Store;
   routes: Routes;
@@ -23,11 +30,22 @@ export function createInboxRouter(deps: {
   lingerMs: number;
   dedupeWindowMs: number;
   onQueued: (queued: RouteResult['queued']) => void;
-}): WorkLoop<RouteResult> {
+}): InboxRouter {
   const { store, routes, metrics, logger, hooks, onQueued } = deps;
   let lastPurge = Date.now();
   let headFailingSince: number | undefined;
-  return new WorkLoop<RouteResult>({
+
+  function reportRouted(result: RouteResult): void {
+    for (const [destination, counts] of result.queued) {
+      metrics.queued.inc({ destination, kind: 'record' }, counts.records);
+      metrics.queued.inc({ destination, kind: 'event' }, counts.events);
+    }
+    metrics.duplicates.inc(result.duplicates);
+    hooks.onRouted?.({ routed: result.routed, duplicates: result.duplicates });
+    onQueued(result.queued);
+  }
+
+  const loop = new WorkLoop<RouteResult>({
     name: 'inbox-router',
     concurrency: 1,
     batchSize: BATCH,
@@ -62,14 +80,9 @@ export function createInboxRouter(deps: {
       return result.routed > 0 ? [result] : [];
     },
     process([result]) {
-      for (const [destination, counts] of result!.queued) {
-        metrics.queued.inc({ destination, kind: 'record' }, counts.records);
-        metrics.queued.inc({ destination, kind: 'event' }, counts.events);
-      }
-      metrics.duplicates.inc(result!.duplicates);
-      hooks.onRouted?.({ routed: result!.routed, duplicates: result!.duplicates });
-      onQueued(result!.queued);
+      reportRouted(result!);
       return Promise.resolve();
     },
   });
+  return { loop, reportRouted };
 }

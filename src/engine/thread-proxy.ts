@@ -3,14 +3,12 @@
 // metrics, which /metrics merges with the main thread's own.
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/schema.ts';
-import type { InboxWriter } from '../ingest/inbox-writer.ts';
 import type { InboxRow } from '../store/inbox.ts';
 import type { Engine } from './engine.ts';
 import type { FromEngine, ToEngine } from './engine-thread.ts';
 
 export interface ThreadEngine extends Engine {
   metrics(): Promise<object[]>;
-  writer: InboxWriter;
 }
 
 interface Settle {
@@ -73,7 +71,6 @@ export async function startEngineThread(config: Config): Promise<ThreadEngine> {
     start() {
       // The thread starts its workers as soon as it is up.
     },
-    inboxChanged: () => send({ type: 'inbox' }),
     writer: {
       append(rows) {
         return new Promise((resolve, reject) => {

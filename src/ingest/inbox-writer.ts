@@ -1,9 +1,9 @@
 // The durable append behind every acknowledgement: rows handed in by concurrent requests are group-committed
-// (one transaction for whatever arrived while the previous commit ran), and each caller's promise settles when
-// the transaction holding its rows has committed or failed. One writer per store connection; with the engine
-// on its own thread (`ctbridge start`) that thread owns the writer, so a single thread writes SQLite.
-import type { InboxRow } from '../store/inbox.ts';
-import { appendToInbox } from '../store/inbox.ts';
+// (one transaction for whatever arrived while the previous commit ran, routed in it when possible), and each
+// caller's promise settles when the transaction holding its rows has committed or failed. The engine owns the
+// writer; with the engine on its own thread (`ctbridge start`) a single thread writes SQLite.
+import type { Routes } from '../engine/routes.ts';
+import { appendToInbox, type InboxRow, type RouteResult } from '../store/inbox.ts';
 import type { Store } from '../store/store.ts';
 
 export interface InboxWriter {
@@ -20,7 +20,8 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-export function createInboxWriter(store: Store, onAppended: () => void): InboxWriter {
+/** `onAppended` gets what the commit routed, or undefined when the rows wait in the inbox for the router. */
+export function createInboxWriter(store: Store, routes: Routes, onAppended: (routed: RouteResult | undefined) => void): InboxWriter {
   const queue: Waiting[] = [];
   let flushing = false;
   let scheduled = false;
@@ -36,14 +37,15 @@ export function createInboxWriter(store: Store, onAppended: () => void): InboxWr
           batch.push(next);
           count += next.rows.length;
         }
+        let routed: RouteResult | undefined;
         try {
-          await appendToInbox(store.db, batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows));
+          routed = await appendToInbox(store.db, store.dialect, routes, batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows), Date.now());
         } catch (error) {
           for (const waiting of batch) waiting.reject(error);
           continue;
         }
         for (const waiting of batch) waiting.resolve();
-        onAppended();
+        onAppended(routed);
       }
     } finally {
       flushing = false;

@@ -1,10 +1,11 @@
 // The durable half of ingest and the routing that follows it.
-// append(): one multi-row insert into the inbox log per group commit — the only write an acknowledgement waits
-// for. route(): in one transaction, takes the oldest inbox rows, drops those whose dedupe key was seen before,
-// marks the record keys they dirty and queues the event deliveries they start, and deletes them from the inbox.
-// Rows for one key inside a batch are merged first (coalescing, and PostgreSQL refuses to upsert one row twice
-// in a statement).
-import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+// Routing, in one transaction: drop notifications whose dedupe key was seen before, mark the record keys they
+// dirty and queue the event deliveries they start. Rows for one key inside a batch are merged first (coalescing,
+// and PostgreSQL refuses to upsert one row twice in a statement).
+// appendToInbox(): the one transaction an acknowledgement waits for, per group commit; it routes the rows at
+// once when it can, else stores them in the inbox log. routeInbox(): the router's side, which takes the oldest
+// inbox rows, routes them and deletes them.
+import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
 import type { CommercetoolsNotification } from '../ingest/message.ts';
 import type { Routes } from '../engine/routes.ts';
 import type { Database, EventsTable, InboxTable, RecordsTable } from './schema.ts';
@@ -37,12 +38,40 @@ type StoredNotification = Omit<CommercetoolsNotification, 'carriedResource'>;
 /** An inbox row as appended: the notification already encoded, so it can cross to the writing thread as is. */
 export type InboxRow = Insertable<InboxTable>;
 
-export async function appendToInbox(db: Kysely<Database>, rows: readonly InboxRow[]): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) {
-      await trx.insertInto('inbox').values(chunk).execute();
+/**
+ * Commits the rows. When nothing older waits in the inbox and no other process is routing, they are routed in
+ * the same transaction instead of being stored for the router: the inbox round trip (insert, read back, decode,
+ * delete) is skipped and the order of events is still the order of arrival. Returns what was routed, or
+ * undefined when the rows went into the inbox (including when routing them failed: the router then takes them
+ * one at a time, and quarantines a row that keeps failing).
+ */
+export async function appendToInbox(db: Kysely<Database>, dialect: Dialect, routes: Routes, rows: readonly InboxRow[], now: number): Promise<RouteResult | undefined> {
+  let routeFirst = true;
+  for (;;) {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        if (routeFirst && (await mayRouteNow(trx, dialect))) return routeRows(trx, routes, rows, now);
+        for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) await trx.insertInto('inbox').values(chunk).execute();
+        return undefined;
+      });
+    } catch (error) {
+      if (!routeFirst) throw error;
+      routeFirst = false;
     }
-  });
+  }
+}
+
+/** Whether this transaction may route the rows it appends: it holds the router's lock and the inbox is empty. */
+async function mayRouteNow(trx: Transaction<Database>, dialect: Dialect): Promise<boolean> {
+  if (!(await takeRouterLock(trx, dialect))) return false;
+  return (await trx.selectFrom('inbox').select('seq').limit(1).executeTakeFirst()) === undefined;
+}
+
+/** One router at a time, until the transaction ends; on SQLite the write transaction itself is that lock. */
+async function takeRouterLock(trx: Transaction<Database>, dialect: Dialect): Promise<boolean> {
+  if (dialect !== 'postgres') return true;
+  const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${ROUTER_LOCK_ID}) as locked`.execute(trx);
+  return rows[0]?.locked === true;
 }
 
 /** Moves the oldest inbox row to dead letters (kind quarantine, redacted); returns the dead letter id. */
@@ -78,10 +107,7 @@ export function inboxRow({ notification, correlationId }: AcceptedNotification, 
 export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes: Routes, limit: number, now: number): Promise<RouteResult> {
   return db.transaction().execute(async (trx) => {
     const empty: RouteResult = { routed: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined };
-    if (dialect === 'postgres') {
-      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${ROUTER_LOCK_ID}) as locked`.execute(trx);
-      if (!rows[0]?.locked) return empty;
-    }
+    if (!(await takeRouterLock(trx, dialect))) return empty;
     const rows = await trx.selectFrom('inbox').selectAll().orderBy('seq').limit(limit).execute();
     if (rows.length === 0) return empty;
     const result = await routeRows(trx, routes, rows, now);
@@ -92,9 +118,9 @@ export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes:
   });
 }
 
-async function routeRows(trx: Transaction<Database>, routes: Routes, rows: Array<Selectable<InboxTable>>, now: number): Promise<RouteResult> {
+async function routeRows(trx: Transaction<Database>, routes: Routes, rows: readonly InboxRow[], now: number): Promise<RouteResult> {
   // Within the batch, the first row of a key wins; across batches, the seen table decides.
-  const firstOfKey = new Map<string, Selectable<InboxTable>>();
+  const firstOfKey = new Map<string, InboxRow>();
   for (const row of rows) if (!firstOfKey.has(row.dedupe_key)) firstOfKey.set(row.dedupe_key, row);
   const fresh = new Set<string>();
   for (const chunk of chunks([...firstOfKey.values()], ROWS_PER_STATEMENT)) {
@@ -151,7 +177,7 @@ async function routeRows(trx: Transaction<Database>, routes: Routes, rows: Array
   return { routed: rows.length, duplicates: rows.length - fresh.size, queued, oldestReceivedAt: Math.min(...rows.map((r) => r.received_at)) };
 }
 
-function markFor(destination: string, recordType: string, n: StoredNotification, carried: Record<string, unknown> | undefined, row: Selectable<InboxTable>): Insertable<RecordsTable> {
+function markFor(destination: string, recordType: string, n: StoredNotification, carried: Record<string, unknown> | undefined, row: InboxRow): Insertable<RecordsTable> {
   const version = n.resourceVersion ?? null;
   const keepCarried = carried && !n.deleted && version !== null;
   return {
