@@ -41,7 +41,7 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -125,7 +125,8 @@ export async function startCtbridge(options: CtbridgeOptions): Promise<SystemUnd
         const match = new RegExp(`^ctbridge_${name} (\\S+)$`, 'm').exec(text);
         return match ? `${Math.round(Number(match[1]) / 2 ** 20)} MB` : '?';
       };
-      return `V8 heap used ${mb('nodejs_heap_size_used_bytes')} of ${mb('nodejs_heap_size_total_bytes')}, external ${mb('nodejs_external_memory_bytes')}, RSS now ${mb('process_resident_memory_bytes')}`;
+      const threads = [...text.matchAll(/^ctbridge_thread_heap_bytes\{thread="([^"]+)",kind="total"\} (\S+)$/gm)].map(([, thread, bytes]) => `${thread} ${Math.round(Number(bytes) / 2 ** 20)} MB`);
+      return `V8 heap used ${mb('nodejs_heap_size_used_bytes')} of ${mb('nodejs_heap_size_total_bytes')}, per thread: ${threads.join(', ') || '?'}; external ${mb('nodejs_external_memory_bytes')}, RSS now ${mb('process_resident_memory_bytes')}`;
     },
     async stop() {
       if (exitCode !== undefined) return;

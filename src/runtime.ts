@@ -49,7 +49,8 @@ export interface Runtime {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, logger, hooks } = options;
-  const store = openStore(config.store);
+  // With the engine on its thread, that thread writes and checkpoints; this connection serves HTTP's reads.
+  const store = openStore(config.store, { checkpoints: !options.engineThread });
   await store.migrate();
   const metrics = createMetrics({ defaultMetrics: true });
   const routes = compileRoutes(config);

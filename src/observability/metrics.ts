@@ -1,5 +1,7 @@
 // Prometheus metrics, all labelled by destination where one applies. One instance per process (or per test),
 // created explicitly and passed to the parts that count things — no global registry.
+import { getHeapStatistics } from 'node:v8';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -23,6 +25,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'ctbridge_' });
   const registers = [registry];
+  // Per thread, so that the merged exposition of `ctbridge start` shows where the process's memory goes.
+  const thread = isMainThread ? 'main' : `worker-${threadId}`;
+  new Gauge({
+    name: 'ctbridge_thread_heap_bytes',
+    help: "This thread's V8 heap: bytes used, and bytes the heap holds from the system (total)",
+    labelNames: ['thread', 'kind'],
+    registers,
+    collect() {
+      const heap = getHeapStatistics();
+      this.set({ thread, kind: 'used' }, heap.used_heap_size);
+      this.set({ thread, kind: 'total' }, heap.total_heap_size);
+    },
+  });
   return {
     registry,
     ingested: new Counter({ name: 'ctbridge_ingested_total', help: 'Notifications accepted and durably stored', labelNames: ['source'], registers }),

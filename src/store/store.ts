@@ -25,13 +25,22 @@ export interface Store {
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 
-export function openStore(url: string, options: { poolSize?: number } = {}): Store {
+export interface StoreOptions {
+  poolSize?: number;
+  /**
+   * Run SQLite WAL checkpoints for this database (default true). One connection per process is enough: with
+   * the engine on its thread, that thread's connection does them.
+   */
+  checkpoints?: boolean;
+}
+
+export function openStore(url: string, options: StoreOptions = {}): Store {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const { database } = openSqlite(path);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-    const checkpointer = path === ':memory:' ? undefined : startCheckpointer(path);
+    const checkpointer = path === ':memory:' || options.checkpoints === false ? undefined : startCheckpointer(path);
     const store = withMigrations(db, 'sqlite', `sqlite:${path}`);
     return { ...store, close: async () => {
       await checkpointer?.stop();
