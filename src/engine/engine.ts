@@ -20,6 +20,8 @@ import { WorkLoop } from './work-loop.ts';
 import { createInboxRouter } from './inbox-router.ts';
 import { createInboxWriter, type InboxWriter } from '../ingest/inbox-writer.ts';
 
+const YIELD_TO_INGEST_MAX_MS = 50;
+
 export interface EngineDeps {
   config: Pick<Config, 'destinations' | 'engine'>;
   routes: Routes;
@@ -49,6 +51,10 @@ export function createEngine(deps: EngineDeps): Engine {
   const loops = new Map<string, { records: WorkLoop<never>; events: WorkLoop<never> }>();
   const connectors: Connector[] = [];
 
+  const writer = createInboxWriter(store, routes, (routed) => (routed ? router.reportRouted(routed) : router.loop.notify()));
+  // Sync work gives way to ingest's commits, for a bounded time (see InboxWriter.idle).
+  const yieldTo = () => writer.idle(YIELD_TO_INGEST_MAX_MS);
+
   for (const destination of config.destinations) {
     const log = logger.child({ destination: destination.name });
     const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, metrics, log);
@@ -56,7 +62,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const common = { destination: destination.name, connector, routes, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
-    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log };
+    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
     loops.set(destination.name, {
       records: new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }) as WorkLoop<never>,
       events: new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: deliverEvents }) as WorkLoop<never>,
@@ -87,8 +93,6 @@ export function createEngine(deps: EngineDeps): Engine {
       }
     },
   });
-
-  const writer = createInboxWriter(store, routes, (routed) => (routed ? router.reportRouted(routed) : router.loop.notify()));
 
   return {
     start() {

@@ -14,6 +14,8 @@ export interface WorkLoopOptions<T> {
    * item at moderate rates. A full batch is followed by the next claim at once.
    */
   lingerMs?: number;
+  /** Resolves when the loop may claim: it waits while higher-priority work (ingest's commits) is under way. */
+  yieldTo?: () => Promise<void>;
   claim(limit: number): Promise<T[]>;
   process(items: T[]): Promise<void>;
   logger: Logger;
@@ -61,6 +63,7 @@ export class WorkLoop<T> {
         continue;
       }
       if (!backlogged && lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
+      if (this.#options.yieldTo) await this.#options.yieldTo();
       this.#woken = false;
       let items: T[];
       try {

@@ -11,6 +11,16 @@ export interface InboxWriter {
   append: (rows: InboxRow[]) => Promise<void>;
 }
 
+/** The writer itself, on the thread that commits. */
+export interface CommittingInboxWriter extends InboxWriter {
+  /**
+   * Resolves when nothing is waiting to be committed, or after `maxWaitMs` at the latest. Work loops wait on it
+   * before claiming, so acknowledgements (which senders wait for) go first during a burst, and sync work, which
+   * can catch up afterwards in bigger batches, cannot starve.
+   */
+  idle: (maxWaitMs: number) => Promise<void>;
+}
+
 // Bounds one group commit so a flood of requests cannot build a single enormous transaction.
 const MAX_ROWS_PER_COMMIT = 5_000;
 
@@ -21,10 +31,17 @@ interface Waiting {
 }
 
 /** `onAppended` gets what the commit routed, or undefined when the rows wait in the inbox for the router. */
-export function createInboxWriter(store: Store, routes: Routes, onAppended: (routed: RouteResult | undefined) => void): InboxWriter {
+export function createInboxWriter(store: Store, routes: Routes, onAppended: (routed: RouteResult | undefined) => void): CommittingInboxWriter {
   const queue: Waiting[] = [];
   let flushing = false;
   let scheduled = false;
+  let idleWaiters: Array<() => void> = [];
+
+  function settleIdle(): void {
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
 
   async function flush(): Promise<void> {
     flushing = true;
@@ -49,10 +66,22 @@ export function createInboxWriter(store: Store, routes: Routes, onAppended: (rou
       }
     } finally {
       flushing = false;
+      settleIdle();
     }
   }
 
   return {
+    idle(maxWaitMs) {
+      if (!flushing && !scheduled && queue.length === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(wake, maxWaitMs);
+        function wake() {
+          clearTimeout(timer);
+          resolve();
+        }
+        idleWaiters.push(wake);
+      });
+    },
     append(rows) {
       return new Promise((resolve, reject) => {
         queue.push({ rows, resolve, reject });

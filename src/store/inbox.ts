@@ -12,6 +12,7 @@ import type { Database, EventsTable, InboxTable, RecordsTable } from './schema.t
 import type { Dialect } from './store.ts';
 import { redact } from '../observability/redact.ts';
 import { insertQuarantine } from './dead-letters.ts';
+import { prepareBatch, type PreparedBatch } from './prepared.ts';
 
 export interface AcceptedNotification {
   notification: CommercetoolsNotification;
@@ -46,12 +47,13 @@ export type InboxRow = Insertable<InboxTable>;
  * one at a time, and quarantines a row that keeps failing).
  */
 export async function appendToInbox(db: Kysely<Database>, dialect: Dialect, routes: Routes, rows: readonly InboxRow[], now: number): Promise<RouteResult | undefined> {
+  const st = statements(db);
   let routeFirst = true;
   for (;;) {
     try {
       return await db.transaction().execute(async (trx) => {
-        if (routeFirst && (await mayRouteNow(trx, dialect))) return routeRows(trx, routes, rows, now);
-        for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) await trx.insertInto('inbox').values(chunk).execute();
+        if (routeFirst && (await mayRouteNow(trx, dialect))) return routeRows(trx, st, routes, rows, now);
+        await st.insertInbox(trx, rows);
         return undefined;
       });
     } catch (error) {
@@ -110,7 +112,7 @@ export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes:
     if (!(await takeRouterLock(trx, dialect))) return empty;
     const rows = await trx.selectFrom('inbox').selectAll().orderBy('seq').limit(limit).execute();
     if (rows.length === 0) return empty;
-    const result = await routeRows(trx, routes, rows, now);
+    const result = await routeRows(trx, statements(db), routes, rows, now);
     for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) {
       await trx.deleteFrom('inbox').where('seq', 'in', chunk.map((row) => row.seq)).execute();
     }
@@ -118,20 +120,12 @@ export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes:
   });
 }
 
-async function routeRows(trx: Transaction<Database>, routes: Routes, rows: readonly InboxRow[], now: number): Promise<RouteResult> {
+async function routeRows(trx: Transaction<Database>, st: Statements, routes: Routes, rows: readonly InboxRow[], now: number): Promise<RouteResult> {
   // Within the batch, the first row of a key wins; across batches, the seen table decides.
   const firstOfKey = new Map<string, InboxRow>();
   for (const row of rows) if (!firstOfKey.has(row.dedupe_key)) firstOfKey.set(row.dedupe_key, row);
-  const fresh = new Set<string>();
-  for (const chunk of chunks([...firstOfKey.values()], ROWS_PER_STATEMENT)) {
-    const inserted = await trx
-      .insertInto('seen')
-      .values(chunk.map((row) => ({ dedupe_key: row.dedupe_key, received_at: row.received_at })))
-      .onConflict((oc) => oc.column('dedupe_key').doNothing())
-      .returning('dedupe_key')
-      .execute();
-    for (const row of inserted) fresh.add(row.dedupe_key);
-  }
+  const inserted = await st.insertSeen<{ dedupe_key: string }>(trx, [...firstOfKey.values()].map((row) => ({ dedupe_key: row.dedupe_key, received_at: row.received_at })));
+  const fresh = new Set(inserted.map((row) => row.dedupe_key));
 
   const marks = new Map<string, Insertable<RecordsTable>>();
   const events: Array<Insertable<EventsTable>> = [];
@@ -166,14 +160,8 @@ async function routeRows(trx: Transaction<Database>, routes: Routes, rows: reado
   for (const mark of marks.values()) count(mark.destination).records += 1;
   for (const event of events) count(event.destination).events += 1;
 
-  for (const chunk of chunks([...marks.values()], ROWS_PER_STATEMENT)) await upsertMarks(trx, chunk);
-  for (const chunk of chunks(events, ROWS_PER_STATEMENT)) {
-    await trx
-      .insertInto('events')
-      .values(chunk)
-      .onConflict((oc) => oc.columns(['destination', 'event_type', 'dedupe_key']).doNothing())
-      .execute();
-  }
+  await st.upsertMarks(trx, [...marks.values()]);
+  await st.insertEvents(trx, events);
   return { routed: rows.length, duplicates: rows.length - fresh.size, queued, oldestReceivedAt: Math.min(...rows.map((r) => r.received_at)) };
 }
 
@@ -226,29 +214,65 @@ function maxNullable(a: number | null, b: number | null): number | null {
 const greater = (column: string) =>
   sql<number | null>`case when excluded.${sql.ref(column)} is not null and (records.${sql.ref(column)} is null or excluded.${sql.ref(column)} > records.${sql.ref(column)}) then excluded.${sql.ref(column)} else records.${sql.ref(column)} end`;
 
-async function upsertMarks(trx: Transaction<Database>, rows: Array<Insertable<RecordsTable>>): Promise<void> {
-  const newerCarried = sql`excluded.carried_version is not null and (records.carried_version is null or excluded.carried_version > records.carried_version)`;
-  await trx
-    .insertInto('records')
-    .values(rows)
-    .onConflict((oc) =>
-      oc.columns(['destination', 'record_type', 'resource_id']).doUpdateSet({
-        dirty_seq: sql`records.dirty_seq + 1`,
-        seen_version: greater('seen_version'),
-        deleted_version: greater('deleted_version'),
-        carried_version: sql`case when ${newerCarried} then excluded.carried_version else records.carried_version end`,
-        carried_resource: sql`case when ${newerCarried} then excluded.carried_resource else records.carried_resource end`,
-        correlation_id: sql`excluded.correlation_id`,
-        refresh: sql`case when excluded.refresh > records.refresh then excluded.refresh else records.refresh end`,
-        // A key waiting out a backoff or in flight keeps its due time; a clean key becomes due now.
-        due_at: sql`case when records.attempts > 0 or records.lease_until > excluded.due_at then records.due_at else excluded.due_at end`,
-        dirtied_at: sql`case when records.dirty_seq > records.processed_seq then records.dirtied_at else excluded.dirtied_at end`,
-        occurred_at: sql`case when records.dirty_seq > records.processed_seq and records.occurred_at is not null then records.occurred_at else excluded.occurred_at end`,
-      }),
-    )
-    .execute();
+const MARK_COLUMNS = ['destination', 'record_type', 'resource_id', 'resource_type', 'dirty_seq', 'due_at', 'seen_version', 'deleted_version', 'carried_version', 'carried_resource', 'refresh', 'correlation_id', 'dirtied_at', 'occurred_at'] as const;
+const EVENT_COLUMNS = ['destination', 'event_type', 'dedupe_key', 'source_type', 'resource_type', 'resource_id', 'payload', 'correlation_id', 'occurred_at', 'created_at', 'due_at'] as const;
+const INBOX_COLUMNS = ['dedupe_key', 'notification', 'carried_key', 'correlation_id', 'received_at'] as const;
+
+/** The routing statements, compiled once per database (see prepared.ts). */
+interface Statements {
+  insertInbox: PreparedBatch<InboxRow>;
+  /** Returns the dedupe keys not seen before. */
+  insertSeen: PreparedBatch<{ dedupe_key: string; received_at: number }>;
+  upsertMarks: PreparedBatch<Insertable<RecordsTable>>;
+  insertEvents: PreparedBatch<Insertable<EventsTable>>;
 }
 
-export function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+const statementsByDb = new WeakMap<Kysely<Database>, Statements>();
+
+function statements(db: Kysely<Database>): Statements {
+  let compiled = statementsByDb.get(db);
+  if (compiled) return compiled;
+  const newerCarried = sql`excluded.carried_version is not null and (records.carried_version is null or excluded.carried_version > records.carried_version)`;
+  compiled = {
+    insertInbox: prepareBatch(db, INBOX_COLUMNS, (rows) => db.insertInto('inbox').values(rows)),
+    insertSeen: prepareBatch(db, ['dedupe_key', 'received_at'], (rows) =>
+      db
+        .insertInto('seen')
+        .values(rows)
+        .onConflict((oc) => oc.column('dedupe_key').doNothing())
+        .returning('dedupe_key'),
+    ),
+    upsertMarks: prepareBatch(db, MARK_COLUMNS, (rows) =>
+      db
+        .insertInto('records')
+        .values(rows)
+        .onConflict((oc) =>
+          oc.columns(['destination', 'record_type', 'resource_id']).doUpdateSet({
+            dirty_seq: sql`records.dirty_seq + 1`,
+            seen_version: greater('seen_version'),
+            deleted_version: greater('deleted_version'),
+            carried_version: sql`case when ${newerCarried} then excluded.carried_version else records.carried_version end`,
+            carried_resource: sql`case when ${newerCarried} then excluded.carried_resource else records.carried_resource end`,
+            correlation_id: sql`excluded.correlation_id`,
+            refresh: sql`case when excluded.refresh > records.refresh then excluded.refresh else records.refresh end`,
+            // A key waiting out a backoff or in flight keeps its due time; a clean key becomes due now.
+            due_at: sql`case when records.attempts > 0 or records.lease_until > excluded.due_at then records.due_at else excluded.due_at end`,
+            dirtied_at: sql`case when records.dirty_seq > records.processed_seq then records.dirtied_at else excluded.dirtied_at end`,
+            occurred_at: sql`case when records.dirty_seq > records.processed_seq and records.occurred_at is not null then records.occurred_at else excluded.occurred_at end`,
+          }),
+        ),
+    ),
+    insertEvents: prepareBatch(db, EVENT_COLUMNS, (rows) =>
+      db
+        .insertInto('events')
+        .values(rows)
+        .onConflict((oc) => oc.columns(['destination', 'event_type', 'dedupe_key']).doNothing()),
+    ),
+  };
+  statementsByDb.set(db, compiled);
+  return compiled;
+}
+
+function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
 }

@@ -5,6 +5,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
+import { prepare, type PreparedQuery } from './prepared.ts';
 
 export type RecordRow = Selectable<RecordsTable>;
 
@@ -21,59 +22,78 @@ export type DeadLetterResult = DeadLetter<RecordRow>;
 
 export class RecordQueue {
   readonly #db: Kysely<Database>;
-  readonly #dialect: Dialect;
+
+  readonly #claim: PreparedQuery<{ destination: string; owner: string; limit: number; now: number; leaseUntil: number }, RecordRow>;
+  readonly #markSynced: PreparedQuery<MarkSyncedArgs, unknown>;
 
   constructor(db: Kysely<Database>, dialect: Dialect) {
     this.#db = db;
-    this.#dialect = dialect;
+    this.#claim = prepare(db, (a) => {
+      const candidates = db
+        .selectFrom('records')
+        .select(['destination', 'record_type', 'resource_id'])
+        .where('destination', '=', a.destination)
+        .where(sql<boolean>`dirty_seq > processed_seq`)
+        .where('due_at', '<=', a.now)
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', a.now)]))
+        .orderBy('due_at')
+        .limit(a.limit)
+        .$call((qb) => (dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
+      return (
+        db
+          .updateTable('records')
+          // due_at moves to the lease's end too: the claim query's index range then skips keys in flight, and a
+          // lease that expires makes its key due again by itself.
+          .set({ lease_owner: a.owner, lease_until: a.leaseUntil, due_at: a.leaseUntil, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end` })
+          .where((eb) => eb(eb.refTuple('destination', 'record_type', 'resource_id'), 'in', candidates.$asTuple('destination', 'record_type', 'resource_id')))
+          .returningAll()
+      );
+    });
+    this.#markSynced = prepare(db, (a: MarkSyncedArgs) => {
+      // The carried resource has served its purpose once a version at least as new is synced.
+      const carriedServed = sql<boolean>`cast(${a.syncedVersion} as bigint) is not null and (carried_version is null or carried_version <= cast(${a.syncedVersion} as bigint))`;
+      return fenced(db, a)
+        .set({
+          processed_seq: a.dirtySeq,
+          synced_version: a.syncedVersion,
+          snapshot: a.snapshot,
+          destination_deleted: a.destinationDeleted,
+          destination_id: a.destinationId,
+          unconfirmed: 0,
+          // A refresh asked for while this batch was in flight must survive it.
+          refresh: sql`case when dirty_seq > ${a.dirtySeq} then refresh else 0 end`,
+          carried_resource: sql`case when ${carriedServed} then null else carried_resource end`,
+          carried_version: sql`case when ${carriedServed} then null else carried_version end`,
+          ...released(a.now),
+          ...cleared(),
+        });
+    });
   }
 
   async claim(destination: string, owner: string, limit: number, leaseMs: number, now: number): Promise<RecordRow[]> {
-    const db = this.#db;
-    const candidates = db
-      .selectFrom('records')
-      .select(['destination', 'record_type', 'resource_id'])
-      .where('destination', '=', destination)
-      .where(sql<boolean>`dirty_seq > processed_seq`)
-      .where('due_at', '<=', now)
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-      .orderBy('due_at')
-      .limit(limit)
-      .$call((qb) => (this.#dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
-    return db
-      .updateTable('records')
-      // due_at moves to the lease's end too: the claim query's index range then skips keys in flight, and a
-      // lease that expires makes its key due again by itself.
-      .set({ lease_owner: owner, lease_until: now + leaseMs, due_at: now + leaseMs, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end` })
-      .where((eb) => eb(eb.refTuple('destination', 'record_type', 'resource_id'), 'in', candidates.$asTuple('destination', 'record_type', 'resource_id')))
-      .returningAll()
-      .execute();
+    const result = await this.#claim(this.#db, { destination, owner, limit, now, leaseUntil: now + leaseMs });
+    return result.rows;
   }
 
   /** Records the outcome of a batch in one transaction. */
   async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[] }): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
       for (const s of outcome.synced) {
-        await fenced(trx, s.row, owner)
-          .set({
-            processed_seq: s.row.dirty_seq,
-            synced_version: s.syncedVersion,
-            snapshot: s.snapshot === null ? null : JSON.stringify(s.snapshot),
-            destination_deleted: s.destinationDeleted ? 1 : 0,
-            destination_id: s.destinationId,
-            unconfirmed: 0,
-            // A refresh asked for while this batch was in flight must survive it.
-            refresh: sql`case when dirty_seq > ${s.row.dirty_seq} then refresh else 0 end`,
-            // The carried resource has served its purpose once a version at least as new is synced.
-            carried_resource: s.syncedVersion === null ? sql`carried_resource` : sql`case when carried_version is null or carried_version <= ${s.syncedVersion} then null else carried_resource end`,
-            carried_version: s.syncedVersion === null ? sql`carried_version` : sql`case when carried_version is null or carried_version <= ${s.syncedVersion} then null else carried_version end`,
-            ...released(now),
-            ...cleared(),
-          })
-          .execute();
+        await this.#markSynced(trx, {
+          destination: s.row.destination,
+          recordType: s.row.record_type,
+          resourceId: s.row.resource_id,
+          owner,
+          dirtySeq: s.row.dirty_seq,
+          syncedVersion: s.syncedVersion,
+          snapshot: s.snapshot === null ? null : JSON.stringify(s.snapshot),
+          destinationDeleted: s.destinationDeleted ? 1 : 0,
+          destinationId: s.destinationId,
+          now,
+        });
       }
       for (const r of outcome.retries) {
-        await fenced(trx, r.row, owner)
+        await fenced(trx, keyOf(r.row, owner))
           .set({
             due_at: r.dueAt,
             attempts: r.attempts,
@@ -87,7 +107,7 @@ export class RecordQueue {
           .execute();
       }
       for (const d of outcome.deadLetters) {
-        const updated = await fenced(trx, d.row, owner)
+        const updated = await fenced(trx, keyOf(d.row, owner))
           .set({ processed_seq: d.row.dirty_seq, ...released(now), ...cleared() })
           .executeTakeFirst();
         if (Number(updated.numUpdatedRows) === 0) continue;
@@ -129,13 +149,32 @@ export class RecordQueue {
   }
 }
 
-function fenced(trx: Kysely<Database>, row: RecordRow, owner: string) {
+interface LeasedKey {
+  destination: string;
+  recordType: string;
+  resourceId: string;
+  owner: string;
+}
+
+interface MarkSyncedArgs extends LeasedKey {
+  dirtySeq: number;
+  syncedVersion: number | null;
+  snapshot: string | null;
+  destinationDeleted: number;
+  destinationId: string | null;
+  now: number;
+}
+
+const keyOf = (row: RecordRow, owner: string): LeasedKey => ({ destination: row.destination, recordType: row.record_type, resourceId: row.resource_id, owner });
+
+/** An update of one record key that only applies while `owner` holds its lease. */
+function fenced(trx: Kysely<Database>, key: LeasedKey) {
   return trx
     .updateTable('records')
-    .where('destination', '=', row.destination)
-    .where('record_type', '=', row.record_type)
-    .where('resource_id', '=', row.resource_id)
-    .where('lease_owner', '=', owner);
+    .where('destination', '=', key.destination)
+    .where('record_type', '=', key.recordType)
+    .where('resource_id', '=', key.resourceId)
+    .where('lease_owner', '=', key.owner);
 }
 
 function released(now: number) {
