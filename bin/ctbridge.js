@@ -4,13 +4,17 @@ import { enableCompileCache } from 'node:module';
 import process from 'node:process';
 
 // `ctbridge start` is a long-running service: it restarts itself once, in place (same pid, so signals and
-// supervisors are unaffected), with a young generation of 4 MB per semi-space instead of V8's default of up to
-// 32 MB. Ingest garbage is short-lived, so scavenges stay cheap, and the process needs far less memory. An
-// operator's own setting (on the command line or in NODE_OPTIONS) is left alone.
-const YOUNG_GENERATION_FLAG = '--max-semi-space-size';
-const tuned = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((flag) => flag.includes(YOUNG_GENERATION_FLAG));
-if (process.argv[2] === 'start' && !tuned && typeof process.execve === 'function') {
-  process.execve(process.execPath, [process.execPath, `${YOUNG_GENERATION_FLAG}=4`, ...process.execArgv, ...process.argv.slice(1)], process.env);
+// supervisors are unaffected), with V8 heap settings for a small footprint. Ingest garbage is short-lived, so a
+// young generation of 4 MB per semi-space (V8 allows up to 32 MB) keeps scavenges cheap and memory low; a
+// bounded old generation makes V8 collect instead of growing, and the ingest in-flight bound
+// (server.maxInFlightBytes) keeps the live data far below it. A flag the operator set (on the command line or in
+// NODE_OPTIONS) is left alone.
+const HEAP_DEFAULTS = { '--max-semi-space-size': '4', '--max-old-space-size': '128' };
+const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
+const missing = Object.entries(HEAP_DEFAULTS).filter(([flag]) => !given.includes(flag));
+if (process.argv[2] === 'start' && missing.length > 0 && typeof process.execve === 'function') {
+  const flags = missing.map(([flag, value]) => `${flag}=${value}`);
+  process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
 }
 
 // The compiled (type-stripped) sources are cached on disk, keyed by content: later starts skip both the

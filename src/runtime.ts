@@ -34,6 +34,8 @@ export interface RuntimeOptions {
    * Hooks, injected fetchers and connectors need the engine in this thread, so they rule this out.
    */
   engineThread?: boolean;
+  /** Called when the engine thread dies after it started; the process should exit (default: log and exit 1). */
+  onEngineFailure?: (error: Error) => void;
 }
 
 export interface Runtime {
@@ -54,7 +56,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   await store.migrate();
   const metrics = createMetrics({ defaultMetrics: true });
   const routes = compileRoutes(config);
-  const thread = options.engineThread ? await startEngineThread(config) : undefined;
+  const onEngineFailure =
+    options.onEngineFailure ??
+    ((error: Error) => {
+      logger.fatal({ err: error }, 'the engine thread died; exiting so that a supervisor restarts ctbridge (acknowledged messages are stored)');
+      process.exit(1);
+    });
+  const thread = options.engineThread ? await startEngineThread(config, onEngineFailure) : undefined;
   let commercetools: CommercetoolsClient | undefined;
   let engine: Engine;
   if (thread) {

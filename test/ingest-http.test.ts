@@ -393,6 +393,50 @@ describe.each(testStores)('ingest over HTTP on $name', (testStore) => {
   });
 });
 
+describe('ingest under overload', () => {
+  const testStore = testStores[0]!;
+  afterAll(() => testStore.cleanup());
+
+  it('answers 503 with Retry-After while the in-flight bound is taken, stores nothing it refused, and recovers', async () => {
+    const h = await startHarness({ storeUrl: await testStore.create(), server: { maxInFlightBytes: 64 * 1024 } });
+    try {
+      // A body without Content-Length counts as the largest allowed (1 MiB), more than the bound: it is admitted
+      // alone and holds the bound for as long as it is being received.
+      let finish!: () => void;
+      const slowBody = JSON.stringify(h.commercetools.upsertCustomer('slow', { email: 'slow@example.com' }));
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode(slowBody.slice(0, 10)));
+          await new Promise<void>((resolve) => (finish = resolve));
+          controller.enqueue(new TextEncoder().encode(slowBody.slice(10)));
+          controller.close();
+        },
+      });
+      const slow = raw(h, stream);
+      await eventually(() => finish !== undefined, 'the slow request started');
+
+      const refusedMessage = h.commercetools.upsertCustomer('refused', { email: 'refused@example.com' });
+      let refused: Response | undefined;
+      await eventually(async () => {
+        refused = await h.post(refusedMessage);
+        return refused.status === 503;
+      }, 'a request refused while the bound is taken');
+      expect(refused!.headers.get('retry-after')).toBe('1');
+      await expectProblem(refused!, 503, 'overloaded');
+
+      finish();
+      expect((await slow).status).toBe(202);
+      expect(await stored(h, dedupeKeys(refusedMessage))).toBe(false);
+      const retried = await h.post(refusedMessage);
+      expect(retried.status).toBe(202);
+      expect(await stored(h, [...dedupeKeys(JSON.parse(slowBody)), ...dedupeKeys(refusedMessage)])).toBe(true);
+      await eventually(() => h.sink.records.has('customer/refused') && h.sink.records.has('customer/slow'), 'both synced');
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
 /** Applies one random change to a JSON document in place, at the `at`-th value of a depth-first walk. */
 function mutate(document: unknown, m: { at: number; op: 'replace' | 'delete' | 'wrap' | 'stringify'; value: unknown }): void {
   const slots: Array<[Record<string, unknown> | unknown[], string | number]> = [];

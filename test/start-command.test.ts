@@ -40,7 +40,12 @@ describe.each(testStores)('ctbridge start on $name', (testStore) => {
       await eventually(() => sink.records.get('customer/c-start')?.firstName === 'Sam', 'the customer at the sink');
       expect(sink.applied[0]?.correlationId).toBe('corr-start-1');
 
-      const metrics = await (await fetch(`${base}/metrics`)).text();
+      // The sink answers before the engine records the success: wait for the counter rather than race it.
+      let metrics = '';
+      await eventually(async () => {
+        metrics = await (await fetch(`${base}/metrics`)).text();
+        return /ctbridge_succeeded_total\{destination="sink",kind="record"\} 1\b/.test(metrics);
+      }, 'the success counted in the merged metrics');
       expect(metrics).toMatch(/ctbridge_ingested_total\{source="http"\} 1\b/);
       expect(metrics).toMatch(/ctbridge_succeeded_total\{destination="sink",kind="record"\} 1\b/);
       // One exposition: every metric family is described once.

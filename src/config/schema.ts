@@ -58,6 +58,12 @@ export const serverSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),
   host: z.string().default('0.0.0.0'),
   bodyLimit: z.number().int().positive().default(1024 * 1024).describe('largest accepted ingest body in bytes'),
+  maxInFlightBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024)
+    .describe('ingest bodies being received or committed at once, in bytes; beyond it ingest answers 503 with Retry-After so senders back off instead of the process running out of memory'),
   ingest: z.strictObject({ auth: ingestAuthSchema }),
   adminToken: z.string().min(16, 'admin token must be at least 16 characters').optional().describe('protects /v1/dead-letters; without it those routes answer 403'),
 });

@@ -41,19 +41,21 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     async request(req) {
       await limiter?.acquire();
       onCall?.();
+      const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      // A timer of our own, cleared as soon as the call is over: AbortSignal.timeout() would keep the request,
+      // body included, reachable until it fires, and calls that fail fast (a refused connection) would pile up.
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), timeoutMs);
       let response: Response;
+      let text: string;
       try {
-        response = await fetch(req.url, {
-          method: req.method,
-          headers: req.headers,
-          body: req.body,
-          signal: AbortSignal.timeout(req.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-        });
+        response = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: controller.signal });
+        text = await response.text().catch(() => '');
       } catch (error) {
-        const timedOut = error instanceof Error && error.name === 'TimeoutError';
-        throw new RetryableError(timedOut ? `timed out after ${req.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : describeNetworkError(error), { cause: error });
+        throw new RetryableError(controller.signal.aborted ? `timed out after ${timeoutMs} ms` : describeNetworkError(error), { cause: error });
+      } finally {
+        clearTimeout(timer);
       }
-      const text = await response.text().catch(() => '');
       let json: unknown;
       if ((response.headers.get('content-type') ?? '').includes('json')) {
         try {

@@ -16,10 +16,18 @@ interface Settle {
   reject: (error: unknown) => void;
 }
 
-export async function startEngineThread(config: Config): Promise<ThreadEngine> {
-  // A small young generation keeps the engine thread's share of the process's memory down; its garbage is
-  // short-lived batch data that a scavenge clears cheaply.
-  const worker = new Worker(new URL('./engine-thread.ts', import.meta.url), { workerData: { config }, resourceLimits: { maxYoungGenerationSizeMb: 12 } });
+// A small young generation keeps the engine thread's share of the process's memory down (its garbage is
+// short-lived batch data that a scavenge clears cheaply), and a bounded old generation makes V8 collect instead
+// of growing: the thread's live data is a few batches, well under the bound.
+const ENGINE_HEAP_LIMITS = { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 160 };
+
+/**
+ * Starts the engine thread. `onFailure` is called if the thread dies after it started (out of memory, a bug):
+ * the process cannot ingest or sync without it, so the caller should exit and be restarted; everything
+ * acknowledged is in the store.
+ */
+export async function startEngineThread(config: Config, onFailure: (error: Error) => void): Promise<ThreadEngine> {
+  const worker = new Worker(new URL('./engine-thread.ts', import.meta.url), { workerData: { config }, resourceLimits: ENGINE_HEAP_LIMITS });
   const send = (message: ToEngine) => worker.postMessage(message);
   const waiting = new Map<number, (metrics: object[]) => void>();
   let nextId = 0;
@@ -40,10 +48,18 @@ export async function startEngineThread(config: Config): Promise<ThreadEngine> {
     send({ type: 'append', id, rows });
   }
 
+  let started = false;
+  let lastError: Error | undefined;
   await new Promise<void>((resolve, reject) => {
-    worker.once('error', reject);
+    worker.on('error', (error: Error) => {
+      lastError = error;
+      if (!started) reject(error);
+    });
     worker.on('message', (message: FromEngine) => {
-      if (message.type === 'ready') resolve();
+      if (message.type === 'ready') {
+        started = true;
+        resolve();
+      }
       else if (message.type === 'failed') reject(new Error(`the engine thread could not start: ${message.message}`));
       else if (message.type === 'metrics') {
         waiting.get(message.id)?.(message.metrics as object[]);
@@ -59,8 +75,9 @@ export async function startEngineThread(config: Config): Promise<ThreadEngine> {
       } else if (message.type === 'stopped') stopped?.();
     });
   });
-  worker.on('exit', () => {
+  worker.on('exit', (code) => {
     exited = true;
+    if (!stopped) onFailure(lastError ?? new Error(`the engine thread exited unexpectedly (code ${code})`));
     for (const resolve of waiting.values()) resolve([]);
     for (const settles of appending.values()) for (const settle of settles) settle.reject(new Error('the engine thread stopped before the append was committed'));
     appending.clear();

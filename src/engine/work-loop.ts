@@ -62,7 +62,12 @@ export class WorkLoop<T> {
         await Promise.race(this.#inFlight);
         continue;
       }
+      // Every round goes through the event loop. With SQLite (synchronous) and a destination that fails without
+      // I/O, a backlogged loop would otherwise run claim after claim in one job: nothing else on the thread
+      // (ingest commits, timers) would run, and V8 keeps objects the job touched through WeakRefs alive until it
+      // ends, so memory grew until the thread ran out.
       if (!backlogged && lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
+      else await new Promise((resolve) => setImmediate(resolve));
       if (this.#options.yieldTo) await this.#options.yieldTo();
       this.#woken = false;
       let items: T[];

@@ -21,11 +21,14 @@ export interface CommittingInboxWriter extends InboxWriter {
   idle: (maxWaitMs: number) => Promise<void>;
 }
 
-// Bounds one group commit so a flood of requests cannot build a single enormous transaction.
+// Bound one group commit (rows, and characters of encoded notifications) so that a flood of requests cannot
+// build a single enormous transaction, nor hold that much in memory at once.
 const MAX_ROWS_PER_COMMIT = 5_000;
+const MAX_CHARS_PER_COMMIT = 2 * 1024 * 1024;
 
 interface Waiting {
   rows: InboxRow[];
+  chars: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -49,10 +52,12 @@ export function createInboxWriter(store: Store, routes: Routes, onAppended: (rou
       while (queue.length > 0) {
         const batch: Waiting[] = [];
         let count = 0;
-        while (queue.length > 0 && (count === 0 || count + queue[0]!.rows.length <= MAX_ROWS_PER_COMMIT)) {
+        let chars = 0;
+        while (queue.length > 0 && (count === 0 || (count + queue[0]!.rows.length <= MAX_ROWS_PER_COMMIT && chars + queue[0]!.chars <= MAX_CHARS_PER_COMMIT))) {
           const next = queue.shift()!;
           batch.push(next);
           count += next.rows.length;
+          chars += next.chars;
         }
         let routed: RouteResult | undefined;
         try {
@@ -84,7 +89,9 @@ export function createInboxWriter(store: Store, routes: Routes, onAppended: (rou
     },
     append(rows) {
       return new Promise((resolve, reject) => {
-        queue.push({ rows, resolve, reject });
+        let chars = 0;
+        for (const row of rows) chars += row.notification.length;
+        queue.push({ rows, chars, resolve, reject });
         // Appends arriving while a commit runs wait for the next one and share it; one flush loop at a time.
         if (!flushing && !scheduled) {
           scheduled = true;

@@ -50,7 +50,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));
 
   app.register((scope, _options, done) => {
-    ingestRoutes(scope, { auth: config.server.ingest.auth, ingest: deps.ingest, ...(deps.fetchJwks && { fetchJwks: deps.fetchJwks }) });
+    ingestRoutes(scope, { auth: config.server.ingest.auth, bodyLimit: config.server.bodyLimit, maxInFlightBytes: config.server.maxInFlightBytes, ingest: deps.ingest, ...(deps.fetchJwks && { fetchJwks: deps.fetchJwks }) });
     adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), onReplay: deps.onReplay });
     done();
   });

@@ -1,6 +1,6 @@
 // POST /v1/ingest/commercetools: authenticate over the raw body, parse, normalise whatever envelope carried the
 // notifications, commit them durably, and only then acknowledge. Also answers the Azure Event Grid handshakes.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { createIngestAuthenticator } from '../ingest/auth.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import { normalizeBody } from '../ingest/normalize.ts';
@@ -9,6 +9,8 @@ import { sendProblem } from './problem.ts';
 
 export interface IngestRoutesOptions {
   auth: IngestAuthConfig;
+  bodyLimit: number;
+  maxInFlightBytes: number;
   ingest: IngestService;
   fetchJwks?: (url: string) => Promise<unknown>;
 }
@@ -27,7 +29,27 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
     return reply.code(204).header('allow', 'POST, OPTIONS').send();
   });
 
-  app.post('/v1/ingest/commercetools', async (request, reply) => {
+  // Bodies being received, parsed and committed take memory until they are acknowledged. Past the bound, new
+  // requests are refused with 503 + Retry-After (push subscriptions redeliver) rather than risking the process.
+  // A body without a Content-Length counts as the largest allowed. One request alone is always admitted.
+  let inFlightBytes = 0;
+  const admit: onRequestHookHandler = (request, reply, done) => {
+    const declared = Number(request.headers['content-length']);
+    const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, options.bodyLimit) : options.bodyLimit;
+    if (inFlightBytes > 0 && inFlightBytes + bytes > options.maxInFlightBytes) {
+      void sendProblem(reply.header('retry-after', '1'), 503, 'overloaded', `more than ${options.maxInFlightBytes} bytes of ingest are in flight; retry shortly`);
+      return;
+    }
+    inFlightBytes += bytes;
+    reply.raw.once('close', () => {
+      inFlightBytes -= bytes;
+    });
+    done();
+  };
+
+  // Ingest logs per message through its own logger; a per-request child logger would be built for nothing at
+  // thousands of requests a second.
+  app.post('/v1/ingest/commercetools', { childLoggerFactory: (logger) => logger, onRequest: admit }, async (request, reply) => {
     const rawBody = request.body as Buffer;
     const verdict = await authenticate({ headers: request.headers, rawBody });
     if (!verdict.ok) return sendProblem(reply, 401, 'unauthorized', verdict.reason);

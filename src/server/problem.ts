@@ -11,6 +11,7 @@ export type ProblemKind =
   | 'conflict'
   | 'bad-request'
   | 'unavailable'
+  | 'overloaded'
   | 'internal';
 
 const TITLES: Record<ProblemKind, string> = {
@@ -23,6 +24,7 @@ const TITLES: Record<ProblemKind, string> = {
   conflict: 'Conflict',
   'bad-request': 'Bad request',
   unavailable: 'Service unavailable',
+  overloaded: 'Too much ingest in flight',
   internal: 'Internal error',
 };
 
