@@ -5,11 +5,11 @@ import process from 'node:process';
 
 // `ctbridge start` is a long-running service: it restarts itself once, in place (same pid, so signals and
 // supervisors are unaffected), with V8 heap settings for a small footprint. Ingest garbage is short-lived, so a
-// young generation of 4 MB per semi-space (V8 allows up to 32 MB) keeps scavenges cheap and memory low; a
+// young generation of 2 MB per semi-space (V8 allows up to 32 MB) keeps scavenges cheap and memory low; a
 // bounded old generation makes V8 collect instead of growing, and the ingest in-flight bound
 // (server.maxInFlightBytes) keeps the live data far below it. A flag the operator set (on the command line or in
 // NODE_OPTIONS) is left alone.
-const HEAP_DEFAULTS = { '--max-semi-space-size': '4', '--max-old-space-size': '128' };
+const HEAP_DEFAULTS = { '--max-semi-space-size': '2', '--max-old-space-size': '96' };
 const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
 const missing = Object.entries(HEAP_DEFAULTS).filter(([flag]) => !given.includes(flag));
 if (process.argv[2] === 'start' && missing.length > 0 && typeof process.execve === 'function') {

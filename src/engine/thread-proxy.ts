@@ -19,7 +19,7 @@ interface Settle {
 // A small young generation keeps the engine thread's share of the process's memory down (its garbage is
 // short-lived batch data that a scavenge clears cheaply), and a bounded old generation makes V8 collect instead
 // of growing: the thread's live data is a few batches, well under the bound.
-const ENGINE_HEAP_LIMITS = { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 160 };
+const ENGINE_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 };
 
 /**
  * Starts the engine thread. `onFailure` is called if the thread dies after it started (out of memory, a bug):

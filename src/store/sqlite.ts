@@ -12,7 +12,8 @@ export function openSqlite(path: string): { database: SqliteDatabase; raw: Datab
   raw.exec('PRAGMA journal_mode = WAL');
   raw.exec('PRAGMA synchronous = NORMAL');
   raw.exec('PRAGMA busy_timeout = 5000');
-  raw.exec('PRAGMA cache_size = -8000');
+  // A small page cache: the operating system caches the file too, and each connection's cache counts in RSS.
+  raw.exec('PRAGMA cache_size = -4000');
   raw.exec('PRAGMA journal_size_limit = 67108864');
   // Checkpoints run on a worker thread (sqlite-checkpointer.ts), never on this connection's event loop.
   if (path !== ':memory:') raw.exec('PRAGMA wal_autocheckpoint = 0');
