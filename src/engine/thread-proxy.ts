@@ -59,8 +59,7 @@ export async function startEngineThread(config: Config, onFailure: (error: Error
       if (message.type === 'ready') {
         started = true;
         resolve();
-      }
-      else if (message.type === 'failed') reject(new Error(`the engine thread could not start: ${message.message}`));
+      } else if (message.type === 'failed') reject(new Error(`the engine thread could not start: ${message.message}`));
       else if (message.type === 'metrics') {
         waiting.get(message.id)?.(message.metrics as object[]);
         waiting.delete(message.id);

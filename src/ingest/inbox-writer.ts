@@ -38,12 +38,10 @@ export function createInboxWriter(store: Store, routes: Routes, onAppended: (rou
   const queue: Waiting[] = [];
   let flushing = false;
   let scheduled = false;
-  let idleWaiters: Array<() => void> = [];
+  const idleWaiters = new Set<() => void>();
 
   function settleIdle(): void {
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const wake of waiters) wake();
+    for (const wake of [...idleWaiters]) wake();
   }
 
   async function flush(): Promise<void> {
@@ -82,9 +80,10 @@ export function createInboxWriter(store: Store, routes: Routes, onAppended: (rou
         const timer = setTimeout(wake, maxWaitMs);
         function wake() {
           clearTimeout(timer);
+          idleWaiters.delete(wake);
           resolve();
         }
-        idleWaiters.push(wake);
+        idleWaiters.add(wake);
       });
     },
     append(rows) {

@@ -214,10 +214,6 @@ function maxNullable(a: number | null, b: number | null): number | null {
 const greater = (column: string) =>
   sql<number | null>`case when excluded.${sql.ref(column)} is not null and (records.${sql.ref(column)} is null or excluded.${sql.ref(column)} > records.${sql.ref(column)}) then excluded.${sql.ref(column)} else records.${sql.ref(column)} end`;
 
-const MARK_COLUMNS = ['destination', 'record_type', 'resource_id', 'resource_type', 'dirty_seq', 'due_at', 'seen_version', 'deleted_version', 'carried_version', 'carried_resource', 'refresh', 'correlation_id', 'dirtied_at', 'occurred_at'] as const;
-const EVENT_COLUMNS = ['destination', 'event_type', 'dedupe_key', 'source_type', 'resource_type', 'resource_id', 'payload', 'correlation_id', 'occurred_at', 'created_at', 'due_at'] as const;
-const INBOX_COLUMNS = ['dedupe_key', 'notification', 'carried_key', 'correlation_id', 'received_at'] as const;
-
 /** The routing statements, compiled once per database (see prepared.ts). */
 interface Statements {
   insertInbox: PreparedBatch<InboxRow>;
@@ -234,15 +230,15 @@ function statements(db: Kysely<Database>): Statements {
   if (compiled) return compiled;
   const newerCarried = sql`excluded.carried_version is not null and (records.carried_version is null or excluded.carried_version > records.carried_version)`;
   compiled = {
-    insertInbox: prepareBatch(db, INBOX_COLUMNS, (rows) => db.insertInto('inbox').values(rows)),
-    insertSeen: prepareBatch(db, ['dedupe_key', 'received_at'], (rows) =>
+    insertInbox: prepareBatch(db, (rows: InboxRow[]) => db.insertInto('inbox').values(rows)),
+    insertSeen: prepareBatch(db, (rows: Array<{ dedupe_key: string; received_at: number }>) =>
       db
         .insertInto('seen')
         .values(rows)
         .onConflict((oc) => oc.column('dedupe_key').doNothing())
         .returning('dedupe_key'),
     ),
-    upsertMarks: prepareBatch(db, MARK_COLUMNS, (rows) =>
+    upsertMarks: prepareBatch(db, (rows: Array<Insertable<RecordsTable>>) =>
       db
         .insertInto('records')
         .values(rows)
@@ -262,7 +258,7 @@ function statements(db: Kysely<Database>): Statements {
           }),
         ),
     ),
-    insertEvents: prepareBatch(db, EVENT_COLUMNS, (rows) =>
+    insertEvents: prepareBatch(db, (rows: Array<Insertable<EventsTable>>) =>
       db
         .insertInto('events')
         .values(rows)

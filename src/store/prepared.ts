@@ -35,23 +35,26 @@ export function prepare<A extends object, R>(db: Kysely<Database>, build: (args:
 export type PreparedBatch<A> = <R>(executor: Kysely<Database>, rows: readonly A[]) => Promise<R[]>;
 
 /**
- * The same for a multi-row statement (an insert of `rows`, each with these `columns`; a missing value is NULL):
- * compiled once per row count, for counts that are powers of two up to `maxRows`, so a batch of any size runs
+ * The same for a multi-row statement (an insert of `rows`, whose columns are the properties of the first row):
+ * compiled once per shape, for row counts that are powers of two up to `maxRows`, so a batch of any size runs
  * as a few statements of known shapes (100 rows: 64, 32 and 4). Returns the rows the statements return.
  */
-export function prepareBatch<A extends object>(db: Kysely<Database>, columns: ReadonlyArray<keyof A & string>, build: (rows: A[]) => Compilable<unknown>, maxRows = 256): PreparedBatch<A> {
-  const bySize = new Map<number, PreparedQuery<Record<string, unknown>, unknown>>();
+export function prepareBatch<A extends object>(db: Kysely<Database>, build: (rows: A[]) => Compilable<unknown>, maxRows = 256): PreparedBatch<A> {
+  const byShape = new Map<string, PreparedQuery<Record<string, unknown>, unknown>>();
   const columnOf = (index: number, name: string) => `${index}\u0000${name}`;
-  function statementFor(size: number) {
-    let statement = bySize.get(size);
+  function statementFor(columns: string[], size: number) {
+    const shape = `${size}\u0000${columns.join('\u0000')}`;
+    let statement = byShape.get(shape);
     if (!statement) {
       statement = prepare(db, (args: Record<string, unknown>) => build(Array.from({ length: size }, (_unused, index) => Object.fromEntries(columns.map((column) => [column, args[columnOf(index, column)]])) as A)));
-      bySize.set(size, statement);
+      byShape.set(shape, statement);
     }
     return statement;
   }
   return async <R>(executor: Kysely<Database>, rows: readonly A[]): Promise<R[]> => {
     const returned: R[] = [];
+    if (rows.length === 0) return returned;
+    const columns = Object.keys(rows[0]!);
     let offset = 0;
     while (offset < rows.length) {
       let size = maxRows;
@@ -61,7 +64,7 @@ export function prepareBatch<A extends object>(db: Kysely<Database>, columns: Re
         const row = rows[offset + index] as Record<string, unknown>;
         for (const column of columns) values[columnOf(index, column)] = row[column] ?? null;
       }
-      const result = await statementFor(size)(executor, values);
+      const result = await statementFor(columns, size)(executor, values);
       for (const row of result.rows) returned.push(row as R);
       offset += size;
     }
