@@ -57,7 +57,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
   for (const destination of config.destinations) {
     const log = logger.child({ destination: destination.name });
-    const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, metrics, log);
+    const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log);
     connectors.push(connector);
     const common = { destination: destination.name, connector, routes, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
@@ -109,10 +109,11 @@ export function createEngine(deps: EngineDeps): Engine {
   };
 }
 
-function buildConnector(destination: Config['destinations'][number], metrics: Metrics, logger: Logger): Connector {
+function buildConnector(destination: Config['destinations'][number], store: Store, metrics: Metrics, logger: Logger): Connector {
   const definition = findDestinationDefinition(destination.type);
   if (!definition) throw new Error(`destination "${destination.name}": unknown type "${destination.type}"`);
-  const limiter = createRateLimiter();
+  // Shared through the store, so that every process sending to this destination stays under one limit.
+  const limiter = createRateLimiter(store.db, destination.name);
   const http = createHttpClient({ limiter, onCall: () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' }) });
   const connector = definition.create(definition.settings.parse(destination), { http, logger, name: destination.name });
   limiter.setRate(connector.limits.rateLimit);

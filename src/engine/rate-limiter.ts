@@ -1,6 +1,11 @@
-// A per-destination rate limiter shared by every worker of the process (generic cell rate algorithm: one
-// "theoretical arrival time" instead of a token count, so each caller can compute its own wait without a queue).
-// A 429 pauses the whole destination until the time the destination named.
+// A destination's rate limit, shared by every worker of every process using the store: several ctbridge processes
+// on one PostgreSQL must together stay under the destination's limit, and a 429 one of them gets pauses all.
+// The state is one row per destination (rate_limits): a generic cell rate algorithm's "theoretical arrival time"
+// (instead of a token count) and a pause. A process reserves a few slots at a time (a quarter of a second's
+// worth) with one atomic upsert and spaces its calls within them itself, so the store sees a few statements a
+// second per busy destination, not one per call.
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 
 export interface RateLimiter {
   /** Resolves when one more call may be made. */
@@ -16,18 +21,45 @@ export interface RateOptions {
   burst?: number | undefined;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const RESERVE_MS = 250;
+const MAX_SLOTS_PER_RESERVATION = 50;
+// Without a rate, calls need no reservation; a pause another process recorded is read at most this often.
+const PAUSE_REFRESH_MS = 1_000;
 
-export function createRateLimiter(options: RateOptions = {}, now = Date.now): RateLimiter {
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const later = (a: ReturnType<typeof sql>, b: ReturnType<typeof sql>) => sql`case when ${a} > ${b} then ${a} else ${b} end`;
+
+export function createRateLimiter(db: Kysely<Database>, destination: string, now = Date.now): RateLimiter {
   let interval = 0;
   let tolerance = 0;
-  const setRate = (rate: RateOptions | undefined) => {
-    interval = rate?.requestsPerSecond ? 1000 / rate.requestsPerSecond : 0;
-    tolerance = interval * Math.max(0, (rate?.burst ?? 1) - 1);
-  };
-  setRate(options);
-  let theoreticalArrival = 0;
+  // The slots reserved and not used yet: `remaining` of them, from `next` on, `interval` apart.
+  let next = 0;
+  let remaining = 0;
+  let reserving: Promise<void> | undefined;
   let pausedUntil = 0;
+  let pauseReadAt = 0;
+
+  async function reserve(): Promise<void> {
+    const count = Math.min(MAX_SLOTS_PER_RESERVATION, Math.max(1, Math.round(RESERVE_MS / interval)));
+    const span = Math.ceil(count * interval);
+    const current = now();
+    // The block starts at the latest of: the shared arrival time, now, and the shared pause.
+    const start = later(later(sql`rate_limits.theoretical_arrival`, sql`${current}`), sql`rate_limits.paused_until`);
+    const { rows } = await sql<{ start: number; paused_until: number }>`
+      insert into rate_limits (destination, theoretical_arrival, paused_until) values (${destination}, ${current + span}, 0)
+      on conflict (destination) do update set theoretical_arrival = ${start} + ${span}
+      returning theoretical_arrival - ${span} as start, paused_until`.execute(db);
+    const row = rows[0]!;
+    next = Number(row.start);
+    remaining = count;
+    pausedUntil = Math.max(pausedUntil, Number(row.paused_until));
+  }
+
+  async function readPause(): Promise<void> {
+    const row = await db.selectFrom('rate_limits').select('paused_until').where('destination', '=', destination).executeTakeFirst();
+    if (row) pausedUntil = Math.max(pausedUntil, Number(row.paused_until));
+  }
+
   return {
     async acquire() {
       for (;;) {
@@ -36,17 +68,44 @@ export function createRateLimiter(options: RateOptions = {}, now = Date.now): Ra
           await sleep(pausedUntil - current);
           continue;
         }
-        if (interval === 0) return;
-        const arrival = Math.max(theoreticalArrival, current);
-        const wait = arrival - tolerance - current;
-        theoreticalArrival = arrival + interval;
+        if (interval === 0) {
+          if (current - pauseReadAt < PAUSE_REFRESH_MS) return;
+          pauseReadAt = current;
+          await readPause();
+          if (now() >= pausedUntil) return;
+          continue;
+        }
+        // Slots left over from a reservation made before an idle spell are in the past; other processes have
+        // been given the slots after them, so using them now would exceed the limit together.
+        if (remaining > 0 && next < current - interval - tolerance) remaining = 0;
+        if (remaining === 0) {
+          reserving ??= reserve().finally(() => (reserving = undefined));
+          await reserving;
+          continue;
+        }
+        const slot = next;
+        next += interval;
+        remaining -= 1;
+        const wait = slot - tolerance - now();
         if (wait > 0) await sleep(wait);
         return;
       }
     },
     pauseUntil(until) {
       pausedUntil = Math.max(pausedUntil, until);
+      remaining = 0;
+      // The other processes learn of the pause at their next reservation. If recording it fails (the store is
+      // briefly away), this process still pauses; the others find out from their own 429s.
+      void sql`
+        insert into rate_limits (destination, theoretical_arrival, paused_until) values (${destination}, 0, ${until})
+        on conflict (destination) do update set paused_until = ${later(sql`rate_limits.paused_until`, sql`${until}`)}`
+        .execute(db)
+        .catch(() => undefined);
     },
-    setRate,
+    setRate(rate: RateOptions | undefined) {
+      interval = rate?.requestsPerSecond ? 1000 / rate.requestsPerSecond : 0;
+      tolerance = interval * Math.max(0, (rate?.burst ?? 1) - 1);
+      remaining = 0;
+    },
   };
 }

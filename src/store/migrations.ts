@@ -115,6 +115,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_rate_limits': {
+      async up(db: Kysely<unknown>) {
+        // One row per destination: the rate limit's state, shared by every process using the store.
+        await db.schema
+          .createTable('rate_limits')
+          .addColumn('destination', 'text', (c) => c.primaryKey())
+          .addColumn('theoretical_arrival', 'bigint', (c) => c.notNull())
+          .addColumn('paused_until', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -9,6 +9,7 @@ export interface Database {
   events: EventsTable;
   dead_letters: DeadLettersTable;
   transport_notices: TransportNoticesTable;
+  rate_limits: RateLimitsTable;
 }
 
 /** Accepted notifications not yet routed: an append-only log, in arrival order. */
@@ -128,4 +129,12 @@ export interface TransportNoticesTable {
   kind: string;
   detail: string;
   received_at: number;
+}
+
+/** A destination's rate limit across processes (engine/rate-limiter.ts): GCRA state and a 429 pause. */
+export interface RateLimitsTable {
+  destination: string;
+  /** When the next call may go out, ms since epoch; reservations move it on. */
+  theoretical_arrival: number;
+  paused_until: number;
 }
