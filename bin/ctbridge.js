@@ -10,8 +10,11 @@ import process from 'node:process';
 // (server.maxInFlightBytes) keeps the live data far below it. A flag the operator set (on the command line or in
 // NODE_OPTIONS) is left alone.
 const HEAP_DEFAULTS = { '--max-semi-space-size': '2', '--max-old-space-size': '96' };
-const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
-const missing = Object.entries(HEAP_DEFAULTS).filter(([flag]) => !given.includes(flag));
+// V8 takes `--max_old_space_size` as well as `--max-old-space-size`; compare whole flag names.
+const given = new Set(
+  [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map((arg) => arg.split('=')[0].replaceAll('_', '-')),
+);
+const missing = Object.entries(HEAP_DEFAULTS).filter(([flag]) => !given.has(flag));
 if (process.argv[2] === 'start' && missing.length > 0 && typeof process.execve === 'function') {
   const flags = missing.map(([flag, value]) => `${flag}=${value}`);
   process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);

@@ -39,7 +39,12 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const { limiter, onCall } = options;
   return {
     async request(req) {
-      await limiter?.acquire();
+      try {
+        await limiter?.acquire();
+      } catch (error) {
+        // The limiter keeps its state in the store; without it, no call may go out, and a retry will tell.
+        throw new RetryableError(`the rate limiter is unavailable: ${(error as Error).message}`, { cause: error });
+      }
       onCall?.();
       const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
       // A timer of our own, cleared as soon as the call is over: AbortSignal.timeout() would keep the request,

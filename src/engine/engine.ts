@@ -51,7 +51,15 @@ export function createEngine(deps: EngineDeps): Engine {
   const loops = new Map<string, { records: WorkLoop<never>; events: WorkLoop<never> }>();
   const connectors: Connector[] = [];
 
-  const writer = createInboxWriter(store, routes, (routed) => (routed ? router.reportRouted(routed) : router.loop.notify()));
+  const writer = createInboxWriter(store, routes, (routed) => {
+    try {
+      if (routed) router.reportRouted(routed);
+      else router.loop.notify();
+    } catch (error) {
+      // A hook or a metric must not take the writer down: the rows are committed either way.
+      logger.error({ err: error }, 'reporting routed notifications failed');
+    }
+  });
   // Sync work gives way to ingest's commits, for a bounded time (see InboxWriter.idle).
   const yieldTo = () => writer.idle(YIELD_TO_INGEST_MAX_MS);
 

@@ -1,9 +1,9 @@
 // A destination's rate limit, shared by every worker of every process using the store: several ctbridge processes
 // on one PostgreSQL must together stay under the destination's limit, and a 429 one of them gets pauses all.
 // The state is one row per destination (rate_limits): a generic cell rate algorithm's "theoretical arrival time"
-// (instead of a token count) and a pause. A process reserves a few slots at a time (a quarter of a second's
-// worth) with one atomic upsert and spaces its calls within them itself, so the store sees a few statements a
-// second per busy destination, not one per call.
+// (instead of a token count) and a pause. A process reserves slots with one atomic upsert — as many as callers
+// are waiting, at most a quarter of a second's worth — and spaces its calls within them itself. Reserving more
+// than the waiting callers would use wastes the surplus: slots that pass unused cannot be given back.
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
@@ -36,11 +36,13 @@ export function createRateLimiter(db: Kysely<Database>, destination: string, now
   let next = 0;
   let remaining = 0;
   let reserving: Promise<void> | undefined;
+  /** Callers inside acquire(): how many slots a reservation should take. */
+  let waiting = 0;
   let pausedUntil = 0;
   let pauseReadAt = 0;
 
   async function reserve(): Promise<void> {
-    const count = Math.min(MAX_SLOTS_PER_RESERVATION, Math.max(1, Math.round(RESERVE_MS / interval)));
+    const count = Math.min(MAX_SLOTS_PER_RESERVATION, Math.max(1, Math.round(RESERVE_MS / interval)), Math.max(1, waiting));
     const span = Math.ceil(count * interval);
     const current = now();
     // The block starts at the latest of: the shared arrival time, now, and the shared pause.
@@ -60,37 +62,55 @@ export function createRateLimiter(db: Kysely<Database>, destination: string, now
     if (row) pausedUntil = Math.max(pausedUntil, Number(row.paused_until));
   }
 
-  return {
-    async acquire() {
-      for (;;) {
-        const current = now();
-        if (current < pausedUntil) {
-          await sleep(pausedUntil - current);
-          continue;
-        }
-        if (interval === 0) {
-          if (current - pauseReadAt < PAUSE_REFRESH_MS) return;
-          pauseReadAt = current;
-          await readPause();
-          if (now() >= pausedUntil) return;
-          continue;
-        }
-        // Slots left over from a reservation made before an idle spell are in the past; other processes have
-        // been given the slots after them, so using them now would exceed the limit together.
-        if (remaining > 0 && next < current - interval - tolerance) remaining = 0;
-        if (remaining === 0) {
-          reserving ??= reserve().finally(() => (reserving = undefined));
-          await reserving;
-          continue;
-        }
-        const slot = next;
-        next += interval;
-        remaining -= 1;
-        const wait = slot - tolerance - now();
-        if (wait > 0) await sleep(wait);
-        return;
+  async function acquire(): Promise<void> {
+    // A caller counts as waiting until it holds a slot.
+    let counted = true;
+    waiting += 1;
+    const holdsSlot = () => {
+      if (counted) waiting -= 1;
+      counted = false;
+    };
+    try {
+      await takeSlot(holdsSlot);
+    } finally {
+      holdsSlot();
+    }
+  }
+
+  async function takeSlot(holdsSlot: () => void): Promise<void> {
+    for (;;) {
+      const current = now();
+      if (current < pausedUntil) {
+        await sleep(pausedUntil - current);
+        continue;
       }
-    },
+      if (interval === 0) {
+        if (current - pauseReadAt < PAUSE_REFRESH_MS) return;
+        pauseReadAt = current;
+        await readPause();
+        if (now() >= pausedUntil) return;
+        continue;
+      }
+      // Slots left over from a reservation made before an idle spell are in the past; other processes have
+      // been given the slots after them, so using them now would exceed the limit together.
+      if (remaining > 0 && next < current - interval - tolerance) remaining = 0;
+      if (remaining === 0) {
+        reserving ??= reserve().finally(() => (reserving = undefined));
+        await reserving;
+        continue;
+      }
+      const slot = next;
+      next += interval;
+      remaining -= 1;
+      holdsSlot();
+      const wait = slot - tolerance - now();
+      if (wait > 0) await sleep(wait);
+      return;
+    }
+  }
+
+  return {
+    acquire,
     pauseUntil(until) {
       pausedUntil = Math.max(pausedUntil, until);
       remaining = 0;

@@ -1,6 +1,6 @@
 // POST /v1/ingest/commercetools: authenticate over the raw body, parse, normalise whatever envelope carried the
 // notifications, commit them durably, and only then acknowledge. Also answers the Azure Event Grid handshakes.
-import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { createIngestAuthenticator } from '../ingest/auth.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import { normalizeBody } from '../ingest/normalize.ts';
@@ -31,8 +31,11 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
 
   // Bodies being received, parsed and committed take memory until they are acknowledged. Past the bound, new
   // requests are refused with 503 + Retry-After (push subscriptions redeliver) rather than risking the process.
-  // A body without a Content-Length counts as the largest allowed. One request alone is always admitted.
+  // A body without a Content-Length counts as the largest allowed. One request alone is always admitted. The
+  // bytes are given back when the handler is done with them, or when the connection closes before it starts
+  // (an upload cut off, a 413): a sender that disconnects mid-commit does not free memory still in use.
   let inFlightBytes = 0;
+  const admitted = new WeakMap<object, { handling: boolean; release: () => void }>();
   const admit: onRequestHookHandler = (request, reply, done) => {
     const declared = Number(request.headers['content-length']);
     const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, options.bodyLimit) : options.bodyLimit;
@@ -41,8 +44,18 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
       return;
     }
     inFlightBytes += bytes;
+    let released = false;
+    const ticket = {
+      handling: false,
+      release() {
+        if (released) return;
+        released = true;
+        inFlightBytes -= bytes;
+      },
+    };
+    admitted.set(request, ticket);
     reply.raw.once('close', () => {
-      inFlightBytes -= bytes;
+      if (!ticket.handling) ticket.release();
     });
     done();
   };
@@ -50,6 +63,16 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
   // Ingest logs per message through its own logger; a per-request child logger would be built for nothing at
   // thousands of requests a second.
   app.post('/v1/ingest/commercetools', { childLoggerFactory: (logger) => logger, onRequest: admit }, async (request, reply) => {
+    const ticket = admitted.get(request);
+    if (ticket) ticket.handling = true;
+    try {
+      return await handleIngest(request, reply);
+    } finally {
+      ticket?.release();
+    }
+  });
+
+  async function handleIngest(request: FastifyRequest, reply: FastifyReply) {
     const rawBody = request.body as Buffer;
     const verdict = await authenticate({ headers: request.headers, rawBody });
     if (!verdict.ok) return sendProblem(reply, 401, 'unauthorized', verdict.reason);
@@ -72,5 +95,5 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
       ignored: outcome.ignored,
       ...(outcome.controls.length > 0 && { notices: outcome.controls.map((c) => c.kind) }),
     });
-  });
+  }
 }
