@@ -393,8 +393,7 @@ describe.each(testStores)('ingest over HTTP on $name', (testStore) => {
   });
 });
 
-describe('ingest under overload', () => {
-  const testStore = testStores[0]!;
+describe.each(testStores)('ingest under overload on $name', (testStore) => {
   afterAll(() => testStore.cleanup());
 
   it('answers 503 with Retry-After while the in-flight bound is taken, stores nothing it refused, and recovers', async () => {
