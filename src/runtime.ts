@@ -77,7 +77,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
     engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
   }
-  const ingest = createIngestService({ store, writer: engine.writer, metrics, logger, ...(hooks && { hooks }) });
+  const ingest = createIngestService({ writer: engine.writer, metrics, ...(hooks && { hooks }) });
   const app = buildServer({
     config,
     store,

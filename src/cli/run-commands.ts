@@ -3,7 +3,6 @@
 // store delivers them).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { normalizeBody } from '../ingest/normalize.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startRuntime } from '../runtime.ts';
 import { openStore } from '../store/store.ts';
@@ -58,12 +57,17 @@ export function registerRunCommands(program: Command): void {
       const runtime = await startRuntime({ config, logger: createLogger({ level: 'warn' }), listen: false, work: false });
       const totals = { accepted: 0, quarantined: 0, ignored: 0 };
       try {
+        // Each document is one request's worth; a page of them shares group commits.
         for (let index = 0; index < documents.length; index += 500) {
-          const items = documents.slice(index, index + 500).flatMap((doc) => normalizeBody(doc, {}));
-          const outcome = await runtime.ingest.ingest(items, { source: 'cli' });
-          totals.accepted += outcome.accepted;
-          totals.quarantined += outcome.quarantined;
-          totals.ignored += outcome.ignored;
+          const results = await Promise.all(documents.slice(index, index + 500).map((text) => runtime.ingest.ingest({ raw: Buffer.from(text), source: 'cli' })));
+          for (const result of results) {
+            // Every document was parsed above, so none is malformed JSON here.
+            if (!result.ok) continue;
+            const { outcome } = result;
+            totals.accepted += outcome.accepted;
+            totals.quarantined += outcome.quarantined;
+            totals.ignored += outcome.ignored;
+          }
           if (documents.length > 500) process.stderr.write(`\r${Math.min(index + 500, documents.length)}/${documents.length} documents`);
         }
         if (documents.length > 500) process.stderr.write('\n');
@@ -75,15 +79,17 @@ export function registerRunCommands(program: Command): void {
 }
 
 /** One JSON document, or one per line (NDJSON); a line that is not JSON is reported with its number. */
-function parseDocuments(text: string, source: string): unknown[] {
+function parseDocuments(text: string, source: string): string[] {
   try {
-    return [JSON.parse(text)];
+    JSON.parse(text);
+    return [text];
   } catch {
-    const documents: unknown[] = [];
+    const documents: string[] = [];
     text.split('\n').forEach((line, index) => {
       if (line.trim() === '') return;
       try {
-        documents.push(JSON.parse(line));
+        JSON.parse(line);
+        documents.push(line);
       } catch (error) {
         exitWithError(new Error(`${source}:${index + 1}: not valid JSON (${(error as Error).message})`));
       }

@@ -36,7 +36,7 @@ export interface EngineDeps {
 
 export interface Engine {
   start(): void;
-  /** Where ingest commits notifications (routing them on the way when it can). */
+  /** Where ingest commits accepted request bodies. */
   writer: InboxWriter;
   /** Wakes the workers of these destinations (all when omitted). */
   notify(destinations?: Iterable<string>): void;
@@ -51,15 +51,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const loops = new Map<string, { records: WorkLoop<never>; events: WorkLoop<never> }>();
   const connectors: Connector[] = [];
 
-  const writer = createInboxWriter(store, routes, (routed) => {
-    try {
-      if (routed) router.reportRouted(routed);
-      else router.loop.notify();
-    } catch (error) {
-      // A hook or a metric must not take the writer down: the rows are committed either way.
-      logger.error({ err: error }, 'reporting routed notifications failed');
-    }
-  });
+  const writer = createInboxWriter(store, () => router.notify());
   // Sync work gives way to ingest's commits, for a bounded time (see InboxWriter.idle).
   const yieldTo = () => writer.idle(YIELD_TO_INGEST_MAX_MS);
 
@@ -93,6 +85,7 @@ export function createEngine(deps: EngineDeps): Engine {
     pollIntervalMs: config.engine.pollIntervalMs,
     lingerMs: config.engine.lingerMs,
     dedupeWindowMs: config.engine.dedupeWindowMs,
+    yieldTo,
     // Wake only the loops that got work: an idle loop's claim is a wasted query on the shared connection.
     onQueued: (queued) => {
       for (const [name, counts] of queued) {
@@ -104,13 +97,13 @@ export function createEngine(deps: EngineDeps): Engine {
 
   return {
     start() {
-      router.loop.start();
+      router.start();
       for (const loop of allLoops()) loop.start();
     },
     writer,
     notify,
     async stop() {
-      await Promise.all([router.loop, ...allLoops()].map((loop) => loop.stop()));
+      await Promise.all([router, ...allLoops()].map((loop) => loop.stop()));
       await Promise.all([recordQueue.release(owner), eventQueue.release(owner)]);
       await Promise.all(connectors.map((c) => (c.close ? c.close() : Promise.resolve())));
     },

@@ -1,7 +1,7 @@
-// Moves accepted notifications from the inbox into work: one transaction per batch dedupes them, dirties record
-// keys and queues events (store/inbox.ts), then wakes the workers of the destinations that got work. Runs as a
-// work loop of concurrency one; on PostgreSQL an advisory lock keeps it to one process at a time. Most rows
-// never wait here: the inbox writer routes them as it commits them and reports that through `reportRouted`.
+// Moves accepted request bodies from the inbox into work: one transaction per batch normalises them, quarantines
+// what is not understood, dedupes the notifications, dirties record keys and queues events (store/inbox.ts),
+// then wakes the workers of the destinations that got work. Runs as a work loop of concurrency one, woken by
+// every commit of the inbox writer; on PostgreSQL an advisory lock keeps it to one process at a time.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
 import { quarantineInboxHead, routeInbox, type RouteResult } from '../store/inbox.ts';
@@ -10,15 +10,11 @@ import type { EngineHooks } from './hooks.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
 
-const BATCH = 1_000;
+/** Items (notifications, mostly) per routing transaction: big enough to amortise it, small enough not to hold up commits. */
+const BATCH = 100;
 const PURGE_EVERY_MS = 60_000;
 const HEAD_FAILING_BEFORE_QUARANTINE_MS = 60_000;
 
-export interface InboxRouter {
-  loop: WorkLoop<RouteResult>;
-  /** Counts and wakes for work routed elsewhere (by the inbox writer). */
-  reportRouted: (result: RouteResult) => void;
-}
 
 export function createInboxRouter(deps: {
   store: Store;
@@ -29,8 +25,10 @@ export function createInboxRouter(deps: {
   pollIntervalMs: number;
   lingerMs: number;
   dedupeWindowMs: number;
+  /** Resolves when the router may take the store: it gives way to ingest's commits, as the workers do. */
+  yieldTo?: () => Promise<void>;
   onQueued: (queued: RouteResult['queued']) => void;
-}): InboxRouter {
+}): WorkLoop<RouteResult> {
   const { store, routes, metrics, logger, hooks, onQueued } = deps;
   let lastPurge = Date.now();
   let headFailingSince: number | undefined;
@@ -41,18 +39,32 @@ export function createInboxRouter(deps: {
       metrics.queued.inc({ destination, kind: 'event' }, counts.events);
     }
     metrics.duplicates.inc(result.duplicates);
-    hooks.onRouted?.({ routed: result.routed, duplicates: result.duplicates });
+    for (const { deadLetterId, reason, correlationId } of result.quarantined) {
+      logger.warn({ correlationId, deadLetterId, reason }, 'unrecognised payload quarantined');
+    }
+    metrics.quarantined.inc(result.quarantined.length);
+    for (const notice of result.notices) {
+      if (notice.kind === 'sns-subscription-confirmation') {
+        logger.warn({ topicArn: notice.topicArn, subscribeUrl: notice.subscribeUrl }, 'AWS SNS asks to confirm the subscription: open the SubscribeURL once to start receiving notifications');
+      }
+    }
+    for (const { correlationId, type, resource, version, duplicate } of result.detail ?? []) {
+      logger.debug({ correlationId, type, resource, version, duplicate }, 'notification routed');
+    }
+    hooks.onRouted?.({ routed: result.notifications, duplicates: result.duplicates });
     onQueued(result.queued);
   }
 
-  const loop = new WorkLoop<RouteResult>({
+  return new WorkLoop<RouteResult>({
     name: 'inbox-router',
     concurrency: 1,
-    batchSize: BATCH,
+    // A claim yields one routed batch; a non-empty one means more may wait, so the loop claims again at once.
+    batchSize: 1,
     pollIntervalMs: deps.pollIntervalMs,
     lingerMs: deps.lingerMs,
+    ...(deps.yieldTo && { yieldTo: deps.yieldTo }),
     logger,
-    async claim(limit) {
+    async claim() {
       const now = Date.now();
       if (now - lastPurge >= PURGE_EVERY_MS) {
         lastPurge = now;
@@ -60,7 +72,7 @@ export function createInboxRouter(deps: {
       }
       let result: RouteResult;
       try {
-        result = await routeInbox(store.db, store.dialect, routes, limit, now);
+        result = await routeInbox(store.db, store.dialect, routes, BATCH, now, { detail: logger.isLevelEnabled('debug') });
       } catch (error) {
         // One row the store refuses must not hold back everything behind it: route the head alone, and if
         // that keeps failing for a minute (so not the store being briefly away or locked), quarantine it.
@@ -73,7 +85,7 @@ export function createInboxRouter(deps: {
           headFailingSince = undefined;
           const id = await quarantineInboxHead(store.db, `could not be routed: ${(error as Error).message}`, now);
           metrics.quarantined.inc();
-          logger.error({ err: error, deadLetterId: id }, 'an accepted notification could not be routed; quarantined');
+          logger.error({ err: error, deadLetterId: id }, 'an accepted request body could not be routed; quarantined');
           return [];
         }
       }
@@ -84,5 +96,4 @@ export function createInboxRouter(deps: {
       return Promise.resolve();
     },
   });
-  return { loop, reportRouted };
 }

@@ -1,9 +1,9 @@
 // The durable append behind every acknowledgement: rows handed in by concurrent requests are group-committed
-// (one transaction for whatever arrived while the previous commit ran, routed in it when possible), and each
-// caller's promise settles when the transaction holding its rows has committed or failed. The engine owns the
-// writer; with the engine on its own thread (`ctbridge start`) a single thread writes SQLite.
-import type { Routes } from '../engine/routes.ts';
-import { appendToInbox, type InboxRow, type RouteResult } from '../store/inbox.ts';
+// (one transaction for whatever arrived while the previous commit ran), and each caller's promise settles when
+// the transaction holding its rows has committed or failed. Routing happens afterwards, in the router, so an
+// acknowledgement costs one insert per request. The engine owns the writer; with the engine on its own thread
+// (`ctbridge start`) a single thread writes SQLite.
+import { appendToInbox, type InboxRow } from '../store/inbox.ts';
 import type { Store } from '../store/store.ts';
 
 export interface InboxWriter {
@@ -21,20 +21,20 @@ export interface CommittingInboxWriter extends InboxWriter {
   idle: (maxWaitMs: number) => Promise<void>;
 }
 
-// Bound one group commit (rows, and characters of encoded notifications) so that a flood of requests cannot
-// build a single enormous transaction, nor hold that much in memory at once.
+// Bound one group commit (rows, and bytes of bodies) so that a flood of requests cannot build a single enormous
+// transaction.
 const MAX_ROWS_PER_COMMIT = 5_000;
-const MAX_CHARS_PER_COMMIT = 2 * 1024 * 1024;
+const MAX_BYTES_PER_COMMIT = 8 * 1024 * 1024;
 
 interface Waiting {
   rows: InboxRow[];
-  chars: number;
+  bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
 
-/** `onAppended` gets what the commit routed, or undefined when the rows wait in the inbox for the router. */
-export function createInboxWriter(store: Store, routes: Routes, onAppended: (routed: RouteResult | undefined) => void): CommittingInboxWriter {
+/** `onAppended` is called after each commit (to wake the router). */
+export function createInboxWriter(store: Store, onAppended: () => void): CommittingInboxWriter {
   const queue: Waiting[] = [];
   let flushing = false;
   let scheduled = false;
@@ -50,22 +50,21 @@ export function createInboxWriter(store: Store, routes: Routes, onAppended: (rou
       while (queue.length > 0) {
         const batch: Waiting[] = [];
         let count = 0;
-        let chars = 0;
-        while (queue.length > 0 && (count === 0 || (count + queue[0]!.rows.length <= MAX_ROWS_PER_COMMIT && chars + queue[0]!.chars <= MAX_CHARS_PER_COMMIT))) {
+        let bytes = 0;
+        while (queue.length > 0 && (count === 0 || (count + queue[0]!.rows.length <= MAX_ROWS_PER_COMMIT && bytes + queue[0]!.bytes <= MAX_BYTES_PER_COMMIT))) {
           const next = queue.shift()!;
           batch.push(next);
           count += next.rows.length;
-          chars += next.chars;
+          bytes += next.bytes;
         }
-        let routed: RouteResult | undefined;
         try {
-          routed = await appendToInbox(store.db, store.dialect, routes, batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows), Date.now());
+          await appendToInbox(store.db, store.dialect, batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows));
         } catch (error) {
           for (const waiting of batch) waiting.reject(error);
           continue;
         }
         for (const waiting of batch) waiting.resolve();
-        onAppended(routed);
+        onAppended();
       }
     } finally {
       flushing = false;
@@ -88,9 +87,9 @@ export function createInboxWriter(store: Store, routes: Routes, onAppended: (rou
     },
     append(rows) {
       return new Promise((resolve, reject) => {
-        let chars = 0;
-        for (const row of rows) chars += row.notification.length;
-        queue.push({ rows, chars, resolve, reject });
+        let bytes = 0;
+        for (const row of rows) bytes += row.body.byteLength;
+        queue.push({ rows, bytes, resolve, reject });
         // Appends arriving while a commit runs wait for the next one and share it; one flush loop at a time.
         if (!flushing && !scheduled) {
           scheduled = true;

@@ -1,70 +1,77 @@
-// Ingest after the HTTP edge: hands recognised notifications, encoded as inbox rows, to the inbox writer (which
-// group-commits them durably), quarantines what cannot be understood and records transport notices. A caller
-// may acknowledge its sender once `ingest` resolves. Dedupe happens in the router.
-import type { Logger } from 'pino';
+// Ingest after the HTTP edge: reads what a request body holds (to answer its sender with counts), hands the body
+// itself to the inbox writer, which group-commits it durably, and resolves once it is committed: a caller may
+// acknowledge its sender then. The router reads the stored body again and does the rest (quarantine of what is
+// not understood, transport notices, dedupe, fan-out), in the same transaction that removes it from the inbox.
 import type { EngineHooks } from '../engine/hooks.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { redact } from '../observability/redact.ts';
-import { DeadLetters } from '../store/dead-letters.ts';
-import { inboxRow, type AcceptedNotification } from '../store/inbox.ts';
-import type { Store } from '../store/store.ts';
+import { inboxRow } from '../store/inbox.ts';
 import type { InboxWriter } from './inbox-writer.ts';
-import type { ControlMessage, NormalizedItem } from './message.ts';
+import type { ControlMessage } from './message.ts';
+import { normalizeBody, transportHeaders } from './normalize.ts';
 
 export interface IngestOutcome {
   /** Notifications durably stored (duplicates among them are dropped when routed). */
   accepted: number;
+  /** Parts not understood: stored too, and quarantined as dead letters when routed. */
   quarantined: number;
   /** Subscription test notifications: acknowledged and otherwise ignored. */
   ignored: number;
   controls: ControlMessage[];
 }
 
-export interface IngestService {
-  ingest(items: NormalizedItem[], options?: { correlationId?: string | undefined; source?: 'http' | 'cli' }): Promise<IngestOutcome>;
+export interface IngestRequest {
+  /** The body exactly as received (UTF-8 JSON): this is what is stored. */
+  raw: Uint8Array;
+  headers?: Record<string, string | string[] | undefined>;
+  /** The sender's correlation id for everything in the body; otherwise each notification's own id is used. */
+  correlationId?: string | undefined;
+  source?: 'http' | 'cli';
 }
 
-export function createIngestService(deps: { store: Store; writer: InboxWriter; metrics: Metrics; logger: Logger; hooks?: EngineHooks }): IngestService {
-  const { store, writer, metrics, logger, hooks } = deps;
-  const deadLetters = new DeadLetters(store.db);
+export type IngestResult = { ok: true; outcome: IngestOutcome } | { ok: false; problem: 'malformed-json'; detail: string };
 
+export interface IngestService {
+  ingest(request: IngestRequest): Promise<IngestResult>;
+}
+
+export function createIngestService(deps: { writer: InboxWriter; metrics: Metrics; hooks?: EngineHooks }): IngestService {
+  const { writer, metrics, hooks } = deps;
   return {
-    async ingest(items, options = {}) {
-      const outcome: IngestOutcome = { accepted: 0, quarantined: 0, ignored: 0, controls: [] };
-      const accepted: AcceptedNotification[] = [];
-      const now = Date.now();
-      for (const item of items) {
-        if (item.kind === 'notification') {
-          accepted.push({ notification: item.notification, correlationId: options.correlationId ?? item.notification.dedupeKey });
-        } else if (item.kind === 'control') {
-          if (item.control.kind === 'subscription-test') outcome.ignored += 1;
-          else outcome.controls.push(item.control);
-        } else {
-          const correlationId = options.correlationId ?? `quarantine-${Date.now()}`;
-          const id = await deadLetters.quarantine({ reason: item.unrecognised.reason, correlationId, redactedBody: redact(item.unrecognised.body) });
-          logger.warn({ correlationId, deadLetterId: id, reason: item.unrecognised.reason }, 'unrecognised payload quarantined');
-          metrics.quarantined.inc();
-          outcome.quarantined += 1;
-        }
-      }
-      for (const control of outcome.controls) {
-        if (control.kind === 'sns-subscription-confirmation') {
-          await store.db.insertInto('transport_notices').values({ kind: control.kind, detail: JSON.stringify(control), received_at: Date.now() }).execute();
-          logger.warn({ topicArn: control.topicArn, subscribeUrl: control.subscribeUrl }, 'AWS SNS asks to confirm the subscription: open the SubscribeURL once to start receiving notifications');
-        }
-      }
-      if (accepted.length > 0) {
-        await writer.append(accepted.map((item) => inboxRow(item, now)));
-        outcome.accepted = accepted.length;
-        if (logger.isLevelEnabled('debug')) {
-          for (const { notification, correlationId } of accepted) {
-            logger.debug({ correlationId, type: notification.type, resource: notification.resource, version: notification.resourceVersion }, 'notification accepted');
-          }
-        }
-        metrics.ingested.inc({ source: options.source ?? 'http' }, outcome.accepted);
+    async ingest({ raw, headers = {}, correlationId, source = 'http' }) {
+      // Only the counts outlive this call: the parsed body is garbage before the commit is awaited, so bodies
+      // waiting for their commit hold no objects on the heap (with many in flight, that is most of the garbage
+      // collector's work).
+      const read = readBody(raw, headers);
+      if (!read.ok) return read;
+      const { outcome, items, stored } = read;
+      if (stored) {
+        await writer.append([inboxRow({ body: raw, transport: transportHeaders(headers), correlationId, items }, Date.now())]);
+        metrics.ingested.inc({ source }, outcome.accepted);
       }
       hooks?.onIngested?.({ accepted: outcome.accepted, quarantined: outcome.quarantined });
-      return outcome;
+      return { ok: true, outcome };
     },
   };
+}
+
+/** What a body holds, by kind, and whether the router has anything to do with it. */
+function readBody(raw: Uint8Array, headers: Record<string, string | string[] | undefined>): { ok: true; outcome: IngestOutcome; items: number; stored: boolean } | { ok: false; problem: 'malformed-json'; detail: string } {
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'));
+  } catch (error) {
+    return { ok: false, problem: 'malformed-json', detail: `the body is not valid JSON: ${(error as Error).message}` };
+  }
+  const outcome: IngestOutcome = { accepted: 0, quarantined: 0, ignored: 0, controls: [] };
+  const items = normalizeBody(body, headers);
+  let stored = false;
+  for (const item of items) {
+    if (item.kind === 'notification') outcome.accepted += 1;
+    else if (item.kind === 'unrecognised') outcome.quarantined += 1;
+    else if (item.control.kind === 'subscription-test') outcome.ignored += 1;
+    else outcome.controls.push(item.control);
+    // Event Grid's validation and the subscription test are answered here; the rest is the router's to do.
+    if (item.kind !== 'control' || item.control.kind === 'sns-subscription-confirmation') stored = true;
+  }
+  return { ok: true, outcome, items: items.length, stored };
 }

@@ -46,6 +46,19 @@ export function normalizeBody(body: unknown, headers: Record<string, string | st
   }
 }
 
+/** The request headers normalisation reads; the inbox keeps them with a body so the router reads it the same way. */
+const TRANSPORT_HEADERS = ['x-amz-sns-message-type'] as const;
+
+/** The transport headers of a request that normalizeBody would read, or undefined when it has none. */
+export function transportHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> | undefined {
+  let picked: Record<string, string> | undefined;
+  for (const name of TRANSPORT_HEADERS) {
+    const value = headerValue(headers, name);
+    if (value !== undefined) (picked ??= {})[name] = value;
+  }
+  return picked;
+}
+
 function visit(value: unknown, ctx: Context, out: NormalizedItem[]): void {
   if (ctx.depth > MAX_DEPTH) {
     out.push(unrecognised(ctx, `nested deeper than ${MAX_DEPTH} envelope or array levels`, value));

@@ -1,5 +1,5 @@
 // The HTTP server: Fastify with the ingest, admin and health/metrics routes as explicit plugins. Bodies are read
-// raw (the HMAC is computed over the exact bytes) and parsed by the ingest route itself, so that malformed JSON
+// raw (the HMAC is computed over the exact bytes) and parsed by the ingest service, so that malformed JSON
 // gets a problem+json answer instead of a framework error. No error escapes as a stack trace.
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';

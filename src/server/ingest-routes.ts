@@ -3,7 +3,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { createIngestAuthenticator } from '../ingest/auth.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
-import { normalizeBody } from '../ingest/normalize.ts';
 import type { IngestAuthConfig } from '../config/schema.ts';
 import { sendProblem } from './problem.ts';
 
@@ -77,15 +76,11 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
     const verdict = await authenticate({ headers: request.headers, rawBody });
     if (!verdict.ok) return sendProblem(reply, 401, 'unauthorized', verdict.reason);
 
-    let body: unknown;
-    try {
-      body = JSON.parse(rawBody.toString('utf8'));
-    } catch (error) {
-      return sendProblem(reply, 400, 'malformed-json', `the body is not valid JSON: ${(error as Error).message}`);
-    }
     const header = request.headers['x-correlation-id'];
     const correlationId = typeof header === 'string' && CORRELATION_ID.test(header) ? header : undefined;
-    const outcome = await options.ingest.ingest(normalizeBody(body, request.headers), { correlationId, source: 'http' });
+    const result = await options.ingest.ingest({ raw: rawBody, headers: request.headers, correlationId, source: 'http' });
+    if (!result.ok) return sendProblem(reply, 400, result.problem, result.detail);
+    const { outcome } = result;
 
     const validation = outcome.controls.find((c) => c.kind === 'eventgrid-validation');
     if (validation) return reply.code(200).send({ validationResponse: validation.validationCode });

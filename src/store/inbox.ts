@@ -1,12 +1,13 @@
 // The durable half of ingest and the routing that follows it.
-// Routing, in one transaction: drop notifications whose dedupe key was seen before, mark the record keys they
-// dirty and queue the event deliveries they start. Rows for one key inside a batch are merged first (coalescing,
-// and PostgreSQL refuses to upsert one row twice in a statement).
-// appendToInbox(): the one transaction an acknowledgement waits for, per group commit; it routes the rows at
-// once when it can, else stores them in the inbox log. routeInbox(): the router's side, which takes the oldest
-// inbox rows, routes them and deletes them.
-import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
-import type { CommercetoolsNotification } from '../ingest/message.ts';
+// appendToInbox(): the one transaction an acknowledgement waits for, per group commit: each request's body goes
+// into the inbox (an append-only log) as it arrived. routeInbox(): the router's side, in one transaction per
+// batch: take the oldest bodies, normalise them again, quarantine what is not understood, drop notifications
+// whose dedupe key was seen before, mark the record keys the rest dirty, queue the event deliveries they start,
+// and delete the bodies. Rows for one key inside a batch are merged first (coalescing, and PostgreSQL refuses to
+// upsert one row twice in a statement).
+import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { CommercetoolsNotification, ControlMessage, NormalizedItem } from '../ingest/message.ts';
+import { normalizeBody } from '../ingest/normalize.ts';
 import type { Routes } from '../engine/routes.ts';
 import type { Database, EventsTable, InboxTable, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
@@ -14,19 +15,22 @@ import { redact } from '../observability/redact.ts';
 import { insertQuarantine } from './dead-letters.ts';
 import { prepareBatch, type PreparedBatch } from './prepared.ts';
 
-export interface AcceptedNotification {
-  notification: CommercetoolsNotification;
-  correlationId: string;
-}
-
 export interface RouteResult {
-  /** Inbox rows taken (fresh and duplicate). */
+  /** Inbox rows (request bodies) taken. */
   routed: number;
+  /** Notifications in them, fresh and duplicate. */
+  notifications: number;
   duplicates: number;
   /** New work per destination: record keys marked dirty and events queued. */
   queued: Map<string, { records: number; events: number }>;
   /** Oldest receipt time among the routed rows, for lag accounting. */
   oldestReceivedAt: number | undefined;
+  /** Parts of the bodies that were not understood, now quarantine dead letters. */
+  quarantined: Array<{ deadLetterId: number; reason: string; correlationId: string }>;
+  /** Transport notices recorded (SNS subscription confirmations), for the operator's log. */
+  notices: ControlMessage[];
+  /** Each notification routed, when asked for (`detail`), for debug logging. */
+  detail?: Array<{ correlationId: string; type: string; resource: CommercetoolsNotification['resource']; version: number | undefined; duplicate: boolean }>;
 }
 
 // SQLite allows 32,766 bound parameters per statement and PostgreSQL 65,535; chunks stay well below both.
@@ -34,39 +38,44 @@ const ROWS_PER_STATEMENT = 500;
 // Only one process routes at a time on PostgreSQL, so events keep their arrival order per resource.
 const ROUTER_LOCK_ID = 0x63746272;
 
-type StoredNotification = Omit<CommercetoolsNotification, 'carriedResource'>;
-
-/** An inbox row as appended: the notification already encoded, so it can cross to the writing thread as is. */
+/** An inbox row as appended: plain values and bytes, so it can cross to the writing thread as is. */
 export type InboxRow = Insertable<InboxTable>;
 
-/**
- * Commits the rows. When nothing older waits in the inbox and no other process is routing, they are routed in
- * the same transaction instead of being stored for the router: the inbox round trip (insert, read back, decode,
- * delete) is skipped and the order of events is still the order of arrival. Returns what was routed, or
- * undefined when the rows went into the inbox (including when routing them failed: the router then takes them
- * one at a time, and quarantines a row that keeps failing).
- */
-export async function appendToInbox(db: Kysely<Database>, dialect: Dialect, routes: Routes, rows: readonly InboxRow[], now: number): Promise<RouteResult | undefined> {
-  const st = statements(db);
-  let routeFirst = true;
-  for (;;) {
-    try {
-      return await db.transaction().execute(async (trx) => {
-        if (routeFirst && (await mayRouteNow(trx, dialect))) return routeRows(trx, st, routes, rows, now);
-        await st.insertInbox(trx, rows);
-        return undefined;
-      });
-    } catch (error) {
-      if (!routeFirst) throw error;
-      routeFirst = false;
-    }
-  }
+/** One accepted request body, encoded for the inbox. */
+export function inboxRow(input: { body: Uint8Array; transport: Record<string, string> | undefined; correlationId: string | undefined; items: number }, now: number): InboxRow {
+  return {
+    body: input.body,
+    transport: input.transport ? JSON.stringify(input.transport) : null,
+    correlation_id: input.correlationId ?? null,
+    items: input.items,
+    received_at: now,
+  };
 }
 
-/** Whether this transaction may route the rows it appends: it holds the router's lock and the inbox is empty. */
-async function mayRouteNow(trx: Transaction<Database>, dialect: Dialect): Promise<boolean> {
-  if (!(await takeRouterLock(trx, dialect))) return false;
-  return (await trx.selectFrom('inbox').select('seq').limit(1).executeTakeFirst()) === undefined;
+/** Reads a stored body the way ingest read it when it accepted it. */
+export function readInboxBody(row: Pick<Selectable<InboxTable>, 'body' | 'transport'>): NormalizedItem[] {
+  const bytes = row.body;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    // Ingest only stores bodies it parsed; this is a row written by something else.
+    return [{ kind: 'unrecognised', unrecognised: { reason: `the stored body is not JSON: ${(error as Error).message}`, body: null } }];
+  }
+  return normalizeBody(value, row.transport ? (JSON.parse(row.transport) as Record<string, string>) : {});
+}
+
+/** Commits the rows: the acknowledgement of every request among them waits for this. */
+export async function appendToInbox(db: Kysely<Database>, dialect: Dialect, rows: readonly InboxRow[]): Promise<void> {
+  const st = statements(db);
+  // node-postgres binds a Buffer as bytea but would JSON-encode a plain Uint8Array (as one arrives from another thread).
+  const bound = dialect === 'postgres' ? rows.map((row) => ({ ...row, body: asBuffer(row.body) })) : rows;
+  await db.transaction().execute((trx) => st.insertInbox(trx, bound));
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** One router at a time, until the transaction ends; on SQLite the write transaction itself is that lock. */
@@ -83,125 +92,167 @@ export async function quarantineInboxHead(db: Kysely<Database>, reason: string, 
     if (!head) return undefined;
     let payload: unknown;
     try {
-      payload = redact(JSON.parse(head.notification));
+      payload = redact(JSON.parse(Buffer.from(head.body).toString('utf8')));
     } catch {
       payload = null;
     }
-    const id = await insertQuarantine(trx, { reason, correlationId: head.correlation_id, redactedBody: payload, dedupeKey: head.dedupe_key }, now);
+    const id = await insertQuarantine(trx, { reason, correlationId: head.correlation_id ?? inboxCorrelationId(head), redactedBody: payload }, now);
     await trx.deleteFrom('inbox').where('seq', '=', head.seq).execute();
     return id;
   });
 }
 
-export function inboxRow({ notification, correlationId }: AcceptedNotification, now: number): InboxRow {
-  const { carriedResource, ...stored } = notification;
-  // The carried resource is one of the payload's own properties; store its name, not a second copy.
-  const carriedKey = carriedResource ? Object.keys(notification.payload).find((key) => notification.payload[key] === carriedResource) : undefined;
-  return {
-    dedupe_key: notification.dedupeKey,
-    notification: JSON.stringify(stored),
-    carried_key: carriedKey ?? null,
-    correlation_id: correlationId,
-    received_at: now,
-  };
+/** For what a body holds that has no id of its own (an unrecognised part) and came without X-Correlation-Id. */
+function inboxCorrelationId(row: Pick<Selectable<InboxTable>, 'seq' | 'received_at'>): string {
+  return `inbox-${row.received_at}-${row.seq}`;
 }
 
-export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes: Routes, limit: number, now: number): Promise<RouteResult> {
+/**
+ * Routes the oldest inbox rows holding about `itemBudget` items (at least one row, however large), in one
+ * transaction, and deletes them.
+ */
+export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes: Routes, itemBudget: number, now: number, options: { detail?: boolean } = {}): Promise<RouteResult> {
   return db.transaction().execute(async (trx) => {
-    const empty: RouteResult = { routed: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined };
-    if (!(await takeRouterLock(trx, dialect))) return empty;
-    const rows = await trx.selectFrom('inbox').selectAll().orderBy('seq').limit(limit).execute();
-    if (rows.length === 0) return empty;
-    const result = await routeRows(trx, statements(db), routes, rows, now);
-    for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) {
-      await trx.deleteFrom('inbox').where('seq', 'in', chunk.map((row) => row.seq)).execute();
+    const result: RouteResult = { routed: 0, notifications: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined, quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
+    if (!(await takeRouterLock(trx, dialect))) return result;
+    // Sizes first (small columns), then only the bodies that fit the budget.
+    const sizes = await trx.selectFrom('inbox').select(['seq', 'items']).orderBy('seq').limit(ROWS_PER_STATEMENT).execute();
+    if (sizes.length === 0) return result;
+    let last = sizes[0]!.seq;
+    let items = 0;
+    for (const row of sizes) {
+      if (items > 0 && items + row.items > itemBudget) break;
+      items += row.items;
+      last = row.seq;
     }
+    const rows = await trx.selectFrom('inbox').selectAll().where('seq', '<=', last).orderBy('seq').execute();
+
+    const accepted: AcceptedNotification[] = [];
+    for (const row of rows) {
+      result.oldestReceivedAt = Math.min(result.oldestReceivedAt ?? row.received_at, row.received_at);
+      for (const item of readInboxBody(row)) {
+        if (item.kind === 'notification') {
+          accepted.push({ notification: item.notification, correlationId: row.correlation_id ?? item.notification.dedupeKey, receivedAt: row.received_at });
+        } else if (item.kind === 'unrecognised') {
+          const correlationId = row.correlation_id ?? inboxCorrelationId(row);
+          const deadLetterId = await insertQuarantine(trx, { reason: item.unrecognised.reason, correlationId, redactedBody: redact(item.unrecognised.body) }, now);
+          result.quarantined.push({ deadLetterId, reason: item.unrecognised.reason, correlationId });
+        } else if (item.control.kind === 'sns-subscription-confirmation') {
+          await trx.insertInto('transport_notices').values({ kind: item.control.kind, detail: JSON.stringify(item.control), received_at: row.received_at }).execute();
+          result.notices.push(item.control);
+        }
+      }
+    }
+    await routeNotifications(trx, statements(db), routes, accepted, now, result);
+    result.routed = rows.length;
+    await trx.deleteFrom('inbox').where('seq', '<=', last).execute();
     return result;
   });
 }
 
-async function routeRows(trx: Transaction<Database>, st: Statements, routes: Routes, rows: readonly InboxRow[], now: number): Promise<RouteResult> {
-  // Within the batch, the first row of a key wins; across batches, the seen table decides.
-  const firstOfKey = new Map<string, InboxRow>();
-  for (const row of rows) if (!firstOfKey.has(row.dedupe_key)) firstOfKey.set(row.dedupe_key, row);
-  const inserted = await st.insertSeen<{ dedupe_key: string }>(trx, [...firstOfKey.values()].map((row) => ({ dedupe_key: row.dedupe_key, received_at: row.received_at })));
-  const fresh = new Set(inserted.map((row) => row.dedupe_key));
+interface AcceptedNotification {
+  notification: CommercetoolsNotification;
+  correlationId: string;
+  receivedAt: number;
+}
 
-  const marks = new Map<string, Insertable<RecordsTable>>();
-  const events: Array<Insertable<EventsTable>> = [];
-  for (const row of firstOfKey.values()) {
-    if (!fresh.has(row.dedupe_key)) continue;
-    const stored = JSON.parse(row.notification) as StoredNotification;
-    const carried = row.carried_key ? (stored.payload[row.carried_key] as Record<string, unknown> | undefined) : undefined;
-    if (stored.resource) {
-      for (const route of routes.recordsFor(stored.resource.typeId)) {
-        mergeMark(marks, markFor(route.destination, route.recordType, stored, carried, row));
-      }
+async function routeNotifications(trx: Transaction<Database>, st: Statements, routes: Routes, accepted: readonly AcceptedNotification[], now: number, result: RouteResult): Promise<void> {
+  result.notifications = accepted.length;
+  if (accepted.length === 0) return;
+  // Within the batch, the first of a key wins; across batches, the seen table decides.
+  const firstOfKey = new Map<string, AcceptedNotification>();
+  for (const item of accepted) if (!firstOfKey.has(item.notification.dedupeKey)) firstOfKey.set(item.notification.dedupeKey, item);
+  const inserted = await st.insertSeen<{ dedupe_key: string }>(trx, [...firstOfKey.values()].map((item) => ({ dedupe_key: item.notification.dedupeKey, received_at: item.receivedAt })));
+  const fresh = new Set(inserted.map((row) => row.dedupe_key));
+  if (result.detail) {
+    for (const { notification: n, correlationId } of accepted) {
+      result.detail.push({ correlationId, type: n.type, resource: n.resource, version: n.resourceVersion, duplicate: !fresh.has(n.dedupeKey) || firstOfKey.get(n.dedupeKey)?.notification !== n });
     }
-    for (const route of routes.eventsFor(stored.type)) {
+  }
+
+  const marks = new Map<string, Mark>();
+  const events: Array<Insertable<EventsTable>> = [];
+  for (const item of firstOfKey.values()) {
+    const n = item.notification;
+    if (!fresh.has(n.dedupeKey)) continue;
+    if (n.resource) {
+      for (const route of routes.recordsFor(n.resource.typeId)) mergeMark(marks, markFor(route.destination, route.recordType, item));
+    }
+    for (const route of routes.eventsFor(n.type)) {
       events.push({
         destination: route.destination,
         event_type: route.eventType,
-        dedupe_key: stored.dedupeKey,
-        source_type: stored.type,
-        resource_type: stored.resource?.typeId ?? null,
-        resource_id: stored.resource?.id ?? null,
-        payload: JSON.stringify(stored.payload),
-        correlation_id: row.correlation_id,
-        occurred_at: stored.occurredAt ?? null,
-        created_at: row.received_at,
+        dedupe_key: n.dedupeKey,
+        source_type: n.type,
+        resource_type: n.resource?.typeId ?? null,
+        resource_id: n.resource?.id ?? null,
+        payload: JSON.stringify(n.payload),
+        correlation_id: item.correlationId,
+        occurred_at: n.occurredAt ?? null,
+        created_at: item.receivedAt,
         due_at: now,
       });
     }
   }
 
-  const queued = new Map<string, { records: number; events: number }>();
-  const count = (destination: string) => queued.get(destination) ?? queued.set(destination, { records: 0, events: 0 }).get(destination)!;
-  for (const mark of marks.values()) count(mark.destination).records += 1;
+  const count = (destination: string) => result.queued.get(destination) ?? result.queued.set(destination, { records: 0, events: 0 }).get(destination)!;
+  for (const { row } of marks.values()) count(row.destination).records += 1;
   for (const event of events) count(event.destination).events += 1;
 
-  await st.upsertMarks(trx, [...marks.values()]);
+  // Only the carried resource that won the merge is encoded.
+  await st.upsertMarks(trx, [...marks.values()].map(({ row, carried }) => ({ ...row, carried_resource: carried ? JSON.stringify(carried) : null })));
   await st.insertEvents(trx, events);
-  return { routed: rows.length, duplicates: rows.length - fresh.size, queued, oldestReceivedAt: Math.min(...rows.map((r) => r.received_at)) };
+  result.duplicates = accepted.length - fresh.size;
 }
 
-function markFor(destination: string, recordType: string, n: StoredNotification, carried: Record<string, unknown> | undefined, row: InboxRow): Insertable<RecordsTable> {
+/** A record key to mark dirty, with the resource it carries (encoded once the batch's marks are merged). */
+interface Mark {
+  row: Insertable<RecordsTable>;
+  carried: Record<string, unknown> | undefined;
+}
+
+function markFor(destination: string, recordType: string, { notification: n, correlationId, receivedAt }: AcceptedNotification): Mark {
   const version = n.resourceVersion ?? null;
-  const keepCarried = carried && !n.deleted && version !== null;
+  const carried = n.carriedResource && !n.deleted && version !== null ? n.carriedResource : undefined;
   return {
-    destination,
-    record_type: recordType,
-    resource_id: n.resource!.id,
-    resource_type: n.resource!.typeId,
-    dirty_seq: 1,
-    due_at: row.received_at,
-    seen_version: version,
-    deleted_version: n.deleted ? (version ?? Number.MAX_SAFE_INTEGER) : null,
-    carried_version: keepCarried ? version : null,
-    carried_resource: keepCarried ? JSON.stringify(carried) : null,
-    refresh: version === null ? 1 : 0,
-    correlation_id: row.correlation_id,
-    // Lag is measured from the moment ctbridge accepted the notification, not from routing.
-    dirtied_at: row.received_at,
-    occurred_at: n.occurredAt ?? null,
+    row: {
+      destination,
+      record_type: recordType,
+      resource_id: n.resource!.id,
+      resource_type: n.resource!.typeId,
+      dirty_seq: 1,
+      due_at: receivedAt,
+      seen_version: version,
+      deleted_version: n.deleted ? (version ?? Number.MAX_SAFE_INTEGER) : null,
+      carried_version: carried ? version : null,
+      carried_resource: null,
+      refresh: version === null ? 1 : 0,
+      correlation_id: correlationId,
+      // Lag is measured from the moment ctbridge accepted the notification, not from routing.
+      dirtied_at: receivedAt,
+      occurred_at: n.occurredAt ?? null,
+    },
+    carried,
   };
 }
 
 /** Two marks of one key in a batch become one: highest versions win, the newest carried resource is kept. */
-function mergeMark(marks: Map<string, Insertable<RecordsTable>>, mark: Insertable<RecordsTable>): void {
-  const key = `${mark.destination}\u0000${mark.record_type}\u0000${mark.resource_id}`;
+function mergeMark(marks: Map<string, Mark>, mark: Mark): void {
+  const key = `${mark.row.destination}\u0000${mark.row.record_type}\u0000${mark.row.resource_id}`;
   const existing = marks.get(key);
   if (!existing) {
     marks.set(key, mark);
     return;
   }
-  existing.seen_version = maxNullable(existing.seen_version ?? null, mark.seen_version ?? null);
-  existing.deleted_version = maxNullable(existing.deleted_version ?? null, mark.deleted_version ?? null);
-  if (mark.carried_version != null && (existing.carried_version == null || mark.carried_version > existing.carried_version)) {
-    existing.carried_version = mark.carried_version;
-    existing.carried_resource = mark.carried_resource ?? null;
+  const [into, from] = [existing.row, mark.row];
+  into.seen_version = maxNullable(into.seen_version ?? null, from.seen_version ?? null);
+  into.deleted_version = maxNullable(into.deleted_version ?? null, from.deleted_version ?? null);
+  if (from.carried_version != null && (into.carried_version == null || from.carried_version > into.carried_version)) {
+    into.carried_version = from.carried_version;
+    existing.carried = mark.carried;
   }
-  existing.correlation_id = mark.correlation_id;
+  if (from.refresh) into.refresh = 1;
+  into.correlation_id = from.correlation_id;
 }
 
 function maxNullable(a: number | null, b: number | null): number | null {
@@ -269,6 +320,3 @@ function statements(db: Kysely<Database>): Statements {
   return compiled;
 }
 
-function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
-  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
-}

@@ -126,6 +126,29 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_inbox_bodies': {
+      async up(db: Kysely<unknown>) {
+        // The inbox now keeps each accepted request body as it arrived, one row per request, and the router
+        // normalises it: acknowledging costs one insert per request instead of one encoded row per notification.
+        // Rows of the old shape cannot be turned back into request bodies, so an inbox still holding some stops
+        // the upgrade before anything changes.
+        const { rows } = await sql<{ n: number | string }>`select count(*) as n from inbox`.execute(db);
+        const waiting = Number(rows[0]?.n ?? 0);
+        if (waiting > 0) {
+          throw new Error(
+            `the inbox holds ${waiting} notification(s) accepted by an older ctbridge and not yet routed; run that version until \`ctbridge status\` shows an empty inbox, then upgrade`,
+          );
+        }
+        await db.schema.dropTable('inbox').execute();
+        await autoId(db.schema.createTable('inbox'), 'seq')
+          .addColumn('body', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+          .addColumn('transport', 'text')
+          .addColumn('correlation_id', 'text')
+          .addColumn('items', 'integer', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -12,14 +12,21 @@ export interface Database {
   rate_limits: RateLimitsTable;
 }
 
-/** Accepted notifications not yet routed: an append-only log, in arrival order. */
+/**
+ * Accepted request bodies not yet routed: an append-only log, in arrival order. A row is one ingest request (or
+ * one document of `ctbridge ingest`) exactly as it arrived; the router normalises it again, so what is committed
+ * before the acknowledgement is only the bytes and what is needed to read them the same way.
+ */
 export interface InboxTable {
   seq: Generated<number>;
-  dedupe_key: string;
-  /** The normalised notification as JSON, without its carried resource (that is `payload[carried_key]`). */
-  notification: string;
-  carried_key: string | null;
-  correlation_id: string;
+  /** The raw JSON body (UTF-8). */
+  body: Uint8Array;
+  /** The transport headers normalisation reads (see ingest/normalize.ts transportHeaders), as JSON, or null. */
+  transport: string | null;
+  /** The sender's X-Correlation-Id for every notification in the body; otherwise each gets its own. */
+  correlation_id: string | null;
+  /** How many items (notifications, unrecognised parts, notices) the body holds: sizes the router's batches. */
+  items: number;
   received_at: number;
 }
 

@@ -13,7 +13,7 @@ export interface DestinationStatus {
 }
 
 export interface Status {
-  /** Accepted notifications not yet routed into work. */
+  /** Items (notifications, mostly) of accepted bodies not yet routed into work. */
   inbox: number;
   destinations: DestinationStatus[];
   quarantined: number;
@@ -21,7 +21,7 @@ export interface Status {
 }
 
 export async function readStatus(db: Kysely<Database>, destinations: readonly string[], now = Date.now()): Promise<Status> {
-  const inbox = await db.selectFrom('inbox').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirst();
+  const inbox = await db.selectFrom('inbox').select((eb) => eb.fn.sum<number>('items').as('count')).executeTakeFirst();
   const records = await db
     .selectFrom('records')
     .select(['destination'])
