@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The ctbridge command. Node 24 runs the TypeScript sources directly (type stripping), so there is no build step.
 import { enableCompileCache } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import process from 'node:process';
 
 // `ctbridge start` is a long-running service: it restarts itself once, in place (same pid, so signals and
@@ -15,12 +17,15 @@ const given = new Set(
   [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map((arg) => arg.split('=')[0].replaceAll('_', '-')),
 );
 const missing = Object.entries(HEAP_DEFAULTS).filter(([flag]) => !given.has(flag));
-if (process.argv[2] === 'start' && missing.length > 0 && typeof process.execve === 'function') {
+// The compiled (type-stripped) sources are cached on disk, keyed by content: later starts skip both the
+// TypeScript transform and the memory its compiler takes. Only the environment variable reaches worker threads
+// (enableCompileCache() covers the thread that calls it), and `start` runs three of them.
+const cacheMissing = process.env.NODE_COMPILE_CACHE === undefined;
+if (process.argv[2] === 'start' && (missing.length > 0 || cacheMissing) && typeof process.execve === 'function') {
   const flags = missing.map(([flag, value]) => `${flag}=${value}`);
-  process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  const env = cacheMissing ? { ...process.env, NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache') } : process.env;
+  process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], env);
 }
 
-// The compiled (type-stripped) sources are cached on disk, keyed by content: later starts skip both the
-// TypeScript transform and the memory its compiler takes.
 enableCompileCache();
 await import('../src/cli/main.ts');

@@ -10,11 +10,14 @@ import { createEngine, type Engine } from './engine/engine.ts';
 import type { EngineHooks } from './engine/hooks.ts';
 import type { ResourceFetcher } from './engine/record-sync.ts';
 import { compileRoutes } from './engine/routes.ts';
-import { createIngestService, type IngestService } from './ingest/ingest-service.ts';
+import { createIngestService, withIngestMetrics, type IngestService } from './ingest/ingest-service.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { buildServer } from './server/app.ts';
 import { openStore, type Store } from './store/store.ts';
-import { startEngineThread } from './engine/thread-proxy.ts';
+import { startEngineThread, type ThreadEngine } from './engine/thread-proxy.ts';
+import { createInboxWriter } from './ingest/inbox-writer.ts';
+import { startIngestThread, type ThreadIngest } from './ingest/ingest-proxy.ts';
+import { MessageChannel } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
 
 export interface RuntimeOptions {
@@ -34,7 +37,7 @@ export interface RuntimeOptions {
    * Hooks, injected fetchers and connectors need the engine in this thread, so they rule this out.
    */
   engineThread?: boolean;
-  /** Called when the engine thread dies after it started; the process should exit (default: log and exit 1). */
+  /** Called when the engine or the ingest thread dies after it started; the process should exit (default: log and exit 1). */
   onEngineFailure?: (error: Error) => void;
 }
 
@@ -51,22 +54,33 @@ export interface Runtime {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, logger, hooks } = options;
-  // With the engine on its thread, that thread writes and checkpoints; this connection serves HTTP's reads.
-  const store = openStore(config.store, { checkpoints: !options.engineThread });
+  // With the engine on its thread, that thread checkpoints; this connection serves HTTP's reads.
+  const store = openStore(config.store, { checkpoints: options.engineThread ? 'off' : 'auto' });
   await store.migrate();
   const metrics = createMetrics({ defaultMetrics: true });
   const routes = compileRoutes(config);
   const onEngineFailure =
     options.onEngineFailure ??
     ((error: Error) => {
-      logger.fatal({ err: error }, 'the engine thread died; exiting so that a supervisor restarts ctbridge (acknowledged messages are stored)');
+      logger.fatal({ err: error }, 'a ctbridge thread died; exiting so that a supervisor restarts ctbridge (acknowledged messages are stored)');
       process.exit(1);
     });
-  const thread = options.engineThread ? await startEngineThread(config, onEngineFailure) : undefined;
+  let thread: ThreadEngine | undefined;
+  let ingestThread: ThreadIngest | undefined;
+  let ingest: IngestService;
   let commercetools: CommercetoolsClient | undefined;
   let engine: Engine;
-  if (thread) {
+  if (options.engineThread) {
+    // Two threads besides this one: ingest (read and commit request bodies, nothing else) and the engine
+    // (routing and sync, at a lower CPU priority); the ingest thread tells the engine about commits directly.
+    const commits = new MessageChannel();
+    thread = await startEngineThread(config, commits.port2, onEngineFailure);
+    ingestThread = await startIngestThread(config.store, commits.port1, onEngineFailure).catch(async (error: unknown) => {
+      await thread!.stop();
+      throw error;
+    });
     engine = thread;
+    ingest = withIngestMetrics(ingestThread, metrics, hooks);
   } else {
     let fetcher = options.fetcher;
     if (!fetcher) {
@@ -75,9 +89,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       commercetools = client.createCommercetoolsClient(config.commercetools);
       fetcher = client.resourceFetcher(commercetools);
     }
-    engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
+    const writer = createInboxWriter(store.inbox, () => engine.inboxCommitted());
+    engine = createEngine({ config, routes, store, fetcher, metrics, logger, sharesThreadWith: writer, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
+    ingest = withIngestMetrics(createIngestService({ writer }), metrics, hooks);
   }
-  const ingest = createIngestService({ writer: engine.writer, metrics, ...(hooks && { hooks }) });
   const app = buildServer({
     config,
     store,
@@ -113,6 +128,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     stop() {
       stopping ??= (async () => {
         await app.close();
+        await ingestThread?.stop();
         await engine.stop();
         await commercetools?.close();
         await store.close();

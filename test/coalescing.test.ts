@@ -4,12 +4,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testStores } from './support/stores.ts';
 import { eventually, metricValue, startHarness, type Harness } from './support/harness.ts';
+import { pendingInboxItems } from '../src/store/inbox.ts';
 
 const recordCalls = (h: Harness) => h.sink.requests.filter((r) => r.path === '/records').length;
 const succeededRecords = (h: Harness) => metricValue(h, 'ctbridge_succeeded_total', { destination: 'sink', kind: 'record' });
 
 async function settled(h: Harness): Promise<boolean> {
-  if ((await h.runtime.store.db.selectFrom('inbox').select('seq').limit(1).execute()).length > 0) return false;
+  if ((await pendingInboxItems(h.runtime.store)) > 0) return false;
   const rows = await h.runtime.store.db.selectFrom('records').select(['dirty_seq', 'processed_seq']).execute();
   return rows.every((r) => Number(r.dirty_seq) <= Number(r.processed_seq));
 }

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testStores } from './support/stores.ts';
 import { customerMessage, eventually, startHarness, type Harness } from './support/harness.ts';
+import { pendingInboxItems } from '../src/store/inbox.ts';
 
 type Field = 'email' | 'firstName' | 'lastName' | 'city';
 type Value = string | undefined;
@@ -109,7 +110,7 @@ function notificationsFor(id: string, base: Base, states: Array<Record<string, u
 
 async function settled(h: Harness, id: string): Promise<boolean> {
   const db = h.runtime.store.db;
-  if ((await db.selectFrom('inbox').select('seq').limit(1).execute()).length > 0) return false;
+  if ((await pendingInboxItems(h.runtime.store)) > 0) return false;
   const records = await db.selectFrom('records').select(['dirty_seq', 'processed_seq']).where('resource_id', '=', id).execute();
   const events = await db.selectFrom('events').select('id').where('resource_id', '=', id).execute();
   return records.every((r) => Number(r.dirty_seq) <= Number(r.processed_seq)) && events.length === 0;

@@ -86,7 +86,7 @@ export function registerDlqCommands(program: Command): void {
     .addOption(configOption())
     .action((options: { config?: string; json?: boolean }) =>
       withStore(options, async (store, config) => {
-        const status = await readStatus(store.db, config.destinations.map((d) => d.name));
+        const status = await readStatus(store, config.destinations.map((d) => d.name));
         if (options.json) return console.log(JSON.stringify(status, null, 2));
         console.log(`inbox (accepted, not yet routed): ${status.inbox}`);
         console.log('destination       records  events  in-flight  oldest-pending  dead-letters');

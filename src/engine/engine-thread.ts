@@ -1,32 +1,30 @@
-// The engine on its own thread: `ctbridge start` runs the inbox writer, the router and the destination workers
-// here, with their own store connection and commercetools client, so the main thread's event loop only answers
-// HTTP. Every hot write happens on this thread: with SQLite, two writing threads would make each wait (blocked,
-// node:sqlite is synchronous) for the other's lock. The main thread talks to it through the messages below (see
+// The engine on its own thread: `ctbridge start` runs the router and the destination workers here, with their
+// own store connection and commercetools client, at a lower CPU priority than the threads that answer and commit
+// ingest requests (thread-priority.ts): sync work takes the CPU those leave. The ingest thread tells it
+// about each commit through the `commits` port; the main thread talks to it through the messages below (see
 // engine/thread-proxy.ts).
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createCommercetoolsClient, resourceFetcher } from '../commercetools/client.ts';
 import type { Config } from '../config/schema.ts';
+import type { CommitNotice } from '../ingest/ingest-thread.ts';
 import { createLogger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
-import type { InboxRow } from '../store/inbox.ts';
 import { openStore } from '../store/store.ts';
 import { createEngine } from './engine.ts';
 import { compileRoutes } from './routes.ts';
+import { lowerThreadPriority } from './thread-priority.ts';
 
-export type ToEngine =
-  | { type: 'append'; id: number; rows: InboxRow[] }
-  | { type: 'notify'; destinations: string[] | undefined } | { type: 'metrics'; id: number } | { type: 'stop' };
-export type FromEngine =
-  | { type: 'ready' }
-  | { type: 'appended'; id: number; error?: string }
-  | { type: 'metrics'; id: number; metrics: unknown } | { type: 'stopped' } | { type: 'failed'; message: string };
+export type ToEngine = { type: 'committed' } | { type: 'notify'; destinations: string[] | undefined } | { type: 'metrics'; id: number } | { type: 'stop' };
+export type FromEngine = { type: 'ready' } | { type: 'metrics'; id: number; metrics: unknown } | { type: 'stopped' } | { type: 'failed'; message: string };
 
 const port = parentPort!;
-const config = (workerData as { config: Config }).config;
+const { config, commits } = workerData as { config: Config; commits: MessagePort };
 
 try {
+  lowerThreadPriority();
   const logger = createLogger().child({ thread: 'engine' });
-  const store = openStore(config.store);
+  // The WAL checkpoints run here: a pause on this thread holds up sync work only, never an acknowledgement.
+  const store = openStore(config.store, { checkpoints: 'periodic' });
   const metrics = createMetrics();
   const commercetools = createCommercetoolsClient(config.commercetools);
   const engine = createEngine({
@@ -38,17 +36,14 @@ try {
     fetcher: resourceFetcher(commercetools),
   });
   engine.start();
+  commits.on('message', (_notice: CommitNotice) => engine.inboxCommitted());
   port.on('message', (message: ToEngine) => {
-    if (message.type === 'append') {
-      const { id } = message;
-      engine.writer.append(message.rows).then(
-        () => port.postMessage({ type: 'appended', id } satisfies FromEngine),
-        (error: unknown) => port.postMessage({ type: 'appended', id, error: error instanceof Error ? error.message : String(error) } satisfies FromEngine),
-      );
-    } else if (message.type === 'notify') engine.notify(message.destinations);
+    if (message.type === 'committed') engine.inboxCommitted();
+    else if (message.type === 'notify') engine.notify(message.destinations);
     else if (message.type === 'metrics') void metrics.registry.getMetricsAsJSON().then((json) => port.postMessage({ type: 'metrics', id: message.id, metrics: json } satisfies FromEngine));
     else if (message.type === 'stop') {
       void (async () => {
+        commits.close();
         await engine.stop();
         await commercetools.close();
         await store.close();

@@ -18,7 +18,6 @@ import { createRecordSync, type ResourceFetcher } from './record-sync.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
 import { createInboxRouter } from './inbox-router.ts';
-import { createInboxWriter, type InboxWriter } from '../ingest/inbox-writer.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 
@@ -32,12 +31,18 @@ export interface EngineDeps {
   hooks?: EngineHooks;
   /** Connectors by destination name, replacing the configured ones (tests inject faulty ones). */
   connectors?: Record<string, Connector>;
+  /**
+   * The inbox writer, when it commits on this thread: sync work then gives way to its commits for a bounded time
+   * (see CommittingInboxWriter.idle), so that during a burst acknowledgements go first. (With the engine on its
+   * own thread, the writer is on the ingest thread and the kernel's priorities do this.)
+   */
+  sharesThreadWith?: { idle(maxWaitMs: number): Promise<void> };
 }
 
 export interface Engine {
   start(): void;
-  /** Where ingest commits accepted request bodies. */
-  writer: InboxWriter;
+  /** The inbox writer committed rows: wake the router. */
+  inboxCommitted(): void;
   /** Wakes the workers of these destinations (all when omitted). */
   notify(destinations?: Iterable<string>): void;
   stop(): Promise<void>;
@@ -51,9 +56,8 @@ export function createEngine(deps: EngineDeps): Engine {
   const loops = new Map<string, { records: WorkLoop<never>; events: WorkLoop<never> }>();
   const connectors: Connector[] = [];
 
-  const writer = createInboxWriter(store, () => router.notify());
-  // Sync work gives way to ingest's commits, for a bounded time (see InboxWriter.idle).
-  const yieldTo = () => writer.idle(YIELD_TO_INGEST_MAX_MS);
+  const writer = deps.sharesThreadWith;
+  const yieldTo = writer ? () => writer.idle(YIELD_TO_INGEST_MAX_MS) : undefined;
 
   for (const destination of config.destinations) {
     const log = logger.child({ destination: destination.name });
@@ -62,7 +66,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const common = { destination: destination.name, connector, routes, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
-    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
+    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, ...(yieldTo && { yieldTo }) };
     loops.set(destination.name, {
       records: new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }) as WorkLoop<never>,
       events: new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: deliverEvents }) as WorkLoop<never>,
@@ -85,7 +89,7 @@ export function createEngine(deps: EngineDeps): Engine {
     pollIntervalMs: config.engine.pollIntervalMs,
     lingerMs: config.engine.lingerMs,
     dedupeWindowMs: config.engine.dedupeWindowMs,
-    yieldTo,
+    ...(yieldTo && { yieldTo }),
     // Wake only the loops that got work: an idle loop's claim is a wasted query on the shared connection.
     onQueued: (queued) => {
       for (const [name, counts] of queued) {
@@ -100,7 +104,7 @@ export function createEngine(deps: EngineDeps): Engine {
       router.start();
       for (const loop of allLoops()) loop.start();
     },
-    writer,
+    inboxCommitted: () => router.notify(),
     notify,
     async stop() {
       await Promise.all([router, ...allLoops()].map((loop) => loop.stop()));

@@ -4,7 +4,7 @@
 // every commit of the inbox writer; on PostgreSQL an advisory lock keeps it to one process at a time.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
-import { quarantineInboxHead, routeInbox, type RouteResult } from '../store/inbox.ts';
+import { quarantineInboxHead, reconcileInbox, routeInbox, type RouteResult } from '../store/inbox.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineHooks } from './hooks.ts';
 import type { Routes } from './routes.ts';
@@ -32,6 +32,7 @@ export function createInboxRouter(deps: {
   const { store, routes, metrics, logger, hooks, onQueued } = deps;
   let lastPurge = Date.now();
   let headFailingSince: number | undefined;
+  let reconciled = false;
 
   function reportRouted(result: RouteResult): void {
     for (const [destination, counts] of result.queued) {
@@ -65,6 +66,11 @@ export function createInboxRouter(deps: {
     ...(deps.yieldTo && { yieldTo: deps.yieldTo }),
     logger,
     async claim() {
+      if (!reconciled) {
+        const warning = await reconcileInbox(store);
+        if (warning) logger.error(warning);
+        reconciled = true;
+      }
       const now = Date.now();
       if (now - lastPurge >= PURGE_EVERY_MS) {
         lastPurge = now;
@@ -72,18 +78,18 @@ export function createInboxRouter(deps: {
       }
       let result: RouteResult;
       try {
-        result = await routeInbox(store.db, store.dialect, routes, BATCH, now, { detail: logger.isLevelEnabled('debug') });
+        result = await routeInbox(store, routes, BATCH, now, { detail: logger.isLevelEnabled('debug') });
       } catch (error) {
         // One row the store refuses must not hold back everything behind it: route the head alone, and if
         // that keeps failing for a minute (so not the store being briefly away or locked), quarantine it.
         try {
-          result = await routeInbox(store.db, store.dialect, routes, 1, now);
+          result = await routeInbox(store, routes, 1, now);
           headFailingSince = undefined;
         } catch (headError) {
           headFailingSince ??= now;
           if (now - headFailingSince < HEAD_FAILING_BEFORE_QUARANTINE_MS) throw headError;
           headFailingSince = undefined;
-          const id = await quarantineInboxHead(store.db, `could not be routed: ${(error as Error).message}`, now);
+          const id = await quarantineInboxHead(store, `could not be routed: ${(error as Error).message}`, now);
           metrics.quarantined.inc();
           logger.error({ err: error, deadLetterId: id }, 'an accepted request body could not be routed; quarantined');
           return [];

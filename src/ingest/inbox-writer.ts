@@ -4,7 +4,7 @@
 // acknowledgement costs one insert per request. The engine owns the writer; with the engine on its own thread
 // (`ctbridge start`) a single thread writes SQLite.
 import { appendToInbox, type InboxRow } from '../store/inbox.ts';
-import type { Store } from '../store/store.ts';
+import type { InboxStore } from '../store/store.ts';
 
 export interface InboxWriter {
   /** Resolves once the rows are committed. */
@@ -34,7 +34,7 @@ interface Waiting {
 }
 
 /** `onAppended` is called after each commit (to wake the router). */
-export function createInboxWriter(store: Store, onAppended: () => void): CommittingInboxWriter {
+export function createInboxWriter(inbox: InboxStore, onAppended: () => void): CommittingInboxWriter {
   const queue: Waiting[] = [];
   let flushing = false;
   let scheduled = false;
@@ -58,7 +58,7 @@ export function createInboxWriter(store: Store, onAppended: () => void): Committ
           bytes += next.bytes;
         }
         try {
-          await appendToInbox(store.db, store.dialect, batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows));
+          await appendToInbox(inbox, batch.length === 1 ? batch[0]!.rows : batch.flatMap((w) => w.rows));
         } catch (error) {
           for (const waiting of batch) waiting.reject(error);
           continue;

@@ -1,6 +1,6 @@
-// Ingest after the HTTP edge: reads what a request body holds (to answer its sender with counts), hands the body
-// itself to the inbox writer, which group-commits it durably, and resolves once it is committed: a caller may
-// acknowledge its sender then. The router reads the stored body again and does the rest (quarantine of what is
+// Ingest after the HTTP edge: reads what a request body holds (to answer its sender with counts, or refuse it as
+// malformed), hands the body itself to the inbox writer, which group-commits it durably, and resolves once it is
+// committed: a caller may acknowledge its sender then. The router reads the stored body again and does the rest (quarantine of what is
 // not understood, transport notices, dedupe, fan-out), in the same transaction that removes it from the inbox.
 import type { EngineHooks } from '../engine/hooks.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -34,22 +34,37 @@ export interface IngestService {
   ingest(request: IngestRequest): Promise<IngestResult>;
 }
 
-export function createIngestService(deps: { writer: InboxWriter; metrics: Metrics; hooks?: EngineHooks }): IngestService {
-  const { writer, metrics, hooks } = deps;
+/**
+ * Reads and commits bodies: `writer` is the inbox writer on this thread (in `ctbridge start`, this runs on the
+ * ingest thread; see ingest-thread.ts).
+ */
+export function createIngestService(deps: { writer: InboxWriter }): IngestService {
+  const { writer } = deps;
   return {
-    async ingest({ raw, headers = {}, correlationId, source = 'http' }) {
+    async ingest({ raw, headers = {}, correlationId }) {
       // Only the counts outlive this call: the parsed body is garbage before the commit is awaited, so bodies
       // waiting for their commit hold no objects on the heap (with many in flight, that is most of the garbage
       // collector's work).
       const read = readBody(raw, headers);
       if (!read.ok) return read;
       const { outcome, items, stored } = read;
-      if (stored) {
-        await writer.append([inboxRow({ body: raw, transport: transportHeaders(headers), correlationId, items }, Date.now())]);
-        metrics.ingested.inc({ source }, outcome.accepted);
-      }
-      hooks?.onIngested?.({ accepted: outcome.accepted, quarantined: outcome.quarantined });
+      if (stored) await writer.append([inboxRow({ body: raw, transport: transportHeaders(headers), correlationId, items }, Date.now())]);
       return { ok: true, outcome };
+    },
+  };
+}
+
+/** Counts what `service` ingests (metrics, the ingest hook), on the thread that answers the senders. */
+export function withIngestMetrics(service: IngestService, metrics: Metrics, hooks?: EngineHooks): IngestService {
+  return {
+    async ingest(request) {
+      const result = await service.ingest(request);
+      if (result.ok) {
+        const { accepted, quarantined } = result.outcome;
+        if (accepted > 0) metrics.ingested.inc({ source: request.source ?? 'http' }, accepted);
+        hooks?.onIngested?.({ accepted, quarantined });
+      }
+      return result;
     },
   };
 }

@@ -244,7 +244,8 @@ function fromMessage(o: JsonObject, ctx: Context): NormalizedItem {
  */
 function carriedResource(o: JsonObject, type: string, resource: ResourceRef, resourceVersion: number | undefined): JsonObject | undefined {
   if (!type.endsWith('Created') || resourceVersion === undefined) return undefined;
-  for (const [key, value] of Object.entries(o)) {
+  for (const key in o) {
+    const value = o[key];
     if (NOT_CARRIED.has(key) || !isObject(value)) continue;
     if (own(value, 'id') === resource.id && own(value, 'version') === resourceVersion) return value;
   }
@@ -352,28 +353,35 @@ const MAX_IDENTIFIER_LENGTH = 256;
 function notification(n: CommercetoolsNotification, ctx: Context): NormalizedItem {
   // Identifiers become indexed text columns: PostgreSQL refuses NUL characters in text and index entries over
   // ~2.7 kB, and a row it refuses would fail its request (or, once accepted, block routing behind it) forever.
-  const id = n.notificationType === 'Message' || n.notificationType === 'Event' ? n.dedupeKey : undefined;
-  for (const [name, value] of [['id', id], ['type', n.type], ['resource.typeId', n.resource?.typeId], ['resource.id', n.resource?.id]] as const) {
-    if (value === undefined) continue;
-    if (value.includes('\u0000')) return unrecognised(ctx, `${n.notificationType} ${name} contains a NUL character`, n.payload);
-    if (value.length > MAX_IDENTIFIER_LENGTH) return unrecognised(ctx, `${n.notificationType} ${name} is longer than ${MAX_IDENTIFIER_LENGTH} characters`, n.payload);
-  }
+  const problem =
+    ((n.notificationType === 'Message' || n.notificationType === 'Event') && identifierProblem('id', n.dedupeKey)) ||
+    identifierProblem('type', n.type) ||
+    (n.resource && (identifierProblem('resource.typeId', n.resource.typeId) || identifierProblem('resource.id', n.resource.id)));
+  if (problem) return unrecognised(ctx, `${n.notificationType} ${problem}`, n.payload);
   // The payload is stored as JSON text; JSON.stringify overflows the stack on a few thousand levels of nesting.
   if (nestedDeeperThan(n.payload, MAX_PAYLOAD_DEPTH)) return unrecognised(ctx, `${n.notificationType} payload is nested deeper than ${MAX_PAYLOAD_DEPTH} levels`, n.payload);
   return { kind: 'notification', notification: n };
 }
 
+function identifierProblem(name: string, value: string): string | undefined {
+  if (value.length > MAX_IDENTIFIER_LENGTH) return `${name} is longer than ${MAX_IDENTIFIER_LENGTH} characters`;
+  if (value.includes('\u0000')) return `${name} contains a NUL character`;
+  return undefined;
+}
+
 /** commercetools resources nest a few dozen levels at most. */
 const MAX_PAYLOAD_DEPTH = 100;
 
-function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const [node, depth] = next;
-    if (node === null || typeof node !== 'object') continue;
-    if (depth > limit) return true;
-    for (const child of Array.isArray(node) ? (node as unknown[]) : Object.values(node)) stack.push([child, depth + 1]);
+/** Whether an object or array in `value` sits deeper than `limit` levels (the value itself being level 1). */
+function nestedDeeperThan(value: unknown, limit: number, depth = 1): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (depth > limit) return true;
+  // Recursion is bounded by `limit`; for-in allocates nothing (a parsed JSON object has no inherited keys).
+  if (Array.isArray(value)) {
+    for (const child of value as unknown[]) if (nestedDeeperThan(child, limit, depth + 1)) return true;
+    return false;
   }
+  for (const key in value) if (nestedDeeperThan((value as JsonObject)[key], limit, depth + 1)) return true;
   return false;
 }
 

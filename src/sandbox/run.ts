@@ -853,7 +853,7 @@ function rejection(id: string) {
 async function waitUntilDrained(runtime: Runtime, limitMs: number): Promise<boolean> {
   const deadline = Date.now() + limitMs;
   while (Date.now() < deadline) {
-    const status = await readStatus(runtime.store.db, [DESTINATION]);
+    const status = await readStatus(runtime.store, [DESTINATION]);
     if (status.inbox === 0 && status.destinations.every((d) => d.pendingRecords === 0 && d.pendingEvents === 0 && d.inFlight === 0)) return true;
     await sleep(100);
   }

@@ -55,7 +55,7 @@ export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): 
     return reply.code(202).send({ replayed: result.replayed.length, skipped: result.skipped });
   });
 
-  app.get('/v1/status', { preHandler: guard }, () => readStatus(options.store.db, options.destinations));
+  app.get('/v1/status', { preHandler: guard }, () => readStatus(options.store, options.destinations));
 }
 
 function digest(value: string): Buffer {

@@ -10,7 +10,7 @@ import type { CommercetoolsNotification, ControlMessage, NormalizedItem } from '
 import { normalizeBody } from '../ingest/normalize.ts';
 import type { Routes } from '../engine/routes.ts';
 import type { Database, EventsTable, InboxTable, RecordsTable } from './schema.ts';
-import type { Dialect } from './store.ts';
+import type { Dialect, InboxStore, Store } from './store.ts';
 import { redact } from '../observability/redact.ts';
 import { insertQuarantine } from './dead-letters.ts';
 import { prepareBatch, type PreparedBatch } from './prepared.ts';
@@ -67,11 +67,11 @@ export function readInboxBody(row: Pick<Selectable<InboxTable>, 'body' | 'transp
 }
 
 /** Commits the rows: the acknowledgement of every request among them waits for this. */
-export async function appendToInbox(db: Kysely<Database>, dialect: Dialect, rows: readonly InboxRow[]): Promise<void> {
-  const st = statements(db);
+export async function appendToInbox(inbox: InboxStore, rows: readonly InboxRow[]): Promise<void> {
+  const st = statements(inbox.db);
   // node-postgres binds a Buffer as bytea but would JSON-encode a plain Uint8Array (as one arrives from another thread).
-  const bound = dialect === 'postgres' ? rows.map((row) => ({ ...row, body: asBuffer(row.body) })) : rows;
-  await db.transaction().execute((trx) => st.insertInbox(trx, bound));
+  const bound = inbox.dialect === 'postgres' ? rows.map((row) => ({ ...row, body: asBuffer(row.body) })) : rows;
+  await inbox.db.transaction().execute((trx) => st.insertInbox(trx, bound));
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -85,10 +85,72 @@ async function takeRouterLock(trx: Transaction<Database>, dialect: Dialect): Pro
   return rows[0]?.locked === true;
 }
 
-/** Moves the oldest inbox row to dead letters (kind quarantine, redacted); returns the dead letter id. */
-export async function quarantineInboxHead(db: Kysely<Database>, reason: string, now: number): Promise<number | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const head = await trx.selectFrom('inbox').selectAll().orderBy('seq').limit(1).executeTakeFirst();
+// How the router takes rows out of the inbox, atomically with the work it makes of them:
+// - inbox in the main database: it deletes them in the transaction that routes them;
+// - inbox in a file of its own: that transaction cannot reach the other file, so it records the last seq it routed
+//   (router_state.routed_seq) and deletes the rows afterwards; after a crash in between, rows at or below that
+//   seq are only deleted, never routed twice. (SQLite commits one writer at a time, so seqs become visible in
+//   order: no row can appear later below the mark. PostgreSQL gives no such promise, hence the first way there.)
+
+/** The last inbox seq routed (0 when the inbox shares the main database: there, routed rows are gone). */
+async function routedSeq(executor: Kysely<Database>, inbox: InboxStore): Promise<number> {
+  if (!inbox.separate) return 0;
+  const row = await executor.selectFrom('router_state').select('routed_seq').where('id', '=', 1).executeTakeFirst();
+  return row?.routed_seq ?? 0;
+}
+
+/** Marks the rows up to `seq` routed, inside the routing transaction. */
+async function markRouted(trx: Transaction<Database>, inbox: InboxStore, seq: number): Promise<void> {
+  if (inbox.separate) await trx.updateTable('router_state').set({ routed_seq: seq }).where('id', '=', 1).execute();
+  else await trx.deleteFrom('inbox').where('seq', '<=', seq).execute();
+}
+
+/** After the routing transaction: removes what a separate inbox still holds of the routed rows. */
+async function dropRouted(inbox: InboxStore, seq: number): Promise<void> {
+  if (inbox.separate) await inbox.db.deleteFrom('inbox').where('seq', '<=', seq).execute();
+}
+
+/**
+ * Makes the router's mark and a separate inbox agree, once at start-up: rows a crash left behind after they were
+ * routed are deleted; and if the inbox file was replaced (its sequence is behind the mark: the rows it held are
+ * gone with it), the mark starts again from zero, so that nothing committed to the new file is skipped.
+ * Returns a warning for the log when the mark was reset.
+ */
+export async function reconcileInbox(store: Store): Promise<string | undefined> {
+  const { inbox } = store;
+  if (!inbox.separate) return undefined;
+  const mark = await routedSeq(store.db, inbox);
+  if (mark === 0) return undefined;
+  const sequence = await sql<{ seq: number }>`select seq from sqlite_sequence where name = 'inbox'`.execute(inbox.db).catch(() => ({ rows: [] }));
+  const issued = Number(sequence.rows[0]?.seq ?? 0);
+  if (issued < mark) {
+    await store.db.updateTable('router_state').set({ routed_seq: 0 }).where('id', '=', 1).execute();
+    return `the inbox file was replaced (its last sequence number ${issued} is below the ${mark} already routed); whatever it held before is lost, routing starts again from its first row`;
+  }
+  await dropRouted(inbox, mark);
+  return undefined;
+}
+
+/** Inbox rows not yet routed, oldest first (status, tests). */
+export async function pendingInbox(store: Store, limit = 10_000): Promise<Array<Selectable<InboxTable>>> {
+  const mark = await routedSeq(store.db, store.inbox);
+  return store.inbox.db.selectFrom('inbox').selectAll().where('seq', '>', mark).orderBy('seq').limit(limit).execute();
+}
+
+/** How many items the inbox holds that are not yet routed. */
+export async function pendingInboxItems(store: Store): Promise<number> {
+  const mark = await routedSeq(store.db, store.inbox);
+  const row = await store.inbox.db.selectFrom('inbox').select((eb) => eb.fn.sum<number>('items').as('items')).where('seq', '>', mark).executeTakeFirst();
+  return Number(row?.items ?? 0);
+}
+
+/** Moves the oldest unrouted inbox row to dead letters (kind quarantine, redacted); returns the dead letter id. */
+export async function quarantineInboxHead(store: Store, reason: string, now: number): Promise<number | undefined> {
+  const { inbox } = store;
+  let headSeq: number | undefined;
+  const id = await store.db.transaction().execute(async (trx) => {
+    const mark = await routedSeq(trx, inbox);
+    const head = await (inbox.separate ? inbox.db : trx).selectFrom('inbox').selectAll().where('seq', '>', mark).orderBy('seq').limit(1).executeTakeFirst();
     if (!head) return undefined;
     let payload: unknown;
     try {
@@ -96,10 +158,13 @@ export async function quarantineInboxHead(db: Kysely<Database>, reason: string, 
     } catch {
       payload = null;
     }
-    const id = await insertQuarantine(trx, { reason, correlationId: head.correlation_id ?? inboxCorrelationId(head), redactedBody: payload }, now);
-    await trx.deleteFrom('inbox').where('seq', '=', head.seq).execute();
-    return id;
+    const deadLetterId = await insertQuarantine(trx, { reason, correlationId: head.correlation_id ?? inboxCorrelationId(head), redactedBody: payload }, now);
+    await markRouted(trx, inbox, head.seq);
+    headSeq = head.seq;
+    return deadLetterId;
   });
+  if (headSeq !== undefined) await dropRouted(inbox, headSeq);
+  return id;
 }
 
 /** For what a body holds that has no id of its own (an unrecognised part) and came without X-Correlation-Id. */
@@ -109,23 +174,27 @@ function inboxCorrelationId(row: Pick<Selectable<InboxTable>, 'seq' | 'received_
 
 /**
  * Routes the oldest inbox rows holding about `itemBudget` items (at least one row, however large), in one
- * transaction, and deletes them.
+ * transaction, and takes them out of the inbox.
  */
-export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes: Routes, itemBudget: number, now: number, options: { detail?: boolean } = {}): Promise<RouteResult> {
-  return db.transaction().execute(async (trx) => {
-    const result: RouteResult = { routed: 0, notifications: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined, quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
-    if (!(await takeRouterLock(trx, dialect))) return result;
+export async function routeInbox(store: Store, routes: Routes, itemBudget: number, now: number, options: { detail?: boolean } = {}): Promise<RouteResult> {
+  const { inbox } = store;
+  const result: RouteResult = { routed: 0, notifications: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined, quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
+  let last: number | undefined;
+  await store.db.transaction().execute(async (trx) => {
+    if (!(await takeRouterLock(trx, store.dialect))) return;
+    const mark = await routedSeq(trx, inbox);
+    const source = inbox.separate ? inbox.db : trx;
     // Sizes first (small columns), then only the bodies that fit the budget.
-    const sizes = await trx.selectFrom('inbox').select(['seq', 'items']).orderBy('seq').limit(ROWS_PER_STATEMENT).execute();
-    if (sizes.length === 0) return result;
-    let last = sizes[0]!.seq;
+    const sizes = await source.selectFrom('inbox').select(['seq', 'items']).where('seq', '>', mark).orderBy('seq').limit(ROWS_PER_STATEMENT).execute();
+    if (sizes.length === 0) return;
+    let upTo = sizes[0]!.seq;
     let items = 0;
     for (const row of sizes) {
       if (items > 0 && items + row.items > itemBudget) break;
       items += row.items;
-      last = row.seq;
+      upTo = row.seq;
     }
-    const rows = await trx.selectFrom('inbox').selectAll().where('seq', '<=', last).orderBy('seq').execute();
+    const rows = await source.selectFrom('inbox').selectAll().where('seq', '>', mark).where('seq', '<=', upTo).orderBy('seq').execute();
 
     const accepted: AcceptedNotification[] = [];
     for (const row of rows) {
@@ -143,11 +212,13 @@ export async function routeInbox(db: Kysely<Database>, dialect: Dialect, routes:
         }
       }
     }
-    await routeNotifications(trx, statements(db), routes, accepted, now, result);
+    await routeNotifications(trx, statements(store.db), routes, accepted, now, result);
     result.routed = rows.length;
-    await trx.deleteFrom('inbox').where('seq', '<=', last).execute();
-    return result;
+    await markRouted(trx, inbox, upTo);
+    last = upTo;
   });
+  if (last !== undefined) await dropRouted(inbox, last);
+  return result;
 }
 
 interface AcceptedNotification {

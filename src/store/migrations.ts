@@ -3,7 +3,7 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Dialect } from './store.ts';
 
-function migrations(dialect: Dialect): Record<string, Migration> {
+function migrations(dialect: Dialect, layout: Layout): Record<string, Migration> {
   const autoId = (table: ReturnType<Kysely<unknown>['schema']['createTable']>, name = 'id') =>
     dialect === 'postgres'
       ? table.addColumn(name, 'bigserial', (c) => c.primaryKey())
@@ -130,8 +130,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       async up(db: Kysely<unknown>) {
         // The inbox now keeps each accepted request body as it arrived, one row per request, and the router
         // normalises it: acknowledging costs one insert per request instead of one encoded row per notification.
-        // Rows of the old shape cannot be turned back into request bodies, so an inbox still holding some stops
-        // the upgrade before anything changes.
+        // Beside an SQLite file it lives in a file of its own (inboxMigrations). Rows of the old shape cannot be
+        // turned back into request bodies, so an inbox still holding some stops the upgrade before anything changes.
         const { rows } = await sql<{ n: number | string }>`select count(*) as n from inbox`.execute(db);
         const waiting = Number(rows[0]?.n ?? 0);
         if (waiting > 0) {
@@ -140,23 +140,50 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           );
         }
         await db.schema.dropTable('inbox').execute();
-        await autoId(db.schema.createTable('inbox'), 'seq')
-          .addColumn('body', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
-          .addColumn('transport', 'text')
-          .addColumn('correlation_id', 'text')
-          .addColumn('items', 'integer', (c) => c.notNull())
-          .addColumn('received_at', 'bigint', (c) => c.notNull())
-          .execute();
+        if (layout.inboxInMain) await createInboxTable(db, dialect);
+        // How far the router has taken a separate inbox (it cannot delete there in the transaction that routes).
+        await db.schema.createTable('router_state').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('routed_seq', 'bigint', (c) => c.notNull()).execute();
+        await db.insertInto('router_state' as never).values({ id: 1, routed_seq: 0 }).execute();
       },
     },
   };
 }
 
-export function createMigrator(db: Kysely<unknown>, dialect: Dialect): Migrator {
-  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
-  return new Migrator({ db, provider, migrationTableName: 'ctbridge_migration', migrationLockTableName: 'ctbridge_migration_lock' });
+/** The migrations of an inbox kept in a file of its own. */
+function inboxMigrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_inbox': { up: (db: Kysely<unknown>) => createInboxTable(db, dialect) },
+  };
 }
 
-export function migrationNames(dialect: Dialect): string[] {
-  return Object.keys(migrations(dialect));
+async function createInboxTable(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  // AUTOINCREMENT on SQLite: a sequence number is never issued twice, even after the rows are deleted.
+  await (dialect === 'postgres'
+    ? db.schema.createTable('inbox').addColumn('seq', 'bigserial', (c) => c.primaryKey())
+    : db.schema.createTable('inbox').addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement()))
+    .addColumn('body', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+    .addColumn('transport', 'text')
+    .addColumn('correlation_id', 'text')
+    .addColumn('items', 'integer', (c) => c.notNull())
+    .addColumn('received_at', 'bigint', (c) => c.notNull())
+    .execute();
+}
+
+/** Where the inbox is: in the main database, or (beside an SQLite file) in one of its own. */
+export interface Layout {
+  inboxInMain: boolean;
+}
+
+function migrationsFor(part: 'main' | 'inbox', dialect: Dialect, layout: Layout): Record<string, Migration> {
+  return part === 'main' ? migrations(dialect, layout) : inboxMigrations(dialect);
+}
+
+export function createMigrator(db: Kysely<unknown>, dialect: Dialect, layout: Layout, part: 'main' | 'inbox' = 'main'): Migrator {
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrationsFor(part, dialect, layout)) };
+  const table = part === 'main' ? 'ctbridge_migration' : 'ctbridge_inbox_migration';
+  return new Migrator({ db, provider, migrationTableName: table, migrationLockTableName: `${table}_lock` });
+}
+
+export function migrationNames(dialect: Dialect, layout: Layout, part: 'main' | 'inbox' = 'main'): string[] {
+  return Object.keys(migrationsFor(part, dialect, layout));
 }

@@ -10,6 +10,7 @@ export interface Database {
   dead_letters: DeadLettersTable;
   transport_notices: TransportNoticesTable;
   rate_limits: RateLimitsTable;
+  router_state: RouterStateTable;
 }
 
 /**
@@ -28,6 +29,12 @@ export interface InboxTable {
   /** How many items (notifications, unrecognised parts, notices) the body holds: sizes the router's batches. */
   items: number;
   received_at: number;
+}
+
+/** One row: the highest inbox seq the router has routed, for an inbox in a database of its own (see inbox.ts). */
+export interface RouterStateTable {
+  id: number;
+  routed_seq: number;
 }
 
 /** Dedupe memory: every notification key ever routed. */

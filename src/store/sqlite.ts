@@ -5,18 +5,37 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
 
 const STATEMENT_CACHE_SIZE = 500;
 
-export function openSqlite(path: string): { database: SqliteDatabase; raw: DatabaseSync } {
+export interface SqliteOptions {
+  /**
+   * Let SQLite checkpoint the WAL itself, on the connection whose commit makes it pass 1,000 pages (default
+   * true). A thread that must not stall for a checkpoint's page copy and fsync turns this off and leaves
+   * checkpoints to another connection (see store.ts).
+   */
+  autocheckpoint?: boolean;
+  /**
+   * How to wait for another connection's write lock: `backoff` (default) is SQLite's busy handler, which sleeps
+   * 1, 2, 5, 10… ms between tries, so a wait often outlasts the lock by far; `poll` tries again every 0.2 ms,
+   * blocking the thread meanwhile. For the ingest thread, whose commits are what senders wait for, and which has
+   * nothing else to do while it waits.
+   */
+  lockWait?: 'backoff' | 'poll';
+}
+
+const LOCK_WAIT_MS = 5_000;
+const POLL_INTERVAL_MS = 0.2;
+const SQLITE_BUSY = 5;
+
+export function openSqlite(path: string, options: SqliteOptions = {}): { database: SqliteDatabase; raw: DatabaseSync } {
   const raw = new DatabaseSync(path);
   // WAL lets readers (status, metrics) run beside the writer; NORMAL sync is durable across process crashes
   // (only an OS crash can lose the last transactions), which is what an acknowledged message needs here.
   raw.exec('PRAGMA journal_mode = WAL');
   raw.exec('PRAGMA synchronous = NORMAL');
-  raw.exec('PRAGMA busy_timeout = 5000');
+  raw.exec(`PRAGMA busy_timeout = ${options.lockWait === 'poll' ? 0 : LOCK_WAIT_MS}`);
   // A small page cache: the operating system caches the file too, and each connection's cache counts in RSS.
   raw.exec('PRAGMA cache_size = -4000');
   raw.exec('PRAGMA journal_size_limit = 67108864');
-  // Checkpoints run on a worker thread (sqlite-checkpointer.ts), never on this connection's event loop.
-  if (path !== ':memory:') raw.exec('PRAGMA wal_autocheckpoint = 0');
+  if (options.autocheckpoint === false) raw.exec('PRAGMA wal_autocheckpoint = 0');
   raw.exec('PRAGMA foreign_keys = ON');
   const cache = new Map<string, SqliteStatement>();
 
@@ -27,7 +46,8 @@ export function openSqlite(path: string): { database: SqliteDatabase; raw: Datab
     const sql = text === 'begin' ? 'begin immediate' : text;
     const cached = cache.get(sql);
     if (cached) return cached;
-    const statement = adapt(raw.prepare(sql));
+    const prepared = adapt(raw.prepare(sql));
+    const statement = sql === 'begin immediate' && options.lockWait === 'poll' ? pollingForLock(prepared) : prepared;
     if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
     cache.set(sql, statement);
     return statement;
@@ -41,6 +61,34 @@ export function openSqlite(path: string): { database: SqliteDatabase; raw: Datab
         cache.clear();
         raw.close();
       },
+    },
+  };
+}
+
+/** Copies the WAL into the database file; PASSIVE never waits for (nor blocks) other connections. */
+export function checkpoint(raw: DatabaseSync, mode: 'PASSIVE' | 'TRUNCATE'): void {
+  try {
+    raw.exec(`PRAGMA wal_checkpoint(${mode})`);
+  } catch {
+    // Busy: the next one catches up.
+  }
+}
+
+/** `begin immediate` that, while another connection holds the write lock, tries again every POLL_INTERVAL_MS. */
+function pollingForLock(begin: SqliteStatement): SqliteStatement {
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  return {
+    ...begin,
+    run(parameters) {
+      const deadline = Date.now() + LOCK_WAIT_MS;
+      for (;;) {
+        try {
+          return begin.run(parameters);
+        } catch (error) {
+          if ((error as { errcode?: number }).errcode !== SQLITE_BUSY || Date.now() >= deadline) throw error;
+          Atomics.wait(sleeper, 0, 0, POLL_INTERVAL_MS);
+        }
+      }
     },
   };
 }

@@ -1,7 +1,8 @@
 // The operator's view of the queues: per destination, how much waits, how much is in flight, how old the
 // oldest waiting item is, and how many dead letters are unreplayed.
-import { sql, type Kysely } from 'kysely';
-import type { Database } from './schema.ts';
+import { sql } from 'kysely';
+import { pendingInboxItems } from './inbox.ts';
+import type { Store } from './store.ts';
 
 export interface DestinationStatus {
   destination: string;
@@ -20,8 +21,9 @@ export interface Status {
   notices: number;
 }
 
-export async function readStatus(db: Kysely<Database>, destinations: readonly string[], now = Date.now()): Promise<Status> {
-  const inbox = await db.selectFrom('inbox').select((eb) => eb.fn.sum<number>('items').as('count')).executeTakeFirst();
+export async function readStatus(store: Store, destinations: readonly string[], now = Date.now()): Promise<Status> {
+  const { db } = store;
+  const inbox = await pendingInboxItems(store);
   const records = await db
     .selectFrom('records')
     .select(['destination'])
@@ -54,7 +56,7 @@ export async function readStatus(db: Kysely<Database>, destinations: readonly st
 
   const names = [...new Set([...destinations, ...records.map((r) => r.destination), ...events.map((e) => e.destination)])];
   return {
-    inbox: Number(inbox?.count ?? 0),
+    inbox,
     destinations: names.map((destination) => {
       const r = records.find((row) => row.destination === destination);
       const e = events.find((row) => row.destination === destination);

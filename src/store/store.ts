@@ -3,10 +3,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type PgModule from 'pg';
 import type { Database } from './schema.ts';
-import { openSqlite } from './sqlite.ts';
-import { startCheckpointer } from './sqlite-checkpointer.ts';
+import { checkpoint, openSqlite } from './sqlite.ts';
 import { createMigrator, migrationNames } from './migrations.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -16,9 +16,24 @@ export interface Store {
   dialect: Dialect;
   /** Human-readable location without credentials. */
   location: string;
+  /** Where accepted request bodies wait for the router. */
+  inbox: InboxStore;
   migrate(): Promise<void>;
   /** Migrations known to this build that the database has not applied. */
   pendingMigrations(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * The inbox's database. Beside an SQLite file it is a file of its own (`ctbridge.inbox.db` next to
+ * `ctbridge.db`): SQLite has one write lock per file, and ingest's commits must not wait for it behind sync work.
+ * Otherwise (PostgreSQL, an in-memory SQLite) it is the main database itself.
+ */
+export interface InboxStore {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** True when the inbox is not in the main database (so it cannot share a transaction with it). */
+  separate: boolean;
   close(): Promise<void>;
 }
 
@@ -28,65 +43,130 @@ const NUMERIC_OID = 1700;
 export interface StoreOptions {
   poolSize?: number;
   /**
-   * Run SQLite WAL checkpoints for this database (default true). One connection per process is enough: with
-   * the engine on its thread, that thread's connection does them.
+   * Who checkpoints an SQLite store's WAL files: `auto` (default) SQLite itself, on the connection whose commit
+   * passes the threshold; `periodic` this store, every quarter second, from a timer on its thread (the engine
+   * thread, which can afford the pause: nothing waits for it there); `off` another connection of the process.
    */
-  checkpoints?: boolean;
+  checkpoints?: 'auto' | 'periodic' | 'off';
+}
+
+const CHECKPOINT_INTERVAL_MS = 250;
+
+/** The inbox file beside an SQLite store file. */
+export function inboxPath(path: string): string {
+  return path.endsWith('.db') ? `${path.slice(0, -'.db'.length)}.inbox.db` : `${path}.inbox`;
 }
 
 export function openStore(url: string, options: StoreOptions = {}): Store {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const { database } = openSqlite(path);
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-    const checkpointer = path === ':memory:' || options.checkpoints === false ? undefined : startCheckpointer(path);
-    const store = withMigrations(db, 'sqlite', `sqlite:${path}`);
-    return { ...store, close: async () => {
-      await checkpointer?.stop();
-      await store.close();
-    } };
+    const memory = path === ':memory:';
+    if (!memory) mkdirSync(dirname(path), { recursive: true });
+    const mode = options.checkpoints ?? 'auto';
+    const main = openSqlite(path, { autocheckpoint: mode === 'auto' });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: main.database }) });
+    if (memory) return withMigrations(db, 'sqlite', `sqlite:${path}`, { db, dialect: 'sqlite', separate: false, close: () => Promise.resolve() });
+    const inboxFile = openSqlite(inboxPath(path), { autocheckpoint: mode === 'auto' });
+    const inboxDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: inboxFile.database }) });
+    const inbox: InboxStore = { db: inboxDb, dialect: 'sqlite', separate: true, close: () => inboxDb.destroy() };
+    const files = [main.raw, inboxFile.raw];
+    const timer = mode === 'periodic' ? setInterval(() => files.forEach((file) => checkpoint(file, 'PASSIVE')), CHECKPOINT_INTERVAL_MS).unref() : undefined;
+    const store = withMigrations(db, 'sqlite', `sqlite:${path}`, inbox);
+    return {
+      ...store,
+      close: async () => {
+        if (timer) {
+          clearInterval(timer);
+          // Leave small WAL files behind.
+          files.forEach((file) => checkpoint(file, 'TRUNCATE'));
+        }
+        await store.close();
+      },
+    };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.poolSize ?? 10,
-      // Millisecond timestamps and counters are bigint columns; they fit in a JS number.
-      types: {
-        getTypeParser: (oid: number, format?: string) =>
-          oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : (pg.types.getTypeParser(oid, format as 'text') as (value: string) => unknown),
-      },
-    });
-    // A dropped idle connection must not crash the process; the pool replaces it.
-    pool.on('error', () => undefined);
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return withMigrations(db, 'postgres', redactCredentials(url));
+    const db = postgresKysely(url, options.poolSize ?? 10);
+    return withMigrations(db, 'postgres', redactCredentials(url), { db, dialect: 'postgres', separate: false, close: () => Promise.resolve() });
   }
   throw new Error(`unsupported store "${redactCredentials(url)}": expected sqlite:PATH or a postgres:// URL`);
 }
 
-function withMigrations(db: Kysely<Database>, dialect: Dialect, location: string): Store {
-  const migrator = createMigrator(db as unknown as Kysely<unknown>, dialect);
+/** Opens only the inbox of the store at `url` (the inbox writer thread needs nothing else). */
+export function openInbox(url: string, options: { poolSize?: number } = {}): InboxStore {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    if (path === ':memory:') throw new Error('an in-memory store has no inbox another connection can reach');
+    return openSqliteInbox(path);
+  }
+  const db = postgresKysely(url, options.poolSize ?? 2);
+  return { db, dialect: 'postgres', separate: false, close: () => db.destroy() };
+}
+
+/**
+ * The inbox file alone, for the ingest thread: it never checkpoints (the engine thread's store does), and it
+ * waits for the router's brief deletes by polling, not by SQLite's sleeps.
+ */
+function openSqliteInbox(path: string): InboxStore {
+  const { database } = openSqlite(inboxPath(path), { autocheckpoint: false, lockWait: 'poll' });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return { db, dialect: 'sqlite', separate: true, close: () => db.destroy() };
+}
+
+// Loaded only for a PostgreSQL store: an SQLite deployment's threads need not hold the driver in memory.
+const loadPg = () => createRequire(import.meta.url)('pg') as typeof PgModule;
+
+function postgresKysely(url: string, poolSize: number): Kysely<Database> {
+  const pg = loadPg();
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // Millisecond timestamps and counters are bigint columns; they fit in a JS number.
+    types: {
+      getTypeParser: (oid: number, format?: string) =>
+        oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : (pg.types.getTypeParser(oid, format as 'text') as (value: string) => unknown),
+    },
+  });
+  // A dropped idle connection must not crash the process; the pool replaces it.
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+function withMigrations(db: Kysely<Database>, dialect: Dialect, location: string, inbox: InboxStore): Store {
+  const layout = { inboxInMain: !inbox.separate };
+  const migrators = [
+    { part: 'main' as const, db, migrator: createMigrator(db as unknown as Kysely<unknown>, dialect, layout) },
+    ...(inbox.separate ? [{ part: 'inbox' as const, db: inbox.db, migrator: createMigrator(inbox.db as unknown as Kysely<unknown>, dialect, layout, 'inbox') }] : []),
+  ];
   return {
     db,
     dialect,
     location,
+    inbox,
     async migrate() {
-      const { error, results } = await migrator.migrateToLatest();
-      if (error) {
-        const failed = results?.find((r) => r.status === 'Error');
-        throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
+      for (const { migrator } of migrators) {
+        const { error, results } = await migrator.migrateToLatest();
+        if (error) {
+          const failed = results?.find((r) => r.status === 'Error');
+          throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
+        }
       }
     },
     async pendingMigrations() {
-      const all = migrationNames(dialect);
-      const applied = await sql<{ name: string }>`select name from ctbridge_migration`
-        .execute(db)
-        .then((r) => new Set(r.rows.map((row) => row.name)))
-        .catch(() => new Set<string>());
-      return all.filter((name) => !applied.has(name));
+      const pending: string[] = [];
+      for (const { part, db: partDb } of migrators) {
+        const table = part === 'main' ? 'ctbridge_migration' : 'ctbridge_inbox_migration';
+        const applied = await sql<{ name: string }>`select name from ${sql.table(table)}`
+          .execute(partDb)
+          .then((r) => new Set(r.rows.map((row) => row.name)))
+          .catch(() => new Set<string>());
+        for (const name of migrationNames(dialect, layout, part)) if (!applied.has(name)) pending.push(part === 'main' ? name : `inbox/${name}`);
+      }
+      return pending;
     },
-    close: () => db.destroy(),
+    async close() {
+      await inbox.close();
+      await db.destroy();
+    },
   };
 }
 

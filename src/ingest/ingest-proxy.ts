@@ -1,0 +1,82 @@
+// The HTTP thread's handle on the ingest thread (ingest-thread.ts): an IngestService whose requests made in one
+// tick travel as one message, each settling with the thread's answer once its body is committed (or refused).
+import type { MessagePort } from 'node:worker_threads';
+import { startWorker } from '../engine/worker-start.ts';
+import type { IngestResult, IngestService } from './ingest-service.ts';
+import type { FromIngest, ThreadIngestRequest, ToIngest } from './ingest-thread.ts';
+import { transportHeaders } from './normalize.ts';
+
+export interface ThreadIngest extends IngestService {
+  stop(): Promise<void>;
+}
+
+interface Settle {
+  resolve: (result: IngestResult) => void;
+  reject: (error: unknown) => void;
+}
+
+// The thread's live data is the bodies being read (one at a time) and those waiting for one commit, which are
+// bytes outside the heap.
+const INGEST_HEAP_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 };
+
+/** Starts the ingest thread on `storeUrl`; it tells `enginePort` (transferred to it) about every commit. */
+export async function startIngestThread(storeUrl: string, enginePort: MessagePort, onFailure: (error: Error) => void): Promise<ThreadIngest> {
+  const pending = new Map<number, Settle>();
+  let stopped: (() => void) | undefined;
+  const thread = await startWorker<FromIngest>(
+    'ingest',
+    new URL('./ingest-thread.ts', import.meta.url),
+    { workerData: { storeUrl, enginePort }, transferList: [enginePort], resourceLimits: INGEST_HEAP_LIMITS },
+    (message) => {
+      if (message.type === 'ingested') {
+        for (const answer of message.results) {
+          const settle = pending.get(answer.id);
+          pending.delete(answer.id);
+          if ('error' in answer) settle?.reject(new Error(`the inbox append failed: ${answer.error}`));
+          else settle?.resolve(answer.result);
+        }
+      } else if (message.type === 'stopped') stopped?.();
+    },
+    (error) => {
+      for (const settle of pending.values()) settle.reject(new Error('the ingest thread stopped before the body was committed'));
+      pending.clear();
+      stopped?.();
+      onFailure(error);
+    },
+  );
+  const send = (message: ToIngest) => thread.worker.postMessage(message);
+
+  let nextId = 0;
+  let next: ThreadIngestRequest[] | undefined;
+  function sendNext(): void {
+    const requests = next!;
+    next = undefined;
+    if (thread.exited()) {
+      for (const { id } of requests) pending.get(id)?.reject(new Error('the ingest thread has stopped; nothing was stored'));
+      return;
+    }
+    send({ type: 'ingest', requests });
+  }
+
+  return {
+    ingest({ raw, headers = {}, correlationId }) {
+      return new Promise((resolve, reject) => {
+        if (!next) {
+          next = [];
+          setImmediate(sendNext);
+        }
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        next.push({ id, raw, transport: transportHeaders(headers), correlationId });
+      });
+    },
+    async stop() {
+      if (thread.exited()) return;
+      await new Promise<void>((resolve) => {
+        stopped = resolve;
+        send({ type: 'stop' });
+      });
+      await thread.terminate();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// The ingest thread (`ctbridge start`): it reads the request bodies the HTTP thread hands it (parse, normalise,
+// count) and group-commits them to the inbox, and nothing else, so an acknowledgement never waits behind sync
+// work, a routing transaction or their garbage collection, and parsing runs on a core of its own. With SQLite
+// the inbox is a file of its own, whose write lock only this thread and the router's deletes take. After each
+// commit it tells the engine thread (through the port it was given), which wakes the router. The HTTP thread
+// talks to it through ingest-proxy.ts.
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { openInbox } from '../store/store.ts';
+import { createInboxWriter } from './inbox-writer.ts';
+import { createIngestService, type IngestResult } from './ingest-service.ts';
+
+export interface ThreadIngestRequest {
+  id: number;
+  raw: Uint8Array;
+  /** The transport headers normalisation reads (normalize.ts transportHeaders). */
+  transport: Record<string, string> | undefined;
+  correlationId: string | undefined;
+}
+
+export type ToIngest = { type: 'ingest'; requests: ThreadIngestRequest[] } | { type: 'stop' };
+export type FromIngest =
+  | { type: 'ready' }
+  | { type: 'ingested'; results: Array<{ id: number; result: IngestResult } | { id: number; error: string }> }
+  | { type: 'stopped' }
+  | { type: 'failed'; message: string };
+/** What the ingest thread tells the engine thread. */
+export type CommitNotice = { type: 'committed' };
+
+const port = parentPort!;
+const { storeUrl, enginePort } = workerData as { storeUrl: string; enginePort: MessagePort };
+
+try {
+  // The inbox alone; the engine thread's store runs the checkpoints.
+  const inbox = openInbox(storeUrl);
+  const writer = createInboxWriter(inbox, () => enginePort.postMessage({ type: 'committed' } satisfies CommitNotice));
+  const service = createIngestService({ writer });
+  port.on('message', (message: ToIngest) => {
+    if (message.type === 'ingest') {
+      // Requests of one message are read in turn and their appends share a group commit; one answer for all.
+      const answers = message.requests.map(({ id, raw, transport, correlationId }) =>
+        service.ingest({ raw, headers: transport ?? {}, correlationId }).then(
+          (result) => ({ id, result }),
+          (error: unknown) => ({ id, error: error instanceof Error ? error.message : String(error) }),
+        ),
+      );
+      void Promise.all(answers).then((results) => port.postMessage({ type: 'ingested', results } satisfies FromIngest));
+    } else {
+      // The HTTP thread stops sending before it stops this one; finish what was sent, then close.
+      void writer
+        .idle(10_000)
+        .then(() => inbox.close())
+        .finally(() => {
+          enginePort.close();
+          port.postMessage({ type: 'stopped' } satisfies FromIngest);
+        });
+    }
+  });
+  port.postMessage({ type: 'ready' } satisfies FromIngest);
+} catch (error) {
+  port.postMessage({ type: 'failed', message: error instanceof Error ? error.message : String(error) } satisfies FromIngest);
+}
