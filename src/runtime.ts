@@ -89,8 +89,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       commercetools = client.createCommercetoolsClient(config.commercetools);
       fetcher = client.resourceFetcher(commercetools);
     }
-    const writer = createInboxWriter(store.inbox, () => engine.inboxCommitted());
-    engine = createEngine({ config, routes, store, fetcher, metrics, logger, sharesThreadWith: writer, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
+    const writer = createInboxWriter(store.inbox, (items) => engine.inboxCommitted(items));
+    engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
     ingest = withIngestMetrics(createIngestService({ writer }), metrics, hooks);
   }
   const app = buildServer({

@@ -14,7 +14,7 @@ import { createEngine } from './engine.ts';
 import { compileRoutes } from './routes.ts';
 import { lowerThreadPriority } from './thread-priority.ts';
 
-export type ToEngine = { type: 'committed' } | { type: 'notify'; destinations: string[] | undefined } | { type: 'metrics'; id: number } | { type: 'stop' };
+export type ToEngine = { type: 'notify'; destinations: string[] | undefined } | { type: 'metrics'; id: number } | { type: 'stop' };
 export type FromEngine = { type: 'ready' } | { type: 'metrics'; id: number; metrics: unknown } | { type: 'stopped' } | { type: 'failed'; message: string };
 
 const port = parentPort!;
@@ -36,10 +36,9 @@ try {
     fetcher: resourceFetcher(commercetools),
   });
   engine.start();
-  commits.on('message', (_notice: CommitNotice) => engine.inboxCommitted());
+  commits.on('message', (notice: CommitNotice) => engine.inboxCommitted(notice.items));
   port.on('message', (message: ToEngine) => {
-    if (message.type === 'committed') engine.inboxCommitted();
-    else if (message.type === 'notify') engine.notify(message.destinations);
+    if (message.type === 'notify') engine.notify(message.destinations);
     else if (message.type === 'metrics') void metrics.registry.getMetricsAsJSON().then((json) => port.postMessage({ type: 'metrics', id: message.id, metrics: json } satisfies FromEngine));
     else if (message.type === 'stop') {
       void (async () => {

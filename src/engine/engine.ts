@@ -18,6 +18,7 @@ import { createRecordSync, type ResourceFetcher } from './record-sync.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
 import { createInboxRouter } from './inbox-router.ts';
+import { IngestPressure } from './ingest-pressure.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 
@@ -31,18 +32,12 @@ export interface EngineDeps {
   hooks?: EngineHooks;
   /** Connectors by destination name, replacing the configured ones (tests inject faulty ones). */
   connectors?: Record<string, Connector>;
-  /**
-   * The inbox writer, when it commits on this thread: sync work then gives way to its commits for a bounded time
-   * (see CommittingInboxWriter.idle), so that during a burst acknowledgements go first. (With the engine on its
-   * own thread, the writer is on the ingest thread and the kernel's priorities do this.)
-   */
-  sharesThreadWith?: { idle(maxWaitMs: number): Promise<void> };
 }
 
 export interface Engine {
   start(): void;
-  /** The inbox writer committed rows: wake the router. */
-  inboxCommitted(): void;
+  /** The inbox writer committed rows holding `items` items: wake the router (see also IngestPressure). */
+  inboxCommitted(items: number): void;
   /** Wakes the workers of these destinations (all when omitted). */
   notify(destinations?: Iterable<string>): void;
   stop(): Promise<void>;
@@ -56,8 +51,8 @@ export function createEngine(deps: EngineDeps): Engine {
   const loops = new Map<string, { records: WorkLoop<never>; events: WorkLoop<never> }>();
   const connectors: Connector[] = [];
 
-  const writer = deps.sharesThreadWith;
-  const yieldTo = writer ? () => writer.idle(YIELD_TO_INGEST_MAX_MS) : undefined;
+  const pressure = new IngestPressure();
+  const yieldTo = () => pressure.idle(YIELD_TO_INGEST_MAX_MS);
 
   for (const destination of config.destinations) {
     const log = logger.child({ destination: destination.name });
@@ -66,7 +61,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const common = { destination: destination.name, connector, routes, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
-    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, ...(yieldTo && { yieldTo }) };
+    const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
     loops.set(destination.name, {
       records: new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }) as WorkLoop<never>,
       events: new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: deliverEvents }) as WorkLoop<never>,
@@ -89,7 +84,7 @@ export function createEngine(deps: EngineDeps): Engine {
     pollIntervalMs: config.engine.pollIntervalMs,
     lingerMs: config.engine.lingerMs,
     dedupeWindowMs: config.engine.dedupeWindowMs,
-    ...(yieldTo && { yieldTo }),
+    yieldTo,
     // Wake only the loops that got work: an idle loop's claim is a wasted query on the shared connection.
     onQueued: (queued) => {
       for (const [name, counts] of queued) {
@@ -104,7 +99,10 @@ export function createEngine(deps: EngineDeps): Engine {
       router.start();
       for (const loop of allLoops()) loop.start();
     },
-    inboxCommitted: () => router.notify(),
+    inboxCommitted(items) {
+      pressure.committed(items);
+      router.notify();
+    },
     notify,
     async stop() {
       await Promise.all([router, ...allLoops()].map((loop) => loop.stop()));

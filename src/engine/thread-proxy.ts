@@ -45,7 +45,9 @@ export async function startEngineThread(config: Config, commits: MessagePort, on
     start() {
       // The thread starts its workers as soon as it is up.
     },
-    inboxCommitted: () => send({ type: 'committed' }),
+    inboxCommitted() {
+      // The ingest thread tells the engine thread itself, through the commits port.
+    },
     notify: (destinations) => send({ type: 'notify', destinations: destinations ? [...destinations] : undefined }),
     metrics() {
       if (thread.exited()) return Promise.resolve([]);

@@ -13,11 +13,7 @@ export interface InboxWriter {
 
 /** The writer itself, on the thread that commits. */
 export interface CommittingInboxWriter extends InboxWriter {
-  /**
-   * Resolves when nothing is waiting to be committed, or after `maxWaitMs` at the latest. Work loops wait on it
-   * before claiming, so acknowledgements (which senders wait for) go first during a burst, and sync work, which
-   * can catch up afterwards in bigger batches, cannot starve.
-   */
+  /** Resolves when nothing is waiting to be committed, or after `maxWaitMs` at the latest (a clean stop). */
   idle: (maxWaitMs: number) => Promise<void>;
 }
 
@@ -33,8 +29,8 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-/** `onAppended` is called after each commit (to wake the router). */
-export function createInboxWriter(inbox: InboxStore, onAppended: () => void): CommittingInboxWriter {
+/** `onAppended` is called after each commit with the number of items it held (to wake the router). */
+export function createInboxWriter(inbox: InboxStore, onAppended: (items: number) => void): CommittingInboxWriter {
   const queue: Waiting[] = [];
   let flushing = false;
   let scheduled = false;
@@ -64,7 +60,9 @@ export function createInboxWriter(inbox: InboxStore, onAppended: () => void): Co
           continue;
         }
         for (const waiting of batch) waiting.resolve();
-        onAppended();
+        let items = 0;
+        for (const waiting of batch) for (const row of waiting.rows) items += row.items;
+        onAppended(items);
       }
     } finally {
       flushing = false;

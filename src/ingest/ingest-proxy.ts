@@ -55,7 +55,10 @@ export async function startIngestThread(storeUrl: string, enginePort: MessagePor
       for (const { id } of requests) pending.get(id)?.reject(new Error('the ingest thread has stopped; nothing was stored'));
       return;
     }
-    send({ type: 'ingest', requests });
+    // A body that owns its whole ArrayBuffer (any body over a few KB: Fastify concatenates the chunks into a fresh
+    // buffer) moves to the thread instead of being copied; the request is done with it.
+    const transfer = requests.flatMap(({ raw }) => (raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer ? [raw.buffer] : []));
+    thread.worker.postMessage({ type: 'ingest', requests } satisfies ToIngest, transfer);
   }
 
   return {

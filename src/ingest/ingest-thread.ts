@@ -24,7 +24,7 @@ export type FromIngest =
   | { type: 'stopped' }
   | { type: 'failed'; message: string };
 /** What the ingest thread tells the engine thread. */
-export type CommitNotice = { type: 'committed' };
+export type CommitNotice = { type: 'committed'; items: number };
 
 const port = parentPort!;
 const { storeUrl, enginePort } = workerData as { storeUrl: string; enginePort: MessagePort };
@@ -32,7 +32,7 @@ const { storeUrl, enginePort } = workerData as { storeUrl: string; enginePort: M
 try {
   // The inbox alone; the engine thread's store runs the checkpoints.
   const inbox = openInbox(storeUrl);
-  const writer = createInboxWriter(inbox, () => enginePort.postMessage({ type: 'committed' } satisfies CommitNotice));
+  const writer = createInboxWriter(inbox, (items) => enginePort.postMessage({ type: 'committed', items } satisfies CommitNotice));
   const service = createIngestService({ writer });
   port.on('message', (message: ToIngest) => {
     if (message.type === 'ingest') {

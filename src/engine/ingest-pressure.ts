@@ -1,0 +1,48 @@
+// Ingest goes first during a burst. The engine hears of every inbox commit (with how many items it held); while
+// commits arrive faster than BUSY_ITEMS_PER_SECOND, routing and sync wait between rounds — at most a bounded time,
+// so they cannot starve — and catch up right after, in bigger batches. At ordinary rates they never wait, so
+// latency is unaffected. (The engine thread's low CPU priority covers the CPU; this covers what priority cannot:
+// the garbage collector's helper threads and the inbox file's lock, which the router's deletes take.)
+
+/** Above this commit rate, measured over the last WINDOW_MS, the engine gives way. */
+const BUSY_ITEMS_PER_SECOND = 5_000;
+const WINDOW_MS = 200;
+/** A pause in commits this long ends the burst early. */
+const QUIET_MS = 10;
+
+export class IngestPressure {
+  #bucketStart = 0;
+  #bucketItems = 0;
+  #previousItems = 0;
+  #lastCommitAt = Number.NEGATIVE_INFINITY;
+
+  committed(items: number, now = Date.now()): void {
+    this.#roll(now);
+    this.#bucketItems += items;
+    this.#lastCommitAt = now;
+  }
+
+  /** Whether commits are arriving in a burst right now. */
+  busy(now = Date.now()): boolean {
+    if (now - this.#lastCommitAt >= QUIET_MS) return false;
+    this.#roll(now);
+    return this.#previousItems + this.#bucketItems >= (BUSY_ITEMS_PER_SECOND * WINDOW_MS) / 1000;
+  }
+
+  /** Resolves once the burst is over, or after `maxWaitMs` at the latest. */
+  async idle(maxWaitMs: number): Promise<void> {
+    const deadline = Date.now() + maxWaitMs;
+    for (let now = Date.now(); now < deadline && this.busy(now); now = Date.now()) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(QUIET_MS, deadline - now)));
+    }
+  }
+
+  // Two half-window buckets: the current one and the one before it.
+  #roll(now: number): void {
+    const half = WINDOW_MS / 2;
+    if (now - this.#bucketStart < half) return;
+    this.#previousItems = now - this.#bucketStart < 2 * half ? this.#bucketItems : 0;
+    this.#bucketItems = 0;
+    this.#bucketStart = now;
+  }
+}
