@@ -80,6 +80,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       throw error;
     });
     engine = thread;
+    const ingestHeap = ingestThread;
+    metrics.watchThreadHeap('ingest', () => ingestHeap.heapStatistics());
     ingest = withIngestMetrics(ingestThread, metrics, hooks);
   } else {
     let fetcher = options.fetcher;

@@ -22,7 +22,6 @@ const ENGINE_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb
 export async function startEngineThread(config: Config, commits: MessagePort, onFailure: (error: Error) => void): Promise<ThreadEngine> {
   const waiting = new Map<number, (metrics: object[]) => void>();
   let nextId = 0;
-  let stopped: (() => void) | undefined;
   const thread = await startWorker<FromEngine>(
     'engine',
     new URL('./engine-thread.ts', import.meta.url),
@@ -31,11 +30,10 @@ export async function startEngineThread(config: Config, commits: MessagePort, on
       if (message.type === 'metrics') {
         waiting.get(message.id)?.(message.metrics as object[]);
         waiting.delete(message.id);
-      } else if (message.type === 'stopped') stopped?.();
+      }
     },
     (error) => {
       for (const resolve of waiting.values()) resolve([]);
-      stopped?.();
       onFailure(error);
     },
   );
@@ -57,13 +55,6 @@ export async function startEngineThread(config: Config, commits: MessagePort, on
         send({ type: 'metrics', id });
       });
     },
-    async stop() {
-      if (thread.exited()) return;
-      await new Promise<void>((resolve) => {
-        stopped = resolve;
-        send({ type: 'stop' });
-      });
-      await thread.terminate();
-    },
+    stop: () => thread.stop(),
   };
 }

@@ -8,8 +8,8 @@ export interface StartedWorker {
   worker: Worker;
   /** True once the thread has exited, for whatever reason. */
   exited(): boolean;
-  /** Ends the thread after it answered a stop request; an exit after this is not a failure. */
-  terminate(): Promise<void>;
+  /** Sends `{ type: 'stop' }`, waits for the thread's `stopped` (it finishes its work first), and ends it. */
+  stop(): Promise<void>;
 }
 
 type Reply = { type: string; message?: string };
@@ -21,11 +21,12 @@ export async function startWorker<From extends Reply>(
   onMessage: (message: From) => void,
   onFailure: (error: Error) => void,
 ): Promise<StartedWorker> {
-  const worker = new Worker(url, options);
+  const worker = new Worker(url, { name, ...options });
   let started = false;
   let exited = false;
   let stopping = false;
   let lastError: Error | undefined;
+  let stopped: (() => void) | undefined;
   await new Promise<void>((resolve, reject) => {
     worker.on('error', (error: Error) => {
       lastError = error;
@@ -36,6 +37,7 @@ export async function startWorker<From extends Reply>(
         started = true;
         resolve();
       } else if (message.type === 'failed') reject(new Error(`the ${name} thread could not start: ${message.message ?? 'unknown error'}`));
+      else if (message.type === 'stopped') stopped?.();
       else onMessage(message);
     });
     worker.once('exit', (code) => {
@@ -44,12 +46,18 @@ export async function startWorker<From extends Reply>(
   });
   worker.on('exit', (code) => {
     exited = true;
+    stopped?.();
     if (!stopping) onFailure(lastError ?? new Error(`the ${name} thread exited unexpectedly (code ${code})`));
   });
   return {
     worker,
     exited: () => exited,
-    async terminate() {
+    async stop() {
+      if (exited) return;
+      await new Promise<void>((resolve) => {
+        stopped = resolve;
+        worker.postMessage({ type: 'stop' });
+      });
       stopping = true;
       await worker.terminate();
     },

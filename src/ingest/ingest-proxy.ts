@@ -7,6 +7,7 @@ import type { FromIngest, ThreadIngestRequest, ToIngest } from './ingest-thread.
 import { transportHeaders } from './normalize.ts';
 
 export interface ThreadIngest extends IngestService {
+  heapStatistics(): Promise<{ used_heap_size: number; total_heap_size: number }>;
   stop(): Promise<void>;
 }
 
@@ -22,7 +23,6 @@ const INGEST_HEAP_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeM
 /** Starts the ingest thread on `storeUrl`; it tells `enginePort` (transferred to it) about every commit. */
 export async function startIngestThread(storeUrl: string, enginePort: MessagePort, onFailure: (error: Error) => void): Promise<ThreadIngest> {
   const pending = new Map<number, Settle>();
-  let stopped: (() => void) | undefined;
   const thread = await startWorker<FromIngest>(
     'ingest',
     new URL('./ingest-thread.ts', import.meta.url),
@@ -35,16 +35,14 @@ export async function startIngestThread(storeUrl: string, enginePort: MessagePor
           if ('error' in answer) settle?.reject(new Error(`the inbox append failed: ${answer.error}`));
           else settle?.resolve(answer.result);
         }
-      } else if (message.type === 'stopped') stopped?.();
+      }
     },
     (error) => {
       for (const settle of pending.values()) settle.reject(new Error('the ingest thread stopped before the body was committed'));
       pending.clear();
-      stopped?.();
       onFailure(error);
     },
   );
-  const send = (message: ToIngest) => thread.worker.postMessage(message);
 
   let nextId = 0;
   let next: ThreadIngestRequest[] | undefined;
@@ -73,13 +71,7 @@ export async function startIngestThread(storeUrl: string, enginePort: MessagePor
         next.push({ id, raw, transport: transportHeaders(headers), correlationId });
       });
     },
-    async stop() {
-      if (thread.exited()) return;
-      await new Promise<void>((resolve) => {
-        stopped = resolve;
-        send({ type: 'stop' });
-      });
-      await thread.terminate();
-    },
+    heapStatistics: () => thread.worker.getHeapStatistics(),
+    stop: () => thread.stop(),
   };
 }

@@ -1,11 +1,18 @@
 // Prometheus metrics, all labelled by destination where one applies. One instance per process (or per test),
 // created explicitly and passed to the parts that count things — no global registry.
 import { getHeapStatistics } from 'node:v8';
-import { isMainThread, threadId } from 'node:worker_threads';
+import { isMainThread, threadId, threadName } from 'node:worker_threads';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface HeapSizes {
+  used_heap_size: number;
+  total_heap_size: number;
+}
 
 export interface Metrics {
   registry: Registry;
+  /** Reports another thread's heap in ctbridge_thread_heap_bytes (one that has no registry of its own). */
+  watchThreadHeap(name: string, read: () => Promise<HeapSizes>): void;
   ingested: Counter<'source'>;
   duplicates: Counter;
   quarantined: Counter;
@@ -25,21 +32,27 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'ctbridge_' });
   const registers = [registry];
-  // Per thread, so that the merged exposition of `ctbridge start` shows where the process's memory goes.
-  const thread = isMainThread ? 'main' : `worker-${threadId}`;
+  // Per thread, so that the merged exposition of `ctbridge start` shows where the process's memory goes. A thread
+  // without a registry of its own (the ingest thread) is watched from here.
+  const thread = isMainThread ? 'main' : threadName || `worker-${threadId}`;
+  const watched = new Map<string, () => Promise<HeapSizes>>();
   new Gauge({
     name: 'ctbridge_thread_heap_bytes',
     help: "This thread's V8 heap: bytes used, and bytes the heap holds from the system (total)",
     labelNames: ['thread', 'kind'],
     registers,
-    collect() {
-      const heap = getHeapStatistics();
-      this.set({ thread, kind: 'used' }, heap.used_heap_size);
-      this.set({ thread, kind: 'total' }, heap.total_heap_size);
+    async collect() {
+      const heaps: Array<{ name: string; heap: HeapSizes }> = [{ name: thread, heap: getHeapStatistics() }];
+      for (const [name, read] of watched) heaps.push({ name, heap: await read().catch(() => ({ used_heap_size: 0, total_heap_size: 0 })) });
+      for (const { name, heap } of heaps) {
+        this.set({ thread: name, kind: 'used' }, heap.used_heap_size);
+        this.set({ thread: name, kind: 'total' }, heap.total_heap_size);
+      }
     },
   });
   return {
     registry,
+    watchThreadHeap: (name, read) => void watched.set(name, read),
     ingested: new Counter({ name: 'ctbridge_ingested_total', help: 'Notifications accepted and durably stored', labelNames: ['source'], registers }),
     duplicates: new Counter({ name: 'ctbridge_duplicates_total', help: 'Notifications acknowledged as already seen', registers }),
     quarantined: new Counter({ name: 'ctbridge_quarantined_total', help: 'Unrecognisable payloads acknowledged and kept as dead letters', registers }),

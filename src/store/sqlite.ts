@@ -19,6 +19,8 @@ export interface SqliteOptions {
    * nothing else to do while it waits.
    */
   lockWait?: 'backoff' | 'poll';
+  /** Page cache in KiB (default 4,000). */
+  cacheKib?: number;
 }
 
 const LOCK_WAIT_MS = 5_000;
@@ -33,7 +35,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): { databas
   raw.exec('PRAGMA synchronous = NORMAL');
   raw.exec(`PRAGMA busy_timeout = ${options.lockWait === 'poll' ? 0 : LOCK_WAIT_MS}`);
   // A small page cache: the operating system caches the file too, and each connection's cache counts in RSS.
-  raw.exec('PRAGMA cache_size = -4000');
+  raw.exec(`PRAGMA cache_size = -${options.cacheKib ?? 4000}`);
   raw.exec('PRAGMA journal_size_limit = 67108864');
   if (options.autocheckpoint === false) raw.exec('PRAGMA wal_autocheckpoint = 0');
   raw.exec('PRAGMA foreign_keys = ON');
