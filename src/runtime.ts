@@ -6,10 +6,9 @@ import type { Logger } from 'pino';
 import type { CommercetoolsClient } from './commercetools/client.ts';
 import type { Config } from './config/schema.ts';
 import type { Connector } from './destinations/types.ts';
-import { createEngine, type Engine } from './engine/engine.ts';
+import type { Engine } from './engine/engine.ts';
 import type { EngineHooks } from './engine/hooks.ts';
 import type { ResourceFetcher } from './engine/record-sync.ts';
-import { compileRoutes } from './engine/routes.ts';
 import { createIngestService, withIngestMetrics, type IngestService } from './ingest/ingest-service.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { buildServer } from './server/app.ts';
@@ -58,7 +57,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = openStore(config.store, { checkpoints: options.engineThread ? 'off' : 'auto' });
   await store.migrate();
   const metrics = createMetrics({ defaultMetrics: true });
-  const routes = compileRoutes(config);
   const onEngineFailure =
     options.onEngineFailure ??
     ((error: Error) => {
@@ -91,8 +89,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       commercetools = client.createCommercetoolsClient(config.commercetools);
       fetcher = client.resourceFetcher(commercetools);
     }
+    // Loaded here, not at the top: with the engine on its thread, this thread never runs it.
+    const { createEngine } = await import('./engine/engine.ts');
+    const { compileRoutes } = await import('./engine/routes.ts');
     const writer = createInboxWriter(store.inbox, (items) => engine.inboxCommitted(items));
-    engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
+    engine = createEngine({ config, routes: compileRoutes(config), store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
     ingest = withIngestMetrics(createIngestService({ writer }), metrics, hooks);
   }
   const app = buildServer({

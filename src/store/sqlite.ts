@@ -21,6 +21,8 @@ export interface SqliteOptions {
   lockWait?: 'backoff' | 'poll';
   /** Page cache in KiB (default 4,000). */
   cacheKib?: number;
+  /** Page size of a new database file (SQLite's default 4,096; an existing file keeps its own). */
+  pageSize?: number;
 }
 
 const LOCK_WAIT_MS = 5_000;
@@ -29,6 +31,8 @@ const SQLITE_BUSY = 5;
 
 export function openSqlite(path: string, options: SqliteOptions = {}): { database: SqliteDatabase; raw: DatabaseSync } {
   const raw = new DatabaseSync(path);
+  // Only takes effect before the first table is written, and before WAL mode is set.
+  if (options.pageSize) raw.exec(`PRAGMA page_size = ${options.pageSize}`);
   // WAL lets readers (status, metrics) run beside the writer; NORMAL sync is durable across process crashes
   // (only an OS crash can lose the last transactions), which is what an acknowledged message needs here.
   raw.exec('PRAGMA journal_mode = WAL');

@@ -51,8 +51,10 @@ export interface StoreOptions {
 }
 
 const CHECKPOINT_INTERVAL_MS = 250;
-// Inbox bodies are written once and read once: caching their pages buys nothing.
+// Inbox bodies are written once and read once: caching their pages buys nothing. They are 1-200 KB each: large
+// pages store one in a few pages (and WAL frames, each checksummed) instead of dozens.
 const INBOX_CACHE_KIB = 512;
+const INBOX_PAGE_SIZE = 65_536;
 
 /** The inbox file beside an SQLite store file. */
 export function inboxPath(path: string): string {
@@ -68,7 +70,7 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
     const main = openSqlite(path, { autocheckpoint: mode === 'auto' });
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: main.database }) });
     if (memory) return withMigrations(db, 'sqlite', `sqlite:${path}`, { db, dialect: 'sqlite', separate: false, close: () => Promise.resolve() });
-    const inboxFile = openSqlite(inboxPath(path), { autocheckpoint: mode === 'auto', cacheKib: INBOX_CACHE_KIB });
+    const inboxFile = openSqlite(inboxPath(path), { autocheckpoint: mode === 'auto', cacheKib: INBOX_CACHE_KIB, pageSize: INBOX_PAGE_SIZE });
     const inboxDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: inboxFile.database }) });
     const inbox: InboxStore = { db: inboxDb, dialect: 'sqlite', separate: true, close: () => inboxDb.destroy() };
     const files = [main.raw, inboxFile.raw];
@@ -109,7 +111,7 @@ export function openInbox(url: string, options: { poolSize?: number } = {}): Inb
  * waits for the router's brief deletes by polling, not by SQLite's sleeps.
  */
 function openSqliteInbox(path: string): InboxStore {
-  const { database } = openSqlite(inboxPath(path), { autocheckpoint: false, lockWait: 'poll', cacheKib: INBOX_CACHE_KIB });
+  const { database } = openSqlite(inboxPath(path), { autocheckpoint: false, lockWait: 'poll', cacheKib: INBOX_CACHE_KIB, pageSize: INBOX_PAGE_SIZE });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return { db, dialect: 'sqlite', separate: true, close: () => db.destroy() };
 }
