@@ -53,8 +53,9 @@ export interface Runtime {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, logger, hooks } = options;
-  // With the engine on its thread, that thread checkpoints; this connection serves HTTP's reads.
-  const store = openStore(config.store, { checkpoints: options.engineThread ? 'off' : 'auto' });
+  // With the engine on its thread, that thread checkpoints, and this store only serves the admin API's reads (two
+  // PostgreSQL connections are plenty: every process's connections count against the server's limit).
+  const store = openStore(config.store, options.engineThread ? { checkpoints: 'off', poolSize: 2 } : { checkpoints: 'auto' });
   await store.migrate();
   const metrics = createMetrics({ defaultMetrics: true });
   const onEngineFailure =

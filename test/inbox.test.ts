@@ -147,6 +147,16 @@ describe('IngestPressure', () => {
     expect(calm.busy(start + 401)).toBe(false);
   });
 
+  it('stops giving way once the backlog is large, and again once it is routed', () => {
+    const pressure = new IngestPressure();
+    const start = 2_000_000;
+    // 20,000 a second for 3 s: 60,000 items committed, none routed.
+    for (let t = 0; t <= 3_000; t += 5) pressure.committed(100, start + t);
+    expect(pressure.busy(start + 3_001)).toBe(false);
+    pressure.routed(30_000);
+    expect(pressure.busy(start + 3_001)).toBe(true);
+  });
+
   it('lets waiting work go at the deadline even while the burst goes on', async () => {
     const pressure = new IngestPressure();
     pressure.committed(1_000);

@@ -86,7 +86,8 @@ export function createEngine(deps: EngineDeps): Engine {
     dedupeWindowMs: config.engine.dedupeWindowMs,
     yieldTo,
     // Wake only the loops that got work: an idle loop's claim is a wasted query on the shared connection.
-    onQueued: (queued) => {
+    onRouted: (queued, items) => {
+      pressure.routed(items);
       for (const [name, counts] of queued) {
         if (counts.records > 0) loops.get(name)?.records.notify();
         if (counts.events > 0) loops.get(name)?.events.notify();

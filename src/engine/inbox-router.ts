@@ -27,9 +27,10 @@ export function createInboxRouter(deps: {
   dedupeWindowMs: number;
   /** Resolves when the router may take the store: it gives way to ingest's commits, as the workers do. */
   yieldTo?: () => Promise<void>;
-  onQueued: (queued: RouteResult['queued']) => void;
+  /** After each batch: what it put in the destinations' queues, and how many inbox items it took. */
+  onRouted: (queued: RouteResult['queued'], items: number) => void;
 }): WorkLoop<RouteResult> {
-  const { store, routes, metrics, logger, hooks, onQueued } = deps;
+  const { store, routes, metrics, logger, hooks, onRouted } = deps;
   let lastPurge = Date.now();
   let headFailingSince: number | undefined;
   let reconciled = false;
@@ -53,7 +54,7 @@ export function createInboxRouter(deps: {
       logger.debug({ correlationId, type, resource, version, duplicate }, 'notification routed');
     }
     hooks.onRouted?.({ routed: result.notifications, duplicates: result.duplicates });
-    onQueued(result.queued);
+    onRouted(result.queued, result.items);
   }
 
   return new WorkLoop<RouteResult>({

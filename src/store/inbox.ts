@@ -14,10 +14,13 @@ import type { Dialect, InboxStore, Store } from './store.ts';
 import { redact } from '../observability/redact.ts';
 import { insertQuarantine } from './dead-letters.ts';
 import { prepareBatch, type PreparedBatch } from './prepared.ts';
+import { compareRecordKeys } from './record-queue.ts';
 
 export interface RouteResult {
   /** Inbox rows (request bodies) taken. */
   routed: number;
+  /** The items they held (InboxTable.items): notifications, unrecognised parts, notices. */
+  items: number;
   /** Notifications in them, fresh and duplicate. */
   notifications: number;
   duplicates: number;
@@ -178,7 +181,7 @@ function inboxCorrelationId(row: Pick<Selectable<InboxTable>, 'seq' | 'received_
  */
 export async function routeInbox(store: Store, routes: Routes, itemBudget: number, now: number, options: { detail?: boolean } = {}): Promise<RouteResult> {
   const { inbox } = store;
-  const result: RouteResult = { routed: 0, notifications: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined, quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
+  const result: RouteResult = { routed: 0, items: 0, notifications: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined, quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
   let last: number | undefined;
   await store.db.transaction().execute(async (trx) => {
     if (!(await takeRouterLock(trx, store.dialect))) return;
@@ -214,6 +217,7 @@ export async function routeInbox(store: Store, routes: Routes, itemBudget: numbe
     }
     await routeNotifications(trx, statements(store.db), routes, accepted, now, result);
     result.routed = rows.length;
+    for (const row of rows) result.items += row.items;
     await markRouted(trx, inbox, upTo);
     last = upTo;
   });
@@ -270,8 +274,10 @@ async function routeNotifications(trx: Transaction<Database>, st: Statements, ro
   for (const { row } of marks.values()) count(row.destination).records += 1;
   for (const event of events) count(event.destination).events += 1;
 
-  // Only the carried resource that won the merge is encoded.
-  await st.upsertMarks(trx, [...marks.values()].map(({ row, carried }) => ({ ...row, carried_resource: carried ? JSON.stringify(carried) : null })));
+  // Only the carried resource that won the merge is encoded. In key order: the order a worker's finish locks the
+  // same rows in (RecordQueue.finish), or PostgreSQL may find the two transactions deadlocked.
+  const rows = [...marks.values()].map(({ row, carried }) => ({ ...row, carried_resource: carried ? JSON.stringify(carried) : null }));
+  await st.upsertMarks(trx, rows.sort(compareRecordKeys));
   await st.insertEvents(trx, events);
   result.duplicates = accepted.length - fresh.size;
 }

@@ -1,7 +1,7 @@
 // SQL of the record-sync work queue: claiming dirty keys under a lease, and finishing them (synced, retry
 // later, or dead letter). Every finishing write is fenced by the lease owner, so a worker whose lease expired
 // and was taken over cannot overwrite its successor's result.
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
@@ -75,71 +75,33 @@ export class RecordQueue {
     return result.rows;
   }
 
-  /** Records the outcome of a batch in one transaction. */
+  /**
+   * Records the outcome of a batch in one transaction. Rows are updated in key order, the order the router's
+   * upserts lock them in too: on PostgreSQL two transactions locking the same rows in different orders deadlock.
+   */
   async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[] }): Promise<void> {
+    const steps = [
+      ...outcome.synced.map((synced) => ({ row: synced.row, apply: (trx: Transaction<Database>) => this.#applySynced(trx, owner, now, synced) })),
+      ...outcome.retries.map((retry) => ({ row: retry.row, apply: (trx: Transaction<Database>) => applyRetry(trx, owner, now, retry) })),
+      ...outcome.deadLetters.map((letter) => ({ row: letter.row, apply: (trx: Transaction<Database>) => applyDeadLetter(trx, owner, now, letter) })),
+    ].sort((a, b) => compareRecordKeys(a.row, b.row));
     await this.#db.transaction().execute(async (trx) => {
-      for (const s of outcome.synced) {
-        await this.#markSynced(trx, {
-          destination: s.row.destination,
-          recordType: s.row.record_type,
-          resourceId: s.row.resource_id,
-          owner,
-          dirtySeq: s.row.dirty_seq,
-          syncedVersion: s.syncedVersion,
-          snapshot: s.snapshot === null ? null : JSON.stringify(s.snapshot),
-          destinationDeleted: s.destinationDeleted ? 1 : 0,
-          destinationId: s.destinationId,
-          now,
-        });
-      }
-      for (const r of outcome.retries) {
-        await fenced(trx, keyOf(r.row, owner))
-          .set({
-            due_at: r.dueAt,
-            attempts: r.attempts,
-            first_failed_at: r.row.first_failed_at ?? now,
-            last_error: r.lastError,
-            attempt_log: JSON.stringify(r.attemptLog),
-            lease_owner: null,
-            lease_until: null,
-            unconfirmed: 1,
-          })
-          .execute();
-      }
-      for (const d of outcome.deadLetters) {
-        const updated = await fenced(trx, keyOf(d.row, owner))
-          .set({ processed_seq: d.row.dirty_seq, ...released(now), ...cleared() })
-          .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) === 0) continue;
-        const letter = {
-          correlation_id: d.row.correlation_id,
-          reason: d.reason,
-          last_error: d.lastError,
-          attempts: d.attempts,
-          attempt_log: JSON.stringify(d.attemptLog),
-          payload: JSON.stringify(d.redactedPayload),
-          created_at: now,
-        };
-        // One open dead letter per record: a record that fails again before it is replayed updates its entry,
-        // since replaying it sends the latest state anyway.
-        const open = await trx
-          .selectFrom('dead_letters')
-          .select('id')
-          .where('kind', '=', 'record')
-          .where('destination', '=', d.row.destination)
-          .where('item_type', '=', d.row.record_type)
-          .where('resource_id', '=', d.row.resource_id)
-          .where('replayed_at', 'is', null)
-          .executeTakeFirst();
-        if (open) {
-          await trx.updateTable('dead_letters').set(letter).where('id', '=', open.id).execute();
-        } else {
-          await trx
-            .insertInto('dead_letters')
-            .values({ ...letter, destination: d.row.destination, kind: 'record', item_type: d.row.record_type, resource_id: d.row.resource_id, dedupe_key: null, replayed_at: null })
-            .execute();
-        }
-      }
+      for (const step of steps) await step.apply(trx);
+    });
+  }
+
+  #applySynced(trx: Transaction<Database>, owner: string, now: number, s: SyncedResult): Promise<unknown> {
+    return this.#markSynced(trx, {
+      destination: s.row.destination,
+      recordType: s.row.record_type,
+      resourceId: s.row.resource_id,
+      owner,
+      dirtySeq: s.row.dirty_seq,
+      syncedVersion: s.syncedVersion,
+      snapshot: s.snapshot === null ? null : JSON.stringify(s.snapshot),
+      destinationDeleted: s.destinationDeleted ? 1 : 0,
+      destinationId: s.destinationId,
+      now,
     });
   }
 
@@ -163,6 +125,67 @@ interface MarkSyncedArgs extends LeasedKey {
   destinationDeleted: number;
   destinationId: string | null;
   now: number;
+}
+
+async function applyRetry(trx: Transaction<Database>, owner: string, now: number, r: RetryResult): Promise<void> {
+  await fenced(trx, keyOf(r.row, owner))
+    .set({
+      due_at: r.dueAt,
+      attempts: r.attempts,
+      first_failed_at: r.row.first_failed_at ?? now,
+      last_error: r.lastError,
+      attempt_log: JSON.stringify(r.attemptLog),
+      lease_owner: null,
+      lease_until: null,
+      unconfirmed: 1,
+    })
+    .execute();
+}
+
+async function applyDeadLetter(trx: Transaction<Database>, owner: string, now: number, d: DeadLetterResult): Promise<void> {
+  const updated = await fenced(trx, keyOf(d.row, owner))
+    .set({ processed_seq: d.row.dirty_seq, ...released(now), ...cleared() })
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) return;
+  const letter = {
+    correlation_id: d.row.correlation_id,
+    reason: d.reason,
+    last_error: d.lastError,
+    attempts: d.attempts,
+    attempt_log: JSON.stringify(d.attemptLog),
+    payload: JSON.stringify(d.redactedPayload),
+    created_at: now,
+  };
+  // One open dead letter per record: a record that fails again before it is replayed updates its entry,
+  // since replaying it sends the latest state anyway.
+  const open = await trx
+    .selectFrom('dead_letters')
+    .select('id')
+    .where('kind', '=', 'record')
+    .where('destination', '=', d.row.destination)
+    .where('item_type', '=', d.row.record_type)
+    .where('resource_id', '=', d.row.resource_id)
+    .where('replayed_at', 'is', null)
+    .executeTakeFirst();
+  if (open) {
+    await trx.updateTable('dead_letters').set(letter).where('id', '=', open.id).execute();
+  } else {
+    await trx
+      .insertInto('dead_letters')
+      .values({ ...letter, destination: d.row.destination, kind: 'record', item_type: d.row.record_type, resource_id: d.row.resource_id, dedupe_key: null, replayed_at: null })
+      .execute();
+  }
+}
+
+/** The one order in which transactions lock records rows (see finish and the router's upserts). */
+export function compareRecordKeys(a: RecordKey, b: RecordKey): number {
+  return compare(a.destination, b.destination) || compare(a.record_type, b.record_type) || compare(a.resource_id, b.resource_id);
+}
+
+type RecordKey = { destination: string; record_type: string; resource_id: string };
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const keyOf = (row: RecordRow, owner: string): LeasedKey => ({ destination: row.destination, recordType: row.record_type, resourceId: row.resource_id, owner });
