@@ -19,6 +19,7 @@ import { createLogger } from '../observability/logger.ts';
 import { startRuntime, type Runtime } from '../runtime.ts';
 import { DeadLetters } from '../store/dead-letters.ts';
 import { readStatus } from '../store/status.ts';
+import { inboxPath } from '../store/store.ts';
 import { createChangeGenerator, scrambleDeliveries, type AppliedChange, type ChangeGenerator, type PlatformNotification, type ResourceUpdatedNotification } from './changes.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from './emulator.ts';
 import { Random, seedShop, type SeededShop } from './seed.ts';
@@ -89,7 +90,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
   const shownDir = below === '' ? '.' : below.startsWith('..') || isAbsolute(below) ? dir : below;
   const files = { db: resolve(dir, 'sandbox.db'), log: resolve(dir, 'sandbox.log'), config: resolve(dir, 'sandbox.yaml') };
   mkdirSync(dir, { recursive: true });
-  for (const file of [files.db, `${files.db}-wal`, `${files.db}-shm`, `${files.db}-journal`, files.log, files.config]) rmSync(file, { force: true });
+  // The store is two files (the inbox beside the database), each with its WAL and shared-memory index.
+  const storeFiles = [files.db, inboxPath(files.db)].flatMap((db) => [db, `${db}-wal`, `${db}-shm`, `${db}-journal`]);
+  for (const file of [...storeFiles, files.log, files.config]) rmSync(file, { force: true });
 
   const feed = new Feed(write, options.quiet);
   const random = new Random(options.seed * 7919 + 17);
@@ -924,5 +927,5 @@ function printSummary(write: (line: string) => void, s: SandboxSummary, extra: {
   write(`converged: ${s.customers.matching}/${s.customers.total} customers, ${s.orders.matching}/${s.orders.total} orders match commercetools`);
   for (const mismatch of s.mismatches.slice(0, 20)) write(`  differs: ${mismatch}`);
   if (s.mismatches.length > 20) write(`  … and ${s.mismatches.length - 20} more`);
-  write(`The store stays in ${extra.shownDir}/sandbox.db until the next run: npx ctbridge dlq list --all --config ${extra.shownDir}/sandbox.yaml`);
+  write(`The store stays in ${extra.shownDir}/sandbox.db (and sandbox.inbox.db) until the next run: npx ctbridge dlq list --all --config ${extra.shownDir}/sandbox.yaml`);
 }
