@@ -3,17 +3,23 @@
 // registered destination types, each contributing its own connection settings.
 import { z } from 'zod';
 import { destinationDefinitions } from '../destinations/registry.ts';
-import { compilePath } from '../mapping/path.ts';
+import { compileField, fieldSpecSchema } from '../mapping/field.ts';
 
 const durationMs = z.number().int().positive();
 
-const pathExpression = z.string().superRefine((value, ctx) => {
+// Secrets are checked where they are configured (see configSchema); here only whether the field compiles.
+const VALIDATION_SECRETS = { hashKey: 'validation-only' };
+
+/** A mapped field, reported where it is written when it does not compile (a bad path, an unknown transform). */
+const fieldSpec = fieldSpecSchema.superRefine((spec, ctx) => {
   try {
-    compilePath(value);
+    compileField(spec, VALIDATION_SECRETS);
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: (error as Error).message });
   }
 });
+
+const fieldMap = z.record(z.string(), fieldSpec).refine((f) => Object.keys(f).length > 0, 'map at least one field');
 
 export const commercetoolsSchema = z
   .strictObject({
@@ -80,15 +86,19 @@ export const engineSchema = z.strictObject({
   dedupeWindowMs: durationMs.default(14 * 24 * 3600 * 1000).describe('how long a notification id is remembered for dedupe'),
 });
 
+export const piiSchema = z.strictObject({
+  hashKey: z.string().min(16, 'use at least 16 characters').optional().describe('HMAC-SHA256 key of the hash transform; from the environment'),
+});
+
 export const recordMappingSchema = z.strictObject({
   source: z.enum(['customer', 'order', 'payment', 'cart', 'product']).optional().describe('commercetools resource type; defaults to the record name'),
-  fields: z.record(z.string(), pathExpression).refine((f) => Object.keys(f).length > 0, 'map at least one field'),
+  fields: fieldMap,
   onDelete: z.enum(['delete', 'ignore']).default('delete'),
 });
 
 export const eventMappingSchema = z.strictObject({
   on: z.array(z.string().min(1)).min(1).describe('commercetools message types, e.g. OrderCreated'),
-  fields: z.record(z.string(), pathExpression).refine((f) => Object.keys(f).length > 0, 'map at least one field'),
+  fields: fieldMap,
 });
 
 const destinationCommon = {
@@ -123,6 +133,7 @@ export const configSchema = z
       .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'expected sqlite:PATH or a postgres:// URL')
       .default('sqlite:.ctbridge/ctbridge.db'),
     engine: engineSchema.default(engineSchema.parse({})),
+    pii: piiSchema.default({}),
     destinations: z.array(destinationSchema).default([]),
   })
   .superRefine(
@@ -138,6 +149,31 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['destinations', index, 'name'], message: `duplicate destination name "${name}"` });
         }
         seen.add(name);
+      });
+      // A field that hashes needs the key to hash with.
+      const hashKey = isPlainObject(config.pii) ? config.pii.hashKey : undefined;
+      if (hashKey !== undefined) return;
+      destinations.forEach((destination: unknown, index) => {
+        if (!isPlainObject(destination)) return;
+        for (const block of ['records', 'events'] as const) {
+          const mappings = destination[block];
+          if (!isPlainObject(mappings)) continue;
+          for (const [mappingName, mapping] of Object.entries(mappings)) {
+            const fields = isPlainObject(mapping) ? mapping.fields : undefined;
+            if (!isPlainObject(fields)) continue;
+            for (const [fieldName, spec] of Object.entries(fields)) {
+              let uses: readonly string[];
+              try {
+                uses = compileField(spec as never, VALIDATION_SECRETS).transforms;
+              } catch {
+                continue; // reported at the field
+              }
+              if (uses.includes('hash')) {
+                ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, 'fields', fieldName], message: 'the hash transform needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})' });
+              }
+            }
+          }
+        }
       });
     },
     // Also when a destination is otherwise invalid, so that every problem is reported in one go.

@@ -26,7 +26,8 @@ export interface Routes {
   destinations: readonly DestinationConfig[];
 }
 
-export function compileRoutes(config: Pick<Config, 'destinations'>): Routes {
+export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pick<Config, 'pii'>>): Routes {
+  const secrets = { hashKey: config.pii?.hashKey };
   const byResource = new Map<string, RecordRoute[]>();
   const byMessage = new Map<string, EventRoute[]>();
   const records = new Map<string, RecordRoute>();
@@ -38,13 +39,13 @@ export function compileRoutes(config: Pick<Config, 'destinations'>): Routes {
         recordType,
         resourceType: mapping.source ?? recordType,
         onDelete: mapping.onDelete,
-        mapping: compileFieldMapping(mapping.fields),
+        mapping: compileFieldMapping(mapping.fields, secrets),
       };
       push(byResource, route.resourceType, route);
       records.set(`${destination.name}\u0000${recordType}`, route);
     }
     for (const [eventType, mapping] of Object.entries(destination.events)) {
-      const route: EventRoute = { destination: destination.name, eventType, mapping: compileFieldMapping(mapping.fields) };
+      const route: EventRoute = { destination: destination.name, eventType, mapping: compileFieldMapping(mapping.fields, secrets) };
       for (const messageType of mapping.on) push(byMessage, messageType, route);
       events.set(`${destination.name}\u0000${eventType}`, route);
     }

@@ -1,37 +1,90 @@
-// Path expressions over commercetools JSON: `email`, `addresses[0].firstName`, `custom.fields.tier`.
+// Path expressions over commercetools JSON: `email`, `addresses[0].firstName`, `custom.fields.tier`, and filters
+// that pick a list element by a field: `addresses[?id=defaultShippingAddressId].city` (compared with another
+// path of the same resource) or `lineItems[?productKey='gift-card']` (with a literal).
 // Compiled once at start-up into a list of steps; evaluation is a tight loop with no parsing.
-// The full mapping language (templates, transforms, JSONata) grows beside this module.
 
-export type PathStep = string | number;
+/** A list element whose `key` equals a literal or the value at a path of the whole resource. */
+export interface FilterStep {
+  key: string;
+  equals: { literal: string | number } | { root: PathStep[] };
+}
+
+export type PathStep = string | number | FilterStep;
 
 export class PathSyntaxError extends Error {
   override readonly name = 'PathSyntaxError';
 }
 
-const SEGMENT = /^([A-Za-z_$][\w$-]*)?((?:\[\d+\])*)$/;
+const NAME = /^[A-Za-z_$][\w$-]*$/;
+const BRACKETS = /\[(\d+)\]|\[\?([A-Za-z_$][\w$-]*)=([^\]]+)\]/g;
 
 /** Compiles `a.b[0].c` into ['a', 'b', 0, 'c']; throws PathSyntaxError naming the bad part. */
 export function compilePath(expression: string): PathStep[] {
   const trimmed = expression.trim();
   if (trimmed === '') throw new PathSyntaxError('path is empty');
   const steps: PathStep[] = [];
-  for (const segment of trimmed.split('.')) {
-    const match = SEGMENT.exec(segment);
-    if (!match || (match[1] === undefined && match[2] === '')) {
-      throw new PathSyntaxError(`"${segment}" is not a valid path segment in "${trimmed}" (expected name, name[0] or [0])`);
+  for (const segment of segments(trimmed)) {
+    const open = segment.indexOf('[');
+    const name = open === -1 ? segment : segment.slice(0, open);
+    const brackets = open === -1 ? '' : segment.slice(open);
+    const parsed = [...brackets.matchAll(BRACKETS)];
+    const valid = (name === '' || NAME.test(name)) && parsed.map((m) => m[0]).join('') === brackets && (name !== '' || brackets !== '');
+    if (!valid) {
+      throw new PathSyntaxError(`"${segment}" is not a valid path segment in "${trimmed}" (expected name, name[0], name[?key=path] or name[?key='text'])`);
     }
-    if (match[1] !== undefined) steps.push(match[1]);
-    for (const index of (match[2] ?? '').matchAll(/\[(\d+)\]/g)) steps.push(Number(index[1]));
+    if (name !== '') steps.push(name);
+    for (const [, index, key, value] of parsed) steps.push(index !== undefined ? Number(index) : { key: key!, equals: filterValue(value!.trim(), trimmed) });
   }
   return steps;
 }
 
-/** Reads a compiled path; a missing step anywhere yields undefined. */
-export function readPath(value: unknown, steps: readonly PathStep[]): unknown {
+/** Splits on the dots that are not inside brackets (a filter's path has dots of its own). */
+function segments(expression: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < expression.length; i += 1) {
+    const char = expression[i];
+    if (char === '[') depth += 1;
+    else if (char === ']') depth = Math.max(0, depth - 1);
+    else if (char === '.' && depth === 0) {
+      out.push(expression.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(expression.slice(start));
+  return out;
+}
+
+function filterValue(text: string, expression: string): FilterStep['equals'] {
+  const quoted = /^'([^']*)'$|^"([^"]*)"$/.exec(text);
+  if (quoted) return { literal: quoted[1] ?? quoted[2] ?? '' };
+  if (/^-?\d+(\.\d+)?$/.test(text)) return { literal: Number(text) };
+  try {
+    return { root: compilePath(text) };
+  } catch (error) {
+    throw new PathSyntaxError(`the filter value "${text}" in "${expression}" is neither quoted text, a number nor a path: ${(error as Error).message}`);
+  }
+}
+
+/** Reads a compiled path; a missing step anywhere yields undefined. Filters compare against `root`. */
+export function readPath(value: unknown, steps: readonly PathStep[], root: unknown = value): unknown {
   let current = value;
   for (const step of steps) {
     if (current === null || typeof current !== 'object') return undefined;
+    if (typeof step === 'object') {
+      if (!Array.isArray(current)) return undefined;
+      const expected = 'literal' in step.equals ? step.equals.literal : readPath(root, step.equals.root);
+      if (expected === undefined || expected === null) return undefined;
+      current = (current as unknown[]).find((item) => item !== null && typeof item === 'object' && (item as Record<string, unknown>)[step.key] === expected);
+      continue;
+    }
     current = (current as Record<string | number, unknown>)[step];
   }
   return current;
+}
+
+/** The names a path reads (for deciding whether it passes through personal data). */
+export function pathNames(steps: readonly PathStep[]): string[] {
+  return steps.flatMap((step) => (typeof step === 'string' ? [step] : typeof step === 'object' ? [step.key] : []));
 }

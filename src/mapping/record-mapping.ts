@@ -1,34 +1,39 @@
 // Turns a commercetools resource (or message) into the flat record a destination receives, from the field
-// mapping in the configuration. Compiled once; `apply` is on the hot path of every sync.
+// mapping in the configuration (field.ts: paths, templates, literals, fallbacks, transforms). Compiled once;
+// `apply` is on the hot path of every sync.
 import { isPersonalKey } from '../observability/redact.ts';
-import { compilePath, readPath, type PathStep } from './path.ts';
+import { compileField, recordContext, type CompiledField, type FieldSpec } from './field.ts';
+import type { TransformSecrets } from './transforms.ts';
 
 export interface CompiledMapping {
   fieldNames: readonly string[];
-  /** Fields whose source path passes through personal data (e.g. `addresses[0].firstName`): redacted when stored. */
+  /** Fields whose source passes through personal data (e.g. `addresses[0].firstName`): redacted when stored. */
   personalFields: ReadonlySet<string>;
   apply(source: unknown): Record<string, unknown>;
 }
 
 /**
- * Compiles `{ destinationField: 'source.path' }`. Throws an Error whose message starts with the offending field
- * name, so the config loader can report it at its exact location.
+ * Compiles `{ destinationField: spec }`. Throws an Error whose message starts with the offending field name, so
+ * the config loader can report it at its exact location.
  */
-export function compileFieldMapping(fields: Readonly<Record<string, string>>): CompiledMapping {
-  const compiled: Array<[string, PathStep[]]> = [];
-  for (const [name, expression] of Object.entries(fields)) {
-    compiled.push([name, compilePath(expression)]);
+export function compileFieldMapping(fields: Readonly<Record<string, FieldSpec>>, secrets: TransformSecrets = {}): CompiledMapping {
+  const compiled: Array<[string, CompiledField]> = [];
+  for (const [name, spec] of Object.entries(fields)) {
+    try {
+      compiled.push([name, compileField(spec, secrets)]);
+    } catch (error) {
+      throw new Error(`${name}: ${(error as Error).message}`, { cause: error });
+    }
   }
-  const personalFields = new Set(
-    compiled.filter(([name, steps]) => isPersonalKey(name) || steps.some((step) => typeof step === 'string' && isPersonalKey(step))).map(([name]) => name),
-  );
+  const personalFields = new Set(compiled.filter(([name, field]) => isPersonalKey(name) || field.sourceNames.some(isPersonalKey)).map(([name]) => name));
   return {
     fieldNames: compiled.map(([name]) => name),
     personalFields,
     apply(source) {
+      const context = recordContext(source);
       const out: Record<string, unknown> = {};
-      for (const [name, steps] of compiled) {
-        const value = readPath(source, steps);
+      for (const [name, field] of compiled) {
+        const value = field.read(source, context);
         // Absent source values are sent as null so that a field that disappears is cleared at the destination.
         out[name] = value === undefined ? null : value;
       }
