@@ -5,6 +5,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
+import { deadLetterColumns, retryColumns } from './failure-columns.ts';
 
 export type EventRow = Selectable<EventsTable>;
 
@@ -65,15 +66,7 @@ export class EventQueue {
       for (const r of outcome.retries) {
         await trx
           .updateTable('events')
-          .set({
-            due_at: r.dueAt,
-            attempts: r.attempts,
-            first_failed_at: r.row.first_failed_at ?? now,
-            last_error: r.lastError,
-            attempt_log: JSON.stringify(r.attemptLog),
-            lease_owner: null,
-            lease_until: null,
-          })
+          .set(retryColumns(r, now))
           .where('id', '=', r.row.id)
           .where('lease_owner', '=', owner)
           .execute();
@@ -89,18 +82,12 @@ export class EventQueue {
         await trx
           .insertInto('dead_letters')
           .values({
+            ...deadLetterColumns(d, now),
             destination: d.row.destination,
             kind: 'event',
             item_type: d.row.event_type,
             resource_id: d.row.resource_id,
             dedupe_key: d.row.dedupe_key,
-            correlation_id: d.row.correlation_id,
-            reason: d.reason,
-            last_error: d.lastError,
-            attempts: d.attempts,
-            attempt_log: JSON.stringify(d.attemptLog),
-            payload: JSON.stringify(d.redactedPayload),
-            created_at: now,
             replayed_at: null,
           })
           .execute();

@@ -6,6 +6,7 @@ import type { Database, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
 import { prepare, type PreparedQuery } from './prepared.ts';
+import { deadLetterColumns, retryColumns } from './failure-columns.ts';
 
 export type RecordRow = Selectable<RecordsTable>;
 
@@ -129,16 +130,7 @@ interface MarkSyncedArgs extends LeasedKey {
 
 async function applyRetry(trx: Transaction<Database>, owner: string, now: number, r: RetryResult): Promise<void> {
   await fenced(trx, keyOf(r.row, owner))
-    .set({
-      due_at: r.dueAt,
-      attempts: r.attempts,
-      first_failed_at: r.row.first_failed_at ?? now,
-      last_error: r.lastError,
-      attempt_log: JSON.stringify(r.attemptLog),
-      lease_owner: null,
-      lease_until: null,
-      unconfirmed: 1,
-    })
+    .set({ ...retryColumns(r, now), unconfirmed: 1 })
     .execute();
 }
 
@@ -147,15 +139,7 @@ async function applyDeadLetter(trx: Transaction<Database>, owner: string, now: n
     .set({ processed_seq: d.row.dirty_seq, ...released(now), ...cleared() })
     .executeTakeFirst();
   if (Number(updated.numUpdatedRows) === 0) return;
-  const letter = {
-    correlation_id: d.row.correlation_id,
-    reason: d.reason,
-    last_error: d.lastError,
-    attempts: d.attempts,
-    attempt_log: JSON.stringify(d.attemptLog),
-    payload: JSON.stringify(d.redactedPayload),
-    created_at: now,
-  };
+  const letter = deadLetterColumns(d, now);
   // One open dead letter per record: a record that fails again before it is replayed updates its entry,
   // since replaying it sends the latest state anyway.
   const open = await trx
