@@ -8,14 +8,16 @@ import process from 'node:process';
 // `ctbridge start` is a long-running service: it restarts itself once, in place (same pid, so signals and
 // supervisors are unaffected), with settings for a small footprint. A setting the operator made (a flag on the
 // command line or in NODE_OPTIONS, an environment variable) is left alone.
-// - V8 heaps: ingest garbage is short-lived, so a young generation of 2 MB per semi-space (V8 allows up to 32 MB)
-//   keeps scavenges cheap and memory low; a bounded old generation makes V8 collect instead of growing, and the
-//   ingest in-flight bound (server.maxInFlightBytes) keeps the live data far below it.
+// - V8 heaps: the main thread only answers HTTP (ingest and the admin API; the engine and ingest threads have their
+//   own heaps). Its garbage is short-lived, so a young generation of 2 MB per semi-space (V8 allows up to 32 MB)
+//   keeps scavenges cheap and memory low; a 64 MB old generation makes V8 collect instead of growing (it holds
+//   about 25 MB of code and configuration, and bodies in flight are buffers outside the heap, bounded by
+//   server.maxInFlightBytes).
 // - V8's garbage-collection helper threads: by default 4, whatever the machine; more helpers than spare cores only
 //   take turns with the threads that answer requests.
 const HEAP_DEFAULTS = {
   '--max-semi-space-size': '2',
-  '--max-old-space-size': '96',
+  '--max-old-space-size': '64',
   '--v8-pool-size': String(Math.min(4, Math.max(1, availableParallelism() - 1))),
 };
 // - glibc malloc: request bodies are 100-200 KB buffers allocated and freed on several threads; with one arena per

@@ -6,8 +6,8 @@
 // wrong kind (a number where text is expected) passes through unchanged rather than turning into a guess.
 import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
-import countries from 'i18n-iso-countries';
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import type Countries from 'i18n-iso-countries';
+import type { CountryCode, parsePhoneNumberFromString as ParsePhoneNumber } from 'libphonenumber-js/max';
 import { z } from 'zod';
 
 /** What a transform may know about the record it works on (see the mapping compiler). */
@@ -47,23 +47,36 @@ function onText(fn: (text: string, context: TransformContext) => unknown): Trans
   return (value, context) => (typeof value === 'string' ? fn(value, context) : value);
 }
 
+// The phone and country libraries (about 4 MB of heap together) are loaded the first time a mapping uses them,
+// not in every thread that loads the configuration.
+const requireModule = createRequire(import.meta.url);
+let phoneLibrary: { parsePhoneNumberFromString: typeof ParsePhoneNumber } | undefined;
+const phone = () => (phoneLibrary ??= requireModule('libphonenumber-js/max') as { parsePhoneNumberFromString: typeof ParsePhoneNumber });
+
 // i18n-iso-countries ships its names per language as JSON; English is always there, others on demand.
-const requireJson = createRequire(import.meta.url);
+let countryLibrary: typeof Countries | undefined;
 const registeredLanguages = new Set<string>();
+function countryData(): typeof Countries {
+  if (!countryLibrary) {
+    countryLibrary = requireModule('i18n-iso-countries') as typeof Countries;
+    countryNames('en');
+  }
+  return countryLibrary;
+}
 function countryNames(language: string): boolean {
   if (registeredLanguages.has(language)) return true;
   try {
-    countries.registerLocale(requireJson(`i18n-iso-countries/langs/${language}.json`) as countries.LocaleData);
+    countryData().registerLocale(requireModule(`i18n-iso-countries/langs/${language}.json`) as Countries.LocaleData);
     registeredLanguages.add(language);
     return true;
   } catch {
     return false;
   }
 }
-countryNames('en');
 
 /** The alpha-2 code of a country given as alpha-2, alpha-3 or an English (or `language`) name. */
 function toAlpha2(text: string, language: string): string | undefined {
+  const countries = countryData();
   const trimmed = text.trim();
   if (/^[A-Za-z]{2}$/.test(trimmed) && countries.isValid(trimmed.toUpperCase())) return trimmed.toUpperCase();
   if (/^[A-Za-z]{3}$/.test(trimmed)) {
@@ -132,7 +145,7 @@ export const transforms = {
     create: (args) =>
       onText((text, context) => {
         const region = (args?.region ?? context.country)?.toUpperCase() as CountryCode | undefined;
-        const parsed = parsePhoneNumberFromString(text, region ? { defaultCountry: region } : {});
+        const parsed = phone().parsePhoneNumberFromString(text, region ? { defaultCountry: region } : {});
         return parsed?.isValid() ? parsed.number : null;
       }),
   }),
@@ -143,6 +156,7 @@ export const transforms = {
     create: (args) => {
       const as = args?.as ?? 'alpha2';
       if (args?.language && !countryNames(args.language.toLowerCase())) throw new Error(`country: no country names in language "${args.language}"`);
+      const countries = countryData();
       return onText((text, context) => {
         const language = args?.language?.toLowerCase() ?? languageOf(context.locale) ?? 'en';
         const alpha2 = toAlpha2(text, countryNames(language) ? language : 'en');
