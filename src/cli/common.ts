@@ -37,6 +37,12 @@ export function reportError(error: unknown): number {
   return EXIT_FAILURE;
 }
 
+/** A command used the wrong way (an unknown name, an unreadable input): say so and exit 2. */
+export function exitUsage(message: string): never {
+  process.stderr.write(`ctbridge: ${message}\n`);
+  process.exit(EXIT_USAGE);
+}
+
 export function exitWithError(error: unknown): never {
   process.exit(reportError(error));
 }

@@ -5,6 +5,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { reportError } from './common.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
+import { registerMappingCommands } from './mapping-commands.ts';
 import { registerRunCommands } from './run-commands.ts';
 import { registerSandboxCommand } from './sandbox-command.ts';
 
@@ -18,6 +19,7 @@ const program = new Command('ctbridge')
 registerRunCommands(program);
 registerConfigCommands(program);
 registerDlqCommands(program);
+registerMappingCommands(program);
 registerSandboxCommand(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.

@@ -5,8 +5,16 @@ import { isPersonalKey } from '../observability/redact.ts';
 import { compileField, recordContext, type CompiledField, type FieldSpec } from './field.ts';
 import type { TransformSecrets } from './transforms.ts';
 
+export interface MappedFieldInfo {
+  name: string;
+  /** Its name or a source it reads is personal data. */
+  personal: boolean;
+  /** The transforms it goes through, in order (e.g. hash, mask). */
+  transforms: readonly string[];
+}
+
 export interface CompiledMapping {
-  fieldNames: readonly string[];
+  fields: readonly MappedFieldInfo[];
   /** Fields whose source passes through personal data (e.g. `addresses[0].firstName`): redacted when stored. */
   personalFields: ReadonlySet<string>;
   apply(source: unknown): Record<string, unknown>;
@@ -27,7 +35,7 @@ export function compileFieldMapping(fields: Readonly<Record<string, FieldSpec>>,
   }
   const personalFields = new Set(compiled.filter(([name, field]) => isPersonalKey(name) || field.sourceNames.some(isPersonalKey)).map(([name]) => name));
   return {
-    fieldNames: compiled.map(([name]) => name),
+    fields: compiled.map(([name, field]) => ({ name, personal: personalFields.has(name), transforms: field.transforms })),
     personalFields,
     apply(source) {
       const context = recordContext(source);

@@ -1,0 +1,87 @@
+// `ctbridge mapping preview`: what a commercetools resource becomes in a destination, without starting anything —
+// the mapped payload, the fields a sync would send against a previous payload, and which fields carry personal
+// data and in what form they leave.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { changedFields } from '../engine/delta.ts';
+import { compileRoutes } from '../engine/routes.ts';
+import { normalizeBody } from '../ingest/normalize.ts';
+import { configOption, exitUsage, loadConfigOrExit } from './common.ts';
+
+/** How a personal field leaves, from the transforms it goes through (the last protective one decides). */
+function formOf(transforms: readonly string[]): string {
+  const last = [...transforms].reverse().find((name) => name === 'hash' || name === 'mask');
+  return last === 'hash' ? 'hashed' : last === 'mask' ? 'masked' : 'as is';
+}
+
+function readJson(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return exitUsage(`cannot read the ${what} ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    return exitUsage(`the ${what} ${file} is not JSON: ${(error as Error).message}`);
+  }
+}
+
+/** The resource itself, or the one a Message carries (CustomerCreated.customer, OrderCreated.order). */
+function resourceOf(input: unknown): unknown {
+  if (input === null || typeof input !== 'object' || !('notificationType' in input)) return input;
+  const notification = normalizeBody(input, {}).find((item) => item.kind === 'notification');
+  return notification?.kind === 'notification' ? (notification.notification.carriedResource ?? notification.notification.payload) : input;
+}
+
+export function registerMappingCommands(program: Command): void {
+  const mapping = program.command('mapping').description('inspect the field mappings of the configuration');
+
+  mapping
+    .command('preview')
+    .description('map a commercetools resource (or a Message carrying one) as a destination record would be, and show the delta and the personal data')
+    .requiredOption('--destination <name>', 'destination name')
+    .requiredOption('--record <type>', 'record mapping name under the destination\'s records')
+    .requiredOption('--input <file>', 'the resource as JSON, e.g. an API response or an official example')
+    .option('--previous <file>', 'the payload last sent, as JSON, to show what a sync would send now')
+    .option('--json', 'print one JSON object instead of text')
+    .addOption(configOption())
+    .action((options: { destination: string; record: string; input: string; previous?: string; json?: boolean; config?: string }) => {
+      const config = loadConfigOrExit(options);
+      const destination = config.destinations.find((d) => d.name === options.destination);
+      if (!destination) {
+        return exitUsage(`no destination "${options.destination}" (configured: ${config.destinations.map((d) => d.name).join(', ') || 'none'})`);
+      }
+      const route = compileRoutes(config).record(destination.name, options.record);
+      if (!route) {
+        return exitUsage(`destination "${destination.name}" has no record mapping "${options.record}" (it has: ${Object.keys(destination.records).join(', ') || 'none'})`);
+      }
+      const payload = route.mapping.apply(resourceOf(readJson(options.input, 'input')));
+      const previous = options.previous === undefined ? undefined : readJson(options.previous, 'previous payload');
+      if (previous !== undefined && (previous === null || typeof previous !== 'object' || Array.isArray(previous))) {
+        return exitUsage(`the previous payload ${options.previous} is not a JSON object`);
+      }
+      const changed = changedFields(previous as Record<string, unknown> | undefined, payload);
+      const personal = route.mapping.fields.filter((field) => field.personal).map((field) => ({ field: field.name, form: formOf(field.transforms) }));
+
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ destination: destination.name, record: options.record, source: route.resourceType, payload, changed, personal }, null, 2)}\n`);
+        return;
+      }
+      const lines = [
+        `${destination.name} / ${options.record} (from a commercetools ${route.resourceType}), input ${options.input}`,
+        '',
+        'payload:',
+        JSON.stringify(payload, null, 2),
+        '',
+        previous === undefined
+          ? `delta: all ${changed.length} fields (no previous payload given; --previous FILE compares)`
+          : changed.length === 0
+            ? 'delta: nothing changed, nothing would be sent'
+            : `delta: ${changed.join(', ')} (${changed.length} of ${Object.keys(payload).length} fields)`,
+        personal.length === 0 ? 'personal data: none' : `personal data: ${personal.map((p) => `${p.field} (${p.form})`).join(', ')}`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,101 @@
+// `ctbridge mapping preview` as an integration engineer runs it: the real CLI on the official commercetools
+// examples, the payload, the delta against a previous payload and the personal fields with their form, and the
+// usage errors (exit status 2) for a wrong destination, record or input.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { customerMessage } from './support/harness.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'bin', 'ctbridge.js');
+const examples = fileURLToPath(new URL('../../shared/reference/commercetools/resources/', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ctbridge-preview-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const config = join(dir, 'ctbridge.yaml');
+writeFileSync(
+  config,
+  `
+commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
+server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
+pii:
+  hashKey: \${HASH_KEY}
+destinations:
+  - name: crm
+    type: http
+    url: http://127.0.0.1:1/records
+    records:
+      order:
+        fields:
+          number: { first: [orderNumber, id] }
+          email: { path: customerEmail, pipe: [hash] }
+          total: { path: totalPrice, pipe: [money] }
+          status: { path: orderState, pipe: [{ map: { table: { Open: new, Complete: done } } }] }
+          quantity: { path: "lineItems[0].quantity", pipe: [{ default: { value: 0 } }] }
+      contact:
+        source: customer
+        fields:
+          email: { path: email, pipe: [mask] }
+          name: { template: "{{firstName}} {{lastName}}" }
+          verified: isEmailVerified
+`,
+);
+
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+function preview(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, 'mapping', 'preview', '--config', config, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', HASH_KEY: 'a-hash-key-of-16-chars-or-more' } }, (error, stdout, stderr) => {
+      resolve({ status: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('ctbridge mapping preview', () => {
+  it('maps the official order example, compares it with a previous payload and names the personal fields', async () => {
+    const previous = join(dir, 'previous.json');
+    writeFileSync(previous, JSON.stringify({ number: '92f5a867-bf19-47ab-982c-6720a03a3921', total: '10.00', status: 'open', quantity: 1 }));
+    const run = await preview(['--destination', 'crm', '--record', 'order', '--input', join(examples, 'order.example.json'), '--previous', previous, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as { payload: Record<string, unknown>; changed: string[]; personal: unknown[] };
+    expect(result.payload).toEqual({ number: '92f5a867-bf19-47ab-982c-6720a03a3921', email: null, total: '10.00', status: 'new', quantity: 1 });
+    expect(result.changed).toEqual(['email', 'status']);
+    expect(result.personal).toEqual([{ field: 'email', form: 'hashed' }]);
+  });
+
+  it('reads the resource a Message carries, and says in text what a sync would send', async () => {
+    const input = join(dir, 'customer-created.json');
+    const customer = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(examples, 'customer.example.json'), 'utf8'))) as Record<string, unknown>;
+    writeFileSync(input, JSON.stringify(customerMessage(customer, 'CustomerCreated')));
+    const run = await preview(['--destination', 'crm', '--record', 'contact', '--input', input]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('"email": "j***@example.com"');
+    expect(run.stdout).toContain('"name": "John Doe"');
+    expect(run.stdout).toContain('delta: all 3 fields (no previous payload given');
+    expect(run.stdout).toContain('personal data: email (masked), name (as is)');
+  });
+
+  it('exits 2 naming what is wrong with the destination, the record or the input', async () => {
+    const input = join(examples, 'order.example.json');
+    const wrongDestination = await preview(['--destination', 'erp', '--record', 'order', '--input', input]);
+    expect(wrongDestination).toMatchObject({ status: 2, stderr: 'ctbridge: no destination "erp" (configured: crm)\n' });
+    const wrongRecord = await preview(['--destination', 'crm', '--record', 'orders', '--input', input]);
+    expect(wrongRecord).toMatchObject({ status: 2, stderr: 'ctbridge: destination "crm" has no record mapping "orders" (it has: order, contact)\n' });
+    const notJson = join(dir, 'broken.json');
+    writeFileSync(notJson, '{"id": ');
+    const badInput = await preview(['--destination', 'crm', '--record', 'order', '--input', notJson]);
+    expect(badInput.status).toBe(2);
+    expect(badInput.stderr).toMatch(/^ctbridge: the input .*broken\.json is not JSON: /);
+    const missing = await preview(['--destination', 'crm', '--record', 'order']);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/required option '--input <file>' not specified/);
+  });
+});
