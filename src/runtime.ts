@@ -73,15 +73,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     // Two threads besides this one: ingest (read and commit request bodies, nothing else) and the engine
     // (routing and sync, at a lower CPU priority); the ingest thread tells the engine about commits directly.
     const commits = new MessageChannel();
-    thread = await startEngineThread(config, commits.port2, onEngineFailure);
-    ingestThread = await startIngestThread(config.store, commits.port1, onEngineFailure).catch(async (error: unknown) => {
-      await thread!.stop();
+    const engineThread = await startEngineThread(config, commits.port2, onEngineFailure);
+    const started = await startIngestThread(config.store, commits.port1, onEngineFailure).catch(async (error: unknown) => {
+      await engineThread.stop();
       throw error;
     });
-    engine = thread;
-    const ingestHeap = ingestThread;
-    metrics.watchThreadHeap('ingest', () => ingestHeap.heapStatistics());
-    ingest = withIngestMetrics(ingestThread, metrics, hooks);
+    metrics.watchThreadHeap('ingest', () => started.heapStatistics());
+    thread = engineThread;
+    ingestThread = started;
+    engine = engineThread;
+    ingest = withIngestMetrics(started, metrics, hooks);
   } else {
     let fetcher = options.fetcher;
     if (!fetcher) {

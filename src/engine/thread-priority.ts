@@ -4,7 +4,7 @@
 import { readlinkSync } from 'node:fs';
 import { constants, setPriority } from 'node:os';
 
-/** Lowers the calling thread's priority (nice 10 by default); returns false where threads cannot be told apart. */
+/** Lowers the calling thread's priority (nice 19, the lowest, by default); returns false where threads cannot be told apart. */
 export function lowerThreadPriority(nice: number = constants.priority.PRIORITY_LOW): boolean {
   try {
     // `/proc/thread-self` names this thread's task (`<pid>/task/<tid>`); setpriority on a tid affects that thread only.

@@ -1,8 +1,8 @@
 // The durable append behind every acknowledgement: rows handed in by concurrent requests are group-committed
 // (one transaction for whatever arrived while the previous commit ran), and each caller's promise settles when
 // the transaction holding its rows has committed or failed. Routing happens afterwards, in the router, so an
-// acknowledgement costs one insert per request. The engine owns the writer; with the engine on its own thread
-// (`ctbridge start`) a single thread writes SQLite.
+// acknowledgement costs one insert per request. In `ctbridge start` the writer runs on the ingest thread
+// (ingest-thread.ts), with the inbox's own connection; in-process (sandbox, tests), beside the engine.
 import { appendToInbox, type InboxRow } from '../store/inbox.ts';
 import type { InboxStore } from '../store/store.ts';
 

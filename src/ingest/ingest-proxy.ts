@@ -18,7 +18,7 @@ interface Settle {
 
 // The thread's live data is the bodies being read (one at a time) and those waiting for one commit, which are
 // bytes outside the heap.
-const INGEST_HEAP_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 };
+const INGEST_HEAP_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 
 /** Starts the ingest thread on `storeUrl`; it tells `enginePort` (transferred to it) about every commit. */
 export async function startIngestThread(storeUrl: string, enginePort: MessagePort, onFailure: (error: Error) => void): Promise<ThreadIngest> {

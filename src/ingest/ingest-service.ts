@@ -1,10 +1,11 @@
 // Ingest after the HTTP edge: reads what a request body holds (to answer its sender with counts, or refuse it as
 // malformed), hands the body itself to the inbox writer, which group-commits it durably, and resolves once it is
-// committed: a caller may acknowledge its sender then. The router reads the stored body again and does the rest (quarantine of what is
-// not understood, transport notices, dedupe, fan-out), in the same transaction that removes it from the inbox.
+// committed: a caller may acknowledge its sender then. The router reads the stored body again and does the rest
+// (quarantine of what is not understood, transport notices, dedupe, fan-out), in the same transaction that
+// takes it out of the inbox.
 import type { EngineHooks } from '../engine/hooks.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { inboxRow } from '../store/inbox.ts';
+import { bodyText, inboxRow } from '../store/inbox.ts';
 import type { InboxWriter } from './inbox-writer.ts';
 import type { ControlMessage } from './message.ts';
 import { normalizeBody, transportHeaders } from './normalize.ts';
@@ -73,7 +74,7 @@ export function withIngestMetrics(service: IngestService, metrics: Metrics, hook
 function readBody(raw: Uint8Array, headers: Record<string, string | string[] | undefined>): { ok: true; outcome: IngestOutcome; items: number; stored: boolean } | { ok: false; problem: 'malformed-json'; detail: string } {
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'));
+    body = JSON.parse(bodyText(raw));
   } catch (error) {
     return { ok: false, problem: 'malformed-json', detail: `the body is not valid JSON: ${(error as Error).message}` };
   }

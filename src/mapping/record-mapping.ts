@@ -3,7 +3,9 @@
 // `apply` is on the hot path of every sync.
 import { isPersonalKey } from '../observability/redact.ts';
 import { compileField, recordContext, type CompiledField, type FieldSpec } from './field.ts';
-import type { TransformSecrets } from './transforms.ts';
+import type { TransformContext, TransformSecrets } from './transforms.ts';
+
+const NO_CONTEXT: TransformContext = {};
 
 export interface MappedFieldInfo {
   name: string;
@@ -34,11 +36,13 @@ export function compileFieldMapping(fields: Readonly<Record<string, FieldSpec>>,
     }
   }
   const personalFields = new Set(compiled.filter(([name, field]) => isPersonalKey(name) || field.sourceNames.some(isPersonalKey)).map(([name]) => name));
+  // Only transforms read the record's context (a phone's country, a name's locale): without any, skip working it out.
+  const needsContext = compiled.some(([, field]) => field.transforms.length > 0);
   return {
     fields: compiled.map(([name, field]) => ({ name, personal: personalFields.has(name), transforms: field.transforms })),
     personalFields,
     apply(source) {
-      const context = recordContext(source);
+      const context = needsContext ? recordContext(source) : NO_CONTEXT;
       const out: Record<string, unknown> = {};
       for (const [name, field] of compiled) {
         const value = field.read(source, context);

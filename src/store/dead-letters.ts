@@ -92,10 +92,6 @@ export class DeadLetters {
     }
     return { replayed, skipped };
   }
-
-  quarantine(entry: QuarantineEntry, now = Date.now()): Promise<number> {
-    return insertQuarantine(this.#db, entry, now);
-  }
 }
 
 export interface QuarantineEntry {

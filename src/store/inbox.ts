@@ -26,8 +26,6 @@ export interface RouteResult {
   duplicates: number;
   /** New work per destination: record keys marked dirty and events queued. */
   queued: Map<string, { records: number; events: number }>;
-  /** Oldest receipt time among the routed rows, for lag accounting. */
-  oldestReceivedAt: number | undefined;
   /** Parts of the bodies that were not understood, now quarantine dead letters. */
   quarantined: Array<{ deadLetterId: number; reason: string; correlationId: string }>;
   /** Transport notices recorded (SNS subscription confirmations), for the operator's log. */
@@ -55,13 +53,16 @@ export function inboxRow(input: { body: Uint8Array; transport: Record<string, st
   };
 }
 
+/** A body's bytes as text (a view of them, not a copy, on the way). */
+export function bodyText(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
 /** Reads a stored body the way ingest read it when it accepted it. */
 export function readInboxBody(row: Pick<Selectable<InboxTable>, 'body' | 'transport'>): NormalizedItem[] {
-  const bytes = row.body;
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(bodyText(row.body));
   } catch (error) {
     // Ingest only stores bodies it parsed; this is a row written by something else.
     return [{ kind: 'unrecognised', unrecognised: { reason: `the stored body is not JSON: ${(error as Error).message}`, body: null } }];
@@ -157,7 +158,7 @@ export async function quarantineInboxHead(store: Store, reason: string, now: num
     if (!head) return undefined;
     let payload: unknown;
     try {
-      payload = redact(JSON.parse(Buffer.from(head.body).toString('utf8')));
+      payload = redact(JSON.parse(bodyText(head.body)));
     } catch {
       payload = null;
     }
@@ -181,7 +182,7 @@ function inboxCorrelationId(row: Pick<Selectable<InboxTable>, 'seq' | 'received_
  */
 export async function routeInbox(store: Store, routes: Routes, itemBudget: number, now: number, options: { detail?: boolean } = {}): Promise<RouteResult> {
   const { inbox } = store;
-  const result: RouteResult = { routed: 0, items: 0, notifications: 0, duplicates: 0, queued: new Map(), oldestReceivedAt: undefined, quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
+  const result: RouteResult = { routed: 0, items: 0, notifications: 0, duplicates: 0, queued: new Map(), quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
   let last: number | undefined;
   await store.db.transaction().execute(async (trx) => {
     if (!(await takeRouterLock(trx, store.dialect))) return;
@@ -201,7 +202,6 @@ export async function routeInbox(store: Store, routes: Routes, itemBudget: numbe
 
     const accepted: AcceptedNotification[] = [];
     for (const row of rows) {
-      result.oldestReceivedAt = Math.min(result.oldestReceivedAt ?? row.received_at, row.received_at);
       for (const item of readInboxBody(row)) {
         if (item.kind === 'notification') {
           accepted.push({ notification: item.notification, correlationId: row.correlation_id ?? item.notification.dedupeKey, receivedAt: row.received_at });

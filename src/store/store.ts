@@ -6,7 +6,8 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { createRequire } from 'node:module';
 import type PgModule from 'pg';
 import type { Database } from './schema.ts';
-import { checkpoint, openSqlite } from './sqlite.ts';
+import type { DatabaseSync } from 'node:sqlite';
+import { checkpoint, openSqlite, type SqliteOptions } from './sqlite.ts';
 import { createMigrator, migrationNames } from './migrations.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -70,10 +71,8 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
     const main = openSqlite(path, { autocheckpoint: mode === 'auto' });
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: main.database }) });
     if (memory) return withMigrations(db, 'sqlite', `sqlite:${path}`, { db, dialect: 'sqlite', separate: false, close: () => Promise.resolve() });
-    const inboxFile = openSqlite(inboxPath(path), { autocheckpoint: mode === 'auto', cacheKib: INBOX_CACHE_KIB, pageSize: INBOX_PAGE_SIZE });
-    const inboxDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: inboxFile.database }) });
-    const inbox: InboxStore = { db: inboxDb, dialect: 'sqlite', separate: true, close: () => inboxDb.destroy() };
-    const files = [main.raw, inboxFile.raw];
+    const { inbox, raw: inboxRaw } = openSqliteInbox(path, { autocheckpoint: mode === 'auto' });
+    const files = [main.raw, inboxRaw];
     const timer = mode === 'periodic' ? setInterval(() => files.forEach((file) => checkpoint(file, 'PASSIVE')), CHECKPOINT_INTERVAL_MS).unref() : undefined;
     const store = withMigrations(db, 'sqlite', `sqlite:${path}`, inbox);
     return {
@@ -100,20 +99,20 @@ export function openInbox(url: string, options: { poolSize?: number } = {}): Inb
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (path === ':memory:') throw new Error('an in-memory store has no inbox another connection can reach');
-    return openSqliteInbox(path);
+    return openSqliteInbox(path, { autocheckpoint: false, lockWait: 'poll' }).inbox;
   }
   const db = postgresKysely(url, options.poolSize ?? 2);
   return { db, dialect: 'postgres', separate: false, close: () => db.destroy() };
 }
 
 /**
- * The inbox file alone, for the ingest thread: it never checkpoints (the engine thread's store does), and it
- * waits for the router's brief deletes by polling, not by SQLite's sleeps.
+ * The inbox file beside the SQLite store at `path`. The ingest thread's connection never checkpoints (the engine
+ * thread's store does) and waits for the router's brief deletes by polling, not by SQLite's sleeps.
  */
-function openSqliteInbox(path: string): InboxStore {
-  const { database } = openSqlite(inboxPath(path), { autocheckpoint: false, lockWait: 'poll', cacheKib: INBOX_CACHE_KIB, pageSize: INBOX_PAGE_SIZE });
+function openSqliteInbox(path: string, options: Pick<SqliteOptions, 'autocheckpoint' | 'lockWait'>): { inbox: InboxStore; raw: DatabaseSync } {
+  const { database, raw } = openSqlite(inboxPath(path), { ...options, cacheKib: INBOX_CACHE_KIB, pageSize: INBOX_PAGE_SIZE });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  return { db, dialect: 'sqlite', separate: true, close: () => db.destroy() };
+  return { inbox: { db, dialect: 'sqlite', separate: true, close: () => db.destroy() }, raw };
 }
 
 // Loaded only for a PostgreSQL store: an SQLite deployment's threads need not hold the driver in memory.
