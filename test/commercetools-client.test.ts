@@ -106,6 +106,15 @@ describe('commercetools client against the emulator', () => {
     await chunked.close();
   });
 
+  it('reads referenced objects by id or by key, for mappings that expand them', async () => {
+    const group = (await client.api.customerGroups().post({ body: { key: 'vip', groupName: 'VIP' } }).execute()).body;
+    const byId = await client.fetchReferenced('customer-group', 'id', [group.id, 'no-such-id']);
+    expect([...byId.keys()]).toEqual([group.id]);
+    expect(byId.get(group.id)).toMatchObject({ key: 'vip', name: 'VIP' });
+    const stores = await client.fetchReferenced('store', 'key', ['uk-store', 'dach-store', 'nowhere']);
+    expect([...stores.keys()].sort()).toEqual(['dach-store', 'uk-store']);
+  });
+
   it('leaves deleted and unknown ids out of the result, and quotes odd ids safely', async () => {
     const gone = await client.api.customers().post({ body: { email: 'to.be.deleted@example.org', firstName: 'Weg' } }).execute();
     const created = gone.body.customer;

@@ -4,8 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/config/load.ts';
-import { compileField } from '../src/mapping/field.ts';
-import { compileFieldMapping } from '../src/mapping/record-mapping.ts';
+import { compileField, recordContext } from '../src/mapping/field.ts';
+import { compileMapping, MappingError, type CompiledMapping } from '../src/mapping/record-mapping.ts';
+import { createReferenceExpander } from '../src/mapping/references.ts';
+
+async function payloadOf(mapping: CompiledMapping, source: unknown): Promise<Record<string, unknown> | 'skipped'> {
+  const mapped = await mapping.apply(source);
+  return mapped.skip ? 'skipped' : mapped.payload;
+}
 
 const reference = (path: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../../shared/reference/commercetools/resources/${path}`, import.meta.url), 'utf8')) as Record<string, unknown>;
 
@@ -24,8 +30,8 @@ const customer = {
 };
 
 describe('mapped fields', () => {
-  it('read paths, filtered list elements, templates, literals and the first non-empty of several', () => {
-    const mapping = compileFieldMapping({
+  it('read paths, filtered list elements, templates, literals and the first non-empty of several', async () => {
+    const mapping = compileMapping({ fields: {
       email: { path: 'email', pipe: ['trim', 'lower'] },
       shippingCity: 'addresses[?id=defaultShippingAddressId].city',
       viennaPhone: "addresses[?city='Wien'].mobile",
@@ -34,8 +40,8 @@ describe('mapped fields', () => {
       phone: { first: ['phone', 'addresses[?id=defaultShippingAddressId].phone', 'addresses[?id=defaultShippingAddressId].mobile'], pipe: ['e164'] },
       tier: { path: 'custom.fields.loyaltyTier', pipe: [{ map: { table: { gold: 'Gold', silver: 'Silver' } } }] },
       missing: 'addresses[?id=nowhere].city',
-    });
-    expect(mapping.apply(customer)).toEqual({
+    } });
+    expect(await payloadOf(mapping, customer)).toEqual({
       email: 'anna.schmidt@example.com',
       shippingCity: 'Wien',
       viennaPhone: '0664 1234567',
@@ -54,25 +60,25 @@ describe('mapped fields', () => {
     expect(name.read({}, {})).toBeNull();
   });
 
-  it('maps the official order example with money, localized names and its store', () => {
+  it('maps the official order example with money, localized names and its store', async () => {
     const order = reference('order.example.json');
-    const mapping = compileFieldMapping({
+    const mapping = compileMapping({ fields: {
       total: { path: 'totalPrice', pipe: ['money'] },
       totalMinor: { path: 'totalPrice', pipe: [{ money: { as: 'minor' } }] },
       firstItem: { path: 'lineItems[0].name', pipe: [{ localized: { fallback: ['en'] } }] },
       status: { path: 'orderState', pipe: [{ map: { table: { Open: 'new', Complete: 'done' } } }] },
       placed: { path: 'createdAt', pipe: ['unixSeconds'] },
-    });
-    expect(mapping.apply(order)).toEqual({ total: '10.00', totalMinor: 1000, firstItem: 'MyProduct', status: 'new', placed: 1483559689 });
+    } });
+    expect(await payloadOf(mapping, order)).toEqual({ total: '10.00', totalMinor: 1000, firstItem: 'MyProduct', status: 'new', placed: 1483559689 });
   });
 
   it('counts a field as personal data when its name or any source it reads is', () => {
-    const mapping = compileFieldMapping({
+    const mapping = compileMapping({ fields: {
       contact: { first: ['mobile', 'addresses[0].phone'] },
       greeting: { template: 'Hello {{firstName}}' },
       email: { value: 'fixed' },
       tier: 'custom.fields.loyaltyTier',
-    });
+    } });
     expect([...mapping.personalFields].sort()).toEqual(['contact', 'email', 'greeting']);
   });
 });
@@ -129,6 +135,137 @@ describe('field errors at start-up', () => {
   it('asks for the hash key where a field hashes without one', () => {
     expect(problems(configWith('          hashed: { path: email, pipe: [hash] }'))).toEqual([
       'destinations[0].records.customer.fields.hashed: the hash transform needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})',
+    ]);
+  });
+});
+
+describe('JSONata, the record context and when: blocks', () => {
+  it('evaluates JSONata with the context bound as variables, and reads the context with $ paths', async () => {
+    const order = reference('order.example.json');
+    const mapping = compileMapping(
+      {
+        fields: {
+          quantity: { jsonata: '$sum(lineItems.quantity)' },
+          skus: { jsonata: 'lineItems.variant.sku' },
+          where: { jsonata: '$projectKey & "/" & $currency' },
+          project: '$projectKey',
+          currency: '$currency',
+          label: { template: '{{orderNumber}} in {{$currency}}' },
+        },
+      },
+      { projectKey: 'shop-eu' },
+    );
+    expect(await payloadOf(mapping, order)).toEqual({ quantity: 1, skus: 'some-sku-123', where: 'shop-eu/EUR', project: 'shop-eu', currency: 'EUR', label: 'in EUR' });
+    const twoItems = { ...order, orderNumber: 'o-7', lineItems: [{ quantity: 2, variant: { sku: 'a' } }, { quantity: 3, variant: { sku: 'b' } }] };
+    const payload = (await payloadOf(mapping, twoItems)) as Record<string, unknown>;
+    expect(payload).toMatchObject({ quantity: 5, skus: ['a', 'b'], label: 'o-7 in EUR' });
+    // A JSONata sequence comes out as a plain array, so it compares equal to the snapshot stored as JSON.
+    expect(Object.getPrototypeOf(payload.skus)).toBe(Array.prototype);
+    expect(Object.keys(payload.skus as object)).toEqual(['0', '1']);
+  });
+
+  it('reports a JSONata failure on one input as a MappingError naming the field', async () => {
+    const mapping = compileMapping({ fields: { total: { jsonata: '$number(firstName)' } } });
+    await expect(mapping.apply({ firstName: 'Ada' })).rejects.toThrow(/^field "total": /);
+    await expect(mapping.apply({ firstName: 'Ada' })).rejects.toBeInstanceOf(MappingError);
+  });
+
+  it('applies when: blocks by store and country: overrides, omissions, a target, and skipped records', async () => {
+    const mapping = compileMapping({
+      fields: { email: 'email', city: 'addresses[0].city', market: { value: 'default' } },
+      when: [
+        { match: { store: ['uk', 'ie'] }, fields: { market: { value: 'UK & IE' } }, omit: ['city'], target: { url: 'http://127.0.0.1:1/uk' } },
+        { match: { store: 'uk', country: 'GB' }, fields: { region: '$country' } },
+        { match: { store: 'internal' }, skip: true },
+      ],
+    });
+    const customer = (store: string | undefined, country: string) => ({ email: 'x@example.com', stores: store ? [{ typeId: 'store', key: store }] : [], addresses: [{ city: 'C', country }] });
+    expect(await mapping.apply(customer(undefined, 'DE'))).toEqual({ skip: false, payload: { email: 'x@example.com', city: 'C', market: 'default' }, target: undefined });
+    expect(await mapping.apply(customer('ie', 'IE'))).toEqual({ skip: false, payload: { email: 'x@example.com', market: 'UK & IE' }, target: { url: 'http://127.0.0.1:1/uk' } });
+    expect(await mapping.apply(customer('uk', 'GB'))).toEqual({ skip: false, payload: { email: 'x@example.com', market: 'UK & IE', region: 'GB' }, target: { url: 'http://127.0.0.1:1/uk' } });
+    expect(await mapping.apply(customer('internal', 'DE'))).toEqual({ skip: true });
+    expect(mapping.fields.map((f) => `${f.definedIn}:${f.name}`)).toEqual(['fields:email', 'fields:city', 'fields:market', 'when[0]:market', 'when[1]:region']);
+  });
+
+  it('takes store and channel from the resource, the Message carrying it, or its first line item', () => {
+    const order = { store: { typeId: 'store', key: 'de-store' }, lineItems: [{ distributionChannel: { typeId: 'channel', id: 'ch-1', obj: { key: 'berlin' } } }], totalPrice: { currencyCode: 'EUR' } };
+    expect(recordContext(order, 'p')).toMatchObject({ store: 'de-store', channel: 'berlin', currency: 'EUR', projectKey: 'p' });
+    const message = { type: 'OrderCreated', resource: { typeId: 'order', id: 'o-1' }, order };
+    expect(recordContext(message)).toMatchObject({ store: 'de-store', channel: 'berlin' });
+  });
+
+  it('names the references a mapping reads through, for paths, templates and JSONata', () => {
+    const mapping = compileMapping({
+      fields: {
+        group: 'customerGroup.obj.name',
+        storeName: { template: '{{store.obj.key}} shop' },
+        state: { jsonata: 'state.obj.key' },
+        plain: 'customerGroup.id',
+      },
+    });
+    expect(mapping.references).toEqual([['customerGroup'], ['store'], ['state']]);
+  });
+});
+
+describe('referenced objects', () => {
+  it('are fetched once per type for a whole batch, cached, and filled in as obj', async () => {
+    const calls: Array<[string, string, string[]]> = [];
+    let now = 0;
+    const expander = createReferenceExpander(
+      (typeId, by, values) => {
+        calls.push([typeId, by, [...values]]);
+        return Promise.resolve(new Map(values.filter((v) => v !== 'gone').map((v) => [v, { id: v, key: `${v}-key`, name: `Group ${v}` }])));
+      },
+      { ttlMs: 1_000, now: () => now },
+    );
+    const references = [['customerGroup'], ['store']];
+    const resources = ['g1', 'g2', 'g1', 'gone'].map((group) => ({ customerGroup: { typeId: 'customer-group', id: group }, store: { typeId: 'store', key: 'uk' } }));
+    const expanded = (await expander.expand(resources.map((resource) => ({ resource, references })))) as Array<Record<string, Record<string, unknown>>>;
+    expect(calls).toEqual([
+      ['customer-group', 'id', ['g1', 'g2', 'gone']],
+      ['store', 'key', ['uk']],
+    ]);
+    expect(expanded.map((r) => (r.customerGroup!.obj as Record<string, unknown> | undefined)?.name ?? null)).toEqual(['Group g1', 'Group g2', 'Group g1', null]);
+    // The input is not changed: the obj is set on copies.
+    expect(resources[0]!.customerGroup).toEqual({ typeId: 'customer-group', id: 'g1' });
+
+    await expander.expand(resources.map((resource) => ({ resource, references })));
+    expect(calls).toHaveLength(2);
+    now = 1_001;
+    await expander.expand([{ resource: resources[0], references }]);
+    expect(calls).toHaveLength(4);
+  });
+
+  it('returns the load error for the resources that needed it, and expands nothing not asked for', async () => {
+    const expander = createReferenceExpander(() => Promise.reject(new Error('commercetools is down')));
+    const [failed, untouched] = await expander.expand([
+      { resource: { customerGroup: { typeId: 'customer-group', id: 'g1' } }, references: [['customerGroup']] },
+      { resource: { customerGroup: { typeId: 'customer-group', id: 'g1' } }, references: [] },
+    ]);
+    expect(failed).toBeInstanceOf(Error);
+    expect(untouched).toEqual({ customerGroup: { typeId: 'customer-group', id: 'g1' } });
+  });
+});
+
+describe('mapping errors at start-up', () => {
+  it('names a JSONata syntax error, an unknown context name and a wrong routing target where they are written', () => {
+    const text = configWith(`          total: { jsonata: "$sum(lineItems.quantity" }
+          market: $market
+        when:
+          - match: { store: uk }
+            fields: { name: { jsonata: "firstName &" } }
+            target: { board: 123 }
+          - match: { planet: mars }
+          - match: { store: de }
+            omit: [phone]`);
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^destinations\[0\]\.records\.customer\.fields\.total: JSONata syntax error at character \d+/),
+      expect.stringMatching(/^destinations\[0\]\.records\.customer\.fields\.market: "\$market" is not part of the record's context/),
+      expect.stringMatching(/^destinations\[0\]\.records\.customer\.when\[0\]\.fields\.name: JSONata syntax error/),
+      'destinations[0].records.customer.when[0].target.url: missing required key (expected a string)',
+      'destinations[0].records.customer.when[0].target.board: unknown key "board"',
+      'destinations[0].records.customer.when[1].match.planet: unknown key "planet"',
+      'destinations[0].records.customer.when[2].omit[0]: "phone" is not a field of this mapping (it has total, market)',
     ]);
   });
 });

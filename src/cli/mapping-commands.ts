@@ -47,7 +47,7 @@ export function registerMappingCommands(program: Command): void {
     .option('--previous <file>', 'the payload last sent, as JSON, to show what a sync would send now')
     .option('--json', 'print one JSON object instead of text')
     .addOption(configOption())
-    .action((options: { destination: string; record: string; input: string; previous?: string; json?: boolean; config?: string }) => {
+    .action(async (options: { destination: string; record: string; input: string; previous?: string; json?: boolean; config?: string }) => {
       const config = loadConfigOrExit(options);
       const destination = config.destinations.find((d) => d.name === options.destination);
       if (!destination) {
@@ -57,7 +57,12 @@ export function registerMappingCommands(program: Command): void {
       if (!route) {
         return exitUsage(`destination "${destination.name}" has no record mapping "${options.record}" (it has: ${Object.keys(destination.records).join(', ') || 'none'})`);
       }
-      const payload = route.mapping.apply(resourceOf(readJson(options.input, 'input')));
+      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input')));
+      if (mapped.skip) {
+        process.stdout.write(`${destination.name} / ${options.record}: a when: block leaves this ${route.resourceType} out of the destination (skip: true); nothing would be sent\n`);
+        return;
+      }
+      const { payload } = mapped;
       const previous = options.previous === undefined ? undefined : readJson(options.previous, 'previous payload');
       if (previous !== undefined && (previous === null || typeof previous !== 'object' || Array.isArray(previous))) {
         return exitUsage(`the previous payload ${options.previous} is not a JSON object`);

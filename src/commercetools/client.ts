@@ -6,6 +6,7 @@ import { createApiBuilderFromCtpClient } from '@commercetools/platform-sdk';
 import type { ByProjectKeyRequestBuilder } from '@commercetools/platform-sdk';
 import { ClientBuilder } from '@commercetools/ts-client';
 import type { ResourceFetcher } from '../engine/record-sync.ts';
+import type { ExpandableType } from '../mapping/references.ts';
 import type { Middleware, TokenCache, TokenStore } from '@commercetools/ts-client';
 import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../engine/errors.ts';
 
@@ -40,6 +41,8 @@ export interface CommercetoolsClient {
    * Products come as the product resource (masterData with current and staged).
    */
   fetchByIds(typeId: FetchableTypeId, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /** Objects a resource references (customer groups, stores, channels, states) by id or key, keyed by that. */
+  fetchReferenced(typeId: ExpandableType, by: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>>;
   /** Aborts requests in flight; later calls fail with a RetryableError. */
   close(): Promise<void>;
 }
@@ -130,30 +133,39 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     .build();
   const api = createApiBuilderFromCtpClient(client).withProjectKey({ projectKey: config.projectKey });
 
-  const queryChunk = async (typeId: FetchableTypeId, ids: string[]): Promise<Record<string, unknown>[]> => {
-    const queryArgs = { where: `id in (${ids.map(quotePredicateString).join(', ')})`, limit: ids.length, withTotal: false };
+  /** `field in (...)` queries in chunks, results keyed by that field. */
+  const queryIn = async (typeId: QueryableType, field: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>> => {
+    const unique = [...new Set(values)].filter((value) => value.length > 0);
+    const found = new Map<string, Record<string, unknown>>();
+    if (unique.length === 0) return found;
+    const chunks: string[][] = [];
+    for (let i = 0; i < unique.length; i += maxIdsPerQuery) chunks.push(unique.slice(i, i + maxIdsPerQuery));
+    const results = await Promise.all(chunks.map((chunk) => queryChunk(typeId, field, chunk)));
+    for (const resource of results.flat()) {
+      const value = resource[field];
+      if (typeof value === 'string') found.set(value, resource);
+    }
+    return found;
+  };
+
+  const queryChunk = async (typeId: QueryableType, field: 'id' | 'key', values: string[]): Promise<Record<string, unknown>[]> => {
+    const queryArgs = { where: `${field} in (${values.map(quotePredicateString).join(', ')})`, limit: values.length, withTotal: false };
     try {
       const response = await requestFor(api, typeId, queryArgs).execute();
       return response.body.results as unknown as Record<string, unknown>[];
     } catch (error) {
-      throw toDeliveryErrorFromCommercetools(error, `querying ${typeId}s by id`, redact);
+      throw toDeliveryErrorFromCommercetools(error, `querying ${typeId}s by ${field}`, redact);
     }
   };
 
   return {
     projectKey: config.projectKey,
     api,
-    async fetchByIds(typeId, ids) {
-      const unique = [...new Set(ids)].filter((id) => id.length > 0);
-      const found = new Map<string, Record<string, unknown>>();
-      if (unique.length === 0) return found;
-      const chunks: string[][] = [];
-      for (let i = 0; i < unique.length; i += maxIdsPerQuery) chunks.push(unique.slice(i, i + maxIdsPerQuery));
-      const results = await Promise.all(chunks.map((chunk) => queryChunk(typeId, chunk)));
-      for (const resource of results.flat()) {
-        if (typeof resource.id === 'string') found.set(resource.id, resource);
-      }
-      return found;
+    fetchByIds(typeId, ids) {
+      return queryIn(typeId, 'id', ids);
+    },
+    fetchReferenced(typeId, by, values) {
+      return queryIn(typeId, by, values);
     },
     close() {
       closing.abort();
@@ -163,9 +175,18 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
 }
 
 type QueryArgs = { where: string; limit: number; withTotal: boolean };
+type QueryableType = FetchableTypeId | ExpandableType;
 
-function requestFor(api: ByProjectKeyRequestBuilder, typeId: FetchableTypeId, queryArgs: QueryArgs) {
+function requestFor(api: ByProjectKeyRequestBuilder, typeId: QueryableType, queryArgs: QueryArgs) {
   switch (typeId) {
+    case 'customer-group':
+      return api.customerGroups().get({ queryArgs });
+    case 'store':
+      return api.stores().get({ queryArgs });
+    case 'channel':
+      return api.channels().get({ queryArgs });
+    case 'state':
+      return api.states().get({ queryArgs });
     case 'customer':
       return api.customers().get({ queryArgs });
     case 'order':
@@ -328,5 +349,6 @@ export function resourceFetcher(client: CommercetoolsClient): ResourceFetcher {
       if (!FETCHABLE.has(typeId)) return Promise.reject(new PermanentError(`resources of type "${typeId}" cannot be fetched from commercetools`));
       return client.fetchByIds(typeId as FetchableTypeId, ids);
     },
+    fetchReferenced: (typeId, by, values) => client.fetchReferenced(typeId, by, values),
   };
 }

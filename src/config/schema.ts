@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { destinationDefinitions } from '../destinations/registry.ts';
 import { compileField, fieldSpecSchema } from '../mapping/field.ts';
+import { MATCH_KEYS } from '../mapping/record-mapping.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -84,28 +85,76 @@ export const engineSchema = z.strictObject({
   pollIntervalMs: durationMs.default(200),
   lingerMs: z.number().int().min(0).max(1000).default(5).describe('wait this long to gather work into batches when not backlogged'),
   dedupeWindowMs: durationMs.default(14 * 24 * 3600 * 1000).describe('how long a notification id is remembered for dedupe'),
+  referenceCacheMs: durationMs.default(5 * 60 * 1000).describe('how long referenced objects a mapping reads (customer groups, stores, channels, states) are cached'),
 });
 
 export const piiSchema = z.strictObject({
   hashKey: z.string().min(16, 'use at least 16 characters').optional().describe('HMAC-SHA256 key of the hash transform; from the environment'),
 });
 
-export const recordMappingSchema = z.strictObject({
+const oneOrMore = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+/** `when:` blocks of a mapping; `target` is the destination type's own routing settings. */
+function whenSchema(target: z.ZodType<Record<string, unknown>>) {
+  return z
+    .array(
+      z.strictObject({
+        match: z
+          .strictObject(Object.fromEntries(MATCH_KEYS.map((key) => [key, oneOrMore.optional()])) as Record<(typeof MATCH_KEYS)[number], z.ZodOptional<typeof oneOrMore>>)
+          .describe('the record\'s context: every key given must match one of its values'),
+        fields: z.record(z.string(), fieldSpec).optional().describe('fields added or replacing the mapping\'s own'),
+        omit: z.array(z.string().min(1)).optional().describe('fields of the mapping left out'),
+        target: target.optional().describe('where matching records go instead (the destination type\'s routing settings)'),
+        skip: z.boolean().optional().describe('matching records are not sent to this destination'),
+      }),
+    )
+    .optional()
+    .describe('overrides by store, channel, country, currency or locale, applied in order');
+}
+
+const recordMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
   source: z.enum(['customer', 'order', 'payment', 'cart', 'product']).optional().describe('commercetools resource type; defaults to the record name'),
   fields: fieldMap,
+  when: whenSchema(target),
   onDelete: z.enum(['delete', 'ignore']).default('delete'),
 });
 
-export const eventMappingSchema = z.strictObject({
+const eventMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
   on: z.array(z.string().min(1)).min(1).describe('commercetools message types, e.g. OrderCreated'),
   fields: fieldMap,
+  when: whenSchema(target),
 });
 
-const destinationCommon = {
-  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, - and _'),
-  records: z.record(z.string(), recordMappingSchema).default({}),
-  events: z.record(z.string(), eventMappingSchema).default({}),
-};
+/** A `when:` block may only leave out fields the mapping has. */
+// Runs on partially valid input too (see OTHER_PROBLEMS_TOO), so the mapping is read defensively.
+function checkOmitted(mapping: { fields: unknown; when?: unknown }, ctx: z.RefinementCtx): void {
+  const { fields, when } = mapping;
+  if (!isPlainObject(fields) || !Array.isArray(when)) return;
+  when.forEach((block: unknown, index) => {
+    const omit = isPlainObject(block) && Array.isArray(block.omit) ? (block.omit as unknown[]) : [];
+    omit.forEach((name, at) => {
+      if (typeof name === 'string' && !Object.hasOwn(fields, name)) {
+        ctx.addIssue({ code: 'custom', path: ['when', index, 'omit', at], message: `"${name}" is not a field of this mapping (it has ${Object.keys(fields).join(', ')})` });
+      }
+    });
+  });
+}
+
+/** Refinements that also run when other keys of the block are wrong, so that every problem is reported in one go. */
+const OTHER_PROBLEMS_TOO = { when: (payload: { value: unknown }) => isPlainObject(payload.value) };
+
+/** The mapping blocks of a destination type whose connector routes by `target` (the generic shape when it has none). */
+function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
+  return {
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, - and _'),
+    records: z.record(z.string(), z.strictObject(recordMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO)).default({}),
+    events: z.record(z.string(), z.strictObject(eventMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO)).default({}),
+  };
+}
+
+const NO_TARGET = z.never().describe('this destination type has no routing settings') as unknown as z.ZodType<Record<string, unknown>>;
+export const recordMappingSchema = z.strictObject(recordMappingShape(z.record(z.string(), z.unknown())));
+export const eventMappingSchema = z.strictObject(eventMappingShape(z.record(z.string(), z.unknown())));
 
 
 /** What every destination entry has, whatever its type; the rest are the type's connection settings. */
@@ -120,7 +169,7 @@ export interface DestinationConfig {
 export const destinationSchema = z.discriminatedUnion(
   'type',
   destinationDefinitions.map((definition) =>
-    z.strictObject({ ...destinationCommon, type: z.literal(definition.type), ...definition.settings.shape }),
+    z.strictObject({ ...destinationCommon((definition.target as z.ZodType<Record<string, unknown>> | undefined) ?? NO_TARGET), type: z.literal(definition.type), ...definition.settings.shape }),
   ) as unknown as [z.ZodObject, ...z.ZodObject[]],
 ) as unknown as z.ZodType<DestinationConfig>;
 
@@ -159,17 +208,24 @@ export const configSchema = z
           const mappings = destination[block];
           if (!isPlainObject(mappings)) continue;
           for (const [mappingName, mapping] of Object.entries(mappings)) {
-            const fields = isPlainObject(mapping) ? mapping.fields : undefined;
-            if (!isPlainObject(fields)) continue;
-            for (const [fieldName, spec] of Object.entries(fields)) {
-              let uses: readonly string[];
-              try {
-                uses = compileField(spec as never, VALIDATION_SECRETS).transforms;
-              } catch {
-                continue; // reported at the field
-              }
-              if (uses.includes('hash')) {
-                ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, 'fields', fieldName], message: 'the hash transform needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})' });
+            if (!isPlainObject(mapping)) continue;
+            const when = Array.isArray(mapping.when) ? (mapping.when as unknown[]) : [];
+            const fieldMaps: Array<[unknown, Array<string | number>]> = [
+              [mapping.fields, ['fields']],
+              ...when.map((override, i): [unknown, Array<string | number>] => [isPlainObject(override) ? override.fields : undefined, ['when', i, 'fields']]),
+            ];
+            for (const [fields, at] of fieldMaps) {
+              if (!isPlainObject(fields)) continue;
+              for (const [fieldName, spec] of Object.entries(fields)) {
+                let uses: readonly string[];
+                try {
+                  uses = compileField(spec as never, VALIDATION_SECRETS).transforms;
+                } catch {
+                  continue; // reported at the field
+                }
+                if (uses.includes('hash')) {
+                  ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, ...at, fieldName], message: 'the hash transform needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})' });
+                }
               }
             }
           }

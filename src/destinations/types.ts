@@ -26,6 +26,8 @@ export interface RecordItem {
   /** Stable for this (destination, record, version): a retry of the same state carries the same key. */
   idempotencyKey: string;
   correlationId: string;
+  /** Routing settings from a matching `when:` block (see DestinationDefinition.target); undefined: the default. */
+  target: Record<string, unknown> | undefined;
 }
 
 /** One timeline event, delivered once. */
@@ -40,6 +42,8 @@ export interface EventItem {
   idempotencyKey: string;
   correlationId: string;
   occurredAt: number | undefined;
+  /** Routing settings from a matching `when:` block; undefined: the default. */
+  target: Record<string, unknown> | undefined;
 }
 
 export type ItemOutcome = { ok: true; destinationId?: string } | { ok: false; error: DeliveryError };
@@ -72,6 +76,11 @@ export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObjec
   description: string;
   /** Connection settings of this destination type (everything besides name/type/records/events). */
   settings: Settings;
+  /**
+   * Where one record or event can be sent instead of the default, set by a mapping's `when:` blocks (another
+   * board, collection or URL); the connector receives it as the item's `target`. Without it, no routing.
+   */
+  target?: z.ZodObject;
   create(settings: z.infer<Settings>, deps: ConnectorDeps): Connector;
 }
 

@@ -19,6 +19,7 @@ import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
 import { createInboxRouter } from './inbox-router.ts';
 import { IngestPressure } from './ingest-pressure.ts';
+import { createReferenceExpander } from '../mapping/references.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 
@@ -51,6 +52,8 @@ export function createEngine(deps: EngineDeps): Engine {
   const loops = new Map<string, { records: WorkLoop<never>; events: WorkLoop<never> }>();
   const connectors: Connector[] = [];
 
+  // One cache of referenced objects (customer groups, stores…) for every destination's mappings.
+  const references = createReferenceExpander((typeId, by, values) => fetcher.fetchReferenced(typeId, by, values), { ttlMs: config.engine.referenceCacheMs });
   const pressure = new IngestPressure();
   const yieldTo = () => pressure.idle(YIELD_TO_INGEST_MAX_MS);
 
@@ -58,7 +61,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const log = logger.child({ destination: destination.name });
     const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log);
     connectors.push(connector);
-    const common = { destination: destination.name, connector, routes, engine: config.engine, metrics, logger: log, hooks, owner };
+    const common = { destination: destination.name, connector, routes, references, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };

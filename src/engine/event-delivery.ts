@@ -5,18 +5,22 @@ import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, EventItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redact } from '../observability/redact.ts';
+import { MappingError, type Mapped } from '../mapping/record-mapping.ts';
+import type { ReferenceExpander } from '../mapping/references.ts';
 import type { EventQueue, EventRow } from '../store/event-queue.ts';
-import { PermanentError, type DeliveryError } from './errors.ts';
+import { PermanentError, toDeliveryError, type DeliveryError } from './errors.ts';
 import type { EngineHooks } from './hooks.ts';
 import { createFailureRecorder } from './failures.ts';
 import { sendInChunks } from './send-in-chunks.ts';
-import type { Routes } from './routes.ts';
+import type { EventRoute, Routes } from './routes.ts';
 
 export interface EventDeliveryDeps {
   destination: string;
   connector: Connector;
   queue: EventQueue;
   routes: Routes;
+  /** Fills in the referenced objects a mapping reads, from a shared cache. */
+  references: ReferenceExpander;
   engine: EngineConfig;
   metrics: Metrics;
   logger: Logger;
@@ -26,7 +30,7 @@ export interface EventDeliveryDeps {
 }
 
 export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, references, engine, metrics, logger, hooks, owner } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
@@ -46,24 +50,44 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
     const fail = (row: EventRow, error: DeliveryError) => recorder.fail(row, error, redact(JSON.parse(row.payload)));
 
     try {
-      const sendable: Array<{ row: EventRow; item: EventItem }> = [];
+      const routed: Array<{ row: EventRow; route: EventRoute; message: Record<string, unknown> }> = [];
       for (const row of rows) {
         const route = routes.event(destination, row.event_type);
-        if (!route) {
-          fail(row, new PermanentError(`event mapping "${row.event_type}" no longer exists in the configuration`));
+        if (route) routed.push({ row, route, message: JSON.parse(row.payload) as Record<string, unknown> });
+        else fail(row, new PermanentError(`event mapping "${row.event_type}" no longer exists in the configuration`));
+      }
+      const expanded = await references.expand(routed.map(({ route, message }) => ({ resource: message, references: route.mapping.references })));
+      const sendable: Array<{ row: EventRow; item: EventItem }> = [];
+      for (const [index, { row, route }] of routed.entries()) {
+        const message = expanded[index];
+        if (message instanceof Error) {
+          fail(row, toDeliveryError(message));
           continue;
         }
-        const message = JSON.parse(row.payload) as Record<string, unknown>;
+        let mapped: Mapped;
+        try {
+          mapped = await route.mapping.apply(message);
+        } catch (error) {
+          if (!(error instanceof MappingError)) throw error;
+          fail(row, new PermanentError(`mapping ${row.event_type}: ${error.message}`));
+          continue;
+        }
+        // A `when:` block leaves this event out of the destination: done, nothing sent.
+        if (mapped.skip) {
+          delivered.push(row);
+          continue;
+        }
         sendable.push({
           row,
           item: {
             eventType: row.event_type,
             sourceType: row.source_type,
             resource: row.resource_type && row.resource_id ? { typeId: row.resource_type, id: row.resource_id } : undefined,
-            payload: route.mapping.apply(message),
+            payload: mapped.payload,
             idempotencyKey: row.dedupe_key,
             correlationId: row.correlation_id,
             occurredAt: row.occurred_at ?? undefined,
+            target: mapped.target,
           },
         });
       }

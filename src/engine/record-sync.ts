@@ -7,9 +7,11 @@ import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, RecordItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redactMapped } from '../observability/redact.ts';
+import { MappingError } from '../mapping/record-mapping.ts';
+import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
 import type { RecordQueue, RecordRow, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
-import { RetryableError, toDeliveryError } from './errors.ts';
+import { PermanentError, RetryableError, toDeliveryError } from './errors.ts';
 import { createFailureRecorder } from './failures.ts';
 import { sendInChunks } from './send-in-chunks.ts';
 import type { RecordRoute, Routes } from './routes.ts';
@@ -18,6 +20,8 @@ import type { EngineHooks } from './hooks.ts';
 /** Reads current resources from commercetools; ids missing from the result no longer exist. */
 export interface ResourceFetcher {
   fetchByIds(typeId: string, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /** The objects resources reference, for mappings that read them (`customerGroup.obj.name`). */
+  fetchReferenced: ReferenceLoader;
 }
 
 export interface RecordSyncDeps {
@@ -26,6 +30,8 @@ export interface RecordSyncDeps {
   queue: RecordQueue;
   routes: Routes;
   fetcher: ResourceFetcher;
+  /** Fills in the referenced objects a mapping reads (`customerGroup.obj.name`), from a shared cache. */
+  references: ReferenceExpander;
   engine: EngineConfig;
   metrics: Metrics;
   logger: Logger;
@@ -48,7 +54,7 @@ interface Pending {
 }
 
 export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, fetcher, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, fetcher, references, engine, metrics, logger, hooks, owner } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
@@ -75,6 +81,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       }
 
       const latest = await resolveLatest(claimed.map((c) => c.row), fetcher);
+      await expandReferences(claimed, latest, references);
       const pending: Pending[] = [];
       for (const { row, route } of claimed) {
         const state = latest.get(row);
@@ -82,7 +89,14 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           fail(row, toDeliveryError(state), null);
           continue;
         }
-        const outcome = plan(row, route, state!, connector.delta);
+        let outcome: Plan;
+        try {
+          outcome = await plan(row, route, state!, connector.delta);
+        } catch (error) {
+          if (!(error instanceof MappingError)) throw error;
+          fail(row, new PermanentError(`mapping ${row.record_type}: ${error.message}`), null);
+          continue;
+        }
         if (outcome.kind === 'done') {
           synced.push(outcome.result);
           if (outcome.reason === 'stale') metrics.staleSkipped.inc({ destination });
@@ -127,7 +141,7 @@ type Plan =
   | { kind: 'done'; reason: 'stale' | 'unchanged'; result: SyncedResult }
   | { kind: 'send'; item: RecordItem; record: Record<string, unknown> | null };
 
-function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta']): Plan {
+async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta']): Promise<Plan> {
   const snapshot = parseJson(row.snapshot);
   const unchanged = (reason: 'stale' | 'unchanged', version = row.synced_version): Plan => ({
     kind: 'done',
@@ -136,7 +150,7 @@ function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connect
   });
   if (latest.state === 'current') return unchanged('unchanged');
   if (row.synced_version !== null && latest.version < row.synced_version) return unchanged('stale');
-  const base = { recordType: row.record_type, resourceId: row.resource_id, version: latest.version, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id };
+  const base = { recordType: row.record_type, resourceId: row.resource_id, version: latest.version, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id, target: undefined };
 
   if (latest.state === 'deleted') {
     // Nothing to delete when the destination never received the record, or already deleted it.
@@ -150,7 +164,10 @@ function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connect
     };
   }
 
-  const record = route.mapping.apply(latest.resource);
+  const mapped = await route.mapping.apply(latest.resource);
+  // A `when:` block leaves this record out of the destination: nothing to send, now or for this version.
+  if (mapped.skip) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
+  const record = mapped.payload;
   // After an attempt whose outcome is unknown the destination may hold either state: send the whole record.
   const changed = changedFields(row.unconfirmed === 1 ? undefined : (snapshot ?? undefined), record);
   if (changed.length === 0) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
@@ -159,6 +176,7 @@ function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connect
     record,
     item: {
       ...base,
+      target: mapped.target,
       operation: 'upsert',
       fields: delta === 'changed' ? pick(record, changed) : record,
       record,
@@ -166,6 +184,21 @@ function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connect
       idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}`,
     },
   };
+}
+
+/** Replaces each present resource whose mapping reads referenced objects by its expanded copy (or the error). */
+async function expandReferences(claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, expander: ReferenceExpander): Promise<void> {
+  const wanted: Array<{ row: RecordRow; state: Extract<Latest, { state: 'present' }>; route: RecordRoute }> = [];
+  for (const { row, route } of claimed) {
+    const state = latest.get(row);
+    if (route.mapping.references.length > 0 && state !== undefined && !(state instanceof Error) && state.state === 'present') wanted.push({ row, state, route });
+  }
+  if (wanted.length === 0) return;
+  const expanded = await expander.expand(wanted.map(({ state, route }) => ({ resource: state.resource, references: route.mapping.references })));
+  wanted.forEach(({ row, state }, index) => {
+    const resource = expanded[index];
+    latest.set(row, resource instanceof Error ? resource : { ...state, resource: resource as Record<string, unknown> });
+  });
 }
 
 /** The newest known state of each row's resource, or the error that prevented finding it. */

@@ -2,7 +2,7 @@
 // (per destination and record mapping whose source is the notification's resource type) and the event
 // deliveries it starts (per destination and event mapping listening to its message type).
 import type { Config, DestinationConfig } from '../config/schema.ts';
-import { compileFieldMapping, type CompiledMapping } from '../mapping/record-mapping.ts';
+import { compileMapping, type CompiledMapping } from '../mapping/record-mapping.ts';
 
 export interface RecordRoute {
   destination: string;
@@ -26,8 +26,8 @@ export interface Routes {
   destinations: readonly DestinationConfig[];
 }
 
-export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pick<Config, 'pii'>>): Routes {
-  const secrets = { hashKey: config.pii?.hashKey };
+export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pick<Config, 'pii' | 'commercetools'>>): Routes {
+  const options = { secrets: { hashKey: config.pii?.hashKey }, projectKey: config.commercetools?.projectKey };
   const byResource = new Map<string, RecordRoute[]>();
   const byMessage = new Map<string, EventRoute[]>();
   const records = new Map<string, RecordRoute>();
@@ -39,13 +39,13 @@ export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pic
         recordType,
         resourceType: mapping.source ?? recordType,
         onDelete: mapping.onDelete,
-        mapping: compileFieldMapping(mapping.fields, secrets),
+        mapping: compileMapping(mapping, options),
       };
       push(byResource, route.resourceType, route);
       records.set(`${destination.name}\u0000${recordType}`, route);
     }
     for (const [eventType, mapping] of Object.entries(destination.events)) {
-      const route: EventRoute = { destination: destination.name, eventType, mapping: compileFieldMapping(mapping.fields, secrets) };
+      const route: EventRoute = { destination: destination.name, eventType, mapping: compileMapping(mapping, options) };
       for (const messageType of mapping.on) push(byMessage, messageType, route);
       events.set(`${destination.name}\u0000${eventType}`, route);
     }

@@ -4,16 +4,35 @@
 //   name: { template: "{{firstName}} {{lastName}}" }     text with paths in {{ }}
 //   source: { value: commercetools }                     a literal
 //   phone: { first: [mobile, phone, "addresses[0].phone"], pipe: [e164] }   the first non-empty of several
+//   items: { jsonata: "$sum(lineItems.quantity)" }       a JSONata expression, for what the others cannot say
+//   market: $store                                       the record's context (see MAPPING_CONTEXT)
 // and any of these may carry `pipe: [transform, { transform: args }]` (transforms.ts). Compiled once; reading a
-// field is a walk over compiled steps.
+// field is a walk over compiled steps. Only JSONata is asynchronous (its evaluate returns a promise), so a field
+// reads synchronously unless it, or a fallback in it, is a JSONata expression.
+import jsonata from 'jsonata';
 import { z } from 'zod';
-import { compilePath, pathNames, readPath } from './path.ts';
+import { compilePath, pathNames, readPath, type PathStep } from './path.ts';
 import { compilePipeline, type TransformContext, type TransformFunction, type TransformSecrets } from './transforms.ts';
 
-export type FieldSpec = string | { path: string; pipe?: unknown[] } | { template: string; pipe?: unknown[] } | { value: unknown; pipe?: unknown[] } | { first: FieldSpec[]; pipe?: unknown[] };
+export type FieldSpec =
+  | string
+  | { path: string; pipe?: unknown[] }
+  | { template: string; pipe?: unknown[] }
+  | { value: unknown; pipe?: unknown[] }
+  | { jsonata: string; pipe?: unknown[] }
+  | { first: FieldSpec[]; pipe?: unknown[] };
+
+/** Names a path may start with to read the record's context instead of the resource: `$store`, `$locale`… */
+export const MAPPING_CONTEXT = ['locale', 'country', 'currency', 'store', 'channel', 'projectKey'] as const satisfies ReadonlyArray<keyof TransformContext>;
 
 export interface CompiledField {
+  /** A value, or a promise of one when `async` is set. */
   read(source: unknown, context: TransformContext): unknown;
+  async: boolean;
+  /** It reads the record's context (through a transform, a `$name` path or JSONata's variables). */
+  usesContext: boolean;
+  /** Paths of the References whose expanded object it reads (`customerGroup` for `customerGroup.obj.name`). */
+  references: readonly (readonly PathStep[])[];
   /** The names of the source fields it reads, for telling whether it carries personal data. */
   sourceNames: readonly string[];
   /** Transforms it uses, by name (the configuration checks their secrets are set). */
@@ -39,39 +58,151 @@ export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}): C
     throw new FieldSpecError((error as Error).message);
   }
   return {
-    read: (source, context) => pipeline(base.read(source, context), context),
+    read: base.async
+      ? async (source, context) => pipeline(await base.read(source, context), context)
+      : (source, context) => pipeline(base.read(source, context), context),
+    async: base.async,
+    usesContext: true,
+    references: base.references,
     sourceNames: base.sourceNames,
     transforms: [...base.transforms, ...pipe.map((step) => (typeof step === 'string' ? step : Object.keys(step as object)[0] ?? ''))],
   };
 }
 
 function baseOf(spec: Exclude<FieldSpec, string>, secrets: TransformSecrets): CompiledField {
-  const kinds = (['path', 'template', 'value', 'first'] as const).filter((kind) => Object.hasOwn(spec, kind));
-  if (kinds.length !== 1) throw new FieldSpecError(`a field has exactly one of path, template, value or first (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
+  const kinds = (['path', 'template', 'value', 'jsonata', 'first'] as const).filter((kind) => Object.hasOwn(spec, kind));
+  if (kinds.length !== 1) throw new FieldSpecError(`a field has exactly one of path, template, value, jsonata or first (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
   if ('path' in spec) return fromPath(spec.path);
   if ('template' in spec) return fromTemplate(spec.template);
   if ('first' in spec) return fromFallbacks(spec.first, secrets);
+  if ('jsonata' in spec) return fromJsonata(spec.jsonata);
   const literal = spec.value;
-  return { read: () => literal, sourceNames: [], transforms: [] };
+  return { read: () => literal, async: false, usesContext: false, references: [], sourceNames: [], transforms: [] };
+}
+
+/** A compiled path, reading the resource, or the context when it starts with `$name`. */
+interface Reader {
+  steps: PathStep[];
+  fromContext: keyof TransformContext | undefined;
+}
+
+function compileReader(expression: string): Reader {
+  const steps = compilePath(expression);
+  const head = steps[0];
+  if (typeof head !== 'string' || !head.startsWith('$')) return { steps, fromContext: undefined };
+  const name = head.slice(1) as keyof TransformContext;
+  if (!(MAPPING_CONTEXT as readonly string[]).includes(name)) {
+    throw new FieldSpecError(`"${head}" is not part of the record's context (it has ${MAPPING_CONTEXT.map((n) => `$${n}`).join(', ')})`);
+  }
+  return { steps: steps.slice(1), fromContext: name };
+}
+
+function readWith(reader: Reader, source: unknown, context: TransformContext): unknown {
+  return reader.fromContext === undefined ? readPath(source, reader.steps) : readPath(context[reader.fromContext], reader.steps);
 }
 
 function fromPath(expression: string): CompiledField {
-  let steps;
+  let reader: Reader;
   try {
-    steps = compilePath(expression);
+    reader = compileReader(expression);
   } catch (error) {
     throw new FieldSpecError((error as Error).message);
   }
-  return { read: (source) => readPath(source, steps), sourceNames: pathNames(steps), transforms: [] };
+  const { steps } = reader;
+  return {
+    read: reader.fromContext === undefined ? (source) => readPath(source, steps) : (source, context) => readWith(reader, source, context),
+    async: false,
+    usesContext: reader.fromContext !== undefined,
+    references: referencesIn([reader]),
+    sourceNames: reader.fromContext === undefined ? pathNames(steps) : [],
+    transforms: [],
+  };
+}
+
+function fromJsonata(text: string): CompiledField {
+  let expression: jsonata.Expression;
+  try {
+    expression = jsonata(text);
+  } catch (error) {
+    const { message, position } = error as { message: string; position?: number };
+    throw new FieldSpecError(`JSONata syntax error${position === undefined ? '' : ` at character ${position}`}: ${message}`);
+  }
+  return {
+    async read(source, context) {
+      // The context is bound as variables: $locale, $store, $projectKey…
+      const value: unknown = await expression.evaluate(source, context);
+      // JSONata marks the arrays it builds (`sequence`); a plain copy compares equal to the stored snapshot.
+      return value !== null && typeof value === 'object' ? (JSON.parse(JSON.stringify(value)) as unknown) : value;
+    },
+    async: true,
+    usesContext: true,
+    references: jsonataReferences(expression.ast()),
+    sourceNames: jsonataNames(expression.ast()),
+    transforms: [],
+  };
+}
+
+/** The reference a path expands: the plain steps before its `obj` (`store` in `store.obj.name`). */
+function referencesIn(readers: readonly Reader[]): PathStep[][] {
+  const out: PathStep[][] = [];
+  for (const { steps, fromContext } of readers) {
+    const at = steps.indexOf('obj');
+    if (fromContext === undefined && at > 0 && steps.slice(0, at).every((step) => typeof step !== 'object')) out.push(steps.slice(0, at));
+  }
+  return out;
+}
+
+/** The same for JSONata: each path expression whose leading name steps reach an `obj`. */
+function jsonataReferences(node: unknown): PathStep[][] {
+  const out: PathStep[][] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    const record = value as Record<string, unknown>;
+    if (record.type === 'path' && Array.isArray(record.steps)) {
+      const names: string[] = [];
+      for (const step of record.steps as Array<Record<string, unknown>>) {
+        if (step.type !== 'name' || typeof step.value !== 'string') break;
+        if (step.value === 'obj' && names.length > 0) {
+          out.push([...names]);
+          break;
+        }
+        names.push(step.value);
+      }
+    }
+    for (const child of Object.values(record)) if (child !== null && typeof child === 'object') visit(child);
+  };
+  visit(node);
+  return out;
+}
+
+/** Every field name an expression mentions (`email`, `addresses.phone`), for telling whether it reads personal data. */
+function jsonataNames(node: unknown): string[] {
+  const names: string[] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    const record = value as Record<string, unknown>;
+    if (record.type === 'name' && typeof record.value === 'string') names.push(record.value);
+    for (const child of Object.values(record)) if (child !== null && typeof child === 'object') visit(child);
+  };
+  visit(node);
+  return names;
 }
 
 function fromTemplate(template: string): CompiledField {
-  const parts: Array<string | ReturnType<typeof compilePath>> = [];
+  const parts: Array<string | Reader> = [];
   let last = 0;
   for (const match of template.matchAll(PLACEHOLDER)) {
     parts.push(template.slice(last, match.index));
     try {
-      parts.push(compilePath(match[1]!));
+      parts.push(compileReader(match[1]!));
     } catch (error) {
       throw new FieldSpecError(`template placeholder {{${match[1]}}}: ${(error as Error).message}`);
     }
@@ -81,7 +212,7 @@ function fromTemplate(template: string): CompiledField {
   const paths = parts.filter((part) => typeof part !== 'string');
   if (paths.length === 0) throw new FieldSpecError('a template needs at least one {{path}} (for fixed text, use value)');
   return {
-    read(source) {
+    read(source, context) {
       let text = '';
       let filled = false;
       for (const part of parts) {
@@ -89,7 +220,7 @@ function fromTemplate(template: string): CompiledField {
           text += part;
           continue;
         }
-        const value = readPath(source, part);
+        const value = readWith(part, source, context);
         if (value === null || value === undefined || value === '') continue;
         filled = true;
         text += typeof value === 'string' ? value : JSON.stringify(value);
@@ -97,7 +228,10 @@ function fromTemplate(template: string): CompiledField {
       // "{{firstName}} {{lastName}}" of someone with no last name is "Anna", and of no one at all, nothing.
       return filled ? text.trim().replace(/\s{2,}/g, ' ') : null;
     },
-    sourceNames: paths.flatMap((steps) => pathNames(steps)),
+    async: false,
+    usesContext: paths.some((reader) => reader.fromContext !== undefined),
+    references: referencesIn(paths),
+    sourceNames: paths.flatMap((reader) => (reader.fromContext === undefined ? pathNames(reader.steps) : [])),
     transforms: [],
   };
 }
@@ -111,35 +245,68 @@ function fromFallbacks(specs: FieldSpec[], secrets: TransformSecrets): CompiledF
       throw new FieldSpecError(`first[${index}]: ${(error as Error).message}`);
     }
   });
+  const filled = (value: unknown) => value !== null && value !== undefined && value !== '';
   return {
-    read(source, context) {
-      for (const field of compiled) {
-        const value = field.read(source, context);
-        if (value !== null && value !== undefined && value !== '') return value;
-      }
-      return null;
-    },
+    read: compiled.some((field) => field.async)
+      ? async (source, context) => {
+          for (const field of compiled) {
+            const value: unknown = await field.read(source, context);
+            if (filled(value)) return value;
+          }
+          return null;
+        }
+      : (source, context) => {
+          for (const field of compiled) {
+            const value = field.read(source, context);
+            if (filled(value)) return value;
+          }
+          return null;
+        },
+    async: compiled.some((field) => field.async),
+    usesContext: compiled.some((field) => field.usesContext),
+    references: compiled.flatMap((field) => field.references),
     sourceNames: compiled.flatMap((field) => field.sourceNames),
     transforms: compiled.flatMap((field) => field.transforms),
   };
 }
 
 /**
- * The context transforms see, from the resource itself: its locale, its country (the resource's own, else the
- * shipping or first address's) and its currency (an order's total, a payment's planned amount).
+ * The record's context, from the resource itself (or, for a Message, the resource it carries): its locale, its
+ * country (the resource's own, else the shipping or first address's), its currency (an order's total, a payment's
+ * planned amount), its store key (an order's store, a store-scoped customer's first store) and its channel (the
+ * resource's own, else its first line item's distribution or supply channel, by key when known).
  */
-export function recordContext(resource: unknown): TransformContext {
-  if (resource === null || typeof resource !== 'object') return {};
-  const r = resource as Record<string, unknown>;
-  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
-  const field = (value: unknown, key: string) => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined);
+export function recordContext(resource: unknown, projectKey?: string): TransformContext {
+  if (resource === null || typeof resource !== 'object') return { projectKey };
+  const r = subjectOf(resource as Record<string, unknown>);
   const addresses = Array.isArray(r.addresses) ? (r.addresses as unknown[]) : [];
   const defaultShipping = addresses.find((address) => field(address, 'id') !== undefined && field(address, 'id') === r.defaultShippingAddressId);
+  const stores = Array.isArray(r.stores) ? (r.stores as unknown[]) : [];
+  const lineItem = Array.isArray(r.lineItems) ? (r.lineItems as unknown[])[0] : undefined;
   return {
     locale: text(r.locale),
     country: text(r.country) ?? text(field(r.shippingAddress, 'country')) ?? text(field(defaultShipping, 'country')) ?? text(field(addresses[0], 'country')),
     currency: text(field(r.totalPrice, 'currencyCode')) ?? text(field(r.amountPlanned, 'currencyCode')),
+    store: referenceKey(r.store) ?? referenceKey(stores[0]),
+    channel: referenceKey(r.channel) ?? referenceKey(field(lineItem, 'distributionChannel')) ?? referenceKey(field(lineItem, 'supplyChannel')),
+    projectKey,
   };
+}
+
+const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+const field = (value: unknown, key: string) => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined);
+
+/** A reference's key: its own (a KeyReference), its expanded object's, or else its id. */
+function referenceKey(reference: unknown): string | undefined {
+  return text(field(reference, 'key')) ?? text(field(field(reference, 'obj'), 'key')) ?? text(field(reference, 'id'));
+}
+
+/** A Message's context is its resource's: OrderCreated carries `order`, CustomerCreated `customer`. */
+function subjectOf(resource: Record<string, unknown>): Record<string, unknown> {
+  const typeId = text(field(resource.resource, 'typeId'));
+  if (typeId === undefined || typeof resource.type !== 'string') return resource;
+  const carried = resource[typeId];
+  return carried !== null && typeof carried === 'object' && !Array.isArray(carried) ? (carried as Record<string, unknown>) : resource;
 }
 
 const pipeSchema = z.array(z.union([z.string(), z.record(z.string(), z.unknown())])).optional().describe('transforms, in order: a name, or { name: arguments }');
@@ -151,6 +318,7 @@ export const fieldSpecSchema: z.ZodType<FieldSpec> = z.lazy(() =>
     z.strictObject({ path: z.string(), pipe: pipeSchema }),
     z.strictObject({ template: z.string().describe('text with {{path}} placeholders'), pipe: pipeSchema }),
     z.strictObject({ value: z.unknown().describe('a fixed value'), pipe: pipeSchema }),
+    z.strictObject({ jsonata: z.string().describe('a JSONata expression over the resource; the context is bound as $locale, $store…'), pipe: pipeSchema }),
     z.strictObject({ first: z.array(fieldSpecSchema).min(1).describe('the first non-empty of these'), pipe: pipeSchema }),
   ]),
 );

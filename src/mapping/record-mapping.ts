@@ -1,11 +1,40 @@
-// Turns a commercetools resource (or message) into the flat record a destination receives, from the field
-// mapping in the configuration (field.ts: paths, templates, literals, fallbacks, transforms). Compiled once;
-// `apply` is on the hot path of every sync.
+// Turns a commercetools resource (or message) into the flat record a destination receives, from the mapping in
+// the configuration: its fields (field.ts: paths, templates, literals, JSONata, fallbacks, transforms) and its
+// `when:` blocks, which by store, channel, country, currency or locale change fields, leave records out, or route
+// them to another target of the same destination (another board, collection or URL). Compiled once; `apply` is on
+// the hot path of every sync.
 import { isPersonalKey } from '../observability/redact.ts';
 import { compileField, recordContext, type CompiledField, type FieldSpec } from './field.ts';
+import type { PathStep } from './path.ts';
 import type { TransformContext, TransformSecrets } from './transforms.ts';
 
-const NO_CONTEXT: TransformContext = {};
+/** The context keys a `when:` block can match on. */
+export const MATCH_KEYS = ['store', 'channel', 'country', 'currency', 'locale'] as const;
+export type MatchKey = (typeof MATCH_KEYS)[number];
+
+export interface WhenBlock {
+  /** Every key given must match (a value, or one of a list); an empty match matches everything. */
+  match: Partial<Record<MatchKey, string | string[]>>;
+  /** Fields added or replacing the base mapping's. */
+  fields?: Record<string, FieldSpec> | undefined;
+  /** Base fields left out. */
+  omit?: string[] | undefined;
+  /** The connector's own routing settings (e.g. another board); the last matching block's wins. */
+  target?: Record<string, unknown> | undefined;
+  /** Matching records are not sent to this destination at all. */
+  skip?: boolean | undefined;
+}
+
+export interface MappingSpec {
+  fields: Readonly<Record<string, FieldSpec>>;
+  when?: readonly WhenBlock[] | undefined;
+}
+
+export interface MappingOptions {
+  secrets?: TransformSecrets | undefined;
+  /** The commercetools project key, part of every record's context ($projectKey). */
+  projectKey?: string | undefined;
+}
 
 export interface MappedFieldInfo {
   name: string;
@@ -13,43 +42,143 @@ export interface MappedFieldInfo {
   personal: boolean;
   /** The transforms it goes through, in order (e.g. hash, mask). */
   transforms: readonly string[];
+  /** Where it is defined: `fields`, or `when[i]` for an override. */
+  definedIn: string;
 }
+
+export type Mapped =
+  | { skip: false; payload: Record<string, unknown>; target: Record<string, unknown> | undefined }
+  /** A `when:` block leaves this record out of the destination. */
+  | { skip: true };
 
 export interface CompiledMapping {
   fields: readonly MappedFieldInfo[];
   /** Fields whose source passes through personal data (e.g. `addresses[0].firstName`): redacted when stored. */
   personalFields: ReadonlySet<string>;
-  apply(source: unknown): Record<string, unknown>;
+  /** Paths of the References whose expanded object (`.obj`) a field reads: expand these before `apply`. */
+  references: readonly (readonly PathStep[])[];
+  /** Rejects with a MappingError when a field cannot be computed (a JSONata expression failing on this input). */
+  apply(source: unknown): Promise<Mapped>;
 }
 
+/** A field could not be computed for this input: permanent for this version of the resource. */
+export class MappingError extends Error {
+  override readonly name = 'MappingError';
+}
+
+interface CompiledBlock {
+  matchers: Array<[MatchKey, ReadonlySet<string>]>;
+  fields: Array<[string, CompiledField]>;
+  omit: ReadonlySet<string>;
+  target: Record<string, unknown> | undefined;
+  skip: boolean;
+}
+
+type FieldList = ReadonlyArray<readonly [string, CompiledField]>;
+
 /**
- * Compiles `{ destinationField: spec }`. Throws an Error whose message starts with the offending field name, so
- * the config loader can report it at its exact location.
+ * Compiles a mapping. Throws an Error whose message starts with where the offending field is (`email: …`,
+ * `when[1].fields.email: …`), so the config loader can report it at its exact location.
  */
-export function compileFieldMapping(fields: Readonly<Record<string, FieldSpec>>, secrets: TransformSecrets = {}): CompiledMapping {
-  const compiled: Array<[string, CompiledField]> = [];
-  for (const [name, spec] of Object.entries(fields)) {
-    try {
-      compiled.push([name, compileField(spec, secrets)]);
-    } catch (error) {
-      throw new Error(`${name}: ${(error as Error).message}`, { cause: error });
+export function compileMapping(spec: MappingSpec, options: MappingOptions = {}): CompiledMapping {
+  const secrets = options.secrets ?? {};
+  const base = compileFields(spec.fields, secrets, '');
+  const blocks: CompiledBlock[] = (spec.when ?? []).map((block, index) => ({
+    matchers: MATCH_KEYS.filter((key) => block.match[key] !== undefined).map((key) => [key, new Set([block.match[key]!].flat())] as [MatchKey, ReadonlySet<string>]),
+    fields: compileFields(block.fields ?? {}, secrets, `when[${index}].fields.`),
+    omit: new Set(block.omit ?? []),
+    target: block.target,
+    skip: block.skip ?? false,
+  }));
+
+  const info: MappedFieldInfo[] = [];
+  const personalFields = new Set<string>();
+  const describe = (fields: FieldList, definedIn: string) => {
+    for (const [name, field] of fields) {
+      const personal = isPersonalKey(name) || field.sourceNames.some(isPersonalKey);
+      if (personal) personalFields.add(name);
+      info.push({ name, personal, transforms: field.transforms, definedIn });
     }
-  }
-  const personalFields = new Set(compiled.filter(([name, field]) => isPersonalKey(name) || field.sourceNames.some(isPersonalKey)).map(([name]) => name));
-  // Only transforms read the record's context (a phone's country, a name's locale): without any, skip working it out.
-  const needsContext = compiled.some(([, field]) => field.transforms.length > 0);
-  return {
-    fields: compiled.map(([name, field]) => ({ name, personal: personalFields.has(name), transforms: field.transforms })),
-    personalFields,
-    apply(source) {
-      const context = needsContext ? recordContext(source) : NO_CONTEXT;
-      const out: Record<string, unknown> = {};
-      for (const [name, field] of compiled) {
-        const value = field.read(source, context);
-        // Absent source values are sent as null so that a field that disappears is cleared at the destination.
-        out[name] = value === undefined ? null : value;
+  };
+  describe(base, 'fields');
+  blocks.forEach((block, index) => describe(block.fields, `when[${index}]`));
+
+  const all = [base, ...blocks.map((block) => block.fields)].flat();
+  const references = uniquePaths(all.flatMap(([, field]) => field.references));
+  const needsContext = blocks.length > 0 || all.some(([, field]) => field.usesContext);
+  const projectKey = options.projectKey;
+  const noContext: TransformContext = { projectKey };
+
+  // The field list of each combination of matching blocks, worked out once per combination seen.
+  const plans = new Map<string, { fields: FieldList; target: Record<string, unknown> | undefined; skip: boolean; async: boolean }>();
+  const planFor = (context: TransformContext) => {
+    let key = '';
+    for (let i = 0; i < blocks.length; i += 1) if (matches(blocks[i]!, context)) key += `${i},`;
+    let plan = plans.get(key);
+    if (plan === undefined) {
+      const chosen = key === '' ? [] : key.slice(0, -1).split(',').map((i) => blocks[Number(i)]!);
+      const fields = new Map<string, CompiledField>(base);
+      for (const block of chosen) {
+        for (const name of block.omit) fields.delete(name);
+        for (const [name, field] of block.fields) fields.set(name, field);
       }
-      return out;
+      const list = [...fields];
+      plan = {
+        fields: list,
+        target: chosen.reduce<Record<string, unknown> | undefined>((target, block) => block.target ?? target, undefined),
+        skip: chosen.some((block) => block.skip),
+        async: list.some(([, field]) => field.async),
+      };
+      plans.set(key, plan);
+    }
+    return plan;
+  };
+  const plain = planFor({});
+
+  return {
+    fields: info,
+    personalFields,
+    references,
+    async apply(source) {
+      const context = needsContext ? recordContext(source, projectKey) : noContext;
+      const plan = blocks.length === 0 ? plain : planFor(context);
+      if (plan.skip) return { skip: true };
+      const payload: Record<string, unknown> = {};
+      for (const [name, field] of plan.fields) {
+        let value: unknown;
+        try {
+          value = plan.async && field.async ? await field.read(source, context) : field.read(source, context);
+        } catch (error) {
+          throw new MappingError(`field "${name}": ${(error as Error).message}`, { cause: error });
+        }
+        // Absent source values are sent as null so that a field that disappears is cleared at the destination.
+        payload[name] = value === undefined ? null : value;
+      }
+      return { skip: false, payload, target: plan.target };
     },
   };
+}
+
+function compileFields(fields: Readonly<Record<string, FieldSpec>>, secrets: TransformSecrets, prefix: string): Array<[string, CompiledField]> {
+  return Object.entries(fields).map(([name, spec]) => {
+    try {
+      return [name, compileField(spec, secrets)];
+    } catch (error) {
+      throw new Error(`${prefix}${name}: ${(error as Error).message}`, { cause: error });
+    }
+  });
+}
+
+function matches(block: CompiledBlock, context: TransformContext): boolean {
+  for (const [key, values] of block.matchers) {
+    const value = context[key];
+    if (value === undefined || !values.has(value)) return false;
+  }
+  return true;
+}
+
+function uniquePaths(paths: ReadonlyArray<readonly PathStep[]>): PathStep[][] {
+  const seen = new Map<string, PathStep[]>();
+  for (const path of paths) seen.set(JSON.stringify(path), [...path]);
+  return [...seen.values()];
 }

@@ -17,6 +17,12 @@ export interface TransformContext {
   /** The record's country (ISO 3166 alpha-2), e.g. of its address: the default region for phone numbers. */
   country?: string | undefined;
   currency?: string | undefined;
+  /** The store key (an order's store, a store-scoped customer's store). */
+  store?: string | undefined;
+  /** The channel key (or id) the resource belongs to. */
+  channel?: string | undefined;
+  /** The commercetools project key from the configuration. */
+  projectKey?: string | undefined;
 }
 
 /** Secrets some transforms need, from the configuration (never from the record). */

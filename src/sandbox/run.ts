@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../commercetools/client.ts';
 import { configSchema } from '../config/schema.ts';
 import type { EngineHooks } from '../engine/hooks.ts';
-import { compileFieldMapping } from '../mapping/record-mapping.ts';
+import { compileMapping } from '../mapping/record-mapping.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startRuntime, type Runtime } from '../runtime.ts';
 import { DeadLetters } from '../store/dead-letters.ts';
@@ -874,7 +874,7 @@ async function checkConvergence(deps: {
   const { commercetools, sink, shop, created, labels, deadLettered } = deps;
   const mismatches: string[] = [];
   const compare = async (typeId: 'customer' | 'order', ids: string[], fields: Record<string, string>) => {
-    const mapping = compileFieldMapping(fields);
+    const mapping = compileMapping({ fields });
     const current = await commercetools.fetchByIds(typeId, ids);
     let matching = 0;
     for (const id of ids) {
@@ -891,7 +891,8 @@ async function checkConvergence(deps: {
         mismatches.push(`${label}: missing at the sink${why}`);
         continue;
       }
-      const expected = mapping.apply(resource);
+      const mapped = await mapping.apply(resource);
+      const expected = mapped.skip ? {} : mapped.payload;
       const differing = Object.keys(expected).filter((field) => !isDeepStrictEqual(held[field] ?? null, expected[field]));
       if (differing.length === 0) matching += 1;
       else mismatches.push(`${label}: ${differing.map((f) => `${f} is ${JSON.stringify(held[f] ?? null)} at the sink, ${JSON.stringify(expected[f])} in commercetools`).join('; ')}${why}`);

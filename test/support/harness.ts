@@ -15,7 +15,10 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 /** commercetools as the engine sees it: resources by id with versions; tests change them and emit messages. */
 export class FakeCommercetools implements ResourceFetcher {
   readonly resources = new Map<string, Record<string, unknown>>();
+  /** Referenced objects (customer groups, stores…) by type, then by id or key. */
+  readonly referenced = new Map<string, Map<string, Record<string, unknown>>>();
   fetchCalls = 0;
+  referenceCalls = 0;
   failNext: Error[] = [];
 
   fetchByIds(_typeId: string, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
@@ -26,6 +29,17 @@ export class FakeCommercetools implements ResourceFetcher {
     for (const id of ids) {
       const resource = this.resources.get(id);
       if (resource) found.set(id, structuredClone(resource));
+    }
+    return Promise.resolve(found);
+  }
+
+  fetchReferenced(typeId: string, _by: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>> {
+    this.referenceCalls += 1;
+    const objects = this.referenced.get(typeId);
+    const found = new Map<string, Record<string, unknown>>();
+    for (const value of values) {
+      const object = objects?.get(value);
+      if (object) found.set(value, structuredClone(object));
     }
     return Promise.resolve(found);
   }

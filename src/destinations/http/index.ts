@@ -25,7 +25,14 @@ const settings = z.object({
   rateLimit: z.strictObject({ requestsPerSecond: z.number().positive(), burst: z.number().int().positive().optional() }).optional(),
 });
 
+/** A `when:` block's routing for this type: another endpoint for the matching records or events. */
+const target = z.strictObject({
+  url: z.url().describe('where matching records (and, without eventsUrl, events) are sent instead'),
+  eventsUrl: z.url().optional().describe('where matching events are sent instead'),
+});
+
 type Settings = z.infer<typeof settings>;
+type Target = z.infer<typeof target>;
 
 /** The JSON a receiver gets for one record or event. */
 type Envelope = Record<string, unknown>;
@@ -34,6 +41,7 @@ export const httpDestination = defineDestination({
   type: 'http',
   description: 'POST/PUT/PATCH mapped records and events as JSON to any HTTP endpoint',
   settings,
+  target,
   create(config: Settings, { http }) {
     const baseHeaders: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'ctbridge', ...config.headers, ...authHeaders(config) };
 
@@ -109,15 +117,16 @@ export const httpDestination = defineDestination({
             changed: item.changed,
             idempotencyKey: item.idempotencyKey,
           };
+          const url = (item.target as Target | undefined)?.url ?? config.url;
           if (item.operation === 'delete' && config.deleteMethod === 'DELETE') {
-            return { url: `${config.url.replace(/\/$/, '')}/${encodeURIComponent(item.recordType)}/${encodeURIComponent(item.resourceId)}`, method: 'DELETE', envelope };
+            return { url: `${url.replace(/\/$/, '')}/${encodeURIComponent(item.recordType)}/${encodeURIComponent(item.resourceId)}`, method: 'DELETE', envelope };
           }
-          return { url: config.url, method: item.operation === 'delete' ? 'POST' : config.method, envelope };
+          return { url, method: item.operation === 'delete' ? 'POST' : config.method, envelope };
         });
       },
       sendEvents(items: EventItem[]) {
         return deliver(items, (item) => ({
-          url: config.eventsUrl ?? config.url,
+          url: routedEventsUrl(item.target as Target | undefined) ?? config.eventsUrl ?? config.url,
           method: config.method,
           envelope: {
             kind: 'event',
@@ -133,6 +142,10 @@ export const httpDestination = defineDestination({
     };
   },
 });
+
+function routedEventsUrl(routed: Target | undefined): string | undefined {
+  return routed === undefined ? undefined : (routed.eventsUrl ?? routed.url);
+}
 
 function authHeaders(config: Settings): Record<string, string> {
   const auth = config.auth;

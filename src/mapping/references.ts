@@ -1,0 +1,155 @@
+// Expands the commercetools References a mapping reads through (`customerGroup.obj.name`, `store.obj.name.en`,
+// `state.obj.key`): before a batch is mapped, the referenced objects it needs are looked up in a shared cache and
+// the missing ones are fetched in one query per type — never one commercetools call per field or per record.
+// Objects like customer groups, stores, channels and states change rarely, so they are cached for a while (a
+// change shows in the next sync after the entry expires).
+import type { PathStep } from './path.ts';
+import { readPath } from './path.ts';
+
+/** The types a mapping may expand: the slowly changing ones a record points at. */
+export const EXPANDABLE_TYPES = ['customer-group', 'store', 'channel', 'state'] as const;
+export type ExpandableType = (typeof EXPANDABLE_TYPES)[number];
+
+/** Reads objects of one type by id or by key (a KeyReference, like an order's store, has only the key). */
+export type ReferenceLoader = (typeId: ExpandableType, by: 'id' | 'key', values: string[]) => Promise<Map<string, Record<string, unknown>>>;
+
+export interface ExpandRequest {
+  resource: unknown;
+  references: readonly (readonly PathStep[])[];
+}
+
+export interface ReferenceExpander {
+  /** Each resource with `obj` filled in on the references asked for, or the error that prevented loading them. */
+  expand(requests: readonly ExpandRequest[]): Promise<Array<unknown>>;
+}
+
+export interface ReferenceCacheOptions {
+  ttlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+}
+
+interface Wanted {
+  typeId: ExpandableType;
+  by: 'id' | 'key';
+  value: string;
+}
+
+const expandable = new Set<string>(EXPANDABLE_TYPES);
+
+export function createReferenceExpander(load: ReferenceLoader, options: ReferenceCacheOptions = {}): ReferenceExpander {
+  const ttlMs = options.ttlMs ?? 5 * 60_000;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const now = options.now ?? Date.now;
+  // Insertion-ordered, so the first entry is the oldest; `null` remembers that the object does not exist.
+  const cache = new Map<string, { object: Record<string, unknown> | null; expiresAt: number }>();
+  const inFlight = new Map<string, Promise<Record<string, unknown> | null>>();
+
+  const cacheKey = (wanted: Wanted) => `${wanted.typeId}\u0000${wanted.by}\u0000${wanted.value}`;
+
+  function cached(key: string): Record<string, unknown> | null | undefined {
+    const entry = cache.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= now()) {
+      cache.delete(key);
+      return undefined;
+    }
+    return entry.object;
+  }
+
+  function remember(key: string, object: Record<string, unknown> | null): void {
+    cache.delete(key);
+    cache.set(key, { object, expiresAt: now() + ttlMs });
+    while (cache.size > maxEntries) cache.delete(cache.keys().next().value!);
+  }
+
+  /** Loads what is neither cached nor being loaded, one query per (type, id or key). */
+  function loadMissing(wanted: readonly Wanted[]): void {
+    const groups = new Map<string, Wanted[]>();
+    for (const item of wanted) {
+      const key = cacheKey(item);
+      if (cached(key) !== undefined || inFlight.has(key)) continue;
+      const group = `${item.typeId}\u0000${item.by}`;
+      const list = groups.get(group) ?? [];
+      if (!list.some((other) => other.value === item.value)) list.push(item);
+      groups.set(group, list);
+    }
+    for (const list of groups.values()) {
+      const { typeId, by } = list[0]!;
+      const query = load(typeId, by, list.map((item) => item.value));
+      for (const item of list) {
+        const key = cacheKey(item);
+        const promise = query.then((found) => {
+          const object = found.get(item.value) ?? null;
+          remember(key, object);
+          return object;
+        });
+        inFlight.set(key, promise);
+        void promise.finally(() => inFlight.delete(key)).catch(() => {});
+      }
+    }
+  }
+
+  return {
+    async expand(requests) {
+      const wanted: Wanted[] = [];
+      const perRequest = requests.map(({ resource, references }) =>
+        references.flatMap((path) => {
+          const target = wantedAt(resource, path);
+          if (target) wanted.push(target);
+          return target ? [{ path, target }] : [];
+        }),
+      );
+      if (wanted.length === 0) return requests.map((request) => request.resource);
+      loadMissing(wanted);
+      return Promise.all(
+        requests.map(async ({ resource }, index) => {
+          let expanded = resource;
+          try {
+            for (const { path, target } of perRequest[index]!) {
+              const key = cacheKey(target);
+              const hit = cached(key);
+              const object = hit !== undefined ? hit : await (inFlight.get(key) ?? loadOne(target, key));
+              if (object !== null) expanded = withExpanded(expanded, path, object);
+            }
+          } catch (error) {
+            return error instanceof Error ? error : new Error(String(error));
+          }
+          return expanded;
+        }),
+      );
+    },
+  };
+
+  /** An entry that expired between loadMissing and its use. */
+  async function loadOne(target: Wanted, key: string): Promise<Record<string, unknown> | null> {
+    const object = (await load(target.typeId, target.by, [target.value])).get(target.value) ?? null;
+    remember(key, object);
+    return object;
+  }
+}
+
+/** What the reference at `path` points at, when it is an expandable reference not expanded yet. */
+function wantedAt(resource: unknown, path: readonly PathStep[]): Wanted | undefined {
+  const reference = readPath(resource, path);
+  if (reference === null || typeof reference !== 'object') return undefined;
+  const { typeId, id, key, obj } = reference as Record<string, unknown>;
+  if (obj !== undefined || typeof typeId !== 'string' || !expandable.has(typeId)) return undefined;
+  if (typeof id === 'string' && id !== '') return { typeId: typeId as ExpandableType, by: 'id', value: id };
+  if (typeof key === 'string' && key !== '') return { typeId: typeId as ExpandableType, by: 'key', value: key };
+  return undefined;
+}
+
+/** A copy of `root` with `obj` set on the reference at `path`; only the objects along the path are copied. */
+function withExpanded(root: unknown, path: readonly PathStep[], object: Record<string, unknown>): unknown {
+  const copy = (value: unknown): Record<string | number, unknown> => (Array.isArray(value) ? [...(value as unknown[])] : { ...(value as object) }) as Record<string | number, unknown>;
+  const top = copy(root);
+  let current = top;
+  for (const step of path) {
+    const next = copy(current[step as string | number]);
+    current[step as string | number] = next;
+    current = next;
+  }
+  current.obj = object;
+  return top;
+}
