@@ -2,10 +2,12 @@
 // (see bench/README.md), and prints one table: each ctbridge figure (median over runs) beside the naive figure from
 // the same invocation, ctbridge's advantage, and the bar from the issue with pass/fail. Progress goes to stderr.
 // Options: --runs N (default 3), --only 1,3 (scenario numbers), --profile (CPU-profile every ctbridge run).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BurstResult, CommercetoolsEndpoint } from './emulator-process.ts';
+import type { MappingFigures } from './mapping.ts';
 import { forkPeer, type Peer } from './ipc.ts';
 import type { BodySpec, RunResult } from './loadgen.ts';
 import { cpuSeconds, peakRssMb, startCtbridge, startNaive, type SystemUnderTest } from './processes.ts';
@@ -21,7 +23,9 @@ const option = (name: string): string | undefined => {
   return index >= 0 ? argv[index + 1] : undefined;
 };
 const RUNS = Math.max(1, Number(option('--runs') ?? 3));
-const ONLY = new Set((option('--only') ?? '1,2,3,4,5').split(',').map(Number));
+const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7').split(',').map(Number));
+/** Scenario 7 (mapping throughput) runs in a process of its own, without the system-under-test machinery. */
+const MAPPING = 7;
 const PROFILE = argv.includes('--profile');
 
 // ctbridge runs stop sending after ctbridgeCapMs too, so a slow build cannot blow the time budget (the rate is
@@ -49,6 +53,8 @@ const BARS = {
   p99: 250,
   calls: 0.2,
   rss: 250,
+  ordersMapped: 50_000,
+  mappingRatio: 5,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -349,7 +355,15 @@ async function main(): Promise<void> {
         lastRound = performance.now() - roundStart;
       }
     }
-    report(collected);
+    const mapping: MappingFigures[] = [];
+    if (ONLY.has(MAPPING)) {
+      for (let index = 0; index < RUNS; index += 1) {
+        const figures = JSON.parse(execFileSync(process.execPath, [new URL('./mapping.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8' })) as MappingFigures;
+        mapping.push(figures);
+        progress(`7. order mapping — run ${index + 1}/${RUNS}: ${int(figures.declarative)} orders/s declarative, ${int(figures.jsonata)} orders/s as one JSONata expression`);
+      }
+    }
+    report(collected, mapping);
     if (env.profileDir) reportProfiles(env.profileDir);
   } finally {
     await Promise.all([env.sink, env.loadgen, env.bulkEmulator, env.burstEmulator].map((peer) => peer.close()));
@@ -362,7 +376,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(collected: Collected[]): void {
+function report(collected: Collected[], mapping: MappingFigures[]): void {
   const find = (n: number) => collected.find((c) => c.scenario.number === n);
   const med = (runs: Run[] | undefined, figure: string) => median((runs ?? []).map((r) => r.figures[figure] ?? Number.NaN));
   type Row = { figure: string; ct: number; naive: number; format: (n: number) => string; better: 'higher' | 'lower'; bar?: { op: '≥' | '≤'; value: number } };
@@ -381,6 +395,11 @@ function report(collected: Collected[]): void {
   add(4, 'p99', `   p99 ingest-to-delivered @ ${LATENCY.ratePerSecond}/s (ms)`, (v) => dec(v), 'lower', { op: '≤', value: BARS.p99 });
   add(5, 'calls', '5. destination calls per message, bursty', (v) => dec(v, 3), 'lower', { op: '≤', value: BARS.calls });
   add(5, 'items', '   records sent per message, bursty', (v) => dec(v, 3), 'lower');
+  if (mapping.length > 0) {
+    const fields = mapping[0]!.fields;
+    rows.push({ figure: `7. orders mapped, ${fields}-field order mapping, one core (orders/s; "naive": as one JSONata expression)`, ct: median(mapping.map((m) => m.declarative)), naive: median(mapping.map((m) => m.jsonata)), format: int, better: 'higher', bar: { op: '≥', value: BARS.ordersMapped } });
+    rows.push({ figure: '   declarative mapping ÷ JSONata-only, per run (x)', ct: median(mapping.map((m) => m.declarative / m.jsonata)), naive: 1, format: (v) => dec(v, 1), better: 'higher', bar: { op: '≥', value: BARS.mappingRatio } });
+  }
   if (collected.length > 0) {
     const all = (kind: Kind) => collected.flatMap((c) => c[kind]);
     rows.push({ figure: '6. peak RSS, max over all runs (MB)', ct: Math.max(...all('ctbridge').map((r) => r.rssMb)), naive: Math.max(...all('naive').map((r) => r.rssMb)), format: int, better: 'lower', bar: { op: '≤', value: BARS.rss } });

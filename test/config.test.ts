@@ -153,7 +153,7 @@ describe('ctbridge config check', () => {
 
   it('reports an invalid mapping path where it is written', async () => {
     await expectInvalid(edit(['email: email', 'email: "addresses[x"']), (f) => [
-      `${f}: destinations[0].records.customer.fields.email: "addresses[x" is not a valid path segment in "addresses[x" (expected name, name[0], name[?key=path] or name[?key='text'])`,
+      `${f}: destinations[0].records.customer.fields.email: "addresses[x" is not a valid path segment in "addresses[x" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
     ]);
   });
 
@@ -189,7 +189,7 @@ describe('ctbridge config check', () => {
       `${f}: destinations[0].name: use lowercase letters, digits, - and _`,
       `${f}: destinations[0].url: environment variable SINK_URL is not set`,
       `${f}: destinations[0].method: expected one of "POST", "PUT", "PATCH"`,
-      `${f}: destinations[0].records.customer.fields.email: "addresses[x" is not a valid path segment in "addresses[x" (expected name, name[0], name[?key=path] or name[?key='text'])`,
+      `${f}: destinations[0].records.customer.fields.email: "addresses[x" is not a valid path segment in "addresses[x" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
     ]);
   });
 
@@ -213,7 +213,7 @@ describe('ctbridge config check', () => {
       `${f}: server.ingest.auth.token: expected a string, got a whole number`,
       `${f}: destinations[0].signingSecret: signing secret must be at least 16 characters`,
       `${f}: destinations[0].auth.header.value: expected a string, got a whole number`,
-      `${f}: destinations[0].records.customer.fields.firstName: "***" is not a valid path segment in "***" (expected name, name[0], name[?key=path] or name[?key='text'])`,
+      `${f}: destinations[0].records.customer.fields.firstName: "***" is not a valid path segment in "***" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
     ]);
     expect(run.stderr).not.toContain('lit3ral-s1gn1ng');
   });

@@ -269,3 +269,44 @@ describe('mapping errors at start-up', () => {
     ]);
   });
 });
+
+describe('lists', () => {
+  const order = {
+    lineItems: [
+      { quantity: 2, variant: { sku: 'a' }, name: { en: 'Shoe', de: 'Schuh' }, discounts: [{ amount: 1 }, { amount: 2 }] },
+      { quantity: 3, variant: {}, name: { en: 'Sock' }, discounts: [{ amount: 4 }] },
+    ],
+    locale: 'de-DE',
+  };
+
+  it('reads every element with [*], leaving out the missing and flattening nested lists', async () => {
+    const mapping = compileMapping({
+      fields: {
+        quantities: 'lineItems[*].quantity',
+        total: { path: 'lineItems[*].quantity', pipe: ['sum'] },
+        skus: { path: 'lineItems[*].variant.sku', pipe: ['join'] },
+        discounts: 'lineItems[*].discounts[*].amount',
+        lines: { path: 'lineItems', pipe: ['count'] },
+        none: { path: 'giftCards', pipe: ['count'] },
+        notAList: 'locale[*].x',
+      },
+    });
+    expect(await payloadOf(mapping, order)).toEqual({ quantities: [2, 3], total: 5, skus: 'a', discounts: [1, 2, 4], lines: 2, none: 0, notAList: null });
+  });
+
+  it('maps a list of objects, one per element, with fields read from each element in the record context', async () => {
+    const mapping = compileMapping({ fields: { lines: { list: 'lineItems', fields: { sku: 'variant.sku', name: { path: 'name', pipe: ['localized'] }, qty: 'quantity', shop: '$locale' } } } });
+    expect(await payloadOf(mapping, order)).toEqual({
+      lines: [
+        { sku: 'a', name: 'Schuh', qty: 2, shop: 'de-DE' },
+        { sku: null, name: 'Sock', qty: 3, shop: 'de-DE' },
+      ],
+    });
+    expect(await payloadOf(mapping, {})).toEqual({ lines: null });
+  });
+
+  it('maps a list with a JSONata field in its elements', async () => {
+    const mapping = compileMapping({ fields: { lines: { list: 'lineItems', fields: { discount: { jsonata: '$sum(discounts.amount)' } } } } });
+    expect(await payloadOf(mapping, order)).toEqual({ lines: [{ discount: 3 }, { discount: 4 }] });
+  });
+});

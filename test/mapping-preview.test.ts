@@ -35,6 +35,11 @@ destinations:
           total: { path: totalPrice, pipe: [money] }
           status: { path: orderState, pipe: [{ map: { table: { Open: new, Complete: done } } }] }
           quantity: { path: "lineItems[0].quantity", pipe: [{ default: { value: 0 } }] }
+        when:
+          - match: { store: uk-store }
+            fields: { market: { value: UK } }
+            omit: [quantity]
+            target: { url: "http://127.0.0.1:1/uk" }
       contact:
         source: customer
         fields:
@@ -81,6 +86,14 @@ describe('ctbridge mapping preview', () => {
     expect(run.stdout).toContain('"name": "John Doe"');
     expect(run.stdout).toContain('delta: all 3 fields (no previous payload given');
     expect(run.stdout).toContain('personal data: email (masked), name (as is)');
+  });
+
+  it('maps as if the resource belonged to the store given with --store, showing the when: block\'s routing', async () => {
+    const run = await preview(['--destination', 'crm', '--record', 'order', '--input', join(examples, 'order.example.json'), '--store', 'uk-store', '--json']);
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as { payload: Record<string, unknown>; target: unknown };
+    expect(result.target).toEqual({ url: 'http://127.0.0.1:1/uk' });
+    expect(result.payload).toEqual({ number: '92f5a867-bf19-47ab-982c-6720a03a3921', email: null, total: '10.00', status: 'new', market: 'UK' });
   });
 
   it('exits 2 naming what is wrong with the destination, the record or the input', async () => {

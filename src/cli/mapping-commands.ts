@@ -45,9 +45,10 @@ export function registerMappingCommands(program: Command): void {
     .requiredOption('--record <type>', 'record mapping name under the destination\'s records')
     .requiredOption('--input <file>', 'the resource as JSON, e.g. an API response or an official example')
     .option('--previous <file>', 'the payload last sent, as JSON, to show what a sync would send now')
+    .option('--store <key>', 'map as if the resource belonged to this store (for when: blocks by store)')
     .option('--json', 'print one JSON object instead of text')
     .addOption(configOption())
-    .action(async (options: { destination: string; record: string; input: string; previous?: string; json?: boolean; config?: string }) => {
+    .action(async (options: { destination: string; record: string; input: string; previous?: string; store?: string; json?: boolean; config?: string }) => {
       const config = loadConfigOrExit(options);
       const destination = config.destinations.find((d) => d.name === options.destination);
       if (!destination) {
@@ -57,7 +58,7 @@ export function registerMappingCommands(program: Command): void {
       if (!route) {
         return exitUsage(`destination "${destination.name}" has no record mapping "${options.record}" (it has: ${Object.keys(destination.records).join(', ') || 'none'})`);
       }
-      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input')));
+      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input')), options.store === undefined ? undefined : { store: options.store });
       if (mapped.skip) {
         process.stdout.write(`${destination.name} / ${options.record}: a when: block leaves this ${route.resourceType} out of the destination (skip: true); nothing would be sent\n`);
         return;
@@ -68,14 +69,18 @@ export function registerMappingCommands(program: Command): void {
         return exitUsage(`the previous payload ${options.previous} is not a JSON object`);
       }
       const changed = changedFields(previous as Record<string, unknown> | undefined, payload);
-      const personal = route.mapping.fields.filter((field) => field.personal).map((field) => ({ field: field.name, form: formOf(field.transforms) }));
+      // A field overridden by a when: block is described by its last definition.
+      const definitions = new Map(route.mapping.fields.map((field) => [field.name, field]));
+      const personal = [...definitions.values()].filter((field) => field.personal && Object.hasOwn(payload, field.name)).map((field) => ({ field: field.name, form: formOf(field.transforms) }));
+      const { target } = mapped;
 
       if (options.json) {
-        process.stdout.write(`${JSON.stringify({ destination: destination.name, record: options.record, source: route.resourceType, payload, changed, personal }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ destination: destination.name, record: options.record, source: route.resourceType, ...(target && { target }), payload, changed, personal }, null, 2)}\n`);
         return;
       }
       const lines = [
         `${destination.name} / ${options.record} (from a commercetools ${route.resourceType}), input ${options.input}`,
+        ...(target ? [`routed by a when: block to ${JSON.stringify(target)}`] : []),
         '',
         'payload:',
         JSON.stringify(payload, null, 2),

@@ -4,6 +4,8 @@
 //   name: { template: "{{firstName}} {{lastName}}" }     text with paths in {{ }}
 //   source: { value: commercetools }                     a literal
 //   phone: { first: [mobile, phone, "addresses[0].phone"], pipe: [e164] }   the first non-empty of several
+//   quantity: { path: "lineItems[*].quantity", pipe: [sum] }   [*] reads every element of a list
+//   lines: { list: lineItems, fields: { sku: variant.sku, qty: quantity } }   a list of objects, one per element
 //   items: { jsonata: "$sum(lineItems.quantity)" }       a JSONata expression, for what the others cannot say
 //   market: $store                                       the record's context (see MAPPING_CONTEXT)
 // and any of these may carry `pipe: [transform, { transform: args }]` (transforms.ts). Compiled once; reading a
@@ -20,6 +22,7 @@ export type FieldSpec =
   | { template: string; pipe?: unknown[] }
   | { value: unknown; pipe?: unknown[] }
   | { jsonata: string; pipe?: unknown[] }
+  | { list: string; fields: Record<string, FieldSpec>; pipe?: unknown[] }
   | { first: FieldSpec[]; pipe?: unknown[] };
 
 /** Names a path may start with to read the record's context instead of the resource: `$store`, `$locale`… */
@@ -70,8 +73,9 @@ export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}): C
 }
 
 function baseOf(spec: Exclude<FieldSpec, string>, secrets: TransformSecrets): CompiledField {
-  const kinds = (['path', 'template', 'value', 'jsonata', 'first'] as const).filter((kind) => Object.hasOwn(spec, kind));
-  if (kinds.length !== 1) throw new FieldSpecError(`a field has exactly one of path, template, value, jsonata or first (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
+  const kinds = (['path', 'template', 'value', 'jsonata', 'list', 'first'] as const).filter((kind) => Object.hasOwn(spec, kind));
+  if (kinds.length !== 1) throw new FieldSpecError(`a field has exactly one of path, template, value, jsonata, list or first (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
+  if ('list' in spec) return fromList(spec.list, spec.fields, secrets);
   if ('path' in spec) return fromPath(spec.path);
   if ('template' in spec) return fromTemplate(spec.template);
   if ('first' in spec) return fromFallbacks(spec.first, secrets);
@@ -139,6 +143,50 @@ function fromJsonata(text: string): CompiledField {
     references: jsonataReferences(expression.ast()),
     sourceNames: jsonataNames(expression.ast()),
     transforms: [],
+  };
+}
+
+/** One object per element of the list at `path`, each mapped by `fields` with the element as its source. */
+function fromList(path: string, fields: Record<string, FieldSpec>, secrets: TransformSecrets): CompiledField {
+  const list = fromPath(path);
+  const entries = Object.entries(fields ?? {});
+  if (entries.length === 0) throw new FieldSpecError('a list needs fields: { name: path-in-each-element, … }');
+  const compiled = entries.map(([name, spec]): [string, CompiledField] => {
+    try {
+      return [name, compileField(spec, secrets)];
+    } catch (error) {
+      throw new FieldSpecError(`fields.${name}: ${(error as Error).message}`);
+    }
+  });
+  const async = compiled.some(([, field]) => field.async);
+  const mapElement = (element: unknown, context: TransformContext): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const [name, field] of compiled) {
+      const value = field.read(element, context);
+      out[name] = value === undefined ? null : value;
+    }
+    return out;
+  };
+  const mapElementAsync = async (element: unknown, context: TransformContext): Promise<Record<string, unknown>> => {
+    const out: Record<string, unknown> = {};
+    for (const [name, field] of compiled) {
+      const value: unknown = await field.read(element, context);
+      out[name] = value === undefined ? null : value;
+    }
+    return out;
+  };
+  return {
+    read(source, context) {
+      const elements = list.read(source, context);
+      if (!Array.isArray(elements)) return elements === undefined ? null : elements;
+      return async ? Promise.all(elements.map((element) => mapElementAsync(element, context))) : elements.map((element) => mapElement(element, context));
+    },
+    async,
+    usesContext: list.usesContext || compiled.some(([, field]) => field.usesContext),
+    // Paths inside the elements are relative to them: only the list's own are expanded.
+    references: list.references,
+    sourceNames: [...list.sourceNames, ...compiled.flatMap(([, field]) => field.sourceNames)],
+    transforms: compiled.flatMap(([, field]) => field.transforms),
   };
 }
 
@@ -319,6 +367,7 @@ export const fieldSpecSchema: z.ZodType<FieldSpec> = z.lazy(() =>
     z.strictObject({ template: z.string().describe('text with {{path}} placeholders'), pipe: pipeSchema }),
     z.strictObject({ value: z.unknown().describe('a fixed value'), pipe: pipeSchema }),
     z.strictObject({ jsonata: z.string().describe('a JSONata expression over the resource; the context is bound as $locale, $store…'), pipe: pipeSchema }),
+    z.strictObject({ list: z.string().describe('a path to a list'), fields: z.record(z.string(), fieldSpecSchema).describe('fields of each element, read from it'), pipe: pipeSchema }),
     z.strictObject({ first: z.array(fieldSpecSchema).min(1).describe('the first non-empty of these'), pipe: pipeSchema }),
   ]),
 );

@@ -1,6 +1,7 @@
 // Path expressions over commercetools JSON: `email`, `addresses[0].firstName`, `custom.fields.tier`, and filters
 // that pick a list element by a field: `addresses[?id=defaultShippingAddressId].city` (compared with another
-// path of the same resource) or `lineItems[?productKey='gift-card']` (with a literal).
+// path of the same resource) or `lineItems[?productKey='gift-card']` (with a literal); `lineItems[*].quantity`
+// reads the rest of the path in every element and gives the list of what it found.
 // Compiled once at start-up into a list of steps; evaluation is a tight loop with no parsing.
 
 /** A list element whose `key` equals a literal or the value at a path of the whole resource. */
@@ -9,14 +10,21 @@ export interface FilterStep {
   equals: { literal: string | number } | { root: PathStep[] };
 }
 
-export type PathStep = string | number | FilterStep;
+/** `[*]`: every element of a list. */
+export interface EachStep {
+  each: true;
+}
+
+export type PathStep = string | number | FilterStep | EachStep;
+
+const EACH: EachStep = { each: true };
 
 export class PathSyntaxError extends Error {
   override readonly name = 'PathSyntaxError';
 }
 
 const NAME = /^[A-Za-z_$][\w$-]*$/;
-const BRACKETS = /\[(\d+)\]|\[\?([A-Za-z_$][\w$-]*)=([^\]]+)\]/g;
+const BRACKETS = /\[(\d+)\]|\[\?([A-Za-z_$][\w$-]*)=([^\]]+)\]|\[(\*)\]/g;
 
 /** Compiles `a.b[0].c` into ['a', 'b', 0, 'c']; throws PathSyntaxError naming the bad part. */
 export function compilePath(expression: string): PathStep[] {
@@ -30,10 +38,12 @@ export function compilePath(expression: string): PathStep[] {
     const parsed = [...brackets.matchAll(BRACKETS)];
     const valid = (name === '' || NAME.test(name)) && parsed.map((m) => m[0]).join('') === brackets && (name !== '' || brackets !== '');
     if (!valid) {
-      throw new PathSyntaxError(`"${segment}" is not a valid path segment in "${trimmed}" (expected name, name[0], name[?key=path] or name[?key='text'])`);
+      throw new PathSyntaxError(`"${segment}" is not a valid path segment in "${trimmed}" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`);
     }
     if (name !== '') steps.push(name);
-    for (const [, index, key, value] of parsed) steps.push(index !== undefined ? Number(index) : { key: key!, equals: filterValue(value!.trim(), trimmed) });
+    for (const [, index, key, value, star] of parsed) {
+      steps.push(star !== undefined ? EACH : index !== undefined ? Number(index) : { key: key!, equals: filterValue(value!.trim(), trimmed) });
+    }
   }
   return steps;
 }
@@ -67,11 +77,28 @@ function filterValue(text: string, expression: string): FilterStep['equals'] {
   }
 }
 
-/** Reads a compiled path; a missing step anywhere yields undefined. Filters compare against `root`. */
-export function readPath(value: unknown, steps: readonly PathStep[], root: unknown = value): unknown {
+/**
+ * Reads a compiled path; a missing step anywhere yields undefined. Filters compare against `root`. After `[*]`
+ * the result is the list of what the rest of the path finds in each element (missing ones left out, lists found
+ * by a further `[*]` flattened into it).
+ */
+export function readPath(value: unknown, steps: readonly PathStep[], root: unknown = value, from = 0): unknown {
   let current = value;
-  for (const step of steps) {
+  for (let at = from; at < steps.length; at += 1) {
+    const step = steps[at]!;
     if (current === null || typeof current !== 'object') return undefined;
+    if (typeof step === 'object' && 'each' in step) {
+      if (!Array.isArray(current)) return undefined;
+      const found: unknown[] = [];
+      const nested = steps.indexOf(EACH, at + 1) !== -1;
+      for (const element of current as unknown[]) {
+        const item = readPath(element, steps, root, at + 1);
+        if (item === undefined) continue;
+        if (nested && Array.isArray(item)) found.push(...(item as unknown[]));
+        else found.push(item);
+      }
+      return found;
+    }
     if (typeof step === 'object') {
       if (!Array.isArray(current)) return undefined;
       const expected = 'literal' in step.equals ? step.equals.literal : readPath(root, step.equals.root);
@@ -86,5 +113,5 @@ export function readPath(value: unknown, steps: readonly PathStep[], root: unkno
 
 /** The names a path reads (for deciding whether it passes through personal data). */
 export function pathNames(steps: readonly PathStep[]): string[] {
-  return steps.flatMap((step) => (typeof step === 'string' ? [step] : typeof step === 'object' ? [step.key] : []));
+  return steps.flatMap((step) => (typeof step === 'string' ? [step] : typeof step === 'object' && 'key' in step ? [step.key] : []));
 }

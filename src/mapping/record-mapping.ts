@@ -57,8 +57,11 @@ export interface CompiledMapping {
   personalFields: ReadonlySet<string>;
   /** Paths of the References whose expanded object (`.obj`) a field reads: expand these before `apply`. */
   references: readonly (readonly PathStep[])[];
-  /** Rejects with a MappingError when a field cannot be computed (a JSONata expression failing on this input). */
-  apply(source: unknown): Promise<Mapped>;
+  /**
+   * Rejects with a MappingError when a field cannot be computed (a JSONata expression failing on this input).
+   * `context` replaces parts of the record's context (the preview's --store).
+   */
+  apply(source: unknown, context?: Partial<TransformContext>): Promise<Mapped>;
 }
 
 /** A field could not be computed for this input: permanent for this version of the resource. */
@@ -139,20 +142,22 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
     fields: info,
     personalFields,
     references,
-    async apply(source) {
-      const context = needsContext ? recordContext(source, projectKey) : noContext;
+    async apply(source, overrides) {
+      const derived = needsContext || overrides ? recordContext(source, projectKey) : noContext;
+      const context = overrides ? { ...derived, ...overrides } : derived;
       const plan = blocks.length === 0 ? plain : planFor(context);
       if (plan.skip) return { skip: true };
       const payload: Record<string, unknown> = {};
-      for (const [name, field] of plan.fields) {
-        let value: unknown;
-        try {
-          value = plan.async && field.async ? await field.read(source, context) : field.read(source, context);
-        } catch (error) {
-          throw new MappingError(`field "${name}": ${(error as Error).message}`, { cause: error });
+      let current = '';
+      try {
+        for (const [name, field] of plan.fields) {
+          current = name;
+          const value = plan.async && field.async ? await field.read(source, context) : field.read(source, context);
+          // Absent source values are sent as null so that a field that disappears is cleared at the destination.
+          payload[name] = value === undefined ? null : value;
         }
-        // Absent source values are sent as null so that a field that disappears is cleared at the destination.
-        payload[name] = value === undefined ? null : value;
+      } catch (error) {
+        throw new MappingError(`field "${current}": ${(error as Error).message}`, { cause: error });
       }
       return { skip: false, payload, target: plan.target };
     },

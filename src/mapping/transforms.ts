@@ -92,16 +92,35 @@ function toAlpha2(text: string, language: string): string | undefined {
   return countries.getAlpha2Code(trimmed, 'en') ?? (language === 'en' ? undefined : countries.getAlpha2Code(trimmed, language));
 }
 
-const languageOf = (locale: string | undefined): string | undefined => locale?.split(/[-_]/)[0]?.toLowerCase();
+const languages = new Map<string, string>();
+/** `de` for `de-AT` or `de_AT`; remembered, since every localized field of every record asks. */
+function languageOf(locale: string | undefined): string | undefined {
+  if (locale === undefined) return undefined;
+  let language = languages.get(locale);
+  if (language === undefined) {
+    language = locale.split(/[-_]/)[0]!.toLowerCase();
+    if (languages.size < 1_000) languages.set(locale, language);
+  }
+  return language;
+}
 
 /** commercetools Money (TypedMoney): centPrecision, or highPrecision with its preciseAmount. */
-const money = z.object({
-  currencyCode: z.string(),
-  centAmount: z.number().int(),
-  fractionDigits: z.number().int().min(0).max(20).optional(),
-  preciseAmount: z.number().int().optional(),
-  type: z.enum(['centPrecision', 'highPrecision']).optional(),
-});
+interface Money {
+  currencyCode: string;
+  centAmount: number;
+  fractionDigits?: number | undefined;
+  type?: 'centPrecision' | 'highPrecision' | undefined;
+}
+
+/** The value as Money, or undefined when it is not one. Checked by hand: it runs for every amount of every order. */
+function asMoney(value: unknown): Money | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { currencyCode, centAmount, fractionDigits, type } = value as Record<string, unknown>;
+  if (typeof currencyCode !== 'string' || !Number.isSafeInteger(centAmount)) return undefined;
+  if (fractionDigits !== undefined && !(Number.isInteger(fractionDigits) && (fractionDigits as number) >= 0 && (fractionDigits as number) <= 20)) return undefined;
+  if (type !== undefined && type !== 'centPrecision' && type !== 'highPrecision') return undefined;
+  return value as Money;
+}
 
 /** `amount` minor units at `digits` fraction digits as a decimal string, without floating-point rounding. */
 function decimalString(amount: number, digits: number): string {
@@ -180,11 +199,11 @@ export const transforms = {
     create: (args) => {
       const as = args?.as ?? 'decimal';
       return (value) => {
-        const parsed = money.safeParse(value);
-        if (!parsed.success) return value;
-        const { centAmount, currencyCode } = parsed.data;
+        const parsed = asMoney(value);
+        if (parsed === undefined) return value;
+        const { centAmount, currencyCode } = parsed;
         // centAmount is already the high-precision amount rounded to the currency's cent precision.
-        const digits = parsed.data.type === 'highPrecision' ? centDigits(currencyCode) : (parsed.data.fractionDigits ?? centDigits(currencyCode));
+        const digits = parsed.type === 'highPrecision' ? centDigits(currencyCode) : (parsed.fractionDigits ?? centDigits(currencyCode));
         if (as === 'minor') return centAmount;
         if (as === 'object') return { amount: centAmount, currency: currencyCode };
         return decimalString(centAmount, digits);
@@ -237,6 +256,9 @@ export const transforms = {
         const candidates = [locale, languageOf(locale), ...fallback];
         for (const candidate of candidates) {
           if (candidate === undefined) continue;
+          // commercetools keys are usually spelled as asked (de, en-GB); other spellings are looked for after.
+          const exact = texts[candidate];
+          if (typeof exact === 'string') return exact;
           const key = Object.keys(texts).find((k) => k.toLowerCase() === candidate.toLowerCase());
           if (key !== undefined && typeof texts[key] === 'string') return texts[key];
         }
@@ -248,6 +270,22 @@ export const transforms = {
         return first ?? null;
       };
     },
+  }),
+
+  sum: define({
+    description: 'the sum of the numbers in a list (`lineItems[*].quantity`); other items are ignored',
+    args: noArgs,
+    create: () => (value) => {
+      if (!Array.isArray(value)) return value;
+      let total = 0;
+      for (const item of value) if (typeof item === 'number' && Number.isFinite(item)) total += item;
+      return total;
+    },
+  }),
+  count: define({
+    description: 'how many items a list has (0 when there is none)',
+    args: noArgs,
+    create: () => (value) => (Array.isArray(value) ? value.length : present(value) ? value : 0),
   }),
 
   join: define({
