@@ -73,7 +73,7 @@ describe('ctbridge mapping preview', () => {
     const result = JSON.parse(run.stdout) as { payload: Record<string, unknown>; changed: string[]; personal: unknown[] };
     expect(result.payload).toEqual({ number: '92f5a867-bf19-47ab-982c-6720a03a3921', email: null, total: '10.00', status: 'new', quantity: 1 });
     expect(result.changed).toEqual(['email', 'status']);
-    expect(result.personal).toEqual([{ field: 'email', form: 'hashed' }]);
+    expect(result.personal).toEqual([{ field: 'email', class: 'email', form: 'hashed' }]);
   });
 
   it('reads the resource a Message carries, and says in text what a sync would send', async () => {
@@ -85,7 +85,7 @@ describe('ctbridge mapping preview', () => {
     expect(run.stdout).toContain('"email": "j***@example.com"');
     expect(run.stdout).toContain('"name": "John Doe"');
     expect(run.stdout).toContain('delta: all 3 fields (no previous payload given');
-    expect(run.stdout).toContain('personal data: email (masked), name (as is)');
+    expect(run.stdout).toContain('personal data: email (email, masked), name (name, as is)');
   });
 
   it('maps as if the resource belonged to the store given with --store, showing the when: block\'s routing', async () => {

@@ -4,6 +4,7 @@
 import { CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, resolveConfigPath } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { openStore, type Store } from '../store/store.ts';
 
 export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
@@ -45,4 +46,16 @@ export function exitUsage(message: string): never {
 
 export function exitWithError(error: unknown): never {
   process.exit(reportError(error));
+}
+
+/** Runs `fn` against the configured store (migrated), closing it afterwards. */
+export async function withStore<T>(options: { config?: string }, fn: (store: Store, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfigOrExit(options);
+  const store = openStore(config.store);
+  try {
+    await store.migrate();
+    return await fn(store, config);
+  } finally {
+    await store.close();
+  }
 }

@@ -4,20 +4,7 @@ import type { Command } from 'commander';
 import { present } from '../server/admin-routes.ts';
 import { DeadLetters } from '../store/dead-letters.ts';
 import { readStatus } from '../store/status.ts';
-import { openStore, type Store } from '../store/store.ts';
-import type { Config } from '../config/schema.ts';
-import { configOption, exitWithError, loadConfigOrExit } from './common.ts';
-
-async function withStore<T>(options: { config?: string }, fn: (store: Store, config: Config) => Promise<T>): Promise<T> {
-  const config = loadConfigOrExit(options);
-  const store = openStore(config.store);
-  try {
-    await store.migrate();
-    return await fn(store, config);
-  } finally {
-    await store.close();
-  }
-}
+import { configOption, exitWithError, withStore } from './common.ts';
 
 export function registerDlqCommands(program: Command): void {
   const dlq = program.command('dlq').description('inspect and replay dead letters');

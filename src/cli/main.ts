@@ -6,6 +6,7 @@ import { reportError } from './common.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerMappingCommands } from './mapping-commands.ts';
+import { registerPiiCommands } from './pii-commands.ts';
 import { registerRunCommands } from './run-commands.ts';
 import { registerSandboxCommand } from './sandbox-command.ts';
 
@@ -20,6 +21,7 @@ registerRunCommands(program);
 registerConfigCommands(program);
 registerDlqCommands(program);
 registerMappingCommands(program);
+registerPiiCommands(program);
 registerSandboxCommand(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.

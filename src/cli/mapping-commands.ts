@@ -10,9 +10,12 @@ import { configOption, exitUsage, loadConfigOrExit } from './common.ts';
 
 /** How a personal field leaves, from the transforms it goes through (the last protective one decides). */
 function formOf(transforms: readonly string[]): string {
-  const last = [...transforms].reverse().find((name) => name === 'hash' || name === 'mask');
-  return last === 'hash' ? 'hashed' : last === 'mask' ? 'masked' : 'as is';
+  const last = [...transforms].reverse().find((name) => name === 'hash' || name === 'mask' || name === 'tokenize');
+  return last === 'hash' ? 'hashed' : last === 'mask' ? 'masked' : last === 'tokenize' ? 'tokenized' : 'as is';
 }
+
+// The preview does not open the store: a tokenized field shows where its vault token would be.
+const PREVIEW_TOKENS = { tokenize: () => Promise.resolve('[vault token]') };
 
 function readJson(file: string, what: string): unknown {
   let text: string;
@@ -58,7 +61,7 @@ export function registerMappingCommands(program: Command): void {
       if (!route) {
         return exitUsage(`destination "${destination.name}" has no record mapping "${options.record}" (it has: ${Object.keys(destination.records).join(', ') || 'none'})`);
       }
-      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input')), options.store === undefined ? undefined : { store: options.store });
+      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input')), { context: options.store === undefined ? undefined : { store: options.store }, tokens: PREVIEW_TOKENS });
       if (mapped.skip) {
         process.stdout.write(`${destination.name} / ${options.record}: a when: block leaves this ${route.resourceType} out of the destination (skip: true); nothing would be sent\n`);
         return;
@@ -71,7 +74,9 @@ export function registerMappingCommands(program: Command): void {
       const changed = changedFields(previous as Record<string, unknown> | undefined, payload);
       // A field overridden by a when: block is described by its last definition.
       const definitions = new Map(route.mapping.fields.map((field) => [field.name, field]));
-      const personal = [...definitions.values()].filter((field) => field.personal && Object.hasOwn(payload, field.name)).map((field) => ({ field: field.name, form: formOf(field.transforms) }));
+      const personal = [...definitions.values()]
+        .filter((field) => field.personal && (Object.hasOwn(payload, field.name) || field.treatment === 'drop'))
+        .map((field) => ({ field: field.name, ...(field.piiClass && { class: field.piiClass }), form: field.treatment === 'drop' ? 'dropped' : formOf(field.transforms) }));
       const { target } = mapped;
 
       if (options.json) {
@@ -90,7 +95,7 @@ export function registerMappingCommands(program: Command): void {
           : changed.length === 0
             ? 'delta: nothing changed, nothing would be sent'
             : `delta: ${changed.join(', ')} (${changed.length} of ${Object.keys(payload).length} fields)`,
-        personal.length === 0 ? 'personal data: none' : `personal data: ${personal.map((p) => `${p.field} (${p.form})`).join(', ')}`,
+        personal.length === 0 ? 'personal data: none' : `personal data: ${personal.map((p) => `${p.field} (${p.class ? `${p.class}, ` : ''}${p.form})`).join(', ')}`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { destinationDefinitions } from '../destinations/registry.ts';
 import { compileField, fieldSpecSchema } from '../mapping/field.ts';
 import { MATCH_KEYS } from '../mapping/record-mapping.ts';
+import { piiPolicySchema } from '../pii/classes.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -88,8 +89,22 @@ export const engineSchema = z.strictObject({
   referenceCacheMs: durationMs.default(5 * 60 * 1000).describe('how long referenced objects a mapping reads (customer groups, stores, channels, states) are cached'),
 });
 
+const vaultKey = z
+  .string()
+  .refine((text) => Buffer.from(text, 'base64').length === 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(text), 'a vault key is 32 random bytes in base64 (openssl rand -base64 32)');
+
 export const piiSchema = z.strictObject({
-  hashKey: z.string().min(16, 'use at least 16 characters').optional().describe('HMAC-SHA256 key of the hash transform; from the environment'),
+  hashKey: z.string().min(16, 'use at least 16 characters').optional().describe('HMAC-SHA256 key of the hash transform and the hash policy; from the environment'),
+  vault: z
+    .strictObject({
+      keys: z.record(z.string().regex(/^[a-z0-9-]{1,32}$/, 'key ids are lowercase letters, digits and -'), vaultKey).refine((keys) => Object.keys(keys).length > 0, 'give at least one key'),
+      activeKey: z.string().describe('the key new tokens are encrypted with; `ctbridge tokens rotate` re-encrypts older ones with it'),
+    })
+    .superRefine((vault, ctx) => {
+      if (!Object.hasOwn(vault.keys, vault.activeKey)) ctx.addIssue({ code: 'custom', path: ['activeKey'], message: `"${vault.activeKey}" is not one of the keys (${Object.keys(vault.keys).join(', ')})` });
+    })
+    .optional()
+    .describe('AES-256-GCM keys of the token vault (the tokenize policy); from the environment'),
 });
 
 const oneOrMore = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -147,6 +162,7 @@ const OTHER_PROBLEMS_TOO = { when: (payload: { value: unknown }) => isPlainObjec
 function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
   return {
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, - and _'),
+    pii: piiPolicySchema.default({}),
     records: z.record(z.string(), z.strictObject(recordMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO)).default({}),
     events: z.record(z.string(), z.strictObject(eventMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO)).default({}),
   };
@@ -161,6 +177,7 @@ export const eventMappingSchema = z.strictObject(eventMappingShape(z.record(z.st
 export interface DestinationConfig {
   name: string;
   type: string;
+  pii: z.infer<typeof piiPolicySchema>;
   records: Record<string, z.infer<typeof recordMappingSchema>>;
   events: Record<string, z.infer<typeof eventMappingSchema>>;
   [setting: string]: unknown;
@@ -199,8 +216,17 @@ export const configSchema = z
         }
         seen.add(name);
       });
-      // A field that hashes needs the key to hash with.
+      // A policy that hashes or tokenizes needs its key.
       const hashKey = isPlainObject(config.pii) ? config.pii.hashKey : undefined;
+      const vault = isPlainObject(config.pii) ? config.pii.vault : undefined;
+      destinations.forEach((destination: unknown, index) => {
+        const policy = isPlainObject(destination) && isPlainObject(destination.pii) ? destination.pii : {};
+        for (const [piiClass, treatment] of Object.entries(policy)) {
+          if (treatment === 'hash' && hashKey === undefined) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'pii', piiClass], message: 'hashing needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})' });
+          if (treatment === 'tokenize' && vault === undefined) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'pii', piiClass], message: 'tokenizing needs pii.vault (keys: { k1: ${CTBRIDGE_VAULT_KEY_1} }, activeKey: k1)' });
+        }
+      });
+      // A field that hashes needs the key to hash with.
       if (hashKey !== undefined) return;
       destinations.forEach((destination: unknown, index) => {
         if (!isPlainObject(destination)) return;

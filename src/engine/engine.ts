@@ -20,11 +20,13 @@ import { WorkLoop } from './work-loop.ts';
 import { createInboxRouter } from './inbox-router.ts';
 import { IngestPressure } from './ingest-pressure.ts';
 import { createReferenceExpander } from '../mapping/references.ts';
+import { piiKeysLoader } from '../pii/keys.ts';
+import { carryOutErasures, claimErasures } from './erasure.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 
 export interface EngineDeps {
-  config: Pick<Config, 'destinations' | 'engine'>;
+  config: Pick<Config, 'destinations' | 'engine'> & Partial<Pick<Config, 'pii'>>;
   routes: Routes;
   store: Store;
   fetcher: ResourceFetcher;
@@ -54,6 +56,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
   // One cache of referenced objects (customer groups, stores…) for every destination's mappings.
   const references = createReferenceExpander((typeId, by, values) => fetcher.fetchReferenced(typeId, by, values), { ttlMs: config.engine.referenceCacheMs });
+  const pii = piiKeysLoader(store.db, config.pii ?? {});
   const pressure = new IngestPressure();
   const yieldTo = () => pressure.idle(YIELD_TO_INGEST_MAX_MS);
 
@@ -61,7 +64,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const log = logger.child({ destination: destination.name });
     const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log);
     connectors.push(connector);
-    const common = { destination: destination.name, connector, routes, references, engine: config.engine, metrics, logger: log, hooks, owner };
+    const common = { destination: destination.name, connector, routes, references, pii, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
@@ -71,7 +74,21 @@ export function createEngine(deps: EngineDeps): Engine {
     });
   }
 
-  const allLoops = () => [...loops.values()].flatMap((pair) => [pair.records, pair.events]);
+  // Erasure requests: ctbridge's copies of the person go, and their records are deleted at every destination.
+  const erasures = new WorkLoop({
+    name: 'erasures',
+    concurrency: 1,
+    batchSize: 10,
+    pollIntervalMs: config.engine.pollIntervalMs,
+    logger,
+    claim: (limit) => claimErasures(store.db, limit),
+    process: async (requests) => {
+      await carryOutErasures(store.db, requests, await pii(), Date.now());
+      for (const request of requests) logger.info({ correlationId: request.correlation_id, source: request.source }, 'erasure carried out');
+      notify();
+    },
+  }) as WorkLoop<never>;
+  const allLoops = () => [...[...loops.values()].flatMap((pair) => [pair.records, pair.events]), erasures];
   const notify = (destinations?: Iterable<string>) => {
     for (const name of destinations ?? loops.keys()) {
       loops.get(name)?.records.notify();
@@ -89,8 +106,9 @@ export function createEngine(deps: EngineDeps): Engine {
     dedupeWindowMs: config.engine.dedupeWindowMs,
     yieldTo,
     // Wake only the loops that got work: an idle loop's claim is a wasted query on the shared connection.
-    onRouted: (queued, items) => {
+    onRouted: (queued, items, erasureCount) => {
       pressure.routed(items);
+      if (erasureCount > 0) erasures.notify();
       for (const [name, counts] of queued) {
         if (counts.records > 0) loops.get(name)?.records.notify();
         if (counts.events > 0) loops.get(name)?.events.notify();

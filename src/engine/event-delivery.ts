@@ -5,8 +5,11 @@ import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, EventItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redact } from '../observability/redact.ts';
+import { blockedPaymentData } from '../pii/payment-guard.ts';
+import { subjectOf, type PiiKeys } from '../pii/keys.ts';
 import { MappingError, type Mapped } from '../mapping/record-mapping.ts';
 import type { ReferenceExpander } from '../mapping/references.ts';
+import type { AuditEntry } from '../store/audit-log.ts';
 import type { EventQueue, EventRow } from '../store/event-queue.ts';
 import { PermanentError, toDeliveryError, type DeliveryError } from './errors.ts';
 import type { EngineHooks } from './hooks.ts';
@@ -21,6 +24,8 @@ export interface EventDeliveryDeps {
   routes: Routes;
   /** Fills in the referenced objects a mapping reads, from a shared cache. */
   references: ReferenceExpander;
+  /** The token vault, once its keys are loaded. */
+  pii: () => Promise<PiiKeys>;
   engine: EngineConfig;
   metrics: Metrics;
   logger: Logger;
@@ -30,12 +35,14 @@ export interface EventDeliveryDeps {
 }
 
 export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, references, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, references, pii, engine, metrics, logger, hooks, owner } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
     metrics.inFlight.inc({ destination, kind: 'event' }, rows.length);
     const delivered: EventRow[] = [];
+    const skipped = new Set<EventRow>();
+    const fieldsSent = new Map<EventRow, string[]>();
     const recorder = createFailureRecorder<EventRow>({
       kind: 'event',
       destination,
@@ -56,6 +63,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         if (route) routed.push({ row, route, message: JSON.parse(row.payload) as Record<string, unknown> });
         else fail(row, new PermanentError(`event mapping "${row.event_type}" no longer exists in the configuration`));
       }
+      const keys = await pii();
       const expanded = await references.expand(routed.map(({ route, message }) => ({ resource: message, references: route.mapping.references })));
       const sendable: Array<{ row: EventRow; item: EventItem }> = [];
       for (const [index, { row, route }] of routed.entries()) {
@@ -66,7 +74,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         }
         let mapped: Mapped;
         try {
-          mapped = await route.mapping.apply(message);
+          mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(eventSubject(message as Record<string, unknown>)) });
         } catch (error) {
           if (!(error instanceof MappingError)) throw error;
           fail(row, new PermanentError(`mapping ${row.event_type}: ${error.message}`));
@@ -75,6 +83,14 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         // A `when:` block leaves this event out of the destination: done, nothing sent.
         if (mapped.skip) {
           delivered.push(row);
+          skipped.add(row);
+          continue;
+        }
+        fieldsSent.set(row, Object.keys(mapped.payload));
+        const blocked = blockedPaymentData(mapped.payload);
+        if (blocked) {
+          metrics.paymentDataBlocked.inc({ destination, kind: 'event' });
+          fail(row, blocked);
           continue;
         }
         sendable.push({
@@ -108,9 +124,35 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
           }
         },
       );
-      await queue.finish(owner, now(), { delivered, retries: recorder.retries, deadLetters: recorder.deadLetters });
+      const at = now();
+      const entry = (row: EventRow, outcome: AuditEntry['outcome'], detail: string | null): AuditEntry => ({
+        at,
+        action: 'event.deliver',
+        destination,
+        itemType: row.event_type,
+        resourceId: row.resource_id,
+        version: null,
+        fields: fieldsSent.get(row) ?? null,
+        correlationId: row.correlation_id,
+        outcome,
+        detail,
+      });
+      const audit = [
+        ...delivered.map((row) => entry(row, skipped.has(row) ? 'skipped' : 'ok', null)),
+        ...recorder.retries.map((retry) => entry(retry.row, 'retry', retry.lastError)),
+        ...recorder.deadLetters.map((letter) => entry(letter.row, 'dead-lettered', letter.reason)),
+      ];
+      await queue.finish(owner, at, { delivered, retries: recorder.retries, deadLetters: recorder.deadLetters, audit });
     } finally {
       metrics.inFlight.dec({ destination, kind: 'event' }, rows.length);
     }
   };
+}
+
+/** Whose data a Message holds: the customer it is about, or the customer of the order it carries. */
+function eventSubject(message: Record<string, unknown>): string | undefined {
+  const resource = message.resource as { typeId?: unknown; id?: unknown } | undefined;
+  if (resource?.typeId === 'customer' && typeof resource.id === 'string') return resource.id;
+  const carried = typeof resource?.typeId === 'string' ? message[resource.typeId] : undefined;
+  return carried !== null && typeof carried === 'object' ? subjectOf(resource!.typeId as string, carried as Record<string, unknown>) : undefined;
 }

@@ -28,7 +28,7 @@ export function createInboxRouter(deps: {
   /** Resolves when the router may take the store: it gives way to ingest's commits, as the workers do. */
   yieldTo?: () => Promise<void>;
   /** After each batch: what it put in the destinations' queues, and how many inbox items it took. */
-  onRouted: (queued: RouteResult['queued'], items: number) => void;
+  onRouted: (queued: RouteResult['queued'], items: number, erasures: number) => void;
 }): WorkLoop<RouteResult> {
   const { store, routes, metrics, logger, hooks, onRouted } = deps;
   let lastPurge = Date.now();
@@ -54,7 +54,7 @@ export function createInboxRouter(deps: {
       logger.debug({ correlationId, type, resource, version, duplicate }, 'notification routed');
     }
     hooks.onRouted?.({ routed: result.notifications, duplicates: result.duplicates });
-    onRouted(result.queued, result.items);
+    onRouted(result.queued, result.items, result.erasures);
   }
 
   return new WorkLoop<RouteResult>({

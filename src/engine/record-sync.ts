@@ -7,8 +7,11 @@ import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, RecordItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redactMapped } from '../observability/redact.ts';
+import { blockedPaymentData } from '../pii/payment-guard.ts';
+import { subjectOf, type PiiKeys } from '../pii/keys.ts';
 import { MappingError } from '../mapping/record-mapping.ts';
 import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
+import type { AuditEntry } from '../store/audit-log.ts';
 import type { RecordQueue, RecordRow, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
 import { PermanentError, RetryableError, toDeliveryError } from './errors.ts';
@@ -32,6 +35,8 @@ export interface RecordSyncDeps {
   fetcher: ResourceFetcher;
   /** Fills in the referenced objects a mapping reads (`customerGroup.obj.name`), from a shared cache. */
   references: ReferenceExpander;
+  /** Snapshot digests and the token vault, once their keys are loaded. */
+  pii: () => Promise<PiiKeys>;
   engine: EngineConfig;
   metrics: Metrics;
   logger: Logger;
@@ -51,15 +56,18 @@ interface Pending {
   route: RecordRoute;
   item: RecordItem;
   record: Record<string, unknown> | null;
+  /** What the store keeps of it for the next delta (personal fields as digests). */
+  snapshot: Record<string, unknown> | null;
 }
 
 export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, fetcher, references, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, fetcher, references, pii, engine, metrics, logger, hooks, owner } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
     metrics.inFlight.inc({ destination, kind: 'record' }, rows.length);
     const synced: SyncedResult[] = [];
+    const sent: Pending[] = [];
     const { retries, deadLetters, fail } = createFailureRecorder<RecordRow>({
       kind: 'record',
       destination,
@@ -80,6 +88,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
         else synced.push({ row, syncedVersion: row.synced_version, snapshot: parseJson(row.snapshot), destinationDeleted: row.destination_deleted === 1, destinationId: row.destination_id });
       }
 
+      const keys = await pii();
       const latest = await resolveLatest(claimed.map((c) => c.row), fetcher);
       await expandReferences(claimed, latest, references);
       const pending: Pending[] = [];
@@ -91,7 +100,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
         }
         let outcome: Plan;
         try {
-          outcome = await plan(row, route, state!, connector.delta);
+          outcome = await plan(row, route, state!, connector.delta, keys);
         } catch (error) {
           if (!(error instanceof MappingError)) throw error;
           fail(row, new PermanentError(`mapping ${row.record_type}: ${error.message}`), null);
@@ -101,9 +110,15 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           synced.push(outcome.result);
           if (outcome.reason === 'stale') metrics.staleSkipped.inc({ destination });
           else metrics.unchanged.inc({ destination });
-        } else {
-          pending.push({ row, route, item: outcome.item, record: outcome.record });
+          continue;
         }
+        const blocked = outcome.record ? blockedPaymentData(outcome.record) : undefined;
+        if (blocked) {
+          metrics.paymentDataBlocked.inc({ destination, kind: 'record' });
+          fail(row, blocked, redactMapped(outcome.record!, route.mapping.personalFields));
+          continue;
+        }
+        pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot });
       }
 
       await sendInChunks(
@@ -114,11 +129,12 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
         (seconds) => metrics.destinationLatency.observe({ destination, operation: 'records' }, seconds),
         (p, outcome) => {
           if (outcome.ok) {
+            sent.push(p);
             const deleted = p.item.operation === 'delete';
             synced.push({
               row: p.row,
               syncedVersion: p.item.version,
-              snapshot: deleted ? null : p.record,
+              snapshot: deleted ? null : p.snapshot,
               destinationDeleted: deleted,
               destinationId: outcome.destinationId ?? p.row.destination_id,
             });
@@ -130,18 +146,40 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           }
         },
       );
-      await queue.finish(owner, now(), { synced, retries, deadLetters });
+      await queue.finish(owner, now(), { synced, retries, deadLetters, audit: auditEntries(destination, now(), sent, pending, retries, deadLetters) });
     } finally {
       metrics.inFlight.dec({ destination, kind: 'record' }, rows.length);
     }
   };
 }
 
+/** What the audit log gets of a batch: each change sent, and each that failed (field names, never values). */
+function auditEntries(destination: string, at: number, sent: readonly Pending[], pending: readonly Pending[], retries: ReadonlyArray<{ row: RecordRow; lastError: string }>, deadLetters: ReadonlyArray<{ row: RecordRow; reason: string }>): AuditEntry[] {
+  const planned = new Map(pending.map((p) => [p.row, p.item]));
+  const entry = (row: RecordRow, item: RecordItem | undefined, outcome: AuditEntry['outcome'], detail: string | null): AuditEntry => ({
+    at,
+    action: item?.operation === 'delete' ? 'record.delete' : 'record.upsert',
+    destination,
+    itemType: row.record_type,
+    resourceId: row.resource_id,
+    version: item?.version ?? null,
+    fields: item ? item.changed : null,
+    correlationId: row.correlation_id,
+    outcome,
+    detail,
+  });
+  return [
+    ...sent.map((p) => entry(p.row, p.item, 'ok', null)),
+    ...retries.map((retry) => entry(retry.row, planned.get(retry.row), 'retry', retry.lastError)),
+    ...deadLetters.map((letter) => entry(letter.row, planned.get(letter.row), 'dead-lettered', letter.reason)),
+  ];
+}
+
 type Plan =
   | { kind: 'done'; reason: 'stale' | 'unchanged'; result: SyncedResult }
-  | { kind: 'send'; item: RecordItem; record: Record<string, unknown> | null };
+  | { kind: 'send'; item: RecordItem; record: Record<string, unknown> | null; snapshot: Record<string, unknown> | null };
 
-async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta']): Promise<Plan> {
+async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta'], pii: PiiKeys): Promise<Plan> {
   const snapshot = parseJson(row.snapshot);
   const unchanged = (reason: 'stale' | 'unchanged', version = row.synced_version): Plan => ({
     kind: 'done',
@@ -160,20 +198,23 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
     return {
       kind: 'send',
       record: null,
+      snapshot: null,
       item: { ...base, operation: 'delete', fields: {}, record: {}, changed: [], idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}:delete` },
     };
   }
 
-  const mapped = await route.mapping.apply(latest.resource);
+  const mapped = await route.mapping.apply(latest.resource, { tokens: pii.tokens?.forSubject(subjectOf(row.resource_type, latest.resource)) });
   // A `when:` block leaves this record out of the destination: nothing to send, now or for this version.
   if (mapped.skip) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
   const record = mapped.payload;
   // After an attempt whose outcome is unknown the destination may hold either state: send the whole record.
-  const changed = changedFields(row.unconfirmed === 1 ? undefined : (snapshot ?? undefined), record);
+  const nextSnapshot = pii.snapshot(record, route.mapping.personalFields);
+  const changed = changedFields(row.unconfirmed === 1 ? undefined : (snapshot ?? undefined), nextSnapshot);
   if (changed.length === 0) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
   return {
     kind: 'send',
     record,
+    snapshot: nextSnapshot,
     item: {
       ...base,
       target: mapped.target,

@@ -27,12 +27,13 @@ export interface Routes {
 }
 
 export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pick<Config, 'pii' | 'commercetools'>>): Routes {
-  const options = { secrets: { hashKey: config.pii?.hashKey }, projectKey: config.commercetools?.projectKey };
+  const common = { secrets: { hashKey: config.pii?.hashKey }, projectKey: config.commercetools?.projectKey };
   const byResource = new Map<string, RecordRoute[]>();
   const byMessage = new Map<string, EventRoute[]>();
   const records = new Map<string, RecordRoute>();
   const events = new Map<string, EventRoute>();
   for (const destination of config.destinations) {
+    const options = { ...common, policy: destination.pii };
     for (const [recordType, mapping] of Object.entries(destination.records)) {
       const route: RecordRoute = {
         destination: destination.name,

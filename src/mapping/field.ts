@@ -15,15 +15,23 @@ import jsonata from 'jsonata';
 import { z } from 'zod';
 import { compilePath, pathNames, readPath, type PathStep } from './path.ts';
 import { compilePipeline, type TransformContext, type TransformFunction, type TransformSecrets } from './transforms.ts';
+import { PII_CLASSES, type PiiClass, type PiiPolicy } from '../pii/classes.ts';
+import { applyPiiPolicy } from '../pii/policy.ts';
+
+/** Every object form may say `pii:` which class of personal data it carries (`none`: it is not personal). */
+interface Common {
+  pipe?: unknown[];
+  pii?: PiiClass | 'none';
+}
 
 export type FieldSpec =
   | string
-  | { path: string; pipe?: unknown[] }
-  | { template: string; pipe?: unknown[] }
-  | { value: unknown; pipe?: unknown[] }
-  | { jsonata: string; pipe?: unknown[] }
-  | { list: string; fields: Record<string, FieldSpec>; pipe?: unknown[] }
-  | { first: FieldSpec[]; pipe?: unknown[] };
+  | ({ path: string } & Common)
+  | ({ template: string } & Common)
+  | ({ value: unknown } & Common)
+  | ({ jsonata: string } & Common)
+  | ({ list: string; fields: Record<string, FieldSpec> } & Common)
+  | ({ first: FieldSpec[] } & Common);
 
 /** Names a path may start with to read the record's context instead of the resource: `$store`, `$locale`… */
 export const MAPPING_CONTEXT = ['locale', 'country', 'currency', 'store', 'channel', 'projectKey'] as const satisfies ReadonlyArray<keyof TransformContext>;
@@ -38,6 +46,8 @@ export interface CompiledField {
   references: readonly (readonly PathStep[])[];
   /** The names of the source fields it reads, for telling whether it carries personal data. */
   sourceNames: readonly string[];
+  /** The last name of each path it reads (`firstName` of `shippingAddress.firstName`): what classifies its PII. */
+  sourceLeaves: readonly string[];
   /** Transforms it uses, by name (the configuration checks their secrets are set). */
   transforms: readonly string[];
 }
@@ -48,11 +58,14 @@ export class FieldSpecError extends Error {
 
 const PLACEHOLDER = /\{\{\s*([^{}]+?)\s*\}\}/g;
 
-/** Compiles a field; throws FieldSpecError saying what is wrong (a bad path, an unknown transform…). */
-export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}): CompiledField {
+/**
+ * Compiles a field; throws FieldSpecError saying what is wrong (a bad path, an unknown transform…). The PII
+ * policy is applied by whoever names the field (the mapping, a list to its elements' fields).
+ */
+export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}, policy: PiiPolicy = {}): CompiledField {
   if (typeof spec === 'string') return fromPath(spec);
   const { pipe = [] } = spec;
-  const base = baseOf(spec, secrets);
+  const base = baseOf(spec, secrets, policy);
   if (pipe.length === 0) return base;
   let pipeline: TransformFunction;
   try {
@@ -68,20 +81,21 @@ export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}): C
     usesContext: true,
     references: base.references,
     sourceNames: base.sourceNames,
+    sourceLeaves: base.sourceLeaves,
     transforms: [...base.transforms, ...pipe.map((step) => (typeof step === 'string' ? step : Object.keys(step as object)[0] ?? ''))],
   };
 }
 
-function baseOf(spec: Exclude<FieldSpec, string>, secrets: TransformSecrets): CompiledField {
+function baseOf(spec: Exclude<FieldSpec, string>, secrets: TransformSecrets, policy: PiiPolicy): CompiledField {
   const kinds = (['path', 'template', 'value', 'jsonata', 'list', 'first'] as const).filter((kind) => Object.hasOwn(spec, kind));
   if (kinds.length !== 1) throw new FieldSpecError(`a field has exactly one of path, template, value, jsonata, list or first (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
-  if ('list' in spec) return fromList(spec.list, spec.fields, secrets);
+  if ('list' in spec) return fromList(spec.list, spec.fields, secrets, policy);
   if ('path' in spec) return fromPath(spec.path);
   if ('template' in spec) return fromTemplate(spec.template);
   if ('first' in spec) return fromFallbacks(spec.first, secrets);
   if ('jsonata' in spec) return fromJsonata(spec.jsonata);
   const literal = spec.value;
-  return { read: () => literal, async: false, usesContext: false, references: [], sourceNames: [], transforms: [] };
+  return { read: () => literal, async: false, usesContext: false, references: [], sourceNames: [], sourceLeaves: [], transforms: [] };
 }
 
 /** A compiled path, reading the resource, or the context when it starts with `$name`. */
@@ -119,6 +133,7 @@ function fromPath(expression: string): CompiledField {
     usesContext: reader.fromContext !== undefined,
     references: referencesIn([reader]),
     sourceNames: reader.fromContext === undefined ? pathNames(steps) : [],
+    sourceLeaves: leavesOf([reader]),
     transforms: [],
   };
 }
@@ -142,21 +157,30 @@ function fromJsonata(text: string): CompiledField {
     usesContext: true,
     references: jsonataReferences(expression.ast()),
     sourceNames: jsonataNames(expression.ast()),
+    // Which name ends a path is not worked out for JSONata: every name it mentions counts.
+    sourceLeaves: jsonataNames(expression.ast()),
     transforms: [],
   };
 }
 
+/** The class a field says it carries (`pii:`), if it says. */
+export function explicitClass(spec: FieldSpec): PiiClass | 'none' | undefined {
+  return typeof spec === 'string' ? undefined : spec.pii;
+}
+
 /** One object per element of the list at `path`, each mapped by `fields` with the element as its source. */
-function fromList(path: string, fields: Record<string, FieldSpec>, secrets: TransformSecrets): CompiledField {
+function fromList(path: string, fields: Record<string, FieldSpec>, secrets: TransformSecrets, policy: PiiPolicy): CompiledField {
   const list = fromPath(path);
   const entries = Object.entries(fields ?? {});
   if (entries.length === 0) throw new FieldSpecError('a list needs fields: { name: path-in-each-element, … }');
-  const compiled = entries.map(([name, spec]): [string, CompiledField] => {
+  const compiled = entries.flatMap(([name, spec]): Array<[string, CompiledField]> => {
+    let field: CompiledField | undefined;
     try {
-      return [name, compileField(spec, secrets)];
+      field = applyPiiPolicy(name, compileField(spec, secrets, policy), explicitClass(spec), policy, secrets).field;
     } catch (error) {
       throw new FieldSpecError(`fields.${name}: ${(error as Error).message}`);
     }
+    return field === undefined ? [] : [[name, field]];
   });
   const async = compiled.some(([, field]) => field.async);
   const mapElement = (element: unknown, context: TransformContext): Record<string, unknown> => {
@@ -186,8 +210,17 @@ function fromList(path: string, fields: Record<string, FieldSpec>, secrets: Tran
     // Paths inside the elements are relative to them: only the list's own are expanded.
     references: list.references,
     sourceNames: [...list.sourceNames, ...compiled.flatMap(([, field]) => field.sourceNames)],
+    // Its elements' fields are classified (and treated by the PII policy) one by one.
+    sourceLeaves: [],
     transforms: compiled.flatMap(([, field]) => field.transforms),
   };
+}
+
+function leavesOf(readers: readonly Reader[]): string[] {
+  return readers.flatMap(({ steps, fromContext }) => {
+    const leaf = steps.findLast((step) => typeof step === 'string');
+    return fromContext === undefined && leaf !== undefined ? [leaf] : [];
+  });
 }
 
 /** The reference a path expands: the plain steps before its `obj` (`store` in `store.obj.name`). */
@@ -280,6 +313,7 @@ function fromTemplate(template: string): CompiledField {
     usesContext: paths.some((reader) => reader.fromContext !== undefined),
     references: referencesIn(paths),
     sourceNames: paths.flatMap((reader) => (reader.fromContext === undefined ? pathNames(reader.steps) : [])),
+    sourceLeaves: leavesOf(paths),
     transforms: [],
   };
 }
@@ -314,6 +348,7 @@ function fromFallbacks(specs: FieldSpec[], secrets: TransformSecrets): CompiledF
     usesContext: compiled.some((field) => field.usesContext),
     references: compiled.flatMap((field) => field.references),
     sourceNames: compiled.flatMap((field) => field.sourceNames),
+    sourceLeaves: compiled.flatMap((field) => field.sourceLeaves),
     transforms: compiled.flatMap((field) => field.transforms),
   };
 }
@@ -357,17 +392,18 @@ function subjectOf(resource: Record<string, unknown>): Record<string, unknown> {
   return carried !== null && typeof carried === 'object' && !Array.isArray(carried) ? (carried as Record<string, unknown>) : resource;
 }
 
+const piiSchema = z.enum([...PII_CLASSES, 'none']).optional().describe('the class of personal data this field carries, when its name does not tell (none: not personal)');
 const pipeSchema = z.array(z.union([z.string(), z.record(z.string(), z.unknown())])).optional().describe('transforms, in order: a name, or { name: arguments }');
 
 /** The field spec's shape; what compileField would refuse is reported at the field itself (see config/schema.ts). */
 export const fieldSpecSchema: z.ZodType<FieldSpec> = z.lazy(() =>
   z.union([
     z.string().describe('a path into the resource'),
-    z.strictObject({ path: z.string(), pipe: pipeSchema }),
-    z.strictObject({ template: z.string().describe('text with {{path}} placeholders'), pipe: pipeSchema }),
-    z.strictObject({ value: z.unknown().describe('a fixed value'), pipe: pipeSchema }),
-    z.strictObject({ jsonata: z.string().describe('a JSONata expression over the resource; the context is bound as $locale, $store…'), pipe: pipeSchema }),
-    z.strictObject({ list: z.string().describe('a path to a list'), fields: z.record(z.string(), fieldSpecSchema).describe('fields of each element, read from it'), pipe: pipeSchema }),
-    z.strictObject({ first: z.array(fieldSpecSchema).min(1).describe('the first non-empty of these'), pipe: pipeSchema }),
+    z.strictObject({ path: z.string(), pipe: pipeSchema, pii: piiSchema }),
+    z.strictObject({ template: z.string().describe('text with {{path}} placeholders'), pipe: pipeSchema, pii: piiSchema }),
+    z.strictObject({ value: z.unknown().describe('a fixed value'), pipe: pipeSchema, pii: piiSchema }),
+    z.strictObject({ jsonata: z.string().describe('a JSONata expression over the resource; the context is bound as $locale, $store…'), pipe: pipeSchema, pii: piiSchema }),
+    z.strictObject({ list: z.string().describe('a path to a list'), fields: z.record(z.string(), fieldSpecSchema).describe('fields of each element, read from it'), pipe: pipeSchema, pii: piiSchema }),
+    z.strictObject({ first: z.array(fieldSpecSchema).min(1).describe('the first non-empty of these'), pipe: pipeSchema, pii: piiSchema }),
   ]),
 );

@@ -4,9 +4,11 @@
 // them to another target of the same destination (another board, collection or URL). Compiled once; `apply` is on
 // the hot path of every sync.
 import { isPersonalKey } from '../observability/redact.ts';
-import { compileField, recordContext, type CompiledField, type FieldSpec } from './field.ts';
+import type { PiiClass, PiiPolicy, PiiTreatment } from '../pii/classes.ts';
+import { applyPiiPolicy } from '../pii/policy.ts';
+import { compileField, explicitClass, recordContext, type CompiledField, type FieldSpec } from './field.ts';
 import type { PathStep } from './path.ts';
-import type { TransformContext, TransformSecrets } from './transforms.ts';
+import type { Tokenizer, TransformContext, TransformSecrets } from './transforms.ts';
 
 /** The context keys a `when:` block can match on. */
 export const MATCH_KEYS = ['store', 'channel', 'country', 'currency', 'locale'] as const;
@@ -34,16 +36,28 @@ export interface MappingOptions {
   secrets?: TransformSecrets | undefined;
   /** The commercetools project key, part of every record's context ($projectKey). */
   projectKey?: string | undefined;
+  /** The destination's PII policy: what it receives of each class of personal data. */
+  policy?: PiiPolicy | undefined;
+}
+
+export interface ApplyOptions {
+  /** Replaces parts of the record's context (the preview's --store). */
+  context?: Partial<TransformContext> | undefined;
+  /** The token vault, for fields the policy tokenizes. */
+  tokens?: Tokenizer | undefined;
 }
 
 export interface MappedFieldInfo {
   name: string;
   /** Its name or a source it reads is personal data. */
   personal: boolean;
-  /** The transforms it goes through, in order (e.g. hash, mask). */
+  /** The transforms it goes through, in order (e.g. hash, mask), the PII policy's last. */
   transforms: readonly string[];
   /** Where it is defined: `fields`, or `when[i]` for an override. */
   definedIn: string;
+  /** The class of personal data it carries, if any, and what the PII policy does with it. */
+  piiClass: PiiClass | undefined;
+  treatment: PiiTreatment;
 }
 
 export type Mapped =
@@ -57,11 +71,8 @@ export interface CompiledMapping {
   personalFields: ReadonlySet<string>;
   /** Paths of the References whose expanded object (`.obj`) a field reads: expand these before `apply`. */
   references: readonly (readonly PathStep[])[];
-  /**
-   * Rejects with a MappingError when a field cannot be computed (a JSONata expression failing on this input).
-   * `context` replaces parts of the record's context (the preview's --store).
-   */
-  apply(source: unknown, context?: Partial<TransformContext>): Promise<Mapped>;
+  /** Rejects with a MappingError when a field cannot be computed (a JSONata expression failing on this input). */
+  apply(source: unknown, options?: ApplyOptions): Promise<Mapped>;
 }
 
 /** A field could not be computed for this input: permanent for this version of the resource. */
@@ -85,26 +96,29 @@ type FieldList = ReadonlyArray<readonly [string, CompiledField]>;
  */
 export function compileMapping(spec: MappingSpec, options: MappingOptions = {}): CompiledMapping {
   const secrets = options.secrets ?? {};
-  const base = compileFields(spec.fields, secrets, '');
+  const policy = options.policy ?? {};
+  const info: MappedFieldInfo[] = [];
+  const personalFields = new Set<string>();
+  const compileAll = (fields: Readonly<Record<string, FieldSpec>>, prefix: string, definedIn: string): Array<[string, CompiledField]> => {
+    const out: Array<[string, CompiledField]> = [];
+    for (const [name, raw] of compileFields(fields, secrets, policy, prefix)) {
+      const { field, piiClass, treatment } = applyPiiPolicy(name, raw, explicitClass(fields[name]!), policy, secrets);
+      const personal = piiClass !== undefined || isPersonalKey(name) || raw.sourceNames.some(isPersonalKey);
+      if (personal) personalFields.add(name);
+      info.push({ name, personal, transforms: field?.transforms ?? raw.transforms, definedIn, piiClass, treatment });
+      // A field the policy drops never leaves: it is not computed at all.
+      if (field !== undefined) out.push([name, field]);
+    }
+    return out;
+  };
+  const base = compileAll(spec.fields, '', 'fields');
   const blocks: CompiledBlock[] = (spec.when ?? []).map((block, index) => ({
     matchers: MATCH_KEYS.filter((key) => block.match[key] !== undefined).map((key) => [key, new Set([block.match[key]!].flat())] as [MatchKey, ReadonlySet<string>]),
-    fields: compileFields(block.fields ?? {}, secrets, `when[${index}].fields.`),
+    fields: compileAll(block.fields ?? {}, `when[${index}].fields.`, `when[${index}]`),
     omit: new Set(block.omit ?? []),
     target: block.target,
     skip: block.skip ?? false,
   }));
-
-  const info: MappedFieldInfo[] = [];
-  const personalFields = new Set<string>();
-  const describe = (fields: FieldList, definedIn: string) => {
-    for (const [name, field] of fields) {
-      const personal = isPersonalKey(name) || field.sourceNames.some(isPersonalKey);
-      if (personal) personalFields.add(name);
-      info.push({ name, personal, transforms: field.transforms, definedIn });
-    }
-  };
-  describe(base, 'fields');
-  blocks.forEach((block, index) => describe(block.fields, `when[${index}]`));
 
   const all = [base, ...blocks.map((block) => block.fields)].flat();
   const references = uniquePaths(all.flatMap(([, field]) => field.references));
@@ -142,9 +156,10 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
     fields: info,
     personalFields,
     references,
-    async apply(source, overrides) {
+    async apply(source, applyOptions) {
+      const overrides = applyOptions?.context;
       const derived = needsContext || overrides ? recordContext(source, projectKey) : noContext;
-      const context = overrides ? { ...derived, ...overrides } : derived;
+      const context = overrides || applyOptions?.tokens ? { ...derived, ...overrides, tokens: applyOptions?.tokens } : derived;
       const plan = blocks.length === 0 ? plain : planFor(context);
       if (plan.skip) return { skip: true };
       const payload: Record<string, unknown> = {};
@@ -164,10 +179,10 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
   };
 }
 
-function compileFields(fields: Readonly<Record<string, FieldSpec>>, secrets: TransformSecrets, prefix: string): Array<[string, CompiledField]> {
+function compileFields(fields: Readonly<Record<string, FieldSpec>>, secrets: TransformSecrets, policy: PiiPolicy, prefix: string): Array<[string, CompiledField]> {
   return Object.entries(fields).map(([name, spec]) => {
     try {
-      return [name, compileField(spec, secrets)];
+      return [name, compileField(spec, secrets, policy)];
     } catch (error) {
       throw new Error(`${prefix}${name}: ${(error as Error).message}`, { cause: error });
     }

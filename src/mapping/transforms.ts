@@ -23,6 +23,13 @@ export interface TransformContext {
   channel?: string | undefined;
   /** The commercetools project key from the configuration. */
   projectKey?: string | undefined;
+  /** The token vault, for fields the PII policy tokenizes (set by the engine for each apply). */
+  tokens?: Tokenizer | undefined;
+}
+
+/** Turns a value into a vault token; calls made together are answered by one store round trip. */
+export interface Tokenizer {
+  tokenize(value: string): Promise<string>;
 }
 
 /** Secrets some transforms need, from the configuration (never from the record). */

@@ -21,6 +21,7 @@ export interface Metrics {
   succeeded: Counter<'destination' | 'kind'>;
   unchanged: Counter<'destination'>;
   staleSkipped: Counter<'destination'>;
+  paymentDataBlocked: Counter<'destination' | 'kind'>;
   retried: Counter<'destination' | 'kind'>;
   deadLettered: Counter<'destination' | 'kind'>;
   endToEndLag: Histogram<'destination' | 'kind'>;
@@ -60,6 +61,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     inFlight: new Gauge({ name: 'ctbridge_in_flight', help: 'Items claimed by a worker and not yet finished', labelNames: ['destination', 'kind'], registers }),
     succeeded: new Counter({ name: 'ctbridge_succeeded_total', help: 'Items delivered to the destination', labelNames: ['destination', 'kind'], registers }),
     unchanged: new Counter({ name: 'ctbridge_unchanged_total', help: 'Record syncs with an empty diff (nothing sent)', labelNames: ['destination'], registers }),
+    paymentDataBlocked: new Counter({ name: 'ctbridge_payment_data_blocked_total', help: 'Sends blocked because the payload held a card number, an IBAN or a card security code (dead-lettered)', labelNames: ['destination', 'kind'], registers }),
     staleSkipped: new Counter({ name: 'ctbridge_stale_skipped_total', help: 'Record states older than the last synced version (never sent)', labelNames: ['destination'], registers }),
     retried: new Counter({ name: 'ctbridge_retried_total', help: 'Failed attempts scheduled for retry', labelNames: ['destination', 'kind'], registers }),
     deadLettered: new Counter({ name: 'ctbridge_dead_lettered_total', help: 'Items moved to dead letters', labelNames: ['destination', 'kind'], registers }),

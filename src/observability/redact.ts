@@ -1,6 +1,7 @@
 // Removes personal data and secrets from anything that is logged or kept in a dead letter. Keys are matched
 // case-insensitively against commercetools' personal-data field names; strings that look like e-mail addresses
-// are redacted wherever they appear.
+// are redacted wherever they appear, and so are card numbers and IBANs.
+import { isCardNumber, maskPaymentData } from '../pii/payment-data.ts';
 
 export const REDACTED = '[redacted]';
 
@@ -19,7 +20,7 @@ const MAX_DEPTH = 32;
 
 /** Free text (an error message, a response excerpt) with e-mail addresses and JSON-quoted personal fields removed. */
 export function redactText(text: string): string {
-  return text
+  return maskPaymentData(text)
     .replace(EMAIL, REDACTED)
     .replace(JSON_STRING_FIELD, (match, key: string) => (isPersonalKey(key) ? `"${key}":"${REDACTED}"` : match));
 }
@@ -34,6 +35,7 @@ export function isPersonalKey(key: string): boolean {
 /** A deep copy of value with personal fields replaced; never throws, whatever it is given. */
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 1e12 && isCardNumber(String(value))) return '[card number]';
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return REDACTED;
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));

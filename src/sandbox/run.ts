@@ -38,6 +38,10 @@ export interface SandboxOptions {
   /** Aborted on Ctrl-C / SIGTERM. */
   signal: AbortSignal;
   write?: (line: string) => void;
+  /** The log level of the sandbox's ctbridge log (sandbox.log in `dir`); default warn. */
+  logLevel?: 'trace' | 'debug' | 'info' | 'warn' | undefined;
+  /** Called with what was seeded into the emulator, before anything is posted. */
+  onSeeded?: ((shop: SeededShop) => void) | undefined;
 }
 
 export interface SandboxSummary {
@@ -103,6 +107,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
   const cleanups: Array<() => Promise<unknown>> = [() => emulator.close(), () => commercetools.close()];
   try {
     const shop = await seedShop(commercetools, { seed: options.seed });
+    options.onSeeded?.(shop);
     const signingSecret = randomBytes(24).toString('base64url');
     const sink = await startSink({ signingSecret });
     cleanups.unshift(() => sink.close());
@@ -114,7 +119,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const config = configSchema.parse(rawConfig);
 
     const logStream = pino.destination({ dest: files.log, sync: true, mkdir: true });
-    const logger = createLogger({ level: 'warn', destination: logStream });
+    const logger = createLogger({ level: options.logLevel ?? 'warn', destination: logStream });
     const labels = new Labels(shop);
     const stats = new Stats();
     const runtime = await startRuntime({ config, logger, hooks: feedHooks(feed, labels, stats, sink.url) });

@@ -46,6 +46,8 @@ export interface SeededCustomer {
   email: string;
   firstName: string;
   lastName: string;
+  /** The phone numbers of the customer's addresses. */
+  phones: string[];
   country: CountryCode;
   /** The store the customer shops in; its orders go there. */
   storeKey: string;
@@ -409,6 +411,7 @@ export async function seedShop(target: HasApi, options: SeedOptions = {}): Promi
       email: created.email,
       firstName: draft.firstName ?? '',
       lastName: draft.lastName ?? '',
+      phones: (draft.addresses ?? []).flatMap((a) => (a.phone ? [a.phone] : [])),
       country,
       storeKey: COUNTRIES[country].storeKey,
       storeScoped,

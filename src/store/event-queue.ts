@@ -1,6 +1,7 @@
 // SQL of the event-delivery queue. Events of one resource go out in the order they arrived: an event is only
 // claimable when no earlier live event of the same resource waits for the same destination. Finishing is fenced
 // by the lease owner like the record queue.
+import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
@@ -54,8 +55,9 @@ export class EventQueue {
       .execute();
   }
 
-  async finish(owner: string, now: number, outcome: { delivered: EventRow[]; retries: EventRetry[]; deadLetters: EventDeadLetter[] }): Promise<void> {
+  async finish(owner: string, now: number, outcome: { delivered: EventRow[]; retries: EventRetry[]; deadLetters: EventDeadLetter[]; audit?: readonly AuditEntry[] }): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
+      if (outcome.audit && outcome.audit.length > 0) await insertAudit(trx, outcome.audit);
       if (outcome.delivered.length > 0) {
         await trx
           .deleteFrom('events')

@@ -9,7 +9,7 @@ import { sql, type Insertable, type Kysely, type Selectable, type Transaction } 
 import type { CommercetoolsNotification, ControlMessage, NormalizedItem } from '../ingest/message.ts';
 import { normalizeBody } from '../ingest/normalize.ts';
 import type { Routes } from '../engine/routes.ts';
-import type { Database, EventsTable, InboxTable, RecordsTable } from './schema.ts';
+import type { Database, ErasureRequestsTable, EventsTable, InboxTable, RecordsTable } from './schema.ts';
 import type { Dialect, InboxStore, Store } from './store.ts';
 import { redact } from '../observability/redact.ts';
 import { insertQuarantine } from './dead-letters.ts';
@@ -24,6 +24,8 @@ export interface RouteResult {
   /** Notifications in them, fresh and duplicate. */
   notifications: number;
   duplicates: number;
+  /** Erasure requests queued (CustomerDeleted with dataErasure). */
+  erasures: number;
   /** New work per destination: record keys marked dirty and events queued. */
   queued: Map<string, { records: number; events: number }>;
   /** Parts of the bodies that were not understood, now quarantine dead letters. */
@@ -182,7 +184,7 @@ function inboxCorrelationId(row: Pick<Selectable<InboxTable>, 'seq' | 'received_
  */
 export async function routeInbox(store: Store, routes: Routes, itemBudget: number, now: number, options: { detail?: boolean } = {}): Promise<RouteResult> {
   const { inbox } = store;
-  const result: RouteResult = { routed: 0, items: 0, notifications: 0, duplicates: 0, queued: new Map(), quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
+  const result: RouteResult = { routed: 0, items: 0, notifications: 0, duplicates: 0, erasures: 0, queued: new Map(), quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
   let last: number | undefined;
   await store.db.transaction().execute(async (trx) => {
     if (!(await takeRouterLock(trx, store.dialect))) return;
@@ -247,11 +249,16 @@ async function routeNotifications(trx: Transaction<Database>, st: Statements, ro
 
   const marks = new Map<string, Mark>();
   const events: Array<Insertable<EventsTable>> = [];
+  const erasures: Array<Insertable<ErasureRequestsTable>> = [];
   for (const item of firstOfKey.values()) {
     const n = item.notification;
     if (!fresh.has(n.dedupeKey)) continue;
     if (n.resource) {
       for (const route of routes.recordsFor(n.resource.typeId)) mergeMark(marks, markFor(route.destination, route.recordType, item));
+    }
+    // The customer asked to be forgotten: carried out by the engine's erasure loop (engine/erasure.ts).
+    if (n.type === 'CustomerDeleted' && n.resource && (n.payload as { dataErasure?: unknown }).dataErasure === true) {
+      erasures.push({ customer_id: n.resource.id, correlation_id: item.correlationId, source: 'message', requested_at: now });
     }
     for (const route of routes.eventsFor(n.type)) {
       events.push({
@@ -279,6 +286,10 @@ async function routeNotifications(trx: Transaction<Database>, st: Statements, ro
   const rows = [...marks.values()].map(({ row, carried }) => ({ ...row, carried_resource: carried ? JSON.stringify(carried) : null }));
   await st.upsertMarks(trx, rows.sort(compareRecordKeys));
   await st.insertEvents(trx, events);
+  if (erasures.length > 0) {
+    await trx.insertInto('erasure_requests').values(erasures).execute();
+    result.erasures += erasures.length;
+  }
   result.duplicates = accepted.length - fresh.size;
 }
 

@@ -146,6 +146,49 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.insertInto('router_state' as never).values({ id: 1, routed_seq: 0 }).execute();
       },
     },
+    '0004_pii_and_audit': {
+      async up(db: Kysely<unknown>) {
+        // Keys ctbridge generates for itself (the snapshot digest key when no pii.hashKey is configured).
+        await db.schema.createTable('store_secrets').addColumn('name', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
+
+        // The token vault: a value's AES-256-GCM ciphertext under a key id, found again by its blind index.
+        await db.schema
+          .createTable('vault_tokens')
+          .addColumn('token', 'text', (c) => c.primaryKey())
+          .addColumn('blind_index', 'text', (c) => c.notNull().unique())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('ciphertext', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('vault_tokens_subject').on('vault_tokens').column('subject').execute();
+        await db.schema.createIndex('vault_tokens_key').on('vault_tokens').column('key_id').execute();
+
+        // Every change ctbridge made (or failed to make) in a destination or in commercetools: names, never values.
+        await autoId(db.schema.createTable('audit_log'))
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('destination', 'text')
+          .addColumn('item_type', 'text')
+          .addColumn('resource_id', 'text')
+          .addColumn('version', 'bigint')
+          .addColumn('fields', 'text')
+          .addColumn('correlation_id', 'text')
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('audit_log_resource').on('audit_log').columns(['resource_id', 'id']).execute();
+        await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
+
+        // Erasure requests (CustomerDeleted with dataErasure, `ctbridge erase`) until carried out.
+        await autoId(db.schema.createTable('erasure_requests'))
+          .addColumn('customer_id', 'text', (c) => c.notNull())
+          .addColumn('correlation_id', 'text', (c) => c.notNull())
+          .addColumn('requested_at', 'bigint', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

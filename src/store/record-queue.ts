@@ -1,6 +1,7 @@
 // SQL of the record-sync work queue: claiming dirty keys under a lease, and finishing them (synced, retry
 // later, or dead letter). Every finishing write is fenced by the lease owner, so a worker whose lease expired
 // and was taken over cannot overwrite its successor's result.
+import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
@@ -80,7 +81,7 @@ export class RecordQueue {
    * Records the outcome of a batch in one transaction. Rows are updated in key order, the order the router's
    * upserts lock them in too: on PostgreSQL two transactions locking the same rows in different orders deadlock.
    */
-  async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[] }): Promise<void> {
+  async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[]; audit?: readonly AuditEntry[] }): Promise<void> {
     const steps = [
       ...outcome.synced.map((synced) => ({ row: synced.row, apply: (trx: Transaction<Database>) => this.#applySynced(trx, owner, now, synced) })),
       ...outcome.retries.map((retry) => ({ row: retry.row, apply: (trx: Transaction<Database>) => applyRetry(trx, owner, now, retry) })),
@@ -88,6 +89,7 @@ export class RecordQueue {
     ].sort((a, b) => compareRecordKeys(a.row, b.row));
     await this.#db.transaction().execute(async (trx) => {
       for (const step of steps) await step.apply(trx);
+      if (outcome.audit && outcome.audit.length > 0) await insertAudit(trx, outcome.audit);
     });
   }
 
@@ -136,7 +138,15 @@ async function applyRetry(trx: Transaction<Database>, owner: string, now: number
 
 async function applyDeadLetter(trx: Transaction<Database>, owner: string, now: number, d: DeadLetterResult): Promise<void> {
   const updated = await fenced(trx, keyOf(d.row, owner))
-    .set({ processed_seq: d.row.dirty_seq, ...released(now), ...cleared() })
+    .set({
+      processed_seq: d.row.dirty_seq,
+      // The resource a message carried is not kept for a dead record (it may hold personal or payment data): a
+      // replay reads the current state from commercetools. One carried by a newer message stays for its sync.
+      carried_resource: sql`case when dirty_seq = ${d.row.dirty_seq} then null else carried_resource end`,
+      carried_version: sql`case when dirty_seq = ${d.row.dirty_seq} then null else carried_version end`,
+      ...released(now),
+      ...cleared(),
+    })
     .executeTakeFirst();
   if (Number(updated.numUpdatedRows) === 0) return;
   const letter = deadLetterColumns(d, now);

@@ -11,6 +11,10 @@ export interface Database {
   transport_notices: TransportNoticesTable;
   rate_limits: RateLimitsTable;
   router_state: RouterStateTable;
+  store_secrets: StoreSecretsTable;
+  vault_tokens: VaultTokensTable;
+  audit_log: AuditLogTable;
+  erasure_requests: ErasureRequestsTable;
 }
 
 /**
@@ -151,4 +155,53 @@ export interface RateLimitsTable {
   /** When the next call may go out, ms since epoch; reservations move it on. */
   theoretical_arrival: number;
   paused_until: number;
+}
+
+/** Keys ctbridge generated for itself, by name (see pii/secrets.ts). */
+export interface StoreSecretsTable {
+  name: string;
+  value: string;
+}
+
+/** The token vault (pii/vault.ts): what a token stands for, encrypted. */
+export interface VaultTokensTable {
+  token: string;
+  /** HMAC of the value: the same value gets the same token. */
+  blind_index: string;
+  /** Which configured vault key encrypted it (pii.vault.keys). */
+  key_id: string;
+  /** base64 of nonce ‖ AES-256-GCM ciphertext ‖ tag. */
+  ciphertext: string;
+  /** Whose data it is (a customer id), for erasure. */
+  subject: string | null;
+  created_at: number;
+}
+
+/** One change ctbridge made or tried to make: which record, which fields (names only), the outcome. */
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  /** record.upsert, record.delete, event.deliver, identity.merge, erasure… */
+  action: string;
+  destination: string | null;
+  /** Record type or event type. */
+  item_type: string | null;
+  resource_id: string | null;
+  version: number | null;
+  /** JSON list of field names. */
+  fields: string | null;
+  correlation_id: string | null;
+  /** ok, retry, dead-lettered, blocked */
+  outcome: string;
+  /** Why, for failures (redacted). */
+  detail: string | null;
+}
+
+export interface ErasureRequestsTable {
+  id: Generated<number>;
+  customer_id: string;
+  correlation_id: string;
+  requested_at: number;
+  /** message (CustomerDeleted with dataErasure) or cli */
+  source: string;
 }

@@ -91,6 +91,8 @@ export interface HarnessOptions {
   destination?: Record<string, unknown>;
   /** Overrides of the server block (e.g. a small bodyLimit). */
   server?: Partial<Config['server']>;
+  /** The pii block (hash key, vault keys). */
+  pii?: Record<string, unknown>;
   hooks?: EngineHooks;
   listen?: boolean;
 }
@@ -105,11 +107,12 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server'> = {}): Config {
+export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server' | 'pii'> = {}): Config {
   return configSchema.parse({
     commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
     server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN, ...options.server },
     store: storeUrl,
+    ...(options.pii && { pii: options.pii }),
     engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, ...options.engine },
     destinations: [
       {

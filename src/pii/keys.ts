@@ -1,0 +1,44 @@
+// What the engine needs to keep personal data out of its own rows, loaded once per process: the snapshot
+// digester and (with pii.vault configured) the token vault. Both are keyed from the root key (secrets.ts).
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import { deriveKey, loadRootKey } from './secrets.ts';
+import { createSnapshotter, type Snapshotter } from './snapshot.ts';
+import { createVault, type Vault, type VaultConfig } from './vault.ts';
+
+export interface PiiKeys {
+  snapshot: Snapshotter;
+  tokens: Vault | undefined;
+}
+
+export interface PiiSettings {
+  hashKey?: string | undefined;
+  vault?: VaultConfig | undefined;
+}
+
+/** Loads the keys on first call; later calls share the result (a failed load is tried again). */
+export function piiKeysLoader(db: Kysely<Database>, settings: PiiSettings): () => Promise<PiiKeys> {
+  let loading: Promise<PiiKeys> | undefined;
+  return () => {
+    loading ??= (async () => {
+      const root = await loadRootKey(db, settings.hashKey);
+      return {
+        snapshot: createSnapshotter(deriveKey(root, 'snapshot')),
+        tokens: settings.vault ? createVault(db, settings.vault, deriveKey(root, 'blind-index')) : undefined,
+      };
+    })().catch((error: unknown) => {
+      loading = undefined;
+      throw error;
+    });
+    return loading;
+  };
+}
+
+/**
+ * Whose personal data a resource holds, for erasure: a customer's own id, an order's, cart's or payment's
+ * customerId, else nothing (a guest's data is found through its identity).
+ */
+export function subjectOf(typeId: string, resource: Record<string, unknown>): string | undefined {
+  const id = typeId === 'customer' ? resource.id : resource.customerId;
+  return typeof id === 'string' ? id : undefined;
+}

@@ -1,0 +1,58 @@
+// Applies a destination's PII policy to a compiled field: by the field's class (classes.ts), what leaves is the
+// value as is, masked, an HMAC-SHA256 of it, a vault token for it (reversible, see vault.ts), or nothing at all.
+// Objects and lists (a whole address) are treated leaf by leaf, so no part of them passes untreated.
+import type { CompiledField } from '../mapping/field.ts';
+import { compileTransform, type TransformContext, type TransformFunction, type TransformSecrets } from '../mapping/transforms.ts';
+import { classOfField, type PiiClass, type PiiPolicy, type PiiTreatment } from './classes.ts';
+
+export interface PolicyOutcome {
+  /** undefined when the policy drops the field. */
+  field: CompiledField | undefined;
+  piiClass: PiiClass | undefined;
+  treatment: PiiTreatment;
+}
+
+export function applyPiiPolicy(
+  name: string,
+  field: CompiledField,
+  explicit: PiiClass | 'none' | undefined,
+  policy: PiiPolicy,
+  secrets: TransformSecrets,
+): PolicyOutcome {
+  const piiClass = classOfField(name, field.sourceLeaves, explicit);
+  const treatment: PiiTreatment = piiClass === undefined ? 'pass' : (policy[piiClass] ?? 'pass');
+  if (treatment === 'pass') return { field, piiClass, treatment };
+  if (treatment === 'drop') return { field: undefined, piiClass, treatment };
+  if (treatment === 'tokenize') {
+    const read = async (source: unknown, context: TransformContext): Promise<unknown> => {
+      const vault = context.tokens;
+      if (vault === undefined) throw new Error('the PII policy tokenizes this field, but no token vault is available');
+      return mapLeavesAsync(await field.read(source, context), (text) => vault.tokenize(text));
+    };
+    return { field: { ...field, read, async: true, usesContext: true, transforms: [...field.transforms, 'tokenize'] }, piiClass, treatment };
+  }
+  const transform: TransformFunction =
+    treatment === 'hash' ? compileTransform('hash', secrets) : compileTransform({ mask: { kind: piiClass === 'email' ? 'email' : piiClass === 'phone' ? 'phone' : 'text' } }, secrets);
+  const treat = (value: unknown, context: TransformContext) => mapLeaves(value, (leaf) => transform(leaf, context));
+  const read = field.async
+    ? async (source: unknown, context: TransformContext) => treat(await field.read(source, context), context)
+    : (source: unknown, context: TransformContext) => treat(field.read(source, context), context);
+  return { field: { ...field, read, transforms: [...field.transforms, treatment] }, piiClass, treatment };
+}
+
+function mapLeaves(value: unknown, fn: (leaf: string | number) => unknown): unknown {
+  if (typeof value === 'string' || typeof value === 'number') return fn(value);
+  if (Array.isArray(value)) return value.map((item) => mapLeaves(item, fn));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, mapLeaves(item, fn)]));
+  return value;
+}
+
+async function mapLeavesAsync(value: unknown, fn: (leaf: string) => Promise<string>): Promise<unknown> {
+  if (typeof value === 'string' || typeof value === 'number') return value === '' ? value : fn(String(value));
+  if (Array.isArray(value)) return Promise.all(value.map((item) => mapLeavesAsync(item, fn)));
+  if (value !== null && typeof value === 'object') {
+    const entries = await Promise.all(Object.entries(value).map(async ([key, item]) => [key, await mapLeavesAsync(item, fn)] as const));
+    return Object.fromEntries(entries);
+  }
+  return value;
+}

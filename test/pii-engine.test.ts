@@ -1,0 +1,148 @@
+// PII protection in the running engine, on both stores: a destination's policy decides what of each class
+// arrives (as stored by the sink), snapshots and every other row hold no raw personal data, payment data blocks
+// the send with a dead letter that does not repeat it, every change is in the audit log (and `ctbridge audit`
+// shows it), and a CustomerDeleted with dataErasure deletes the record at the destination and ctbridge's copies.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { piiKeysLoader } from '../src/pii/keys.ts';
+import { testStores } from './support/stores.ts';
+import { adminFetch, eventually, startHarness, type Harness } from './support/harness.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ctbridge-pii-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const VAULT = { keys: { k1: randomBytes(32).toString('base64') }, activeKey: 'k1' };
+const HASH_KEY = 'a-hash-key-of-16-chars-or-more';
+
+const destination = {
+  pii: { email: 'mask', name: 'tokenize', dateOfBirth: 'drop', phone: 'hash' },
+  records: {
+    customer: {
+      fields: {
+        email: 'email',
+        name: { template: '{{firstName}} {{lastName}}' },
+        birthday: 'dateOfBirth',
+        phone: 'addresses[0].phone',
+        note: 'custom.fields.note',
+        tier: 'custom.fields.tier',
+      },
+    },
+  },
+  events: {},
+};
+
+const ANNA = { email: 'anna.schmidt@example.com', firstName: 'Anna', lastName: 'Schmidt', dateOfBirth: '1990-04-01', addresses: [{ phone: '+43 664 1234567', country: 'AT' }], custom: { fields: { tier: 'gold' } } };
+
+/** Every text value of every row of every table, for scanning. */
+async function allStoredText(h: Harness): Promise<string> {
+  const tables = ['records', 'events', 'dead_letters', 'audit_log', 'vault_tokens', 'seen', 'erasure_requests'] as const;
+  const parts: string[] = [];
+  for (const table of tables) parts.push(JSON.stringify(await h.runtime.store.db.selectFrom(table).selectAll().execute()));
+  return parts.join('\n');
+}
+
+function ctbridge(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(root, 'bin', 'ctbridge.js'), ...args], { cwd: root }, (error, stdout, stderr) => {
+      resolve({ status: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe.each(testStores)('PII protection on $name', (testStore) => {
+  afterAll(() => testStore.cleanup());
+
+  it('sends each class as the policy says, keeps no personal data in its rows, and audits every change', async () => {
+    const storeUrl = await testStore.create();
+    const h = await startHarness({ storeUrl, destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    try {
+      await h.post(h.commercetools.upsertCustomer('anna', ANNA));
+      await eventually(() => h.sink.records.has('customer/anna'), 'anna at the sink');
+      const sent = h.sink.records.get('customer/anna')!;
+      expect(sent.email).toBe('a***@example.com');
+      expect(sent.name).toMatch(/^tok_/);
+      expect('birthday' in sent).toBe(false);
+      expect(sent.phone).toMatch(/^[0-9a-f]{64}$/);
+      expect(sent.tier).toBe('gold');
+      // The token turns back into the name, through the vault.
+      const keys = await piiKeysLoader(h.runtime.store.db, h.config.pii)();
+      expect(await keys.tokens!.detokenize([sent.name as string])).toEqual(new Map([[sent.name, 'Anna Schmidt']]));
+
+      // A change of email is seen as a change (the snapshot compares digests) and sent masked.
+      await h.post(h.commercetools.upsertCustomer('anna', { email: 'hanna.schmidt@example.com' }, 'CustomerEmailChanged'));
+      await eventually(() => h.sink.records.get('customer/anna')?.email === 'h***@example.com', 'the email change');
+      expect(h.sink.applied.at(-1)!.body.changed).toEqual(['email']);
+      // The same change once more reads the same digest: nothing is sent.
+      await h.post(h.commercetools.upsertCustomer('anna', { email: 'hanna.schmidt@example.com' }, 'CustomerEmailChanged'));
+      await eventually(async () => (await h.runtime.store.db.selectFrom('records').select('synced_version').where('resource_id', '=', 'anna').executeTakeFirst())?.synced_version === 3, 'version 3 synced');
+      expect(h.sink.applied.filter((i) => i.kind === 'record')).toHaveLength(2);
+
+      const stored = await allStoredText(h);
+      for (const value of ['anna.schmidt@example.com', 'hanna.schmidt@example.com', 'Schmidt', '1234567', '1990-04-01']) expect(stored).not.toContain(value);
+
+      const entries = (await h.runtime.store.db.selectFrom('audit_log').selectAll().where('resource_id', '=', 'anna').orderBy('id').execute()).map((e) => [e.action, e.outcome, e.fields]);
+      expect(entries).toEqual([
+        ['record.upsert', 'ok', JSON.stringify(['email', 'name', 'phone', 'note', 'tier'])],
+        ['record.upsert', 'ok', JSON.stringify(['email'])],
+      ]);
+    } finally {
+      await h.stop();
+    }
+    // The operator's view of the same history, from the command line.
+    const config = join(dir, `audit-${testStore.name}.yaml`);
+    writeFileSync(config, `commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }\nserver: { ingest: { auth: { type: none } } }\nstore: "${storeUrl}"\n`);
+    const run = await ctbridge(['audit', '--record', 'anna', '--config', config]);
+    expect(run.stderr).toBe('');
+    const lines = run.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/sink\s+record\.upsert\s+customer\s+v1\s+ok email, name, phone, note, tier/);
+    expect(lines[1]).toMatch(/record\.upsert\s+customer\s+v2\s+ok email /);
+  });
+
+  it('blocks a payload holding a card number, dead-letters it without the number, and audits the block', async () => {
+    const h = await startHarness({ storeUrl: await testStore.create(), destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    try {
+      await h.post(h.commercetools.upsertCustomer('card', { ...ANNA, custom: { fields: { note: 'call back, card 4111 1111 1111 1111' } } }));
+      let letters: Array<{ reason: string; payload: unknown }> = [];
+      await eventually(async () => {
+        letters = ((await (await adminFetch(h, '/v1/dead-letters')).json()) as { items: typeof letters }).items;
+        return letters.length > 0;
+      }, 'the dead letter');
+      expect(letters[0]!.reason).toMatch(/payment data blocked, nothing was sent: card number in note/);
+      expect(JSON.stringify(letters)).not.toMatch(/4111/);
+      expect(h.sink.requests).toHaveLength(0);
+      const audit = await h.runtime.store.db.selectFrom('audit_log').select(['outcome', 'detail']).where('resource_id', '=', 'card').execute();
+      expect(audit).toEqual([{ outcome: 'dead-lettered', detail: expect.stringMatching(/payment data blocked/) as unknown }]);
+      expect(await allStoredText(h)).not.toMatch(/4111 1111/);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('erases a customer deleted with dataErasure: deleted at the destination, tokens gone, an audit entry', async () => {
+    const h = await startHarness({ storeUrl: await testStore.create(), destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    try {
+      await h.post(h.commercetools.upsertCustomer('gone', ANNA));
+      await eventually(() => h.sink.records.has('customer/gone'), 'synced first');
+      expect(await h.runtime.store.db.selectFrom('vault_tokens').select('subject').execute()).toEqual([{ subject: 'gone' }]);
+
+      const deletion = { ...h.commercetools.deleteCustomer('gone'), dataErasure: true };
+      expect((await h.post(deletion)).status).toBe(202);
+      await eventually(async () => (await h.runtime.store.db.selectFrom('audit_log').select('id').where('action', '=', 'erasure').execute()).length === 1, 'the erasure carried out');
+      await eventually(() => !h.sink.records.has('customer/gone'), 'deleted at the sink');
+      expect(await h.runtime.store.db.selectFrom('vault_tokens').selectAll().execute()).toEqual([]);
+      const erasure = await h.runtime.store.db.selectFrom('audit_log').selectAll().where('action', '=', 'erasure').executeTakeFirstOrThrow();
+      expect(erasure.detail).toMatch(/CustomerDeleted \(dataErasure\): 1 record\(s\) deleted at their destinations, 1 vault token\(s\)/);
+      expect(erasure.correlation_id).toBeTruthy();
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
