@@ -169,6 +169,12 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
 }
 
 const NO_TARGET = z.never().describe('this destination type has no routing settings') as unknown as z.ZodType<Record<string, unknown>>;
+const domains = z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, 'a lower-case domain such as gmail.com')).default([]);
+export const identitySchema = z.strictObject({
+  foldDots: domains.describe('domains whose mailboxes ignore dots in the local part (a.b@gmail.com is ab@gmail.com)'),
+  foldPlus: domains.describe('domains whose mailboxes ignore a +tag (ab+shop@gmail.com is ab@gmail.com)'),
+});
+
 export const recordMappingSchema = z.strictObject(recordMappingShape(z.record(z.string(), z.unknown())));
 export const eventMappingSchema = z.strictObject(eventMappingShape(z.record(z.string(), z.unknown())));
 
@@ -200,6 +206,7 @@ export const configSchema = z
       .default('sqlite:.ctbridge/ctbridge.db'),
     engine: engineSchema.default(engineSchema.parse({})),
     pii: piiSchema.default({}),
+    identity: identitySchema.default({ foldDots: [], foldPlus: [] }).describe('how guests (orders without a customer) are matched to registered customers by email'),
     destinations: z.array(destinationSchema).default([]),
   })
   .superRefine(

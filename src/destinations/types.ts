@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { DeliveryError } from '../engine/errors.ts';
 import type { HttpClient } from './http-client.ts';
+import type { ResolvedPerson } from '../identity/identities.ts';
 
 /** One record (a commercetools resource mapped for this destination) to create, update or delete. */
 export interface RecordItem {
@@ -28,6 +29,8 @@ export interface RecordItem {
   correlationId: string;
   /** Routing settings from a matching `when:` block (see DestinationDefinition.target); undefined: the default. */
   target: Record<string, unknown> | undefined;
+  /** The person the record is about (identity/), with the destination's id for them when known. */
+  person?: ResolvedPerson | undefined;
 }
 
 /** One timeline event, delivered once. */
@@ -44,9 +47,20 @@ export interface EventItem {
   occurredAt: number | undefined;
   /** Routing settings from a matching `when:` block; undefined: the default. */
   target: Record<string, unknown> | undefined;
+  /** The person the event is about, after merges (a guest's event goes to the customer they became). */
+  person?: ResolvedPerson | undefined;
 }
 
-export type ItemOutcome = { ok: true; destinationId?: string } | { ok: false; error: DeliveryError };
+/** A guest found to be a registered customer: the connector merges the guest's profile into the customer's. */
+export interface PersonMergeItem {
+  from: { person: string; destinationId: string | undefined };
+  into: { person: string; destinationId: string | undefined };
+  idempotencyKey: string;
+  correlationId: string;
+}
+
+/** `personId`: the destination's id for the person the item is about, when the connector learnt it. */
+export type ItemOutcome = { ok: true; destinationId?: string; personId?: string } | { ok: false; error: DeliveryError };
 
 export interface ConnectorLimits {
   /** Most items one send call may carry. */
@@ -61,6 +75,8 @@ export interface Connector {
   readonly delta: 'changed' | 'full';
   sendRecords(items: RecordItem[]): Promise<ItemOutcome[]>;
   sendEvents(items: EventItem[]): Promise<ItemOutcome[]>;
+  /** Merges guests' profiles into registered customers' (Intercom: lead into user); without it they are linked only. */
+  mergePeople?(items: PersonMergeItem[]): Promise<ItemOutcome[]>;
   close?(): Promise<void>;
 }
 

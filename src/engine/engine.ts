@@ -21,12 +21,13 @@ import { createInboxRouter } from './inbox-router.ts';
 import { IngestPressure } from './ingest-pressure.ts';
 import { createReferenceExpander } from '../mapping/references.ts';
 import { piiKeysLoader } from '../pii/keys.ts';
+import { Identities } from '../identity/identities.ts';
 import { carryOutErasures, claimErasures } from './erasure.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 
 export interface EngineDeps {
-  config: Pick<Config, 'destinations' | 'engine'> & Partial<Pick<Config, 'pii'>>;
+  config: Pick<Config, 'destinations' | 'engine'> & Partial<Pick<Config, 'pii' | 'identity'>>;
   routes: Routes;
   store: Store;
   fetcher: ResourceFetcher;
@@ -56,7 +57,8 @@ export function createEngine(deps: EngineDeps): Engine {
 
   // One cache of referenced objects (customer groups, stores…) for every destination's mappings.
   const references = createReferenceExpander((typeId, by, values) => fetcher.fetchReferenced(typeId, by, values), { ttlMs: config.engine.referenceCacheMs });
-  const pii = piiKeysLoader(store.db, config.pii ?? {});
+  const pii = piiKeysLoader(store.db, { ...config.pii, emailRules: config.identity });
+  const identities = new Identities(store.db);
   const pressure = new IngestPressure();
   const yieldTo = () => pressure.idle(YIELD_TO_INGEST_MAX_MS);
 
@@ -64,7 +66,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const log = logger.child({ destination: destination.name });
     const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log);
     connectors.push(connector);
-    const common = { destination: destination.name, connector, routes, references, pii, engine: config.engine, metrics, logger: log, hooks, owner };
+    const common = { destination: destination.name, connector, routes, references, pii, identities, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };

@@ -9,6 +9,7 @@ import { insertAudit } from '../store/audit-log.ts';
 import type { Selectable } from 'kysely';
 import type { ErasureRequestsTable } from '../store/schema.ts';
 import type { PiiKeys } from '../pii/keys.ts';
+import { Identities } from '../identity/identities.ts';
 
 export type ErasureRequest = Selectable<ErasureRequestsTable>;
 
@@ -44,6 +45,7 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
         .where('destination_deleted', '=', 0)
         .executeTakeFirst();
       const tokens = keys.tokens ? await keys.tokens.eraseSubject(customer, trx) : 0;
+      const identities = await new Identities(db).erase(trx, customer);
       const events = await trx.deleteFrom('events').where('resource_type', '=', 'customer').where('resource_id', '=', customer).where('dead', '=', 1).executeTakeFirst();
       await insertAudit(trx, [
         {
@@ -56,7 +58,7 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
           fields: null,
           correlationId: request.correlation_id,
           outcome: 'ok',
-          detail: `requested by ${request.source === 'cli' ? 'ctbridge erase' : 'CustomerDeleted (dataErasure)'}: ${Number(marked.numUpdatedRows)} record(s) deleted at their destinations, ${tokens} vault token(s) and ${Number(events.numDeletedRows)} dead event(s) removed`,
+          detail: `requested by ${request.source === 'cli' ? 'ctbridge erase' : 'CustomerDeleted (dataErasure)'}: ${Number(marked.numUpdatedRows)} record(s) deleted at their destinations, ${tokens} vault token(s), ${identities} identit${identities === 1 ? 'y' : 'ies'} and ${Number(events.numDeletedRows)} dead event(s) removed`,
         },
       ]);
     });

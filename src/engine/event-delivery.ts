@@ -7,6 +7,8 @@ import type { Metrics } from '../observability/metrics.ts';
 import { redact } from '../observability/redact.ts';
 import { blockedPaymentData } from '../pii/payment-guard.ts';
 import { subjectOf, type PiiKeys } from '../pii/keys.ts';
+import type { Identities } from '../identity/identities.ts';
+import { messageSubject, type Person } from '../identity/person.ts';
 import { MappingError, type Mapped } from '../mapping/record-mapping.ts';
 import type { ReferenceExpander } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
@@ -26,6 +28,7 @@ export interface EventDeliveryDeps {
   references: ReferenceExpander;
   /** The token vault, once its keys are loaded. */
   pii: () => Promise<PiiKeys>;
+  identities: Identities;
   engine: EngineConfig;
   metrics: Metrics;
   logger: Logger;
@@ -35,7 +38,7 @@ export interface EventDeliveryDeps {
 }
 
 export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, references, pii, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, references, pii, identities, engine, metrics, logger, hooks, owner } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
@@ -65,7 +68,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
       }
       const keys = await pii();
       const expanded = await references.expand(routed.map(({ route, message }) => ({ resource: message, references: route.mapping.references })));
-      const sendable: Array<{ row: EventRow; item: EventItem }> = [];
+      const sendable: Array<{ row: EventRow; item: EventItem; person: Person | undefined }> = [];
       for (const [index, { row, route }] of routed.entries()) {
         const message = expanded[index];
         if (message instanceof Error) {
@@ -105,17 +108,24 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
             occurredAt: row.occurred_at ?? undefined,
             target: mapped.target,
           },
+          person: personOfMessage(message as Record<string, unknown>, keys),
         });
       }
+      // A guest's event goes to the customer the guest became (merged, or matched by email).
+      const resolved = await identities.resolve(destination, sendable.flatMap((entry) => (entry.person ? [entry.person] : [])));
+      for (const entry of sendable) if (entry.person) entry.item.person = resolved.get(entry.person.key);
+      const persons: Array<{ person: Person; destinationId: string | undefined }> = [];
       await sendInChunks(
         sendable,
         connector.limits.maxBatchSize,
         (entry) => entry.item,
         (items) => connector.sendEvents(items),
         (seconds) => metrics.destinationLatency.observe({ destination, operation: 'events' }, seconds),
-        ({ row }, outcome) => {
+        ({ row, item, person }, outcome) => {
           if (outcome.ok) {
             delivered.push(row);
+            // Guests become known here (an order placed without an account), so that registering merges them.
+            if (person && item.person?.key === person.key) persons.push({ person, destinationId: outcome.personId ?? item.person.destinationId });
             metrics.succeeded.inc({ destination, kind: 'event' });
             metrics.endToEndLag.observe({ destination, kind: 'event' }, Math.max(0, now() - row.created_at) / 1000);
             hooks.onDelivered?.({ destination, eventType: row.event_type, dedupeKey: row.dedupe_key });
@@ -142,17 +152,20 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         ...recorder.retries.map((retry) => entry(retry.row, 'retry', retry.lastError)),
         ...recorder.deadLetters.map((letter) => entry(letter.row, 'dead-lettered', letter.reason)),
       ];
-      await queue.finish(owner, at, { delivered, retries: recorder.retries, deadLetters: recorder.deadLetters, audit });
+      await queue.finish(owner, at, { delivered, retries: recorder.retries, deadLetters: recorder.deadLetters, audit }, (trx) => identities.upsert(trx, destination, persons, at));
     } finally {
       metrics.inFlight.dec({ destination, kind: 'event' }, rows.length);
     }
   };
 }
 
+function personOfMessage(message: Record<string, unknown>, keys: PiiKeys): Person | undefined {
+  const subject = messageSubject(message);
+  return subject ? keys.persons(subject.typeId, subject.resource) : undefined;
+}
+
 /** Whose data a Message holds: the customer it is about, or the customer of the order it carries. */
 function eventSubject(message: Record<string, unknown>): string | undefined {
-  const resource = message.resource as { typeId?: unknown; id?: unknown } | undefined;
-  if (resource?.typeId === 'customer' && typeof resource.id === 'string') return resource.id;
-  const carried = typeof resource?.typeId === 'string' ? message[resource.typeId] : undefined;
-  return carried !== null && typeof carried === 'object' ? subjectOf(resource!.typeId as string, carried as Record<string, unknown>) : undefined;
+  const subject = messageSubject(message);
+  return subject ? subjectOf(subject.typeId, subject.resource) : undefined;
 }

@@ -4,7 +4,9 @@
 // Versions older than the last synced one are never sent; deletions become the connector's delete.
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
-import type { Connector, RecordItem } from '../destinations/types.ts';
+import type { Connector, ItemOutcome, PersonMergeItem, RecordItem } from '../destinations/types.ts';
+import type { Identities } from '../identity/identities.ts';
+import type { Person } from '../identity/person.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redactMapped } from '../observability/redact.ts';
 import { blockedPaymentData } from '../pii/payment-guard.ts';
@@ -37,6 +39,7 @@ export interface RecordSyncDeps {
   references: ReferenceExpander;
   /** Snapshot digests and the token vault, once their keys are loaded. */
   pii: () => Promise<PiiKeys>;
+  identities: Identities;
   engine: EngineConfig;
   metrics: Metrics;
   logger: Logger;
@@ -58,10 +61,12 @@ interface Pending {
   record: Record<string, unknown> | null;
   /** What the store keeps of it for the next delta (personal fields as digests). */
   snapshot: Record<string, unknown> | null;
+  /** Who it is about (identity/person.ts). */
+  person: Person | undefined;
 }
 
 export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, fetcher, references, pii, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, fetcher, references, pii, identities, engine, metrics, logger, hooks, owner } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
@@ -118,8 +123,13 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           fail(row, blocked, redactMapped(outcome.record!, route.mapping.personalFields));
           continue;
         }
-        pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot });
+        pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person: personOf(row, state!, keys) });
       }
+
+      // Who each record is about, at this destination: its id for them, and a guest merged or matched to a customer.
+      const resolved = await identities.resolve(destination, pending.flatMap((p) => (p.person ? [p.person] : [])));
+      for (const p of pending) if (p.person) p.item.person = resolved.get(p.person.key);
+      const persons: Array<{ person: Person; destinationId: string | undefined }> = [];
 
       await sendInChunks(
         pending,
@@ -131,6 +141,11 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           if (outcome.ok) {
             sent.push(p);
             const deleted = p.item.operation === 'delete';
+            // A guest matched to a registered customer is that customer: no identity of its own.
+            if (!deleted && p.person && p.item.person?.key === p.person.key) {
+              const destinationId = outcome.personId ?? (p.row.resource_type === 'customer' ? (outcome.destinationId ?? p.row.destination_id ?? undefined) : undefined);
+              persons.push({ person: p.person, destinationId: destinationId ?? p.item.person.destinationId });
+            }
             synced.push({
               row: p.row,
               syncedVersion: p.item.version,
@@ -146,10 +161,61 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           }
         },
       );
-      await queue.finish(owner, now(), { synced, retries, deadLetters, audit: auditEntries(destination, now(), sent, pending, retries, deadLetters) });
+      const merges = await mergeGuests(destination, connector, identities, persons, logger);
+      const at = now();
+      await queue.finish(owner, at, { synced, retries, deadLetters, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
+        await identities.upsert(trx, destination, persons, at);
+        for (const merge of merges.done) await identities.markMerged(trx, destination, merge.from.person, merge.into.person, at);
+      });
     } finally {
       metrics.inFlight.dec({ destination, kind: 'record' }, rows.length);
     }
+  };
+}
+
+/** The person a record is about: from its resource, or (for a deleted customer) from its key. */
+function personOf(row: RecordRow, state: Latest, keys: PiiKeys): Person | undefined {
+  if (state.state === 'present') return keys.persons(row.resource_type, state.resource);
+  return row.resource_type === 'customer' ? { key: `customer:${row.resource_id}`, kind: 'customer', storeKey: '', emailDigest: undefined } : undefined;
+}
+
+/**
+ * Guests whose email the registered customers just synced have become those customers: the connector merges the
+ * profiles (or, without a merge operation, they are only linked), and later events of the guest go to the
+ * customer. A merge that fails is tried again at the customer's next sync.
+ */
+async function mergeGuests(destination: string, connector: Connector, identities: Identities, persons: ReadonlyArray<{ person: Person; destinationId: string | undefined }>, logger: Logger) {
+  const candidates = await identities.guestsToMerge(destination, persons);
+  const items: PersonMergeItem[] = candidates.map((c) => ({
+    from: { person: c.guest.person, destinationId: c.guest.destination_id ?? undefined },
+    into: { person: c.into.key, destinationId: c.intoDestinationId },
+    idempotencyKey: `${destination}:merge:${c.guest.person}:${c.into.key}`,
+    correlationId: `merge:${c.into.key}`,
+  }));
+  const outcomes: ItemOutcome[] = items.length === 0 ? [] : connector.mergePeople ? await connector.mergePeople(items).catch((error: unknown) => items.map(() => ({ ok: false as const, error: toDeliveryError(error) }))) : items.map(() => ({ ok: true as const }));
+  const done = items.filter((_, i) => outcomes[i]!.ok);
+  for (const [i, item] of items.entries()) {
+    const outcome = outcomes[i]!;
+    if (!outcome.ok) logger.warn({ into: item.into.person, error: outcome.error.message }, 'merging a guest into a customer failed; tried again at their next sync');
+  }
+  return {
+    done,
+    audit: (at: number): AuditEntry[] =>
+      items.map((item, i) => {
+        const outcome = outcomes[i]!;
+        return {
+          at,
+          action: 'identity.merge',
+          destination,
+          itemType: 'person',
+          resourceId: item.into.person.replace(/^customer:/, ''),
+          version: null,
+          fields: null,
+          correlationId: item.correlationId,
+          outcome: outcome.ok ? 'ok' : 'retry',
+          detail: outcome.ok ? (connector.mergePeople ? 'a guest profile merged into this customer' : 'a guest linked to this customer (the connector has no merge operation)') : outcome.error.message,
+        };
+      }),
   };
 }
 

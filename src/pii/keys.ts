@@ -1,19 +1,25 @@
 // What the engine needs to keep personal data out of its own rows, loaded once per process: the snapshot
-// digester and (with pii.vault configured) the token vault. Both are keyed from the root key (secrets.ts).
+// digester, (with pii.vault configured) the token vault, and the person resolver whose email digests identify
+// guests. All are keyed from the root key (secrets.ts).
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { deriveKey, loadRootKey } from './secrets.ts';
 import { createSnapshotter, type Snapshotter } from './snapshot.ts';
 import { createVault, type Vault, type VaultConfig } from './vault.ts';
+import { createPersonResolver, type EmailRules, type PersonResolver } from '../identity/person.ts';
 
 export interface PiiKeys {
   snapshot: Snapshotter;
   tokens: Vault | undefined;
+  /** Who a resource is about (identity/person.ts), with keyed email digests. */
+  persons: PersonResolver;
 }
 
 export interface PiiSettings {
   hashKey?: string | undefined;
   vault?: VaultConfig | undefined;
+  /** How emails are normalised before guests are matched to customers. */
+  emailRules?: EmailRules | undefined;
 }
 
 /** Loads the keys on first call; later calls share the result (a failed load is tried again). */
@@ -25,6 +31,7 @@ export function piiKeysLoader(db: Kysely<Database>, settings: PiiSettings): () =
       return {
         snapshot: createSnapshotter(deriveKey(root, 'snapshot')),
         tokens: settings.vault ? createVault(db, settings.vault, deriveKey(root, 'blind-index')) : undefined,
+        persons: createPersonResolver(settings.emailRules ?? { foldDots: [], foldPlus: [] }, deriveKey(root, 'identity')),
       };
     })().catch((error: unknown) => {
       loading = undefined;

@@ -15,7 +15,7 @@ export interface SinkRequest {
 
 /** One record or event as applied by the sink (array bodies are split into their items). */
 export interface SinkItem {
-  kind: 'record' | 'event' | 'unknown';
+  kind: 'record' | 'event' | 'merge' | 'unknown';
   idempotencyKey: string;
   correlationId: string;
   body: Record<string, unknown>;
@@ -116,9 +116,9 @@ function apply(sink: Omit<Sink, 'url' | 'close'>, request: SinkRequest): void {
     const key = (typeof body.idempotencyKey === 'string' ? body.idempotencyKey : keys[index]) ?? '';
     sink.deliveries.set(key, (sink.deliveries.get(key) ?? 0) + 1);
     if ((sink.deliveries.get(key) ?? 0) > 1) return;
-    const kind = body.kind === 'record' || body.kind === 'event' ? body.kind : 'unknown';
+    const kind = body.kind === 'record' || body.kind === 'event' || body.kind === 'merge' ? body.kind : 'unknown';
     sink.applied.push({ kind, idempotencyKey: key, correlationId: correlationIds[index] ?? correlationIds[0] ?? '', body });
-    if (kind !== 'record' && request.method !== 'DELETE') return;
+    if (kind === 'merge' || (kind !== 'record' && request.method !== 'DELETE')) return;
     const id = `${String(body.recordType)}/${String(body.id)}`;
     if (body.operation === 'delete') sink.records.delete(id);
     else sink.records.set(id, { ...sink.records.get(id), ...(body.fields as Record<string, unknown>) });

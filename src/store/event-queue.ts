@@ -2,7 +2,7 @@
 // claimable when no earlier live event of the same resource waits for the same destination. Finishing is fenced
 // by the lease owner like the record queue.
 import { insertAudit, type AuditEntry } from './audit-log.ts';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
@@ -55,9 +55,10 @@ export class EventQueue {
       .execute();
   }
 
-  async finish(owner: string, now: number, outcome: { delivered: EventRow[]; retries: EventRetry[]; deadLetters: EventDeadLetter[]; audit?: readonly AuditEntry[] }): Promise<void> {
+  async finish(owner: string, now: number, outcome: { delivered: EventRow[]; retries: EventRetry[]; deadLetters: EventDeadLetter[]; audit?: readonly AuditEntry[] }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
       if (outcome.audit && outcome.audit.length > 0) await insertAudit(trx, outcome.audit);
+      await also?.(trx);
       if (outcome.delivered.length > 0) {
         await trx
           .deleteFrom('events')

@@ -180,6 +180,22 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('audit_log_resource').on('audit_log').columns(['resource_id', 'id']).execute();
         await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
 
+        // One person per destination: a commercetools customer, or a guest known by the digest of their email;
+        // the destination's id for them once it returned one; and, after a merge, who they became.
+        await db.schema
+          .createTable('identities')
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('person', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('store_key', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('email_digest', 'text')
+          .addColumn('destination_id', 'text')
+          .addColumn('merged_into', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('identities_pk', ['destination', 'person'])
+          .execute();
+        await db.schema.createIndex('identities_email').on('identities').columns(['destination', 'email_digest']).execute();
+
         // Erasure requests (CustomerDeleted with dataErasure, `ctbridge erase`) until carried out.
         await autoId(db.schema.createTable('erasure_requests'))
           .addColumn('customer_id', 'text', (c) => c.notNull())

@@ -81,7 +81,7 @@ export class RecordQueue {
    * Records the outcome of a batch in one transaction. Rows are updated in key order, the order the router's
    * upserts lock them in too: on PostgreSQL two transactions locking the same rows in different orders deadlock.
    */
-  async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[]; audit?: readonly AuditEntry[] }): Promise<void> {
+  async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[]; audit?: readonly AuditEntry[] }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
     const steps = [
       ...outcome.synced.map((synced) => ({ row: synced.row, apply: (trx: Transaction<Database>) => this.#applySynced(trx, owner, now, synced) })),
       ...outcome.retries.map((retry) => ({ row: retry.row, apply: (trx: Transaction<Database>) => applyRetry(trx, owner, now, retry) })),
@@ -90,6 +90,7 @@ export class RecordQueue {
     await this.#db.transaction().execute(async (trx) => {
       for (const step of steps) await step.apply(trx);
       if (outcome.audit && outcome.audit.length > 0) await insertAudit(trx, outcome.audit);
+      await also?.(trx);
     });
   }
 

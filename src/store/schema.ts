@@ -15,6 +15,7 @@ export interface Database {
   vault_tokens: VaultTokensTable;
   audit_log: AuditLogTable;
   erasure_requests: ErasureRequestsTable;
+  identities: IdentitiesTable;
 }
 
 /**
@@ -204,4 +205,20 @@ export interface ErasureRequestsTable {
   requested_at: number;
   /** message (CustomerDeleted with dataErasure) or cli */
   source: string;
+}
+
+/** A person at one destination (identity/identities.ts). */
+export interface IdentitiesTable {
+  destination: string;
+  /** customer:<id>, or guest:<store key>:<email digest> */
+  person: string;
+  kind: 'customer' | 'guest';
+  /** The store of a store-scoped customer or of a guest's orders; '' for a global customer. */
+  store_key: string;
+  /** Keyed digest of the normalised email (never the email). */
+  email_digest: string | null;
+  destination_id: string | null;
+  /** After a guest was merged into a registered customer: the customer's person key. */
+  merged_into: string | null;
+  updated_at: number;
 }

@@ -93,6 +93,8 @@ export interface HarnessOptions {
   server?: Partial<Config['server']>;
   /** The pii block (hash key, vault keys). */
   pii?: Record<string, unknown>;
+  /** The identity block (email folding rules). */
+  identity?: Record<string, unknown>;
   hooks?: EngineHooks;
   listen?: boolean;
 }
@@ -107,12 +109,13 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server' | 'pii'> = {}): Config {
+export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server' | 'pii' | 'identity'> = {}): Config {
   return configSchema.parse({
     commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
     server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN, ...options.server },
     store: storeUrl,
     ...(options.pii && { pii: options.pii }),
+    ...(options.identity && { identity: options.identity }),
     engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, ...options.engine },
     destinations: [
       {

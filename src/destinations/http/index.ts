@@ -4,7 +4,8 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { PermanentError, toDeliveryError } from '../../engine/errors.ts';
-import { defineDestination, type EventItem, type ItemOutcome, type RecordItem } from '../types.ts';
+import type { ResolvedPerson } from '../../identity/identities.ts';
+import { defineDestination, type EventItem, type ItemOutcome, type PersonMergeItem, type RecordItem } from '../types.ts';
 
 const auth = z.union([
   z.strictObject({ bearer: z.string().min(1) }),
@@ -116,6 +117,7 @@ export const httpDestination = defineDestination({
             fields: item.fields,
             changed: item.changed,
             idempotencyKey: item.idempotencyKey,
+            ...personFields(item.person),
           };
           const url = (item.target as Target | undefined)?.url ?? config.url;
           if (item.operation === 'delete' && config.deleteMethod === 'DELETE') {
@@ -136,12 +138,26 @@ export const httpDestination = defineDestination({
             occurredAt: item.occurredAt === undefined ? undefined : new Date(item.occurredAt).toISOString(),
             payload: item.payload,
             idempotencyKey: item.idempotencyKey,
+            ...personFields(item.person),
           },
+        }));
+      },
+      mergePeople(items: PersonMergeItem[]) {
+        return deliver(items, (item) => ({
+          url: config.url,
+          method: 'POST',
+          envelope: { kind: 'merge', from: item.from.person, fromId: item.from.destinationId, into: item.into.person, intoId: item.into.destinationId, idempotencyKey: item.idempotencyKey },
         }));
       },
     };
   },
 });
+
+/** Who an item is about: the person's key (a guest's is a keyed digest, never the email) and id, when known. */
+function personFields(person: ResolvedPerson | undefined): Envelope {
+  if (person === undefined) return {};
+  return person.destinationId === undefined ? { person: person.key } : { person: person.key, personId: person.destinationId };
+}
 
 function routedEventsUrl(routed: Target | undefined): string | undefined {
   return routed === undefined ? undefined : (routed.eventsUrl ?? routed.url);
