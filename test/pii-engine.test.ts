@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { piiKeysLoader } from '../src/pii/keys.ts';
+import { purgeExpired } from '../src/engine/retention.ts';
 import { testStores } from './support/stores.ts';
 import { adminFetch, eventually, startHarness, type Harness } from './support/harness.ts';
 
@@ -144,5 +145,32 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
       await h.stop();
     }
   });
-});
 
+  it('purges snapshots and dead-letter payloads past their store\'s retention, and sends the whole record at the next change', async () => {
+    const h = await startHarness({ storeUrl: await testStore.create(), destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    try {
+      await h.post([
+        h.commercetools.upsertCustomer('uk-1', { ...ANNA, stores: [{ typeId: 'store', key: 'uk' }] }),
+        h.commercetools.upsertCustomer('de-1', { ...ANNA, stores: [{ typeId: 'store', key: 'de' }] }),
+        h.commercetools.upsertCustomer('uk-card', { ...ANNA, stores: [{ typeId: 'store', key: 'uk' }], custom: { fields: { note: '4111111111111111' } } }),
+      ]);
+      await eventually(async () => (await h.runtime.store.db.selectFrom('records').select('synced_at').where('synced_at', 'is not', null).execute()).length === 2, 'two customers synced');
+      await eventually(async () => (await h.runtime.store.db.selectFrom('dead_letters').select('id').execute()).length === 1, 'the blocked one dead-lettered');
+      const snapshots = async () => Object.fromEntries((await h.runtime.store.db.selectFrom('records').select(['resource_id', 'snapshot']).execute()).map((r) => [r.resource_id, r.snapshot]));
+      const day = 24 * 3600 * 1000;
+      // The dead-lettered record never synced, so it has no store yet: its letter follows the default (30 days).
+      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 2 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 0 });
+      expect((await snapshots())['uk-1']).toBe('{}');
+      expect((await snapshots())['de-1']).not.toBe('{}');
+      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 31 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 1 });
+      expect((await h.runtime.store.db.selectFrom('dead_letters').select('payload').executeTakeFirstOrThrow()).payload).toBeNull();
+
+      // With the snapshot gone, the next change sends every field again.
+      await h.post(h.commercetools.upsertCustomer('uk-1', { custom: { fields: { tier: 'silver' } } }));
+      await eventually(() => h.sink.records.get('customer/uk-1')?.tier === 'silver', 'the change');
+      expect(h.sink.applied.at(-1)!.body.changed).toEqual(['email', 'name', 'phone', 'note', 'tier']);
+    } finally {
+      await h.stop();
+    }
+  });
+});

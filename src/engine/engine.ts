@@ -23,11 +23,13 @@ import { createReferenceExpander } from '../mapping/references.ts';
 import { piiKeysLoader } from '../pii/keys.ts';
 import { Identities } from '../identity/identities.ts';
 import { carryOutErasures, claimErasures } from './erasure.ts';
+import { purgeExpired } from './retention.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
+const RETENTION_INTERVAL_MS = 3600 * 1000;
 
 export interface EngineDeps {
-  config: Pick<Config, 'destinations' | 'engine'> & Partial<Pick<Config, 'pii' | 'identity'>>;
+  config: Pick<Config, 'destinations' | 'engine'> & Partial<Pick<Config, 'pii' | 'identity' | 'retention'>>;
   routes: Routes;
   store: Store;
   fetcher: ResourceFetcher;
@@ -118,10 +120,25 @@ export function createEngine(deps: EngineDeps): Engine {
     },
   });
 
+  // Retention, when configured: at start-up and then hourly. A failure is logged and tried again an hour later.
+  const retention = config.retention;
+  let retentionTimer: NodeJS.Timeout | undefined;
+  const purge = () => {
+    if (!retention || (retention.days === undefined && Object.keys(retention.stores).length === 0)) return;
+    purgeExpired(store.db, retention, Date.now()).then(
+      (purged) => {
+        if (purged.snapshots + purged.deadLetterPayloads > 0) logger.info(purged, 'retention: purged expired snapshots and dead-letter payloads');
+      },
+      (error: unknown) => logger.warn({ err: error }, 'retention purge failed; tried again in an hour'),
+    );
+  };
+
   return {
     start() {
       router.start();
       for (const loop of allLoops()) loop.start();
+      purge();
+      retentionTimer = setInterval(purge, RETENTION_INTERVAL_MS).unref();
     },
     inboxCommitted(items) {
       pressure.committed(items);
@@ -129,6 +146,7 @@ export function createEngine(deps: EngineDeps): Engine {
     },
     notify,
     async stop() {
+      clearInterval(retentionTimer);
       await Promise.all([router, ...allLoops()].map((loop) => loop.stop()));
       await Promise.all([recordQueue.release(owner), eventQueue.release(owner)]);
       await Promise.all(connectors.map((c) => (c.close ? c.close() : Promise.resolve())));

@@ -12,6 +12,7 @@ import { redactMapped } from '../observability/redact.ts';
 import { blockedPaymentData } from '../pii/payment-guard.ts';
 import { subjectOf, type PiiKeys } from '../pii/keys.ts';
 import { MappingError } from '../mapping/record-mapping.ts';
+import { recordContext } from '../mapping/field.ts';
 import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
 import type { RecordQueue, RecordRow, SyncedResult } from '../store/record-queue.ts';
@@ -63,6 +64,8 @@ interface Pending {
   snapshot: Record<string, unknown> | null;
   /** Who it is about (identity/person.ts). */
   person: Person | undefined;
+  /** The store (market) of the resource, for retention. */
+  storeKey: string | undefined;
 }
 
 export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
@@ -123,7 +126,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           fail(row, blocked, redactMapped(outcome.record!, route.mapping.personalFields));
           continue;
         }
-        pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person: personOf(row, state!, keys) });
+        pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person: personOf(row, state!, keys), storeKey: state!.state === 'present' ? recordContext(state!.resource).store : undefined });
       }
 
       // Who each record is about, at this destination: its id for them, and a guest merged or matched to a customer.
@@ -152,6 +155,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
               snapshot: deleted ? null : p.snapshot,
               destinationDeleted: deleted,
               destinationId: outcome.destinationId ?? p.row.destination_id,
+              sent: { storeKey: p.storeKey ?? null },
             });
             metrics.succeeded.inc({ destination, kind: 'record' });
             metrics.endToEndLag.observe({ destination, kind: 'record' }, Math.max(0, now() - p.row.dirtied_at) / 1000);

@@ -196,6 +196,10 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
           .execute();
         await db.schema.createIndex('identities_email').on('identities').columns(['destination', 'email_digest']).execute();
 
+        // For retention: which store (market) a record belongs to, and when its snapshot was written.
+        await db.schema.alterTable('records').addColumn('store_key', 'text').execute();
+        await db.schema.alterTable('records').addColumn('synced_at', 'bigint').execute();
+
         // Erasure requests (CustomerDeleted with dataErasure, `ctbridge erase`) until carried out.
         await autoId(db.schema.createTable('erasure_requests'))
           .addColumn('customer_id', 'text', (c) => c.notNull())

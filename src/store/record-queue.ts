@@ -17,6 +17,8 @@ export interface SyncedResult {
   snapshot: Record<string, unknown> | null;
   destinationDeleted: boolean;
   destinationId: string | null;
+  /** Set when this batch sent the record: its store (market), for retention. */
+  sent?: { storeKey: string | null } | undefined;
 }
 
 export type RetryResult = Retry<RecordRow>;
@@ -61,6 +63,8 @@ export class RecordQueue {
           snapshot: a.snapshot,
           destination_deleted: a.destinationDeleted,
           destination_id: a.destinationId,
+          store_key: sql`case when cast(${a.sent} as integer) = 1 then cast(${a.storeKey} as text) else store_key end`,
+          synced_at: sql`case when cast(${a.sent} as integer) = 1 then cast(${a.now} as bigint) else synced_at end`,
           unconfirmed: 0,
           // A refresh asked for while this batch was in flight must survive it.
           refresh: sql`case when dirty_seq > ${a.dirtySeq} then refresh else 0 end`,
@@ -105,6 +109,8 @@ export class RecordQueue {
       snapshot: s.snapshot === null ? null : JSON.stringify(s.snapshot),
       destinationDeleted: s.destinationDeleted ? 1 : 0,
       destinationId: s.destinationId,
+      sent: s.sent ? 1 : 0,
+      storeKey: s.sent?.storeKey ?? null,
       now,
     });
   }
@@ -128,6 +134,9 @@ interface MarkSyncedArgs extends LeasedKey {
   snapshot: string | null;
   destinationDeleted: number;
   destinationId: string | null;
+  /** 1 when the record was sent in this batch: its store key and the time are recorded. */
+  sent: number;
+  storeKey: string | null;
   now: number;
 }
 

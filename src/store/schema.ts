@@ -1,6 +1,6 @@
 // The tables ctbridge keeps, as Kysely types. Timestamps are milliseconds since the epoch (bigint columns);
 // JSON documents are stored as text so SQLite and PostgreSQL share one code path.
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface Database {
   inbox: InboxTable;
@@ -80,6 +80,10 @@ export interface RecordsTable {
   /** Version and mapped payload last delivered to the destination. */
   synced_version: number | null;
   snapshot: string | null;
+  /** The store (market) of the resource when last sent, for retention. */
+  store_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When the snapshot was written (the last send), for retention. */
+  synced_at: ColumnType<number | null, number | null | undefined, number | null>;
   /** 1 when an attempt may have reached the destination without its outcome being recorded (crash, timeout). */
   unconfirmed: Generated<number>;
   /** True once the destination acknowledged a delete. */
