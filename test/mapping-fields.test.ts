@@ -310,3 +310,30 @@ describe('lists', () => {
     expect(await payloadOf(mapping, order)).toEqual({ lines: [{ discount: 3 }, { discount: 4 }] });
   });
 });
+
+describe('destination attributes at start-up', () => {
+  it('names a mapped field the receiver does not have, where it is written', () => {
+    const text = `
+commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
+server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
+destinations:
+  - name: crm
+    type: http
+    url: http://127.0.0.1:1/records
+    accepts:
+      records: { customer: [email, firstName] }
+    records:
+      customer:
+        fields: { email: email, fristName: firstName }
+        when:
+          - match: { store: uk }
+            fields: { region: $store }
+      order:
+        fields: { anything: id }
+`;
+    expect(problems(text)).toEqual([
+      'destinations[0].records.customer.fields.fristName: the receiver has no field "fristName" (accepts.records.customer: email, firstName)',
+      'destinations[0].records.customer.when[0].fields.region: the receiver has no field "region" (accepts.records.customer: email, firstName)',
+    ]);
+  });
+});

@@ -2,7 +2,8 @@
 // JSON Schema by `ctbridge config schema` for editor completion. Destination entries are a union over the
 // registered destination types, each contributing its own connection settings.
 import { z } from 'zod';
-import { destinationDefinitions } from '../destinations/registry.ts';
+import { destinationDefinitions, findDestinationDefinition } from '../destinations/registry.ts';
+import type { MappedFieldNames } from '../destinations/types.ts';
 import { compileField, fieldSpecSchema } from '../mapping/field.ts';
 import { MATCH_KEYS } from '../mapping/record-mapping.ts';
 import { piiPolicySchema } from '../pii/classes.ts';
@@ -230,6 +231,18 @@ export const configSchema = z
         }
         seen.add(name);
       });
+      // Mapped fields the destination does not have (as far as its definition can tell without calling it).
+      destinations.forEach((destination: unknown, index) => {
+        if (!isPlainObject(destination) || typeof destination.type !== 'string') return;
+        const definition = findDestinationDefinition(destination.type);
+        const parsed = definition?.checkFields ? definition.settings.safeParse(destination) : undefined;
+        if (!definition?.checkFields || !parsed?.success) return;
+        for (const problem of definition.checkFields(parsed.data, mappedFieldNames(destination))) {
+          for (const at of fieldLocations(destination, problem.block, problem.mapping, problem.field)) {
+            ctx.addIssue({ code: 'custom', path: ['destinations', index, problem.block, problem.mapping, ...at], message: problem.message });
+          }
+        }
+      });
       // A policy that hashes or tokenizes needs its key.
       const hashKey = isPlainObject(config.pii) ? config.pii.hashKey : undefined;
       const vault = isPlainObject(config.pii) ? config.pii.vault : undefined;
@@ -275,6 +288,32 @@ export const configSchema = z
     // Also when a destination is otherwise invalid, so that every problem is reported in one go.
     { when: (payload) => isPlainObject(payload.value) },
   );
+
+/** The field names of each mapping of a (possibly partly invalid) destination entry, when: blocks included. */
+function mappedFieldNames(destination: Record<string, unknown>): MappedFieldNames {
+  const names = (block: unknown): Record<string, string[]> =>
+    Object.fromEntries(
+      Object.entries(isPlainObject(block) ? block : {}).map(([mapping, spec]) => {
+        const own = isPlainObject(spec) && isPlainObject(spec.fields) ? Object.keys(spec.fields) : [];
+        const when = isPlainObject(spec) && Array.isArray(spec.when) ? (spec.when as unknown[]) : [];
+        const overrides = when.flatMap((block) => (isPlainObject(block) && isPlainObject(block.fields) ? Object.keys(block.fields) : []));
+        return [mapping, [...new Set([...own, ...overrides])]];
+      }),
+    );
+  return { records: names(destination.records), events: names(destination.events) };
+}
+
+/** Where a field is written in a mapping: its own fields, and each when: block that sets it. */
+function fieldLocations(destination: Record<string, unknown>, block: 'records' | 'events', mapping: string, field: string): Array<Array<string | number>> {
+  const spec = isPlainObject(destination[block]) ? (destination[block])[mapping] : undefined;
+  if (!isPlainObject(spec)) return [];
+  const at: Array<Array<string | number>> = [];
+  if (isPlainObject(spec.fields) && Object.hasOwn(spec.fields, field)) at.push(['fields', field]);
+  (Array.isArray(spec.when) ? (spec.when as unknown[]) : []).forEach((override, i) => {
+    if (isPlainObject(override) && isPlainObject(override.fields) && Object.hasOwn(override.fields, field)) at.push(['when', i, 'fields', field]);
+  });
+  return at;
+}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

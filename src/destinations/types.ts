@@ -97,7 +97,25 @@ export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObjec
    * board, collection or URL); the connector receives it as the item's `target`. Without it, no routing.
    */
   target?: z.ZodObject;
+  /**
+   * Checks the mapped field names against what the destination has (its attributes, columns or fields), at
+   * start-up: each problem names the mapping and field. Only what can be known without calling the destination.
+   */
+  checkFields?(settings: z.infer<Settings>, mappings: MappedFieldNames): FieldProblem[];
   create(settings: z.infer<Settings>, deps: ConnectorDeps): Connector;
+}
+
+/** The field names each record and event mapping of a destination sends (its own and its when: blocks'). */
+export interface MappedFieldNames {
+  records: Record<string, string[]>;
+  events: Record<string, string[]>;
+}
+
+export interface FieldProblem {
+  block: 'records' | 'events';
+  mapping: string;
+  field: string;
+  message: string;
 }
 
 /** Identity helper that keeps the settings type flowing into `create`. */

@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { PermanentError, toDeliveryError } from '../../engine/errors.ts';
 import type { ResolvedPerson } from '../../identity/identities.ts';
-import { defineDestination, type EventItem, type ItemOutcome, type PersonMergeItem, type RecordItem } from '../types.ts';
+import { defineDestination, type EventItem, type FieldProblem, type ItemOutcome, type PersonMergeItem, type RecordItem } from '../types.ts';
 
 const auth = z.union([
   z.strictObject({ bearer: z.string().min(1) }),
@@ -24,6 +24,10 @@ const settings = z.object({
   auth: auth.optional(),
   headers: z.record(z.string(), z.string()).default({}),
   rateLimit: z.strictObject({ requestsPerSecond: z.number().positive(), burst: z.number().int().positive().optional() }).optional(),
+  accepts: z
+    .strictObject({ records: z.record(z.string(), z.array(z.string().min(1))).default({}), events: z.record(z.string(), z.array(z.string().min(1))).default({}) })
+    .optional()
+    .describe('the fields the receiver knows, per record or event mapping: a mapped field outside them is a start-up error'),
 });
 
 /** A `when:` block's routing for this type: another endpoint for the matching records or events. */
@@ -43,6 +47,20 @@ export const httpDestination = defineDestination({
   description: 'POST/PUT/PATCH mapped records and events as JSON to any HTTP endpoint',
   settings,
   target,
+  checkFields(config, mapped) {
+    if (!config.accepts) return [];
+    const problems: FieldProblem[] = [];
+    for (const block of ['records', 'events'] as const) {
+      for (const [mapping, fields] of Object.entries(mapped[block])) {
+        const accepted = config.accepts[block][mapping];
+        if (accepted === undefined) continue;
+        for (const field of fields) {
+          if (!accepted.includes(field)) problems.push({ block, mapping, field, message: `the receiver has no field "${field}" (accepts.${block}.${mapping}: ${accepted.join(', ')})` });
+        }
+      }
+    }
+    return problems;
+  },
   create(config: Settings, { http }) {
     const baseHeaders: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'ctbridge', ...config.headers, ...authHeaders(config) };
 
