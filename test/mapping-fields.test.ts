@@ -132,6 +132,12 @@ describe('field errors at start-up', () => {
     ]);
   });
 
+  it('asks for the vault where a field tokenizes without one', () => {
+    expect(problems(configWith('          email: { path: email, pipe: [tokenize] }'))).toEqual([
+      'destinations[0].records.customer.fields.email: the tokenize transform needs pii.vault (keys: { k1: ${CTBRIDGE_VAULT_KEY_1} }, activeKey: k1)',
+    ]);
+  });
+
   it('asks for the hash key where a field hashes without one', () => {
     expect(problems(configWith('          hashed: { path: email, pipe: [hash] }'))).toEqual([
       'destinations[0].records.customer.fields.hashed: the hash transform needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})',

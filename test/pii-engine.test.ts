@@ -173,4 +173,36 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
       await h.stop();
     }
   });
+
+  it('erases a customer from the command line: their data here at once, the destination\'s record at the next start', async () => {
+    const storeUrl = await testStore.create();
+    const first = await startHarness({ storeUrl, destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    try {
+      await first.post(first.commercetools.upsertCustomer('asked', ANNA));
+      await eventually(() => first.sink.records.has('customer/asked'), 'synced');
+      await eventually(async () => (await first.runtime.store.db.selectFrom('identities').select('person').execute()).length === 1, 'the identity');
+    } finally {
+      await first.stop();
+    }
+    const config = join(dir, `erase-${testStore.name}.yaml`);
+    writeFileSync(
+      config,
+      `commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }\nserver: { ingest: { auth: { type: none } } }\nstore: "${storeUrl}"\npii: { hashKey: ${HASH_KEY}, vault: { keys: { k1: "${VAULT.keys.k1}" }, activeKey: k1 } }\n`,
+    );
+    const run = await ctbridge(['erase', '--customer', 'asked', '--config', config]);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/^erased customer asked \(correlation id [\w-]+\)/);
+
+    const second = await startHarness({ storeUrl, destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    try {
+      expect(await second.runtime.store.db.selectFrom('vault_tokens').selectAll().execute()).toEqual([]);
+      expect(await second.runtime.store.db.selectFrom('identities').selectAll().execute()).toEqual([]);
+      await eventually(() => second.sink.requests.some((r) => r.method === 'DELETE' && r.path === '/records/customer/asked'), 'the delete at the destination');
+      const audit = await ctbridge(['audit', '--record', 'asked', '--json', '--config', config]);
+      const actions = (JSON.parse(audit.stdout) as { entries: Array<{ action: string; outcome: string }> }).entries.map((e) => `${e.action}:${e.outcome}`);
+      expect(actions.slice(0, 2)).toEqual(['record.upsert:ok', 'erasure:ok']);
+    } finally {
+      await second.stop();
+    }
+  });
 });

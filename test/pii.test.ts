@@ -100,6 +100,15 @@ describe('the PII policy of a destination', () => {
     expect(await mapping.apply(customer, { tokens })).toEqual({ skip: false, payload: { email: 'tok_24', country: 'AT' }, target: undefined });
     await expect(mapping.apply(customer)).rejects.toThrow(/no token vault/);
   });
+
+  it('tokenizes as the last transform of a pipe, and refuses it anywhere else', async () => {
+    const mapping = compileMapping({ fields: { email: { path: 'email', pipe: ['trim', 'lower', 'tokenize'] } } });
+    const seen: string[] = [];
+    const tokens = { tokenize: (value: string) => (seen.push(value), Promise.resolve('tok_x')) };
+    expect(await mapping.apply(customer, { tokens })).toEqual({ skip: false, payload: { email: 'tok_x' }, target: undefined });
+    expect(seen).toEqual(['anna.schmidt@example.com']);
+    expect(() => compileMapping({ fields: { email: { path: 'email', pipe: ['tokenize', 'lower'] } } })).toThrow('email: pipe[0]: tokenize must be the last step (a token cannot be transformed further)');
+  });
 });
 
 describe('snapshots', () => {

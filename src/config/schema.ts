@@ -253,8 +253,8 @@ export const configSchema = z
           if (treatment === 'tokenize' && vault === undefined) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'pii', piiClass], message: 'tokenizing needs pii.vault (keys: { k1: ${CTBRIDGE_VAULT_KEY_1} }, activeKey: k1)' });
         }
       });
-      // A field that hashes needs the key to hash with.
-      if (hashKey !== undefined) return;
+      // A field that hashes or tokenizes needs the key to do it with.
+      if (hashKey !== undefined && vault !== undefined) return;
       destinations.forEach((destination: unknown, index) => {
         if (!isPlainObject(destination)) return;
         for (const block of ['records', 'events'] as const) {
@@ -276,8 +276,11 @@ export const configSchema = z
                 } catch {
                   continue; // reported at the field
                 }
-                if (uses.includes('hash')) {
+                if (uses.includes('hash') && hashKey === undefined) {
                   ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, ...at, fieldName], message: 'the hash transform needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})' });
+                }
+                if (uses.includes('tokenize') && vault === undefined) {
+                  ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, ...at, fieldName], message: 'the tokenize transform needs pii.vault (keys: { k1: ${CTBRIDGE_VAULT_KEY_1} }, activeKey: k1)' });
                 }
               }
             }

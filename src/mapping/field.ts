@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { compilePath, pathNames, readPath, type PathStep } from './path.ts';
 import { compilePipeline, type TransformContext, type TransformFunction, type TransformSecrets } from './transforms.ts';
 import { PII_CLASSES, type PiiClass, type PiiPolicy } from '../pii/classes.ts';
-import { applyPiiPolicy } from '../pii/policy.ts';
+import { applyPiiPolicy, tokenizing } from '../pii/policy.ts';
 
 /** Every object form may say `pii:` which class of personal data it carries (`none`: it is not personal). */
 interface Common {
@@ -64,7 +64,12 @@ const PLACEHOLDER = /\{\{\s*([^{}]+?)\s*\}\}/g;
  */
 export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}, policy: PiiPolicy = {}): CompiledField {
   if (typeof spec === 'string') return fromPath(spec);
-  const { pipe = [] } = spec;
+  const { pipe: steps = [] } = spec;
+  // tokenize stores the value in the vault (asynchronous, see pii/vault.ts): only as the last step.
+  const tokenizeAt = steps.findIndex((step) => step === 'tokenize');
+  if (tokenizeAt !== -1 && tokenizeAt !== steps.length - 1) throw new FieldSpecError(`pipe[${tokenizeAt}]: tokenize must be the last step (a token cannot be transformed further)`);
+  if (tokenizeAt !== -1) return tokenizing(compileField({ ...spec, pipe: steps.slice(0, -1) }, secrets, policy));
+  const pipe = steps;
   const base = baseOf(spec, secrets, policy);
   if (pipe.length === 0) return base;
   let pipeline: TransformFunction;

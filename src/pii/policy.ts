@@ -23,14 +23,7 @@ export function applyPiiPolicy(
   const treatment: PiiTreatment = piiClass === undefined ? 'pass' : (policy[piiClass] ?? 'pass');
   if (treatment === 'pass') return { field, piiClass, treatment };
   if (treatment === 'drop') return { field: undefined, piiClass, treatment };
-  if (treatment === 'tokenize') {
-    const read = async (source: unknown, context: TransformContext): Promise<unknown> => {
-      const vault = context.tokens;
-      if (vault === undefined) throw new Error('the PII policy tokenizes this field, but no token vault is available');
-      return mapLeavesAsync(await field.read(source, context), (text) => vault.tokenize(text));
-    };
-    return { field: { ...field, read, async: true, usesContext: true, transforms: [...field.transforms, 'tokenize'] }, piiClass, treatment };
-  }
+  if (treatment === 'tokenize') return { field: tokenizing(field), piiClass, treatment };
   const transform: TransformFunction =
     treatment === 'hash' ? compileTransform('hash', secrets) : compileTransform({ mask: { kind: piiClass === 'email' ? 'email' : piiClass === 'phone' ? 'phone' : 'text' } }, secrets);
   const treat = (value: unknown, context: TransformContext) => mapLeaves(value, (leaf) => transform(leaf, context));
@@ -38,6 +31,16 @@ export function applyPiiPolicy(
     ? async (source: unknown, context: TransformContext) => treat(await field.read(source, context), context)
     : (source: unknown, context: TransformContext) => treat(field.read(source, context), context);
   return { field: { ...field, read, transforms: [...field.transforms, treatment] }, piiClass, treatment };
+}
+
+/** The field with its value (each leaf of it) replaced by vault tokens: the `tokenize` policy and transform. */
+export function tokenizing(field: CompiledField): CompiledField {
+  const read = async (source: unknown, context: TransformContext): Promise<unknown> => {
+    const vault = context.tokens;
+    if (vault === undefined) throw new Error('this field is tokenized, but no token vault is available');
+    return mapLeavesAsync(await field.read(source, context), (text) => vault.tokenize(text));
+  };
+  return { ...field, read, async: true, usesContext: true, transforms: [...field.transforms, 'tokenize'] };
 }
 
 function mapLeaves(value: unknown, fn: (leaf: string | number) => unknown): unknown {
