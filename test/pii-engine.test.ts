@@ -205,4 +205,32 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
       await second.stop();
     }
   });
+
+  it('seals a dead event\'s message while it waits, and replays it intact', async () => {
+    const h = await startHarness({
+      storeUrl: await testStore.create(),
+      destination: { records: {}, events: { welcome: { on: ['CustomerCreated'], fields: { customerId: 'resource.id', email: 'customer.email' } } } },
+      pii: { hashKey: HASH_KEY },
+    });
+    try {
+      h.sink.faultFor = (request) => (request.path === '/events' ? { kind: 'status', status: 422 } : undefined);
+      await h.post(h.commercetools.upsertCustomer('late', ANNA));
+      let letters: Array<{ id: number }> = [];
+      await eventually(async () => {
+        letters = ((await (await adminFetch(h, '/v1/dead-letters')).json()) as { items: typeof letters }).items;
+        return letters.length > 0;
+      }, 'the dead event');
+      const kept = await h.runtime.store.db.selectFrom('events').select(['payload', 'dead']).executeTakeFirstOrThrow();
+      expect(Number(kept.dead)).toBe(1);
+      expect(kept.payload).toMatch(/^sealed:v1:/);
+      expect(await allStoredText(h)).not.toContain(ANNA.email);
+
+      h.sink.faultFor = undefined;
+      expect((await adminFetch(h, `/v1/dead-letters/${letters[0]!.id}/replay`, { method: 'POST' })).status).toBe(202);
+      await eventually(() => h.sink.applied.some((i) => i.kind === 'event'), 'the replayed event');
+      expect(h.sink.applied.find((i) => i.kind === 'event')!.body.payload).toEqual({ customerId: 'late', email: ANNA.email });
+    } finally {
+      await h.stop();
+    }
+  });
 });

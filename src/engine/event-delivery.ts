@@ -42,6 +42,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
+    const keys = await pii();
     metrics.inFlight.inc({ destination, kind: 'event' }, rows.length);
     const delivered: EventRow[] = [];
     const skipped = new Set<EventRow>();
@@ -57,16 +58,17 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
       keyOf: (row) => row.dedupe_key,
       logFields: (row) => ({ eventType: row.event_type, dedupeKey: row.dedupe_key }),
     });
-    const fail = (row: EventRow, error: DeliveryError) => recorder.fail(row, error, redact(JSON.parse(row.payload)));
+    // A replayed dead event's message was sealed while it waited.
+    const messageOf = (row: EventRow) => JSON.parse(keys.sealer.open(row.payload)) as Record<string, unknown>;
+    const fail = (row: EventRow, error: DeliveryError) => recorder.fail(row, error, redact(messageOf(row)));
 
     try {
       const routed: Array<{ row: EventRow; route: EventRoute; message: Record<string, unknown> }> = [];
       for (const row of rows) {
         const route = routes.event(destination, row.event_type);
-        if (route) routed.push({ row, route, message: JSON.parse(row.payload) as Record<string, unknown> });
+        if (route) routed.push({ row, route, message: messageOf(row) });
         else fail(row, new PermanentError(`event mapping "${row.event_type}" no longer exists in the configuration`));
       }
-      const keys = await pii();
       const expanded = await references.expand(routed.map(({ route, message }) => ({ resource: message, references: route.mapping.references })));
       const sendable: Array<{ row: EventRow; item: EventItem; person: Person | undefined }> = [];
       for (const [index, { row, route }] of routed.entries()) {
@@ -152,7 +154,8 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         ...recorder.retries.map((retry) => entry(retry.row, 'retry', retry.lastError)),
         ...recorder.deadLetters.map((letter) => entry(letter.row, 'dead-lettered', letter.reason)),
       ];
-      await queue.finish(owner, at, { delivered, retries: recorder.retries, deadLetters: recorder.deadLetters, audit }, (trx) => identities.upsert(trx, destination, persons, at));
+      const sealed = recorder.deadLetters.map((letter) => ({ ...letter, sealedPayload: keys.sealer.seal(keys.sealer.open(letter.row.payload)) }));
+      await queue.finish(owner, at, { delivered, retries: recorder.retries, deadLetters: sealed, audit }, (trx) => identities.upsert(trx, destination, persons, at));
     } finally {
       metrics.inFlight.dec({ destination, kind: 'event' }, rows.length);
     }

@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { deriveKey, loadRootKey } from './secrets.ts';
 import { createSnapshotter, type Snapshotter } from './snapshot.ts';
+import { createSealer, type Sealer } from './sealed.ts';
 import { createVault, type Vault, type VaultConfig } from './vault.ts';
 import { createPersonResolver, type EmailRules, type PersonResolver } from '../identity/person.ts';
 
@@ -13,6 +14,8 @@ export interface PiiKeys {
   tokens: Vault | undefined;
   /** Who a resource is about (identity/person.ts), with keyed email digests. */
   persons: PersonResolver;
+  /** Encrypts what is kept only to be used again (a dead event's message). */
+  sealer: Sealer;
 }
 
 export interface PiiSettings {
@@ -31,6 +34,7 @@ export function piiKeysLoader(db: Kysely<Database>, settings: PiiSettings): () =
       return {
         snapshot: createSnapshotter(deriveKey(root, 'snapshot')),
         tokens: settings.vault ? createVault(db, settings.vault, deriveKey(root, 'blind-index')) : undefined,
+        sealer: createSealer(deriveKey(root, 'sealed')),
         persons: createPersonResolver(settings.emailRules ?? { foldDots: [], foldPlus: [] }, deriveKey(root, 'identity')),
       };
     })().catch((error: unknown) => {

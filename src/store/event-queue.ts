@@ -11,7 +11,8 @@ import { deadLetterColumns, retryColumns } from './failure-columns.ts';
 export type EventRow = Selectable<EventsTable>;
 
 export type EventRetry = Retry<EventRow>;
-export type EventDeadLetter = DeadLetter<EventRow>;
+/** `sealedPayload`: the source message as kept while dead (sealed, see pii/sealed.ts), for its replay. */
+export type EventDeadLetter = DeadLetter<EventRow> & { sealedPayload?: string };
 
 export class EventQueue {
   readonly #db: Kysely<Database>;
@@ -77,7 +78,7 @@ export class EventQueue {
       for (const d of outcome.deadLetters) {
         const updated = await trx
           .updateTable('events')
-          .set({ dead: 1, lease_owner: null, lease_until: null, attempts: d.attempts, last_error: d.lastError, attempt_log: JSON.stringify(d.attemptLog) })
+          .set({ dead: 1, lease_owner: null, lease_until: null, attempts: d.attempts, last_error: d.lastError, attempt_log: JSON.stringify(d.attemptLog), ...(d.sealedPayload !== undefined && { payload: d.sealedPayload }) })
           .where('id', '=', d.row.id)
           .where('lease_owner', '=', owner)
           .executeTakeFirst();

@@ -121,7 +121,7 @@ export interface EventsTable {
   first_failed_at: number | null;
   last_error: string | null;
   attempt_log: string | null;
-  /** 1 while the delivery sits in dead letters (kept here, unredacted, so a replay can send it). */
+  /** 1 while the delivery sits in dead letters; its payload is then sealed (pii/sealed.ts) until a replay sends it. */
   dead: Generated<number>;
 }
 
