@@ -48,6 +48,13 @@ async function allStoredText(h: Harness): Promise<string> {
   return parts.join('\n');
 }
 
+/** A configuration file for the operator commands, on the test's store. */
+function cliConfig(name: string, storeUrl: string, extra = ''): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, `commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }\nserver: { ingest: { auth: { type: none } } }\nstore: "${storeUrl}"\n${extra}\n`);
+  return file;
+}
+
 function ctbridge(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [join(root, 'bin', 'ctbridge.js'), ...args], { cwd: root }, (error, stdout, stderr) => {
@@ -96,8 +103,7 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
       await h.stop();
     }
     // The operator's view of the same history, from the command line.
-    const config = join(dir, `audit-${testStore.name}.yaml`);
-    writeFileSync(config, `commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }\nserver: { ingest: { auth: { type: none } } }\nstore: "${storeUrl}"\n`);
+    const config = cliConfig(`audit-${testStore.name}`, storeUrl);
     const run = await ctbridge(['audit', '--record', 'anna', '--config', config]);
     expect(run.stderr).toBe('');
     const lines = run.stdout.trim().split('\n');
@@ -184,11 +190,7 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
     } finally {
       await first.stop();
     }
-    const config = join(dir, `erase-${testStore.name}.yaml`);
-    writeFileSync(
-      config,
-      `commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }\nserver: { ingest: { auth: { type: none } } }\nstore: "${storeUrl}"\npii: { hashKey: ${HASH_KEY}, vault: { keys: { k1: "${VAULT.keys.k1}" }, activeKey: k1 } }\n`,
-    );
+    const config = cliConfig(`erase-${testStore.name}`, storeUrl, `pii: { hashKey: ${HASH_KEY}, vault: { keys: { k1: "${VAULT.keys.k1}" }, activeKey: k1 } }`);
     const run = await ctbridge(['erase', '--customer', 'asked', '--config', config]);
     expect(run.stderr).toBe('');
     expect(run.stdout).toMatch(/^erased customer asked \(correlation id [\w-]+\)/);

@@ -238,47 +238,42 @@ function referencesIn(readers: readonly Reader[]): PathStep[][] {
   return out;
 }
 
+/** Calls `visit` with every node of a JSONata syntax tree. */
+function walkJsonata(node: unknown, visit: (node: Record<string, unknown>) => void): void {
+  if (Array.isArray(node)) {
+    for (const item of node) walkJsonata(item, visit);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const record = node as Record<string, unknown>;
+  visit(record);
+  for (const child of Object.values(record)) if (child !== null && typeof child === 'object') walkJsonata(child, visit);
+}
+
 /** The same for JSONata: each path expression whose leading name steps reach an `obj`. */
-function jsonataReferences(node: unknown): PathStep[][] {
+function jsonataReferences(ast: unknown): PathStep[][] {
   const out: PathStep[][] = [];
-  const visit = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const item of value) visit(item);
-      return;
-    }
-    if (value === null || typeof value !== 'object') return;
-    const record = value as Record<string, unknown>;
-    if (record.type === 'path' && Array.isArray(record.steps)) {
-      const names: string[] = [];
-      for (const step of record.steps as Array<Record<string, unknown>>) {
-        if (step.type !== 'name' || typeof step.value !== 'string') break;
-        if (step.value === 'obj' && names.length > 0) {
-          out.push([...names]);
-          break;
-        }
-        names.push(step.value);
+  walkJsonata(ast, (node) => {
+    if (node.type !== 'path' || !Array.isArray(node.steps)) return;
+    const names: string[] = [];
+    for (const step of node.steps as Array<Record<string, unknown>>) {
+      if (step.type !== 'name' || typeof step.value !== 'string') break;
+      if (step.value === 'obj' && names.length > 0) {
+        out.push([...names]);
+        break;
       }
+      names.push(step.value);
     }
-    for (const child of Object.values(record)) if (child !== null && typeof child === 'object') visit(child);
-  };
-  visit(node);
+  });
   return out;
 }
 
 /** Every field name an expression mentions (`email`, `addresses.phone`), for telling whether it reads personal data. */
-function jsonataNames(node: unknown): string[] {
+function jsonataNames(ast: unknown): string[] {
   const names: string[] = [];
-  const visit = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const item of value) visit(item);
-      return;
-    }
-    if (value === null || typeof value !== 'object') return;
-    const record = value as Record<string, unknown>;
-    if (record.type === 'name' && typeof record.value === 'string') names.push(record.value);
-    for (const child of Object.values(record)) if (child !== null && typeof child === 'object') visit(child);
-  };
-  visit(node);
+  walkJsonata(ast, (node) => {
+    if (node.type === 'name' && typeof node.value === 'string') names.push(node.value);
+  });
   return names;
 }
 
