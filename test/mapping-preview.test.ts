@@ -40,6 +40,16 @@ destinations:
             fields: { market: { value: UK } }
             omit: [quantity]
             target: { url: "http://127.0.0.1:1/uk" }
+      payment:
+        fields:
+          amount: { path: amountPlanned, pipe: [{ money: { as: object } }] }
+          method: { path: paymentMethodInfo.name, pipe: [localized] }
+          customer: customer.id
+      cart:
+        fields:
+          items: { path: "lineItems[*].quantity", pipe: [sum] }
+          total: { path: totalPrice, pipe: [money] }
+          skus: { jsonata: "$join(lineItems.variant.sku, ',')" }
       contact:
         source: customer
         fields:
@@ -96,12 +106,25 @@ describe('ctbridge mapping preview', () => {
     expect(result.payload).toEqual({ number: '92f5a867-bf19-47ab-982c-6720a03a3921', email: null, total: '10.00', status: 'new', market: 'UK' });
   });
 
+  it('takes the official payment and cart examples, and the one resource of a query result', async () => {
+    const expected = async (record: string, file: string) => {
+      const run = await preview(['--destination', 'crm', '--record', record, '--input', join(examples, file), '--json']);
+      expect(run.stderr).toBe('');
+      return (JSON.parse(run.stdout) as { payload: Record<string, unknown> }).payload;
+    };
+    expect(await expected('payment', 'payment.example.json')).toEqual({ amount: { amount: 1000, currency: 'USD' }, method: 'Credit Card', customer: null });
+    // The example cart is empty: no items, nothing to join.
+    expect(await expected('cart', 'cart.example.json')).toEqual({ items: 0, total: '0.00', skus: null });
+    const fromQuery = await expected('order', 'orders.example.json');
+    expect(Object.keys(fromQuery)).toEqual(['number', 'email', 'total', 'status', 'quantity']);
+  });
+
   it('exits 2 naming what is wrong with the destination, the record or the input', async () => {
     const input = join(examples, 'order.example.json');
     const wrongDestination = await preview(['--destination', 'erp', '--record', 'order', '--input', input]);
     expect(wrongDestination).toMatchObject({ status: 2, stderr: 'ctbridge: no destination "erp" (configured: crm)\n' });
     const wrongRecord = await preview(['--destination', 'crm', '--record', 'orders', '--input', input]);
-    expect(wrongRecord).toMatchObject({ status: 2, stderr: 'ctbridge: destination "crm" has no record mapping "orders" (it has: order, contact)\n' });
+    expect(wrongRecord).toMatchObject({ status: 2, stderr: 'ctbridge: destination "crm" has no record mapping "orders" (it has: order, payment, cart, contact)\n' });
     const notJson = join(dir, 'broken.json');
     writeFileSync(notJson, '{"id": ');
     const badInput = await preview(['--destination', 'crm', '--record', 'order', '--input', notJson]);

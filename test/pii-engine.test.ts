@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { piiKeysLoader } from '../src/pii/keys.ts';
 import { purgeExpired } from '../src/engine/retention.ts';
+import { openStore } from '../src/store/store.ts';
 import { testStores } from './support/stores.ts';
 import { adminFetch, eventually, startHarness, type Harness } from './support/harness.ts';
 
@@ -233,6 +234,31 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
       expect(h.sink.applied.find((i) => i.kind === 'event')!.body.payload).toEqual({ customerId: 'late', email: ANNA.email });
     } finally {
       await h.stop();
+    }
+  });
+
+  it('rotates the vault to a new key from the command line, the tokens unchanged', async () => {
+    const storeUrl = await testStore.create();
+    const h = await startHarness({ storeUrl, destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    let token: string;
+    try {
+      await h.post(h.commercetools.upsertCustomer('rot', ANNA));
+      await eventually(() => h.sink.records.has('customer/rot'), 'synced');
+      token = h.sink.records.get('customer/rot')!.name as string;
+    } finally {
+      await h.stop();
+    }
+    const k2 = randomBytes(32).toString('base64');
+    const both = cliConfig(`rotate-${testStore.name}`, storeUrl, `pii: { hashKey: ${HASH_KEY}, vault: { keys: { k1: "${VAULT.keys.k1}", k2: "${k2}" }, activeKey: k2 } }`);
+    const run = await ctbridge(['tokens', 'rotate', '--config', both]);
+    expect(run.stdout).toBe('re-encrypted 1 token(s) under key "k2"\n');
+    // The old key can go: the token still stands for the same name.
+    const store = openStore(storeUrl);
+    try {
+      const keys = await piiKeysLoader(store.db, { hashKey: HASH_KEY, vault: { keys: { k2 }, activeKey: 'k2' } })();
+      expect(await keys.tokens!.detokenize([token])).toEqual(new Map([[token, 'Anna Schmidt']]));
+    } finally {
+      await store.close();
     }
   });
 });

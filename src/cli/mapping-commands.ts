@@ -31,8 +31,16 @@ function readJson(file: string, what: string): unknown {
   }
 }
 
-/** The resource itself, or the one a Message carries (CustomerCreated.customer, OrderCreated.order). */
-function resourceOf(input: unknown): unknown {
+/**
+ * The resource itself, the only one of a query result (`GET /orders?where=…` answers { results: [...] }), or the
+ * one a Message carries (CustomerCreated.customer, OrderCreated.order).
+ */
+function resourceOf(input: unknown, file: string): unknown {
+  if (input !== null && typeof input === 'object' && Array.isArray((input as { results?: unknown }).results)) {
+    const { results } = input as { results: unknown[] };
+    if (results.length !== 1) return exitUsage(`the input ${file} is a query result with ${results.length} results; give one resource (e.g. with limit=1)`);
+    return resourceOf(results[0], file);
+  }
   if (input === null || typeof input !== 'object' || !('notificationType' in input)) return input;
   const notification = normalizeBody(input, {}).find((item) => item.kind === 'notification');
   return notification?.kind === 'notification' ? (notification.notification.carriedResource ?? notification.notification.payload) : input;
@@ -61,7 +69,7 @@ export function registerMappingCommands(program: Command): void {
       if (!route) {
         return exitUsage(`destination "${destination.name}" has no record mapping "${options.record}" (it has: ${Object.keys(destination.records).join(', ') || 'none'})`);
       }
-      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input')), { context: options.store === undefined ? undefined : { store: options.store }, tokens: PREVIEW_TOKENS });
+      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input'), options.input), { context: options.store === undefined ? undefined : { store: options.store }, tokens: PREVIEW_TOKENS });
       if (mapped.skip) {
         process.stdout.write(`${destination.name} / ${options.record}: a when: block leaves this ${route.resourceType} out of the destination (skip: true); nothing would be sent\n`);
         return;

@@ -11,7 +11,8 @@
 // and any of these may carry `pipe: [transform, { transform: args }]` (transforms.ts). Compiled once; reading a
 // field is a walk over compiled steps. Only JSONata is asynchronous (its evaluate returns a promise), so a field
 // reads synchronously unless it, or a fallback in it, is a JSONata expression.
-import jsonata from 'jsonata';
+import { createRequire } from 'node:module';
+import type jsonataModule from 'jsonata';
 import { z } from 'zod';
 import { compilePath, pathNames, readPath, type PathStep } from './path.ts';
 import { compilePipeline, type TransformContext, type TransformFunction, type TransformSecrets } from './transforms.ts';
@@ -143,10 +144,15 @@ function fromPath(expression: string): CompiledField {
   };
 }
 
+// JSONata is loaded the first time a mapping uses it, not in every thread that reads the configuration.
+const requireModule = createRequire(import.meta.url);
+let jsonataLibrary: typeof jsonataModule | undefined;
+
 function fromJsonata(text: string): CompiledField {
-  let expression: jsonata.Expression;
+  let expression: jsonataModule.Expression;
   try {
-    expression = jsonata(text);
+    jsonataLibrary ??= requireModule('jsonata') as typeof jsonataModule;
+    expression = jsonataLibrary(text);
   } catch (error) {
     const { message, position } = error as { message: string; position?: number };
     throw new FieldSpecError(`JSONata syntax error${position === undefined ? '' : ` at character ${position}`}: ${message}`);
