@@ -1,0 +1,289 @@
+// A local Intercom (REST API 2.14) as strict as the real one, for the tests, the sandbox and the benchmark.
+// Every request is checked against the official OpenAPI description (../shared/reference/intercom): a bearer
+// token and the Intercom-Version header are required; an unknown parameter, a wrong type or a missing required
+// one is a 400 with Intercom's error list. The workspace (workspace.ts) keeps contacts, data attributes, events,
+// tags and companies with Intercom's rules. Calls are rate limited in 10-second windows with the real headers
+// and 429 body, faults can be injected, and every response is checked against the description too (a mismatch is
+// a simulator bug, answered 500 and listed in `bugs`).
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { loadOpenApi, type OpenApi, type Operation } from '../openapi.ts';
+import { Workspace, WorkspaceError, type SimAttribute, type SimCompany, type SimContact } from './workspace.ts';
+
+export const INTERCOM_SPEC_PATH = fileURLToPath(new URL('../../../../shared/reference/intercom/api.intercom.io.2.14.yaml', import.meta.url));
+export const INTERCOM_VERSION = '2.14';
+
+export type IntercomFault = { kind: 'status'; status: number } | { kind: 'hang'; ms: number } | { kind: 'reset' };
+
+export interface IntercomSimulatorOptions {
+  token: string;
+  /** How long a new contact stays invisible to search (Intercom's index lags minutes behind). */
+  searchLagMs?: number;
+  /** Calls allowed per minute, spread over 10-second windows as Intercom does (default 10,000). */
+  limitPerMinute?: number;
+  port?: number;
+  now?: () => number;
+  specPath?: string;
+}
+
+export interface IntercomSimulator {
+  url: string;
+  workspace: Workspace;
+  /** The accepted token; change it to revoke the old one. */
+  token: string;
+  /** The next answers: each request takes the first queued fault, or decides with faultFor. */
+  faults: IntercomFault[];
+  faultFor: ((method: string, path: string) => IntercomFault | undefined) | undefined;
+  /** Calls received (all of them), answered 429, and answered 400 for an invalid request. */
+  stats: { calls: number; rateLimited: number; invalid: number; byOperation: Map<string, number> };
+  /** Responses the simulator produced that the description does not allow: must stay empty. */
+  bugs: string[];
+  close(): Promise<void>;
+}
+
+const WINDOW_MS = 10_000;
+
+let cachedSpec: { path: string; api: OpenApi } | undefined;
+function spec(path: string): OpenApi {
+  if (cachedSpec?.path !== path) cachedSpec = { path, api: loadOpenApi(path) };
+  return cachedSpec.api;
+}
+
+export async function startIntercomSimulator(options: IntercomSimulatorOptions): Promise<IntercomSimulator> {
+  const now = options.now ?? Date.now;
+  const api = spec(options.specPath ?? INTERCOM_SPEC_PATH);
+  const workspace = new Workspace({ searchLagMs: options.searchLagMs ?? 0, now });
+  const limitPerMinute = options.limitPerMinute ?? 10_000;
+  const perWindow = Math.max(1, Math.floor(limitPerMinute / 6));
+  let window = { start: 0, used: 0 };
+
+  const sim: Omit<IntercomSimulator, 'url' | 'close'> = {
+    workspace,
+    token: options.token,
+    faults: [],
+    faultFor: undefined,
+    stats: { calls: 0, rateLimited: 0, invalid: 0, byOperation: new Map() },
+    bugs: [],
+  };
+
+  const server: Server = createServer((req, res) => {
+    void readBody(req).then((raw) => handle(req, res, raw));
+  });
+
+  function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    res.end(body === undefined ? '' : JSON.stringify(body));
+  }
+
+  const errorBody = (errors: Array<{ code: string; message: string; field?: string }>) => ({ type: 'error.list', request_id: randomUUID(), errors });
+
+  function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): void {
+    sim.stats.calls += 1;
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    const method = req.method ?? 'GET';
+    if (url.pathname === '/__simulator/state') return send(res, 200, snapshot());
+
+    const fault = sim.faults.shift() ?? sim.faultFor?.(method, url.pathname);
+    if (fault?.kind === 'reset') return void req.socket.destroy();
+    if (fault?.kind === 'hang') {
+      setTimeout(() => res.writableEnded || send(res, 504, errorBody([{ code: 'service_unavailable', message: 'Gateway Timeout' }])), fault.ms).unref();
+      return;
+    }
+    if (fault?.kind === 'status') return send(res, fault.status, errorBody([{ code: fault.status >= 500 ? 'server_error' : 'client_error', message: `injected ${fault.status}` }]));
+
+    if (req.headers.authorization !== `Bearer ${sim.token}`) return send(res, 401, errorBody([{ code: 'unauthorized', message: 'Access Token Invalid' }]));
+    const version = req.headers['intercom-version'];
+    if (version !== INTERCOM_VERSION) {
+      return send(res, 400, errorBody([{ code: 'intercom_version_invalid', message: version === undefined ? 'The Intercom-Version header is required' : `Requested version ${String(version)} is not served by this simulator (it implements ${INTERCOM_VERSION})` }]));
+    }
+
+    // Rate limit: a budget per 10-second window, announced in every answer.
+    const at = now();
+    if (at - window.start >= WINDOW_MS) window = { start: at - (at % WINDOW_MS), used: 0 };
+    const reset = String(Math.ceil((window.start + WINDOW_MS) / 1000));
+    if (window.used >= perWindow) {
+      sim.stats.rateLimited += 1;
+      return send(res, 429, errorBody([{ code: 'rate_limit_exceeded', message: 'Rate Limit Exceeded' }]), { 'x-ratelimit-limit': String(limitPerMinute), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset });
+    }
+    window.used += 1;
+    const limitHeaders = { 'x-ratelimit-limit': String(limitPerMinute), 'x-ratelimit-remaining': String(perWindow - window.used), 'x-ratelimit-reset': reset };
+
+    const found = api.find(method, url.pathname);
+    if (!found) return send(res, 404, errorBody([{ code: 'not_found', message: `Resource Not Found: ${method} ${url.pathname}` }]), limitHeaders);
+    const { operation, params } = found;
+    sim.stats.byOperation.set(operation.operationId, (sim.stats.byOperation.get(operation.operationId) ?? 0) + 1);
+
+    let body: unknown;
+    if (raw.length > 0) {
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        sim.stats.invalid += 1;
+        return send(res, 400, errorBody([{ code: 'parameter_invalid', message: 'The request body is not valid JSON' }]), limitHeaders);
+      }
+    }
+    if (operation.requestSchema) {
+      const problems = api.check(operation.requestSchema, body ?? {});
+      if (problems.length > 0) {
+        sim.stats.invalid += 1;
+        return send(res, 400, errorBody(problems.map((p) => ({ code: 'parameter_invalid', message: p.message, ...(p.field && { field: p.field }) }))), limitHeaders);
+      }
+    }
+
+    let status: number;
+    let result: unknown;
+    try {
+      [status, result] = dispatch(operation, params, (body ?? {}) as Record<string, unknown>, url.searchParams);
+    } catch (error) {
+      if (!(error instanceof WorkspaceError)) throw error;
+      return send(res, error.status, errorBody([{ code: error.code, message: error.message }]), limitHeaders);
+    }
+    const schema = operation.responses[String(status)];
+    const problems = schema ? api.check(schema, result) : [];
+    if (problems.length > 0) {
+      sim.bugs.push(`${operation.operationId} ${status}: ${problems.map((p) => p.message).join('; ')}`);
+      return send(res, 500, errorBody([{ code: 'server_error', message: 'the simulator produced a response its description does not allow' }]), limitHeaders);
+    }
+    send(res, status, result, limitHeaders);
+  }
+
+  function dispatch(operation: Operation, params: Record<string, string>, body: Record<string, unknown>, query: URLSearchParams): [number, unknown] {
+    switch (operation.operationId) {
+      case 'CreateContact':
+        return [200, contactJson(workspace.createContact(body))];
+      case 'UpdateContact':
+        return [200, contactJson(workspace.updateContact(params.contact_id!, body))];
+      case 'ShowContact':
+        return [200, contactJson(workspace.contact(params.contact_id!))];
+      case 'DeleteContact': {
+        const contact = workspace.deleteContact(params.contact_id!);
+        return [200, { type: 'contact', id: contact.id, external_id: contact.external_id, deleted: true }];
+      }
+      case 'ArchiveContact': {
+        const contact = workspace.archiveContact(params.contact_id!);
+        return [200, { type: 'contact', id: contact.id, external_id: contact.external_id, archived: true }];
+      }
+      case 'ShowContactByExternalId':
+        return [200, contactJson(workspace.findByExternalId(params.external_id!))];
+      case 'SearchContacts': {
+        const found = workspace.search(body.query as Record<string, unknown>);
+        return [200, { type: 'list', data: found.map(contactJson), total_count: found.length, pages: { type: 'pages', page: 1, per_page: 50, total_pages: found.length === 0 ? 0 : 1 } }];
+      }
+      case 'MergeContact':
+        return [200, contactJson(workspace.mergeContacts(body.from as string, body.into as string))];
+      case 'lisDataAttributes': {
+        const model = query.get('model');
+        const list = [...workspace.attributes.values()].filter((a) => model === null || a.model === model);
+        return [200, { type: 'list', data: list.map(attributeJson) }];
+      }
+      case 'createDataAttribute':
+        return [200, attributeJson(workspace.createAttribute(body))];
+      case 'createDataEvent':
+        workspace.createEvent(body);
+        return [202, undefined];
+      case 'createTag': {
+        if (typeof body.name !== 'string') throw new WorkspaceError(400, 'parameter_invalid', 'this simulator creates tags by name only');
+        const tag = workspace.createTag(body.name);
+        return [200, { type: 'tag', id: tag.id, name: tag.name }];
+      }
+      case 'attachTagToContact': {
+        const tag = workspace.tagContact(params.contact_id!, body.id as string, true);
+        return [200, { type: 'tag', id: tag.id, name: tag.name }];
+      }
+      case 'detachTagFromContact': {
+        const tag = workspace.tagContact(params.contact_id!, params.tag_id!, false);
+        return [200, { type: 'tag', id: tag.id, name: tag.name }];
+      }
+      case 'createOrUpdateCompany':
+        return [200, companyJson(workspace.upsertCompany(body))];
+      case 'attachContactToACompany':
+        return [200, companyJson(workspace.attachCompany(params.contact_id!, body.id as string))];
+      default:
+        throw new WorkspaceError(404, 'not_found', `${operation.operationId} is not implemented by this simulator`);
+    }
+  }
+
+  function contactJson(contact: SimContact): Record<string, unknown> {
+    return {
+      type: 'contact',
+      id: contact.id,
+      workspace_id: workspace.workspaceId,
+      external_id: contact.external_id,
+      role: contact.role,
+      email: contact.email ?? '',
+      email_domain: contact.email?.split('@')[1] ?? '',
+      phone: contact.phone,
+      name: contact.name,
+      owner_id: null,
+      has_hard_bounced: false,
+      marked_email_as_spam: false,
+      unsubscribed_from_emails: false,
+      created_at: contact.created_at,
+      updated_at: contact.updated_at,
+      signed_up_at: contact.signed_up_at,
+      last_seen_at: contact.last_seen_at,
+      custom_attributes: contact.custom_attributes,
+      tags: { data: contact.tags.map((tagId) => ({ type: 'tag', id: tagId, url: `/tags/${tagId}` })), url: `/contacts/${contact.id}/tags`, total_count: contact.tags.length, has_more: false },
+      companies: { data: contact.companies.map((companyId) => ({ type: 'company', id: companyId, url: `/companies/${companyId}` })), url: `/contacts/${contact.id}/companies`, total_count: contact.companies.length, has_more: false },
+    };
+  }
+
+  function attributeJson(attribute: SimAttribute): Record<string, unknown> {
+    return {
+      type: 'data_attribute',
+      id: attribute.id,
+      model: attribute.model,
+      name: attribute.name,
+      full_name: `custom_attributes.${attribute.name}`,
+      label: attribute.name,
+      description: attribute.description,
+      // The description lists no `datetime` among the answered types: Intercom reports those as dates.
+      data_type: attribute.data_type === 'datetime' ? 'date' : attribute.data_type === 'options' ? 'string' : attribute.data_type,
+      api_writable: true,
+      messenger_writable: false,
+      ui_writable: true,
+      custom: true,
+      archived: false,
+      created_at: attribute.created_at,
+      updated_at: attribute.created_at,
+    };
+  }
+
+  function companyJson(company: SimCompany): Record<string, unknown> {
+    return { type: 'company', id: company.id, company_id: company.company_id, name: company.name ?? '', app_id: workspace.workspaceId, created_at: company.created_at, updated_at: company.updated_at, custom_attributes: company.custom_attributes };
+  }
+
+  function snapshot(): Record<string, unknown> {
+    return {
+      contacts: [...workspace.contacts.values()],
+      events: workspace.events,
+      attributes: [...workspace.attributes.values()],
+      tags: [...workspace.tags.values()],
+      companies: [...workspace.companies.values()],
+      stats: { ...sim.stats, byOperation: Object.fromEntries(sim.stats.byOperation) },
+      bugs: sim.bugs,
+    };
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(sim, {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  });
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

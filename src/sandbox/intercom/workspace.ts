@@ -1,0 +1,294 @@
+// The state of a simulated Intercom workspace and the rules Intercom applies to it: contacts (users and leads,
+// unique external_id and email, a search index that lags behind creation), custom data attributes (a contact's
+// custom_attributes must name existing ones, with values of their type), data events (deduplicated on
+// name + contact + created_at), tags, companies, merges of leads into users, archive and delete. The HTTP side
+// (simulator.ts) checks shapes against the OpenAPI description; this module checks what only state can tell.
+import { randomBytes } from 'node:crypto';
+
+export interface SimContact {
+  id: string;
+  role: 'user' | 'lead';
+  external_id: string | null;
+  email: string | null;
+  phone: string | null;
+  name: string | null;
+  signed_up_at: number | null;
+  last_seen_at: number | null;
+  custom_attributes: Record<string, unknown>;
+  tags: string[];
+  companies: string[];
+  created_at: number;
+  updated_at: number;
+  archived: boolean;
+  /** When search starts to see it (Intercom's index lags behind writes). */
+  searchableAt: number;
+}
+
+export interface SimAttribute {
+  id: number;
+  name: string;
+  model: 'contact' | 'company';
+  data_type: 'string' | 'integer' | 'float' | 'boolean' | 'datetime' | 'date' | 'options';
+  description: string;
+  created_at: number;
+}
+
+export interface SimEvent {
+  event_name: string;
+  created_at: number;
+  contactId: string;
+  metadata: Record<string, unknown>;
+}
+
+export interface SimCompany {
+  id: string;
+  company_id: string;
+  name: string | null;
+  custom_attributes: Record<string, unknown>;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A refusal the HTTP side turns into Intercom's error body. */
+export class WorkspaceError extends Error {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const id = () => randomBytes(12).toString('hex');
+
+export class Workspace {
+  readonly contacts = new Map<string, SimContact>();
+  readonly attributes = new Map<string, SimAttribute>();
+  readonly events: SimEvent[] = [];
+  readonly tags = new Map<string, { id: string; name: string }>();
+  readonly companies = new Map<string, SimCompany>();
+  readonly workspaceId = randomBytes(4).toString('hex');
+  #eventKeys = new Set<string>();
+  #attributeIds = 1000;
+  #tagIds = 100;
+
+  readonly options: { searchLagMs: number; now: () => number };
+
+  constructor(options: { searchLagMs: number; now: () => number }) {
+    this.options = options;
+  }
+
+  #seconds(): number {
+    return Math.floor(this.options.now() / 1000);
+  }
+
+  /** Custom attributes must exist and hold values of their data type; nested values are refused. */
+  #checkCustomAttributes(values: Record<string, unknown> | null | undefined, model: 'contact' | 'company'): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(values ?? {})) {
+      const attribute = this.attributes.get(`${model}:${name}`);
+      if (!attribute) throw new WorkspaceError(400, 'parameter_invalid', `Custom attribute '${name}' does not exist`);
+      if (value !== null && !fits(value, attribute.data_type)) throw new WorkspaceError(400, 'parameter_invalid', `Custom attribute '${name}' must be of type ${attribute.data_type}`);
+      out[name] = value;
+    }
+    return out;
+  }
+
+  #conflict(role: 'user' | 'lead', externalId: string | null | undefined, email: string | null | undefined, except?: string): void {
+    for (const contact of this.contacts.values()) {
+      if (contact.id === except) continue;
+      const sameExternal = externalId && contact.external_id === externalId;
+      const sameEmail = email && contact.role === role && contact.email?.toLowerCase() === email.toLowerCase();
+      if (sameExternal || sameEmail) throw new WorkspaceError(409, 'conflict', `A contact matching those details already exists with id=${contact.id}`);
+    }
+  }
+
+  createContact(body: Record<string, unknown>): SimContact {
+    const role = body.role === 'lead' ? 'lead' : 'user';
+    const externalId = (body.external_id as string | undefined) ?? null;
+    const email = (body.email as string | undefined) ?? null;
+    this.#conflict(role, externalId, email);
+    const now = this.#seconds();
+    const contact: SimContact = {
+      id: id(),
+      role,
+      external_id: externalId,
+      email,
+      phone: (body.phone as string | null | undefined) ?? null,
+      name: (body.name as string | null | undefined) ?? null,
+      signed_up_at: (body.signed_up_at as number | null | undefined) ?? null,
+      last_seen_at: (body.last_seen_at as number | null | undefined) ?? null,
+      custom_attributes: this.#checkCustomAttributes(body.custom_attributes as Record<string, unknown> | undefined, 'contact'),
+      tags: [],
+      companies: [],
+      created_at: now,
+      updated_at: now,
+      archived: false,
+      searchableAt: this.options.now() + this.options.searchLagMs,
+    };
+    this.contacts.set(contact.id, contact);
+    return contact;
+  }
+
+  contact(contactId: string): SimContact {
+    const contact = this.contacts.get(contactId);
+    if (!contact || contact.archived) throw new WorkspaceError(404, 'not_found', 'User Not Found');
+    return contact;
+  }
+
+  updateContact(contactId: string, body: Record<string, unknown>): SimContact {
+    const contact = this.contact(contactId);
+    const role = body.role === 'user' || body.role === 'lead' ? body.role : contact.role;
+    this.#conflict(role, body.external_id as string | undefined, body.email as string | undefined, contact.id);
+    const custom = body.custom_attributes === undefined ? undefined : this.#checkCustomAttributes(body.custom_attributes as Record<string, unknown> | null, 'contact');
+    for (const key of ['external_id', 'email', 'phone', 'name', 'signed_up_at', 'last_seen_at'] as const) {
+      if (body[key] !== undefined) (contact as unknown as Record<string, unknown>)[key] = body[key];
+    }
+    contact.role = role;
+    if (custom) contact.custom_attributes = { ...contact.custom_attributes, ...custom };
+    contact.updated_at = this.#seconds();
+    return contact;
+  }
+
+  findByExternalId(externalId: string): SimContact {
+    for (const contact of this.contacts.values()) if (contact.external_id === externalId && !contact.archived) return contact;
+    throw new WorkspaceError(404, 'not_found', 'User Not Found');
+  }
+
+  /** Contacts matching a search query the index already sees. */
+  search(query: Record<string, unknown>): SimContact[] {
+    const now = this.options.now();
+    return [...this.contacts.values()].filter((contact) => !contact.archived && contact.searchableAt <= now && matches(contact, query));
+  }
+
+  mergeContacts(from: string, into: string): SimContact {
+    const lead = this.contact(from);
+    const user = this.contact(into);
+    if (lead.role !== 'lead') throw new WorkspaceError(400, 'parameter_invalid', 'from must be a lead');
+    if (user.role !== 'user') throw new WorkspaceError(400, 'parameter_invalid', 'into must be a user');
+    for (const event of this.events) if (event.contactId === lead.id) event.contactId = user.id;
+    user.tags = [...new Set([...user.tags, ...lead.tags])];
+    user.companies = [...new Set([...user.companies, ...lead.companies])];
+    user.custom_attributes = { ...lead.custom_attributes, ...user.custom_attributes };
+    user.updated_at = this.#seconds();
+    this.contacts.delete(lead.id);
+    return user;
+  }
+
+  archiveContact(contactId: string): SimContact {
+    const contact = this.contact(contactId);
+    contact.archived = true;
+    return contact;
+  }
+
+  deleteContact(contactId: string): SimContact {
+    const contact = this.contact(contactId);
+    this.contacts.delete(contactId);
+    return contact;
+  }
+
+  createAttribute(body: Record<string, unknown>): SimAttribute {
+    const model = body.model as 'contact' | 'company';
+    const name = body.name as string;
+    if (this.attributes.has(`${model}:${name}`)) throw new WorkspaceError(400, 'parameter_invalid', `You already have '${name}' in your workspace. Please choose a different name.`);
+    if (!/^[A-Za-z0-9_ -]{1,190}$/.test(name)) throw new WorkspaceError(400, 'parameter_invalid', `Your name for this attribute must only contain alphanumeric characters, currency symbols, and hyphens`);
+    const attribute: SimAttribute = { id: (this.#attributeIds += 1), name, model, data_type: body.data_type as SimAttribute['data_type'], description: (body.description as string | undefined) ?? '', created_at: this.#seconds() };
+    this.attributes.set(`${model}:${name}`, attribute);
+    return attribute;
+  }
+
+  /** Records a data event; the same name, contact and time again is accepted and ignored (Intercom's dedupe). */
+  createEvent(body: Record<string, unknown>): void {
+    const contact = this.#eventContact(body);
+    const key = `${String(body.event_name)}\u0000${contact.id}\u0000${String(body.created_at)}`;
+    if (this.#eventKeys.has(key)) return;
+    const metadata = (body.metadata ?? {}) as Record<string, unknown>;
+    if (Object.keys(metadata).length > 10) throw new WorkspaceError(400, 'parameter_invalid', 'Metadata can have at most 10 keys');
+    this.#eventKeys.add(key);
+    this.events.push({ event_name: body.event_name as string, created_at: body.created_at as number, contactId: contact.id, metadata });
+  }
+
+  #eventContact(body: Record<string, unknown>): SimContact {
+    if (typeof body.id === 'string') return this.contact(body.id);
+    if (typeof body.user_id === 'string') return this.findByExternalId(body.user_id);
+    const email = typeof body.email === 'string' ? body.email.toLowerCase() : undefined;
+    const found = [...this.contacts.values()].find((contact) => !contact.archived && contact.email?.toLowerCase() === email);
+    if (!found) throw new WorkspaceError(404, 'not_found', 'User Not Found');
+    return found;
+  }
+
+  createTag(name: string): { id: string; name: string } {
+    for (const tag of this.tags.values()) if (tag.name === name) return tag;
+    const tag = { id: String((this.#tagIds += 1)), name };
+    this.tags.set(tag.id, tag);
+    return tag;
+  }
+
+  tagContact(contactId: string, tagId: string, attach: boolean): { id: string; name: string } {
+    const contact = this.contact(contactId);
+    const tag = this.tags.get(tagId);
+    if (!tag) throw new WorkspaceError(404, 'tag_not_found', 'Tag not found');
+    contact.tags = attach ? [...new Set([...contact.tags, tag.id])] : contact.tags.filter((t) => t !== tag.id);
+    return tag;
+  }
+
+  upsertCompany(body: Record<string, unknown>): SimCompany {
+    const companyId = body.company_id as string | undefined;
+    if (!companyId) throw new WorkspaceError(400, 'parameter_invalid', 'company_id is required');
+    const existing = [...this.companies.values()].find((company) => company.company_id === companyId);
+    const now = this.#seconds();
+    const custom = this.#checkCustomAttributes(body.custom_attributes as Record<string, unknown> | undefined, 'company');
+    if (existing) {
+      if (body.name !== undefined) existing.name = body.name as string;
+      existing.custom_attributes = { ...existing.custom_attributes, ...custom };
+      existing.updated_at = now;
+      return existing;
+    }
+    const company: SimCompany = { id: id(), company_id: companyId, name: (body.name as string | undefined) ?? null, custom_attributes: custom, created_at: now, updated_at: now };
+    this.companies.set(company.id, company);
+    return company;
+  }
+
+  attachCompany(contactId: string, companyId: string): SimCompany {
+    const contact = this.contact(contactId);
+    const company = this.companies.get(companyId);
+    if (!company) throw new WorkspaceError(404, 'company_not_found', 'Company Not Found');
+    contact.companies = [...new Set([...contact.companies, company.id])];
+    return company;
+  }
+}
+
+function fits(value: unknown, type: SimAttribute['data_type']): boolean {
+  switch (type) {
+    case 'string':
+    case 'options':
+      return typeof value === 'string';
+    case 'integer':
+      return typeof value === 'number' && Number.isInteger(value);
+    case 'float':
+      return typeof value === 'number';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'date':
+    case 'datetime':
+      return typeof value === 'number' && Number.isInteger(value);
+  }
+}
+
+/** Intercom's search: a single filter or an AND/OR of filters, on the fields ctbridge searches by. */
+function matches(contact: SimContact, query: Record<string, unknown>): boolean {
+  const operator = query.operator as string;
+  if (Array.isArray(query.value) && (operator === 'AND' || operator === 'OR')) {
+    const parts = (query.value as Array<Record<string, unknown>>).map((part) => matches(contact, part));
+    return operator === 'AND' ? parts.every(Boolean) : parts.some(Boolean);
+  }
+  const field = query.field as string;
+  const actual = field === 'id' ? contact.id : (contact as unknown as Record<string, unknown>)[field];
+  const expected = query.value;
+  const equal = typeof actual === 'string' && typeof expected === 'string' ? actual.toLowerCase() === expected.toLowerCase() : actual === expected;
+  if (operator === '=') return equal;
+  if (operator === '!=') return !equal;
+  throw new WorkspaceError(400, 'parameter_invalid', `operator ${operator} is not supported by this simulator for ${field}`);
+}

@@ -1,0 +1,141 @@
+// The Intercom simulator as a client meets it over HTTP: the token and version header, requests checked against
+// the official 2.14 description (unknown, mistyped and missing parameters answered with Intercom's error list),
+// contacts with unique external ids and emails (409 naming the existing contact), a search index that lags,
+// custom attributes that must exist, events deduplicated on name + contact + created_at, lead-into-user merges,
+// rate limiting in 10-second windows with the real headers, injected faults, and responses that conform.
+import { afterEach, describe, expect, it } from 'vitest';
+import { INTERCOM_VERSION, startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
+
+const TOKEN = 'test-intercom-token';
+let sim: IntercomSimulator | undefined;
+afterEach(async () => {
+  expect(sim?.bugs ?? []).toEqual([]);
+  await sim?.close();
+  sim = undefined;
+});
+
+let clock = 1_800_000_000_000;
+async function start(options: { searchLagMs?: number; limitPerMinute?: number } = {}): Promise<IntercomSimulator> {
+  sim = await startIntercomSimulator({ token: TOKEN, now: () => clock, ...options });
+  return sim;
+}
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${sim!.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, 'intercom-version': INTERCOM_VERSION, 'content-type': 'application/json', ...headers },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>), headers: response.headers };
+}
+
+describe('the Intercom simulator', () => {
+  it('requires the bearer token and the version header, with Intercom\'s error list', async () => {
+    await start();
+    const noToken = await call('GET', '/data_attributes', undefined, { authorization: 'Bearer wrong' });
+    expect(noToken.status).toBe(401);
+    expect(noToken.body).toMatchObject({ type: 'error.list', errors: [{ code: 'unauthorized', message: 'Access Token Invalid' }] });
+    const noVersion = await fetch(`${sim!.url}/data_attributes`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(noVersion.status).toBe(400);
+    expect(((await noVersion.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('intercom_version_invalid');
+  });
+
+  it('refuses unknown, mistyped and missing parameters against the 2.14 description', async () => {
+    await start();
+    const unknown = await call('POST', '/contacts', { role: 'user', external_id: 'c1', favourite_colour: 'blue' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors).toEqual([{ code: 'parameter_invalid', message: 'favourite_colour is not a parameter of this request', field: 'favourite_colour' }]);
+    const mistyped = await call('POST', '/contacts', { role: 'user', external_id: 42 });
+    expect(mistyped.body.errors).toEqual([{ code: 'parameter_invalid', message: 'external_id must be a string', field: 'external_id' }]);
+    const missing = await call('POST', '/events', { event_name: 'placed-order', user_id: 'c1' });
+    expect(missing.status).toBe(400);
+    expect(JSON.stringify(missing.body.errors)).toContain('created_at is required');
+    expect(sim!.stats.invalid).toBe(3);
+  });
+
+  it('keeps external ids and emails unique, names the existing contact in the 409, and searches only after the lag', async () => {
+    await start({ searchLagMs: 60_000 });
+    const created = await call('POST', '/contacts', { role: 'user', external_id: 'c1', email: 'ada@example.com', name: 'Ada' });
+    expect(created.status).toBe(200);
+    const id = created.body.id as string;
+    const again = await call('POST', '/contacts', { role: 'user', external_id: 'c1' });
+    expect(again.status).toBe(409);
+    expect(again.body.errors).toEqual([{ code: 'conflict', message: `A contact matching those details already exists with id=${id}` }]);
+    const byEmail = await call('POST', '/contacts', { role: 'user', email: 'ADA@example.com' });
+    expect(byEmail.status).toBe(409);
+
+    const search = () => call('POST', '/contacts/search', { query: { field: 'email', operator: '=', value: 'ada@example.com' } });
+    expect((await search()).body.total_count).toBe(0);
+    clock += 60_000;
+    expect((await search()).body).toMatchObject({ type: 'list', total_count: 1, data: [{ id, external_id: 'c1' }] });
+    expect((await call('GET', '/contacts/find_by_external_id/c1')).body.id).toBe(id);
+  });
+
+  it('takes custom attributes only once they exist, with values of their type', async () => {
+    await start();
+    const contact = await call('POST', '/contacts', { role: 'user', external_id: 'c2' });
+    const before = await call('PUT', `/contacts/${contact.body.id as string}`, { custom_attributes: { tier: 'gold' } });
+    expect(before.status).toBe(400);
+    expect(before.body.errors).toEqual([{ code: 'parameter_invalid', message: "Custom attribute 'tier' does not exist" }]);
+    expect((await call('POST', '/data_attributes', { name: 'tier', model: 'contact', data_type: 'string' })).status).toBe(200);
+    expect((await call('POST', '/data_attributes', { name: 'tier', model: 'contact', data_type: 'string' })).status).toBe(400);
+    expect((await call('POST', '/data_attributes', { name: 'orders', model: 'contact', data_type: 'integer' })).status).toBe(200);
+    const wrongType = await call('PUT', `/contacts/${contact.body.id as string}`, { custom_attributes: { orders: 'many' } });
+    expect(wrongType.body.errors).toEqual([{ code: 'parameter_invalid', message: "Custom attribute 'orders' must be of type integer" }]);
+    const updated = await call('PUT', `/contacts/${contact.body.id as string}`, { custom_attributes: { tier: 'gold', orders: 3 } });
+    expect(updated.body.custom_attributes).toEqual({ tier: 'gold', orders: 3 });
+    const listed = await call('GET', '/data_attributes?model=contact');
+    expect((listed.body.data as Array<{ name: string; data_type: string }>).map((a) => `${a.name}:${a.data_type}`)).toEqual(['tier:string', 'orders:integer']);
+  });
+
+  it('deduplicates events on name, contact and created_at, and moves a lead\'s events to the user it is merged into', async () => {
+    await start();
+    const user = await call('POST', '/contacts', { role: 'user', external_id: 'c3', email: 'grace@example.com' });
+    const lead = await call('POST', '/contacts', { role: 'lead', email: 'grace@example.com' });
+    expect(lead.status).toBe(200);
+    const event = { event_name: 'placed-order', created_at: 1_790_000_000, id: lead.body.id as string, metadata: { order_number: 'ON-1' } };
+    for (let i = 0; i < 5; i += 1) expect((await call('POST', '/events', event)).status).toBe(202);
+    expect((await call('POST', '/events', { ...event, created_at: 1_790_000_001 })).status).toBe(202);
+    expect(sim!.workspace.events).toHaveLength(2);
+
+    const merged = await call('POST', '/contacts/merge', { from: lead.body.id, into: user.body.id });
+    expect(merged.status).toBe(200);
+    expect(merged.body.id).toBe(user.body.id);
+    expect(sim!.workspace.events.map((e) => e.contactId)).toEqual([user.body.id, user.body.id]);
+    expect((await call('GET', `/contacts/${lead.body.id as string}`)).status).toBe(404);
+  });
+
+  it('limits calls per 10-second window with the real headers and 429 body', async () => {
+    clock = 1_800_000_000_000;
+    await start({ limitPerMinute: 60 });
+    const answers = [];
+    for (let i = 0; i < 11; i += 1) answers.push(await call('GET', '/data_attributes'));
+    expect(answers.slice(0, 10).every((a) => a.status === 200)).toBe(true);
+    expect(answers[0]!.headers.get('x-ratelimit-limit')).toBe('60');
+    expect(answers[0]!.headers.get('x-ratelimit-remaining')).toBe('9');
+    expect(answers[9]!.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(answers[10]!.status).toBe(429);
+    expect(answers[10]!.body.errors).toEqual([{ code: 'rate_limit_exceeded', message: 'Rate Limit Exceeded' }]);
+    expect(Number(answers[10]!.headers.get('x-ratelimit-reset'))).toBe(Math.ceil((clock + 10_000) / 1000));
+    clock += 10_000;
+    expect((await call('GET', '/data_attributes')).status).toBe(200);
+    expect(sim!.stats.rateLimited).toBe(1);
+  });
+
+  it('answers injected faults, and tags and companies as described', async () => {
+    await start();
+    sim!.faults.push({ kind: 'status', status: 503 });
+    expect((await call('GET', '/data_attributes')).status).toBe(503);
+    const contact = await call('POST', '/contacts', { role: 'user', external_id: 'c4' });
+    const tag = await call('POST', '/tags', { name: 'VIP' });
+    expect(tag.body).toMatchObject({ type: 'tag', name: 'VIP' });
+    expect((await call('POST', `/contacts/${contact.body.id as string}/tags`, { id: tag.body.id })).status).toBe(200);
+    const company = await call('POST', '/companies', { company_id: 'bu-acme', name: 'ACME' });
+    expect((await call('POST', `/contacts/${contact.body.id as string}/companies`, { id: company.body.id })).status).toBe(200);
+    const shown = await call('GET', `/contacts/${contact.body.id as string}`);
+    expect(shown.body).toMatchObject({ tags: { total_count: 1 }, companies: { total_count: 1 } });
+    expect((await call('DELETE', `/contacts/${contact.body.id as string}/tags/${tag.body.id as string}`)).status).toBe(200);
+    expect((await call('POST', `/contacts/${contact.body.id as string}/archive`)).body).toMatchObject({ archived: true });
+  });
+});
