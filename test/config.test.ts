@@ -148,7 +148,7 @@ describe('ctbridge config check', () => {
   });
 
   it('lists the known destination types for an unknown one', async () => {
-    await expectInvalid(edit(['type: http', 'type: intercomm']), (f) => [`${f}: destinations[0].type: unknown type "intercomm" (known destination types: http)`]);
+    await expectInvalid(edit(['type: http', 'type: intercomm']), (f) => [`${f}: destinations[0].type: unknown type "intercomm" (known destination types: http, intercom)`]);
   });
 
   it('reports an invalid mapping path where it is written', async () => {

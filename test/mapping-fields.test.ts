@@ -343,3 +343,23 @@ destinations:
     ]);
   });
 });
+
+describe('Intercom fields at start-up', () => {
+  it('names a mapped field that is neither an Intercom contact field nor a declared custom attribute', () => {
+    const text = `
+commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
+server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
+destinations:
+  - name: support
+    type: intercom
+    token: an-intercom-token
+    attributes: { tier: string }
+    records:
+      customer:
+        fields: { email: email, tier: custom.fields.tier, points: custom.fields.points }
+`;
+    expect(problems(text)).toEqual([
+      'destinations[0].records.customer.fields.points: "points" is neither an Intercom contact field (email, phone, name, avatar, signed_up_at, last_seen_at, owner_id, unsubscribed_from_emails) nor declared under attributes with its data type',
+    ]);
+  });
+});

@@ -1,8 +1,9 @@
 // Every destination type ctbridge knows. A new connector is one folder under src/destinations/ and one line here.
 import type { DestinationDefinition } from './types.ts';
 import { httpDestination } from './http/index.ts';
+import { intercomDestination } from './intercom/index.ts';
 
-export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination];
+export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination];
 
 export function findDestinationDefinition(type: string): DestinationDefinition | undefined {
   return destinationDefinitions.find((definition) => definition.type === type);

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { DeliveryError } from '../engine/errors.ts';
 import type { HttpClient } from './http-client.ts';
+import type { RateLimiter } from '../engine/rate-limiter.ts';
 import type { ResolvedPerson } from '../identity/identities.ts';
 
 /** One record (a commercetools resource mapped for this destination) to create, update or delete. */
@@ -82,6 +83,12 @@ export interface Connector {
 
 export interface ConnectorDeps {
   http: HttpClient;
+  /**
+   * The destination's rate limiter (shared by every process), for connectors whose SDK makes its own calls;
+   * `http` already waits for it. `onCall` counts a call in the metrics.
+   */
+  limiter?: RateLimiter | undefined;
+  onCall?: (() => void) | undefined;
   logger: Logger;
   /** The destination's name in the configuration. */
   name: string;

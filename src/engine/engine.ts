@@ -159,8 +159,9 @@ function buildConnector(destination: Config['destinations'][number], store: Stor
   if (!definition) throw new Error(`destination "${destination.name}": unknown type "${destination.type}"`);
   // Shared through the store, so that every process sending to this destination stays under one limit.
   const limiter = createRateLimiter(store.db, destination.name);
-  const http = createHttpClient({ limiter, onCall: () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' }) });
-  const connector = definition.create(definition.settings.parse(destination), { http, logger, name: destination.name });
+  const onCall = () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' });
+  const http = createHttpClient({ limiter, onCall });
+  const connector = definition.create(definition.settings.parse(destination), { http, limiter, onCall, logger, name: destination.name });
   limiter.setRate(connector.limits.rateLimit);
   return connector;
 }

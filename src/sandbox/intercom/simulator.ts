@@ -36,8 +36,8 @@ export interface IntercomSimulator {
   /** The next answers: each request takes the first queued fault, or decides with faultFor. */
   faults: IntercomFault[];
   faultFor: ((method: string, path: string) => IntercomFault | undefined) | undefined;
-  /** Calls received (all of them), answered 429, and answered 400 for an invalid request. */
-  stats: { calls: number; rateLimited: number; invalid: number; byOperation: Map<string, number> };
+  /** Calls received (all of them), answered 429, and answered 400 for an invalid request; the last valid body per operation. */
+  stats: { calls: number; rateLimited: number; invalid: number; byOperation: Map<string, number>; lastBody: Map<string, unknown> };
   /** Responses the simulator produced that the description does not allow: must stay empty. */
   bugs: string[];
   close(): Promise<void>;
@@ -64,7 +64,7 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
     token: options.token,
     faults: [],
     faultFor: undefined,
-    stats: { calls: 0, rateLimited: 0, invalid: 0, byOperation: new Map() },
+    stats: { calls: 0, rateLimited: 0, invalid: 0, byOperation: new Map(), lastBody: new Map() },
     bugs: [],
   };
 
@@ -132,6 +132,7 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
       }
     }
 
+    sim.stats.lastBody.set(operation.operationId, body);
     let status: number;
     let result: unknown;
     try {
@@ -262,7 +263,7 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
       attributes: [...workspace.attributes.values()],
       tags: [...workspace.tags.values()],
       companies: [...workspace.companies.values()],
-      stats: { ...sim.stats, byOperation: Object.fromEntries(sim.stats.byOperation) },
+      stats: { calls: sim.stats.calls, rateLimited: sim.stats.rateLimited, invalid: sim.stats.invalid, byOperation: Object.fromEntries(sim.stats.byOperation) },
       bugs: sim.bugs,
     };
   }

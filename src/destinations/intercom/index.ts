@@ -1,0 +1,283 @@
+// Intercom destination (`type: intercom`), through the official intercom-client SDK (Intercom-Version 2.14, its
+// retries off: the engine owns retries). Customer records become users (external_id = the commercetools
+// customer id); a guest's events create a lead by email; a guest who registers is merged into the user
+// (POST /contacts/merge). Mapped fields named like Intercom's own contact fields (email, phone, name,
+// signed_up_at…) go there; the others are custom attributes, which must be declared with their type in
+// `attributes` and are created at start-up when missing. Events become data events (POST /events), which Intercom
+// deduplicates on name + contact + created_at, so a redelivery is harmless. Calls are paced by the destination's
+// shared rate limiter and by Intercom's own X-RateLimit headers, which it reads on every answer.
+import { createRequire } from 'node:module';
+import type * as IntercomSdk from 'intercom-client';
+import { z } from 'zod';
+import { PermanentError, RateLimitedError, RetryableError, type DeliveryError } from '../../engine/errors.ts';
+import { defineDestination, type ConnectorDeps, type EventItem, type FieldProblem, type ItemOutcome, type PersonMergeItem, type RecordItem } from '../types.ts';
+
+/** The contact fields Intercom has itself; every other mapped field is a custom attribute. */
+const STANDARD_FIELDS = new Set(['email', 'phone', 'name', 'avatar', 'signed_up_at', 'last_seen_at', 'owner_id', 'unsubscribed_from_emails']);
+const ATTRIBUTE_TYPES = ['string', 'integer', 'float', 'boolean', 'date'] as const;
+const MAX_METADATA_KEYS = 10;
+
+// The SDK (a few MB of modules) is loaded when an Intercom destination is created, not by every thread that
+// reads the configuration.
+const requireModule = createRequire(import.meta.url);
+
+const settings = z.object({
+  token: z.string().min(1).describe('an Intercom access token, from the environment (${INTERCOM_TOKEN})'),
+  region: z.enum(['us', 'eu', 'au']).default('us').describe('the workspace\'s data region'),
+  baseUrl: z.url().optional().describe('instead of the region: another API base URL (a simulator)'),
+  timeoutMs: z.number().int().positive().default(10_000),
+  limitPerMinute: z.number().int().positive().default(10_000).describe('the workspace\'s API rate limit; calls are paced to stay under it'),
+  attributes: z.record(z.string(), z.enum(ATTRIBUTE_TYPES)).default({}).describe('custom contact attributes the mappings write, with their Intercom data type; created at start-up when missing'),
+  onDelete: z.enum(['archive', 'delete']).default('archive').describe('what a deleted (or erased) commercetools customer becomes in Intercom'),
+});
+
+type Settings = z.infer<typeof settings>;
+
+export const intercomDestination = defineDestination({
+  type: 'intercom',
+  description: 'Intercom contacts (users and leads) and data events, through the official SDK',
+  settings,
+  checkFields(config, mapped) {
+    const problems: FieldProblem[] = [];
+    for (const [mapping, fields] of Object.entries(mapped.records)) {
+      for (const field of fields) {
+        if (STANDARD_FIELDS.has(field) || Object.hasOwn(config.attributes, field)) continue;
+        problems.push({ block: 'records', mapping, field, message: `"${field}" is neither an Intercom contact field (${[...STANDARD_FIELDS].join(', ')}) nor declared under attributes with its data type` });
+      }
+    }
+    for (const [mapping, fields] of Object.entries(mapped.events)) {
+      if (fields.filter((field) => field !== 'email').length > MAX_METADATA_KEYS) problems.push({ block: 'events', mapping, field: fields[MAX_METADATA_KEYS]!, message: `an Intercom event takes at most ${MAX_METADATA_KEYS} metadata keys` });
+    }
+    return problems;
+  },
+  create(config: Settings, deps: ConnectorDeps) {
+    const { logger, limiter } = deps;
+    const { IntercomClient, IntercomEnvironment, IntercomError, IntercomTimeoutError } = requireModule('intercom-client') as typeof IntercomSdk;
+    const client = new IntercomClient({
+      token: config.token,
+      ...(config.baseUrl ? { baseUrl: config.baseUrl } : { environment: { us: IntercomEnvironment.UsProduction, eu: IntercomEnvironment.EuProduction, au: IntercomEnvironment.AuProduction }[config.region] }),
+      version: '2.14',
+      maxRetries: 0,
+      timeoutInSeconds: config.timeoutMs / 1000,
+      fetch: pacedFetch(limiter, deps.onCall),
+    });
+
+    /** The SDK's failure as one of the engine's error classes. */
+    function classify(error: unknown, doing: string): DeliveryError {
+      if (error instanceof IntercomTimeoutError) return new RetryableError(`${doing}: Intercom did not answer within ${config.timeoutMs} ms`, { cause: error });
+      if (!(error instanceof IntercomError)) return new RetryableError(`${doing}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      const status = error.statusCode ?? 0;
+      const detail = errorMessages(error.body);
+      if (status === 401 || status === 403) {
+        logger.error({ status }, 'Intercom rejected the access token: nothing can be sent until it is replaced');
+        return new PermanentError(`${doing}: Intercom rejected the access token (${status}${detail ? `: ${detail}` : ''}); replace the token and replay`, { status });
+      }
+      if (status === 429) {
+        const reset = Number(error.rawResponse?.headers.get('x-ratelimit-reset'));
+        return new RateLimitedError(`${doing}: Intercom's rate limit was reached`, { status, ...(Number.isFinite(reset) && reset > 0 && { retryAfterMs: Math.max(0, reset * 1000 - Date.now()) }) });
+      }
+      const message = `${doing}: Intercom answered ${status}${detail ? `: ${detail}` : ''}`;
+      return status >= 500 || status === 408 || status === 0 ? new RetryableError(message, { status }) : new PermanentError(message, { status });
+    }
+
+    async function call<T>(doing: string, request: () => Promise<T>): Promise<T> {
+      try {
+        return await request();
+      } catch (error) {
+        throw classify(error, doing);
+      }
+    }
+
+    /** The existing contact's id in a 409 ("…already exists with id=…"), or undefined. */
+    function conflictId(error: unknown): string | undefined {
+      if (!(error instanceof IntercomError) || error.statusCode !== 409) return undefined;
+      return /id=([\w-]+)/.exec(errorMessages(error.body))?.[1];
+    }
+
+    // Custom attributes: created when missing, refused when Intercom has them with another type. Done before the
+    // first send; an unreachable Intercom only postpones it.
+    let attributesReady: Promise<void> | undefined;
+    const ensureAttributes = () =>
+      (attributesReady ??= (async () => {
+        const wanted = Object.entries(config.attributes);
+        if (wanted.length === 0) return;
+        const existing = await call('listing data attributes', () => client.dataAttributes.list({ model: 'contact' }));
+        const byName = new Map((existing.data ?? []).map((attribute) => [attribute.name, attribute]));
+        for (const [name, type] of wanted) {
+          const found = byName.get(name);
+          if (!found) {
+            await call(`creating the data attribute ${name}`, () => client.dataAttributes.create({ name, model: 'contact', data_type: type } as never));
+            continue;
+          }
+          if (found.data_type !== type) throw new PermanentError(`the Intercom attribute "${name}" exists as ${String(found.data_type)}, but attributes.${name} says ${type}: change one of them`);
+        }
+      })().catch((error: unknown) => {
+        attributesReady = undefined;
+        throw error;
+      }));
+
+    async function upsertContact(item: RecordItem): Promise<ItemOutcome> {
+      const body = contactBody(item.operation === 'upsert' ? item.fields : {}, config);
+      const known = item.person?.destinationId ?? item.destinationId;
+      const update = async (id: string): Promise<ItemOutcome> => {
+        await call(`updating contact ${id}`, () => client.contacts.update({ contact_id: id, ...body }));
+        return { ok: true, destinationId: id, personId: id };
+      };
+      if (known) {
+        try {
+          return await update(known);
+        } catch (error) {
+          // Deleted in Intercom meanwhile (or merged away): create it again.
+          if (!(error instanceof PermanentError && error.status === 404)) throw error;
+        }
+      }
+      try {
+        // The whole record, not the delta: a new contact needs every field.
+        const created = await client.contacts.create({ role: 'user', external_id: item.resourceId, ...contactBody(item.record, config) });
+        return { ok: true, destinationId: created.id, personId: created.id };
+      } catch (error) {
+        // Intercom's search lags behind creation, so "already exists" is the reliable way to find the contact.
+        const id = conflictId(error);
+        if (id) return update(id);
+        throw classify(error, `creating contact ${item.resourceId}`);
+      }
+    }
+
+    async function removeContact(item: RecordItem): Promise<ItemOutcome> {
+      const id = item.person?.destinationId ?? item.destinationId;
+      if (!id) return { ok: true };
+      try {
+        if (config.onDelete === 'delete') await call(`deleting contact ${id}`, () => client.contacts.delete({ contact_id: id }));
+        else await call(`archiving contact ${id}`, () => client.contacts.archive({ contact_id: id }));
+      } catch (error) {
+        if (!(error instanceof PermanentError && error.status === 404)) throw error;
+      }
+      return { ok: true };
+    }
+
+    /** The contact an event goes to: the person's, or for a guest a lead created by the event's email. */
+    async function eventContact(item: EventItem): Promise<{ id?: string; user_id?: string; personId?: string }> {
+      if (item.person?.destinationId) return { id: item.person.destinationId };
+      if (item.person?.key.startsWith('customer:')) return { user_id: item.person.key.slice('customer:'.length) };
+      const email = typeof item.payload.email === 'string' ? item.payload.email : undefined;
+      if (!email) throw new PermanentError(`event ${item.eventType}: a guest's event needs an email field to create the Intercom lead`);
+      try {
+        const lead = await client.contacts.create({ role: 'lead', email });
+        return { id: lead.id, personId: lead.id };
+      } catch (error) {
+        const id = conflictId(error);
+        if (id) return { id, personId: id };
+        throw classify(error, 'creating a lead for a guest');
+      }
+    }
+
+    async function sendEvent(item: EventItem): Promise<ItemOutcome> {
+      const contact = await eventContact(item);
+      const createdAt = Math.floor((item.occurredAt ?? Date.now()) / 1000);
+      try {
+        await client.events.create({ event_name: item.eventType, created_at: createdAt, ...(contact.id ? { id: contact.id } : { user_id: contact.user_id }), metadata: metadataOf(item.payload) } as never);
+      } catch (error) {
+        const failure = classify(error, `sending event ${item.eventType}`);
+        // The customer's contact is not there yet (its record sync is behind): try again later.
+        if (failure instanceof PermanentError && failure.status === 404) throw new RetryableError(`${failure.message} (the contact does not exist yet)`, { status: 404 });
+        throw failure;
+      }
+      return { ok: true, ...(contact.personId && { personId: contact.personId }) };
+    }
+
+    const each = async <T>(items: T[], send: (item: T) => Promise<ItemOutcome>): Promise<ItemOutcome[]> =>
+      Promise.all(items.map((item) => send(item).catch((error: unknown): ItemOutcome => ({ ok: false, error: error instanceof RetryableError || error instanceof PermanentError ? error : classify(error, 'calling Intercom') }))));
+
+    return {
+      // Each call carries one contact or event; batches only bound what one worker has in flight.
+      limits: { maxBatchSize: 20, rateLimit: { requestsPerSecond: config.limitPerMinute / 60, burst: Math.max(1, Math.floor(config.limitPerMinute / 60)) } },
+      delta: 'changed',
+      async sendRecords(items) {
+        await ensureAttributes();
+        return each(items, (item) => (item.operation === 'delete' ? removeContact(item) : upsertContact(item)));
+      },
+      sendEvents(items) {
+        return each(items, sendEvent);
+      },
+      mergePeople(items: PersonMergeItem[]) {
+        return each(items, async (item) => {
+          // A guest who never reached Intercom has nothing to merge.
+          if (!item.from.destinationId) return { ok: true };
+          if (!item.into.destinationId) throw new RetryableError('the registered customer is not in Intercom yet');
+          await call('merging a lead into its user', () => client.contacts.mergeLeadInUser({ from: item.from.destinationId!, into: item.into.destinationId! }));
+          return { ok: true };
+        });
+      },
+    };
+  },
+});
+
+/**
+ * fetch for the SDK: waits for the destination's shared limiter, and reads Intercom's own budget from every
+ * answer — with the window's calls nearly spent, the rest are spread until it resets; with none left, all wait.
+ */
+function pacedFetch(limiter: ConnectorDeps['limiter'], onCall: ConnectorDeps['onCall']): typeof fetch {
+  return async (input, init) => {
+    await limiter?.acquire();
+    onCall?.();
+    const response = await fetch(input, init);
+    const remaining = Number(response.headers.get('x-ratelimit-remaining'));
+    const reset = Number(response.headers.get('x-ratelimit-reset')) * 1000;
+    if (limiter && Number.isFinite(remaining) && Number.isFinite(reset) && reset > Date.now()) {
+      if (remaining === 0 || response.status === 429) limiter.pauseUntil(reset);
+      else if (remaining < 10) limiter.pauseUntil(Date.now() + (reset - Date.now()) / (remaining + 1));
+    }
+    return response;
+  };
+}
+
+/** Intercom's error list as one line. */
+function errorMessages(body: unknown): string {
+  const errors = (body as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors;
+  return Array.isArray(errors) ? errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ') : '';
+}
+
+/** Mapped fields as Intercom's contact body: its own fields at the top, the rest flattened into custom_attributes. */
+function contactBody(fields: Record<string, unknown>, config: Settings): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  const custom: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(flatten(fields))) {
+    if (STANDARD_FIELDS.has(name)) {
+      if (value !== null) body[name] = value;
+    } else if (Object.hasOwn(config.attributes, name)) {
+      custom[name] = value;
+    }
+  }
+  if (Object.keys(custom).length > 0) body.custom_attributes = custom;
+  return body;
+}
+
+/** Nested values become `parent_child` names; lists become comma-separated text. */
+type Scalar = string | number | boolean | null | undefined;
+
+function flatten(fields: Record<string, unknown>, prefix = ''): Record<string, Scalar> {
+  const out: Record<string, Scalar> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    const key = prefix === '' ? name : `${prefix}_${name}`;
+    if (Array.isArray(value)) out[key] = value.map((item) => (typeof item === 'object' ? JSON.stringify(item) : String(item))).join(', ');
+    else if (value !== null && typeof value === 'object') Object.assign(out, flatten(value as Record<string, unknown>, key));
+    else out[key] = value as Scalar;
+  }
+  return out;
+}
+
+/**
+ * An event's metadata: at most 10 keys of text (the 2.14 description allows only strings there), nested values
+ * flattened (a money { amount, currency } becomes total_amount and total_currency); the email that identifies a
+ * guest is not repeated in it.
+ */
+function metadataOf(payload: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(flatten(payload))) {
+    if (key === 'email' || value === null || value === undefined) continue;
+    if (Object.keys(out).length >= MAX_METADATA_KEYS) break;
+    // flatten() leaves only scalars.
+    out[key] = String(value);
+  }
+  return out;
+}

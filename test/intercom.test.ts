@@ -1,0 +1,203 @@
+// The Intercom connector end to end: commercetools messages through ingest and the engine to the strict Intercom
+// simulator, asserting on what the simulated workspace holds — users with their mapped attributes (custom
+// attributes created first), bursts coalesced into few updates of only what changed, a message delivered five
+// times giving one event, a guest's lead merged into the user who registers with that email, and a revoked token
+// turning into clear dead letters that deliver once the token is fixed.
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { configSchema, type Config } from '../src/config/schema.ts';
+import { startRuntime, type Runtime } from '../src/runtime.ts';
+import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
+import { testStores } from './support/stores.ts';
+import { ADMIN_TOKEN, FakeCommercetools, INGEST_TOKEN, eventually, messageBase } from './support/harness.ts';
+
+const [sqlite] = testStores;
+afterAll(() => sqlite!.cleanup());
+
+interface Setup {
+  runtime: Runtime;
+  sim: IntercomSimulator;
+  commercetools: FakeCommercetools;
+  post(body: unknown): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+function intercomConfig(storeUrl: string, simUrl: string, token: string): Config {
+  return configSchema.parse({
+    commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
+    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+    store: storeUrl,
+    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, maxAttempts: 3 },
+    destinations: [
+      {
+        name: 'support',
+        type: 'intercom',
+        token,
+        baseUrl: simUrl,
+        attributes: { tier: 'string', orders: 'integer' },
+        records: {
+          customer: { fields: { email: 'email', name: { template: '{{firstName}} {{lastName}}' }, tier: 'custom.fields.tier', orders: 'custom.fields.orders' } },
+        },
+        events: {
+          'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, email: 'order.customerEmail' } },
+        },
+      },
+    ],
+  });
+}
+
+async function setUp(options: { storeUrl?: string; sim?: IntercomSimulator; token?: string } = {}): Promise<Setup> {
+  const sim = options.sim ?? (await startIntercomSimulator({ token: 'intercom-token', searchLagMs: 60_000 }));
+  const commercetools = new FakeCommercetools();
+  const runtime = await startRuntime({ config: intercomConfig(options.storeUrl ?? (await sqlite!.create()), sim.url, options.token ?? sim.token), logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
+  return {
+    runtime,
+    sim,
+    commercetools,
+    post: (body) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
+    async stop() {
+      await runtime.stop();
+    },
+  };
+}
+
+function orderCreated(email: string, customerId?: string): Record<string, unknown> {
+  const id = randomUUID();
+  return { ...messageBase(id, 1, 'order'), type: 'OrderCreated', order: { id, version: 1, orderNumber: `ON-${id.slice(0, 6)}`, customerEmail: email, ...(customerId && { customerId }), totalPrice: { type: 'centPrecision', currencyCode: 'EUR', centAmount: 4200, fractionDigits: 2 }, lineItems: [] } };
+}
+
+const usersOf = (sim: IntercomSimulator) => [...sim.workspace.contacts.values()].filter((c) => c.role === 'user');
+
+describe('the Intercom connector', () => {
+  it('creates the custom attributes, then the user with every mapped field, and updates only what changed', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c1', { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', custom: { fields: { tier: 'gold', orders: 1 } } }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user in Intercom');
+      expect([...s.sim.workspace.attributes.values()].map((a) => `${a.name}:${a.data_type}`)).toEqual(['tier:string', 'orders:integer']);
+      expect(usersOf(s.sim)[0]).toMatchObject({ external_id: 'c1', email: 'ada@example.com', name: 'Ada Lovelace', custom_attributes: { tier: 'gold', orders: 1 } });
+
+      // 30 rapid updates (posted at once, as a subscription delivers a burst): one or two contact updates.
+      const updatesBefore = s.sim.stats.byOperation.get('UpdateContact') ?? 0;
+      const burst = Array.from({ length: 30 }, (_, i) => s.commercetools.upsertCustomer('c1', { custom: { fields: { tier: 'gold', orders: i + 2 } } }, 'CustomerCustomFieldSet'));
+      await Promise.all(burst.map((message) => s.post(message)));
+      await eventually(() => usersOf(s.sim)[0]?.custom_attributes.orders === 31, 'the last update');
+      const updates = (s.sim.stats.byOperation.get('UpdateContact') ?? 0) - updatesBefore;
+      expect(updates).toBeGreaterThanOrEqual(1);
+      expect(updates).toBeLessThanOrEqual(2);
+      expect(s.sim.stats.lastBody.get('UpdateContact')).toEqual({ custom_attributes: { orders: 31 } });
+      expect(usersOf(s.sim)).toHaveLength(1);
+      expect(s.sim.stats.invalid).toBe(0);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('delivers a message sent five times as one event, with its metadata as text', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c2', { email: 'grace@example.com', firstName: 'Grace' }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user');
+      const message = orderCreated('grace@example.com', 'c2');
+      for (let i = 0; i < 5; i += 1) expect((await s.post(message)).status).toBe(202);
+      await eventually(() => s.sim.workspace.events.length === 1, 'the event');
+      const [event] = s.sim.workspace.events;
+      expect(event).toMatchObject({ event_name: 'placed-order', contactId: usersOf(s.sim)[0]!.id, metadata: { order_number: expect.stringMatching(/^ON-/) as unknown, total_amount: '4200', total_currency: 'EUR' } });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(s.sim.workspace.events).toHaveLength(1);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('gives a guest a lead, and merges it into the user who registers with that email: one user with both orders', async () => {
+    const s = await setUp();
+    try {
+      await s.post(orderCreated('lin@example.com'));
+      await eventually(() => s.sim.workspace.events.length === 1, 'the guest order event');
+      expect([...s.sim.workspace.contacts.values()].map((c) => c.role)).toEqual(['lead']);
+
+      await s.post(s.commercetools.upsertCustomer('c3', { email: 'lin@example.com', firstName: 'Lin' }));
+      await eventually(() => s.sim.stats.byOperation.get('MergeContact') === 1, 'the merge');
+      await s.post(orderCreated('lin@example.com', 'c3'));
+      await eventually(() => s.sim.workspace.events.length === 2, 'the second order event');
+      const contacts = [...s.sim.workspace.contacts.values()];
+      expect(contacts.map((c) => `${c.role}:${c.external_id}`)).toEqual(['user:c3']);
+      expect(s.sim.workspace.events.map((e) => e.contactId)).toEqual([contacts[0]!.id, contacts[0]!.id]);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('turns a revoked token into dead letters that say so, and delivers them on replay once the token is fixed', async () => {
+    const storeUrl = await sqlite!.create();
+    const sim = await startIntercomSimulator({ token: 'old-token' });
+    const first = await setUp({ storeUrl, sim, token: 'old-token' });
+    let reason = '';
+    try {
+      sim.token = 'new-token';
+      await first.post(first.commercetools.upsertCustomer('c4', { email: 'kim@example.com', firstName: 'Kim' }));
+      await eventually(async () => {
+        const letters = ((await (await fetch(`${first.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: Array<{ reason: string }> }).items;
+        reason = letters[0]?.reason ?? '';
+        return letters.length > 0;
+      }, 'the dead letter');
+      expect(reason).toMatch(/Intercom rejected the access token \(401: unauthorized: Access Token Invalid\); replace the token and replay/);
+      expect(usersOf(sim)).toHaveLength(0);
+    } finally {
+      await first.stop();
+    }
+    // Restarted with the new token (as an operator would after fixing the environment), the replay delivers.
+    const second = await setUp({ storeUrl, sim, token: 'new-token' });
+    second.commercetools.resources.set('c4', { id: 'c4', version: 1, email: 'kim@example.com', firstName: 'Kim' });
+    try {
+      const replay = await fetch(`${second.runtime.url}/v1/dead-letters/replay`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(replay.status).toBe(202);
+      await eventually(() => usersOf(sim).length === 1, 'the user after the replay');
+      expect(usersOf(sim)[0]).toMatchObject({ external_id: 'c4', email: 'kim@example.com' });
+    } finally {
+      await second.stop();
+      await sim.close();
+    }
+  });
+
+  it('finds a contact Intercom already has (search lags) through the 409, and updates it instead of creating another', async () => {
+    const sim = await startIntercomSimulator({ token: 'intercom-token', searchLagMs: 600_000 });
+    sim.workspace.createContact({ role: 'user', external_id: 'c5', email: 'old@example.com' });
+    const s = await setUp({ sim });
+    try {
+      await s.post(s.commercetools.upsertCustomer('c5', { email: 'new@example.com', firstName: 'Noor' }));
+      await eventually(() => usersOf(sim)[0]?.email === 'new@example.com', 'the existing contact updated');
+      expect(usersOf(sim)).toHaveLength(1);
+      expect(sim.stats.byOperation.get('CreateContact')).toBe(1);
+      expect(sim.stats.byOperation.get('SearchContacts')).toBeUndefined();
+    } finally {
+      await s.stop();
+      await sim.close();
+    }
+  });
+
+  it('refuses to write an attribute Intercom has with another type, saying which', async () => {
+    const sim = await startIntercomSimulator({ token: 'intercom-token' });
+    sim.workspace.createAttribute({ name: 'tier', model: 'contact', data_type: 'integer' });
+    const s = await setUp({ sim });
+    try {
+      await s.post(s.commercetools.upsertCustomer('c6', { email: 'x@example.com', custom: { fields: { tier: 'gold' } } }));
+      let reason = '';
+      await eventually(async () => {
+        const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: Array<{ reason: string }> }).items;
+        reason = letters[0]?.reason ?? '';
+        return letters.length > 0;
+      }, 'the dead letter');
+      expect(reason).toContain('the Intercom attribute "tier" exists as integer, but attributes.tier says string');
+      expect(usersOf(sim)).toHaveLength(0);
+    } finally {
+      await s.stop();
+      await sim.close();
+    }
+  });
+});
