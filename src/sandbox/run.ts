@@ -24,6 +24,7 @@ import { createChangeGenerator, scrambleDeliveries, type AppliedChange, type Cha
 import { emulatorCredentials, startEmulator, type Emulator } from './emulator.ts';
 import { Random, seedShop, type SeededShop } from './seed.ts';
 import { startSink, type Sink } from './sink.ts';
+import { startIntercomSimulator, type IntercomSimulator } from './intercom/simulator.ts';
 
 export interface SandboxOptions {
   /** Where the store, the log and the generated config go; wiped (those files only) at start. */
@@ -52,10 +53,13 @@ export interface SandboxSummary {
   deadLetters: number;
   customers: { matching: number; total: number };
   orders: { matching: number; total: number };
+  /** Customers whose Intercom user matches commercetools (email, name), of all customers. */
+  intercom: { matching: number; total: number };
   mismatches: string[];
 }
 
 const DESTINATION = 'sink';
+const INTERCOM = 'intercom';
 const SINK_BATCH_SIZE = 20;
 const TICK_MS = 600;
 const BURST_SIZE = 20;
@@ -73,6 +77,16 @@ const CUSTOMER_FIELDS = {
   country: 'addresses[0].country',
   store: 'stores[0].key',
 };
+
+/** The Intercom user of a customer: Intercom's own fields, and custom attributes declared with their types. */
+const INTERCOM_FIELDS = {
+  email: 'email',
+  name: { template: '{{firstName}} {{lastName}}' },
+  customer_number: 'customerNumber',
+  store: 'stores[0].key',
+  locale: 'locale',
+};
+const INTERCOM_ATTRIBUTES = { customer_number: 'string', store: 'string', locale: 'string' };
 
 const ORDER_FIELDS = {
   orderNumber: 'orderNumber',
@@ -111,11 +125,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const signingSecret = randomBytes(24).toString('base64url');
     const sink = await startSink({ signingSecret });
     cleanups.unshift(() => sink.close());
+    // Intercom's search index lags behind writes; a few seconds here, minutes in a real workspace.
+    const intercom = await startIntercomSimulator({ token: randomBytes(24).toString('base64url'), searchLagMs: 5_000 });
+    cleanups.unshift(() => intercom.close());
 
     const port = await choosePort(options.port);
     const ingestToken = randomBytes(24).toString('base64url');
     const adminToken = randomBytes(24).toString('base64url');
-    const rawConfig = sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, port: port.port, ingestToken, adminToken, storePath: files.db });
+    const rawConfig = sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, intercom, port: port.port, ingestToken, adminToken, storePath: files.db });
     const config = configSchema.parse(rawConfig);
 
     const logStream = pino.destination({ dest: files.log, sync: true, mkdir: true });
@@ -131,7 +148,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const actualPort = Number(new URL(url).port);
     writeFileSync(files.config, configFileText({ ...rawConfig, server: { ...rawConfig.server, port: actualPort } }, shownDir));
 
-    printBanner(feed, { url, port, actualPort, sink, shop, emulator, adminToken, ingestToken, shownDir });
+    printBanner(feed, { url, port, actualPort, sink, intercom, shop, emulator, adminToken, ingestToken, shownDir });
 
     const poster = new Poster({ url, ingestToken, random, feed, labels, stats });
     await initialLoad({ runtime, commercetools, shop, poster, feed, stats, sink });
@@ -160,7 +177,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     await runtime.stop();
     logStream.flushSync();
 
-    const convergence = await checkConvergence({ commercetools, sink, shop, created, labels, deadLettered: new Set(unreplayed.map((d) => d.resource_id ?? '')) });
+    const convergence = await checkConvergence({ commercetools, sink, intercom, shop, created, labels, deadLettered: new Set(unreplayed.map((d) => d.resource_id ?? '')) });
     const summary: SandboxSummary = {
       notificationsPosted: stats.posted,
       accepted: stats.accepted,
@@ -169,7 +186,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
       deadLetters: stats.deadLettered,
       ...convergence,
     };
-    printSummary(write, summary, { stats, elapsedS: feed.elapsedS(), shownDir, unreplayed: unreplayed.length, signatureFailures: sink.signatureFailures });
+    const leads = [...intercom.workspace.contacts.values()].filter((c) => c.role === 'lead').length;
+    printSummary(write, summary, {
+      stats,
+      elapsedS: feed.elapsedS(),
+      shownDir,
+      unreplayed: unreplayed.length,
+      signatureFailures: sink.signatureFailures,
+      intercom: { events: intercom.workspace.events.length, leads, calls: intercom.stats.calls, rateLimited: intercom.stats.rateLimited },
+    });
     return summary;
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
@@ -187,7 +212,7 @@ interface RawConfig {
   destinations: Array<Record<string, unknown>>;
 }
 
-function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecret: string; port: number; ingestToken: string; adminToken: string; storePath: string }): RawConfig {
+function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecret: string; intercom: IntercomSimulator; port: number; ingestToken: string; adminToken: string; storePath: string }): RawConfig {
   const { emulator } = input;
   return {
     commercetools: {
@@ -236,6 +261,17 @@ function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecr
             },
           },
           customerEmailChanged: { on: ['CustomerEmailChanged'], fields: { customerId: 'resource.id', email: 'email' } },
+        },
+      },
+      {
+        name: INTERCOM,
+        type: 'intercom',
+        token: input.intercom.token,
+        baseUrl: input.intercom.url,
+        attributes: INTERCOM_ATTRIBUTES,
+        records: { customer: { source: 'customer', fields: INTERCOM_FIELDS } },
+        events: {
+          'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, store: 'order.store.key', email: 'order.customerEmail' } },
         },
       },
     ],
@@ -354,6 +390,8 @@ class Stats {
   redelivered = 0;
   outOfOrder = 0;
   synced = 0;
+  /** Records synced per destination. */
+  readonly syncedBy = new Map<string, number>();
   delivered = 0;
   retried = 0;
   deadLettered = 0;
@@ -401,17 +439,19 @@ function feedHooks(feed: Feed, labels: Labels, stats: Stats, sinkUrl: string): E
     },
     onSynced(event) {
       stats.synced += 1;
+      stats.syncedBy.set(event.destination, (stats.syncedBy.get(event.destination) ?? 0) + 1);
       const sends = stats.sends.get(event.resourceId) ?? { count: 0, version: 0 };
       stats.sends.set(event.resourceId, { count: sends.count + 1, version: Math.max(sends.version, event.version) });
       if (feed.initialLoad) return;
       const verb = event.operation === 'delete' ? 'deleted' : `changed ${event.changed.join(', ')}`;
       const coalesced = event.coalesced > 1 ? `  (${event.coalesced} updates coalesced into this one)` : '';
-      feed.line('synced', `${labels.resource(event.resourceId, event.recordType)} v${event.version}: ${verb}${coalesced}`);
+      const where = event.destination === DESTINATION ? '' : ` → ${event.destination}`;
+      feed.line('synced', `${labels.resource(event.resourceId, event.recordType)} v${event.version}${where}: ${verb}${coalesced}`);
     },
     onDelivered(event) {
       stats.delivered += 1;
       if (feed.initialLoad) return;
-      feed.line('delivered', `${event.eventType} event for ${labels.message(event.dedupeKey)}`);
+      feed.line('delivered', `${event.eventType} event for ${labels.message(event.dedupeKey)}${event.destination === DESTINATION ? '' : ` → ${event.destination}`}`);
     },
     onRetry(event) {
       stats.retried += 1;
@@ -428,7 +468,7 @@ function feedHooks(feed: Feed, labels: Labels, stats: Stats, sinkUrl: string): E
 
 function printBanner(
   feed: Feed,
-  info: { url: string; port: { requested: number; fellBack: boolean }; actualPort: number; sink: Sink; shop: SeededShop; emulator: Emulator; adminToken: string; ingestToken: string; shownDir: string },
+  info: { url: string; port: { requested: number; fellBack: boolean }; actualPort: number; sink: Sink; intercom: IntercomSimulator; shop: SeededShop; emulator: Emulator; adminToken: string; ingestToken: string; shownDir: string },
 ): void {
   const { url, shop, shownDir } = info;
   const configFile = `${shownDir}/sandbox.yaml`;
@@ -440,6 +480,7 @@ function printBanner(
   feed.note(`  health and metrics      ${url}/readyz   ${url}/metrics`);
   feed.note(`  admin API               curl -H 'Authorization: Bearer ${info.adminToken}' ${url}/v1/dead-letters   (also /v1/status)`);
   feed.note(`  destination "${DESTINATION}"      ${info.sink.url}/records and /events  (generic HTTP, signed, batches of up to ${SINK_BATCH_SIZE})`);
+  feed.note(`  destination "${INTERCOM}"  ${info.intercom.url}  (a strict Intercom 2.14 simulator: customers become users, orders data events)`);
   feed.note(`  from another shell      npx ctbridge status --config ${configFile}`);
   feed.note(`                          npx ctbridge dlq list --config ${configFile}`);
   feed.note(`  ctbridge's own logs     ${shownDir}/sandbox.log  (JSON, warnings and errors only)`);
@@ -662,7 +703,8 @@ async function initialLoad(deps: { runtime: Runtime; commercetools: Commercetool
   await waitUntilDrained(runtime, 30_000);
   feed.initialLoad = false;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  feed.line('initial', `${accepted} accepted; ${stats.synced} records synced to the sink in ${sink.requests.length - callsBefore} destination calls (${seconds} s). Now the live feed:`);
+  const synced = [...stats.syncedBy].map(([destination, n]) => `${n} to ${destination === 'sink' ? `the sink in ${sink.requests.length - callsBefore} calls` : destination}`).join(', ');
+  feed.line('initial', `${accepted} accepted; records synced: ${synced} (${seconds} s). Now the live feed:`);
   feed.note('');
 }
 
@@ -871,12 +913,13 @@ async function waitUntilDrained(runtime: Runtime, limitMs: number): Promise<bool
 async function checkConvergence(deps: {
   commercetools: CommercetoolsClient;
   sink: Sink;
+  intercom: IntercomSimulator;
   shop: SeededShop;
   created: { customers: string[]; orders: string[] };
   labels: Labels;
   deadLettered: Set<string>;
-}): Promise<Pick<SandboxSummary, 'customers' | 'orders' | 'mismatches'>> {
-  const { commercetools, sink, shop, created, labels, deadLettered } = deps;
+}): Promise<Pick<SandboxSummary, 'customers' | 'orders' | 'intercom' | 'mismatches'>> {
+  const { commercetools, sink, intercom, shop, created, labels, deadLettered } = deps;
   const mismatches: string[] = [];
   const compare = async (typeId: 'customer' | 'order', ids: string[], fields: Record<string, string>) => {
     const mapping = compileMapping({ fields });
@@ -906,10 +949,38 @@ async function checkConvergence(deps: {
   };
   const customers = await compare('customer', [...shop.customerIds, ...created.customers], CUSTOMER_FIELDS);
   const orders = await compare('order', [...shop.orderIds, ...created.orders], ORDER_FIELDS);
-  return { customers, orders, mismatches };
+  return { customers, orders, intercom: await compareIntercom(commercetools, intercom, [...shop.customerIds, ...created.customers], labels, mismatches), mismatches };
 }
 
-function printSummary(write: (line: string) => void, s: SandboxSummary, extra: { stats: Stats; elapsedS: number; shownDir: string; unreplayed: number; signatureFailures: number }): void {
+/** Each customer as an Intercom user (email and name as in commercetools); a deleted one archived or gone. */
+async function compareIntercom(commercetools: CommercetoolsClient, intercom: IntercomSimulator, ids: string[], labels: Labels, mismatches: string[]): Promise<{ matching: number; total: number }> {
+  const current = await commercetools.fetchByIds('customer', ids);
+  const users = new Map([...intercom.workspace.contacts.values()].filter((c) => c.role === 'user' && !c.archived).map((c) => [c.external_id, c]));
+  const name = compileMapping({ fields: { name: INTERCOM_FIELDS.name } });
+  let matching = 0;
+  for (const id of ids) {
+    const resource = current.get(id);
+    const user = users.get(id);
+    const label = labels.resource(id, 'customer');
+    if (!resource) {
+      if (user) mismatches.push(`${label}: deleted in commercetools but still an active Intercom user`);
+      else matching += 1;
+      continue;
+    }
+    const mapped = await name.apply(resource);
+    const expectedName = mapped.skip ? null : mapped.payload.name;
+    if (!user) mismatches.push(`${label}: no Intercom user`);
+    else if (user.email !== resource.email || user.name !== expectedName) mismatches.push(`${label}: the Intercom user has ${JSON.stringify({ email: user.email, name: user.name })}`);
+    else matching += 1;
+  }
+  return { matching, total: ids.length };
+}
+
+function printSummary(
+  write: (line: string) => void,
+  s: SandboxSummary,
+  extra: { stats: Stats; elapsedS: number; shownDir: string; unreplayed: number; signatureFailures: number; intercom: { events: number; leads: number; calls: number; rateLimited: number } },
+): void {
   const { stats } = extra;
   const perNotification = s.notificationsPosted > 0 ? (s.destinationCalls / s.notificationsPosted).toFixed(2) : '-';
   const envelopes = [...stats.byEnvelope].map(([kind, count]) => `${count} ${kind}`).join(', ');
@@ -919,7 +990,7 @@ function printSummary(write: (line: string) => void, s: SandboxSummary, extra: {
     ['duplicates', `${s.duplicates}  (accepted, then dropped by dedupe: not processed again)`],
     ['records synced', `${stats.synced}  (only changed fields sent)`],
     ['events delivered', String(stats.delivered)],
-    ['destination calls', `${s.destinationCalls}  (requests the sink received, the ones it failed on purpose included)`],
+    ['destination calls', `${s.destinationCalls}  (requests the sink received, the ones it failed on purpose included; Intercom's below)`],
     ['calls per notification', `${perNotification}  (a handler that forwards each notification makes at least 1)`],
     ['retries', String(stats.retried)],
     ['dead letters', `${s.deadLetters}  (${stats.replayed} replayed through the admin API${extra.unreplayed > 0 ? `, ${extra.unreplayed} left` : ''})`],
@@ -931,6 +1002,7 @@ function printSummary(write: (line: string) => void, s: SandboxSummary, extra: {
   write(`summary after ${extra.elapsedS.toFixed(1)} s`);
   for (const [name, value] of rows) write(`  ${name.padEnd(24)}${value}`);
   write(`converged: ${s.customers.matching}/${s.customers.total} customers, ${s.orders.matching}/${s.orders.total} orders match commercetools`);
+  write(`intercom:  ${s.intercom.matching}/${s.intercom.total} customers are Intercom users matching commercetools; ${extra.intercom.events} events, ${extra.intercom.leads} leads, ${extra.intercom.calls} API calls (${extra.intercom.rateLimited} answered 429)`);
   for (const mismatch of s.mismatches.slice(0, 20)) write(`  differs: ${mismatch}`);
   if (s.mismatches.length > 20) write(`  … and ${s.mismatches.length - 20} more`);
   write(`The store stays in ${extra.shownDir}/sandbox.db (and sandbox.inbox.db) until the next run: npx ctbridge dlq list --all --config ${extra.shownDir}/sandbox.yaml`);
