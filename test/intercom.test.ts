@@ -47,10 +47,16 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
   });
 }
 
-async function setUp(options: { storeUrl?: string; sim?: IntercomSimulator; token?: string } = {}): Promise<Setup> {
+async function setUp(options: { storeUrl?: string; sim?: IntercomSimulator; token?: string; limitPerMinute?: number } = {}): Promise<Setup> {
   const sim = options.sim ?? (await startIntercomSimulator({ token: 'intercom-token', searchLagMs: 60_000 }));
   const commercetools = new FakeCommercetools();
-  const runtime = await startRuntime({ config: intercomConfig(options.storeUrl ?? (await sqlite!.create()), sim.url, options.token ?? sim.token), logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
+  const config = intercomConfig(options.storeUrl ?? (await sqlite!.create()), sim.url, options.token ?? sim.token);
+  if (options.limitPerMinute) {
+    config.destinations[0]!.limitPerMinute = options.limitPerMinute;
+    // A backlog paced at a few calls a second keeps batches in flight for many seconds: a production lease.
+    config.engine.leaseMs = 60_000;
+  }
+  const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
   return {
     runtime,
     sim,
@@ -200,4 +206,22 @@ describe('the Intercom connector', () => {
       await sim.close();
     }
   });
+
+  it('stays under a workspace limit of 50 calls per 10 s with a backlog of syncs: all delivered, no dead letters, under 1% answered 429', async () => {
+    // The issue's 2,000 pending syncs at 50 per 10 s would take 400 s; 150 keep the same pressure (15 windows'
+    // worth of work queued at once) in 30 s.
+    const sim = await startIntercomSimulator({ token: 'intercom-token', limitPerMinute: 300 });
+    const s = await setUp({ sim, limitPerMinute: 300 });
+    try {
+      const customers = Array.from({ length: 150 }, (_, i) => s.commercetools.upsertCustomer(`rl-${i}`, { email: `rl-${i}@example.com`, firstName: `N${i}` }));
+      for (let i = 0; i < customers.length; i += 50) expect((await s.post(customers.slice(i, i + 50))).status).toBe(202);
+      await eventually(() => usersOf(sim).length === 150, 'all 150 users', 90_000);
+      const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: unknown[] }).items;
+      expect(letters).toEqual([]);
+      expect(sim.stats.rateLimited / sim.stats.calls).toBeLessThan(0.01);
+    } finally {
+      await s.stop();
+      await sim.close();
+    }
+  }, 120_000);
 });

@@ -16,6 +16,7 @@ import { defineDestination, type ConnectorDeps, type EventItem, type FieldProble
 const STANDARD_FIELDS = new Set(['email', 'phone', 'name', 'avatar', 'signed_up_at', 'last_seen_at', 'owner_id', 'unsubscribed_from_emails']);
 const ATTRIBUTE_TYPES = ['string', 'integer', 'float', 'boolean', 'date'] as const;
 const MAX_METADATA_KEYS = 10;
+const PACE = 0.97;
 
 // The SDK (a few MB of modules) is loaded when an Intercom destination is created, not by every thread that
 // reads the configuration.
@@ -58,8 +59,9 @@ export const intercomDestination = defineDestination({
       ...(config.baseUrl ? { baseUrl: config.baseUrl } : { environment: { us: IntercomEnvironment.UsProduction, eu: IntercomEnvironment.EuProduction, au: IntercomEnvironment.AuProduction }[config.region] }),
       version: '2.14',
       maxRetries: 0,
-      timeoutInSeconds: config.timeoutMs / 1000,
-      fetch: pacedFetch(limiter, deps.onCall),
+      // The SDK's timer would also count the wait for the rate limiter; pacedFetch times the exchange alone.
+      timeoutInSeconds: 24 * 3600,
+      fetch: pacedFetch(limiter, deps.onCall, config.timeoutMs),
     });
 
     /** The SDK's failure as one of the engine's error classes. */
@@ -190,7 +192,9 @@ export const intercomDestination = defineDestination({
 
     return {
       // Each call carries one contact or event; batches only bound what one worker has in flight.
-      limits: { maxBatchSize: 20, rateLimit: { requestsPerSecond: config.limitPerMinute / 60, burst: Math.max(1, Math.floor(config.limitPerMinute / 60)) } },
+      // 97% of the limit: what Intercom counts in a window and what the limiter schedules differ by a little
+      // (clocks, window edges); the rest of the budget absorbs that without a 429.
+      limits: { maxBatchSize: 20, rateLimit: { requestsPerSecond: (config.limitPerMinute / 60) * PACE, burst: Math.max(1, Math.floor(config.limitPerMinute / 600)) } },
       delta: 'changed',
       async sendRecords(items) {
         await ensureAttributes();
@@ -213,20 +217,26 @@ export const intercomDestination = defineDestination({
 });
 
 /**
- * fetch for the SDK: waits for the destination's shared limiter, and reads Intercom's own budget from every
- * answer — with the window's calls nearly spent, the rest are spread until it resets; with none left, all wait.
+ * fetch for the SDK: waits for the destination's shared limiter (paced just under the workspace's limit, see
+ * `limits`), and reads Intercom's own budget from every answer: with the window's calls spent (someone else
+ * shares the workspace, or clocks disagree), every process waits for the window to reset instead of collecting
+ * 429s. Pausing earlier than that would only push the limiter's schedule back and waste the window.
  */
-function pacedFetch(limiter: ConnectorDeps['limiter'], onCall: ConnectorDeps['onCall']): typeof fetch {
+function pacedFetch(limiter: ConnectorDeps['limiter'], onCall: ConnectorDeps['onCall'], timeoutMs: number): typeof fetch {
   return async (input, init) => {
     await limiter?.acquire();
     onCall?.();
-    const response = await fetch(input, init);
+    const timer = new AbortController();
+    const timeout = setTimeout(() => timer.abort(new RetryableError(`Intercom did not answer within ${timeoutMs} ms`)), timeoutMs);
+    let response: Response;
+    try {
+      response = await fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timer.signal]) : timer.signal });
+    } finally {
+      clearTimeout(timeout);
+    }
     const remaining = Number(response.headers.get('x-ratelimit-remaining'));
     const reset = Number(response.headers.get('x-ratelimit-reset')) * 1000;
-    if (limiter && Number.isFinite(remaining) && Number.isFinite(reset) && reset > Date.now()) {
-      if (remaining === 0 || response.status === 429) limiter.pauseUntil(reset);
-      else if (remaining < 10) limiter.pauseUntil(Date.now() + (reset - Date.now()) / (remaining + 1));
-    }
+    if (limiter && (remaining === 0 || response.status === 429) && Number.isFinite(reset) && reset > Date.now()) limiter.pauseUntil(reset);
     return response;
   };
 }
