@@ -8,6 +8,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BurstResult, CommercetoolsEndpoint } from './emulator-process.ts';
 import type { MappingFigures } from './mapping.ts';
+import type { IntercomFigures } from './intercom.ts';
 import { forkPeer, type Peer } from './ipc.ts';
 import type { BodySpec, RunResult } from './loadgen.ts';
 import { cpuSeconds, peakRssMb, startCtbridge, startNaive, type SystemUnderTest } from './processes.ts';
@@ -23,9 +24,10 @@ const option = (name: string): string | undefined => {
   return index >= 0 ? argv[index + 1] : undefined;
 };
 const RUNS = Math.max(1, Number(option('--runs') ?? 3));
-const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7').split(',').map(Number));
-/** Scenario 7 (mapping throughput) runs in a process of its own, without the system-under-test machinery. */
+const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8').split(',').map(Number));
+/** Scenarios 7 (mapping throughput) and 8 (Intercom) run in processes of their own, without the system-under-test machinery. */
 const MAPPING = 7;
+const INTERCOM = 8;
 const PROFILE = argv.includes('--profile');
 
 // ctbridge runs stop sending after ctbridgeCapMs too, so a slow build cannot blow the time budget (the rate is
@@ -55,6 +57,7 @@ const BARS = {
   rss: 250,
   ordersMapped: 50_000,
   mappingRatio: 5,
+  intercomShare: 0.95,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -363,7 +366,13 @@ async function main(): Promise<void> {
         progress(`7. order mapping — run ${index + 1}/${RUNS}: ${int(figures.declarative)} orders/s declarative, ${int(figures.jsonata)} orders/s as one JSONata expression`);
       }
     }
-    report(collected, mapping);
+    let intercom: IntercomFigures | undefined;
+    if (ONLY.has(INTERCOM)) {
+      // One run (about a minute): the figure is a share of a fixed limit, steady from run to run.
+      intercom = JSON.parse(execFileSync(process.execPath, [new URL('./intercom.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as IntercomFigures;
+      progress(`8. Intercom — ${int(intercom.ctbridgeRate)} contact syncs/s (naive ${int(intercom.naiveRate)}), limit ${int(intercom.limitPerSecond)}/s; bursty ${dec(intercom.ctbridgeCallsPerMessage, 3)} calls/message (naive ${dec(intercom.naiveCallsPerMessage, 3)})`);
+    }
+    report(collected, mapping, intercom);
     if (env.profileDir) reportProfiles(env.profileDir);
   } finally {
     await Promise.all([env.sink, env.loadgen, env.bulkEmulator, env.burstEmulator].map((peer) => peer.close()));
@@ -376,7 +385,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(collected: Collected[], mapping: MappingFigures[]): void {
+function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined): void {
   const find = (n: number) => collected.find((c) => c.scenario.number === n);
   const med = (runs: Run[] | undefined, figure: string) => median((runs ?? []).map((r) => r.figures[figure] ?? Number.NaN));
   type Row = { figure: string; ct: number; naive: number; format: (n: number) => string; better: 'higher' | 'lower'; bar?: { op: '≥' | '≤'; value: number } };
@@ -399,6 +408,11 @@ function report(collected: Collected[], mapping: MappingFigures[]): void {
     const fields = mapping[0]!.fields;
     rows.push({ figure: `7. orders mapped, ${fields}-field order mapping, one core (orders/s; "naive": as one JSONata expression)`, ct: median(mapping.map((m) => m.declarative)), naive: median(mapping.map((m) => m.jsonata)), format: int, better: 'higher', bar: { op: '≥', value: BARS.ordersMapped } });
     rows.push({ figure: '   declarative mapping ÷ JSONata-only, per run (x)', ct: median(mapping.map((m) => m.declarative / m.jsonata)), naive: 1, format: (v) => dec(v, 1), better: 'higher', bar: { op: '≥', value: BARS.mappingRatio } });
+  }
+  if (intercom) {
+    rows.push({ figure: `8. Intercom contact syncs, share of a ${int(intercom.limitPerSecond * 60)}/min limit (1 run)`, ct: intercom.ctbridgeRate / intercom.limitPerSecond, naive: intercom.naiveRate / intercom.limitPerSecond, format: (v) => dec(v, 3), better: 'higher', bar: { op: '≥', value: BARS.intercomShare } });
+    rows.push({ figure: '   Intercom calls answered 429 (share)', ct: intercom.ctbridge429, naive: intercom.naive429, format: (v) => dec(v, 4), better: 'lower' });
+    rows.push({ figure: '   Intercom calls per message, bursty', ct: intercom.ctbridgeCallsPerMessage, naive: intercom.naiveCallsPerMessage, format: (v) => dec(v, 3), better: 'lower' });
   }
   if (collected.length > 0) {
     const all = (kind: Kind) => collected.flatMap((c) => c[kind]);
