@@ -37,7 +37,7 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
         baseUrl: simUrl,
         attributes: { tier: 'string', orders: 'integer' },
         records: {
-          customer: { fields: { email: 'email', name: { template: '{{firstName}} {{lastName}}' }, tier: 'custom.fields.tier', orders: 'custom.fields.orders' } },
+          customer: { fields: { email: 'email', name: { template: '{{firstName}} {{lastName}}' }, tier: 'custom.fields.tier', orders: 'custom.fields.orders', tags: 'customerGroup.obj.name' } },
         },
         events: {
           'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, email: 'order.customerEmail' } },
@@ -224,4 +224,35 @@ describe('the Intercom connector', () => {
       await sim.close();
     }
   }, 120_000);
+
+  it('keeps the customer group as a tag: created when missing, moved when the group changes', async () => {
+    const s = await setUp();
+    try {
+      s.commercetools.referenced.set('customer-group', new Map([['g-vip', { id: 'g-vip', name: 'VIP' }], ['g-regular', { id: 'g-regular', name: 'Regular' }]]));
+      await s.post(s.commercetools.upsertCustomer('c7', { email: 'tag@example.com', customerGroup: { typeId: 'customer-group', id: 'g-vip' } }));
+      const tagNames = () => (usersOf(s.sim)[0]?.tags ?? []).map((id) => s.sim.workspace.tags.get(id)!.name);
+      await eventually(() => tagNames().join() === 'VIP', 'tagged VIP');
+      await s.post(s.commercetools.upsertCustomer('c7', { customerGroup: { typeId: 'customer-group', id: 'g-regular' } }, 'CustomerGroupSet'));
+      await eventually(() => tagNames().join() === 'Regular', 'moved to Regular');
+      expect([...s.sim.workspace.tags.values()].map((t) => t.name).sort()).toEqual(['Regular', 'VIP']);
+      expect(s.sim.stats.byOperation.get('detachTagFromContact')).toBe(1);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('archives the contact of a customer erased in commercetools', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c8', { email: 'gone@example.com' }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user');
+      await s.post({ ...s.commercetools.deleteCustomer('c8'), dataErasure: true });
+      await eventually(() => [...s.sim.workspace.contacts.values()].every((c) => c.archived), 'archived');
+      expect(s.sim.stats.byOperation.get('ArchiveContact')).toBe(1);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
 });

@@ -23,6 +23,11 @@ export interface RecordItem {
   record: Record<string, unknown>;
   /** Names of the fields that changed since the last successful send (all fields on first send). */
   changed: string[];
+  /**
+   * What the destination was last sent of this record (personal fields as digests), when known: lets a
+   * connector work out removals (tags no longer there). Undefined on a first send or after an unconfirmed one.
+   */
+  previous?: Record<string, unknown> | undefined;
   /** The destination's id for this record, when a previous send returned one. */
   destinationId: string | undefined;
   /** Stable for this (destination, record, version): a retry of the same state carries the same key. */

@@ -292,6 +292,7 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
       fields: delta === 'changed' ? pick(record, changed) : record,
       record,
       changed,
+      previous: row.unconfirmed === 1 ? undefined : (snapshot ?? undefined),
       idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}`,
     },
   };

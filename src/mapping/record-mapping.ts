@@ -67,7 +67,7 @@ export type Mapped =
 
 export interface CompiledMapping {
   fields: readonly MappedFieldInfo[];
-  /** Fields whose source passes through personal data (e.g. `addresses[0].firstName`): redacted when stored. */
+  /** Fields that carry personal data (e.g. from `addresses[0].firstName`): digested in snapshots, redacted in dead letters. */
   personalFields: ReadonlySet<string>;
   /** Paths of the References whose expanded object (`.obj`) a field reads: expand these before `apply`. */
   references: readonly (readonly PathStep[])[];
@@ -103,7 +103,8 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
     const out: Array<[string, CompiledField]> = [];
     for (const [name, raw] of compileFields(fields, secrets, policy, prefix)) {
       const { field, piiClass, treatment } = applyPiiPolicy(name, raw, explicitClass(fields[name]!), policy, secrets);
-      const personal = piiClass !== undefined || isPersonalKey(name) || raw.sourceNames.some(isPersonalKey);
+      // Its class (from its name or the names its paths end in), or a name that redaction treats as personal.
+      const personal = piiClass !== undefined || isPersonalKey(name);
       if (personal) personalFields.add(name);
       info.push({ name, personal, transforms: field?.transforms ?? raw.transforms, definedIn, piiClass, treatment });
       // A field the policy drops never leaves: it is not computed at all.

@@ -14,6 +14,8 @@ import { defineDestination, type ConnectorDeps, type EventItem, type FieldProble
 
 /** The contact fields Intercom has itself; every other mapped field is a custom attribute. */
 const STANDARD_FIELDS = new Set(['email', 'phone', 'name', 'avatar', 'signed_up_at', 'last_seen_at', 'owner_id', 'unsubscribed_from_emails']);
+/** A mapped field named `tags` (a name or a list of names, e.g. customerGroup.obj.name) is the contact's tags. */
+const TAGS_FIELD = 'tags';
 const ATTRIBUTE_TYPES = ['string', 'integer', 'float', 'boolean', 'date'] as const;
 const MAX_METADATA_KEYS = 10;
 const PACE = 0.97;
@@ -42,7 +44,7 @@ export const intercomDestination = defineDestination({
     const problems: FieldProblem[] = [];
     for (const [mapping, fields] of Object.entries(mapped.records)) {
       for (const field of fields) {
-        if (STANDARD_FIELDS.has(field) || Object.hasOwn(config.attributes, field)) continue;
+        if (STANDARD_FIELDS.has(field) || field === TAGS_FIELD || Object.hasOwn(config.attributes, field)) continue;
         problems.push({ block: 'records', mapping, field, message: `"${field}" is neither an Intercom contact field (${[...STANDARD_FIELDS].join(', ')}) nor declared under attributes with its data type` });
       }
     }
@@ -118,11 +120,44 @@ export const intercomDestination = defineDestination({
         throw error;
       }));
 
+    // Tag ids by name: POST /tags creates a tag or answers the existing one.
+    const tagIds = new Map<string, Promise<string>>();
+    const tagId = (name: string) => {
+      let id = tagIds.get(name);
+      if (!id) {
+        id = call(`creating the tag ${name}`, () => client.tags.create({ name })).then((tag) => tag.id);
+        id.catch(() => tagIds.delete(name));
+        tagIds.set(name, id);
+      }
+      return id;
+    };
+
+    /** Attaches the tags the record has now and detaches the ones it had when last sent. */
+    async function syncTags(contactId: string, item: RecordItem): Promise<void> {
+      if (!Object.hasOwn(item.fields, TAGS_FIELD)) return;
+      const now = names(item.fields[TAGS_FIELD]);
+      const before = names(item.previous?.[TAGS_FIELD]);
+      for (const name of now.filter((n) => !before.includes(n))) {
+        const id = await tagId(name);
+        await call(`tagging contact ${contactId} with ${name}`, () => client.tags.tagContact({ contact_id: contactId, id }));
+      }
+      for (const name of before.filter((n) => !now.includes(n))) {
+        const id = await tagId(name);
+        try {
+          await call(`untagging contact ${contactId} from ${name}`, () => client.tags.untagContact({ contact_id: contactId, tag_id: id }));
+        } catch (error) {
+          if (!(error instanceof PermanentError && error.status === 404)) throw error;
+        }
+      }
+    }
+
     async function upsertContact(item: RecordItem): Promise<ItemOutcome> {
       const body = contactBody(item.operation === 'upsert' ? item.fields : {}, config);
       const known = item.person?.destinationId ?? item.destinationId;
       const update = async (id: string): Promise<ItemOutcome> => {
-        await call(`updating contact ${id}`, () => client.contacts.update({ contact_id: id, ...body }));
+        // Only the tags changed: no contact update to send.
+        if (Object.keys(body).length > 0) await call(`updating contact ${id}`, () => client.contacts.update({ contact_id: id, ...body }));
+        await syncTags(id, item);
         return { ok: true, destinationId: id, personId: id };
       };
       if (known) {
@@ -136,6 +171,7 @@ export const intercomDestination = defineDestination({
       try {
         // The whole record, not the delta: a new contact needs every field.
         const created = await client.contacts.create({ role: 'user', external_id: item.resourceId, ...contactBody(item.record, config) });
+        await syncTags(created.id, { ...item, fields: item.record, previous: undefined });
         return { ok: true, destinationId: created.id, personId: created.id };
       } catch (error) {
         // Intercom's search lags behind creation, so "already exists" is the reliable way to find the contact.
@@ -239,6 +275,12 @@ function pacedFetch(limiter: ConnectorDeps['limiter'], onCall: ConnectorDeps['on
     if (limiter && (remaining === 0 || response.status === 429) && Number.isFinite(reset) && reset > Date.now()) limiter.pauseUntil(reset);
     return response;
   };
+}
+
+/** A tags field's names: one name, or a list of them; empty ones left out. */
+function names(value: unknown): string[] {
+  const list = Array.isArray(value) ? (value as unknown[]) : value === null || value === undefined ? [] : [value];
+  return [...new Set(list.filter((v): v is string | number => (typeof v === 'string' && v !== '') || typeof v === 'number').map(String))];
 }
 
 /** Intercom's error list as one line. */
