@@ -35,9 +35,10 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
         type: 'intercom',
         token,
         baseUrl: simUrl,
-        attributes: { tier: 'string', orders: 'integer' },
+        attributes: { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string' },
         records: {
           customer: { fields: { email: 'email', name: { template: '{{firstName}} {{lastName}}' }, tier: 'custom.fields.tier', orders: 'custom.fields.orders', tags: 'customerGroup.obj.name' } },
+          order: { fields: { last_order_number: 'orderNumber', last_order_status: 'orderState' } },
         },
         events: {
           'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, email: 'order.customerEmail' } },
@@ -70,7 +71,7 @@ async function setUp(options: { storeUrl?: string; sim?: IntercomSimulator; toke
 
 function orderCreated(email: string, customerId?: string): Record<string, unknown> {
   const id = randomUUID();
-  return { ...messageBase(id, 1, 'order'), type: 'OrderCreated', order: { id, version: 1, orderNumber: `ON-${id.slice(0, 6)}`, customerEmail: email, ...(customerId && { customerId }), totalPrice: { type: 'centPrecision', currencyCode: 'EUR', centAmount: 4200, fractionDigits: 2 }, lineItems: [] } };
+  return { ...messageBase(id, 1, 'order'), type: 'OrderCreated', order: { id, version: 1, orderNumber: `ON-${id.slice(0, 6)}`, orderState: 'Open', customerEmail: email, ...(customerId && { customerId }), totalPrice: { type: 'centPrecision', currencyCode: 'EUR', centAmount: 4200, fractionDigits: 2 }, lineItems: [] } };
 }
 
 const usersOf = (sim: IntercomSimulator) => [...sim.workspace.contacts.values()].filter((c) => c.role === 'user');
@@ -81,7 +82,7 @@ describe('the Intercom connector', () => {
     try {
       await s.post(s.commercetools.upsertCustomer('c1', { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', custom: { fields: { tier: 'gold', orders: 1 } } }));
       await eventually(() => usersOf(s.sim).length === 1, 'the user in Intercom');
-      expect([...s.sim.workspace.attributes.values()].map((a) => `${a.name}:${a.data_type}`)).toEqual(['tier:string', 'orders:integer']);
+      expect([...s.sim.workspace.attributes.values()].map((a) => `${a.name}:${a.data_type}`)).toEqual(['tier:string', 'orders:integer', 'last_order_number:string', 'last_order_status:string']);
       expect(usersOf(s.sim)[0]).toMatchObject({ external_id: 'c1', email: 'ada@example.com', name: 'Ada Lovelace', custom_attributes: { tier: 'gold', orders: 1 } });
 
       // 30 rapid updates (posted at once, as a subscription delivers a burst): one or two contact updates.
@@ -101,7 +102,7 @@ describe('the Intercom connector', () => {
     }
   });
 
-  it('delivers a message sent five times as one event, with its metadata as text', async () => {
+  it('delivers a message sent five times as one event, with its metadata as text, and the order context on the contact', async () => {
     const s = await setUp();
     try {
       await s.post(s.commercetools.upsertCustomer('c2', { email: 'grace@example.com', firstName: 'Grace' }));
@@ -113,6 +114,9 @@ describe('the Intercom connector', () => {
       expect(event).toMatchObject({ event_name: 'placed-order', contactId: usersOf(s.sim)[0]!.id, metadata: { order_number: expect.stringMatching(/^ON-/) as unknown, total_amount: '4200', total_currency: 'EUR' } });
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(s.sim.workspace.events).toHaveLength(1);
+      // The order's record sets the customer's order context on the contact.
+      await eventually(() => usersOf(s.sim)[0]?.custom_attributes.last_order_status === 'Open', 'the order context');
+      expect(usersOf(s.sim)[0]!.custom_attributes.last_order_number).toBe((message.order as { orderNumber: string }).orderNumber);
     } finally {
       await s.stop();
       await s.sim.close();

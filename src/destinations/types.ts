@@ -11,7 +11,10 @@ import type { ResolvedPerson } from '../identity/identities.ts';
 
 /** One record (a commercetools resource mapped for this destination) to create, update or delete. */
 export interface RecordItem {
+  /** The record mapping's name in the configuration. */
   recordType: string;
+  /** The commercetools resource type it maps (customer, order…). */
+  resourceType: string;
   /** The commercetools resource id. */
   resourceId: string;
   operation: 'upsert' | 'delete';

@@ -258,7 +258,7 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
   });
   if (latest.state === 'current') return unchanged('unchanged');
   if (row.synced_version !== null && latest.version < row.synced_version) return unchanged('stale');
-  const base = { recordType: row.record_type, resourceId: row.resource_id, version: latest.version, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id, target: undefined };
+  const base = { recordType: row.record_type, resourceType: row.resource_type, resourceId: row.resource_id, version: latest.version, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id, target: undefined };
 
   if (latest.state === 'deleted') {
     // Nothing to delete when the destination never received the record, or already deleted it.

@@ -86,7 +86,7 @@ const INTERCOM_FIELDS = {
   store: 'stores[0].key',
   locale: 'locale',
 };
-const INTERCOM_ATTRIBUTES = { customer_number: 'string', store: 'string', locale: 'string' };
+const INTERCOM_ATTRIBUTES = { customer_number: 'string', store: 'string', locale: 'string', last_order_number: 'string', last_order_status: 'string' };
 
 const ORDER_FIELDS = {
   orderNumber: 'orderNumber',
@@ -269,7 +269,11 @@ function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecr
         token: input.intercom.token,
         baseUrl: input.intercom.url,
         attributes: INTERCOM_ATTRIBUTES,
-        records: { customer: { source: 'customer', fields: INTERCOM_FIELDS } },
+        records: {
+          customer: { source: 'customer', fields: INTERCOM_FIELDS },
+          // An order sets its customer's order context on the contact.
+          order: { source: 'order', fields: { last_order_number: 'orderNumber', last_order_status: 'orderState' } },
+        },
         events: {
           'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, store: 'order.store.key', email: 'order.customerEmail' } },
         },

@@ -1,6 +1,7 @@
 // Intercom destination (`type: intercom`), through the official intercom-client SDK (Intercom-Version 2.14, its
 // retries off: the engine owns retries). Customer records become users (external_id = the commercetools
-// customer id); a guest's events create a lead by email; a guest who registers is merged into the user
+// customer id); records of other resources (orders) set attributes on their customer's contact (last order
+// number, status…); a guest's events create a lead by email; a guest who registers is merged into the user
 // (POST /contacts/merge). Mapped fields named like Intercom's own contact fields (email, phone, name,
 // signed_up_at…) go there; the others are custom attributes, which must be declared with their type in
 // `attributes` and are created at start-up when missing. Events become data events (POST /events), which Intercom
@@ -193,6 +194,20 @@ export const intercomDestination = defineDestination({
       return { ok: true };
     }
 
+    /** An order's (or any non-customer) record: its fields are attributes of its customer's contact. */
+    async function updatePersonContact(item: RecordItem): Promise<ItemOutcome> {
+      // A deleted order takes nothing away from the contact.
+      if (item.operation === 'delete') return { ok: true };
+      const id = item.person?.destinationId;
+      if (!id) {
+        if (item.person?.key.startsWith('customer:')) throw new RetryableError(`${item.recordType} ${item.resourceId}: its customer is not in Intercom yet`);
+        return { ok: true };
+      }
+      const body = contactBody(item.fields, config);
+      if (Object.keys(body).length > 0) await call(`updating contact ${id} from ${item.recordType} ${item.resourceId}`, () => client.contacts.update({ contact_id: id, ...body }));
+      return { ok: true };
+    }
+
     /** The contact an event goes to: the person's, or for a guest a lead created by the event's email. */
     async function eventContact(item: EventItem): Promise<{ id?: string; user_id?: string; personId?: string }> {
       if (item.person?.destinationId) return { id: item.person.destinationId };
@@ -234,7 +249,7 @@ export const intercomDestination = defineDestination({
       delta: 'changed',
       async sendRecords(items) {
         await ensureAttributes();
-        return each(items, (item) => (item.operation === 'delete' ? removeContact(item) : upsertContact(item)));
+        return each(items, (item) => (item.resourceType !== 'customer' ? updatePersonContact(item) : item.operation === 'delete' ? removeContact(item) : upsertContact(item)));
       },
       sendEvents(items) {
         return each(items, sendEvent);
