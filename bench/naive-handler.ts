@@ -2,11 +2,12 @@
 // template. For each incoming Message (a single one, or each of an array in turn) it fetches the resource from the
 // commercetools API (OAuth client-credentials token fetched once and cached), POSTs it to the destination, and only
 // then answers 202. No durability, no dedupe, no coalescing, no retries: an error answers 500.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CommercetoolsEndpoint } from './emulator-process.ts';
 import { serve } from './ipc.ts';
 import { CUSTOMER_FIELDS, readPath } from './workload.ts';
+import { readBody } from '../src/sandbox/http-body.ts';
 
 const RESOURCE_PATHS: Record<string, string> = { customer: 'customers', order: 'orders', payment: 'payments', cart: 'carts', product: 'products' };
 
@@ -73,13 +74,5 @@ function start(args: { commercetools: CommercetoolsEndpoint; sinkUrl: string }):
   return new Promise((resolve) => server!.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`)));
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 serve({ start, counts: () => ({ ...counts }) });

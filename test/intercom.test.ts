@@ -74,6 +74,17 @@ function orderCreated(email: string, customerId?: string): Record<string, unknow
   return { ...messageBase(id, 1, 'order'), type: 'OrderCreated', order: { id, version: 1, orderNumber: `ON-${id.slice(0, 6)}`, orderState: 'Open', customerEmail: email, ...(customerId && { customerId }), totalPrice: { type: 'centPrecision', currencyCode: 'EUR', centAmount: 4200, fractionDigits: 2 }, lineItems: [] } };
 }
 
+/** The reason of the first dead letter, once there is one. */
+async function firstDeadLetterReason(url: string | undefined): Promise<string> {
+  let reason = '';
+  await eventually(async () => {
+    const letters = ((await (await fetch(`${url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: Array<{ reason: string }> }).items;
+    reason = letters[0]?.reason ?? '';
+    return letters.length > 0;
+  }, 'a dead letter');
+  return reason;
+}
+
 const usersOf = (sim: IntercomSimulator) => [...sim.workspace.contacts.values()].filter((c) => c.role === 'user');
 
 describe('the Intercom connector', () => {
@@ -147,15 +158,10 @@ describe('the Intercom connector', () => {
     const storeUrl = await sqlite!.create();
     const sim = await startIntercomSimulator({ token: 'old-token' });
     const first = await setUp({ storeUrl, sim, token: 'old-token' });
-    let reason = '';
     try {
       sim.token = 'new-token';
       await first.post(first.commercetools.upsertCustomer('c4', { email: 'kim@example.com', firstName: 'Kim' }));
-      await eventually(async () => {
-        const letters = ((await (await fetch(`${first.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: Array<{ reason: string }> }).items;
-        reason = letters[0]?.reason ?? '';
-        return letters.length > 0;
-      }, 'the dead letter');
+      const reason = await firstDeadLetterReason(first.runtime.url);
       expect(reason).toMatch(/Intercom rejected the access token \(401: unauthorized: Access Token Invalid\); replace the token and replay/);
       expect(usersOf(sim)).toHaveLength(0);
     } finally {
@@ -197,12 +203,7 @@ describe('the Intercom connector', () => {
     const s = await setUp({ sim });
     try {
       await s.post(s.commercetools.upsertCustomer('c6', { email: 'x@example.com', custom: { fields: { tier: 'gold' } } }));
-      let reason = '';
-      await eventually(async () => {
-        const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: Array<{ reason: string }> }).items;
-        reason = letters[0]?.reason ?? '';
-        return letters.length > 0;
-      }, 'the dead letter');
+      const reason = await firstDeadLetterReason(s.runtime.url);
       expect(reason).toContain('the Intercom attribute "tier" exists as integer, but attributes.tier says string');
       expect(usersOf(sim)).toHaveLength(0);
     } finally {

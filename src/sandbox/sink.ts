@@ -2,8 +2,9 @@
 // each Idempotency-Key once (like a well-behaved receiver), verifies the signature when given the secret, and
 // can be told to misbehave: fail with a status, answer 429 with Retry-After, hang past the client's timeout.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from './http-body.ts';
 
 export interface SinkRequest {
   method: string;
@@ -141,11 +142,3 @@ function validSignature(raw: Buffer, header: string | undefined, secret: string)
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', () => resolve(Buffer.concat(chunks)));
-  });
-}

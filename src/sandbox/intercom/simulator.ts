@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadOpenApi, type OpenApi, type Operation } from '../openapi.ts';
 import { Workspace, WorkspaceError, type SimAttribute, type SimCompany, type SimContact } from './workspace.ts';
+import { readBody } from '../http-body.ts';
 
 export const INTERCOM_SPEC_PATH = fileURLToPath(new URL('../../../../shared/reference/intercom/api.intercom.io.2.14.yaml', import.meta.url));
 export const INTERCOM_VERSION = '2.14';
@@ -280,11 +281,3 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
   });
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
