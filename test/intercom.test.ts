@@ -39,6 +39,7 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
         records: {
           customer: { fields: { email: 'email', name: { template: '{{firstName}} {{lastName}}' }, tier: 'custom.fields.tier', orders: 'custom.fields.orders', tags: 'customerGroup.obj.name' } },
           order: { fields: { last_order_number: 'orderNumber', last_order_status: 'orderState' } },
+          company: { source: 'business-unit', fields: { company_id: 'key', name: 'name', associates: 'associates[*].customer.id' } },
         },
         events: {
           'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, email: 'order.customerEmail' } },
@@ -255,6 +256,23 @@ describe('the Intercom connector', () => {
       await s.post({ ...s.commercetools.deleteCustomer('c8'), dataErasure: true });
       await eventually(() => [...s.sim.workspace.contacts.values()].every((c) => c.archived), 'archived');
       expect(s.sim.stats.byOperation.get('ArchiveContact')).toBe(1);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('makes a business unit a company with its associates\' contacts attached', async () => {
+    const s = await setUp();
+    try {
+      await s.post([s.commercetools.upsertCustomer('b1', { email: 'b1@example.com' }), s.commercetools.upsertCustomer('b2', { email: 'b2@example.com' })]);
+      await eventually(() => usersOf(s.sim).length === 2, 'the two users');
+      const unit = { id: 'bu-1', version: 1, key: 'acme', name: 'ACME GmbH', unitType: 'Company', associates: [{ customer: { typeId: 'customer', id: 'b1' } }, { customer: { typeId: 'customer', id: 'b2' } }] };
+      await s.post({ ...messageBase('bu-1', 1, 'business-unit'), type: 'BusinessUnitCreated', businessUnit: unit });
+      await eventually(() => usersOf(s.sim).every((c) => c.companies.length === 1), 'both contacts attached');
+      const [company] = [...s.sim.workspace.companies.values()];
+      expect(company).toMatchObject({ company_id: 'acme', name: 'ACME GmbH' });
+      expect(usersOf(s.sim).map((c) => c.companies)).toEqual([[company!.id], [company!.id]]);
     } finally {
       await s.stop();
       await s.sim.close();

@@ -10,7 +10,7 @@ import type { ExpandableType } from '../mapping/references.ts';
 import type { Middleware, TokenCache, TokenStore } from '@commercetools/ts-client';
 import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../engine/errors.ts';
 
-export type FetchableTypeId = 'customer' | 'order' | 'payment' | 'cart' | 'product';
+export type FetchableTypeId = 'customer' | 'order' | 'payment' | 'cart' | 'product' | 'business-unit';
 
 export interface CommercetoolsClientConfig {
   projectKey: string;
@@ -187,6 +187,8 @@ function requestFor(api: ByProjectKeyRequestBuilder, typeId: QueryableType, quer
       return api.channels().get({ queryArgs });
     case 'state':
       return api.states().get({ queryArgs });
+    case 'business-unit':
+      return api.businessUnits().get({ queryArgs });
     case 'customer':
       return api.customers().get({ queryArgs });
     case 'order':
@@ -340,7 +342,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const FETCHABLE = new Set<string>(['customer', 'order', 'payment', 'cart', 'product']);
+const FETCHABLE = new Set<string>(['customer', 'order', 'payment', 'cart', 'product', 'business-unit']);
 
 /** The engine's view of this client: resource types commercetools cannot be asked for are permanent errors. */
 export function resourceFetcher(client: CommercetoolsClient): ResourceFetcher {

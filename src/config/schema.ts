@@ -129,7 +129,7 @@ function whenSchema(target: z.ZodType<Record<string, unknown>>) {
 }
 
 const recordMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
-  source: z.enum(['customer', 'order', 'payment', 'cart', 'product']).optional().describe('commercetools resource type; defaults to the record name'),
+  source: z.enum(['customer', 'order', 'payment', 'cart', 'product', 'business-unit']).optional().describe('commercetools resource type; defaults to the record name'),
   fields: fieldMap,
   when: whenSchema(target),
   onDelete: z.enum(['delete', 'ignore']).default('delete'),

@@ -1,7 +1,8 @@
 // Intercom destination (`type: intercom`), through the official intercom-client SDK (Intercom-Version 2.14, its
 // retries off: the engine owns retries). Customer records become users (external_id = the commercetools
-// customer id); records of other resources (orders) set attributes on their customer's contact (last order
-// number, status…); a guest's events create a lead by email; a guest who registers is merged into the user
+// customer id); business units become companies (company_id = a mapped company_id, e.g. the unit's key) with
+// their associates' contacts attached; records of other resources (orders) set attributes on their customer's
+// contact (last order number, status…); a guest's events create a lead by email; a guest who registers is merged into the user
 // (POST /contacts/merge). Mapped fields named like Intercom's own contact fields (email, phone, name,
 // signed_up_at…) go there; the others are custom attributes, which must be declared with their type in
 // `attributes` and are created at start-up when missing. Events become data events (POST /events), which Intercom
@@ -17,6 +18,8 @@ import { defineDestination, type ConnectorDeps, type EventItem, type FieldProble
 const STANDARD_FIELDS = new Set(['email', 'phone', 'name', 'avatar', 'signed_up_at', 'last_seen_at', 'owner_id', 'unsubscribed_from_emails']);
 /** A mapped field named `tags` (a name or a list of names, e.g. customerGroup.obj.name) is the contact's tags. */
 const TAGS_FIELD = 'tags';
+/** What a business-unit record maps: the company's id and name, and its associates' customer ids. */
+const COMPANY_FIELDS = new Set(['company_id', 'associates']);
 const ATTRIBUTE_TYPES = ['string', 'integer', 'float', 'boolean', 'date'] as const;
 const MAX_METADATA_KEYS = 10;
 const PACE = 0.97;
@@ -45,7 +48,7 @@ export const intercomDestination = defineDestination({
     const problems: FieldProblem[] = [];
     for (const [mapping, fields] of Object.entries(mapped.records)) {
       for (const field of fields) {
-        if (STANDARD_FIELDS.has(field) || field === TAGS_FIELD || Object.hasOwn(config.attributes, field)) continue;
+        if (STANDARD_FIELDS.has(field) || COMPANY_FIELDS.has(field) || field === TAGS_FIELD || Object.hasOwn(config.attributes, field)) continue;
         problems.push({ block: 'records', mapping, field, message: `"${field}" is neither an Intercom contact field (${[...STANDARD_FIELDS].join(', ')}) nor declared under attributes with its data type` });
       }
     }
@@ -194,6 +197,33 @@ export const intercomDestination = defineDestination({
       return { ok: true };
     }
 
+    /**
+     * A business unit as an Intercom company: company_id and name from the mapping, and its associates (a mapped
+     * `associates` list of customer ids, e.g. associates[*].customer.id) attached as the company's contacts.
+     */
+    async function upsertCompany(item: RecordItem): Promise<ItemOutcome> {
+      // Intercom keeps companies whose people left; a deleted unit stays as it was.
+      if (item.operation === 'delete') return { ok: true };
+      const companyId = item.record.company_id;
+      if (typeof companyId !== 'string' || companyId === '') throw new PermanentError(`${item.recordType} ${item.resourceId}: map company_id (e.g. company_id: key) to make it an Intercom company`);
+      const name = typeof item.record.name === 'string' ? item.record.name : undefined;
+      const company = await call(`upserting company ${companyId}`, () => client.companies.createOrUpdate({ company_id: companyId, ...(name !== undefined && { name }) }));
+      const now = names(item.record.associates);
+      const before = new Set(names(item.previous?.associates));
+      for (const customerId of now.filter((id) => !before.has(id))) {
+        let contact: { id: string };
+        try {
+          contact = await call(`finding the contact of customer ${customerId}`, () => client.contacts.showContactByExternalId({ external_id: customerId }));
+        } catch (error) {
+          // The associate's own record sync has not created the contact yet: attach on a later sync.
+          if (error instanceof PermanentError && error.status === 404) throw new RetryableError(`company ${companyId}: customer ${customerId} is not in Intercom yet`);
+          throw error;
+        }
+        await call(`attaching contact ${contact.id} to company ${companyId}`, () => client.companies.attachContact({ contact_id: contact.id, id: company.id }));
+      }
+      return { ok: true, destinationId: company.id };
+    }
+
     /** An order's (or any non-customer) record: its fields are attributes of its customer's contact. */
     async function updatePersonContact(item: RecordItem): Promise<ItemOutcome> {
       // A deleted order takes nothing away from the contact.
@@ -249,7 +279,11 @@ export const intercomDestination = defineDestination({
       delta: 'changed',
       async sendRecords(items) {
         await ensureAttributes();
-        return each(items, (item) => (item.resourceType !== 'customer' ? updatePersonContact(item) : item.operation === 'delete' ? removeContact(item) : upsertContact(item)));
+        return each(items, (item) => {
+          if (item.resourceType === 'business-unit') return upsertCompany(item);
+          if (item.resourceType !== 'customer') return updatePersonContact(item);
+          return item.operation === 'delete' ? removeContact(item) : upsertContact(item);
+        });
       },
       sendEvents(items) {
         return each(items, sendEvent);
