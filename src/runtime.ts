@@ -120,10 +120,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   } else {
     await app.ready();
   }
-  if (options.work !== false) engine.start();
-
   let stopping: Promise<void> | undefined;
-  return {
+  const runtime: Runtime = {
     store,
     engine,
     ingest,
@@ -141,4 +139,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       return stopping;
     },
   };
+  if (options.work !== false) {
+    // A destination that cannot work at all (an attribute Intercom has with another type) fails the start.
+    try {
+      await engine.prepare();
+    } catch (error) {
+      await runtime.stop();
+      throw error;
+    }
+    engine.start();
+  }
+  return runtime;
 }

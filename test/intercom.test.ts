@@ -198,15 +198,26 @@ describe('the Intercom connector', () => {
     }
   });
 
-  it('refuses to write an attribute Intercom has with another type, saying which', async () => {
+  it('refuses to start when Intercom has a mapped attribute with another type, saying which', async () => {
     const sim = await startIntercomSimulator({ token: 'intercom-token' });
     sim.workspace.createAttribute({ name: 'tier', model: 'contact', data_type: 'integer' });
+    try {
+      await expect(setUp({ sim })).rejects.toThrow('destination "support": the Intercom attribute "tier" exists as integer, but attributes.tier says string: change one of them');
+      expect(sim.stats.byOperation.get('CreateContact')).toBeUndefined();
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('starts when Intercom cannot be reached, and creates the attributes before the first send', async () => {
+    const sim = await startIntercomSimulator({ token: 'intercom-token' });
+    sim.faults.push({ kind: 'status', status: 503 });
     const s = await setUp({ sim });
     try {
       await s.post(s.commercetools.upsertCustomer('c6', { email: 'x@example.com', custom: { fields: { tier: 'gold' } } }));
-      const reason = await firstDeadLetterReason(s.runtime.url);
-      expect(reason).toContain('the Intercom attribute "tier" exists as integer, but attributes.tier says string');
-      expect(usersOf(sim)).toHaveLength(0);
+      await eventually(() => usersOf(sim).length === 1, 'the user');
+      expect(usersOf(sim)[0]!.custom_attributes).toMatchObject({ tier: 'gold' });
+      expect(sim.workspace.attributes.size).toBe(4);
     } finally {
       await s.stop();
       await sim.close();

@@ -84,6 +84,12 @@ export interface Connector {
   readonly delta: 'changed' | 'full';
   sendRecords(items: RecordItem[]): Promise<ItemOutcome[]>;
   sendEvents(items: EventItem[]): Promise<ItemOutcome[]>;
+  /**
+   * What must hold before any work (custom attributes exist with the right types…). A PermanentError stops
+   * start-up with its message; any other failure (the destination unreachable) only postpones the check to the
+   * first send, which must then make it again.
+   */
+  prepare?(): Promise<void>;
   /** Merges guests' profiles into registered customers' (Intercom: lead into user); without it they are linked only. */
   mergePeople?(items: PersonMergeItem[]): Promise<ItemOutcome[]>;
   close?(): Promise<void>;

@@ -35,6 +35,8 @@ try {
     logger,
     fetcher: resourceFetcher(commercetools),
   });
+  // A destination that cannot work at all (an attribute Intercom has with another type) fails the start.
+  await engine.prepare();
   engine.start();
   commits.on('message', (notice: CommitNotice) => engine.inboxCommitted(notice.items));
   port.on('message', (message: ToEngine) => {

@@ -12,6 +12,7 @@ import { EventQueue } from '../store/event-queue.ts';
 import { RecordQueue } from '../store/record-queue.ts';
 import type { Store } from '../store/store.ts';
 import { createEventDelivery } from './event-delivery.ts';
+import { PermanentError } from './errors.ts';
 import type { EngineHooks } from './hooks.ts';
 import { createRateLimiter } from './rate-limiter.ts';
 import { createRecordSync, type ResourceFetcher } from './record-sync.ts';
@@ -41,6 +42,8 @@ export interface EngineDeps {
 }
 
 export interface Engine {
+  /** Runs the connectors' start-up checks; rejects naming the destination when one cannot work at all. */
+  prepare(): Promise<void>;
   start(): void;
   /** The inbox writer committed rows holding `items` items: wake the router (see also IngestPressure). */
   inboxCommitted(items: number): void;
@@ -134,6 +137,19 @@ export function createEngine(deps: EngineDeps): Engine {
   };
 
   return {
+    async prepare() {
+      const names = config.destinations.map((d) => d.name);
+      await Promise.all(
+        connectors.map(async (connector, i) => {
+          try {
+            await connector.prepare?.();
+          } catch (error) {
+            if (error instanceof PermanentError) throw new Error(`destination "${names[i]}": ${error.message}`, { cause: error });
+            logger.warn({ destination: names[i], err: error }, 'the destination could not be checked at start-up; it is checked again before the first send');
+          }
+        }),
+      );
+    },
     start() {
       router.start();
       for (const loop of allLoops()) loop.start();

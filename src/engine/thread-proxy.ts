@@ -40,6 +40,10 @@ export async function startEngineThread(config: Config, commits: MessagePort, on
   const send = (message: ToEngine) => thread.worker.postMessage(message);
 
   return {
+    prepare() {
+      // The thread prepares its connectors before it says it is ready (a failure fails startEngineThread).
+      return Promise.resolve();
+    },
     start() {
       // The thread starts its workers as soon as it is up.
     },

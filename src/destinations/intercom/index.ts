@@ -102,8 +102,8 @@ export const intercomDestination = defineDestination({
       return /id=([\w-]+)/.exec(errorMessages(error.body))?.[1];
     }
 
-    // Custom attributes: created when missing, refused when Intercom has them with another type. Done before the
-    // first send; an unreachable Intercom only postpones it.
+    // Custom attributes: created when missing, refused when Intercom has them with another type. Done at start-up
+    // (prepare) and before the first send; an unreachable Intercom only postpones it.
     let attributesReady: Promise<void> | undefined;
     const ensureAttributes = () =>
       (attributesReady ??= (async () => {
@@ -277,6 +277,7 @@ export const intercomDestination = defineDestination({
       // (clocks, window edges); the rest of the budget absorbs that without a 429.
       limits: { maxBatchSize: 20, rateLimit: { requestsPerSecond: (config.limitPerMinute / 60) * PACE, burst: Math.max(1, Math.floor(config.limitPerMinute / 600)) } },
       delta: 'changed',
+      prepare: ensureAttributes,
       async sendRecords(items) {
         await ensureAttributes();
         return each(items, (item) => {
