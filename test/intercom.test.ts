@@ -36,6 +36,7 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
         token,
         baseUrl: simUrl,
         attributes: { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string' },
+        orderLink: 'https://backoffice.example.com/orders/{id}',
         records: {
           customer: { fields: { email: 'email', name: { template: '{{firstName}} {{lastName}}' }, tier: 'custom.fields.tier', orders: 'custom.fields.orders', tags: 'customerGroup.obj.name' } },
           order: { fields: { last_order_number: 'orderNumber', last_order_status: 'orderState' } },
@@ -123,7 +124,11 @@ describe('the Intercom connector', () => {
       for (let i = 0; i < 5; i += 1) expect((await s.post(message)).status).toBe(202);
       await eventually(() => s.sim.workspace.events.length === 1, 'the event');
       const [event] = s.sim.workspace.events;
-      expect(event).toMatchObject({ event_name: 'placed-order', contactId: usersOf(s.sim)[0]!.id, metadata: { order_number: expect.stringMatching(/^ON-/) as unknown, total_amount: '4200', total_currency: 'EUR' } });
+      expect(event).toMatchObject({
+        event_name: 'placed-order',
+        contactId: usersOf(s.sim)[0]!.id,
+        metadata: { order_url: `https://backoffice.example.com/orders/${(message.order as { id: string }).id}`, order_number: expect.stringMatching(/^ON-/) as unknown, total_amount: '4200', total_currency: 'EUR' },
+      });
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(s.sim.workspace.events).toHaveLength(1);
       // The order's record sets the customer's order context on the contact.

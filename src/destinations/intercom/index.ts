@@ -36,6 +36,11 @@ const settings = z.object({
   limitPerMinute: z.number().int().positive().default(10_000).describe('the workspace\'s API rate limit; calls are paced to stay under it'),
   attributes: z.record(z.string(), z.enum(ATTRIBUTE_TYPES)).default({}).describe('custom contact attributes the mappings write, with their Intercom data type; created at start-up when missing'),
   onDelete: z.enum(['archive', 'delete']).default('archive').describe('what a deleted (or erased) commercetools customer becomes in Intercom'),
+  orderLink: z
+    .string()
+    .regex(/^https:\/\/[^\s]*\{id\}/, 'an https URL with {id} where the order id goes')
+    .optional()
+    .describe('the order in the merchant\'s back office, e.g. https://mc.europe-west1.gcp.commercetools.com/my-project/orders/{id}: added to order events as order_url'),
 });
 
 type Settings = z.infer<typeof settings>;
@@ -52,8 +57,11 @@ export const intercomDestination = defineDestination({
         problems.push({ block: 'records', mapping, field, message: `"${field}" is neither an Intercom contact field (${[...STANDARD_FIELDS].join(', ')}) nor declared under attributes with its data type` });
       }
     }
+    // The order link, when configured, takes one of an event's 10 metadata keys.
+    const room = MAX_METADATA_KEYS - (config.orderLink ? 1 : 0);
     for (const [mapping, fields] of Object.entries(mapped.events)) {
-      if (fields.filter((field) => field !== 'email').length > MAX_METADATA_KEYS) problems.push({ block: 'events', mapping, field: fields[MAX_METADATA_KEYS]!, message: `an Intercom event takes at most ${MAX_METADATA_KEYS} metadata keys` });
+      const metadata = fields.filter((field) => field !== 'email');
+      if (metadata.length > room) problems.push({ block: 'events', mapping, field: metadata[room]!, message: `an Intercom event takes at most ${MAX_METADATA_KEYS} metadata keys${config.orderLink ? ' (one is the order link)' : ''}` });
     }
     return problems;
   },
@@ -258,7 +266,7 @@ export const intercomDestination = defineDestination({
       const contact = await eventContact(item);
       const createdAt = Math.floor((item.occurredAt ?? Date.now()) / 1000);
       try {
-        await client.events.create({ event_name: item.eventType, created_at: createdAt, ...(contact.id ? { id: contact.id } : { user_id: contact.user_id }), metadata: metadataOf(item.payload) } as never);
+        await client.events.create({ event_name: item.eventType, created_at: createdAt, ...(contact.id ? { id: contact.id } : { user_id: contact.user_id }), metadata: metadataOf(item.payload, linkOf(item)) } as never);
       } catch (error) {
         const failure = classify(error, `sending event ${item.eventType}`);
         // The customer's contact is not there yet (its record sync is behind): try again later.
@@ -267,6 +275,10 @@ export const intercomDestination = defineDestination({
       }
       return { ok: true, ...(contact.personId && { personId: contact.personId }) };
     }
+
+    /** The back-office link of an order event, when configured. */
+    const linkOf = (item: EventItem): string | undefined =>
+      config.orderLink && item.resource?.typeId === 'order' ? config.orderLink.replaceAll('{id}', encodeURIComponent(item.resource.id)) : undefined;
 
     const each = async <T>(items: T[], send: (item: T) => Promise<ItemOutcome>): Promise<ItemOutcome[]> =>
       Promise.all(items.map((item) => send(item).catch((error: unknown): ItemOutcome => ({ ok: false, error: error instanceof RetryableError || error instanceof PermanentError ? error : classify(error, 'calling Intercom') }))));
@@ -370,11 +382,12 @@ function flatten(fields: Record<string, unknown>, prefix = ''): Record<string, S
 
 /**
  * An event's metadata: at most 10 keys of text (the 2.14 description allows only strings there), nested values
- * flattened (a money { amount, currency } becomes total_amount and total_currency); the email that identifies a
- * guest is not repeated in it.
+ * flattened (a money { amount, currency } becomes total_amount and total_currency), with the order's back-office
+ * link when configured; the email that identifies a guest is not repeated in it.
  */
-function metadataOf(payload: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
+function metadataOf(payload: Record<string, unknown>, orderUrl: string | undefined): Record<string, string> {
+  // The link counts against the 10 keys and comes first, so it is never the one left out.
+  const out: Record<string, string> = orderUrl ? { order_url: orderUrl } : {};
   for (const [key, value] of Object.entries(flatten(payload))) {
     if (key === 'email' || value === null || value === undefined) continue;
     if (Object.keys(out).length >= MAX_METADATA_KEYS) break;
