@@ -2,18 +2,19 @@
 // simulator, asserting on what the simulated workspace holds — users with their mapped attributes (custom
 // attributes created first), bursts coalesced into few updates of only what changed, a message delivered five
 // times giving one event, a guest's lead merged into the user who registers with that email, and a revoked token
-// turning into clear dead letters that deliver once the token is fixed.
+// turning into clear dead letters that deliver once the token is fixed. On both stores (the rate limiter and the
+// identity table live there).
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../src/config/schema.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
 import { testStores } from './support/stores.ts';
 import { ADMIN_TOKEN, FakeCommercetools, INGEST_TOKEN, eventually, messageBase } from './support/harness.ts';
 
-const [sqlite] = testStores;
-afterAll(() => sqlite!.cleanup());
+/** The store of the test running now (each test runs on both stores). */
+let currentStore: (typeof testStores)[number];
 
 interface Setup {
   runtime: Runtime;
@@ -53,7 +54,7 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
 async function setUp(options: { storeUrl?: string; sim?: IntercomSimulator; token?: string; limitPerMinute?: number } = {}): Promise<Setup> {
   const sim = options.sim ?? (await startIntercomSimulator({ token: 'intercom-token', searchLagMs: 60_000 }));
   const commercetools = new FakeCommercetools();
-  const config = intercomConfig(options.storeUrl ?? (await sqlite!.create()), sim.url, options.token ?? sim.token);
+  const config = intercomConfig(options.storeUrl ?? (await currentStore.create()), sim.url, options.token ?? sim.token);
   if (options.limitPerMinute) {
     config.destinations[0]!.limitPerMinute = options.limitPerMinute;
     // A backlog paced at a few calls a second keeps batches in flight for many seconds: a production lease.
@@ -89,7 +90,12 @@ async function firstDeadLetterReason(url: string | undefined): Promise<string> {
 
 const usersOf = (sim: IntercomSimulator) => [...sim.workspace.contacts.values()].filter((c) => c.role === 'user');
 
-describe('the Intercom connector', () => {
+describe.each(testStores)('the Intercom connector on $name', (testStore) => {
+  beforeAll(() => {
+    currentStore = testStore;
+  });
+  afterAll(() => testStore.cleanup());
+
   it('creates the custom attributes, then the user with every mapped field, and updates only what changed', async () => {
     const s = await setUp();
     try {
@@ -161,7 +167,7 @@ describe('the Intercom connector', () => {
   });
 
   it('turns a revoked token into dead letters that say so, and delivers them on replay once the token is fixed', async () => {
-    const storeUrl = await sqlite!.create();
+    const storeUrl = await currentStore.create();
     const sim = await startIntercomSimulator({ token: 'old-token' });
     const first = await setUp({ storeUrl, sim, token: 'old-token' });
     try {

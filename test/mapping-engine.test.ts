@@ -1,20 +1,18 @@
 // Mappings in the running engine: when: blocks that route a store's records to another endpoint, change their
 // fields or leave them out; referenced objects expanded from one cached lookup; and a JSONata field that fails
-// on one record dead-letters that record with the reason, not the batch.
+// on one record dead-letters that record with the reason, not the batch. On both stores.
 import { afterAll, describe, expect, it } from 'vitest';
 import { startSink } from '../src/sandbox/sink.ts';
 import { testStores } from './support/stores.ts';
 import { adminFetch, eventually, startHarness } from './support/harness.ts';
 
-const [sqlite] = testStores;
-
-describe('mappings in the engine', () => {
-  afterAll(() => sqlite!.cleanup());
+describe.each(testStores)('mappings in the engine on $name', (testStore) => {
+  afterAll(() => testStore.cleanup());
 
   it('routes, overrides and skips records by store, and expands referenced customer groups from one lookup', async () => {
     const ukSink = await startSink();
     const h = await startHarness({
-      storeUrl: await sqlite!.create(),
+      storeUrl: await testStore.create(),
       destination: {
         records: {
           customer: {
@@ -65,7 +63,7 @@ describe('mappings in the engine', () => {
 
   it('dead-letters a record whose JSONata field fails on it, naming the field, and delivers the others', async () => {
     const h = await startHarness({
-      storeUrl: await sqlite!.create(),
+      storeUrl: await testStore.create(),
       destination: { records: { customer: { fields: { email: 'email', points: { jsonata: '$number(custom.fields.points)' } } } }, events: {} },
     });
     try {

@@ -28,6 +28,7 @@ import { purgeExpired } from './retention.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 const RETENTION_INTERVAL_MS = 3600 * 1000;
+const ERASURE_POLL_MS = 30_000;
 
 export interface EngineDeps {
   config: Pick<Config, 'destinations' | 'engine'> & Partial<Pick<Config, 'pii' | 'identity' | 'retention'>>;
@@ -82,11 +83,13 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   // Erasure requests: ctbridge's copies of the person go, and their records are deleted at every destination.
+  // The router wakes this loop when it queues one and `ctbridge erase` carries its own out, so the poll only
+  // picks up what a crash left behind: it need not query every pollIntervalMs.
   const erasures = new WorkLoop({
     name: 'erasures',
     concurrency: 1,
     batchSize: 10,
-    pollIntervalMs: config.engine.pollIntervalMs,
+    pollIntervalMs: ERASURE_POLL_MS,
     logger,
     claim: (limit) => claimErasures(store.db, limit),
     process: async (requests) => {

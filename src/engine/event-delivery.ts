@@ -6,9 +6,9 @@ import type { Connector, EventItem } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redact } from '../observability/redact.ts';
 import { blockedPaymentData } from '../pii/payment-guard.ts';
-import { subjectOf, type PiiKeys } from '../pii/keys.ts';
+import type { PiiKeys } from '../pii/keys.ts';
 import type { Identities } from '../identity/identities.ts';
-import { messageSubject, type Person } from '../identity/person.ts';
+import { customerIdOf, messageSubject, type Person } from '../identity/person.ts';
 import { MappingError, type Mapped } from '../mapping/record-mapping.ts';
 import type { ReferenceExpander } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
@@ -77,9 +77,10 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
           fail(row, toDeliveryError(message));
           continue;
         }
+        const person = personOfMessage(message as Record<string, unknown>, keys);
         let mapped: Mapped;
         try {
-          mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(eventSubject(message as Record<string, unknown>)) });
+          mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(customerIdOf(person)) });
         } catch (error) {
           if (!(error instanceof MappingError)) throw error;
           fail(row, new PermanentError(`mapping ${row.event_type}: ${error.message}`));
@@ -110,7 +111,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
             occurredAt: row.occurred_at ?? undefined,
             target: mapped.target,
           },
-          person: personOfMessage(message as Record<string, unknown>, keys),
+          person,
         });
       }
       // A guest's event goes to the customer the guest became (merged, or matched by email).
@@ -165,10 +166,4 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
 function personOfMessage(message: Record<string, unknown>, keys: PiiKeys): Person | undefined {
   const subject = messageSubject(message);
   return subject ? keys.persons(subject.typeId, subject.resource) : undefined;
-}
-
-/** Whose data a Message holds: the customer it is about, or the customer of the order it carries. */
-function eventSubject(message: Record<string, unknown>): string | undefined {
-  const subject = messageSubject(message);
-  return subject ? subjectOf(subject.typeId, subject.resource) : undefined;
 }

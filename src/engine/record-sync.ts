@@ -6,11 +6,11 @@ import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, ItemOutcome, PersonMergeItem, RecordItem } from '../destinations/types.ts';
 import type { Identities } from '../identity/identities.ts';
-import type { Person } from '../identity/person.ts';
+import { customerIdOf, type Person } from '../identity/person.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { redactMapped } from '../observability/redact.ts';
 import { blockedPaymentData } from '../pii/payment-guard.ts';
-import { subjectOf, type PiiKeys } from '../pii/keys.ts';
+import type { PiiKeys } from '../pii/keys.ts';
 import { MappingError } from '../mapping/record-mapping.ts';
 import { recordContext } from '../mapping/field.ts';
 import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
@@ -106,9 +106,10 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           fail(row, toDeliveryError(state), null);
           continue;
         }
+        const person = personOf(row, state!, keys);
         let outcome: Plan;
         try {
-          outcome = await plan(row, route, state!, connector.delta, keys);
+          outcome = await plan(row, route, state!, connector.delta, keys, person);
         } catch (error) {
           if (!(error instanceof MappingError)) throw error;
           fail(row, new PermanentError(`mapping ${row.record_type}: ${error.message}`), null);
@@ -126,7 +127,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           fail(row, blocked, redactMapped(outcome.record!, route.mapping.personalFields));
           continue;
         }
-        pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person: personOf(row, state!, keys), storeKey: state!.state === 'present' ? recordContext(state!.resource).store : undefined });
+        pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person, storeKey: state!.state === 'present' ? recordContext(state!.resource).store : undefined });
       }
 
       // Who each record is about, at this destination: its id for them, and a guest merged or matched to a customer.
@@ -249,7 +250,7 @@ type Plan =
   | { kind: 'done'; reason: 'stale' | 'unchanged'; result: SyncedResult }
   | { kind: 'send'; item: RecordItem; record: Record<string, unknown> | null; snapshot: Record<string, unknown> | null };
 
-async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta'], pii: PiiKeys): Promise<Plan> {
+async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta'], pii: PiiKeys, person: Person | undefined): Promise<Plan> {
   const snapshot = parseJson(row.snapshot);
   const unchanged = (reason: 'stale' | 'unchanged', version = row.synced_version): Plan => ({
     kind: 'done',
@@ -273,7 +274,7 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
     };
   }
 
-  const mapped = await route.mapping.apply(latest.resource, { tokens: pii.tokens?.forSubject(subjectOf(row.resource_type, latest.resource)) });
+  const mapped = await route.mapping.apply(latest.resource, { tokens: pii.tokens?.forSubject(customerIdOf(person)) });
   // A `when:` block leaves this record out of the destination: nothing to send, now or for this version.
   if (mapped.skip) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
   const record = mapped.payload;

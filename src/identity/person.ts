@@ -2,7 +2,8 @@
 // guest (an order with customerEmail and no customerId) by the keyed digest of their normalised email, within
 // the order's store. Emails are normalised by configurable rules: trim and lower-case always, and for named
 // domains, dots in the local part ignored and a +tag dropped (Gmail treats a.b+x@gmail.com as ab@gmail.com).
-import { hash } from 'node:crypto';
+import { carriedByMessage } from '../ingest/message.ts';
+import { keyedDigest } from '../pii/secrets.ts';
 
 export interface EmailRules {
   /** Domains whose mailboxes ignore dots in the local part. */
@@ -33,10 +34,10 @@ export type PersonResolver = (typeId: string, resource: Record<string, unknown>)
 
 /** `secret` keys the email digests, so a digest cannot be looked up in a list of known addresses. */
 export function createPersonResolver(rules: EmailRules, secret: Buffer): PersonResolver {
-  const prefix = `${secret.toString('base64')}\u0000`;
+  const digest = keyedDigest(secret, 32);
   const digestOf = (email: unknown): string | undefined => {
     const normalised = typeof email === 'string' ? normaliseEmail(email, rules) : undefined;
-    return normalised === undefined ? undefined : hash('sha256', prefix + normalised, 'base64url').slice(0, 32);
+    return normalised === undefined ? undefined : digest(normalised);
   };
   const keyOf = (reference: unknown): string => {
     const key = reference !== null && typeof reference === 'object' ? (reference as { key?: unknown }).key : undefined;
@@ -63,10 +64,14 @@ export function createPersonResolver(rules: EmailRules, secret: Buffer): PersonR
 
 /** The resource a Message is about, when it carries it (OrderCreated carries `order`), for its person. */
 export function messageSubject(message: Record<string, unknown>): { typeId: string; resource: Record<string, unknown> } | undefined {
-  const reference = message.resource as { typeId?: unknown; id?: unknown } | undefined;
-  if (typeof reference?.typeId !== 'string') return undefined;
-  const carried = message[reference.typeId];
-  if (carried !== null && typeof carried === 'object' && !Array.isArray(carried)) return { typeId: reference.typeId, resource: carried as Record<string, unknown> };
+  const subject = carriedByMessage(message);
+  if (!subject) return undefined;
+  if (subject.resource) return { typeId: subject.typeId, resource: subject.resource };
   // A customer Message that does not carry the customer still names them.
-  return reference.typeId === 'customer' && typeof reference.id === 'string' ? { typeId: 'customer', resource: { id: reference.id } } : undefined;
+  return subject.typeId === 'customer' && subject.id !== undefined ? { typeId: 'customer', resource: { id: subject.id } } : undefined;
+}
+
+/** The commercetools customer a person is, if they are one (a guest is not): whose data a vault token holds. */
+export function customerIdOf(person: Person | undefined): string | undefined {
+  return person?.kind === 'customer' ? person.key.slice('customer:'.length) : undefined;
 }

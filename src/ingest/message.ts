@@ -47,3 +47,18 @@ export type NormalizedItem =
   | { kind: 'notification'; notification: CommercetoolsNotification }
   | { kind: 'control'; control: ControlMessage }
   | { kind: 'unrecognised'; unrecognised: Unrecognised };
+
+/**
+ * The resource a Message is about and, when it carries it, the resource itself (OrderCreated carries `order`,
+ * BusinessUnitCreated `businessUnit`: the typeId in camel case). Undefined for anything that is not a Message.
+ */
+export function carriedByMessage(message: Record<string, unknown>): { typeId: string; id: string | undefined; resource: Record<string, unknown> | undefined } | undefined {
+  const reference = message.resource as { typeId?: unknown; id?: unknown } | null | undefined;
+  if (typeof message.type !== 'string' || reference === null || typeof reference !== 'object' || typeof reference.typeId !== 'string') return undefined;
+  const carried = message[reference.typeId.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase())];
+  return {
+    typeId: reference.typeId,
+    id: typeof reference.id === 'string' ? reference.id : undefined,
+    resource: carried !== null && typeof carried === 'object' && !Array.isArray(carried) ? (carried as Record<string, unknown>) : undefined,
+  };
+}

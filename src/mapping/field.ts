@@ -18,6 +18,7 @@ import { compilePath, pathNames, readPath, type PathStep } from './path.ts';
 import { compilePipeline, type TransformContext, type TransformFunction, type TransformSecrets } from './transforms.ts';
 import { PII_CLASSES, type PiiClass, type PiiPolicy } from '../pii/classes.ts';
 import { applyPiiPolicy, tokenizing } from '../pii/policy.ts';
+import { carriedByMessage } from '../ingest/message.ts';
 
 /** Every object form may say `pii:` which class of personal data it carries (`none`: it is not personal). */
 interface Common {
@@ -367,7 +368,8 @@ function fromFallbacks(specs: FieldSpec[], secrets: TransformSecrets): CompiledF
  */
 export function recordContext(resource: unknown, projectKey?: string): TransformContext {
   if (resource === null || typeof resource !== 'object') return { projectKey };
-  const r = subjectOf(resource as Record<string, unknown>);
+  // A Message's context is its resource's.
+  const r = carriedByMessage(resource as Record<string, unknown>)?.resource ?? (resource as Record<string, unknown>);
   const addresses = Array.isArray(r.addresses) ? (r.addresses as unknown[]) : [];
   const defaultShipping = addresses.find((address) => field(address, 'id') !== undefined && field(address, 'id') === r.defaultShippingAddressId);
   const stores = Array.isArray(r.stores) ? (r.stores as unknown[]) : [];
@@ -388,14 +390,6 @@ const field = (value: unknown, key: string) => (value !== null && typeof value =
 /** A reference's key: its own (a KeyReference), its expanded object's, or else its id. */
 function referenceKey(reference: unknown): string | undefined {
   return text(field(reference, 'key')) ?? text(field(field(reference, 'obj'), 'key')) ?? text(field(reference, 'id'));
-}
-
-/** A Message's context is its resource's: OrderCreated carries `order`, CustomerCreated `customer`. */
-function subjectOf(resource: Record<string, unknown>): Record<string, unknown> {
-  const typeId = text(field(resource.resource, 'typeId'));
-  if (typeId === undefined || typeof resource.type !== 'string') return resource;
-  const carried = resource[typeId];
-  return carried !== null && typeof carried === 'object' && !Array.isArray(carried) ? (carried as Record<string, unknown>) : resource;
 }
 
 const piiSchema = z.enum([...PII_CLASSES, 'none']).optional().describe('the class of personal data this field carries, when its name does not tell (none: not personal)');

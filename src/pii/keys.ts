@@ -44,12 +44,3 @@ export function piiKeysLoader(db: Kysely<Database>, settings: PiiSettings): () =
     return loading;
   };
 }
-
-/**
- * Whose personal data a resource holds, for erasure: a customer's own id, an order's, cart's or payment's
- * customerId, else nothing (a guest's data is found through its identity).
- */
-export function subjectOf(typeId: string, resource: Record<string, unknown>): string | undefined {
-  const id = typeId === 'customer' ? resource.id : resource.customerId;
-  return typeof id === 'string' ? id : undefined;
-}

@@ -2,7 +2,7 @@
 // root; without it, a random key generated once and kept in the store (store_secrets), so a fresh sandbox or a
 // test needs no configuration. A key in the store protects against reading values off a row, not against
 // someone holding the whole database: configure pii.hashKey from a secret store for that.
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { hash, hkdfSync, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
@@ -19,4 +19,14 @@ export async function loadRootKey(db: Kysely<Database>, hashKey: string | undefi
 /** A key for one purpose (`snapshot`, `blind-index`), so that no two uses share a key. */
 export function deriveKey(root: Buffer, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `ctbridge ${purpose}`, 32));
+}
+
+/**
+ * A keyed digest of text (base64url, `length` characters): a secret-prefixed SHA-256 in one native call, for
+ * digests that are only compared (snapshots, email digests), never verified as a MAC, so length extension does
+ * not matter. An HMAC object per value cost a fifth of the engine's CPU in the end-to-end bench.
+ */
+export function keyedDigest(key: Buffer, length: number): (text: string) => string {
+  const prefix = `${key.toString('base64')}\u0000`;
+  return (text) => hash('sha256', prefix + text, 'base64url').slice(0, length);
 }
