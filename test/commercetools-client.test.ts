@@ -106,6 +106,26 @@ describe('commercetools client against the emulator', () => {
     await chunked.close();
   });
 
+  it('reads customers\' orders in every store, page by page, each customer\'s oldest first', async () => {
+    const paged = createCommercetoolsClient(
+      { projectKey: emulator.projectKey, authUrl: emulator.authUrl, apiUrl: emulator.apiUrl, clientId: emulator.clientId, clientSecret: emulator.clientSecret, scopes: [`manage_project:${emulator.projectKey}`] },
+      { ordersPageSize: 7 },
+    );
+    const customers = shop.customerIds.slice(0, 10);
+    const before = emulator.apiRequests;
+    const orders = await paged.fetchOrdersOf([...customers, customers[0]!, 'no-such-customer']);
+    // 10 customers × 2 orders, 7 a page: 3 pages (the last one short), plus the token.
+    expect(emulator.apiRequests - before).toBeLessThanOrEqual(4);
+    expect([...orders.keys()].sort()).toEqual(shop.orders.filter((o) => customers.includes(o.customerId)).map((o) => o.customerId).filter((id, i, all) => all.indexOf(id) === i).sort());
+    for (const [customerId, list] of orders) {
+      expect(list.map((o) => o.id).sort()).toEqual(shop.orders.filter((o) => o.customerId === customerId).map((o) => o.id).sort());
+      const created = list.map((o) => String(o.createdAt));
+      expect(created).toEqual([...created].sort());
+    }
+    expect((await paged.fetchOrdersOf([])).size).toBe(0);
+    await paged.close();
+  });
+
   it('reads referenced objects by id or by key, for mappings that expand them', async () => {
     const group = (await client.api.customerGroups().post({ body: { key: 'vip', groupName: 'VIP' } }).execute()).body;
     const byId = await client.fetchReferenced('customer-group', 'id', [group.id, 'no-such-id']);

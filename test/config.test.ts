@@ -101,9 +101,10 @@ describe('ctbridge config check', () => {
       CTP_CLIENT_ID: 'client-id',
       CTP_CLIENT_SECRET: SECRET,
       CTBRIDGE_INGEST_TOKEN: INGEST_TOKEN,
+      INTERCOM_TOKEN: 'an-intercom-access-token',
     });
     expect(run.stderr).toBe('');
-    expect(run.stdout).toBe('ctbridge.example.yaml: ok (1 destination: crm-webhook)\n');
+    expect(run.stdout).toBe('ctbridge.example.yaml: ok (2 destinations: crm-webhook, support)\n');
     expect(run.status).toBe(0);
   });
 

@@ -36,11 +36,23 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
         type: 'intercom',
         token,
         baseUrl: simUrl,
-        attributes: { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string' },
+        attributes: { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string', total_orders: 'integer', lifetime_value_EUR: 'float', lifetime_value_USD: 'float' },
         orderLink: 'https://backoffice.example.com/orders/{id}',
         records: {
-          customer: { fields: { email: 'email', name: { template: '{{firstName}} {{lastName}}' }, tier: 'custom.fields.tier', orders: 'custom.fields.orders', tags: 'customerGroup.obj.name' } },
-          order: { fields: { last_order_number: 'orderNumber', last_order_status: 'orderState' } },
+          customer: {
+            fields: {
+              email: 'email',
+              name: { template: '{{firstName}} {{lastName}}' },
+              tier: 'custom.fields.tier',
+              orders: 'custom.fields.orders',
+              tags: 'customerGroup.obj.name',
+              // The order context, from the customer's orders as commercetools has them now.
+              last_order_number: { path: '$orders[*].orderNumber', pipe: ['last'] },
+              last_order_status: { path: '$orders[*].orderState', pipe: ['last'] },
+              total_orders: { path: '$orders[*]', pipe: ['count'] },
+              lifetime_value: { path: '$orders[*].totalPrice', pipe: [{ sumByCurrency: { as: 'number' } }] },
+            },
+          },
           company: { source: 'business-unit', fields: { company_id: 'key', name: 'name', associates: 'associates[*].customer.id' } },
         },
         events: {
@@ -101,8 +113,8 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
     try {
       await s.post(s.commercetools.upsertCustomer('c1', { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', custom: { fields: { tier: 'gold', orders: 1 } } }));
       await eventually(() => usersOf(s.sim).length === 1, 'the user in Intercom');
-      expect([...s.sim.workspace.attributes.values()].map((a) => `${a.name}:${a.data_type}`)).toEqual(['tier:string', 'orders:integer', 'last_order_number:string', 'last_order_status:string']);
-      expect(usersOf(s.sim)[0]).toMatchObject({ external_id: 'c1', email: 'ada@example.com', name: 'Ada Lovelace', custom_attributes: { tier: 'gold', orders: 1 } });
+      expect([...s.sim.workspace.attributes.values()].map((a) => `${a.name}:${a.data_type}`)).toEqual(['tier:string', 'orders:integer', 'last_order_number:string', 'last_order_status:string', 'total_orders:integer', 'lifetime_value_EUR:float', 'lifetime_value_USD:float']);
+      expect(usersOf(s.sim)[0]).toMatchObject({ external_id: 'c1', email: 'ada@example.com', name: 'Ada Lovelace', custom_attributes: { tier: 'gold', orders: 1, total_orders: 0, last_order_number: null } });
 
       // 30 rapid updates (posted at once, as a subscription delivers a burst): one or two contact updates.
       const updatesBefore = s.sim.stats.byOperation.get('UpdateContact') ?? 0;
@@ -121,7 +133,7 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
     }
   });
 
-  it('delivers a message sent five times as one event, with its metadata as text, and the order context on the contact', async () => {
+  it('delivers a message sent five times as one event, with its metadata as text and the back-office link', async () => {
     const s = await setUp();
     try {
       await s.post(s.commercetools.upsertCustomer('c2', { email: 'grace@example.com', firstName: 'Grace' }));
@@ -137,9 +149,41 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       });
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(s.sim.workspace.events).toHaveLength(1);
-      // The order's record sets the customer's order context on the contact.
-      await eventually(() => usersOf(s.sim)[0]?.custom_attributes.last_order_status === 'Open', 'the order context');
-      expect(usersOf(s.sim)[0]!.custom_attributes.last_order_number).toBe((message.order as { orderNumber: string }).orderNumber);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('keeps the order context current: last order, total orders and lifetime value per currency, whatever order the changes come in', async () => {
+    const s = await setUp();
+    const money = (currencyCode: string, centAmount: number) => ({ type: 'centPrecision', currencyCode, centAmount, fractionDigits: 2 });
+    const context = () => usersOf(s.sim)[0]?.custom_attributes ?? {};
+    try {
+      await s.post(s.commercetools.upsertCustomer('c5', { email: 'ida@example.com', firstName: 'Ida', custom: { fields: { tier: 'gold' } } }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user');
+      await s.post(s.commercetools.upsertOrder('o1', { orderNumber: 'ON-1', orderState: 'Open', customerId: 'c5', totalPrice: money('EUR', 4250) }));
+      await eventually(() => context().total_orders === 1, 'the first order counted');
+      await s.post(s.commercetools.upsertOrder('o2', { orderNumber: 'ON-2', orderState: 'Open', customerId: 'c5', totalPrice: money('USD', 1000) }));
+      await eventually(() => context().total_orders === 2, 'the second order counted');
+      expect(context()).toMatchObject({ last_order_number: 'ON-2', last_order_status: 'Open', total_orders: 2, lifetime_value_EUR: 42.5, lifetime_value_USD: 10 });
+
+      // The older order changes: the last order is still ON-2, so the contact needs no update for it.
+      const updates = s.sim.stats.byOperation.get('UpdateContact') ?? 0;
+      await s.post(s.commercetools.upsertOrder('o1', { orderState: 'Confirmed' }));
+      await s.post(s.commercetools.upsertCustomer('c5', { custom: { fields: { tier: 'platinum' } } }, 'CustomerCustomFieldSet'));
+      await eventually(() => context().tier === 'platinum', 'the tier change');
+      expect((s.sim.stats.byOperation.get('UpdateContact') ?? 0) - updates).toBe(1);
+      expect(s.sim.stats.lastBody.get('UpdateContact')).toEqual({ custom_attributes: { tier: 'platinum' } });
+      expect(context()).toMatchObject({ last_order_number: 'ON-2', last_order_status: 'Open' });
+
+      // The newer order is deleted: ON-1 is the last again, and the USD total is cleared, not left behind.
+      s.commercetools.resources.delete('o2');
+      s.commercetools.orderIds.delete('o2');
+      await s.post({ ...messageBase('o2', 2, 'order'), type: 'OrderDeleted' });
+      await eventually(() => context().total_orders === 1, 'the deleted order uncounted');
+      expect(context()).toMatchObject({ last_order_number: 'ON-1', last_order_status: 'Confirmed', total_orders: 1, lifetime_value_EUR: 42.5, lifetime_value_USD: null });
+      expect(s.sim.stats.invalid).toBe(0);
     } finally {
       await s.stop();
       await s.sim.close();
@@ -228,7 +272,7 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       await s.post(s.commercetools.upsertCustomer('c6', { email: 'x@example.com', custom: { fields: { tier: 'gold' } } }));
       await eventually(() => usersOf(sim).length === 1, 'the user');
       expect(usersOf(sim)[0]!.custom_attributes).toMatchObject({ tier: 'gold' });
-      expect(sim.workspace.attributes.size).toBe(4);
+      expect(sim.workspace.attributes.size).toBe(7);
     } finally {
       await s.stop();
       await sim.close();
@@ -236,22 +280,24 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
   });
 
   it('stays under a workspace limit of 50 calls per 10 s with a backlog of syncs: all delivered, no dead letters, under 1% answered 429', async () => {
-    // The issue's 2,000 pending syncs at 50 per 10 s would take 400 s; 150 keep the same pressure (15 windows'
-    // worth of work queued at once) in 30 s.
+    // The issue's 2,000 pending syncs take 400 s at this limit: on SQLite. PostgreSQL, whose rate_limits row
+    // processes would share, gets the same pressure (15 windows' worth queued at once) with 150, in 30 s.
+    const backlog = testStore.name === 'sqlite' ? 2_000 : 150;
     const sim = await startIntercomSimulator({ token: 'intercom-token', limitPerMinute: 300 });
     const s = await setUp({ sim, limitPerMinute: 300 });
     try {
-      const customers = Array.from({ length: 150 }, (_, i) => s.commercetools.upsertCustomer(`rl-${i}`, { email: `rl-${i}@example.com`, firstName: `N${i}` }));
-      for (let i = 0; i < customers.length; i += 50) expect((await s.post(customers.slice(i, i + 50))).status).toBe(202);
-      await eventually(() => usersOf(sim).length === 150, 'all 150 users', 90_000);
+      const customers = Array.from({ length: backlog }, (_, i) => s.commercetools.upsertCustomer(`rl-${i}`, { email: `rl-${i}@example.com`, firstName: `N${i}` }));
+      for (let i = 0; i < customers.length; i += 100) expect((await s.post(customers.slice(i, i + 100))).status).toBe(202);
+      await eventually(() => usersOf(sim).length === backlog, `all ${backlog} users`, backlog * 300);
       const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: unknown[] }).items;
       expect(letters).toEqual([]);
       expect(sim.stats.rateLimited / sim.stats.calls).toBeLessThan(0.01);
+      expect(sim.stats.invalid).toBe(0);
     } finally {
       await s.stop();
       await sim.close();
     }
-  }, 120_000);
+  }, 700_000);
 
   it('keeps the customer group as a tag: created when missing, moved when the group changes', async () => {
     const s = await setUp();

@@ -1,10 +1,11 @@
 // Mappings in the running engine: when: blocks that route a store's records to another endpoint, change their
-// fields or leave them out; referenced objects expanded from one cached lookup; and a JSONata field that fails
-// on one record dead-letters that record with the reason, not the batch. On both stores.
+// fields or leave them out; referenced objects expanded from one cached lookup; a JSONata field that fails
+// on one record dead-letters that record with the reason, not the batch; and a customer's order context
+// ($orders) kept current by order messages that do not even say whose order it is. On both stores.
 import { afterAll, describe, expect, it } from 'vitest';
 import { startSink } from '../src/sandbox/sink.ts';
 import { testStores } from './support/stores.ts';
-import { adminFetch, eventually, startHarness } from './support/harness.ts';
+import { adminFetch, eventually, messageBase, startHarness } from './support/harness.ts';
 
 describe.each(testStores)('mappings in the engine on $name', (testStore) => {
   afterAll(() => testStore.cleanup());
@@ -80,6 +81,64 @@ describe.each(testStores)('mappings in the engine on $name', (testStore) => {
       expect(letters).toHaveLength(1);
       expect(letters[0]!.reason).toMatch(/mapping customer: field "points": /);
       expect(h.sink.records.has('customer/bad')).toBe(false);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('keeps a customer\'s order totals current from $orders as orders are placed, cancelled, moved and deleted', async () => {
+    const h = await startHarness({
+      storeUrl: await testStore.create(),
+      destination: {
+        records: {
+          customer: {
+            fields: {
+              email: 'email',
+              orders: { path: '$orders[*]', pipe: ['count'] },
+              lifetime: { path: '$orders[*].totalPrice', pipe: [{ sumByCurrency: { as: 'minor' } }] },
+              lastOrder: { path: '$orders[*].orderNumber', pipe: ['last'] },
+              open: { jsonata: "$count($orders[orderState != 'Cancelled'])" },
+            },
+          },
+        },
+        events: {},
+      },
+    });
+    const money = (currencyCode: string, centAmount: number) => ({ type: 'centPrecision', currencyCode, centAmount, fractionDigits: 2 });
+    const customerAt = (id: string) => h.sink.records.get(`customer/${id}`);
+    try {
+      await h.post(h.commercetools.upsertCustomer('c1', { email: 'c1@example.com' }));
+      await eventually(() => customerAt('c1') !== undefined, 'the customer delivered');
+      expect(customerAt('c1')).toEqual({ email: 'c1@example.com', orders: 0, lifetime: {}, lastOrder: null, open: 0 });
+
+      await h.post(h.commercetools.upsertOrder('o1', { orderNumber: 'ON-1', orderState: 'Open', customerId: 'c1', totalPrice: money('EUR', 4200) }));
+      await h.post(h.commercetools.upsertOrder('o2', { orderNumber: 'ON-2', orderState: 'Open', customerId: 'c1', totalPrice: money('USD', 1000) }));
+      await eventually(() => customerAt('c1')?.orders === 2, 'both orders counted');
+      expect(customerAt('c1')).toEqual({ email: 'c1@example.com', orders: 2, lifetime: { EUR: 4200, USD: 1000 }, lastOrder: 'ON-2', open: 2 });
+
+      // OrderStateChanged names only the order: ctbridge reads it to find its customer.
+      const cancelled = h.commercetools.upsertOrder('o1', { orderState: 'Cancelled' });
+      expect(cancelled).not.toHaveProperty('order');
+      await h.post(cancelled);
+      await eventually(() => customerAt('c1')?.open === 1, 'the cancellation counted');
+
+      // The order moves to another customer (who never had a message of their own): both are synced again.
+      h.commercetools.resources.set('c2', { id: 'c2', version: 1, email: 'c2@example.com' });
+      await h.post(h.commercetools.upsertOrder('o2', { customerId: 'c2' }, 'OrderCustomerSet'));
+      await eventually(() => customerAt('c1')?.orders === 1 && customerAt('c2')?.orders === 1, 'the moved order counted at its new customer only');
+      expect(customerAt('c1')).toEqual({ email: 'c1@example.com', orders: 1, lifetime: { EUR: 4200 }, lastOrder: 'ON-1', open: 0 });
+      expect(customerAt('c2')).toEqual({ email: 'c2@example.com', orders: 1, lifetime: { USD: 1000 }, lastOrder: 'ON-2', open: 1 });
+
+      // Deleted: the order is gone from commercetools, and from its customer's totals.
+      h.commercetools.resources.delete('o1');
+      h.commercetools.orderIds.delete('o1');
+      await h.post({ ...messageBase('o1', 4, 'order'), type: 'OrderDeleted' });
+      await eventually(() => customerAt('c1')?.orders === 0, 'the deleted order uncounted');
+      expect(customerAt('c1')).toEqual({ email: 'c1@example.com', orders: 0, lifetime: {}, lastOrder: null, open: 0 });
+
+      // Orders are read for a batch of customers at once, and never sent as records of their own.
+      expect([...h.sink.records.keys()].sort()).toEqual(['customer/c1', 'customer/c2']);
+      expect(h.commercetools.ordersCalls).toBeGreaterThanOrEqual(4);
     } finally {
       await h.stop();
     }

@@ -253,6 +253,45 @@ describe('referenced objects', () => {
   });
 });
 
+describe('a customer\'s orders ($orders)', () => {
+  const money = (currencyCode: string, centAmount: number) => ({ type: 'centPrecision', currencyCode, centAmount, fractionDigits: 2 });
+  const orders = [
+    { id: 'o1', version: 2, orderNumber: 'ON-1', orderState: 'Cancelled', totalPrice: money('EUR', 1000), customerEmail: 'a@example.com' },
+    { id: 'o2', version: 1, orderNumber: 'ON-2', orderState: 'Open', totalPrice: money('USD', 250), customerEmail: 'a@example.com' },
+    { id: 'o3', version: 5, orderNumber: 'ON-3', orderState: 'Complete', totalPrice: money('EUR', 4200), customerEmail: 'a@example.com' },
+  ];
+  const mapping = compileMapping({
+    fields: {
+      email: 'email',
+      total_orders: { path: '$orders[*]', pipe: ['count'] },
+      lifetime_value: { path: '$orders[*].totalPrice', pipe: [{ sumByCurrency: { as: 'number' } }] },
+      last_order: { path: '$orders[*].orderNumber', pipe: ['last'] },
+      first_order: '$orders[0].orderNumber',
+      kept: { jsonata: "$sum($orders[orderState != 'Cancelled'].totalPrice.centAmount)" },
+      summary: { template: '{{$orders[0].orderNumber}} onwards' },
+      order_emails: { path: '$orders[*].customerEmail', pipe: ['join'] },
+    },
+  });
+
+  it('reads paths, transforms, JSONata and templates over the orders the engine gives, oldest first', async () => {
+    expect(mapping.readsOrders).toBe(true);
+    expect(await mapping.apply(customer, { orders })).toEqual({
+      skip: false,
+      target: undefined,
+      payload: { email: ' Anna.Schmidt@Example.com ', total_orders: 3, lifetime_value: { EUR: 52, USD: 2.5 }, last_order: 'ON-3', first_order: 'ON-1', kept: 4450, summary: 'ON-1 onwards', order_emails: 'a@example.com, a@example.com, a@example.com' },
+    });
+  });
+
+  it('is an empty list for a customer without orders', async () => {
+    expect(await payloadOf(mapping, customer)).toEqual({ email: ' Anna.Schmidt@Example.com ', total_orders: 0, lifetime_value: {}, last_order: null, first_order: null, kept: null, summary: null, order_emails: '' });
+  });
+
+  it('classifies what it reads of the orders as personal data like the customer\'s own', () => {
+    expect(mapping.personalFields).toEqual(new Set(['email', 'order_emails']));
+    expect(compileMapping({ fields: { email: 'email' } }).readsOrders).toBe(false);
+  });
+});
+
 describe('mapping errors at start-up', () => {
   it('names a JSONata syntax error, an unknown context name and a wrong routing target where they are written', () => {
     const text = configWith(`          total: { jsonata: "$sum(lineItems.quantity" }
@@ -359,7 +398,61 @@ destinations:
         fields: { email: email, tier: custom.fields.tier, points: custom.fields.points }
 `;
     expect(problems(text)).toEqual([
-      'destinations[0].records.customer.fields.points: "points" is neither an Intercom contact field (email, phone, name, avatar, signed_up_at, last_seen_at, owner_id, unsubscribed_from_emails) nor declared under attributes with its data type',
+      'destinations[0].records.customer.fields.points: "points" is neither an Intercom contact field (email, phone, name, avatar, signed_up_at, last_seen_at, owner_id, unsubscribed_from_emails) nor declared under attributes with its data type (an object-valued field: declare points_<key>, e.g. points_EUR)',
+    ]);
+  });
+
+  it('takes an object-valued field as the attributes its keys name, and refuses records Intercom has no place for', () => {
+    const text = `
+commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
+server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
+destinations:
+  - name: support
+    type: intercom
+    token: an-intercom-token
+    attributes: { lifetime_value_EUR: float }
+    records:
+      customer:
+        fields: { email: email, lifetime_value: { path: "$orders[*].totalPrice", pipe: [sumByCurrency] } }
+      order:
+        fields: { last_order_number: orderNumber }
+`;
+    expect(problems(text)).toEqual([expect.stringMatching(/^destinations\[0\]\.records\.order: Intercom has contacts and companies, nothing a order could become: .*read \$orders in the customer mapping/)]);
+  });
+});
+
+describe('$orders at start-up', () => {
+  it('is refused outside customer record mappings, where it is written, and $ names are ctbridge\'s own', () => {
+    const text = `
+commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
+server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
+destinations:
+  - name: sink
+    type: http
+    url: http://127.0.0.1:1/records
+    records:
+      customer:
+        fields: { orders: { path: "$orders[*]", pipe: [count] } }
+      buyers:
+        source: customer
+        fields: { last: { jsonata: "$orders[-1].orderNumber" } }
+      order:
+        fields: { siblings: { path: "$orders[*]", pipe: [count] } }
+      $orders:
+        source: order
+        fields: { id: id }
+    events:
+      placed:
+        on: [OrderCreated]
+        fields: { id: order.id }
+        when:
+          - match: { store: uk }
+            fields: { total: { jsonata: "$count($orders)" } }
+`;
+    expect(problems(text)).toEqual([
+      "destinations[0].records.order.fields.siblings: $orders is a customer's orders: only a record mapping of customers (source: customer) can read it, not one of order",
+      'destinations[0].records.$orders: names starting with $ are ctbridge\'s own',
+      "destinations[0].events.placed.when[0].fields.total: $orders is a customer's orders: only a record mapping of customers (source: customer) can read it, not an event mapping",
     ]);
   });
 });

@@ -56,6 +56,12 @@ destinations:
           email: { path: email, pipe: [mask] }
           name: { template: "{{firstName}} {{lastName}}" }
           verified: isEmailVerified
+      buyer:
+        source: customer
+        fields:
+          orders: { path: "$orders[*]", pipe: [count] }
+          lifetime: { path: "$orders[*].totalPrice", pipe: [sumByCurrency] }
+          last: { path: "$orders[*].id", pipe: [last] }
 `,
 );
 
@@ -119,12 +125,31 @@ describe('ctbridge mapping preview', () => {
     expect(Object.keys(fromQuery)).toEqual(['number', 'email', 'total', 'status', 'quantity']);
   });
 
+  it('gives a mapping that reads $orders the customer\'s orders of --orders, oldest first, and says when there are none', async () => {
+    const orders = join(dir, 'orders.json');
+    const [example] = (JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(examples, 'orders.example.json'), 'utf8'))) as { results: Array<Record<string, unknown>> }).results;
+    writeFileSync(orders, JSON.stringify({ results: [{ ...example, id: 'newer', createdAt: '2018-01-01T00:00:00.000Z' }, example] }));
+    const customer = join(examples, 'customer.example.json');
+    const run = await preview(['--destination', 'crm', '--record', 'buyer', '--input', customer, '--orders', orders]);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toContain('"orders": 2');
+    expect(run.stdout).toContain('"EUR": "20.00"');
+    expect(run.stdout).toContain('"last": "newer"');
+    expect(run.stdout).toContain(`$orders: 2 orders from ${orders}`);
+    const none = await preview(['--destination', 'crm', '--record', 'buyer', '--input', customer, '--json']);
+    expect((JSON.parse(none.stdout) as { payload: unknown }).payload).toEqual({ orders: 0, lifetime: {}, last: null });
+    const notOrders = await preview(['--destination', 'crm', '--record', 'buyer', '--input', customer, '--orders', customer]);
+    expect(notOrders).toMatchObject({ status: 2, stderr: `ctbridge: the orders ${customer} are neither a list of orders nor a query result ({ "results": [...] })\n` });
+    const notReading = await preview(['--destination', 'crm', '--record', 'contact', '--input', customer, '--orders', orders]);
+    expect(notReading).toMatchObject({ status: 2, stderr: 'ctbridge: crm / contact does not read $orders; leave --orders out\n' });
+  });
+
   it('exits 2 naming what is wrong with the destination, the record or the input', async () => {
     const input = join(examples, 'order.example.json');
     const wrongDestination = await preview(['--destination', 'erp', '--record', 'order', '--input', input]);
     expect(wrongDestination).toMatchObject({ status: 2, stderr: 'ctbridge: no destination "erp" (configured: crm)\n' });
     const wrongRecord = await preview(['--destination', 'crm', '--record', 'orders', '--input', input]);
-    expect(wrongRecord).toMatchObject({ status: 2, stderr: 'ctbridge: destination "crm" has no record mapping "orders" (it has: order, payment, cart, contact)\n' });
+    expect(wrongRecord).toMatchObject({ status: 2, stderr: 'ctbridge: destination "crm" has no record mapping "orders" (it has: order, payment, cart, contact, buyer)\n' });
     const notJson = join(dir, 'broken.json');
     writeFileSync(notJson, '{"id": ');
     const badInput = await preview(['--destination', 'crm', '--record', 'order', '--input', notJson]);

@@ -27,6 +27,13 @@ describe('text transforms', () => {
     expect(() => compileTransform({ truncate: {} })).toThrow(/transform "truncate": length/);
   });
 
+  it('last takes a list\'s last item', () => {
+    expect(run('last', ['ON-1', 'ON-2'])).toBe('ON-2');
+    expect(run('last', [])).toBeNull();
+    expect(run('last', 'ON-1')).toBe('ON-1');
+    expect(run('last', null)).toBeNull();
+  });
+
   it('join keeps the non-empty items of a list', () => {
     expect(run('join', ['Unter den Linden 1', null, '', 'Berlin'])).toBe('Unter den Linden 1, Berlin');
     expect(run({ join: { separator: ' / ' } }, ['a', 2, 'c'])).toBe('a / 2 / c');
@@ -125,6 +132,24 @@ describe('money', () => {
     const precise = { type: 'highPrecision', currencyCode: 'EUR', centAmount: 1235, preciseAmount: 123456, fractionDigits: 4 };
     expect(run('money', precise)).toBe('12.35');
     expect(run({ money: { as: 'minor' } }, precise)).toBe(1235);
+  });
+
+  it('writes it as a number for attributes that take one', () => {
+    expect(run({ money: { as: 'number' } }, euro)).toBe(1234.56);
+    expect(run({ money: { as: 'number' } }, { ...euro, centAmount: 5 })).toBe(0.05);
+  });
+
+  it('sums a list of money per currency, in currency order, exactly', () => {
+    const usd = { type: 'centPrecision', currencyCode: 'USD', centAmount: 999, fractionDigits: 2 };
+    const yen = { type: 'centPrecision', currencyCode: 'JPY', centAmount: 1500, fractionDigits: 0 };
+    const precise = { type: 'highPrecision', currencyCode: 'EUR', centAmount: 1, preciseAmount: 123, fractionDigits: 4 };
+    expect(run('sumByCurrency', [usd, euro, yen, euro, precise])).toEqual({ EUR: '2469.13', JPY: '1500', USD: '9.99' });
+    expect(Object.keys(run('sumByCurrency', [usd, euro]) as object)).toEqual(['EUR', 'USD']);
+    expect(run({ sumByCurrency: { as: 'minor' } }, [euro, euro])).toEqual({ EUR: 246912 });
+    expect(run({ sumByCurrency: { as: 'number' } }, [usd, usd, null, 'x', { centAmount: 1 }])).toEqual({ USD: 19.98 });
+    expect(run('sumByCurrency', [])).toEqual({});
+    expect(run('sumByCurrency', null)).toBeNull();
+    expect(() => compileTransform({ sumByCurrency: { as: 'object' } })).toThrow(/transform "sumByCurrency": as/);
   });
 
   it('passes through what is not money', () => {

@@ -1,8 +1,9 @@
 // `ctbridge mapping preview`: what a commercetools resource becomes in a destination, without starting anything —
 // the mapped payload, the fields a sync would send against a previous payload, and which fields carry personal
-// data and in what form they leave.
+// data and in what form they leave. A customer mapping that reads `$orders` is given the orders of --orders.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { sortOldestFirst } from '../commercetools/client.ts';
 import { changedFields } from '../engine/delta.ts';
 import { compileRoutes } from '../engine/routes.ts';
 import { normalizeBody } from '../ingest/normalize.ts';
@@ -46,6 +47,15 @@ function resourceOf(input: unknown, file: string): unknown {
   return notification?.kind === 'notification' ? (notification.notification.carriedResource ?? notification.notification.payload) : input;
 }
 
+/** The customer's orders for `$orders`: a list of orders, or a query result (`GET /orders?where=customerId="…"`). */
+function ordersOf(input: unknown, file: string): Record<string, unknown>[] {
+  const list = input !== null && typeof input === 'object' && Array.isArray((input as { results?: unknown }).results) ? (input as { results: unknown[] }).results : input;
+  if (!Array.isArray(list) || !list.every((order) => order !== null && typeof order === 'object' && !Array.isArray(order))) {
+    return exitUsage(`the orders ${file} are neither a list of orders nor a query result ({ "results": [...] })`);
+  }
+  return sortOldestFirst([...(list as Record<string, unknown>[])]);
+}
+
 export function registerMappingCommands(program: Command): void {
   const mapping = program.command('mapping').description('inspect the field mappings of the configuration');
 
@@ -57,9 +67,10 @@ export function registerMappingCommands(program: Command): void {
     .requiredOption('--input <file>', 'the resource as JSON, e.g. an API response or an official example')
     .option('--previous <file>', 'the payload last sent, as JSON, to show what a sync would send now')
     .option('--store <key>', 'map as if the resource belonged to this store (for when: blocks by store)')
+    .option('--orders <file>', 'the customer\'s orders, for a mapping that reads $orders: a list or a query result')
     .option('--json', 'print one JSON object instead of text')
     .addOption(configOption())
-    .action(async (options: { destination: string; record: string; input: string; previous?: string; store?: string; json?: boolean; config?: string }) => {
+    .action(async (options: { destination: string; record: string; input: string; previous?: string; store?: string; orders?: string; json?: boolean; config?: string }) => {
       const config = loadConfigOrExit(options);
       const destination = config.destinations.find((d) => d.name === options.destination);
       if (!destination) {
@@ -69,7 +80,9 @@ export function registerMappingCommands(program: Command): void {
       if (!route) {
         return exitUsage(`destination "${destination.name}" has no record mapping "${options.record}" (it has: ${Object.keys(destination.records).join(', ') || 'none'})`);
       }
-      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input'), options.input), { context: options.store === undefined ? undefined : { store: options.store }, tokens: PREVIEW_TOKENS });
+      const orders = options.orders === undefined ? undefined : ordersOf(readJson(options.orders, 'orders'), options.orders);
+      if (orders && !route.mapping.readsOrders) return exitUsage(`${destination.name} / ${options.record} does not read $orders; leave --orders out`);
+      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input'), options.input), { context: options.store === undefined ? undefined : { store: options.store }, tokens: PREVIEW_TOKENS, orders });
       if (mapped.skip) {
         process.stdout.write(`${destination.name} / ${options.record}: a when: block leaves this ${route.resourceType} out of the destination (skip: true); nothing would be sent\n`);
         return;
@@ -104,6 +117,7 @@ export function registerMappingCommands(program: Command): void {
             ? 'delta: nothing changed, nothing would be sent'
             : `delta: ${changed.join(', ')} (${changed.length} of ${Object.keys(payload).length} fields)`,
         personal.length === 0 ? 'personal data: none' : `personal data: ${personal.map((p) => `${p.field} (${p.class ? `${p.class}, ` : ''}${p.form})`).join(', ')}`,
+        ...(route.mapping.readsOrders ? [orders ? `$orders: ${orders.length} orders from ${options.orders}` : '$orders: no orders given (--orders FILE gives the customer\'s orders); mapped as a customer without any'] : []),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });

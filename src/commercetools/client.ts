@@ -27,6 +27,8 @@ export interface CommercetoolsClientOptions {
   timeoutMs?: number;
   /** Ids per `id in (...)` query; commercetools caps `limit` at 500 and long URLs get rejected. Default 100. */
   maxIdsPerQuery?: number;
+  /** Orders per page when reading customers' orders (`$orders`); at most 500, the default. */
+  ordersPageSize?: number;
 }
 
 export interface CommercetoolsClient {
@@ -43,12 +45,19 @@ export interface CommercetoolsClient {
   fetchByIds(typeId: FetchableTypeId, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
   /** Objects a resource references (customer groups, stores, channels, states) by id or key, keyed by that. */
   fetchReferenced(typeId: ExpandableType, by: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /**
+   * Each customer's orders in every store, oldest first (createdAt, then id), paged; customers without orders are
+   * missing. A customer with more orders than offset paging reaches (10,000) is a PermanentError.
+   */
+  fetchOrdersOf(customerIds: string[]): Promise<Map<string, Record<string, unknown>[]>>;
   /** Aborts requests in flight; later calls fail with a RetryableError. */
   close(): Promise<void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_IDS_PER_QUERY = 100;
+/** commercetools refuses a query offset above 10,000. */
+const MAX_QUERY_OFFSET = 10_000;
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
 export function resolveCommercetoolsUrls(config: Pick<CommercetoolsClientConfig, 'region' | 'authUrl' | 'apiUrl'>): { authUrl: string; apiUrl: string } {
@@ -67,6 +76,7 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
   const { authUrl, apiUrl } = resolveCommercetoolsUrls(config);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxIdsPerQuery = Math.max(1, Math.min(500, options.maxIdsPerQuery ?? DEFAULT_MAX_IDS_PER_QUERY));
+  const ordersPageSize = Math.max(1, Math.min(500, options.ordersPageSize ?? 500));
   const tokenUrl = `${authUrl}/oauth/token`;
   const closing = new AbortController();
   const tokens = new SingleFlightTokenCache();
@@ -158,9 +168,37 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     }
   };
 
+  /** The orders of some customers, page by page; a chunk too big to page through is split, down to one customer. */
+  const ordersOfChunk = async (customerIds: string[]): Promise<Record<string, unknown>[]> => {
+    const where = `customerId in (${customerIds.map(quotePredicateString).join(', ')})`;
+    const orders: Record<string, unknown>[] = [];
+    for (let offset = 0; ; offset += ordersPageSize) {
+      if (offset > MAX_QUERY_OFFSET) {
+        if (customerIds.length === 1) throw new PermanentError(`customer ${customerIds[0]} has more than ${MAX_QUERY_OFFSET.toLocaleString('en')} orders: more than $orders can read`);
+        const half = Math.ceil(customerIds.length / 2);
+        return (await Promise.all([ordersOfChunk(customerIds.slice(0, half)), ordersOfChunk(customerIds.slice(half))])).flat();
+      }
+      let page: Record<string, unknown>[];
+      try {
+        const response = await api.orders().get({ queryArgs: { where, sort: ['createdAt asc', 'id asc'], limit: ordersPageSize, offset, withTotal: false } }).execute();
+        page = response.body.results as unknown as Record<string, unknown>[];
+      } catch (error) {
+        throw toDeliveryErrorFromCommercetools(error, 'querying the orders of customers', redact);
+      }
+      orders.push(...page);
+      if (page.length < ordersPageSize) return orders;
+    }
+  };
+
   return {
     projectKey: config.projectKey,
     api,
+    async fetchOrdersOf(customerIds) {
+      const unique = [...new Set(customerIds)].filter((id) => id.length > 0);
+      const chunks: string[][] = [];
+      for (let i = 0; i < unique.length; i += maxIdsPerQuery) chunks.push(unique.slice(i, i + maxIdsPerQuery));
+      return groupOrdersByCustomer((await Promise.all(chunks.map(ordersOfChunk))).flat());
+    },
     fetchByIds(typeId, ids) {
       return queryIn(typeId, 'id', ids);
     },
@@ -172,6 +210,26 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
       return Promise.resolve();
     },
   };
+}
+
+/** Orders by their customerId, each customer's oldest first (sorted here too: not every commercetools emulator sorts). */
+export function groupOrdersByCustomer(orders: readonly Record<string, unknown>[]): Map<string, Record<string, unknown>[]> {
+  const byCustomer = new Map<string, Record<string, unknown>[]>();
+  for (const order of orders) {
+    if (typeof order.customerId !== 'string') continue;
+    const list = byCustomer.get(order.customerId);
+    if (list) list.push(order);
+    else byCustomer.set(order.customerId, [order]);
+  }
+  for (const list of byCustomer.values()) sortOldestFirst(list);
+  return byCustomer;
+}
+
+/** Sorts orders in place by createdAt, then id: the order `$orders` has. */
+export function sortOldestFirst(orders: Record<string, unknown>[]): Record<string, unknown>[] {
+  const text = (value: unknown) => (typeof value === 'string' ? value : '');
+  const key = (order: Record<string, unknown>) => `${text(order.createdAt)}\u0000${text(order.id)}`;
+  return orders.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 type QueryArgs = { where: string; limit: number; withTotal: boolean };
@@ -352,5 +410,6 @@ export function resourceFetcher(client: CommercetoolsClient): ResourceFetcher {
       return client.fetchByIds(typeId as FetchableTypeId, ids);
     },
     fetchReferenced: (typeId, by, values) => client.fetchReferenced(typeId, by, values),
+    fetchOrdersOf: (customerIds) => client.fetchOrdersOf(customerIds),
   };
 }

@@ -156,6 +156,34 @@ function checkOmitted(mapping: { fields: unknown; when?: unknown }, ctx: z.Refin
   });
 }
 
+/** `$orders` is a customer's orders: only customer record mappings can read it. */
+function checkOrdersReads(mappings: Record<string, unknown>, block: 'records' | 'events', ctx: z.RefinementCtx): void {
+  for (const [name, mapping] of Object.entries(mappings)) {
+    if (!isPlainObject(mapping)) continue;
+    const source = typeof mapping.source === 'string' ? mapping.source : name;
+    if (block === 'records' && source === 'customer') continue;
+    for (const { spec, at } of mappingFields(mapping)) {
+      let readsOrders: boolean;
+      try {
+        readsOrders = compileField(spec as never, VALIDATION_SECRETS).readsOrders;
+      } catch {
+        continue; // reported at the field
+      }
+      if (readsOrders) ctx.addIssue({ code: 'custom', path: [name, ...at], message: `$orders is a customer's orders: only a record mapping of customers (source: customer) can read it, not ${block === 'events' ? 'an event mapping' : `one of ${source}`}` });
+    }
+  }
+}
+
+/** Every field of a (possibly partly invalid) mapping, with where it is written: fields.x, or when[i].fields.x. */
+function mappingFields(mapping: Record<string, unknown>): Array<{ name: string; spec: unknown; at: Array<string | number> }> {
+  const when = Array.isArray(mapping.when) ? (mapping.when as unknown[]) : [];
+  const fieldMaps: Array<[unknown, Array<string | number>]> = [
+    [mapping.fields, ['fields']],
+    ...when.map((override, i): [unknown, Array<string | number>] => [isPlainObject(override) ? override.fields : undefined, ['when', i, 'fields']]),
+  ];
+  return fieldMaps.flatMap(([fields, at]) => (isPlainObject(fields) ? Object.entries(fields).map(([name, spec]) => ({ name, spec, at: [...at, name] })) : []));
+}
+
 /** Refinements that also run when other keys of the block are wrong, so that every problem is reported in one go. */
 const OTHER_PROBLEMS_TOO = { when: (payload: { value: unknown }) => isPlainObject(payload.value) };
 
@@ -164,8 +192,14 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
   return {
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, - and _'),
     pii: piiPolicySchema.default({}),
-    records: z.record(z.string(), z.strictObject(recordMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO)).default({}),
-    events: z.record(z.string(), z.strictObject(eventMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO)).default({}),
+    records: z
+      .record(z.string().regex(/^[^$]/, 'names starting with $ are ctbridge\'s own'), z.strictObject(recordMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO))
+      .superRefine((records, ctx) => checkOrdersReads(records, 'records', ctx), OTHER_PROBLEMS_TOO)
+      .default({}),
+    events: z
+      .record(z.string(), z.strictObject(eventMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO))
+      .superRefine((events, ctx) => checkOrdersReads(events, 'events', ctx), OTHER_PROBLEMS_TOO)
+      .default({}),
   };
 }
 
@@ -262,26 +296,18 @@ export const configSchema = z
           if (!isPlainObject(mappings)) continue;
           for (const [mappingName, mapping] of Object.entries(mappings)) {
             if (!isPlainObject(mapping)) continue;
-            const when = Array.isArray(mapping.when) ? (mapping.when as unknown[]) : [];
-            const fieldMaps: Array<[unknown, Array<string | number>]> = [
-              [mapping.fields, ['fields']],
-              ...when.map((override, i): [unknown, Array<string | number>] => [isPlainObject(override) ? override.fields : undefined, ['when', i, 'fields']]),
-            ];
-            for (const [fields, at] of fieldMaps) {
-              if (!isPlainObject(fields)) continue;
-              for (const [fieldName, spec] of Object.entries(fields)) {
-                let uses: readonly string[];
-                try {
-                  uses = compileField(spec as never, VALIDATION_SECRETS).transforms;
-                } catch {
-                  continue; // reported at the field
-                }
-                if (uses.includes('hash') && hashKey === undefined) {
-                  ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, ...at, fieldName], message: 'the hash transform needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})' });
-                }
-                if (uses.includes('tokenize') && vault === undefined) {
-                  ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, ...at, fieldName], message: 'the tokenize transform needs pii.vault (keys: { k1: ${CTBRIDGE_VAULT_KEY_1} }, activeKey: k1)' });
-                }
+            for (const { spec, at } of mappingFields(mapping)) {
+              let uses: readonly string[];
+              try {
+                uses = compileField(spec as never, VALIDATION_SECRETS).transforms;
+              } catch {
+                continue; // reported at the field
+              }
+              if (uses.includes('hash') && hashKey === undefined) {
+                ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, ...at], message: 'the hash transform needs pii.hashKey (e.g. hashKey: ${CTBRIDGE_HASH_KEY})' });
+              }
+              if (uses.includes('tokenize') && vault === undefined) {
+                ctx.addIssue({ code: 'custom', path: ['destinations', index, block, mappingName, ...at], message: 'the tokenize transform needs pii.vault (keys: { k1: ${CTBRIDGE_VAULT_KEY_1} }, activeKey: k1)' });
               }
             }
           }
@@ -294,28 +320,22 @@ export const configSchema = z
 
 /** The field names of each mapping of a (possibly partly invalid) destination entry, when: blocks included. */
 function mappedFieldNames(destination: Record<string, unknown>): MappedFieldNames {
-  const names = (block: unknown): Record<string, string[]> =>
-    Object.fromEntries(
-      Object.entries(isPlainObject(block) ? block : {}).map(([mapping, spec]) => {
-        const own = isPlainObject(spec) && isPlainObject(spec.fields) ? Object.keys(spec.fields) : [];
-        const when = isPlainObject(spec) && Array.isArray(spec.when) ? (spec.when as unknown[]) : [];
-        const overrides = when.flatMap((block) => (isPlainObject(block) && isPlainObject(block.fields) ? Object.keys(block.fields) : []));
-        return [mapping, [...new Set([...own, ...overrides])]];
-      }),
-    );
-  return { records: names(destination.records), events: names(destination.events) };
+  const mappings = (block: unknown) => Object.entries(isPlainObject(block) ? block : {}).filter((entry): entry is [string, Record<string, unknown>] => isPlainObject(entry[1]));
+  const names = (block: unknown): Record<string, string[]> => Object.fromEntries(mappings(block).map(([mapping, spec]) => [mapping, [...new Set(mappingFields(spec).map((field) => field.name))]]));
+  return {
+    records: names(destination.records),
+    events: names(destination.events),
+    recordSources: Object.fromEntries(mappings(destination.records).map(([mapping, spec]) => [mapping, typeof spec.source === 'string' ? spec.source : mapping])),
+  };
 }
 
 /** Where a field is written in a mapping: its own fields, and each when: block that sets it. */
 function fieldLocations(destination: Record<string, unknown>, block: 'records' | 'events', mapping: string, field: string): Array<Array<string | number>> {
   const spec = isPlainObject(destination[block]) ? (destination[block])[mapping] : undefined;
   if (!isPlainObject(spec)) return [];
-  const at: Array<Array<string | number>> = [];
-  if (isPlainObject(spec.fields) && Object.hasOwn(spec.fields, field)) at.push(['fields', field]);
-  (Array.isArray(spec.when) ? (spec.when as unknown[]) : []).forEach((override, i) => {
-    if (isPlainObject(override) && isPlainObject(override.fields) && Object.hasOwn(override.fields, field)) at.push(['when', i, 'fields', field]);
-  });
-  return at;
+  // A problem with the mapping as a whole (its source) is reported at the mapping.
+  if (field === '') return [[]];
+  return mappingFields(spec).filter((f) => f.name === field).map((f) => f.at);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

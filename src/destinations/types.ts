@@ -129,12 +129,15 @@ export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObjec
 /** The field names each record and event mapping of a destination sends (its own and its when: blocks'). */
 export interface MappedFieldNames {
   records: Record<string, string[]>;
+  /** The commercetools resource type each record mapping reads (its source, or its name). */
+  recordSources: Record<string, string>;
   events: Record<string, string[]>;
 }
 
 export interface FieldProblem {
   block: 'records' | 'events';
   mapping: string;
+  /** The field at fault, or '' for the mapping as a whole (e.g. a source the destination has no use for). */
   field: string;
   message: string;
 }

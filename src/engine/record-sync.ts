@@ -1,7 +1,9 @@
 // Record sync for one destination: for a claimed batch of dirty keys, find each resource's latest state (the
 // carried resource when it is the newest announced version, else one commercetools query per resource type),
 // map it, diff it against the snapshot of what was last sent, send only what changed, and record the outcome.
-// Versions older than the last synced one are never sent; deletions become the connector's delete.
+// Versions older than the last synced one are never sent; deletions become the connector's delete. A customer
+// mapping that reads `$orders` gets the customer's orders, read in one query per batch; the orders route of
+// such a destination (routes.ts ORDERS_OF_CUSTOMERS) sends nothing and marks the order's customer dirty.
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, ItemOutcome, PersonMergeItem, RecordItem } from '../destinations/types.ts';
@@ -15,7 +17,7 @@ import { MappingError } from '../mapping/record-mapping.ts';
 import { recordContext } from '../mapping/field.ts';
 import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
-import type { RecordQueue, RecordRow, SyncedResult } from '../store/record-queue.ts';
+import type { DirtyKey, RecordQueue, RecordRow, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
 import { PermanentError, RetryableError, toDeliveryError } from './errors.ts';
 import { createFailureRecorder } from './failures.ts';
@@ -28,6 +30,8 @@ export interface ResourceFetcher {
   fetchByIds(typeId: string, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
   /** The objects resources reference, for mappings that read them (`customerGroup.obj.name`). */
   fetchReferenced: ReferenceLoader;
+  /** Each customer's orders in every store, oldest first (by createdAt); customers without orders are missing. */
+  fetchOrdersOf(customerIds: string[]): Promise<Map<string, Record<string, unknown>[]>>;
 }
 
 export interface RecordSyncDeps {
@@ -75,6 +79,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
   return async function processBatch(rows) {
     metrics.inFlight.inc({ destination, kind: 'record' }, rows.length);
     const synced: SyncedResult[] = [];
+    const dirty: DirtyKey[] = [];
     const sent: Pending[] = [];
     const { retries, deadLetters, fail } = createFailureRecorder<RecordRow>({
       kind: 'record',
@@ -99,6 +104,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       const keys = await pii();
       const latest = await resolveLatest(claimed.map((c) => c.row), fetcher);
       await expandReferences(claimed, latest, references);
+      const orders = await ordersOfCustomers(claimed, latest, fetcher);
       const pending: Pending[] = [];
       for (const { row, route } of claimed) {
         const state = latest.get(row);
@@ -106,10 +112,21 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           fail(row, toDeliveryError(state), null);
           continue;
         }
+        if (route.dirtiesCustomers) {
+          const customers = customersOfOrder(row, state!);
+          synced.push(customers.result);
+          for (const customerId of customers.dirty) for (const recordType of route.dirtiesCustomers) dirty.push({ destination, recordType, resourceType: 'customer', resourceId: customerId, correlationId: row.correlation_id });
+          continue;
+        }
+        const ordersOf = route.mapping.readsOrders && state!.state === 'present' ? (orders instanceof Error ? orders : (orders.get(row.resource_id) ?? [])) : undefined;
+        if (ordersOf instanceof Error) {
+          fail(row, toDeliveryError(ordersOf), null);
+          continue;
+        }
         const person = personOf(row, state!, keys);
         let outcome: Plan;
         try {
-          outcome = await plan(row, route, state!, connector.delta, keys, person);
+          outcome = await plan(row, route, state!, connector.delta, keys, person, ordersOf);
         } catch (error) {
           if (!(error instanceof MappingError)) throw error;
           fail(row, new PermanentError(`mapping ${row.record_type}: ${error.message}`), null);
@@ -168,7 +185,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       );
       const merges = await mergeGuests(destination, connector, identities, persons, logger);
       const at = now();
-      await queue.finish(owner, at, { synced, retries, deadLetters, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
+      await queue.finish(owner, at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
         await identities.upsert(trx, destination, persons, at);
         for (const merge of merges.done) await identities.markMerged(trx, destination, merge.from.person, merge.into.person, at);
       });
@@ -176,6 +193,32 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       metrics.inFlight.dec({ destination, kind: 'record' }, rows.length);
     }
   };
+}
+
+/**
+ * An order of the ORDERS_OF_CUSTOMERS route: the customers whose `$orders` it changed (its customer, and the one
+ * it had when last seen, if another), and what the row keeps: the customer id, to know the previous one.
+ */
+function customersOfOrder(row: RecordRow, state: Latest): { result: SyncedResult; dirty: string[] } {
+  const before = parseJson(row.snapshot)?.customerId;
+  const kept = { row, destinationDeleted: false, destinationId: null };
+  if (state.state === 'current' || (row.synced_version !== null && state.version < row.synced_version)) {
+    return { result: { ...kept, syncedVersion: row.synced_version, snapshot: parseJson(row.snapshot) }, dirty: [] };
+  }
+  const now = state.state === 'present' && typeof state.resource.customerId === 'string' ? state.resource.customerId : undefined;
+  const dirty = [...new Set([now, typeof before === 'string' ? before : undefined].filter((id): id is string => id !== undefined))];
+  return { result: { ...kept, syncedVersion: state.version, snapshot: now === undefined ? null : { customerId: now } }, dirty };
+}
+
+/** The orders of the customers whose mappings read `$orders`, in one query per batch (or the error that prevented it). */
+async function ordersOfCustomers(claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, fetcher: ResourceFetcher): Promise<Map<string, Record<string, unknown>[]> | Error> {
+  const ids = claimed.filter(({ row, route }) => route.mapping.readsOrders && (latest.get(row) as Latest | undefined)?.state === 'present').map(({ row }) => row.resource_id);
+  if (ids.length === 0) return new Map();
+  try {
+    return await fetcher.fetchOrdersOf([...new Set(ids)]);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
 }
 
 /** The person a record is about: from its resource, or (for a deleted customer) from its key. */
@@ -250,7 +293,7 @@ type Plan =
   | { kind: 'done'; reason: 'stale' | 'unchanged'; result: SyncedResult }
   | { kind: 'send'; item: RecordItem; record: Record<string, unknown> | null; snapshot: Record<string, unknown> | null };
 
-async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta'], pii: PiiKeys, person: Person | undefined): Promise<Plan> {
+async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta'], pii: PiiKeys, person: Person | undefined, orders: readonly unknown[] | undefined): Promise<Plan> {
   const snapshot = parseJson(row.snapshot);
   const unchanged = (reason: 'stale' | 'unchanged', version = row.synced_version): Plan => ({
     kind: 'done',
@@ -274,7 +317,7 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
     };
   }
 
-  const mapped = await route.mapping.apply(latest.resource, { tokens: pii.tokens?.forSubject(customerIdOf(person)) });
+  const mapped = await route.mapping.apply(latest.resource, { tokens: pii.tokens?.forSubject(customerIdOf(person)), orders });
   // A `when:` block leaves this record out of the destination: nothing to send, now or for this version.
   if (mapped.skip) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
   const record = mapped.payload;
@@ -294,7 +337,9 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
       record,
       changed,
       previous: row.unconfirmed === 1 ? undefined : (snapshot ?? undefined),
-      idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}`,
+      // With $orders the record also changes with the customer's orders, at the same customer version, and may
+      // come back to an earlier state: the key's dirty_seq tells changes apart, and stays the same for a retry.
+      idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}${orders === undefined ? '' : `:${row.dirty_seq}`}`,
     },
   };
 }

@@ -1,6 +1,8 @@
 // Which work a notification creates, compiled once from the configuration: the record keys it dirties
 // (per destination and record mapping whose source is the notification's resource type) and the event
-// deliveries it starts (per destination and event mapping listening to its message type).
+// deliveries it starts (per destination and event mapping listening to its message type). A destination whose
+// customer mappings read `$orders` also gets a record route of its own for orders (ORDERS_OF_CUSTOMERS): most
+// order messages do not say whose order it is, so that route reads the order and marks its customer dirty.
 import type { Config, DestinationConfig } from '../config/schema.ts';
 import { compileMapping, type CompiledMapping } from '../mapping/record-mapping.ts';
 
@@ -10,7 +12,16 @@ export interface RecordRoute {
   resourceType: string;
   onDelete: 'delete' | 'ignore';
   mapping: CompiledMapping;
+  /**
+   * Set on the ORDERS_OF_CUSTOMERS route: the customer record types of the destination whose mappings read
+   * `$orders`. Its orders are never sent; syncing one marks these records of its customer (and of the customer
+   * it had before) dirty, so they read the orders again.
+   */
+  dirtiesCustomers?: readonly string[];
 }
+
+/** The record type of the route that turns order changes into syncs of their customers (`$` names are ctbridge's). */
+export const ORDERS_OF_CUSTOMERS = '$orders';
 
 export interface EventRoute {
   destination: string;
@@ -44,6 +55,19 @@ export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pic
       };
       push(byResource, route.resourceType, route);
       records.set(`${destination.name}\u0000${recordType}`, route);
+    }
+    const readingOrders = [...records.values()].filter((route) => route.destination === destination.name && route.resourceType === 'customer' && route.mapping.readsOrders);
+    if (readingOrders.length > 0) {
+      const route: RecordRoute = {
+        destination: destination.name,
+        recordType: ORDERS_OF_CUSTOMERS,
+        resourceType: 'order',
+        onDelete: 'delete',
+        mapping: compileMapping({ fields: {} }),
+        dirtiesCustomers: readingOrders.map((r) => r.recordType),
+      };
+      push(byResource, 'order', route);
+      records.set(`${destination.name}\u0000${ORDERS_OF_CUSTOMERS}`, route);
     }
     for (const [eventType, mapping] of Object.entries(destination.events)) {
       const route: EventRoute = { destination: destination.name, eventType, mapping: compileMapping(mapping, options) };

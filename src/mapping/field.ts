@@ -8,6 +8,7 @@
 //   lines: { list: lineItems, fields: { sku: variant.sku, qty: quantity } }   a list of objects, one per element
 //   items: { jsonata: "$sum(lineItems.quantity)" }       a JSONata expression, for what the others cannot say
 //   market: $store                                       the record's context (see MAPPING_CONTEXT)
+//   orders: { path: "$orders[*]", pipe: [count] }        a customer's orders, oldest first (customer mappings)
 // and any of these may carry `pipe: [transform, { transform: args }]` (transforms.ts). Compiled once; reading a
 // field is a walk over compiled steps. Only JSONata is asynchronous (its evaluate returns a promise), so a field
 // reads synchronously unless it, or a fallback in it, is a JSONata expression.
@@ -35,8 +36,11 @@ export type FieldSpec =
   | ({ list: string; fields: Record<string, FieldSpec> } & Common)
   | ({ first: FieldSpec[] } & Common);
 
-/** Names a path may start with to read the record's context instead of the resource: `$store`, `$locale`… */
-export const MAPPING_CONTEXT = ['locale', 'country', 'currency', 'store', 'channel', 'projectKey'] as const satisfies ReadonlyArray<keyof TransformContext>;
+/**
+ * Names a path may start with to read the record's context instead of the resource: `$store`, `$locale`…, and
+ * `$orders`, a customer's orders (read from commercetools for the mappings that use it).
+ */
+export const MAPPING_CONTEXT = ['locale', 'country', 'currency', 'store', 'channel', 'projectKey', 'orders'] as const satisfies ReadonlyArray<keyof TransformContext>;
 
 export interface CompiledField {
   /** A value, or a promise of one when `async` is set. */
@@ -46,6 +50,8 @@ export interface CompiledField {
   usesContext: boolean;
   /** Paths of the References whose expanded object it reads (`customerGroup` for `customerGroup.obj.name`). */
   references: readonly (readonly PathStep[])[];
+  /** It reads `$orders` (a path or JSONata): the customer's orders must be fetched before it is read. */
+  readsOrders: boolean;
   /** The names of the source fields it reads, for telling whether it carries personal data. */
   sourceNames: readonly string[];
   /** The last name of each path it reads (`firstName` of `shippingAddress.firstName`): what classifies its PII. */
@@ -87,6 +93,7 @@ export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}, po
     async: base.async,
     usesContext: true,
     references: base.references,
+    readsOrders: base.readsOrders,
     sourceNames: base.sourceNames,
     sourceLeaves: base.sourceLeaves,
     transforms: [...base.transforms, ...pipe.map((step) => (typeof step === 'string' ? step : Object.keys(step as object)[0] ?? ''))],
@@ -102,7 +109,7 @@ function baseOf(spec: Exclude<FieldSpec, string>, secrets: TransformSecrets, pol
   if ('first' in spec) return fromFallbacks(spec.first, secrets);
   if ('jsonata' in spec) return fromJsonata(spec.jsonata);
   const literal = spec.value;
-  return { read: () => literal, async: false, usesContext: false, references: [], sourceNames: [], sourceLeaves: [], transforms: [] };
+  return { read: () => literal, async: false, usesContext: false, references: [], readsOrders: false, sourceNames: [], sourceLeaves: [], transforms: [] };
 }
 
 /** A compiled path, reading the resource, or the context when it starts with `$name`. */
@@ -122,6 +129,9 @@ function compileReader(expression: string): Reader {
   return { steps: steps.slice(1), fromContext: name };
 }
 
+/** It reads commercetools data (the resource, or the customer's orders), which may be personal. */
+const readsData = (reader: Reader): boolean => reader.fromContext === undefined || reader.fromContext === 'orders';
+
 function readWith(reader: Reader, source: unknown, context: TransformContext): unknown {
   return reader.fromContext === undefined ? readPath(source, reader.steps) : readPath(context[reader.fromContext], reader.steps);
 }
@@ -139,7 +149,8 @@ function fromPath(expression: string): CompiledField {
     async: false,
     usesContext: reader.fromContext !== undefined,
     references: referencesIn([reader]),
-    sourceNames: reader.fromContext === undefined ? pathNames(steps) : [],
+    readsOrders: reader.fromContext === 'orders',
+    sourceNames: readsData(reader) ? pathNames(steps) : [],
     sourceLeaves: leavesOf([reader]),
     transforms: [],
   };
@@ -168,6 +179,7 @@ function fromJsonata(text: string): CompiledField {
     async: true,
     usesContext: true,
     references: jsonataReferences(expression.ast()),
+    readsOrders: jsonataReadsOrders(expression.ast()),
     sourceNames: jsonataNames(expression.ast()),
     // Which name ends a path is not worked out for JSONata: every name it mentions counts.
     sourceLeaves: jsonataNames(expression.ast()),
@@ -221,6 +233,7 @@ function fromList(path: string, fields: Record<string, FieldSpec>, secrets: Tran
     usesContext: list.usesContext || compiled.some(([, field]) => field.usesContext),
     // Paths inside the elements are relative to them: only the list's own are expanded.
     references: list.references,
+    readsOrders: list.readsOrders || compiled.some(([, field]) => field.readsOrders),
     sourceNames: [...list.sourceNames, ...compiled.flatMap(([, field]) => field.sourceNames)],
     // Its elements' fields are classified (and treated by the PII policy) one by one.
     sourceLeaves: [],
@@ -229,9 +242,9 @@ function fromList(path: string, fields: Record<string, FieldSpec>, secrets: Tran
 }
 
 function leavesOf(readers: readonly Reader[]): string[] {
-  return readers.flatMap(({ steps, fromContext }) => {
-    const leaf = steps.findLast((step) => typeof step === 'string');
-    return fromContext === undefined && leaf !== undefined ? [leaf] : [];
+  return readers.flatMap((reader) => {
+    const leaf = reader.steps.findLast((step) => typeof step === 'string');
+    return readsData(reader) && leaf !== undefined ? [leaf] : [];
   });
 }
 
@@ -273,6 +286,15 @@ function jsonataReferences(ast: unknown): PathStep[][] {
     }
   });
   return out;
+}
+
+/** The expression reads the `$orders` variable. */
+function jsonataReadsOrders(ast: unknown): boolean {
+  let reads = false;
+  walkJsonata(ast, (node) => {
+    if (node.type === 'variable' && node.value === 'orders') reads = true;
+  });
+  return reads;
 }
 
 /** Every field name an expression mentions (`email`, `addresses.phone`), for telling whether it reads personal data. */
@@ -319,7 +341,8 @@ function fromTemplate(template: string): CompiledField {
     async: false,
     usesContext: paths.some((reader) => reader.fromContext !== undefined),
     references: referencesIn(paths),
-    sourceNames: paths.flatMap((reader) => (reader.fromContext === undefined ? pathNames(reader.steps) : [])),
+    readsOrders: paths.some((reader) => reader.fromContext === 'orders'),
+    sourceNames: paths.flatMap((reader) => (readsData(reader) ? pathNames(reader.steps) : [])),
     sourceLeaves: leavesOf(paths),
     transforms: [],
   };
@@ -354,6 +377,7 @@ function fromFallbacks(specs: FieldSpec[], secrets: TransformSecrets): CompiledF
     async: compiled.some((field) => field.async),
     usesContext: compiled.some((field) => field.usesContext),
     references: compiled.flatMap((field) => field.references),
+    readsOrders: compiled.some((field) => field.readsOrders),
     sourceNames: compiled.flatMap((field) => field.sourceNames),
     sourceLeaves: compiled.flatMap((field) => field.sourceLeaves),
     transforms: compiled.flatMap((field) => field.transforms),

@@ -45,6 +45,8 @@ export interface ApplyOptions {
   context?: Partial<TransformContext> | undefined;
   /** The token vault, for fields the policy tokenizes. */
   tokens?: Tokenizer | undefined;
+  /** The customer's orders, oldest first, for a mapping that reads `$orders` (none given: an empty list). */
+  orders?: readonly unknown[] | undefined;
 }
 
 export interface MappedFieldInfo {
@@ -71,6 +73,8 @@ export interface CompiledMapping {
   personalFields: ReadonlySet<string>;
   /** Paths of the References whose expanded object (`.obj`) a field reads: expand these before `apply`. */
   references: readonly (readonly PathStep[])[];
+  /** A field reads `$orders`: fetch the customer's orders and pass them to `apply`. */
+  readsOrders: boolean;
   /** Rejects with a MappingError when a field cannot be computed (a JSONata expression failing on this input). */
   apply(source: unknown, options?: ApplyOptions): Promise<Mapped>;
 }
@@ -123,6 +127,7 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
 
   const all = [base, ...blocks.map((block) => block.fields)].flat();
   const references = uniquePaths(all.flatMap(([, field]) => field.references));
+  const readsOrders = all.some(([, field]) => field.readsOrders);
   const needsContext = blocks.length > 0 || all.some(([, field]) => field.usesContext);
   const projectKey = options.projectKey;
   const noContext: TransformContext = { projectKey };
@@ -157,10 +162,11 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
     fields: info,
     personalFields,
     references,
+    readsOrders,
     async apply(source, applyOptions) {
       const overrides = applyOptions?.context;
       const derived = needsContext || overrides ? recordContext(source, projectKey) : noContext;
-      const context = overrides || applyOptions?.tokens ? { ...derived, ...overrides, tokens: applyOptions?.tokens } : derived;
+      const context = overrides || applyOptions?.tokens || readsOrders ? { ...derived, ...overrides, tokens: applyOptions?.tokens, orders: readsOrders ? (applyOptions?.orders ?? []) : undefined } : derived;
       const plan = blocks.length === 0 ? plain : planFor(context);
       if (plan.skip) return { skip: true };
       const payload: Record<string, unknown> = {};

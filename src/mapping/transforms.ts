@@ -25,6 +25,11 @@ export interface TransformContext {
   projectKey?: string | undefined;
   /** The token vault, for fields the PII policy tokenizes (set by the engine for each apply). */
   tokens?: Tokenizer | undefined;
+  /**
+   * A customer's orders (every store), oldest first: `$orders` in a customer mapping. The engine reads them from
+   * commercetools when the mapping does, so totals and "last order" fields are computed, never accumulated.
+   */
+  orders?: readonly unknown[] | undefined;
 }
 
 /** Turns a value into a vault token; calls made together are answered by one store round trip. */
@@ -129,6 +134,18 @@ function asMoney(value: unknown): Money | undefined {
   return value as Money;
 }
 
+/** The fraction digits of a Money's centAmount: high-precision money's centAmount is rounded to cent precision. */
+function centDigitsOf(money: Money): number {
+  return money.type === 'highPrecision' ? centDigits(money.currencyCode) : (money.fractionDigits ?? centDigits(money.currencyCode));
+}
+
+/** Minor units as money's `as` says: a decimal string, that decimal as a number, or the minor units themselves. */
+function amountAs(cents: number, digits: number, as: 'decimal' | 'number' | 'minor'): string | number {
+  if (as === 'minor') return cents;
+  const decimal = decimalString(cents, digits);
+  return as === 'number' ? Number(decimal) : decimal;
+}
+
 /** `amount` minor units at `digits` fraction digits as a decimal string, without floating-point rounding. */
 function decimalString(amount: number, digits: number): string {
   const negative = amount < 0;
@@ -201,19 +218,36 @@ export const transforms = {
   }),
 
   money: define({
-    description: 'commercetools Money as a `decimal` string (default: "12.34"), `minor` units (1234) or an `object` { amount, currency } in minor units; for high-precision money, its centAmount (commercetools rounds the precise amount to the currency\'s cent precision)',
-    args: z.object({ as: z.enum(['decimal', 'minor', 'object']).default('decimal') }).strict().optional().nullable(),
+    description: 'commercetools Money as a `decimal` string (default: "12.34"), a `number` (12.34), `minor` units (1234) or an `object` { amount, currency } in minor units; for high-precision money, its centAmount (commercetools rounds the precise amount to the currency\'s cent precision)',
+    args: z.object({ as: z.enum(['decimal', 'number', 'minor', 'object']).default('decimal') }).strict().optional().nullable(),
     create: (args) => {
       const as = args?.as ?? 'decimal';
       return (value) => {
         const parsed = asMoney(value);
         if (parsed === undefined) return value;
-        const { centAmount, currencyCode } = parsed;
-        // centAmount is already the high-precision amount rounded to the currency's cent precision.
-        const digits = parsed.type === 'highPrecision' ? centDigits(currencyCode) : (parsed.fractionDigits ?? centDigits(currencyCode));
-        if (as === 'minor') return centAmount;
-        if (as === 'object') return { amount: centAmount, currency: currencyCode };
-        return decimalString(centAmount, digits);
+        if (as === 'object') return { amount: parsed.centAmount, currency: parsed.currencyCode };
+        return amountAs(parsed.centAmount, centDigitsOf(parsed), as);
+      };
+    },
+  }),
+  sumByCurrency: define({
+    description: 'the sum of a list of commercetools Money per currency, { EUR: "120.50", USD: "9.99" } (`as`: decimal, number or minor, like money); items that are not Money are ignored, an empty list gives {}',
+    args: z.object({ as: z.enum(['decimal', 'number', 'minor']).default('decimal') }).strict().optional().nullable(),
+    create: (args) => {
+      const as = args?.as ?? 'decimal';
+      return (value) => {
+        if (!Array.isArray(value)) return value;
+        const totals = new Map<string, { cents: number; digits: number }>();
+        for (const item of value) {
+          const money = asMoney(item);
+          if (money === undefined) continue;
+          const total = totals.get(money.currencyCode);
+          if (total) total.cents += money.centAmount;
+          else totals.set(money.currencyCode, { cents: money.centAmount, digits: centDigitsOf(money) });
+        }
+        const out: Record<string, string | number> = {};
+        for (const [currency, { cents, digits }] of [...totals].sort(([a], [b]) => (a < b ? -1 : 1))) out[currency] = amountAs(cents, digits, as);
+        return out;
       };
     },
   }),
@@ -293,6 +327,12 @@ export const transforms = {
     description: 'how many items a list has (0 when there is none)',
     args: noArgs,
     create: () => (value) => (Array.isArray(value) ? value.length : present(value) ? value : 0),
+  }),
+
+  last: define({
+    description: 'the last item of a list (the newest of `$orders[*]…`); null for an empty list',
+    args: noArgs,
+    create: () => (value) => (Array.isArray(value) ? (value.length > 0 ? (value[value.length - 1] as unknown) : null) : value),
   }),
 
   join: define({

@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../commercetools/client.ts';
 import { configSchema } from '../config/schema.ts';
 import type { EngineHooks } from '../engine/hooks.ts';
-import { compileMapping } from '../mapping/record-mapping.ts';
+import { compileMapping, type Mapped } from '../mapping/record-mapping.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startRuntime, type Runtime } from '../runtime.ts';
 import { DeadLetters } from '../store/dead-letters.ts';
@@ -22,7 +22,7 @@ import { readStatus } from '../store/status.ts';
 import { inboxPath } from '../store/store.ts';
 import { createChangeGenerator, scrambleDeliveries, type AppliedChange, type ChangeGenerator, type PlatformNotification, type ResourceUpdatedNotification } from './changes.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from './emulator.ts';
-import { Random, seedShop, type SeededShop } from './seed.ts';
+import { Random, seedShop, STORES, type SeededShop } from './seed.ts';
 import { startSink, type Sink } from './sink.ts';
 import { startIntercomSimulator, type IntercomSimulator } from './intercom/simulator.ts';
 
@@ -78,6 +78,15 @@ const CUSTOMER_FIELDS = {
   store: 'stores[0].key',
 };
 
+/** The order context on an Intercom user, from the customer's orders as commercetools has them ($orders). */
+const INTERCOM_ORDER_CONTEXT = {
+  last_order_number: { path: '$orders[*].orderNumber', pipe: ['last'] },
+  last_order_status: { path: '$orders[*].orderState', pipe: ['last'] },
+  total_orders: { path: '$orders[*]', pipe: ['count'] },
+  // One attribute per currency: lifetime_value_EUR, lifetime_value_GBP.
+  lifetime_value: { path: '$orders[*].totalPrice', pipe: [{ sumByCurrency: { as: 'number' } }] },
+};
+
 /** The Intercom user of a customer: Intercom's own fields, and custom attributes declared with their types. */
 const INTERCOM_FIELDS = {
   email: 'email',
@@ -85,8 +94,17 @@ const INTERCOM_FIELDS = {
   customer_number: 'customerNumber',
   store: 'stores[0].key',
   locale: 'locale',
+  ...INTERCOM_ORDER_CONTEXT,
 };
-const INTERCOM_ATTRIBUTES = { customer_number: 'string', store: 'string', locale: 'string', last_order_number: 'string', last_order_status: 'string' };
+const INTERCOM_ATTRIBUTES = {
+  customer_number: 'string',
+  store: 'string',
+  locale: 'string',
+  last_order_number: 'string',
+  last_order_status: 'string',
+  total_orders: 'integer',
+  ...Object.fromEntries(STORES.map((store) => [`lifetime_value_${store.currency}`, 'float'])),
+};
 
 const ORDER_FIELDS = {
   orderNumber: 'orderNumber',
@@ -269,11 +287,7 @@ function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecr
         token: input.intercom.token,
         baseUrl: input.intercom.url,
         attributes: INTERCOM_ATTRIBUTES,
-        records: {
-          customer: { source: 'customer', fields: INTERCOM_FIELDS },
-          // An order sets its customer's order context on the contact.
-          order: { source: 'order', fields: { last_order_number: 'orderNumber', last_order_status: 'orderState' } },
-        },
+        records: { customer: { source: 'customer', fields: INTERCOM_FIELDS } },
         events: {
           'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, store: 'order.store.key', email: 'order.customerEmail' } },
         },
@@ -956,11 +970,16 @@ async function checkConvergence(deps: {
   return { customers, orders, intercom: await compareIntercom(commercetools, intercom, [...shop.customerIds, ...created.customers], labels, mismatches), mismatches };
 }
 
-/** Each customer as an Intercom user (email and name as in commercetools); a deleted one archived or gone. */
+/**
+ * Each customer as an Intercom user (email and name as in commercetools, and the order context of the orders it
+ * has now); a deleted one archived or gone.
+ */
 async function compareIntercom(commercetools: CommercetoolsClient, intercom: IntercomSimulator, ids: string[], labels: Labels, mismatches: string[]): Promise<{ matching: number; total: number }> {
   const current = await commercetools.fetchByIds('customer', ids);
+  const orders = await commercetools.fetchOrdersOf(ids);
   const users = new Map([...intercom.workspace.contacts.values()].filter((c) => c.role === 'user' && !c.archived).map((c) => [c.external_id, c]));
   const name = compileMapping({ fields: { name: INTERCOM_FIELDS.name } });
+  const context = compileMapping({ fields: INTERCOM_ORDER_CONTEXT });
   let matching = 0;
   for (const id of ids) {
     const resource = current.get(id);
@@ -973,11 +992,22 @@ async function compareIntercom(commercetools: CommercetoolsClient, intercom: Int
     }
     const mapped = await name.apply(resource);
     const expectedName = mapped.skip ? null : mapped.payload.name;
+    const expectedContext = orderContextAttributes(await context.apply(resource, { orders: orders.get(id) ?? [] }));
+    const differs = user ? Object.entries(expectedContext).filter(([attribute, value]) => (user.custom_attributes[attribute] ?? null) !== value) : [];
     if (!user) mismatches.push(`${label}: no Intercom user`);
     else if (user.email !== resource.email || user.name !== expectedName) mismatches.push(`${label}: the Intercom user has ${JSON.stringify({ email: user.email, name: user.name })}`);
+    else if (differs.length > 0) mismatches.push(`${label}: the Intercom user's order context has ${JSON.stringify(Object.fromEntries(differs.map(([attribute]) => [attribute, user.custom_attributes[attribute] ?? null])))}, commercetools says ${JSON.stringify(Object.fromEntries(differs))}`);
     else matching += 1;
   }
   return { matching, total: ids.length };
+}
+
+/** The order context as Intercom attributes: lifetime_value per currency, and a currency without orders cleared. */
+function orderContextAttributes(mapped: Mapped): Record<string, unknown> {
+  if (mapped.skip) return {};
+  const { lifetime_value: lifetime, ...rest } = mapped.payload;
+  const perCurrency = Object.fromEntries(STORES.map((store) => [`lifetime_value_${store.currency}`, (lifetime as Record<string, unknown>)[store.currency] ?? null]));
+  return { ...rest, ...perCurrency };
 }
 
 function printSummary(

@@ -14,7 +14,7 @@ import type { Dialect, InboxStore, Store } from './store.ts';
 import { redact } from '../observability/redact.ts';
 import { insertQuarantine } from './dead-letters.ts';
 import { prepareBatch, type PreparedBatch } from './prepared.ts';
-import { compareRecordKeys } from './record-queue.ts';
+import { compareRecordKeys, prepareRecordMarks } from './record-queue.ts';
 
 export interface RouteResult {
   /** Inbox rows (request bodies) taken. */
@@ -349,10 +349,6 @@ function maxNullable(a: number | null, b: number | null): number | null {
   return Math.max(a, b);
 }
 
-/** The greater of the stored and the incoming value, where NULL means "unknown" on either side. */
-const greater = (column: string) =>
-  sql<number | null>`case when excluded.${sql.ref(column)} is not null and (records.${sql.ref(column)} is null or excluded.${sql.ref(column)} > records.${sql.ref(column)}) then excluded.${sql.ref(column)} else records.${sql.ref(column)} end`;
-
 /** The routing statements, compiled once per database (see prepared.ts). */
 interface Statements {
   insertInbox: PreparedBatch<InboxRow>;
@@ -367,7 +363,6 @@ const statementsByDb = new WeakMap<Kysely<Database>, Statements>();
 function statements(db: Kysely<Database>): Statements {
   let compiled = statementsByDb.get(db);
   if (compiled) return compiled;
-  const newerCarried = sql`excluded.carried_version is not null and (records.carried_version is null or excluded.carried_version > records.carried_version)`;
   compiled = {
     insertInbox: prepareBatch(db, (rows: InboxRow[]) => db.insertInto('inbox').values(rows)),
     insertSeen: prepareBatch(db, (rows: Array<{ dedupe_key: string; received_at: number }>) =>
@@ -377,26 +372,7 @@ function statements(db: Kysely<Database>): Statements {
         .onConflict((oc) => oc.column('dedupe_key').doNothing())
         .returning('dedupe_key'),
     ),
-    upsertMarks: prepareBatch(db, (rows: Array<Insertable<RecordsTable>>) =>
-      db
-        .insertInto('records')
-        .values(rows)
-        .onConflict((oc) =>
-          oc.columns(['destination', 'record_type', 'resource_id']).doUpdateSet({
-            dirty_seq: sql`records.dirty_seq + 1`,
-            seen_version: greater('seen_version'),
-            deleted_version: greater('deleted_version'),
-            carried_version: sql`case when ${newerCarried} then excluded.carried_version else records.carried_version end`,
-            carried_resource: sql`case when ${newerCarried} then excluded.carried_resource else records.carried_resource end`,
-            correlation_id: sql`excluded.correlation_id`,
-            refresh: sql`case when excluded.refresh > records.refresh then excluded.refresh else records.refresh end`,
-            // A key waiting out a backoff or in flight keeps its due time; a clean key becomes due now.
-            due_at: sql`case when records.attempts > 0 or records.lease_until > excluded.due_at then records.due_at else excluded.due_at end`,
-            dirtied_at: sql`case when records.dirty_seq > records.processed_seq then records.dirtied_at else excluded.dirtied_at end`,
-            occurred_at: sql`case when records.dirty_seq > records.processed_seq and records.occurred_at is not null then records.occurred_at else excluded.occurred_at end`,
-          }),
-        ),
-    ),
+    upsertMarks: prepareRecordMarks(db),
     insertEvents: prepareBatch(db, (rows: Array<Insertable<EventsTable>>) =>
       db
         .insertInto('events')

@@ -2,11 +2,11 @@
 // later, or dead letter). Every finishing write is fenced by the lease owner, so a worker whose lease expired
 // and was taken over cannot overwrite its successor's result.
 import { insertAudit, type AuditEntry } from './audit-log.ts';
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, RecordsTable } from './schema.ts';
 import type { Dialect } from './store.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
-import { prepare, type PreparedQuery } from './prepared.ts';
+import { prepare, prepareBatch, type PreparedBatch, type PreparedQuery } from './prepared.ts';
 import { deadLetterColumns, retryColumns } from './failure-columns.ts';
 
 export type RecordRow = Selectable<RecordsTable>;
@@ -21,6 +21,15 @@ export interface SyncedResult {
   sent?: { storeKey: string | null } | undefined;
 }
 
+/** A record key a batch's outcome marks dirty (a customer whose orders changed), to be read again from commercetools. */
+export interface DirtyKey {
+  destination: string;
+  recordType: string;
+  resourceType: string;
+  resourceId: string;
+  correlationId: string;
+}
+
 export type RetryResult = Retry<RecordRow>;
 export type DeadLetterResult = DeadLetter<RecordRow>;
 
@@ -29,9 +38,11 @@ export class RecordQueue {
 
   readonly #claim: PreparedQuery<{ destination: string; owner: string; limit: number; now: number; leaseUntil: number }, RecordRow>;
   readonly #markSynced: PreparedQuery<MarkSyncedArgs, unknown>;
+  readonly #upsertMarks: PreparedBatch<Insertable<RecordsTable>>;
 
   constructor(db: Kysely<Database>, dialect: Dialect) {
     this.#db = db;
+    this.#upsertMarks = prepareRecordMarks(db);
     this.#claim = prepare(db, (a) => {
       const candidates = db
         .selectFrom('records')
@@ -85,11 +96,14 @@ export class RecordQueue {
    * Records the outcome of a batch in one transaction. Rows are updated in key order, the order the router's
    * upserts lock them in too: on PostgreSQL two transactions locking the same rows in different orders deadlock.
    */
-  async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[]; audit?: readonly AuditEntry[] }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+  async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[]; dirty?: readonly DirtyKey[]; audit?: readonly AuditEntry[] }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+    // Each dirtied key once: PostgreSQL refuses to upsert one row twice in a statement.
+    const dirty = new Map((outcome.dirty ?? []).map((key) => [`${key.destination}\u0000${key.recordType}\u0000${key.resourceId}`, key]));
     const steps = [
       ...outcome.synced.map((synced) => ({ row: synced.row, apply: (trx: Transaction<Database>) => this.#applySynced(trx, owner, now, synced) })),
       ...outcome.retries.map((retry) => ({ row: retry.row, apply: (trx: Transaction<Database>) => applyRetry(trx, owner, now, retry) })),
       ...outcome.deadLetters.map((letter) => ({ row: letter.row, apply: (trx: Transaction<Database>) => applyDeadLetter(trx, owner, now, letter) })),
+      ...[...dirty.values()].map((key) => ({ row: { destination: key.destination, record_type: key.recordType, resource_id: key.resourceId }, apply: (trx: Transaction<Database>) => this.#upsertMarks(trx, [refreshMark(key, now)]) })),
     ].sort((a, b) => compareRecordKeys(a.row, b.row));
     await this.#db.transaction().execute(async (trx) => {
       for (const step of steps) await step.apply(trx);
@@ -179,6 +193,58 @@ async function applyDeadLetter(trx: Transaction<Database>, owner: string, now: n
       .values({ ...letter, destination: d.row.destination, kind: 'record', item_type: d.row.record_type, resource_id: d.row.resource_id, dedupe_key: null, replayed_at: null })
       .execute();
   }
+}
+
+/**
+ * The upsert that marks record keys dirty (the router's, and a batch's dependent keys): a new key is inserted, a
+ * known one gets dirty_seq + 1 with the newest versions and carried resource kept.
+ */
+export function prepareRecordMarks(db: Kysely<Database>): PreparedBatch<Insertable<RecordsTable>> {
+  const newerCarried = sql`excluded.carried_version is not null and (records.carried_version is null or excluded.carried_version > records.carried_version)`;
+  return prepareBatch(db, (rows: Array<Insertable<RecordsTable>>) =>
+    db
+      .insertInto('records')
+      .values(rows)
+      .onConflict((oc) =>
+        oc.columns(['destination', 'record_type', 'resource_id']).doUpdateSet({
+          dirty_seq: sql`records.dirty_seq + 1`,
+          seen_version: greater('seen_version'),
+          deleted_version: greater('deleted_version'),
+          carried_version: sql`case when ${newerCarried} then excluded.carried_version else records.carried_version end`,
+          carried_resource: sql`case when ${newerCarried} then excluded.carried_resource else records.carried_resource end`,
+          correlation_id: sql`excluded.correlation_id`,
+          refresh: sql`case when excluded.refresh > records.refresh then excluded.refresh else records.refresh end`,
+          // A key waiting out a backoff or in flight keeps its due time; a clean key becomes due now.
+          due_at: sql`case when records.attempts > 0 or records.lease_until > excluded.due_at then records.due_at else excluded.due_at end`,
+          dirtied_at: sql`case when records.dirty_seq > records.processed_seq then records.dirtied_at else excluded.dirtied_at end`,
+          occurred_at: sql`case when records.dirty_seq > records.processed_seq and records.occurred_at is not null then records.occurred_at else excluded.occurred_at end`,
+        }),
+      ),
+  );
+}
+
+/** The greater of the stored and the incoming value, where NULL means "unknown" on either side. */
+const greater = (column: string) =>
+  sql<number | null>`case when excluded.${sql.ref(column)} is not null and (records.${sql.ref(column)} is null or excluded.${sql.ref(column)} > records.${sql.ref(column)}) then excluded.${sql.ref(column)} else records.${sql.ref(column)} end`;
+
+/** A mark that knows no version: the record is read again from commercetools (refresh). */
+function refreshMark(key: DirtyKey, now: number): Insertable<RecordsTable> {
+  return {
+    destination: key.destination,
+    record_type: key.recordType,
+    resource_id: key.resourceId,
+    resource_type: key.resourceType,
+    dirty_seq: 1,
+    due_at: now,
+    seen_version: null,
+    deleted_version: null,
+    carried_version: null,
+    carried_resource: null,
+    refresh: 1,
+    correlation_id: key.correlationId,
+    dirtied_at: now,
+    occurred_at: null,
+  };
 }
 
 /** The one order in which transactions lock records rows (see finish and the router's upserts). */

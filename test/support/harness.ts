@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { configSchema, type Config } from '../../src/config/schema.ts';
+import { groupOrdersByCustomer } from '../../src/commercetools/client.ts';
 import type { ResourceFetcher } from '../../src/engine/record-sync.ts';
 import type { EngineHooks } from '../../src/engine/hooks.ts';
 import { startRuntime, type Runtime } from '../../src/runtime.ts';
@@ -17,8 +18,11 @@ export class FakeCommercetools implements ResourceFetcher {
   readonly resources = new Map<string, Record<string, unknown>>();
   /** Referenced objects (customer groups, stores…) by type, then by id or key. */
   readonly referenced = new Map<string, Map<string, Record<string, unknown>>>();
+  /** Which of the resources are orders (what fetchOrdersOf looks through). */
+  readonly orderIds = new Set<string>();
   fetchCalls = 0;
   referenceCalls = 0;
+  ordersCalls = 0;
   failNext: Error[] = [];
 
   fetchByIds(_typeId: string, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
@@ -42,6 +46,29 @@ export class FakeCommercetools implements ResourceFetcher {
       if (object) found.set(value, structuredClone(object));
     }
     return Promise.resolve(found);
+  }
+
+  fetchOrdersOf(customerIds: string[]): Promise<Map<string, Record<string, unknown>[]>> {
+    this.ordersCalls += 1;
+    const failure = this.failNext.shift();
+    if (failure) return Promise.reject(failure);
+    const wanted = new Set(customerIds);
+    const orders = [...this.orderIds].map((id) => this.resources.get(id)!).filter((order) => wanted.has(order.customerId as string));
+    return Promise.resolve(groupOrdersByCustomer(structuredClone(orders)));
+  }
+
+  /**
+   * Creates or updates an order and returns the Message commercetools would emit: OrderCreated carries the order,
+   * the others (OrderStateChanged…) only name it, as in commercetools.
+   */
+  upsertOrder(id: string, fields: Record<string, unknown>, type = 'OrderStateChanged'): Record<string, unknown> {
+    const existing = this.resources.get(id);
+    const version = ((existing?.version as number | undefined) ?? 0) + 1;
+    const order: Record<string, unknown> = { createdAt: new Date(Date.UTC(2026, 0, 1) + this.orderIds.size * 1000).toISOString(), ...existing, ...fields, id, version };
+    this.resources.set(id, order);
+    this.orderIds.add(id);
+    const base = messageBase(id, version, 'order');
+    return existing ? { ...base, type, orderState: order.orderState } : { ...base, type: 'OrderCreated', order };
   }
 
   /** Creates or updates a customer and returns the Message commercetools would emit for it. */

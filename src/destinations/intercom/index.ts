@@ -1,11 +1,12 @@
 // Intercom destination (`type: intercom`), through the official intercom-client SDK (Intercom-Version 2.14, its
 // retries off: the engine owns retries). Customer records become users (external_id = the commercetools
-// customer id); business units become companies (company_id = a mapped company_id, e.g. the unit's key) with
-// their associates' contacts attached; records of other resources (orders) set attributes on their customer's
-// contact (last order number, status…); a guest's events create a lead by email; a guest who registers is merged into the user
-// (POST /contacts/merge). Mapped fields named like Intercom's own contact fields (email, phone, name,
-// signed_up_at…) go there; the others are custom attributes, which must be declared with their type in
-// `attributes` and are created at start-up when missing. Events become data events (POST /events), which Intercom
+// customer id), with their order context (last order, total orders, lifetime value per currency) read from
+// `$orders` in the customer mapping; business units become companies (company_id = a mapped company_id, e.g. the
+// unit's key) with their associates' contacts attached; a guest's events create a lead by email; a guest who
+// registers is merged into the user (POST /contacts/merge). Mapped fields named like Intercom's own contact
+// fields (email, phone, name, signed_up_at…) go there; the others are custom attributes, which must be declared
+// with their type in `attributes` and are created at start-up when missing; an object-valued field (a total
+// per currency) becomes one attribute per key (lifetime_value_EUR). Events become data events (POST /events), which Intercom
 // deduplicates on name + contact + created_at, so a redelivery is harmless. Calls are paced by the destination's
 // shared rate limiter and by Intercom's own X-RateLimit headers, which it reads on every answer.
 import { createRequire } from 'node:module';
@@ -20,6 +21,8 @@ const STANDARD_FIELDS = new Set(['email', 'phone', 'name', 'avatar', 'signed_up_
 const TAGS_FIELD = 'tags';
 /** What a business-unit record maps: the company's id and name, and its associates' customer ids. */
 const COMPANY_FIELDS = new Set(['company_id', 'associates']);
+/** What a record mapping can read: customers (contacts) and business units (companies). */
+const RECORD_SOURCES = new Set(['customer', 'business-unit']);
 const ATTRIBUTE_TYPES = ['string', 'integer', 'float', 'boolean', 'date'] as const;
 const MAX_METADATA_KEYS = 10;
 const PACE = 0.97;
@@ -51,10 +54,18 @@ export const intercomDestination = defineDestination({
   settings,
   checkFields(config, mapped) {
     const problems: FieldProblem[] = [];
+    const declared = Object.keys(config.attributes);
     for (const [mapping, fields] of Object.entries(mapped.records)) {
+      const source = mapped.recordSources[mapping];
+      if (source !== undefined && !RECORD_SOURCES.has(source)) {
+        problems.push({ block: 'records', mapping, field: '', message: `Intercom has contacts and companies, nothing a ${source} could become: map customers or business units (for order context on the contact, read $orders in the customer mapping, e.g. last_order_number: { path: "$orders[*].orderNumber", pipe: [last] })` });
+        continue;
+      }
       for (const field of fields) {
         if (STANDARD_FIELDS.has(field) || COMPANY_FIELDS.has(field) || field === TAGS_FIELD || Object.hasOwn(config.attributes, field)) continue;
-        problems.push({ block: 'records', mapping, field, message: `"${field}" is neither an Intercom contact field (${[...STANDARD_FIELDS].join(', ')}) nor declared under attributes with its data type` });
+        // An object-valued field (a total per currency) is sent as the attributes its keys name.
+        if (declared.some((name) => name.startsWith(`${field}_`))) continue;
+        problems.push({ block: 'records', mapping, field, message: `"${field}" is neither an Intercom contact field (${[...STANDARD_FIELDS].join(', ')}) nor declared under attributes with its data type (an object-valued field: declare ${field}_<key>, e.g. ${field}_EUR)` });
       }
     }
     // The order link, when configured, takes one of an event's 10 metadata keys.
@@ -132,6 +143,14 @@ export const intercomDestination = defineDestination({
         throw error;
       }));
 
+    // A key of an object-valued field with no attribute declared (a currency nobody expected): said once.
+    const warned = new Set<string>();
+    const undeclared = (name: string) => {
+      if (warned.has(name) || warned.size >= 1_000) return;
+      warned.add(name);
+      logger.warn({ attribute: name }, 'a mapped value has no Intercom attribute declared under attributes: it is not sent');
+    };
+
     // Tag ids by name: POST /tags creates a tag or answers the existing one.
     const tagIds = new Map<string, Promise<string>>();
     const tagId = (name: string) => {
@@ -164,7 +183,7 @@ export const intercomDestination = defineDestination({
     }
 
     async function upsertContact(item: RecordItem): Promise<ItemOutcome> {
-      const body = contactBody(item.operation === 'upsert' ? item.fields : {}, config);
+      const body = contactBody(item.operation === 'upsert' ? withClearedKeys(item.fields, item.previous) : {}, config, undeclared);
       const known = item.person?.destinationId ?? item.destinationId;
       const update = async (id: string): Promise<ItemOutcome> => {
         // Only the tags changed: no contact update to send.
@@ -182,7 +201,7 @@ export const intercomDestination = defineDestination({
       }
       try {
         // The whole record, not the delta: a new contact needs every field.
-        const created = await client.contacts.create({ role: 'user', external_id: item.resourceId, ...contactBody(item.record, config) });
+        const created = await client.contacts.create({ role: 'user', external_id: item.resourceId, ...contactBody(item.record, config, undeclared) });
         await syncTags(created.id, { ...item, fields: item.record, previous: undefined });
         return { ok: true, destinationId: created.id, personId: created.id };
       } catch (error) {
@@ -230,20 +249,6 @@ export const intercomDestination = defineDestination({
         await call(`attaching contact ${contact.id} to company ${companyId}`, () => client.companies.attachContact({ contact_id: contact.id, id: company.id }));
       }
       return { ok: true, destinationId: company.id };
-    }
-
-    /** An order's (or any non-customer) record: its fields are attributes of its customer's contact. */
-    async function updatePersonContact(item: RecordItem): Promise<ItemOutcome> {
-      // A deleted order takes nothing away from the contact.
-      if (item.operation === 'delete') return { ok: true };
-      const id = item.person?.destinationId;
-      if (!id) {
-        if (item.person?.key.startsWith('customer:')) throw new RetryableError(`${item.recordType} ${item.resourceId}: its customer is not in Intercom yet`);
-        return { ok: true };
-      }
-      const body = contactBody(item.fields, config);
-      if (Object.keys(body).length > 0) await call(`updating contact ${id} from ${item.recordType} ${item.resourceId}`, () => client.contacts.update({ contact_id: id, ...body }));
-      return { ok: true };
     }
 
     /** The contact an event goes to: the person's, or for a guest a lead created by the event's email. */
@@ -294,7 +299,6 @@ export const intercomDestination = defineDestination({
         await ensureAttributes();
         return each(items, (item) => {
           if (item.resourceType === 'business-unit') return upsertCompany(item);
-          if (item.resourceType !== 'customer') return updatePersonContact(item);
           return item.operation === 'delete' ? removeContact(item) : upsertContact(item);
         });
       },
@@ -352,7 +356,7 @@ function errorMessages(body: unknown): string {
 }
 
 /** Mapped fields as Intercom's contact body: its own fields at the top, the rest flattened into custom_attributes. */
-function contactBody(fields: Record<string, unknown>, config: Settings): Record<string, unknown> {
+function contactBody(fields: Record<string, unknown>, config: Settings, undeclared: (name: string) => void): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   const custom: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(flatten(fields))) {
@@ -360,11 +364,31 @@ function contactBody(fields: Record<string, unknown>, config: Settings): Record<
       if (value !== null) body[name] = value;
     } else if (Object.hasOwn(config.attributes, name)) {
       custom[name] = value;
+    } else if (name !== TAGS_FIELD) {
+      undeclared(name);
     }
   }
   if (Object.keys(custom).length > 0) body.custom_attributes = custom;
   return body;
 }
+
+/**
+ * The changed fields, with the keys an object-valued field had when last sent and has no more set to null (a
+ * currency whose orders are all gone): its attribute is cleared, not left at the old total.
+ */
+function withClearedKeys(fields: Record<string, unknown>, previous: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!previous) return fields;
+  let out = fields;
+  for (const [name, value] of Object.entries(fields)) {
+    const before = previous[name];
+    if (!isObject(value) || !isObject(before)) continue;
+    const gone = Object.keys(before).filter((key) => !Object.hasOwn(value, key));
+    if (gone.length > 0) out = { ...out, [name]: { ...Object.fromEntries(gone.map((key) => [key, null])), ...value } };
+  }
+  return out;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** Nested values become `parent_child` names; lists become comma-separated text. */
 type Scalar = string | number | boolean | null | undefined;
