@@ -83,11 +83,14 @@ describe('mapped fields', () => {
   });
 });
 
+/** The commercetools and server blocks every configuration here starts with. */
+const CONFIG_HEAD = `commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
+server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
+`;
+
 function configWith(fields: string, pii = ''): string {
   return `
-commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
-server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
-${pii}
+${CONFIG_HEAD}${pii}
 destinations:
   - name: sink
     type: http
@@ -359,9 +362,7 @@ describe('lists', () => {
 describe('destination attributes at start-up', () => {
   it('names a mapped field the receiver does not have, where it is written', () => {
     const text = `
-commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
-server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
-destinations:
+${CONFIG_HEAD}destinations:
   - name: crm
     type: http
     url: http://127.0.0.1:1/records
@@ -386,9 +387,7 @@ destinations:
 describe('Intercom fields at start-up', () => {
   it('names a mapped field that is neither an Intercom contact field nor a declared custom attribute', () => {
     const text = `
-commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
-server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
-destinations:
+${CONFIG_HEAD}destinations:
   - name: support
     type: intercom
     token: an-intercom-token
@@ -404,9 +403,7 @@ destinations:
 
   it('takes an object-valued field as the attributes its keys name, and refuses records Intercom has no place for', () => {
     const text = `
-commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
-server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
-destinations:
+${CONFIG_HEAD}destinations:
   - name: support
     type: intercom
     token: an-intercom-token
@@ -424,9 +421,7 @@ destinations:
 describe('$orders at start-up', () => {
   it('is refused outside customer record mappings, where it is written, and $ names are ctbridge\'s own', () => {
     const text = `
-commercetools: { projectKey: p, authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: id, clientSecret: secret }
-server: { ingest: { auth: { type: bearer, token: a-token-of-enough-length } } }
-destinations:
+${CONFIG_HEAD}destinations:
   - name: sink
     type: http
     url: http://127.0.0.1:1/records
