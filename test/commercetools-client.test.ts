@@ -126,6 +126,16 @@ describe('commercetools client against the emulator', () => {
     await paged.close();
   });
 
+  it('finds the order each payment belongs to', async () => {
+    const payments = shop.paymentIds.slice(0, 5);
+    const orders = await client.fetchOrdersOfPayments([...payments, 'no-such-payment']);
+    expect([...orders.keys()].sort()).toEqual([...payments].sort());
+    for (const [paymentId, order] of orders) {
+      expect((order.paymentInfo as { payments: Array<{ id: string }> }).payments.map((p) => p.id)).toContain(paymentId);
+      expect(shop.orders.find((o) => o.id === order.id)?.paymentId).toBe(paymentId);
+    }
+  });
+
   it('reads referenced objects by id or by key, for mappings that expand them', async () => {
     const group = (await client.api.customerGroups().post({ body: { key: 'vip', groupName: 'VIP' } }).execute()).body;
     const byId = await client.fetchReferenced('customer-group', 'id', [group.id, 'no-such-id']);

@@ -57,6 +57,16 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
         },
         events: {
           'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, email: 'order.customerEmail' } },
+          'order-state-changed': { on: ['OrderStateChanged'], fields: { order_state: 'orderState' } },
+          'shipment-state-changed': { on: ['OrderShipmentStateChanged'], fields: { shipment_state: 'shipmentState' } },
+          // One mapping, two Intercom events by the transaction's type, and none for the others.
+          payment: {
+            on: ['PaymentTransactionAdded'],
+            fields: {
+              event_name: { jsonata: "transaction.state = 'Success' ? (transaction.type = 'Charge' ? 'payment-captured' : transaction.type = 'Refund' ? 'payment-refunded' : null) : null" },
+              amount: { path: 'transaction.amount', pipe: [{ money: { as: 'object' } }] },
+            },
+          },
         },
       },
     ],
@@ -184,6 +194,34 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       await eventually(() => context().total_orders === 1, 'the deleted order uncounted');
       expect(context()).toMatchObject({ last_order_number: 'ON-1', last_order_status: 'Confirmed', total_orders: 1, lifetime_value_EUR: 42.5, lifetime_value_USD: null });
       expect(s.sim.stats.invalid).toBe(0);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('puts the customer\'s timeline on the contact from messages that only name their order or payment', async () => {
+    const s = await setUp();
+    const money = { type: 'centPrecision', currencyCode: 'EUR', centAmount: 1999, fractionDigits: 2 };
+    try {
+      await s.post(s.commercetools.upsertCustomer('c9', { email: 'tim@example.com', firstName: 'Tim' }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user');
+      // The payment does not name its customer; the order it belongs to does.
+      s.commercetools.upsertOrder('o9', { orderNumber: 'ON-9', orderState: 'Open', customerId: 'c9', totalPrice: money, paymentInfo: { payments: [{ typeId: 'payment', id: 'p9' }] } });
+      s.commercetools.resources.set('p9', { id: 'p9', version: 3, amountPlanned: money });
+      const transaction = (type: string, state: string) => ({ ...messageBase('p9', 3, 'payment'), type: 'PaymentTransactionAdded', transaction: { id: randomUUID(), type, state, amount: money } });
+      const stateChanged = s.commercetools.upsertOrder('o9', { orderState: 'Confirmed' });
+      const shipped = { ...s.commercetools.upsertOrder('o9', { shipmentState: 'Shipped' }, 'OrderShipmentStateChanged'), shipmentState: 'Shipped' };
+      await s.post([stateChanged, transaction('Authorization', 'Success'), transaction('Charge', 'Success'), shipped, transaction('Refund', 'Success')]);
+      await eventually(() => s.sim.workspace.events.length === 4, 'four events');
+      const user = usersOf(s.sim)[0]!;
+      expect(s.sim.workspace.events.map((e) => e.event_name).sort()).toEqual(['order-state-changed', 'payment-captured', 'payment-refunded', 'shipment-state-changed']);
+      expect(s.sim.workspace.events.every((e) => e.contactId === user.id)).toBe(true);
+      expect(s.sim.workspace.events.find((e) => e.event_name === 'payment-captured')!.metadata).toEqual({ amount_amount: '1999', amount_currency: 'EUR' });
+      expect(s.sim.workspace.events.find((e) => e.event_name === 'shipment-state-changed')!.metadata).toEqual({ order_url: 'https://backoffice.example.com/orders/o9', shipment_state: 'Shipped' });
+      // The authorization was no Intercom event: nothing dead-lettered for it either.
+      const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: unknown[] }).items;
+      expect(letters).toEqual([]);
     } finally {
       await s.stop();
       await s.sim.close();

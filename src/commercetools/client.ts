@@ -50,6 +50,8 @@ export interface CommercetoolsClient {
    * missing. A customer with more orders than offset paging reaches (10,000) is a PermanentError.
    */
   fetchOrdersOf(customerIds: string[]): Promise<Map<string, Record<string, unknown>[]>>;
+  /** The order each payment belongs to (paymentInfo), keyed by payment id; payments of no order are missing. */
+  fetchOrdersOfPayments(paymentIds: string[]): Promise<Map<string, Record<string, unknown>>>;
   /** Aborts requests in flight; later calls fail with a RetryableError. */
   close(): Promise<void>;
 }
@@ -143,14 +145,18 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     .build();
   const api = createApiBuilderFromCtpClient(client).withProjectKey({ projectKey: config.projectKey });
 
-  /** `field in (...)` queries in chunks, results keyed by that field. */
-  const queryIn = async (typeId: QueryableType, field: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>> => {
+  /** Chunks of at most maxIdsPerQuery distinct, non-empty values, for `in (...)` predicates. */
+  const chunked = (values: string[]): string[][] => {
     const unique = [...new Set(values)].filter((value) => value.length > 0);
-    const found = new Map<string, Record<string, unknown>>();
-    if (unique.length === 0) return found;
     const chunks: string[][] = [];
     for (let i = 0; i < unique.length; i += maxIdsPerQuery) chunks.push(unique.slice(i, i + maxIdsPerQuery));
-    const results = await Promise.all(chunks.map((chunk) => queryChunk(typeId, field, chunk)));
+    return chunks;
+  };
+
+  /** `field in (...)` queries in chunks, results keyed by that field. */
+  const queryIn = async (typeId: QueryableType, field: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>> => {
+    const found = new Map<string, Record<string, unknown>>();
+    const results = await Promise.all(chunked(values).map((chunk) => queryChunk(typeId, field, chunk)));
     for (const resource of results.flat()) {
       const value = resource[field];
       if (typeof value === 'string') found.set(value, resource);
@@ -194,10 +200,25 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     projectKey: config.projectKey,
     api,
     async fetchOrdersOf(customerIds) {
-      const unique = [...new Set(customerIds)].filter((id) => id.length > 0);
-      const chunks: string[][] = [];
-      for (let i = 0; i < unique.length; i += maxIdsPerQuery) chunks.push(unique.slice(i, i + maxIdsPerQuery));
-      return groupOrdersByCustomer((await Promise.all(chunks.map(ordersOfChunk))).flat());
+      return groupOrdersByCustomer((await Promise.all(chunked(customerIds).map(ordersOfChunk))).flat());
+    },
+    async fetchOrdersOfPayments(paymentIds) {
+      const byPayment = new Map<string, Record<string, unknown>>();
+      await Promise.all(
+        chunked(paymentIds).map(async (chunk) => {
+          let orders: Record<string, unknown>[];
+          try {
+            // A payment belongs to one order: a chunk's orders fit one page.
+            const queryArgs = { where: `paymentInfo(payments(id in (${chunk.map(quotePredicateString).join(', ')})))`, limit: chunk.length, withTotal: false };
+            orders = (await api.orders().get({ queryArgs }).execute()).body.results as unknown as Record<string, unknown>[];
+          } catch (error) {
+            throw toDeliveryErrorFromCommercetools(error, 'querying the orders of payments', redact);
+          }
+          const wanted = new Set(chunk);
+          for (const order of orders) for (const id of paymentIdsOf(order)) if (wanted.has(id)) byPayment.set(id, order);
+        }),
+      );
+      return byPayment;
     },
     fetchByIds(typeId, ids) {
       return queryIn(typeId, 'id', ids);
@@ -210,6 +231,12 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
       return Promise.resolve();
     },
   };
+}
+
+/** The ids of the payments an order's paymentInfo references. */
+export function paymentIdsOf(order: Record<string, unknown>): string[] {
+  const payments = (order.paymentInfo as { payments?: unknown } | undefined)?.payments;
+  return Array.isArray(payments) ? payments.flatMap((payment) => (typeof (payment as { id?: unknown } | null)?.id === 'string' ? [(payment as { id: string }).id] : [])) : [];
 }
 
 /** Orders by their customerId, each customer's oldest first (sorted here too: not every commercetools emulator sorts). */
@@ -411,5 +438,6 @@ export function resourceFetcher(client: CommercetoolsClient): ResourceFetcher {
     },
     fetchReferenced: (typeId, by, values) => client.fetchReferenced(typeId, by, values),
     fetchOrdersOf: (customerIds) => client.fetchOrdersOf(customerIds),
+    fetchOrdersOfPayments: (paymentIds) => client.fetchOrdersOfPayments(paymentIds),
   };
 }

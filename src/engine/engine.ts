@@ -74,7 +74,7 @@ export function createEngine(deps: EngineDeps): Engine {
     connectors.push(connector);
     const common = { destination: destination.name, connector, routes, references, pii, identities, engine: config.engine, metrics, logger: log, hooks, owner };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
-    const deliverEvents = createEventDelivery({ ...common, queue: eventQueue });
+    const deliverEvents = createEventDelivery({ ...common, queue: eventQueue, fetcher });
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
     loops.set(destination.name, {
       records: new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }) as WorkLoop<never>,

@@ -1,5 +1,8 @@
 // Event delivery for one destination: map each claimed event from its source message, hand the batch to the
-// connector with the source message id as idempotency key, and record delivered / retry / dead letter.
+// connector with the source message id as idempotency key, and record delivered / retry / dead letter. Each event
+// carries its person: from the resource its message carries, or, for order, payment and cart messages that only
+// name their resource (OrderStateChanged, PaymentTransactionAdded…), from that resource as commercetools has it
+// (for a payment, the order it belongs to, which also names a guest), read in one query per type for the batch.
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, EventItem } from '../destinations/types.ts';
@@ -17,6 +20,7 @@ import { PermanentError, toDeliveryError, type DeliveryError } from './errors.ts
 import type { EngineHooks } from './hooks.ts';
 import { createFailureRecorder } from './failures.ts';
 import { sendInChunks } from './send-in-chunks.ts';
+import type { ResourceFetcher } from './record-sync.ts';
 import type { EventRoute, Routes } from './routes.ts';
 
 export interface EventDeliveryDeps {
@@ -26,6 +30,8 @@ export interface EventDeliveryDeps {
   routes: Routes;
   /** Fills in the referenced objects a mapping reads, from a shared cache. */
   references: ReferenceExpander;
+  /** Reads the resource a message only names, to know whose it is. */
+  fetcher: Pick<ResourceFetcher, 'fetchByIds' | 'fetchOrdersOfPayments'>;
   /** The token vault, once its keys are loaded. */
   pii: () => Promise<PiiKeys>;
   identities: Identities;
@@ -38,7 +44,7 @@ export interface EventDeliveryDeps {
 }
 
 export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, references, pii, identities, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, references, fetcher, pii, identities, engine, metrics, logger, hooks, owner } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
@@ -70,14 +76,16 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         else fail(row, new PermanentError(`event mapping "${row.event_type}" no longer exists in the configuration`));
       }
       const expanded = await references.expand(routed.map(({ route, message }) => ({ resource: message, references: route.mapping.references })));
+      const subjects = await subjectsOf(routed, fetcher);
       const sendable: Array<{ row: EventRow; item: EventItem; person: Person | undefined }> = [];
       for (const [index, { row, route }] of routed.entries()) {
         const message = expanded[index];
-        if (message instanceof Error) {
-          fail(row, toDeliveryError(message));
+        const subject = subjects.get(row);
+        if (message instanceof Error || subject instanceof Error) {
+          fail(row, toDeliveryError(message instanceof Error ? message : subject));
           continue;
         }
-        const person = personOfMessage(message as Record<string, unknown>, keys);
+        const person = subject ? keys.persons(subject.typeId, subject.resource) : undefined;
         let mapped: Mapped;
         try {
           mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(customerIdOf(person)) });
@@ -163,7 +171,41 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
   };
 }
 
-function personOfMessage(message: Record<string, unknown>, keys: PiiKeys): Person | undefined {
-  const subject = messageSubject(message);
-  return subject ? keys.persons(subject.typeId, subject.resource) : undefined;
+/** Resource types whose resource says whose it is (customerId, customerEmail, customer) when a Message only names it. */
+const LOOKED_UP = new Set(['order', 'payment', 'cart']);
+
+type Subject = { typeId: string; resource: Record<string, unknown> };
+
+/**
+ * What each message is about, for its person: the resource it carries (or the customer it names), else the order
+ * or cart it names as commercetools has it now (gone: nobody's), for a payment the order it belongs to (else the
+ * payment itself, which may name its customer), or the error that kept it from being read.
+ */
+async function subjectsOf(routed: ReadonlyArray<{ row: EventRow; message: Record<string, unknown> }>, fetcher: Pick<ResourceFetcher, 'fetchByIds' | 'fetchOrdersOfPayments'>): Promise<Map<EventRow, Subject | Error | undefined>> {
+  const subjects = new Map<EventRow, Subject | Error | undefined>();
+  const wanted = new Map<string, EventRow[]>();
+  for (const { row, message } of routed) {
+    const subject = messageSubject(message);
+    subjects.set(row, subject);
+    if (subject || row.resource_type === null || row.resource_id === null || !LOOKED_UP.has(row.resource_type)) continue;
+    wanted.set(row.resource_type, [...(wanted.get(row.resource_type) ?? []), row]);
+  }
+  await Promise.all(
+    [...wanted].map(async ([typeId, typeRows]) => {
+      try {
+        const ids = [...new Set(typeRows.map((row) => row.resource_id!))];
+        const orders = typeId === 'payment' ? await fetcher.fetchOrdersOfPayments(ids) : new Map<string, Record<string, unknown>>();
+        const rest = ids.filter((id) => !orders.has(id));
+        const found = rest.length > 0 ? await fetcher.fetchByIds(typeId, rest) : new Map<string, Record<string, unknown>>();
+        for (const row of typeRows) {
+          const order = orders.get(row.resource_id!);
+          const resource = found.get(row.resource_id!);
+          subjects.set(row, order ? { typeId: 'order', resource: order } : resource ? { typeId, resource } : undefined);
+        }
+      } catch (error) {
+        for (const row of typeRows) subjects.set(row, error instanceof Error ? error : new Error(String(error)));
+      }
+    }),
+  );
+  return subjects;
 }

@@ -32,6 +32,8 @@ export interface ResourceFetcher {
   fetchReferenced: ReferenceLoader;
   /** Each customer's orders in every store, oldest first (by createdAt); customers without orders are missing. */
   fetchOrdersOf(customerIds: string[]): Promise<Map<string, Record<string, unknown>[]>>;
+  /** The order each payment belongs to, keyed by payment id (whose a payment Message is about). */
+  fetchOrdersOfPayments(paymentIds: string[]): Promise<Map<string, Record<string, unknown>>>;
 }
 
 export interface RecordSyncDeps {

@@ -87,6 +87,9 @@ const INTERCOM_ORDER_CONTEXT = {
   lifetime_value: { path: '$orders[*].totalPrice', pipe: [{ sumByCurrency: { as: 'number' } }] },
 };
 
+/** A successful charge or refund is an Intercom event of its own; other transactions are none (null). */
+const PAYMENT_EVENT_NAME = "transaction.state = 'Success' ? (transaction.type = 'Charge' ? 'payment-captured' : transaction.type = 'Refund' ? 'payment-refunded' : null) : null";
+
 /** The Intercom user of a customer: Intercom's own fields, and custom attributes declared with their types. */
 const INTERCOM_FIELDS = {
   email: 'email',
@@ -288,8 +291,12 @@ function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecr
         baseUrl: input.intercom.url,
         attributes: INTERCOM_ATTRIBUTES,
         records: { customer: { source: 'customer', fields: INTERCOM_FIELDS } },
+        // The customer's timeline; the messages after OrderCreated only name their order or payment.
         events: {
           'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, store: 'order.store.key', email: 'order.customerEmail' } },
+          'order-state-changed': { on: ['OrderStateChanged'], fields: { order_state: 'orderState', old_order_state: 'oldOrderState' } },
+          payment: { on: ['PaymentTransactionAdded'], fields: { event_name: { jsonata: PAYMENT_EVENT_NAME }, amount: { path: 'transaction.amount', pipe: [{ money: { as: 'object' } }] } } },
+          'email-changed': { on: ['CustomerEmailChanged'], fields: { customer_id: 'resource.id' } },
         },
       },
     ],

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { configSchema, type Config } from '../../src/config/schema.ts';
-import { groupOrdersByCustomer } from '../../src/commercetools/client.ts';
+import { groupOrdersByCustomer, paymentIdsOf } from '../../src/commercetools/client.ts';
 import type { ResourceFetcher } from '../../src/engine/record-sync.ts';
 import type { EngineHooks } from '../../src/engine/hooks.ts';
 import { startRuntime, type Runtime } from '../../src/runtime.ts';
@@ -55,6 +55,16 @@ export class FakeCommercetools implements ResourceFetcher {
     const wanted = new Set(customerIds);
     const orders = [...this.orderIds].map((id) => this.resources.get(id)!).filter((order) => wanted.has(order.customerId as string));
     return Promise.resolve(groupOrdersByCustomer(structuredClone(orders)));
+  }
+
+  fetchOrdersOfPayments(paymentIds: string[]): Promise<Map<string, Record<string, unknown>>> {
+    const wanted = new Set(paymentIds);
+    const found = new Map<string, Record<string, unknown>>();
+    for (const id of this.orderIds) {
+      const order = this.resources.get(id)!;
+      for (const paymentId of paymentIdsOf(order)) if (wanted.has(paymentId)) found.set(paymentId, structuredClone(order));
+    }
+    return Promise.resolve(found);
   }
 
   /**

@@ -8,7 +8,9 @@
 // with their type in `attributes` and are created at start-up when missing; an object-valued field (a total
 // per currency) becomes one attribute per key (lifetime_value_EUR). Events become data events (POST /events), which Intercom
 // deduplicates on name + contact + created_at, so a redelivery is harmless. Calls are paced by the destination's
-// shared rate limiter and by Intercom's own X-RateLimit headers, which it reads on every answer.
+// shared rate limiter and by Intercom's own X-RateLimit headers, which it reads on every answer. An event is named
+// after its mapping, or by a mapped `event_name` (payment-captured or payment-refunded by the transaction's type;
+// null: not an event for Intercom).
 import { createRequire } from 'node:module';
 import type * as IntercomSdk from 'intercom-client';
 import { z } from 'zod';
@@ -25,6 +27,10 @@ const COMPANY_FIELDS = new Set(['company_id', 'associates']);
 const RECORD_SOURCES = new Set(['customer', 'business-unit']);
 const ATTRIBUTE_TYPES = ['string', 'integer', 'float', 'boolean', 'date'] as const;
 const MAX_METADATA_KEYS = 10;
+/** A mapped `event_name` names the Intercom event (e.g. by a payment transaction's type); null sends none. */
+const EVENT_NAME_FIELD = 'event_name';
+/** Event fields that are not metadata: the guest's email (for the lead) and the event's name. */
+const NOT_METADATA = new Set(['email', EVENT_NAME_FIELD]);
 const PACE = 0.97;
 
 // The SDK (a few MB of modules) is loaded when an Intercom destination is created, not by every thread that
@@ -71,7 +77,7 @@ export const intercomDestination = defineDestination({
     // The order link, when configured, takes one of an event's 10 metadata keys.
     const room = MAX_METADATA_KEYS - (config.orderLink ? 1 : 0);
     for (const [mapping, fields] of Object.entries(mapped.events)) {
-      const metadata = fields.filter((field) => field !== 'email');
+      const metadata = fields.filter((field) => !NOT_METADATA.has(field));
       if (metadata.length > room) problems.push({ block: 'events', mapping, field: metadata[room]!, message: `an Intercom event takes at most ${MAX_METADATA_KEYS} metadata keys${config.orderLink ? ' (one is the order link)' : ''}` });
     }
     return problems;
@@ -256,7 +262,7 @@ export const intercomDestination = defineDestination({
       if (item.person?.destinationId) return { id: item.person.destinationId };
       if (item.person?.key.startsWith('customer:')) return { user_id: item.person.key.slice('customer:'.length) };
       const email = typeof item.payload.email === 'string' ? item.payload.email : undefined;
-      if (!email) throw new PermanentError(`event ${item.eventType}: a guest's event needs an email field to create the Intercom lead`);
+      if (!email) throw new PermanentError(`event ${item.eventType}: no contact to put it on: commercetools names no customer for it, and a guest's event needs an email field to create the Intercom lead`);
       try {
         const lead = await client.contacts.create({ role: 'lead', email });
         return { id: lead.id, personId: lead.id };
@@ -268,12 +274,16 @@ export const intercomDestination = defineDestination({
     }
 
     async function sendEvent(item: EventItem): Promise<ItemOutcome> {
+      const named = item.payload[EVENT_NAME_FIELD];
+      if (Object.hasOwn(item.payload, EVENT_NAME_FIELD) && (named === null || named === '')) return { ok: true };
+      if (named !== undefined && typeof named !== 'string') throw new PermanentError(`event ${item.eventType}: event_name must be text, not ${JSON.stringify(named)}`);
+      const eventName = named ?? item.eventType;
       const contact = await eventContact(item);
       const createdAt = Math.floor((item.occurredAt ?? Date.now()) / 1000);
       try {
-        await client.events.create({ event_name: item.eventType, created_at: createdAt, ...(contact.id ? { id: contact.id } : { user_id: contact.user_id }), metadata: metadataOf(item.payload, linkOf(item)) } as never);
+        await client.events.create({ event_name: eventName, created_at: createdAt, ...(contact.id ? { id: contact.id } : { user_id: contact.user_id }), metadata: metadataOf(item.payload, linkOf(item)) } as never);
       } catch (error) {
-        const failure = classify(error, `sending event ${item.eventType}`);
+        const failure = classify(error, `sending event ${eventName}`);
         // The customer's contact is not there yet (its record sync is behind): try again later.
         if (failure instanceof PermanentError && failure.status === 404) throw new RetryableError(`${failure.message} (the contact does not exist yet)`, { status: 404 });
         throw failure;
@@ -413,7 +423,7 @@ function metadataOf(payload: Record<string, unknown>, orderUrl: string | undefin
   // The link counts against the 10 keys and comes first, so it is never the one left out.
   const out: Record<string, string> = orderUrl ? { order_url: orderUrl } : {};
   for (const [key, value] of Object.entries(flatten(payload))) {
-    if (key === 'email' || value === null || value === undefined) continue;
+    if (NOT_METADATA.has(key) || value === null || value === undefined) continue;
     if (Object.keys(out).length >= MAX_METADATA_KEYS) break;
     // flatten() leaves only scalars.
     out[key] = String(value);
