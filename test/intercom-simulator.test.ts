@@ -2,7 +2,7 @@
 // the official 2.14 description (unknown, mistyped and missing parameters answered with Intercom's error list),
 // contacts with unique external ids and emails (409 naming the existing contact), a search index that lags,
 // custom attributes that must exist, events deduplicated on name + contact + created_at, lead-into-user merges,
-// rate limiting in 10-second windows with the real headers, injected faults, and responses that conform.
+// rate limiting in 10-second windows with the real headers, injected faults, notes, and responses that conform.
 import { afterEach, describe, expect, it } from 'vitest';
 import { INTERCOM_VERSION, startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
 
@@ -137,5 +137,21 @@ describe('the Intercom simulator', () => {
     expect(shown.body).toMatchObject({ tags: { total_count: 1 }, companies: { total_count: 1 } });
     expect((await call('DELETE', `/contacts/${contact.body.id as string}/tags/${tag.body.id as string}`)).status).toBe(200);
     expect((await call('POST', `/contacts/${contact.body.id as string}/archive`)).body).toMatchObject({ archived: true });
+  });
+
+  it('keeps notes on a contact by the workspace\'s admin, newest first, and refuses an unknown contact or admin', async () => {
+    await start();
+    const contact = await call('POST', '/contacts', { role: 'user', external_id: 'c5' });
+    const id = contact.body.id as string;
+    const first = await call('POST', `/contacts/${id}/notes`, { body: '<p>Called about order ON-1</p>' });
+    expect(first).toMatchObject({ status: 200, body: { type: 'note', body: '<p>Called about order ON-1</p>', contact: { type: 'contact', id }, author: { type: 'admin' } } });
+    await call('POST', `/contacts/${id}/notes`, { body: 'Refund approved', admin_id: (first.body.author as { id: string }).id });
+    const listed = await call('GET', `/contacts/${id}/notes`);
+    expect(listed.body).toMatchObject({ type: 'list', total_count: 2 });
+    expect((listed.body.data as Array<{ body: string }>).map((note) => note.body)).toEqual(['Refund approved', '<p>Called about order ON-1</p>']);
+    expect(await call('POST', '/contacts/no-such-contact/notes', { body: 'x' })).toMatchObject({ status: 404, body: { type: 'error.list', errors: [{ code: 'not_found', message: 'User Not Found' }] } });
+    expect((await call('POST', `/contacts/${id}/notes`, { body: 'x', admin_id: '1' })).status).toBe(404);
+    expect((await call('POST', `/contacts/${id}/notes`, {})).status).toBe(400);
+    expect(sim!.workspace.notes).toHaveLength(2);
   });
 });

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadOpenApi, type OpenApi, type Operation } from '../openapi.ts';
-import { Workspace, WorkspaceError, type SimAttribute, type SimCompany, type SimContact } from './workspace.ts';
+import { SIM_ADMIN, Workspace, WorkspaceError, type SimAttribute, type SimCompany, type SimContact, type SimNote } from './workspace.ts';
 import { readBody } from '../http-body.ts';
 
 export const INTERCOM_SPEC_PATH = fileURLToPath(new URL('../../../../shared/reference/intercom/api.intercom.io.2.14.yaml', import.meta.url));
@@ -198,6 +198,12 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
         const tag = workspace.tagContact(params.contact_id!, params.tag_id!, false);
         return [200, { type: 'tag', id: tag.id, name: tag.name }];
       }
+      case 'createNote':
+        return [200, noteJson(workspace.createNote(params.contact_id!, body))];
+      case 'listNotes': {
+        const notes = workspace.notesOf(params.contact_id!);
+        return [200, { type: 'list', data: notes.map(noteJson), total_count: notes.length, pages: { type: 'pages', page: 1, per_page: 50, total_pages: notes.length === 0 ? 0 : 1 } }];
+      }
       case 'createOrUpdateCompany':
         return [200, companyJson(workspace.upsertCompany(body))];
       case 'attachContactToACompany':
@@ -205,6 +211,10 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
       default:
         throw new WorkspaceError(404, 'not_found', `${operation.operationId} is not implemented by this simulator`);
     }
+  }
+
+  function noteJson(note: SimNote): Record<string, unknown> {
+    return { type: 'note', id: note.id, created_at: note.created_at, contact: { type: 'contact', id: note.contactId }, author: SIM_ADMIN, body: note.body };
   }
 
   function contactJson(contact: SimContact): Record<string, unknown> {

@@ -1,7 +1,8 @@
 // The state of a simulated Intercom workspace and the rules Intercom applies to it: contacts (users and leads,
 // unique external_id and email, a search index that lags behind creation), custom data attributes (a contact's
 // custom_attributes must name existing ones, with values of their type), data events (deduplicated on
-// name + contact + created_at), tags, companies, merges of leads into users, archive and delete. The HTTP side
+// name + contact + created_at), tags, companies, notes by the workspace's admin, merges of leads into users,
+// archive and delete. The HTTP side
 // (simulator.ts) checks shapes against the OpenAPI description; this module checks what only state can tell.
 import { randomBytes } from 'node:crypto';
 
@@ -40,6 +41,16 @@ export interface SimEvent {
   metadata: Record<string, unknown>;
 }
 
+export interface SimNote {
+  id: string;
+  contactId: string;
+  body: string;
+  created_at: number;
+}
+
+/** The workspace's one admin: the author of every note. */
+export const SIM_ADMIN = { type: 'admin', id: '991267583', name: 'Simulated Admin', email: 'admin@simulated-intercom.example', away_mode_enabled: false, away_mode_reassign: false } as const;
+
 export interface SimCompany {
   id: string;
   company_id: string;
@@ -69,10 +80,12 @@ export class Workspace {
   readonly events: SimEvent[] = [];
   readonly tags = new Map<string, { id: string; name: string }>();
   readonly companies = new Map<string, SimCompany>();
+  readonly notes: SimNote[] = [];
   readonly workspaceId = randomBytes(4).toString('hex');
   #eventKeys = new Set<string>();
   #attributeIds = 1000;
   #tagIds = 100;
+  #noteIds = 10;
 
   readonly options: { searchLagMs: number; now: () => number };
 
@@ -217,6 +230,24 @@ export class Workspace {
     const found = [...this.contacts.values()].find((contact) => !contact.archived && contact.email?.toLowerCase() === email);
     if (!found) throw new WorkspaceError(404, 'not_found', 'User Not Found');
     return found;
+  }
+
+  /** A note on a contact, by the workspace's admin (admin_id, when given, must be theirs). */
+  createNote(contactId: string, body: Record<string, unknown>): SimNote {
+    const contact = this.contact(contactId);
+    // The description's own example sends admin_id as a number.
+    const adminId = typeof body.admin_id === 'number' ? String(body.admin_id) : body.admin_id;
+    if (adminId !== undefined && adminId !== SIM_ADMIN.id) throw new WorkspaceError(404, 'not_found', 'Resource Not Found');
+    if (typeof body.body !== 'string' || body.body.trim() === '') throw new WorkspaceError(400, 'parameter_invalid', 'Note body is required');
+    const note = { id: String((this.#noteIds += 1)), contactId: contact.id, body: body.body, created_at: this.#seconds() };
+    this.notes.push(note);
+    return note;
+  }
+
+  /** A contact's notes, newest first. */
+  notesOf(contactId: string): SimNote[] {
+    const contact = this.contact(contactId);
+    return this.notes.filter((note) => note.contactId === contact.id).reverse();
   }
 
   createTag(name: string): { id: string; name: string } {
