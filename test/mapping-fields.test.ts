@@ -414,7 +414,7 @@ ${CONFIG_HEAD}destinations:
       order:
         fields: { last_order_number: orderNumber }
 `;
-    expect(problems(text)).toEqual([expect.stringMatching(/^destinations\[0\]\.records\.order: Intercom has contacts and companies, nothing a order could become: .*read \$orders in the customer mapping/)]);
+    expect(problems(text)).toEqual([expect.stringMatching(/^destinations\[0\]\.records\.order: Intercom has contacts and companies, no place for records of order: .*read \$orders in the customer mapping/)]);
   });
 });
 

@@ -64,7 +64,7 @@ export const intercomDestination = defineDestination({
     for (const [mapping, fields] of Object.entries(mapped.records)) {
       const source = mapped.recordSources[mapping];
       if (source !== undefined && !RECORD_SOURCES.has(source)) {
-        problems.push({ block: 'records', mapping, field: '', message: `Intercom has contacts and companies, nothing a ${source} could become: map customers or business units (for order context on the contact, read $orders in the customer mapping, e.g. last_order_number: { path: "$orders[*].orderNumber", pipe: [last] })` });
+        problems.push({ block: 'records', mapping, field: '', message: `Intercom has contacts and companies, no place for records of ${source}: map customers or business units (for order context on the contact, read $orders in the customer mapping, e.g. last_order_number: { path: "$orders[*].orderNumber", pipe: [last] })` });
         continue;
       }
       for (const field of fields) {
