@@ -6,11 +6,11 @@
 // registers is merged into the user (POST /contacts/merge). Mapped fields named like Intercom's own contact
 // fields (email, phone, name, signed_up_at…) go there; the others are custom attributes, which must be declared
 // with their type in `attributes` and are created at start-up when missing; an object-valued field (a total
-// per currency) becomes one attribute per key (lifetime_value_EUR). Events become data events (POST /events), which Intercom
-// deduplicates on name + contact + created_at, so a redelivery is harmless. Calls are paced by the destination's
-// shared rate limiter and by Intercom's own X-RateLimit headers, which it reads on every answer. An event is named
-// after its mapping, or by a mapped `event_name` (payment-captured or payment-refunded by the transaction's type;
-// null: not an event for Intercom).
+// per currency) becomes one attribute per key (lifetime_value_EUR). Events become data events (POST /events),
+// which Intercom deduplicates on name + contact + created_at, so a redelivery is harmless; an event is named
+// after its mapping, or by a mapped `event_name` (payment-captured or payment-refunded by the transaction's
+// type; null: not an event for Intercom). Calls are paced by the destination's shared rate limiter and by
+// Intercom's own X-RateLimit headers, which it reads on every answer.
 import { createRequire } from 'node:module';
 import type * as IntercomSdk from 'intercom-client';
 import { z } from 'zod';
