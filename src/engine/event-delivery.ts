@@ -188,7 +188,9 @@ async function subjectsOf(routed: ReadonlyArray<{ row: EventRow; message: Record
     const subject = messageSubject(message);
     subjects.set(row, subject);
     if (subject || row.resource_type === null || row.resource_id === null || !LOOKED_UP.has(row.resource_type)) continue;
-    wanted.set(row.resource_type, [...(wanted.get(row.resource_type) ?? []), row]);
+    const list = wanted.get(row.resource_type);
+    if (list) list.push(row);
+    else wanted.set(row.resource_type, [row]);
   }
   await Promise.all(
     [...wanted].map(async ([typeId, typeRows]) => {

@@ -171,7 +171,7 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
         return [200, contactJson(workspace.findByExternalId(params.external_id!))];
       case 'SearchContacts': {
         const found = workspace.search(body.query as Record<string, unknown>);
-        return [200, { type: 'list', data: found.map(contactJson), total_count: found.length, pages: { type: 'pages', page: 1, per_page: 50, total_pages: found.length === 0 ? 0 : 1 } }];
+        return [200, onePage(found.map(contactJson))];
       }
       case 'MergeContact':
         return [200, contactJson(workspace.mergeContacts(body.from as string, body.into as string))];
@@ -200,10 +200,8 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
       }
       case 'createNote':
         return [200, noteJson(workspace.createNote(params.contact_id!, body))];
-      case 'listNotes': {
-        const notes = workspace.notesOf(params.contact_id!);
-        return [200, { type: 'list', data: notes.map(noteJson), total_count: notes.length, pages: { type: 'pages', page: 1, per_page: 50, total_pages: notes.length === 0 ? 0 : 1 } }];
-      }
+      case 'listNotes':
+        return [200, onePage(workspace.notesOf(params.contact_id!).map(noteJson))];
       case 'createOrUpdateCompany':
         return [200, companyJson(workspace.upsertCompany(body))];
       case 'attachContactToACompany':
@@ -211,6 +209,11 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
       default:
         throw new WorkspaceError(404, 'not_found', `${operation.operationId} is not implemented by this simulator`);
     }
+  }
+
+  /** A list answered as Intercom pages it, all of it on the first page. */
+  function onePage(data: unknown[]): Record<string, unknown> {
+    return { type: 'list', data, total_count: data.length, pages: { type: 'pages', page: 1, per_page: 50, total_pages: data.length === 0 ? 0 : 1 } };
   }
 
   function noteJson(note: SimNote): Record<string, unknown> {
