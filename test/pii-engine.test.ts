@@ -4,9 +4,9 @@
 // shows it), and a CustomerDeleted with dataErasure deletes the record at the destination and ctbridge's copies.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { piiKeysLoader } from '../src/pii/keys.ts';
@@ -260,5 +260,55 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
     } finally {
       await store.close();
     }
+  });
+});
+
+// What an erased customer leaves in an SQLite store's files, read byte by byte: the database files and their
+// write-ahead logs, as a running ctbridge leaves them and after `ctbridge erase` from the command line.
+describe('erasure in the SQLite files', () => {
+  const stores = testStores.find((store) => store.name === 'sqlite')!;
+  afterAll(() => stores.cleanup());
+  // Values found nowhere else, so a hit in the files can only be this customer.
+  const ZOE = { email: 'zoe.quillfeather@example.org', firstName: 'Zoequill', lastName: 'Featherstonehaugh', dateOfBirth: '1981-07-09', addresses: [{ phone: '+43 664 7654321', city: 'Quillingen', country: 'AT' }], custom: { fields: { tier: 'gold' } } };
+  const personal = [ZOE.email, ZOE.firstName, ZOE.lastName, ZOE.addresses[0]!.city];
+
+  /** The personal values found in the bytes of every file beside the store (database files and their WALs). */
+  function personalInFiles(storeUrl: string): string[] {
+    const folder = dirname(storeUrl.slice('sqlite:'.length));
+    const bytes = readdirSync(folder).map((file) => readFileSync(join(folder, file)));
+    return personal.filter((value) => bytes.some((content) => content.includes(value)));
+  }
+
+  it('leaves none of a customer erased by a CustomerDeleted (dataErasure) in the files of the running store', async () => {
+    const storeUrl = await stores.create();
+    const h = await startHarness({ storeUrl, destination: { ...destination, events: { welcome: { on: ['CustomerCreated'], fields: { customerId: 'resource.id', email: 'customer.email' } } } }, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    try {
+      await h.post(h.commercetools.upsertCustomer('zoe', ZOE));
+      await eventually(() => h.sink.records.has('customer/zoe') && h.sink.applied.some((item) => item.kind === 'event'), 'synced and the event delivered');
+      await eventually(async () => (await h.runtime.store.inbox.db.selectFrom('inbox').select('seq').execute()).length === 0, 'the inbox routed');
+      expect(personalInFiles(storeUrl).length).toBeGreaterThan(0); // the files did hold them: the check can see
+
+      expect((await h.post({ ...h.commercetools.deleteCustomer('zoe'), dataErasure: true })).status).toBe(202);
+      await eventually(() => !h.sink.records.has('customer/zoe'), 'deleted at the sink');
+      await eventually(() => personalInFiles(storeUrl).length === 0, 'no personal value of the erased customer in the store files');
+      expect(personalInFiles(storeUrl)).toEqual([]);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('leaves none of a customer erased with `ctbridge erase` in the files', async () => {
+    const storeUrl = await stores.create();
+    const h = await startHarness({ storeUrl, destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
+    try {
+      await h.post(h.commercetools.upsertCustomer('zoe', ZOE));
+      await eventually(() => h.sink.records.has('customer/zoe'), 'synced');
+    } finally {
+      await h.stop();
+    }
+    const config = cliConfig('erase-files', storeUrl, `pii: { hashKey: ${HASH_KEY}, vault: { keys: { k1: "${VAULT.keys.k1}" }, activeKey: k1 } }`);
+    const run = await ctbridge(['erase', '--customer', 'zoe', '--config', config]);
+    expect(run.stdout).toMatch(/^erased customer zoe/);
+    expect(personalInFiles(storeUrl)).toEqual([]);
   });
 });

@@ -66,6 +66,7 @@ export function registerPiiCommands(program: Command): void {
         const correlationId = randomUUID();
         const request = await requestErasure(store.db, options.customer, correlationId, 'cli', Date.now());
         await carryOutErasures(store.db, [request], await piiKeysLoader(store.db, config.pii)(), Date.now());
+        if (!(await store.scrub())) console.log('the store\'s write-ahead log was busy and still holds older copies of the erased rows: run this command again to remove them');
         console.log(`erased customer ${options.customer} (correlation id ${correlationId}); \`ctbridge audit --record ${options.customer}\` shows what was done`);
       }),
     );

@@ -85,16 +85,23 @@ export function createEngine(deps: EngineDeps): Engine {
   // Erasure requests: ctbridge's copies of the person go, and their records are deleted at every destination.
   // The router wakes this loop when it queues one and `ctbridge erase` carries its own out, so the poll only
   // picks up what a crash left behind: it need not query every pollIntervalMs.
+  let scrubPending = false;
   const erasures = new WorkLoop({
     name: 'erasures',
     concurrency: 1,
     batchSize: 10,
     pollIntervalMs: ERASURE_POLL_MS,
     logger,
-    claim: (limit) => claimErasures(store.db, limit),
+    claim: async (limit) => {
+      if (scrubPending) scrubPending = !(await store.scrub());
+      return claimErasures(store.db, limit);
+    },
     process: async (requests) => {
       await carryOutErasures(store.db, requests, await pii(), Date.now());
       for (const request of requests) logger.info({ correlationId: request.correlation_id, source: request.source }, 'erasure carried out');
+      // The erased rows are zeroed in the store's files; older copies in the write-ahead log go now, or at the
+      // next poll when a reader holds the log.
+      scrubPending = !(await store.scrub());
       notify();
     },
   }) as WorkLoop<never>;

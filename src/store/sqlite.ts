@@ -43,6 +43,10 @@ export function openSqlite(path: string, options: SqliteOptions = {}): { databas
   raw.exec('PRAGMA journal_size_limit = 67108864');
   if (options.autocheckpoint === false) raw.exec('PRAGMA wal_autocheckpoint = 0');
   raw.exec('PRAGMA foreign_keys = ON');
+  // Deleted rows (routed inbox bodies, erased customers' rows) are overwritten with zeros, in their pages and in
+  // the pages they free, so the file does not keep what ctbridge deleted. The WAL still holds older page images
+  // until it is truncated: see `scrub` in store.ts.
+  raw.exec('PRAGMA secure_delete = ON');
   const cache = new Map<string, SqliteStatement>();
 
   function prepare(text: string): SqliteStatement {
@@ -71,12 +75,17 @@ export function openSqlite(path: string, options: SqliteOptions = {}): { databas
   };
 }
 
-/** Copies the WAL into the database file; PASSIVE never waits for (nor blocks) other connections. */
-export function checkpoint(raw: DatabaseSync, mode: 'PASSIVE' | 'TRUNCATE'): void {
+/**
+ * Copies the WAL into the database file; PASSIVE never waits for (nor blocks) other connections, TRUNCATE waits
+ * for readers and then empties the WAL file. True when every frame was copied (and, for TRUNCATE, the file emptied).
+ */
+export function checkpoint(raw: DatabaseSync, mode: 'PASSIVE' | 'TRUNCATE'): boolean {
   try {
-    raw.exec(`PRAGMA wal_checkpoint(${mode})`);
+    const result = raw.prepare(`PRAGMA wal_checkpoint(${mode})`).get() as { busy: number; log: number; checkpointed: number } | undefined;
+    return result !== undefined && result.busy === 0 && result.log === result.checkpointed;
   } catch {
     // Busy: the next one catches up.
+    return false;
   }
 }
 

@@ -22,6 +22,13 @@ export interface Store {
   migrate(): Promise<void>;
   /** Migrations known to this build that the database has not applied. */
   pendingMigrations(): Promise<string[]>;
+  /**
+   * Leaves no copy of deleted rows in the store's files, after an erasure: SQLite zeroes deleted content as it
+   * goes (secure_delete), and this empties the write-ahead logs, which still hold older page images. False when
+   * a reader kept a log from being emptied (try again later). PostgreSQL's files are out of ctbridge's reach
+   * (dead tuples stay until VACUUM reuses their space): this does nothing there.
+   */
+  scrub(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -77,6 +84,8 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
     const store = withMigrations(db, 'sqlite', `sqlite:${path}`, inbox);
     return {
       ...store,
+      // Both files, even when the first is busy: what one empties is gone either way.
+      scrub: () => Promise.resolve(files.map((file) => checkpoint(file, 'TRUNCATE')).every(Boolean)),
       close: async () => {
         if (timer) {
           clearInterval(timer);
@@ -166,6 +175,7 @@ function withMigrations(db: Kysely<Database>, dialect: Dialect, location: string
       }
       return pending;
     },
+    scrub: () => Promise.resolve(true),
     async close() {
       await inbox.close();
       await db.destroy();
