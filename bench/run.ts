@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { BurstResult, CommercetoolsEndpoint } from './emulator-process.ts';
 import type { MappingFigures } from './mapping.ts';
 import type { IntercomFigures } from './intercom.ts';
+import type { SoakFigures } from './soak.ts';
 import { forkPeer, type Peer } from './ipc.ts';
 import type { BodySpec, RunResult } from './loadgen.ts';
 import { cpuSeconds, peakRssMb, startCtbridge, startNaive, type SystemUnderTest } from './processes.ts';
@@ -24,10 +25,11 @@ const option = (name: string): string | undefined => {
   return index >= 0 ? argv[index + 1] : undefined;
 };
 const RUNS = Math.max(1, Number(option('--runs') ?? 3));
-const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8').split(',').map(Number));
-/** Scenarios 7 (mapping throughput) and 8 (Intercom) run in processes of their own, without the system-under-test machinery. */
+const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8,9').split(',').map(Number));
+/** Scenarios 7 (mapping throughput), 8 (Intercom) and 9 (the soak) run in processes of their own, without the system-under-test machinery. */
 const MAPPING = 7;
 const INTERCOM = 8;
+const SOAK = 9;
 const PROFILE = argv.includes('--profile');
 
 // ctbridge runs stop sending after ctbridgeCapMs too, so a slow build cannot blow the time budget (the rate is
@@ -372,7 +374,14 @@ async function main(): Promise<void> {
       intercom = JSON.parse(execFileSync(process.execPath, [new URL('./intercom.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as IntercomFigures;
       progress(`8. Intercom — ${int(intercom.ctbridgeRate)} contact syncs/s (naive ${int(intercom.naiveRate)}), limit ${int(intercom.limitPerSecond)}/s; bursty ${dec(intercom.ctbridgeCallsPerMessage, 3)} calls/message (naive ${dec(intercom.naiveCallsPerMessage, 3)})`);
     }
-    report(collected, mapping, intercom);
+    let soak: SoakFigures | undefined;
+    if (ONLY.has(SOAK)) {
+      // One run of a minute: it asks whether anything breaks, not how fast.
+      progress('9. soak — 60 s of legitimate traffic beside a fuzzer and slow/many-connection attacks');
+      soak = JSON.parse(execFileSync(process.execPath, [new URL('./soak.ts', import.meta.url).pathname, '--json', '--seconds', '60'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as SoakFigures;
+      progress(`9. soak — ${soak.legitimateDelivered} of ${soak.legitimateAcked} acknowledged legitimate messages delivered; legitimate answers ${JSON.stringify(soak.legitimateStatuses)}; fuzzer ${JSON.stringify(soak.fuzzStatuses)}; ${soak.attackConnections} attack connections, ${soak.attackClosedByServer} closed by ctbridge; peak RSS ${int(soak.peakRssMb)} MB${soak.survived ? '' : '; ctbridge EXITED'}`);
+    }
+    report(collected, mapping, intercom, soak);
     if (env.profileDir) reportProfiles(env.profileDir);
   } finally {
     await Promise.all([env.sink, env.loadgen, env.bulkEmulator, env.burstEmulator].map((peer) => peer.close()));
@@ -385,7 +394,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined): void {
+function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined): void {
   const find = (n: number) => collected.find((c) => c.scenario.number === n);
   const med = (runs: Run[] | undefined, figure: string) => median((runs ?? []).map((r) => r.figures[figure] ?? Number.NaN));
   type Row = { figure: string; ct: number; naive: number; format: (n: number) => string; better: 'higher' | 'lower'; bar?: { op: '≥' | '≤'; value: number } };
@@ -413,6 +422,12 @@ function report(collected: Collected[], mapping: MappingFigures[], intercom: Int
     rows.push({ figure: `8. Intercom contact syncs, share of a ${int(intercom.limitPerSecond * 60)}/min limit (1 run)`, ct: intercom.ctbridgeRate / intercom.limitPerSecond, naive: intercom.naiveRate / intercom.limitPerSecond, format: (v) => dec(v, 3), better: 'higher', bar: { op: '≥', value: BARS.intercomShare } });
     rows.push({ figure: '   Intercom calls answered 429 (share)', ct: intercom.ctbridge429, naive: intercom.naive429, format: (v) => dec(v, 4), better: 'lower' });
     rows.push({ figure: '   Intercom calls per message, bursty', ct: intercom.ctbridgeCallsPerMessage, naive: intercom.naiveCallsPerMessage, format: (v) => dec(v, 3), better: 'lower' });
+  }
+  if (soak) {
+    // No naive column: the soak asks whether ctbridge holds, not how it compares.
+    rows.push({ figure: `9. soak ${soak.seconds} s under attack: acknowledged legitimate messages delivered (share)`, ct: soak.survived ? soak.legitimateDelivered / soak.legitimateAcked : 0, naive: Number.NaN, format: (v) => dec(v, 3), better: 'higher', bar: { op: '≥', value: 1 } });
+    rows.push({ figure: '   legitimate requests answered 5xx or dropped', ct: soak.legitimate5xx + soak.legitimateDropped, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: 0 } });
+    rows.push({ figure: '   peak RSS under attack (MB)', ct: soak.peakRssMb, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: BARS.rss } });
   }
   if (collected.length > 0) {
     const all = (kind: Kind) => collected.flatMap((c) => c[kind]);

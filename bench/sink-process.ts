@@ -100,6 +100,15 @@ serve({
     const wanted = Object.entries(args.versions).map(([id, version]) => [`customer/${id}`, version] as const);
     return waitFor(() => wanted.every(([key, version]) => Math.max(...(sink!.versions.get(key) ?? [-1])) >= version), args.timeoutMs);
   },
+  /** How many of the customers with these ids the sink holds. */
+  countIds(args: { ids: string[] }): number {
+    return args.ids.filter((id) => sink!.records.has(`customer/${id}`)).length;
+  },
+  /** Resolves once the sink holds at least `count` of the customers with these ids (null on timeout). */
+  waitIds(args: { ids: string[]; count: number; timeoutMs: number }): Promise<number | null> {
+    const keys = args.ids.map((id) => `customer/${id}`);
+    return waitFor(() => keys.filter((key) => sink!.records.has(key)).length >= args.count, args.timeoutMs);
+  },
   arrivals(): Map<string, number> {
     return arrivals;
   },
