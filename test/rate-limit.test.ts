@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRuntime } from '../src/runtime.ts';
 import { testStores } from './support/stores.ts';
-import { eventually, FakeCommercetools, INGEST_TOKEN, startHarness, testConfig } from './support/harness.ts';
+import { eventually, INGEST_TOKEN, startHarness, testConfig } from './support/harness.ts';
 
 const WINDOW_MS = 1_000;
 const ALLOWED_PER_WINDOW = 12;
@@ -18,8 +18,9 @@ describe.each(testStores)('rate limits on $name', (testStore) => {
     // 8 calls a second for the destination as a whole; one call per record (no batching).
     const destination = { rateLimit: { requestsPerSecond: 8 }, events: {} };
     const first = await startHarness({ storeUrl, destination });
-    const secondCommercetools = new FakeCommercetools();
-    const second = await startRuntime({ config: testConfig(storeUrl, first.sink.url, { destination }), logger: pino({ level: 'silent' }), fetcher: secondCommercetools });
+    // Both processes serve one shop: whichever claims a key reads the same commercetools (a key whose attempt is
+    // unconfirmed is read back from there, whoever first took it).
+    const second = await startRuntime({ config: testConfig(storeUrl, first.sink.url, { destination }), logger: pino({ level: 'silent' }), fetcher: first.commercetools });
     try {
       // The destination answers 429 to any call beyond its allowance in the current one-second window.
       const windows = new Map<number, number>();
@@ -36,7 +37,7 @@ describe.each(testStores)('rate limits on $name', (testStore) => {
         fetch(`${url}/v1/ingest/commercetools`, { method: 'POST', headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       const bodies = [
         ...Array.from({ length: 20 }, (_, i) => [first.runtime.url!, first.commercetools.upsertCustomer(`a${i}`, { email: `a${i}@example.com` })] as const),
-        ...Array.from({ length: 20 }, (_, i) => [second.url!, secondCommercetools.upsertCustomer(`b${i}`, { email: `b${i}@example.com` })] as const),
+        ...Array.from({ length: 20 }, (_, i) => [second.url!, first.commercetools.upsertCustomer(`b${i}`, { email: `b${i}@example.com` })] as const),
       ];
       for (const response of await Promise.all(bodies.map(([url, body]) => postTo(url, body)))) expect(response.status).toBe(202);
 
