@@ -100,7 +100,7 @@ export const ORDER_JSONATA = `(
   }
 )`;
 
-/** Deterministic orders in the commercetools Order shape (see ../shared/reference/commercetools/resources). */
+/** Deterministic orders in the commercetools Order shape (see spec/commercetools/resources). */
 export function generateOrders(count: number, seed = 7): Array<Record<string, unknown>> {
   let state = seed;
   const random = () => {

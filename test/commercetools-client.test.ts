@@ -17,7 +17,7 @@ import { seedShop } from '../src/sandbox/seed.ts';
 import type { SeededShop } from '../src/sandbox/seed.ts';
 
 const reference = (path: string): Record<string, unknown> =>
-  JSON.parse(readFileSync(new URL(`../../shared/reference/commercetools/${path}`, import.meta.url), 'utf8')) as Record<string, unknown>;
+  JSON.parse(readFileSync(new URL(`../spec/commercetools/${path}`, import.meta.url), 'utf8')) as Record<string, unknown>;
 
 function clientFor(emulator: Emulator, overrides: { clientSecret?: string; maxIdsPerQuery?: number } = {}): CommercetoolsClient {
   return createCommercetoolsClient(

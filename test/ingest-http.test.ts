@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeBody } from '../src/ingest/normalize.ts';
@@ -12,7 +13,7 @@ import { pendingInbox, pendingInboxItems, readInboxBody } from '../src/store/inb
 import { testStores } from './support/stores.ts';
 import { adminFetch, eventually, INGEST_TOKEN, startHarness, type Harness } from './support/harness.ts';
 
-const REFERENCE = '/work/shared/reference/commercetools';
+const REFERENCE = fileURLToPath(new URL('../spec/commercetools', import.meta.url));
 const BODY_LIMIT = 64 * 1024;
 
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import type { CommercetoolsNotification, NormalizedItem } from '../src/ingest/message.ts';
 import { normalizeBody } from '../src/ingest/normalize.ts';
 
-const reference = join(import.meta.dirname, '../../shared/reference/commercetools');
+const reference = join(import.meta.dirname, '../spec/commercetools');
 type Json = Record<string, unknown>;
 
 function load(path: string): Json {
@@ -57,7 +57,7 @@ const expectedMessage = {
   occurredAt: Date.parse('2022-10-25T13:30:09.760Z'),
 };
 
-/** What each official example in ../shared/reference/commercetools/subscription must normalize to. */
+/** What each official example in spec/commercetools/subscription must normalize to. */
 const officialExpectations: Record<string, (n: CommercetoolsNotification) => void> = {
   'message-payload.example.json': (n) => {
     expect(n).toMatchObject(expectedMessage);

@@ -13,7 +13,7 @@ async function payloadOf(mapping: CompiledMapping, source: unknown): Promise<Rec
   return mapped.skip ? 'skipped' : mapped.payload;
 }
 
-const reference = (path: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../../shared/reference/commercetools/resources/${path}`, import.meta.url), 'utf8')) as Record<string, unknown>;
+const reference = (path: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../spec/commercetools/resources/${path}`, import.meta.url), 'utf8')) as Record<string, unknown>;
 
 const customer = {
   id: 'c-1',

@@ -11,7 +11,7 @@ import { customerMessage } from './support/harness.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'ctbridge.js');
-const examples = fileURLToPath(new URL('../../shared/reference/commercetools/resources/', import.meta.url));
+const examples = fileURLToPath(new URL('../spec/commercetools/resources/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ctbridge-preview-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,5 +1,5 @@
 // A local Intercom (REST API 2.14) as strict as the real one, for the tests, the sandbox and the benchmark.
-// Every request is checked against the official OpenAPI description (../shared/reference/intercom): a bearer
+// Every request is checked against the official OpenAPI description (spec/intercom, vendored with its provenance): a bearer
 // token and the Intercom-Version header are required; an unknown parameter, a wrong type or a missing required
 // one is a 400 with Intercom's error list. The workspace (workspace.ts) keeps contacts, data attributes, events,
 // tags and companies with Intercom's rules. Calls are rate limited in 10-second windows with the real headers
@@ -13,7 +13,7 @@ import { loadOpenApi, type OpenApi, type Operation } from '../openapi.ts';
 import { SIM_ADMIN, Workspace, WorkspaceError, type SimAttribute, type SimCompany, type SimContact, type SimNote } from './workspace.ts';
 import { readBody } from '../http-body.ts';
 
-export const INTERCOM_SPEC_PATH = fileURLToPath(new URL('../../../../shared/reference/intercom/api.intercom.io.2.14.yaml', import.meta.url));
+export const INTERCOM_SPEC_PATH = fileURLToPath(new URL('../../../spec/intercom/api.intercom.io.2.14.yaml', import.meta.url));
 export const INTERCOM_VERSION = '2.14';
 
 export type IntercomFault = { kind: 'status'; status: number } | { kind: 'hang'; ms: number } | { kind: 'reset' };
