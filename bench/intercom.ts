@@ -32,6 +32,10 @@ export interface IntercomFigures {
   ctbridgeCallsPerMessage: number;
   naiveCallsPerMessage: number;
   limitPerSecond: number;
+  /** ctbridge's backlog run: contacts that reached Intercom of those posted, and dead letters left (must be 0). */
+  ctbridgeDelivered: number;
+  contacts: number;
+  ctbridgeDeadLetters: number;
 }
 
 let sequence = 0;
@@ -76,7 +80,7 @@ async function sustainedRate(sim: IntercomSimulator, n: number, limitMs: number)
   return whole.length === 0 ? Number.NaN : whole.reduce((sum, count) => sum + count, 0) / whole.length / 10;
 }
 
-async function runCtbridge(): Promise<{ rate: number; share429: number; callsPerMessage: number }> {
+async function runCtbridge(): Promise<{ rate: number; share429: number; callsPerMessage: number; delivered: number; deadLetters: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'ctbridge-bench-intercom-'));
   const sim = await startIntercomSimulator({ token: TOKEN, limitPerMinute: LIMIT_PER_MINUTE });
   const config = configSchema.parse({
@@ -98,6 +102,8 @@ async function runCtbridge(): Promise<{ rate: number; share429: number; callsPer
     for (let i = 0; i < messages.length; i += 100) await post(messages.slice(i, i + 100));
     const rate = await sustainedRate(sim, CONTACTS, 120_000);
     const share429 = sim.stats.rateLimited / sim.stats.calls;
+    const delivered = sim.workspace.contacts.size;
+    const deadLetters = (await runtime.store.db.selectFrom('dead_letters').select('id').execute()).length;
 
     // Bursty: 40 customers edited 25 times each, posted as the edits happen.
     const before = sim.stats.calls;
@@ -110,7 +116,7 @@ async function runCtbridge(): Promise<{ rate: number; share429: number; callsPer
     while (Date.now() < deadline && ![...sim.workspace.contacts.values()].filter((c) => c.external_id !== null && Number(c.external_id.slice(2)) < BURST.customers).every((c) => c.name === `F${BURST.updates + 1} Bench`)) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    return { rate, share429, callsPerMessage: (sim.stats.calls - before) / posted };
+    return { rate, share429, callsPerMessage: (sim.stats.calls - before) / posted, delivered, deadLetters };
   } finally {
     await runtime.stop();
     await sim.close();
@@ -174,6 +180,9 @@ export async function measureIntercom(): Promise<IntercomFigures> {
     ctbridgeCallsPerMessage: ctbridge.callsPerMessage,
     naiveCallsPerMessage: naive.callsPerMessage,
     limitPerSecond: LIMIT_PER_MINUTE / 60,
+    ctbridgeDelivered: ctbridge.delivered,
+    contacts: CONTACTS,
+    ctbridgeDeadLetters: ctbridge.deadLetters,
   };
 }
 
@@ -184,6 +193,7 @@ if (import.meta.main) {
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     console.log(`Intercom simulator limited to ${LIMIT_PER_MINUTE.toLocaleString('en')} calls/min (${figures.limitPerSecond.toFixed(1)}/s):`);
     console.log(`  contact syncs/s   ctbridge ${figures.ctbridgeRate.toFixed(1)} (${pct(figures.ctbridgeRate / figures.limitPerSecond)} of the limit, ${pct(figures.ctbridge429)} of calls 429)   naive ${figures.naiveRate.toFixed(1)} (${pct(figures.naiveRate / figures.limitPerSecond)}, ${pct(figures.naive429)} 429)`);
+    console.log(`  backlog: ${figures.ctbridgeDelivered} of ${figures.contacts} contacts in Intercom, ${figures.ctbridgeDeadLetters} dead letters`);
     console.log(`  calls per message, bursty   ctbridge ${figures.ctbridgeCallsPerMessage.toFixed(3)}   naive ${figures.naiveCallsPerMessage.toFixed(3)}`);
   }
 }

@@ -421,6 +421,8 @@ function report(collected: Collected[], mapping: MappingFigures[], intercom: Int
   if (intercom) {
     rows.push({ figure: `8. Intercom contact syncs, share of a ${int(intercom.limitPerSecond * 60)}/min limit (1 run)`, ct: intercom.ctbridgeRate / intercom.limitPerSecond, naive: intercom.naiveRate / intercom.limitPerSecond, format: (v) => dec(v, 3), better: 'higher', bar: { op: '≥', value: BARS.intercomShare } });
     rows.push({ figure: '   Intercom calls answered 429 (share)', ct: intercom.ctbridge429, naive: intercom.naive429, format: (v) => dec(v, 4), better: 'lower' });
+    rows.push({ figure: '   Intercom backlog: contacts delivered', ct: intercom.ctbridgeDelivered, naive: Number.NaN, format: int, better: 'higher', bar: { op: '≥', value: intercom.contacts } });
+    rows.push({ figure: '   Intercom backlog: dead letters', ct: intercom.ctbridgeDeadLetters, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: 0 } });
     rows.push({ figure: '   Intercom calls per message, bursty', ct: intercom.ctbridgeCallsPerMessage, naive: intercom.naiveCallsPerMessage, format: (v) => dec(v, 3), better: 'lower' });
   }
   if (soak) {

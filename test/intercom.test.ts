@@ -318,9 +318,9 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
   });
 
   it('stays under a workspace limit of 50 calls per 10 s with a backlog of syncs: all delivered, no dead letters, under 1% answered 429', async () => {
-    // The issue's 2,000 pending syncs take 400 s at this limit: on SQLite. PostgreSQL, whose rate_limits row
-    // processes would share, gets the same pressure (15 windows' worth queued at once) with 150, in 30 s.
-    const backlog = testStore.name === 'sqlite' ? 2_000 : 150;
+    // 15 windows' worth queued at once (30 s at this limit). The full-size run (5,000 contacts at 10,000 calls a
+    // minute: the share of the limit used and of calls answered 429) is `npm run bench` scenario 8.
+    const backlog = 150;
     const sim = await startIntercomSimulator({ token: 'intercom-token', limitPerMinute: 300 });
     const s = await setUp({ sim, limitPerMinute: 300 });
     try {
@@ -335,7 +335,7 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       await s.stop();
       await sim.close();
     }
-  }, 700_000);
+  }, 120_000);
 
   it('keeps the customer group as a tag: created when missing, moved when the group changes', async () => {
     const s = await setUp();
