@@ -153,7 +153,7 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
     }
   });
 
-  it('purges snapshots and dead-letter payloads past their store\'s retention, and sends the whole record at the next change', async () => {
+  it('purges snapshots and dead-letter payloads past their store\'s retention, audit entries past auditDays, and sends the whole record at the next change', async () => {
     const h = await startHarness({ storeUrl: await testStore.create(), destination, pii: { hashKey: HASH_KEY, vault: VAULT } });
     try {
       await h.post([
@@ -166,11 +166,19 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
       const snapshots = async () => Object.fromEntries((await h.runtime.store.db.selectFrom('records').select(['resource_id', 'snapshot']).execute()).map((r) => [r.resource_id, r.snapshot]));
       const day = 24 * 3600 * 1000;
       // The dead-lettered record never synced, so it has no store yet: its letter follows the default (30 days).
-      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 2 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 0 });
+      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 2 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 0, auditEntries: 0 });
       expect((await snapshots())['uk-1']).toBe('{}');
       expect((await snapshots())['de-1']).not.toBe('{}');
-      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 31 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 1 });
+      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 31 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 1, auditEntries: 0 });
       expect((await h.runtime.store.db.selectFrom('dead_letters').select('payload').executeTakeFirstOrThrow()).payload).toBeNull();
+
+      // The audit log keeps its own time: entries older than auditDays go, newer ones stay.
+      const auditCount = async () => (await h.runtime.store.db.selectFrom('audit_log').select('id').execute()).length;
+      const entries = await auditCount();
+      expect(entries).toBeGreaterThan(0);
+      expect((await purgeExpired(h.runtime.store.db, { stores: {}, auditDays: 365 }, Date.now() + 31 * day)).auditEntries).toBe(0);
+      expect((await purgeExpired(h.runtime.store.db, { stores: {}, auditDays: 365 }, Date.now() + 366 * day)).auditEntries).toBe(entries);
+      expect(await auditCount()).toBe(0);
 
       // With the snapshot gone, the next change sends every field again.
       await h.post(h.commercetools.upsertCustomer('uk-1', { custom: { fields: { tier: 'silver' } } }));

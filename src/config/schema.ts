@@ -214,6 +214,7 @@ const retentionDays = z.number().int().min(1).max(36_500);
 export const retentionSchema = z.strictObject({
   days: retentionDays.optional().describe('snapshots and dead-letter payloads older than this are purged (every store not listed below); unset: kept'),
   stores: z.record(z.string().min(1), retentionDays).default({}).describe('days per store key (market), e.g. { uk-store: 90 }'),
+  auditDays: retentionDays.default(365).describe('audit-log entries older than this are deleted, in every store (default 365)'),
 });
 
 export const recordMappingSchema = z.strictObject(recordMappingShape(z.record(z.string(), z.unknown())));
@@ -247,7 +248,7 @@ export const configSchema = z
       .default('sqlite:.ctbridge/ctbridge.db'),
     engine: engineSchema.default(engineSchema.parse({})),
     pii: piiSchema.default({}),
-    retention: retentionSchema.default({ stores: {} }),
+    retention: retentionSchema.default({ stores: {}, auditDays: 365 }),
     identity: identitySchema.default({ foldDots: [], foldPlus: [] }).describe('how guests (orders without a customer) are matched to registered customers by email'),
     destinations: z.array(destinationSchema).default([]),
   })

@@ -137,10 +137,10 @@ export function createEngine(deps: EngineDeps): Engine {
   const retention = config.retention;
   let retentionTimer: NodeJS.Timeout | undefined;
   const purge = () => {
-    if (!retention || (retention.days === undefined && Object.keys(retention.stores).length === 0)) return;
+    if (!retention || (retention.days === undefined && retention.auditDays === undefined && Object.keys(retention.stores).length === 0)) return;
     purgeExpired(store.db, retention, Date.now()).then(
       (purged) => {
-        if (purged.snapshots + purged.deadLetterPayloads > 0) logger.info(purged, 'retention: purged expired snapshots and dead-letter payloads');
+        if (purged.snapshots + purged.deadLetterPayloads + purged.auditEntries > 0) logger.info(purged, 'retention: purged expired snapshots, dead-letter payloads and audit entries');
       },
       (error: unknown) => logger.warn({ err: error }, 'retention purge failed; tried again in an hour'),
     );
