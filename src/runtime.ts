@@ -9,6 +9,7 @@ import type { Connector } from './destinations/types.ts';
 import type { Engine } from './engine/engine.ts';
 import type { EngineHooks } from './engine/hooks.ts';
 import type { ResourceFetcher } from './engine/record-sync.ts';
+import type { IngestAuthOptions } from './ingest/auth.ts';
 import { createIngestService, withIngestMetrics, type IngestService } from './ingest/ingest-service.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { buildServer } from './server/app.ts';
@@ -30,7 +31,8 @@ export interface RuntimeOptions {
   listen?: boolean;
   /** Start the engine's workers (default true). */
   work?: boolean;
-  fetchJwks?: (url: string) => Promise<unknown>;
+  /** Replaces the fetchers (JWKS, SNS certificates) and the clock of ingest authentication (tests). */
+  ingestAuth?: IngestAuthOptions;
   /**
    * Run the engine on its own thread (what `ctbridge start` does), so HTTP ingest keeps the main event loop.
    * Hooks, injected fetchers and connectors need the engine in this thread, so they rule this out.
@@ -109,7 +111,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(thread && {
       metricsText: async () => AggregatorRegistry.aggregate([await metrics.registry.getMetricsAsJSON(), await thread.metrics()]).metrics(),
     }),
-    ...(options.fetchJwks && { fetchJwks: options.fetchJwks }),
+    ...(options.ingestAuth && { ingestAuth: options.ingestAuth }),
   });
 
   let url: string | undefined;

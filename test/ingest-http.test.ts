@@ -246,7 +246,7 @@ describe.each(testStores)('ingest over HTTP on $name', (testStore) => {
     const before = await storedCount(h);
     const problem = await expectProblem(await raw(h, '{"notificationType": "Message",'), 400, 'malformed-json');
     expect(problem.detail).toMatch(/not valid JSON/);
-    await expectProblem(await raw(h, ''), 400, 'malformed-json');
+    await expectProblem(await raw(h, ''), 400, 'empty-body');
     await expectProblem(await raw(h, 'notificationType=Message'), 400, 'malformed-json');
 
     const text = JSON.stringify(h.commercetools.upsertCustomer('truncated', { email: 'cut@example.com', firstName: 'Cut' }));

@@ -52,30 +52,77 @@ export const ingestAuthSchema = z.discriminatedUnion('type', [
     header: z.string().min(1).default('X-Ctbridge-Signature'),
     encoding: z.enum(['hex', 'base64']).default('hex'),
     prefix: z.string().default('sha256='),
+    timestampHeader: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('when set, this header must carry the send time in Unix seconds, and the signature covers `${timestamp}.${body}`: a captured request cannot be replayed after toleranceSeconds'),
+    toleranceSeconds: z.number().int().positive().max(86_400).default(300).describe('how far the signed timestamp may be from now, either way'),
   }),
-  z.strictObject({
-    type: z.literal('oidc'),
-    jwksUrl: z.url(),
-    audience: z.string().min(1),
-    issuers: z.array(z.string()).default(['https://accounts.google.com', 'accounts.google.com']),
-    email: z.string().optional().describe('when set, the token must belong to this service account'),
-  }),
+  z
+    .strictObject({
+      type: z.literal('oidc'),
+      jwksUrl: z.url(),
+      audience: z.string().min(1),
+      issuers: z.array(z.string()).default(['https://accounts.google.com', 'accounts.google.com']),
+      email: z.string().min(1).optional().describe('the push subscription\'s service account: only its tokens are accepted'),
+      allowAnyIdentity: z.boolean().default(false).describe('accept a token of any Google identity for the audience (instead of email)'),
+    })
+    .superRefine((auth, ctx) => {
+      // Any Google account can mint a token for any audience: without the service account, the audience alone
+      // lets anyone in.
+      if (auth.email === undefined && !auth.allowAnyIdentity) {
+        ctx.addIssue({ code: 'custom', path: ['email'], message: 'set email to the push subscription\'s service account (or allowAnyIdentity: true to accept any Google identity)' });
+      }
+      if (auth.email !== undefined && auth.allowAnyIdentity) {
+        ctx.addIssue({ code: 'custom', path: ['allowAnyIdentity'], message: 'allowAnyIdentity: true accepts any identity, so email would not be checked: set one or the other' });
+      }
+    }),
+  z
+    .strictObject({
+      type: z.literal('sns'),
+      topicArns: z
+        .array(z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}(\.fifo)?$/, 'an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:commercetools'))
+        .min(1)
+        .optional()
+        .describe('when set, only messages of these topics are accepted'),
+    })
+    .describe('Amazon SNS message signatures (SignatureVersion 1 or 2), checked against the certificate SNS signs with'),
   z.strictObject({ type: z.literal('none') }).describe('no ingest authentication: local development only'),
 ]);
 
-export const serverSchema = z.strictObject({
-  port: z.number().int().min(0).max(65535).default(8080),
-  host: z.string().default('0.0.0.0'),
-  bodyLimit: z.number().int().positive().default(1024 * 1024).describe('largest accepted ingest body in bytes'),
-  maxInFlightBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(8 * 1024 * 1024)
-    .describe('ingest bodies being received or committed at once, in bytes; beyond it ingest answers 503 with Retry-After so senders back off instead of the process running out of memory'),
-  ingest: z.strictObject({ auth: ingestAuthSchema }),
-  adminToken: z.string().min(16, 'admin token must be at least 16 characters').optional().describe('protects /v1/dead-letters; without it those routes answer 403'),
-});
+export const serverSchema = z
+  .strictObject({
+    port: z.number().int().min(0).max(65535).default(8080),
+    host: z.string().default('0.0.0.0'),
+    bodyLimit: z.number().int().positive().default(1024 * 1024).describe('largest accepted ingest body in bytes'),
+    maxInFlightBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1024 * 1024)
+      .describe('authenticated ingest bodies being received or committed at once, in bytes; beyond it ingest answers 503 with Retry-After so senders back off instead of the process running out of memory'),
+    maxUnverifiedBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * 1024 * 1024)
+      .describe('with hmac or sns auth (whose credential covers the body): body bytes received but not yet verified, at once; beyond it the request is answered 503 and its connection closed'),
+    requestTimeoutMs: durationMs.default(30_000).describe('a request (headers and body) must arrive within this time; otherwise 408 and the connection is closed'),
+    headersTimeoutMs: durationMs.default(10_000).describe('the request headers must arrive within this time; otherwise 408 and the connection is closed'),
+    keepAliveTimeoutMs: durationMs.default(65_000).describe('an idle keep-alive connection is closed after this time (above the idle timeout of a load balancer in front)'),
+    maxConnections: z.number().int().positive().default(1000).describe('open connections at most; further ones are closed at once'),
+    ingest: z.strictObject({ auth: ingestAuthSchema }),
+    adminToken: z.string().min(16, 'admin token must be at least 16 characters').optional().describe('protects /v1/dead-letters; without it those routes answer 403'),
+  })
+  .superRefine(
+    (server, ctx) => {
+      if (typeof server.headersTimeoutMs === 'number' && typeof server.requestTimeoutMs === 'number' && server.headersTimeoutMs > server.requestTimeoutMs) {
+        ctx.addIssue({ code: 'custom', path: ['headersTimeoutMs'], message: `the headers are part of the request: at most requestTimeoutMs (${server.requestTimeoutMs})` });
+      }
+    },
+    { when: (payload) => isPlainObject(payload.value) },
+  );
 
 export const engineSchema = z.strictObject({
   leaseMs: durationMs.default(30_000),

@@ -1,11 +1,14 @@
-// Authenticates requests to the ingest endpoint: a shared bearer token, an HMAC-SHA256 signature over the raw body,
-// or a Google-issued OIDC token (what Pub/Sub push sends when the subscription has authentication enabled).
-// Only node:crypto is used, so there is no JWT library to trust. Reasons are specific enough to fix a setup
-// mistake but never contain the secret, the token or the signature that was presented.
+// Authenticates requests to the ingest endpoint: a shared bearer token, an HMAC-SHA256 signature over the raw body
+// (optionally with a signed timestamp), a Google-issued OIDC token (what Pub/Sub push sends when the subscription
+// has authentication enabled), or an Amazon SNS message signature (sns-auth.ts). Only node:crypto is used, so there
+// is no JWT library to trust. Reasons are specific enough to fix a setup mistake but never contain the secret, the
+// token or the signature that was presented.
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { IngestAuthConfig } from '../config/schema.ts';
+import { createSnsAuth, type FetchCertificate } from './sns-auth.ts';
 
-export type IngestAuthResult = { ok: true } | { ok: false; reason: string };
+/** `retryable`: the credential could not be checked for now (a key or certificate fetch failed); the sender should retry. */
+export type IngestAuthResult = { ok: true } | { ok: false; reason: string; retryable?: true };
 export interface IngestAuthRequest {
   headers: Record<string, string | string[] | undefined>;
   rawBody: Buffer;
@@ -13,8 +16,21 @@ export interface IngestAuthRequest {
 export interface IngestAuthOptions {
   /** Fetches the JWKS document; may resolve to a fetch Response (whose Cache-Control is honoured) or the parsed JSON. */
   fetchJwks?: (url: string) => Promise<unknown>;
+  /** Fetches an SNS signing certificate (only ever called with an https URL on an SNS host). */
+  fetchCertificate?: FetchCertificate;
   /** Current time in ms since epoch. */
   now?: () => number;
+}
+
+/**
+ * An authentication scheme in two steps, so that a request without a credential is refused before its body is
+ * read (and before the body takes any of the in-flight budget): `checkHeaders` checks all the headers can tell;
+ * when `coversBody`, the credential is over the body (hmac, sns) and `checkBody` verifies it once the body is read.
+ */
+export interface IngestAuth {
+  readonly coversBody: boolean;
+  checkHeaders(headers: IngestAuthRequest['headers']): Promise<IngestAuthResult>;
+  checkBody(request: IngestAuthRequest): Promise<IngestAuthResult>;
 }
 
 const CLOCK_SKEW_S = 60;
@@ -25,39 +41,63 @@ const FAILED_FETCH_RETRY_MS = 5_000;
 const DEFAULT_JWKS_TTL_MS = 60 * 60 * 1000;
 const MAX_JWKS_TTL_MS = 24 * 60 * 60 * 1000;
 const MAX_TOKEN_LENGTH = 16 * 1024;
+const OK: IngestAuthResult = { ok: true };
 
-export function createIngestAuthenticator(
-  config: IngestAuthConfig,
-  options?: IngestAuthOptions,
-): (request: IngestAuthRequest) => Promise<IngestAuthResult> {
+export function createIngestAuth(config: IngestAuthConfig, options?: IngestAuthOptions): IngestAuth {
   const now = options?.now ?? Date.now;
   switch (config.type) {
     case 'none':
-      return () => Promise.resolve({ ok: true });
+      return headerAuth(() => OK);
     case 'bearer': {
       const expected = sha256(Buffer.from(config.token, 'utf8'));
-      return (request) => {
-        const token = bearerToken(request.headers);
-        if (!token.ok) return Promise.resolve(token);
+      return headerAuth((headers) => {
+        const token = bearerToken(headers);
+        if (!token.ok) return token;
         // Comparing digests keeps the comparison constant-time and equal-length whatever was presented.
         const presented = sha256(Buffer.from(token.token, 'utf8'));
-        return Promise.resolve(timingSafeEqual(presented, expected) ? { ok: true } : fail('bearer token mismatch'));
-      };
+        return timingSafeEqual(presented, expected) ? OK : fail('bearer token mismatch');
+      });
     }
     case 'hmac':
-      return (request) => Promise.resolve(checkHmac(config, request));
+      return {
+        coversBody: true,
+        checkHeaders: (headers) => {
+          const presented = hmacHeaders(config, headers, now);
+          return Promise.resolve(presented.ok ? OK : presented);
+        },
+        checkBody: (request) => Promise.resolve(checkHmac(config, request, now)),
+      };
     case 'oidc': {
       const keys = new JwksCache(config.jwksUrl, options?.fetchJwks ?? defaultFetchJwks, now);
-      return (request) => verifyOidc(config, keys, now, request);
+      return { coversBody: false, checkHeaders: (headers) => verifyOidc(config, keys, now, headers), checkBody: () => Promise.resolve(OK) };
     }
+    case 'sns':
+      return createSnsAuth(config, { now, ...(options?.fetchCertificate && { fetchCertificate: options.fetchCertificate }) });
   }
+}
+
+/** Both steps at once, for callers that have the body already (and the tests). */
+export function createIngestAuthenticator(config: IngestAuthConfig, options?: IngestAuthOptions): (request: IngestAuthRequest) => Promise<IngestAuthResult> {
+  const auth = createIngestAuth(config, options);
+  return async (request) => {
+    const headers = await auth.checkHeaders(request.headers);
+    return headers.ok ? auth.checkBody(request) : headers;
+  };
+}
+
+function headerAuth(check: (headers: IngestAuthRequest['headers']) => IngestAuthResult): IngestAuth {
+  return { coversBody: false, checkHeaders: (headers) => Promise.resolve(check(headers)), checkBody: () => Promise.resolve(OK) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Bearer and HMAC
 
-function checkHmac(config: Extract<IngestAuthConfig, { type: 'hmac' }>, request: IngestAuthRequest): IngestAuthResult {
-  const header = singleHeader(request.headers, config.header);
+type HmacConfig = Extract<IngestAuthConfig, { type: 'hmac' }>;
+type Presented = { ok: true; signature: Buffer; timestamp: string | undefined } | { ok: false; reason: string };
+
+/** The signature and the timestamp as presented: well-formed, and the timestamp within the tolerance. */
+function hmacHeaders(config: HmacConfig, headers: IngestAuthRequest['headers'], now: () => number): Presented {
+  const header = singleHeader(headers, config.header);
   if (!header.ok) return header;
   let presentedText = header.value.trim();
   if (config.prefix !== '') {
@@ -66,12 +106,30 @@ function checkHmac(config: Extract<IngestAuthConfig, { type: 'hmac' }>, request:
     }
     presentedText = presentedText.slice(config.prefix.length);
   }
-  const presented = decodeSignature(presentedText, config.encoding);
-  if (presented === undefined) return fail(`${config.header} header is not a ${config.encoding}-encoded signature`);
-  const expected = createHmac('sha256', config.secret).update(request.rawBody).digest();
+  const signature = decodeSignature(presentedText, config.encoding);
+  if (signature === undefined) return fail(`${config.header} header is not a ${config.encoding}-encoded signature`);
+  if (config.timestampHeader === undefined) return { ok: true, signature, timestamp: undefined };
+
+  const stamp = singleHeader(headers, config.timestampHeader);
+  if (!stamp.ok) return stamp;
+  const timestamp = stamp.value.trim();
+  if (!/^\d{1,12}$/.test(timestamp)) return fail(`${config.timestampHeader} header is not a time in Unix seconds`);
+  const ageS = now() / 1000 - Number(timestamp);
+  if (ageS > config.toleranceSeconds) return fail(`${config.timestampHeader} is more than ${config.toleranceSeconds} s old`);
+  if (-ageS > config.toleranceSeconds) return fail(`${config.timestampHeader} is more than ${config.toleranceSeconds} s in the future`);
+  return { ok: true, signature, timestamp };
+}
+
+function checkHmac(config: HmacConfig, request: IngestAuthRequest, now: () => number): IngestAuthResult {
+  const presented = hmacHeaders(config, request.headers, now);
+  if (!presented.ok) return presented;
+  const hmac = createHmac('sha256', config.secret);
+  // With a timestamp, the signed text is `${timestamp}.${body}`: the time cannot be changed without the secret.
+  if (presented.timestamp !== undefined) hmac.update(`${presented.timestamp}.`, 'ascii');
+  const expected = hmac.update(request.rawBody).digest();
   // A well-formed signature of the wrong length cannot be right; the length of an HMAC-SHA256 is no secret.
-  if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return fail('signature mismatch');
-  return { ok: true };
+  if (presented.signature.length !== expected.length || !timingSafeEqual(presented.signature, expected)) return fail('signature mismatch');
+  return OK;
 }
 
 function decodeSignature(text: string, encoding: 'hex' | 'base64'): Buffer | undefined {
@@ -89,7 +147,7 @@ function bearerToken(headers: IngestAuthRequest['headers']): { ok: true; token: 
   return { ok: true, token: match[1] };
 }
 
-function singleHeader(headers: IngestAuthRequest['headers'], name: string): { ok: true; value: string } | { ok: false; reason: string } {
+export function singleHeader(headers: IngestAuthRequest['headers'], name: string): { ok: true; value: string } | { ok: false; reason: string } {
   const lower = name.toLowerCase();
   let value = headers[lower];
   if (value === undefined) {
@@ -111,9 +169,9 @@ async function verifyOidc(
   config: Extract<IngestAuthConfig, { type: 'oidc' }>,
   keys: JwksCache,
   now: () => number,
-  request: IngestAuthRequest,
+  headers: IngestAuthRequest['headers'],
 ): Promise<IngestAuthResult> {
-  const bearer = bearerToken(request.headers);
+  const bearer = bearerToken(headers);
   if (!bearer.ok) return bearer;
   const token = bearer.token;
   if (token.length > MAX_TOKEN_LENGTH) return fail('token too large');
@@ -149,6 +207,7 @@ async function verifyOidc(
   if (nowS > claims.exp + CLOCK_SKEW_S) return fail('token expired');
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || nowS + CLOCK_SKEW_S < claims.nbf)) return fail('token not yet valid (nbf)');
   if (claims.iat !== undefined && (typeof claims.iat !== 'number' || nowS + CLOCK_SKEW_S < claims.iat)) return fail('token issued in the future (iat)');
+  // The configuration holds either the service account or allowAnyIdentity: true (see the schema).
   if (config.email !== undefined) {
     if (claims.email !== config.email) return fail('token email does not match the configured service account');
     if (claims.email_verified !== true && claims.email_verified !== 'true') return fail('token email is not verified');
@@ -270,6 +329,6 @@ function sha256(data: Buffer): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
-function fail(reason: string): { ok: false; reason: string } {
+export function fail(reason: string): { ok: false; reason: string } {
   return { ok: false, reason };
 }

@@ -1,15 +1,21 @@
 // The HTTP server: Fastify with the ingest, admin and health/metrics routes as explicit plugins. Bodies are read
 // raw (the HMAC is computed over the exact bytes) and parsed by the ingest service, so that malformed JSON
-// gets a problem+json answer instead of a framework error. No error escapes as a stack trace.
+// gets a problem+json answer instead of a framework error. No error escapes as a stack trace. Connections are
+// bounded in number and in time (headers, whole request, keep-alive idle), so that slow or many clients cannot
+// hold the process's memory or sockets.
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
+import type { IngestAuthOptions } from '../ingest/auth.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Store } from '../store/store.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { ingestRoutes } from './ingest-routes.ts';
-import { sendProblem } from './problem.ts';
+import { rawProblem, sendProblem } from './problem.ts';
+
+const INGEST_ROUTE = '/v1/ingest/commercetools';
 
 export interface ServerDeps {
   config: Pick<Config, 'server' | 'destinations'>;
@@ -18,39 +24,80 @@ export interface ServerDeps {
   metrics: Metrics;
   logger: Logger;
   onReplay: (destination: string | null) => void;
-  fetchJwks?: (url: string) => Promise<unknown>;
+  /** Injected fetchers and clock of ingest authentication (JWKS, SNS certificates). */
+  ingestAuth?: IngestAuthOptions;
   /** The Prometheus exposition; defaults to this thread's registry. */
   metricsText?: () => Promise<string>;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config, store, metrics, logger } = deps;
+  const { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs } = config.server;
+  const httpLogger = logger.child({ component: 'http' });
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }),
+    loggerInstance: httpLogger,
     // Per-request lines would double the log volume at ingest rates; ctbridge logs per message instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.bodyLimit,
-    // Keep-alive connections from push subscriptions are long-lived; keep them open across bursts.
-    keepAliveTimeout: 65_000,
+    // Keep-alive connections from push subscriptions are long-lived; keep them open across bursts (longer than
+    // the idle timeout of a load balancer in front, so that it, not ctbridge, closes them).
+    keepAliveTimeout: keepAliveTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      // Node checks the two timeouts above on this interval (30 s by default, which would let a 10 s headers
+      // timeout run to 40 s): a fraction of the shorter one, and at most a second.
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 4))),
+    },
+    // Node's own answers to a request that timed out or is not HTTP, as problem+json; the connection is closed.
+    clientErrorHandler(error: Error & { code?: string }, socket: Socket) {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, kind, detail] =
+        error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ([408, 'timeout', `a request must arrive within ${requestTimeoutMs} ms, its headers within ${headersTimeoutMs} ms`] as const)
+          : error.code === 'HPE_HEADER_OVERFLOW'
+            ? ([431, 'headers-too-large', 'the request headers are too large'] as const)
+            : ([400, 'bad-request', 'the request is not valid HTTP/1.1'] as const);
+      httpLogger.debug({ code: error.code }, 'client error');
+      // Only where no answer has begun on the connection: bytes written into a response would corrupt it. (Node's
+      // own handler makes the same check on the same field.)
+      const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      if (socket.writable && !answering?.headersSent) socket.write(rawProblem(status, kind, detail));
+      socket.destroy();
+    },
     return503OnClosing: true,
   });
+  // Beyond this many open connections, new ones are closed at once: each holds memory (its parser, headers up to
+  // 16 KB) on a thread with a small heap.
+  app.server.maxConnections = config.server.maxConnections;
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) {
-      return sendProblem(reply, 413, 'payload-too-large', `bodies are limited to ${config.server.bodyLimit} bytes`);
+      // The rest of the body is not read: the connection cannot carry another request.
+      return sendProblem(reply.header('connection', 'close'), 413, 'payload-too-large', `bodies are limited to ${config.server.bodyLimit} bytes`);
     }
+    if (error.code === 'CTBRIDGE_UNVERIFIED_BUDGET') return sendProblem(reply.header('connection', 'close').header('retry-after', '1'), 503, 'overloaded', error.message);
     if (error.statusCode === 415) return sendProblem(reply, 415, 'unsupported-media-type', error.message);
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return sendProblem(reply, error.statusCode, 'bad-request', error.message);
     request.log.error({ err: error }, 'request failed');
-    return sendProblem(reply, 503, 'unavailable', 'the request could not be stored; it was not accepted, deliver it again');
+    if (request.routeOptions.url === INGEST_ROUTE) return sendProblem(reply, 503, 'unavailable', 'the request could not be stored; it was not accepted, deliver it again');
+    return sendProblem(reply, 500, 'internal', 'the request failed; the log has the details');
   });
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));
 
   app.register((scope, _options, done) => {
-    ingestRoutes(scope, { auth: config.server.ingest.auth, bodyLimit: config.server.bodyLimit, maxInFlightBytes: config.server.maxInFlightBytes, ingest: deps.ingest, ...(deps.fetchJwks && { fetchJwks: deps.fetchJwks }) });
+    ingestRoutes(scope, {
+      auth: config.server.ingest.auth,
+      bodyLimit: config.server.bodyLimit,
+      maxInFlightBytes: config.server.maxInFlightBytes,
+      maxUnverifiedBytes: config.server.maxUnverifiedBytes,
+      ingest: deps.ingest,
+      ...(deps.ingestAuth && { authOptions: deps.ingestAuth }),
+    });
     adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), onReplay: deps.onReplay });
     done();
   });

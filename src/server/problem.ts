@@ -1,10 +1,15 @@
 // RFC 9457 problem details with stable `type` URNs, so clients can branch on the kind of error.
+import { STATUS_CODES } from 'node:http';
 import type { FastifyReply } from 'fastify';
 
 export type ProblemKind =
   | 'unauthorized'
   | 'forbidden'
   | 'malformed-json'
+  | 'empty-body'
+  | 'invalid-parameter'
+  | 'timeout'
+  | 'headers-too-large'
   | 'payload-too-large'
   | 'unsupported-media-type'
   | 'not-found'
@@ -18,6 +23,10 @@ const TITLES: Record<ProblemKind, string> = {
   unauthorized: 'Authentication failed',
   forbidden: 'Not allowed',
   'malformed-json': 'Body is not valid JSON',
+  'empty-body': 'Body is empty',
+  'invalid-parameter': 'Invalid request parameter',
+  timeout: 'Request not received in time',
+  'headers-too-large': 'Request headers too large',
   'payload-too-large': 'Body too large',
   'unsupported-media-type': 'Unsupported media type',
   'not-found': 'Not found',
@@ -37,4 +46,10 @@ export function sendProblem(reply: FastifyReply, status: number, kind: ProblemKi
     .code(status)
     .type('application/problem+json')
     .send({ type: problemType(kind), title: TITLES[kind], status, detail, ...extra });
+}
+
+/** A problem+json answer written straight to a socket, for errors Node reports before there is a request to reply to. */
+export function rawProblem(status: number, kind: ProblemKind, detail: string): string {
+  const body = JSON.stringify({ type: problemType(kind), title: TITLES[kind], status, detail });
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? TITLES[kind]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

@@ -3,7 +3,9 @@
 // emulator in commercetools-client.test.ts).
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
-import { configSchema, type Config } from '../../src/config/schema.ts';
+import type { z } from 'zod';
+import { configSchema, type Config, type serverSchema } from '../../src/config/schema.ts';
+import type { IngestAuthOptions } from '../../src/ingest/auth.ts';
 import { groupOrdersByCustomer, paymentIdsOf } from '../../src/commercetools/client.ts';
 import type { ResourceFetcher } from '../../src/engine/record-sync.ts';
 import type { EngineHooks } from '../../src/engine/hooks.ts';
@@ -126,8 +128,10 @@ export interface HarnessOptions {
   storeUrl: string;
   engine?: Partial<Config['engine']>;
   destination?: Record<string, unknown>;
-  /** Overrides of the server block (e.g. a small bodyLimit). */
-  server?: Partial<Config['server']>;
+  /** Overrides of the server block (e.g. a small bodyLimit, another ingest auth), as written in the file. */
+  server?: Partial<z.input<typeof serverSchema>>;
+  /** Injected fetchers and clock of ingest authentication (JWKS, SNS certificates). */
+  ingestAuth?: IngestAuthOptions;
   /** The pii block (hash key, vault keys). */
   pii?: Record<string, unknown>;
   /** The identity block (email folding rules). */
@@ -173,7 +177,14 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const sink = await startSink();
   const commercetools = new FakeCommercetools();
   const config = testConfig(options.storeUrl, sink.url, options);
-  const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, ...(options.hooks && { hooks: options.hooks }), listen: options.listen ?? true });
+  const runtime = await startRuntime({
+    config,
+    logger: pino({ level: 'silent' }),
+    fetcher: commercetools,
+    ...(options.hooks && { hooks: options.hooks }),
+    ...(options.ingestAuth && { ingestAuth: options.ingestAuth }),
+    listen: options.listen ?? true,
+  });
   return {
     runtime,
     sink,
