@@ -1,8 +1,9 @@
 // `ctbridge sandbox` (what `npm start` runs): the whole data flow in one process with nothing to set up. A seeded
-// commercetools emulator, a local sink standing for a destination, ctbridge itself started through startRuntime,
-// and a generator that changes commercetools and posts the matching subscription notifications over HTTP, in the
-// envelopes real subscriptions use, with bursts, redeliveries, reordering and sink faults. It prints a readable
-// feed of what the engine does and, at the end, checks that the sink converged to commercetools' state.
+// commercetools emulator, a local sink standing for a destination, the connectors of `destinations.ts` with their
+// simulators, ctbridge itself started through startRuntime, and a generator that changes commercetools and posts
+// the matching subscription notifications over HTTP, in the envelopes real subscriptions use, with bursts,
+// redeliveries, reordering and sink faults. It prints a readable feed of what the engine does and, at the end,
+// checks that the sink and every simulator converged to commercetools' state.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -14,7 +15,7 @@ import { stringify } from 'yaml';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../commercetools/client.ts';
 import { configSchema } from '../config/schema.ts';
 import type { EngineHooks } from '../engine/hooks.ts';
-import { compileMapping, type Mapped } from '../mapping/record-mapping.ts';
+import { compileMapping } from '../mapping/record-mapping.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startRuntime, type Runtime } from '../runtime.ts';
 import { DeadLetters } from '../store/dead-letters.ts';
@@ -22,9 +23,10 @@ import { readStatus } from '../store/status.ts';
 import { inboxPath } from '../store/store.ts';
 import { createChangeGenerator, scrambleDeliveries, type AppliedChange, type ChangeGenerator, type PlatformNotification, type ResourceUpdatedNotification } from './changes.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from './emulator.ts';
-import { Random, seedShop, STORES, type SeededShop } from './seed.ts';
+import type { SandboxDestinationCheck, StartedSandboxDestination } from './destination-entry.ts';
+import { sandboxDestinations } from './destinations.ts';
+import { Random, seedShop, type SeededShop } from './seed.ts';
 import { startSink, type Sink } from './sink.ts';
-import { startIntercomSimulator, type IntercomSimulator } from './intercom/simulator.ts';
 
 export interface SandboxOptions {
   /** Where the store, the log and the generated config go; wiped (those files only) at start. */
@@ -53,13 +55,12 @@ export interface SandboxSummary {
   deadLetters: number;
   customers: { matching: number; total: number };
   orders: { matching: number; total: number };
-  /** Customers whose Intercom user matches commercetools (email, name), of all customers. */
-  intercom: { matching: number; total: number };
+  /** Per connector of the sandbox (destinations.ts): the resources matching commercetools there, of all. */
+  destinations: Record<string, { matching: number; total: number }>;
   mismatches: string[];
 }
 
 const DESTINATION = 'sink';
-const INTERCOM = 'intercom';
 const SINK_BATCH_SIZE = 20;
 const TICK_MS = 600;
 const BURST_SIZE = 20;
@@ -76,37 +77,6 @@ const CUSTOMER_FIELDS = {
   city: 'addresses[0].city',
   country: 'addresses[0].country',
   store: 'stores[0].key',
-};
-
-/** The order context on an Intercom user, from the customer's orders as commercetools has them ($orders). */
-const INTERCOM_ORDER_CONTEXT = {
-  last_order_number: { path: '$orders[*].orderNumber', pipe: ['last'] },
-  last_order_status: { path: '$orders[*].orderState', pipe: ['last'] },
-  total_orders: { path: '$orders[*]', pipe: ['count'] },
-  // One attribute per currency: lifetime_value_EUR, lifetime_value_GBP.
-  lifetime_value: { path: '$orders[*].totalPrice', pipe: [{ sumByCurrency: { as: 'number' } }] },
-};
-
-/** A successful charge or refund is an Intercom event of its own; other transactions are none (null). */
-const PAYMENT_EVENT_NAME = "transaction.state = 'Success' ? (transaction.type = 'Charge' ? 'payment-captured' : transaction.type = 'Refund' ? 'payment-refunded' : null) : null";
-
-/** The Intercom user of a customer: Intercom's own fields, and custom attributes declared with their types. */
-const INTERCOM_FIELDS = {
-  email: 'email',
-  name: { template: '{{firstName}} {{lastName}}' },
-  customer_number: 'customerNumber',
-  store: 'stores[0].key',
-  locale: 'locale',
-  ...INTERCOM_ORDER_CONTEXT,
-};
-const INTERCOM_ATTRIBUTES = {
-  customer_number: 'string',
-  store: 'string',
-  locale: 'string',
-  last_order_number: 'string',
-  last_order_status: 'string',
-  total_orders: 'integer',
-  ...Object.fromEntries(STORES.map((store) => [`lifetime_value_${store.currency}`, 'float'])),
 };
 
 const ORDER_FIELDS = {
@@ -146,14 +116,17 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const signingSecret = randomBytes(24).toString('base64url');
     const sink = await startSink({ signingSecret });
     cleanups.unshift(() => sink.close());
-    // Intercom's search index lags behind writes; a few seconds here, minutes in a real workspace.
-    const intercom = await startIntercomSimulator({ token: randomBytes(24).toString('base64url'), searchLagMs: 5_000 });
-    cleanups.unshift(() => intercom.close());
+    const connectors: Array<{ name: string; started: StartedSandboxDestination }> = [];
+    for (const entry of sandboxDestinations) {
+      const started = await entry.start();
+      cleanups.unshift(() => started.stop());
+      connectors.push({ name: entry.name, started });
+    }
 
     const port = await choosePort(options.port);
     const ingestToken = randomBytes(24).toString('base64url');
     const adminToken = randomBytes(24).toString('base64url');
-    const rawConfig = sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, intercom, port: port.port, ingestToken, adminToken, storePath: files.db });
+    const rawConfig = sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, connectors: connectors.map((c) => c.started.destination), port: port.port, ingestToken, adminToken, storePath: files.db });
     const config = configSchema.parse(rawConfig);
 
     const logStream = pino.destination({ dest: files.log, sync: true, mkdir: true });
@@ -169,14 +142,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const actualPort = Number(new URL(url).port);
     writeFileSync(files.config, configFileText({ ...rawConfig, server: { ...rawConfig.server, port: actualPort } }, shownDir));
 
-    printBanner(feed, { url, port, actualPort, sink, intercom, shop, emulator, adminToken, ingestToken, shownDir });
+    printBanner(feed, { url, port, actualPort, sink, connectors, shop, emulator, adminToken, ingestToken, shownDir });
 
     const poster = new Poster({ url, ingestToken, random, feed, labels, stats });
-    await initialLoad({ runtime, commercetools, shop, poster, feed, stats, sink });
+    const destinationNames = config.destinations.map((d) => d.name);
+    await initialLoad({ runtime, destinations: destinationNames, commercetools, shop, poster, feed, stats, sink });
 
     const generator = createChangeGenerator(commercetools, { seed: options.seed, shop });
     const created = { customers: [] as string[], orders: [] as string[] };
-    const run = new GeneratorRun({ generator, poster, feed, random, sink, shop, created, runtimeUrl: url, adminToken, stats, labels, waitIdle: (limitMs) => waitUntilDrained(runtime, limitMs) });
+    const run = new GeneratorRun({ generator, poster, feed, random, sink, shop, created, runtimeUrl: url, adminToken, stats, labels, waitIdle: (limitMs) => waitUntilDrained(runtime, destinationNames, limitMs) });
     const stopReason = await run.loop(options);
     feed.note('');
     feed.note(`stopping (${stopReason}): generator stopped; sink faults cleared; waiting for ctbridge to drain its queues (at most ${DRAIN_LIMIT_MS / 1000} s)…`);
@@ -187,7 +161,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const leftover = await new DeadLetters(runtime.store.db).list({ destination: DESTINATION, limit: 1000 });
     if (leftover.length > 0) await run.replayDeadLetters('still dead-lettered at shutdown, the sink is healthy again');
     const drainStarted = performance.now();
-    const drained = await waitUntilDrained(runtime, DRAIN_LIMIT_MS);
+    const drained = await waitUntilDrained(runtime, destinationNames, DRAIN_LIMIT_MS);
     feed.note(
       drained
         ? `queues empty after ${((performance.now() - drainStarted) / 1000).toFixed(1)} s; stopping ctbridge, the sink and the emulator, then comparing the sink with commercetools`
@@ -198,7 +172,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     await runtime.stop();
     logStream.flushSync();
 
-    const convergence = await checkConvergence({ commercetools, sink, intercom, shop, created, labels, deadLettered: new Set(unreplayed.map((d) => d.resource_id ?? '')) });
+    const convergence = await checkConvergence({ commercetools, sink, shop, created, labels, deadLettered: new Set(unreplayed.map((d) => d.resource_id ?? '')) });
+    const checks = new Map<string, SandboxDestinationCheck>();
+    const customerIds = [...shop.customerIds, ...created.customers];
+    for (const { name, started } of connectors) {
+      const checked = await started.check({ commercetools, shop, customerIds, label: (id, typeId) => labels.resource(id, typeId) });
+      checks.set(name, checked);
+      convergence.mismatches.push(...checked.mismatches);
+    }
     const summary: SandboxSummary = {
       notificationsPosted: stats.posted,
       accepted: stats.accepted,
@@ -206,15 +187,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
       destinationCalls: sink.requests.length,
       deadLetters: stats.deadLettered,
       ...convergence,
+      destinations: Object.fromEntries([...checks].map(([name, { matching, total }]) => [name, { matching, total }])),
     };
-    const leads = [...intercom.workspace.contacts.values()].filter((c) => c.role === 'lead').length;
     printSummary(write, summary, {
       stats,
       elapsedS: feed.elapsedS(),
       shownDir,
       unreplayed: unreplayed.length,
       signatureFailures: sink.signatureFailures,
-      intercom: { events: intercom.workspace.events.length, leads, calls: intercom.stats.calls, rateLimited: intercom.stats.rateLimited },
+      connectorLines: [...checks].map(([name, checked]) => `${`${name}:`.padEnd(11)}${checked.summary}`),
     });
     return summary;
   } finally {
@@ -233,7 +214,7 @@ interface RawConfig {
   destinations: Array<Record<string, unknown>>;
 }
 
-function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecret: string; intercom: IntercomSimulator; port: number; ingestToken: string; adminToken: string; storePath: string }): RawConfig {
+function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecret: string; connectors: Array<Record<string, unknown>>; port: number; ingestToken: string; adminToken: string; storePath: string }): RawConfig {
   const { emulator } = input;
   return {
     commercetools: {
@@ -284,21 +265,7 @@ function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecr
           customerEmailChanged: { on: ['CustomerEmailChanged'], fields: { customerId: 'resource.id', email: 'email' } },
         },
       },
-      {
-        name: INTERCOM,
-        type: 'intercom',
-        token: input.intercom.token,
-        baseUrl: input.intercom.url,
-        attributes: INTERCOM_ATTRIBUTES,
-        records: { customer: { source: 'customer', fields: INTERCOM_FIELDS } },
-        // The customer's timeline; the messages after OrderCreated only name their order or payment.
-        events: {
-          'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, store: 'order.store.key', email: 'order.customerEmail' } },
-          'order-state-changed': { on: ['OrderStateChanged'], fields: { order_state: 'orderState', old_order_state: 'oldOrderState' } },
-          payment: { on: ['PaymentTransactionAdded'], fields: { event_name: { jsonata: PAYMENT_EVENT_NAME }, amount: { path: 'transaction.amount', pipe: [{ money: { as: 'object' } }] } } },
-          'email-changed': { on: ['CustomerEmailChanged'], fields: { customer_id: 'resource.id' } },
-        },
-      },
+      ...input.connectors,
     ],
   };
 }
@@ -493,7 +460,7 @@ function feedHooks(feed: Feed, labels: Labels, stats: Stats, sinkUrl: string): E
 
 function printBanner(
   feed: Feed,
-  info: { url: string; port: { requested: number; fellBack: boolean }; actualPort: number; sink: Sink; intercom: IntercomSimulator; shop: SeededShop; emulator: Emulator; adminToken: string; ingestToken: string; shownDir: string },
+  info: { url: string; port: { requested: number; fellBack: boolean }; actualPort: number; sink: Sink; connectors: Array<{ name: string; started: StartedSandboxDestination }>; shop: SeededShop; emulator: Emulator; adminToken: string; ingestToken: string; shownDir: string },
 ): void {
   const { url, shop, shownDir } = info;
   const configFile = `${shownDir}/sandbox.yaml`;
@@ -505,7 +472,7 @@ function printBanner(
   feed.note(`  health and metrics      ${url}/readyz   ${url}/metrics`);
   feed.note(`  admin API               curl -H 'Authorization: Bearer ${info.adminToken}' ${url}/v1/dead-letters   (also /v1/status)`);
   feed.note(`  destination "${DESTINATION}"      ${info.sink.url}/records and /events  (generic HTTP, signed, batches of up to ${SINK_BATCH_SIZE})`);
-  feed.note(`  destination "${INTERCOM}"  ${info.intercom.url}  (a strict Intercom 2.14 simulator: customers become users, orders data events)`);
+  for (const { name, started } of info.connectors) feed.note(`  destination "${name}"${' '.repeat(Math.max(1, 7 - name.length))}${started.banner}`);
   feed.note(`  from another shell      npx ctbridge status --config ${configFile}`);
   feed.note(`                          npx ctbridge dlq list --config ${configFile}`);
   feed.note(`  ctbridge's own logs     ${shownDir}/sandbox.log  (JSON, warnings and errors only)`);
@@ -702,8 +669,8 @@ function wrap(kind: EnvelopeKind, n: PlatformNotification): unknown {
 // ---------------------------------------------------------------------------------------------------------------
 // Initial load: the seeded shop predates the subscription
 
-async function initialLoad(deps: { runtime: Runtime; commercetools: CommercetoolsClient; shop: SeededShop; poster: Poster; feed: Feed; stats: Stats; sink: Sink }): Promise<void> {
-  const { runtime, commercetools, shop, poster, feed, stats, sink } = deps;
+async function initialLoad(deps: { runtime: Runtime; destinations: string[]; commercetools: CommercetoolsClient; shop: SeededShop; poster: Poster; feed: Feed; stats: Stats; sink: Sink }): Promise<void> {
+  const { runtime, destinations, commercetools, shop, poster, feed, stats, sink } = deps;
   const started = performance.now();
   const [customers, orders] = await Promise.all([commercetools.fetchByIds('customer', shop.customerIds), commercetools.fetchByIds('order', shop.orderIds)]);
   const announce = (typeId: 'customer' | 'order', resource: Record<string, unknown>): ResourceUpdatedNotification => {
@@ -725,7 +692,7 @@ async function initialLoad(deps: { runtime: Runtime; commercetools: Commercetool
   const callsBefore = sink.requests.length;
   let accepted = 0;
   for (let i = 0; i < notifications.length; i += 60) accepted += (await poster.postArray(notifications.slice(i, i + 60))).accepted;
-  await waitUntilDrained(runtime, 30_000);
+  await waitUntilDrained(runtime, destinations, 30_000);
   feed.initialLoad = false;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const synced = [...stats.syncedBy].map(([destination, n]) => `${n} to ${destination === 'sink' ? `the sink in ${sink.requests.length - callsBefore} calls` : destination}`).join(', ');
@@ -925,10 +892,10 @@ function rejection(id: string) {
 // ---------------------------------------------------------------------------------------------------------------
 // Shutdown: drain, compare, summarise
 
-async function waitUntilDrained(runtime: Runtime, limitMs: number): Promise<boolean> {
+async function waitUntilDrained(runtime: Runtime, destinations: string[], limitMs: number): Promise<boolean> {
   const deadline = Date.now() + limitMs;
   while (Date.now() < deadline) {
-    const status = await readStatus(runtime.store, [DESTINATION]);
+    const status = await readStatus(runtime.store, destinations);
     if (status.inbox === 0 && status.destinations.every((d) => d.pendingRecords === 0 && d.pendingEvents === 0 && d.inFlight === 0)) return true;
     await sleep(100);
   }
@@ -938,13 +905,12 @@ async function waitUntilDrained(runtime: Runtime, limitMs: number): Promise<bool
 async function checkConvergence(deps: {
   commercetools: CommercetoolsClient;
   sink: Sink;
-  intercom: IntercomSimulator;
   shop: SeededShop;
   created: { customers: string[]; orders: string[] };
   labels: Labels;
   deadLettered: Set<string>;
-}): Promise<Pick<SandboxSummary, 'customers' | 'orders' | 'intercom' | 'mismatches'>> {
-  const { commercetools, sink, intercom, shop, created, labels, deadLettered } = deps;
+}): Promise<Pick<SandboxSummary, 'customers' | 'orders' | 'mismatches'>> {
+  const { commercetools, sink, shop, created, labels, deadLettered } = deps;
   const mismatches: string[] = [];
   const compare = async (typeId: 'customer' | 'order', ids: string[], fields: Record<string, string>) => {
     const mapping = compileMapping({ fields });
@@ -974,53 +940,13 @@ async function checkConvergence(deps: {
   };
   const customers = await compare('customer', [...shop.customerIds, ...created.customers], CUSTOMER_FIELDS);
   const orders = await compare('order', [...shop.orderIds, ...created.orders], ORDER_FIELDS);
-  return { customers, orders, intercom: await compareIntercom(commercetools, intercom, [...shop.customerIds, ...created.customers], labels, mismatches), mismatches };
-}
-
-/**
- * Each customer as an Intercom user (email and name as in commercetools, and the order context of the orders it
- * has now); a deleted one archived or gone.
- */
-async function compareIntercom(commercetools: CommercetoolsClient, intercom: IntercomSimulator, ids: string[], labels: Labels, mismatches: string[]): Promise<{ matching: number; total: number }> {
-  const current = await commercetools.fetchByIds('customer', ids);
-  const orders = await commercetools.fetchOrdersOf(ids);
-  const users = new Map([...intercom.workspace.contacts.values()].filter((c) => c.role === 'user' && !c.archived).map((c) => [c.external_id, c]));
-  const name = compileMapping({ fields: { name: INTERCOM_FIELDS.name } });
-  const context = compileMapping({ fields: INTERCOM_ORDER_CONTEXT });
-  let matching = 0;
-  for (const id of ids) {
-    const resource = current.get(id);
-    const user = users.get(id);
-    const label = labels.resource(id, 'customer');
-    if (!resource) {
-      if (user) mismatches.push(`${label}: deleted in commercetools but still an active Intercom user`);
-      else matching += 1;
-      continue;
-    }
-    const mapped = await name.apply(resource);
-    const expectedName = mapped.skip ? null : mapped.payload.name;
-    const expectedContext = orderContextAttributes(await context.apply(resource, { orders: orders.get(id) ?? [] }));
-    const differs = user ? Object.entries(expectedContext).filter(([attribute, value]) => (user.custom_attributes[attribute] ?? null) !== value) : [];
-    if (!user) mismatches.push(`${label}: no Intercom user`);
-    else if (user.email !== resource.email || user.name !== expectedName) mismatches.push(`${label}: the Intercom user has ${JSON.stringify({ email: user.email, name: user.name })}`);
-    else if (differs.length > 0) mismatches.push(`${label}: the Intercom user's order context has ${JSON.stringify(Object.fromEntries(differs.map(([attribute]) => [attribute, user.custom_attributes[attribute] ?? null])))}, commercetools says ${JSON.stringify(Object.fromEntries(differs))}`);
-    else matching += 1;
-  }
-  return { matching, total: ids.length };
-}
-
-/** The order context as Intercom attributes: lifetime_value per currency, and a currency without orders cleared. */
-function orderContextAttributes(mapped: Mapped): Record<string, unknown> {
-  if (mapped.skip) return {};
-  const { lifetime_value: lifetime, ...rest } = mapped.payload;
-  const perCurrency = Object.fromEntries(STORES.map((store) => [`lifetime_value_${store.currency}`, (lifetime as Record<string, unknown>)[store.currency] ?? null]));
-  return { ...rest, ...perCurrency };
+  return { customers, orders, mismatches };
 }
 
 function printSummary(
   write: (line: string) => void,
   s: SandboxSummary,
-  extra: { stats: Stats; elapsedS: number; shownDir: string; unreplayed: number; signatureFailures: number; intercom: { events: number; leads: number; calls: number; rateLimited: number } },
+  extra: { stats: Stats; elapsedS: number; shownDir: string; unreplayed: number; signatureFailures: number; connectorLines: string[] },
 ): void {
   const { stats } = extra;
   const perNotification = s.notificationsPosted > 0 ? (s.destinationCalls / s.notificationsPosted).toFixed(2) : '-';
@@ -1031,7 +957,7 @@ function printSummary(
     ['duplicates', `${s.duplicates}  (accepted, then dropped by dedupe: not processed again)`],
     ['records synced', `${stats.synced}  (only changed fields sent)`],
     ['events delivered', String(stats.delivered)],
-    ['destination calls', `${s.destinationCalls}  (requests the sink received, the ones it failed on purpose included; Intercom's below)`],
+    ['destination calls', `${s.destinationCalls}  (requests the sink received, the ones it failed on purpose included; the simulators' below)`],
     ['calls per notification', `${perNotification}  (a handler that forwards each notification makes at least 1)`],
     ['retries', String(stats.retried)],
     ['dead letters', `${s.deadLetters}  (${stats.replayed} replayed through the admin API${extra.unreplayed > 0 ? `, ${extra.unreplayed} left` : ''})`],
@@ -1043,7 +969,7 @@ function printSummary(
   write(`summary after ${extra.elapsedS.toFixed(1)} s`);
   for (const [name, value] of rows) write(`  ${name.padEnd(24)}${value}`);
   write(`converged: ${s.customers.matching}/${s.customers.total} customers, ${s.orders.matching}/${s.orders.total} orders match commercetools`);
-  write(`intercom:  ${s.intercom.matching}/${s.intercom.total} customers are Intercom users matching commercetools; ${extra.intercom.events} events, ${extra.intercom.leads} leads, ${extra.intercom.calls} API calls (${extra.intercom.rateLimited} answered 429)`);
+  for (const line of extra.connectorLines) write(line);
   for (const mismatch of s.mismatches.slice(0, 20)) write(`  differs: ${mismatch}`);
   if (s.mismatches.length > 20) write(`  … and ${s.mismatches.length - 20} more`);
   write(`The store stays in ${extra.shownDir}/sandbox.db (and sandbox.inbox.db) until the next run: npx ctbridge dlq list --all --config ${extra.shownDir}/sandbox.yaml`);

@@ -1,0 +1,39 @@
+// What a connector brings to the sandbox (`npm start`): its simulator, started and stopped with the sandbox, the
+// destination block it adds to the sandbox's configuration, and, once the sandbox has drained, a check of what
+// arrived against commercetools. The sandbox runs the entries of `sandbox/destinations.ts` and names none of them.
+import type { CommercetoolsClient } from '../commercetools/client.ts';
+import type { SeededShop } from './seed.ts';
+
+export interface SandboxDestinationEntry {
+  /** The destination's name in the sandbox's configuration. */
+  readonly name: string;
+  start(): Promise<StartedSandboxDestination>;
+}
+
+export interface StartedSandboxDestination {
+  /** The destination block of the configuration (before validation), `name` included. */
+  readonly destination: Record<string, unknown>;
+  /** One line for the banner: where the simulator listens and what it receives. */
+  readonly banner: string;
+  /** Compares what arrived with what commercetools holds now, once the sandbox has drained. */
+  check(context: SandboxCheckContext): Promise<SandboxDestinationCheck>;
+  stop(): Promise<void>;
+}
+
+export interface SandboxCheckContext {
+  commercetools: CommercetoolsClient;
+  shop: SeededShop;
+  /** Every customer of the run: seeded and created by the generator. */
+  customerIds: string[];
+  /** A readable name for a resource (`customer anna-k`). */
+  label: (id: string, typeId: string) => string;
+}
+
+export interface SandboxDestinationCheck {
+  matching: number;
+  total: number;
+  /** What differs, one line per resource. */
+  mismatches: string[];
+  /** The summary line: what matched, and the simulator's own figures. */
+  summary: string;
+}

@@ -1,0 +1,6 @@
+// The connectors the sandbox runs beside its HTTP sink, each with its simulator (see destination-entry.ts).
+// Adding a connector to `npm start` is one line here.
+import type { SandboxDestinationEntry } from './destination-entry.ts';
+import { intercomSandbox } from './intercom/sandbox-entry.ts';
+
+export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox];
