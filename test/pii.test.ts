@@ -39,7 +39,7 @@ describe('payment data', () => {
 
   it('masks card numbers and IBANs in text, and redaction does too', () => {
     expect(maskPaymentData('card 4111 1111 1111 1111, iban DE89370400440532013000, order 12345')).toBe('card [card number], iban [IBAN], order 12345');
-    expect(redact({ detail: 'declined 4111111111111111', pan: 4111111111111111 })).toEqual({ detail: 'declined [card number]', pan: '[card number]' });
+    expect(redact({ detail: 'declined 4111111111111111', ref: 4111111111111111, pan: 4111111111111111 })).toEqual({ detail: 'declined [card number]', ref: '[card number]', pan: '[redacted]' });
   });
 });
 

@@ -1,12 +1,14 @@
 // `ctbridge mapping preview`: what a commercetools resource becomes in a destination, without starting anything —
 // the mapped payload, the fields a sync would send against a previous payload, and which fields carry personal
-// data and in what form they leave. A customer mapping that reads `$orders` is given the orders of --orders.
+// data (of their own class, or found inside them by the PII policy) and in what form they leave. A customer
+// mapping that reads `$orders` is given the orders of --orders.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { sortOldestFirst } from '../commercetools/client.ts';
 import { changedFields } from '../engine/delta.ts';
 import { compileRoutes } from '../engine/routes.ts';
 import { normalizeBody } from '../ingest/normalize.ts';
+import type { PiiClass, PiiTreatment } from '../pii/classes.ts';
 import { configOption, exitUsage, loadConfigOrExit } from './common.ts';
 
 /** How a personal field leaves, from the transforms it goes through (the last protective one decides). */
@@ -14,6 +16,8 @@ function formOf(transforms: readonly string[]): string {
   const last = [...transforms].reverse().find((name) => name === 'hash' || name === 'mask' || name === 'tokenize');
   return last === 'hash' ? 'hashed' : last === 'mask' ? 'masked' : last === 'tokenize' ? 'tokenized' : 'as is';
 }
+
+const TREATMENT_FORMS: Record<PiiTreatment, string> = { pass: 'as is', mask: 'masked', hash: 'hashed', tokenize: 'tokenized', drop: 'dropped' };
 
 // The preview does not open the store: a tokenized field shows where its vault token would be.
 const PREVIEW_TOKENS = { tokenize: () => Promise.resolve('[vault token]') };
@@ -82,7 +86,13 @@ export function registerMappingCommands(program: Command): void {
       }
       const orders = options.orders === undefined ? undefined : ordersOf(readJson(options.orders, 'orders'), options.orders);
       if (orders && !route.mapping.readsOrders) return exitUsage(`${destination.name} / ${options.record} does not read $orders; leave --orders out`);
-      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input'), options.input), { context: options.store === undefined ? undefined : { store: options.store }, tokens: PREVIEW_TOKENS, orders });
+      // Personal data the policy found inside fields of no class of their own (`custom.fields`, `$string($)`).
+      const inside = new Map<string, { field: string; class: PiiClass; form: string; inside: true }>();
+      const onInnerPii = (field: string, piiClass: PiiClass, treatment: PiiTreatment) => {
+        inside.set(`${field}\u0000${piiClass}`, { field, class: piiClass, form: TREATMENT_FORMS[treatment], inside: true });
+      };
+      const context = { ...(options.store !== undefined && { store: options.store }), onInnerPii };
+      const mapped = await route.mapping.apply(resourceOf(readJson(options.input, 'input'), options.input), { context, tokens: PREVIEW_TOKENS, orders });
       if (mapped.skip) {
         process.stdout.write(`${destination.name} / ${options.record}: a when: block leaves this ${route.resourceType} out of the destination (skip: true); nothing would be sent\n`);
         return;
@@ -97,7 +107,8 @@ export function registerMappingCommands(program: Command): void {
       const definitions = new Map(route.mapping.fields.map((field) => [field.name, field]));
       const personal = [...definitions.values()]
         .filter((field) => field.personal && (Object.hasOwn(payload, field.name) || field.treatment === 'drop'))
-        .map((field) => ({ field: field.name, ...(field.piiClass && { class: field.piiClass }), form: field.treatment === 'drop' ? 'dropped' : formOf(field.transforms) }));
+        .map((field): { field: string; class?: PiiClass; form: string; inside?: true } => ({ field: field.name, ...(field.piiClass && { class: field.piiClass }), form: field.treatment === 'drop' ? 'dropped' : formOf(field.transforms) }))
+        .concat([...inside.values()]);
       const { target } = mapped;
 
       if (options.json) {
@@ -116,7 +127,7 @@ export function registerMappingCommands(program: Command): void {
           : changed.length === 0
             ? 'delta: nothing changed, nothing would be sent'
             : `delta: ${changed.join(', ')} (${changed.length} of ${Object.keys(payload).length} fields)`,
-        personal.length === 0 ? 'personal data: none' : `personal data: ${personal.map((p) => `${p.field} (${p.class ? `${p.class}, ` : ''}${p.form})`).join(', ')}`,
+        personal.length === 0 ? 'personal data: none' : `personal data: ${personal.map((p) => `${p.field} (${p.class ? `${p.class}${p.inside ? ' inside' : ''}, ` : ''}${p.form})`).join(', ')}`,
         ...(route.mapping.readsOrders ? [orders ? `$orders: ${orders.length} orders from ${options.orders}` : '$orders: no orders given (--orders FILE gives the customer\'s orders); mapped as a customer without any'] : []),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);

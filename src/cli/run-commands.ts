@@ -4,9 +4,16 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../observability/logger.ts';
-import { startRuntime } from '../runtime.ts';
+import { startRuntime, type Runtime, type RuntimeOptions } from '../runtime.ts';
 import { openStore } from '../store/store.ts';
 import { configOption, exitWithError, loadConfigOrExit } from './common.ts';
+
+/** Starts ctbridge and logs where it listens, its store (without credentials: see Store.location) and destinations. */
+export async function startAndAnnounce(options: RuntimeOptions): Promise<Runtime> {
+  const runtime = await startRuntime(options);
+  options.logger.info({ url: runtime.url, store: runtime.store.location, destinations: options.config.destinations.map((d) => d.name) }, 'ctbridge started');
+  return runtime;
+}
 
 export function registerRunCommands(program: Command): void {
   program
@@ -16,8 +23,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (options: { config?: string }) => {
       const config = loadConfigOrExit(options);
       const logger = createLogger();
-      const runtime = await startRuntime({ config, logger, engineThread: true }).catch(exitWithError);
-      logger.info({ url: runtime.url, store: runtime.store.location, destinations: config.destinations.map((d) => d.name) }, 'ctbridge started');
+      const runtime = await startAndAnnounce({ config, logger, engineThread: true }).catch(exitWithError);
       await untilSignal();
       logger.info('stopping: no new work is claimed, work in flight finishes');
       await runtime.stop();

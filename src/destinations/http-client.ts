@@ -2,6 +2,7 @@
 // engine's error classes so connectors stay thin and never decide retry policy themselves.
 import { RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../engine/errors.ts';
 import type { RateLimiter } from '../engine/rate-limiter.ts';
+import { redactUrl } from '../observability/redact.ts';
 
 export interface HttpRequest {
   method: string;
@@ -85,14 +86,4 @@ function describeNetworkError(error: unknown): string {
     return cause?.code ? `network error: ${cause.code}` : `network error: ${cause?.message ?? error.message}`;
   }
   return `network error: ${String(error)}`;
-}
-
-/** URLs may carry credentials or tokens in the query; error messages keep only origin and path. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return '<invalid url>';
-  }
 }

@@ -58,6 +58,8 @@ export interface CompiledField {
   sourceLeaves: readonly string[];
   /** Transforms it uses, by name (the configuration checks their secrets are set). */
   transforms: readonly string[];
+  /** Its parts went through the PII policy one by one (a list's fields): the policy leaves the whole alone. */
+  partsTreated?: boolean;
 }
 
 export class FieldSpecError extends Error {
@@ -238,6 +240,7 @@ function fromList(path: string, fields: Record<string, FieldSpec>, secrets: Tran
     // Its elements' fields are classified (and treated by the PII policy) one by one.
     sourceLeaves: [],
     transforms: compiled.flatMap(([, field]) => field.transforms),
+    partsTreated: true,
   };
 }
 

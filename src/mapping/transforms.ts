@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import type Countries from 'i18n-iso-countries';
 import type { CountryCode, parsePhoneNumberFromString as ParsePhoneNumber } from 'libphonenumber-js/max';
 import { z } from 'zod';
+import type { PiiClass, PiiTreatment } from '../pii/classes.ts';
 
 /** What a transform may know about the record it works on (see the mapping compiler). */
 export interface TransformContext {
@@ -30,6 +31,8 @@ export interface TransformContext {
    * commercetools when the mapping does, so totals and "last order" fields are computed, never accumulated.
    */
   orders?: readonly unknown[] | undefined;
+  /** Told of personal data the PII policy found inside a field's value and treated (the mapping preview lists it). */
+  onInnerPii?: ((field: string, piiClass: PiiClass, treatment: PiiTreatment) => void) | undefined;
 }
 
 /** Turns a value into a vault token; calls made together are answered by one store round trip. */

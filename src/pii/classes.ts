@@ -27,11 +27,12 @@ const NAMES: Array<[PiiClass, ReadonlySet<string>]> = [
   ['name', new Set(['firstname', 'lastname', 'middlename', 'fullname', 'salutation', 'nickname', 'surname', 'givenname', 'familyname'])],
 ];
 
+const CLASS_OF_NAME = new Map<string, PiiClass>();
+for (const [piiClass, names] of NAMES) for (const name of names) if (!CLASS_OF_NAME.has(name)) CLASS_OF_NAME.set(name, piiClass);
+
 /** The class of one name, or undefined when it does not name personal data. */
 export function classOfName(name: string): PiiClass | undefined {
-  const lower = name.toLowerCase();
-  for (const [piiClass, names] of NAMES) if (names.has(lower)) return piiClass;
-  return undefined;
+  return CLASS_OF_NAME.get(name.toLowerCase());
 }
 
 /**

@@ -1,9 +1,16 @@
 // Applies a destination's PII policy to a compiled field: by the field's class (classes.ts), what leaves is the
 // value as is, masked, an HMAC-SHA256 of it, a vault token for it (reversible, see vault.ts), or nothing at all.
 // Objects and lists (a whole address) are treated leaf by leaf, so no part of them passes untreated.
+//
+// A field's class says what it is meant to carry, not what it may hold: `custom.fields`, `$string($)` or a
+// `$lookup` can produce an e-mail address in a field of no class. So, first, whatever a field produces is looked
+// through (inner.ts): e-mail addresses and international phone numbers wherever they are (inside text and JSON
+// text, as object keys), and the values under keys that name a class (`firstName` inside a whole customer), are
+// treated as the policy says for their class. Only a field that says `pii: none` is left as it is.
 import type { CompiledField } from '../mapping/field.ts';
 import { compileTransform, type TransformContext, type TransformFunction, type TransformSecrets } from '../mapping/transforms.ts';
 import { classOfField, type PiiClass, type PiiPolicy, type PiiTreatment } from './classes.ts';
+import { innerRules, scanningInner } from './inner.ts';
 
 export interface PolicyOutcome {
   /** undefined when the policy drops the field. */
@@ -21,8 +28,10 @@ export function applyPiiPolicy(
 ): PolicyOutcome {
   const piiClass = classOfField(name, field.sourceLeaves, explicit);
   const treatment: PiiTreatment = piiClass === undefined ? 'pass' : (policy[piiClass] ?? 'pass');
-  if (treatment === 'pass') return { field, piiClass, treatment };
   if (treatment === 'drop') return { field: undefined, piiClass, treatment };
+  const rules = explicit === 'none' ? undefined : innerRules(policy, secrets, treatment !== 'pass');
+  if (rules !== undefined && !field.partsTreated) field = scanningInner(name, field, rules);
+  if (treatment === 'pass') return { field, piiClass, treatment };
   if (treatment === 'tokenize') return { field: tokenizing(field), piiClass, treatment };
   const transform: TransformFunction =
     treatment === 'hash' ? compileTransform('hash', secrets) : compileTransform({ mask: { kind: piiClass === 'email' ? 'email' : piiClass === 'phone' ? 'phone' : 'text' } }, secrets);

@@ -103,13 +103,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
 
   app.get('/healthz', () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  // Unauthenticated, so it says whether, never where: no store URL, host, path or driver error (those are logged).
+  app.get('/readyz', async (request, reply) => {
     try {
       const pending = await store.pendingMigrations();
-      if (pending.length > 0) return sendProblem(reply, 503, 'unavailable', `migrations not applied: ${pending.join(', ')}`);
-      return { status: 'ready', store: store.location };
+      if (pending.length > 0) return sendProblem(reply, 503, 'unavailable', `${pending.length} store migrations not applied`);
+      return { status: 'ready' };
     } catch (error) {
-      return sendProblem(reply, 503, 'unavailable', `store unreachable: ${(error as Error).message}`);
+      request.log.warn({ err: error }, 'readiness check: the store is unreachable');
+      return sendProblem(reply, 503, 'unavailable', 'the store is unreachable');
     }
   });
   const metricsText = deps.metricsText ?? (() => metrics.registry.metrics());

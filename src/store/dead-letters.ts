@@ -4,6 +4,7 @@
 // never understood, and only their redacted form is kept.
 import type { Kysely, Selectable } from 'kysely';
 import { sql } from 'kysely';
+import { redactText } from '../observability/redact.ts';
 import type { Database, DeadLettersTable } from './schema.ts';
 
 export type DeadLetter = Selectable<DeadLettersTable>;
@@ -114,9 +115,10 @@ export async function insertQuarantine(db: Kysely<Database>, entry: QuarantineEn
       resource_id: null,
       dedupe_key: entry.dedupeKey?.slice(0, 256) ?? null,
       correlation_id: entry.correlationId,
-      // Reasons quote the payload (a JSON parse error shows the text it choked on); PostgreSQL refuses NUL in
-      // text, and a quarantine that cannot be written would turn a poison message into a 503 redelivered forever.
-      reason: entry.reason.replaceAll('\u0000', '\uFFFD'),
+      // Reasons quote the payload (a JSON parse error shows the text it choked on): redacted like it. PostgreSQL
+      // refuses NUL in text, and a quarantine that cannot be written would turn a poison message into a 503
+      // redelivered forever.
+      reason: redactText(entry.reason).replaceAll('\u0000', '\uFFFD'),
       last_error: null,
       attempts: 0,
       attempt_log: null,

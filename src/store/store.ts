@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { createRequire } from 'node:module';
 import type PgModule from 'pg';
+import { redactUrl } from '../observability/redact.ts';
 import type { Database } from './schema.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import { checkpoint, openSqlite, type SqliteOptions } from './sqlite.ts';
@@ -98,9 +99,9 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const db = postgresKysely(url, options.poolSize ?? 10);
-    return withMigrations(db, 'postgres', redactCredentials(url), { db, dialect: 'postgres', separate: false, close: () => Promise.resolve() });
+    return withMigrations(db, 'postgres', redactUrl(url), { db, dialect: 'postgres', separate: false, close: () => Promise.resolve() });
   }
-  throw new Error(`unsupported store "${redactCredentials(url)}": expected sqlite:PATH or a postgres:// URL`);
+  throw new Error(`unsupported store "${redactUrl(url)}": expected sqlite:PATH or a postgres:// URL`);
 }
 
 /** Opens only the inbox of the store at `url` (the inbox writer thread needs nothing else). */
@@ -183,6 +184,3 @@ function withMigrations(db: Kysely<Database>, dialect: Dialect, location: string
   };
 }
 
-export function redactCredentials(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
-}
