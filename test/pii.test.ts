@@ -123,6 +123,20 @@ describe('snapshots', () => {
     expect(snapshot({ email: 'b@example.com', tier: 'gold' }, personal).email).not.toBe(a.email);
     expect(snapshot({ email: null }, personal)).toEqual({ email: null });
   });
+
+  it('digest a field the mapping does not know as personal when its value holds an e-mail or a phone number', () => {
+    const snapshot = createSnapshotter(randomBytes(32));
+    const none = new Set<string>();
+    const record = { custom: { note: 'call ada@example.com', vip: true }, json: '{"phone":"+43 664 1234567"}', keyed: { 'ada@example.com': 1 }, tier: 'gold', id: 'c4bd1f67-0775-4605-958d-0a1b2c3d4e5f' };
+    const kept = snapshot(record, none);
+    for (const field of ['custom', 'json', 'keyed']) expect(String(kept[field])).toMatch(/^digest:/);
+    expect(kept.tier).toBe('gold');
+    expect(kept.id).toBe(record.id);
+    expect(JSON.stringify(kept)).not.toMatch(/ada@example\.com|664 1234567/);
+    expect(snapshot({ ...record, custom: { note: 'call bob@example.com', vip: true } }, none).custom).not.toBe(kept.custom);
+    const plain = { tier: 'gold', count: 3 };
+    expect(snapshot(plain, none)).toBe(plain);
+  });
 });
 
 describe.each(testStores)('the token vault on $name', (testStore) => {
