@@ -17,7 +17,7 @@ import { MappingError } from '../mapping/record-mapping.ts';
 import { recordContext } from '../mapping/field.ts';
 import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
-import type { DirtyKey, RecordQueue, RecordRow, SyncedResult } from '../store/record-queue.ts';
+import type { DirtyKey, RecordQueue, RecordRow, RowAudit, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
 import { PermanentError, RetryableError, toDeliveryError } from './errors.ts';
 import { createFailureRecorder } from './failures.ts';
@@ -51,7 +51,6 @@ export interface RecordSyncDeps {
   metrics: Metrics;
   logger: Logger;
   hooks: EngineHooks;
-  owner: string;
   now?: () => number;
 }
 
@@ -75,7 +74,7 @@ interface Pending {
 }
 
 export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, fetcher, references, pii, identities, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, fetcher, references, pii, identities, engine, metrics, logger, hooks } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
@@ -187,10 +186,14 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       );
       const merges = await mergeGuests(destination, connector, identities, persons, logger);
       const at = now();
-      await queue.finish(owner, at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
+      const { refused } = await queue.finish(at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
         await identities.upsert(trx, destination, persons, at);
         for (const merge of merges.done) await identities.markMerged(trx, destination, merge.from.person, merge.into.person, at);
       });
+      if (refused.length > 0) {
+        metrics.leaseLost.inc({ destination, kind: 'record' }, refused.length);
+        logger.warn({ records: refused.map((row) => `${row.record_type}/${row.resource_id}`) }, 'the lease of records in flight was lost: their outcome is discarded, and they are synced again whole');
+      }
     } finally {
       metrics.inFlight.dec({ destination, kind: 'record' }, rows.length);
     }
@@ -270,9 +273,10 @@ async function mergeGuests(destination: string, connector: Connector, identities
 }
 
 /** What the audit log gets of a batch: each change sent, and each that failed (field names, never values). */
-function auditEntries(destination: string, at: number, sent: readonly Pending[], pending: readonly Pending[], retries: ReadonlyArray<{ row: RecordRow; lastError: string }>, deadLetters: ReadonlyArray<{ row: RecordRow; reason: string }>): AuditEntry[] {
+function auditEntries(destination: string, at: number, sent: readonly Pending[], pending: readonly Pending[], retries: ReadonlyArray<{ row: RecordRow; lastError: string }>, deadLetters: ReadonlyArray<{ row: RecordRow; reason: string }>): Array<RowAudit<RecordRow>> {
   const planned = new Map(pending.map((p) => [p.row, p.item]));
-  const entry = (row: RecordRow, item: RecordItem | undefined, outcome: AuditEntry['outcome'], detail: string | null): AuditEntry => ({
+  const entry = (row: RecordRow, item: RecordItem | undefined, outcome: AuditEntry['outcome'], detail: string | null): RowAudit<RecordRow> => ({
+    row,
     at,
     action: item?.operation === 'delete' ? 'record.delete' : 'record.upsert',
     destination,
