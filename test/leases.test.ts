@@ -94,14 +94,17 @@ describe.each(testStores)('leases on $name', (testStore) => {
     const h = await startHarness({ storeUrl: await testStore.create(), engine: { leaseMs: LEASE_MS }, destination, hooks: rounds.hooks });
     try {
       let leaseEnd: number | undefined;
+      let renewedUntil = 0;
       // v1 is held until its lease (as claimed) has ended and three more claim rounds found nothing to claim.
       const overlaps = watchOverlaps(h, (request) =>
         subjectOf(request) === 'customer/slow' && (request.body as { version: number }).version === 1
           ? async () => {
-              leaseEnd ??= (await recordRow(h, 'slow'))!.lease_until ?? undefined;
+              const row = (await recordRow(h, 'slow'))!;
+              leaseEnd ??= row.lease_until ?? undefined;
+              renewedUntil = Math.max(renewedUntil, row.lease_until ?? 0);
               if (leaseEnd === undefined || Date.now() <= leaseEnd) return false;
               const after = rounds.since('record', leaseEnd);
-              return after.claimed === 0 && after.count >= 3 && (await recordRow(h, 'slow'))!.seen_version === 2;
+              return after.claimed === 0 && after.count >= 3 && row.seen_version === 2;
             }
           : undefined,
       );
@@ -112,6 +115,8 @@ describe.each(testStores)('leases on $name', (testStore) => {
       await eventually(() => h.sink.records.get('customer/slow')?.firstName === 'Two', 'v2 at the sink');
       await eventually(() => settled(h, 'slow'), 'the key clean and unleased');
       expect(overlaps).toEqual([]);
+      // The lease was renewed while v1 was held, past its end as claimed.
+      expect(renewedUntil).toBeGreaterThan(leaseEnd!);
       expect(h.sink.records.get('customer/slow')).toEqual({ email: 'slow@example.com', firstName: 'Two', lastName: 'Slow', city: null });
       expect(h.sink.versions.get('customer/slow')).toEqual([1, 2]);
       expectInOrder(h, 'slow');
@@ -217,6 +222,10 @@ describe.each(testStores)('leases on $name', (testStore) => {
 
       const [claimed] = await here.claim(10);
       expect(claimed?.lease_owner).toMatch(/^process-a\//);
+      // Renewing moves the lease (and the due time) on; only the token that holds it can.
+      await queue.renew(claimed!.lease_owner!, [claimed!], clock + 5 * LEASE_MS);
+      await queue.renew('process-b/1', [claimed!], clock + 50 * LEASE_MS);
+      expect(await row()).toMatchObject({ lease_owner: claimed!.lease_owner, lease_until: clock + 5 * LEASE_MS, due_at: clock + 5 * LEASE_MS });
       await here.hold([claimed!], claimed!.lease_owner, async () => {
         // The row's lease ran out (a renewal held up): a claim of this process takes the key and hands it back.
         clock += 10 * LEASE_MS;
