@@ -55,7 +55,8 @@ export interface RecordSyncDeps {
 }
 
 type Latest =
-  | { state: 'present'; version: number; resource: Record<string, unknown> }
+  /** `ceiling`: commercetools overruled announced versions above it (see resolveLatest). */
+  | { state: 'present'; version: number; resource: Record<string, unknown>; ceiling?: number }
   | { state: 'deleted'; version: number }
   /** Every announced version is already synced: nothing to read, nothing to send. */
   | { state: 'current' };
@@ -103,7 +104,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       }
 
       const keys = await pii();
-      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher);
+      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher, engine.versionJumpConfirm);
       await expandReferences(claimed, latest, references);
       const orders = await ordersOfCustomers(claimed, latest, fetcher);
       const pending: Pending[] = [];
@@ -185,6 +186,10 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
         },
       );
       const merges = await mergeGuests(destination, connector, identities, persons, logger);
+      for (const result of synced) {
+        const state = latest.get(result.row);
+        if (state !== undefined && !(state instanceof Error) && state.state === 'present') result.ceiling = state.ceiling;
+      }
       const at = now();
       const { refused } = await queue.finish(at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
         await identities.upsert(trx, destination, persons, at);
@@ -365,17 +370,24 @@ async function expandReferences(claimed: ReadonlyArray<{ row: RecordRow; route: 
   });
 }
 
-/** The newest known state of each row's resource, or the error that prevented finding it. */
-async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promise<Map<RecordRow, Latest | Error>> {
+/**
+ * The newest known state of each row's resource, or the error that prevented finding it. A notification's version
+ * and carried resource are evidence, not truth: a deletion or a carried resource more than `jump` versions ahead
+ * of the last synced version is confirmed with commercetools first, and when commercetools has a version more than
+ * `jump` behind an announced one, commercetools is right (its state is sent, and the announcement forgotten:
+ * `ceiling`); a smaller lag is retried, as commercetools may not show the newest version yet.
+ */
+async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher, jump: number): Promise<Map<RecordRow, Latest | Error>> {
   const result = new Map<RecordRow, Latest | Error>();
   const toFetch = new Map<string, RecordRow[]>();
+  const farAhead = (version: number | null, row: RecordRow) => version !== null && version - (row.synced_version ?? 0) > jump;
   for (const row of rows) {
-    if (row.deleted_version !== null && (row.synced_version === null || row.deleted_version >= row.synced_version)) {
+    if (row.deleted_version !== null && (row.synced_version === null || row.deleted_version >= row.synced_version) && !farAhead(row.deleted_version, row)) {
       result.set(row, { state: 'deleted', version: row.deleted_version });
     } else if (row.refresh === 0 && row.unconfirmed === 0 && row.seen_version !== null && row.synced_version !== null && row.seen_version <= row.synced_version) {
       // The tail of a burst: the first sync already read a version at least as new as anything announced.
       result.set(row, { state: 'current' });
-    } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0)) {
+    } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0) && !farAhead(row.carried_version, row)) {
       result.set(row, { state: 'present', version: row.carried_version, resource: JSON.parse(row.carried_resource) as Record<string, unknown> });
     } else {
       const list = toFetch.get(row.resource_type) ?? [];
@@ -392,14 +404,16 @@ async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promi
           if (!resource) {
             // The deletion came after every version seen or synced: label it newer than all of them, so the delete
             // never carries the same version as the upsert before it (a version-guarded receiver would drop it).
-            result.set(row, { state: 'deleted', version: Math.max(row.seen_version ?? 0, row.synced_version ?? 0) + 1 });
+            const seen = farAhead(row.seen_version, row) ? null : row.seen_version;
+            result.set(row, { state: 'deleted', version: Math.max(seen ?? 0, row.synced_version ?? 0) + 1 });
             continue;
           }
           const version = typeof resource.version === 'number' ? resource.version : 0;
-          if (row.seen_version !== null && version < row.seen_version) {
+          const announced = Math.max(row.seen_version ?? 0, row.carried_version ?? 0, row.deleted_version ?? 0);
+          if (row.seen_version !== null && version < row.seen_version && row.seen_version - version <= jump) {
             result.set(row, new RetryableError(`commercetools returned version ${version} of ${typeId} ${row.resource_id}, older than the announced ${row.seen_version}`));
           } else {
-            result.set(row, { state: 'present', version, resource });
+            result.set(row, { state: 'present', version, resource, ...(announced > version + jump && { ceiling: version + jump }) });
           }
         }
       } catch (error) {

@@ -21,6 +21,11 @@ export interface SyncedResult {
   destinationId: string | null;
   /** Set when this batch sent the record: its store (market), for retention. */
   sent?: { storeKey: string | null } | undefined;
+  /**
+   * Set when commercetools overruled what notifications announced (engine/record-sync.ts resolveLatest): announced,
+   * carried and deleted versions above it were implausible and are forgotten.
+   */
+  ceiling?: number | undefined;
 }
 
 /** A record key a batch's outcome marks dirty (a customer whose orders changed), to be read again from commercetools. */
@@ -74,8 +79,10 @@ export class RecordQueue {
       );
     });
     this.#markSynced = prepare(db, (a: MarkSyncedArgs) => {
-      // The carried resource has served its purpose once a version at least as new is synced.
-      const carriedServed = sql<boolean>`cast(${a.syncedVersion} as bigint) is not null and (carried_version is null or carried_version <= cast(${a.syncedVersion} as bigint))`;
+      // The carried resource has served its purpose once a version at least as new is synced, or commercetools
+      // showed its version implausible.
+      const overruled = (column: string) => sql<boolean>`cast(${a.ceiling} as bigint) is not null and ${sql.ref(column)} > cast(${a.ceiling} as bigint)`;
+      const carriedServed = sql<boolean>`(cast(${a.syncedVersion} as bigint) is not null and (carried_version is null or carried_version <= cast(${a.syncedVersion} as bigint))) or ${overruled('carried_version')}`;
       return fenced(db, a)
         .set({
           processed_seq: a.dirtySeq,
@@ -88,7 +95,10 @@ export class RecordQueue {
           // A refresh, or an unknown outcome (a refused finish of a lost lease), that came while this batch was in
           // flight must survive it.
           unconfirmed: sql`case when dirty_seq > ${a.dirtySeq} then unconfirmed else 0 end`,
-          refresh: sql`case when dirty_seq > ${a.dirtySeq} then refresh else 0 end`,
+          // After an overruled announcement a version announced meanwhile may have been forgotten with it: read again.
+          refresh: sql`case when dirty_seq > ${a.dirtySeq} then (case when cast(${a.ceiling} as bigint) is not null then 1 else refresh end) else 0 end`,
+          seen_version: sql`case when ${overruled('seen_version')} then cast(${a.syncedVersion} as bigint) else seen_version end`,
+          deleted_version: sql`case when ${overruled('deleted_version')} then null else deleted_version end`,
           carried_resource: sql`case when ${carriedServed} then null else carried_resource end`,
           carried_version: sql`case when ${carriedServed} then null else carried_version end`,
           ...released(a.now),
@@ -187,6 +197,7 @@ export class RecordQueue {
       destinationId: s.destinationId,
       sent: s.sent ? 1 : 0,
       storeKey: s.sent?.storeKey ?? null,
+      ceiling: s.ceiling ?? null,
       now,
     });
     return Number(result.numAffectedRows ?? 0) > 0;
@@ -214,6 +225,7 @@ interface MarkSyncedArgs extends LeasedKey {
   /** 1 when the record was sent in this batch: its store key and the time are recorded. */
   sent: number;
   storeKey: string | null;
+  ceiling: number | null;
   now: number;
 }
 
