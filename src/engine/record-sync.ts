@@ -175,7 +175,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
               snapshot: deleted ? null : p.snapshot,
               destinationDeleted: deleted,
               destinationId: outcome.destinationId ?? p.row.destination_id,
-              sent: { storeKey: p.storeKey ?? null },
+              sent: { storeKey: p.storeKey ?? null, ...(!deleted && { target: p.item.target ?? null }) },
             });
             metrics.succeeded.inc({ destination, kind: 'record' });
             metrics.endToEndLag.observe({ destination, kind: 'record' }, Math.max(0, now() - p.row.dirtied_at) / 1000);
@@ -324,7 +324,8 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
       kind: 'send',
       record: null,
       snapshot: null,
-      item: { ...base, operation: 'delete', fields: {}, record: {}, changed: [], idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}:delete` },
+      // Where the record was sent (a `when:` block's target) is where it is deleted.
+      item: { ...base, target: row.sent_target === null ? undefined : (JSON.parse(row.sent_target) as Record<string, unknown>), operation: 'delete', fields: {}, record: {}, changed: [], idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}:delete` },
     };
   }
 

@@ -19,8 +19,11 @@ export interface SyncedResult {
   snapshot: Record<string, unknown> | null;
   destinationDeleted: boolean;
   destinationId: string | null;
-  /** Set when this batch sent the record: its store (market), for retention. */
-  sent?: { storeKey: string | null } | undefined;
+  /**
+   * Set when this batch sent the record: its store (market), for retention, and for an upsert the `when:` target it
+   * went to (null: the destination's default), where its delete must go too.
+   */
+  sent?: { storeKey: string | null; target?: Record<string, unknown> | null } | undefined;
   /**
    * Set when commercetools overruled what notifications announced (engine/record-sync.ts resolveLatest): announced,
    * carried and deleted versions above it were implausible and are forgotten.
@@ -92,6 +95,7 @@ export class RecordQueue {
           destination_id: a.destinationId,
           store_key: sql`case when cast(${a.sent} as integer) = 1 then cast(${a.storeKey} as text) else store_key end`,
           synced_at: sql`case when cast(${a.sent} as integer) = 1 then cast(${a.now} as bigint) else synced_at end`,
+          sent_target: sql`case when cast(${a.targetSent} as integer) = 1 then cast(${a.target} as text) else sent_target end`,
           // A refresh, or an unknown outcome (a refused finish of a lost lease), that came while this batch was in
           // flight must survive it.
           unconfirmed: sql`case when dirty_seq > ${a.dirtySeq} then unconfirmed else 0 end`,
@@ -197,6 +201,8 @@ export class RecordQueue {
       destinationId: s.destinationId,
       sent: s.sent ? 1 : 0,
       storeKey: s.sent?.storeKey ?? null,
+      targetSent: s.sent?.target === undefined ? 0 : 1,
+      target: s.sent?.target ? JSON.stringify(s.sent.target) : null,
       ceiling: s.ceiling ?? null,
       now,
     });
@@ -225,6 +231,9 @@ interface MarkSyncedArgs extends LeasedKey {
   /** 1 when the record was sent in this batch: its store key and the time are recorded. */
   sent: number;
   storeKey: string | null;
+  /** 1 when an upsert was sent: `target` (JSON, null for the default) is where it went. */
+  targetSent: number;
+  target: string | null;
   ceiling: number | null;
   now: number;
 }
