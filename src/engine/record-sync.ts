@@ -21,6 +21,7 @@ import type { DirtyKey, RecordQueue, RecordRow, RowAudit, SyncedResult } from '.
 import { changedFields, pick } from './delta.ts';
 import { PermanentError, RetryableError, toDeliveryError } from './errors.ts';
 import { createFailureRecorder } from './failures.ts';
+import { sortOldestFirst } from '../commercetools/client.ts';
 import { sendInChunks } from './send-in-chunks.ts';
 import type { RecordRoute, Routes } from './routes.ts';
 import type { EngineHooks } from './hooks.ts';
@@ -34,6 +35,8 @@ export interface ResourceFetcher {
   fetchOrdersOf(customerIds: string[]): Promise<Map<string, Record<string, unknown>[]>>;
   /** The order each payment belongs to, keyed by payment id (whose a payment Message is about). */
   fetchOrdersOfPayments(paymentIds: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /** Guest orders (no customerId) placed with one of these emails (as written), oldest first. */
+  fetchGuestOrders(emails: string[]): Promise<Record<string, unknown>[]>;
 }
 
 export interface RecordSyncDeps {
@@ -106,7 +109,8 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       const keys = await pii();
       const latest = await resolveLatest(claimed.map((c) => c.row), fetcher, engine.versionJumpConfirm);
       await expandReferences(claimed, latest, references);
-      const orders = await ordersOfCustomers(claimed, latest, fetcher);
+      const orders = await ordersOfCustomers(destination, claimed, latest, fetcher, identities, keys);
+      const mergedCustomers = await mergedCustomersOfGuestOrders(destination, claimed, latest, identities, keys);
       const pending: Pending[] = [];
       for (const { row, route } of claimed) {
         const state = latest.get(row);
@@ -115,7 +119,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           continue;
         }
         if (route.dirtiesCustomers) {
-          const customers = customersOfOrder(row, state!);
+          const customers = customersOfOrder(row, state!, mergedCustomers.get(row));
           synced.push(customers.result);
           for (const customerId of customers.dirty) for (const recordType of route.dirtiesCustomers) dirty.push({ destination, recordType, resourceType: 'customer', resourceId: customerId, correlationId: row.correlation_id });
           continue;
@@ -186,6 +190,12 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
         },
       );
       const merges = await mergeGuests(destination, connector, identities, persons, logger);
+      // A customer whose `$orders` the merged guest's orders now join is read again (they count once merged).
+      for (const merge of merges.done) {
+        for (const p of sent) {
+          if (p.person?.key === merge.into.person && p.route.mapping.readsOrders) dirty.push({ destination, recordType: p.row.record_type, resourceType: p.row.resource_type, resourceId: p.row.resource_id, correlationId: p.row.correlation_id });
+        }
+      }
       for (const result of synced) {
         const state = latest.get(result.row);
         if (state !== undefined && !(state instanceof Error) && state.state === 'present') result.ceiling = state.ceiling;
@@ -206,29 +216,78 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
 }
 
 /**
- * An order of the ORDERS_OF_CUSTOMERS route: the customers whose `$orders` it changed (its customer, and the one
- * it had when last seen, if another), and what the row keeps: the customer id, to know the previous one.
+ * An order of the ORDERS_OF_CUSTOMERS route: the customers whose `$orders` it changed (its customer — for a guest
+ * order, the customer the guest was merged into — and the one it had when last seen, if another), and what the
+ * row keeps: the customer id, to know the previous one.
  */
-function customersOfOrder(row: RecordRow, state: Latest): { result: SyncedResult; dirty: string[] } {
+function customersOfOrder(row: RecordRow, state: Latest, mergedCustomer: string | undefined): { result: SyncedResult; dirty: string[] } {
   const before = parseJson(row.snapshot)?.customerId;
   const kept = { row, destinationDeleted: false, destinationId: null };
   if (state.state === 'current' || (row.synced_version !== null && state.version < row.synced_version)) {
     return { result: { ...kept, syncedVersion: row.synced_version, snapshot: parseJson(row.snapshot) }, dirty: [] };
   }
-  const now = state.state === 'present' && typeof state.resource.customerId === 'string' ? state.resource.customerId : undefined;
+  const now = state.state === 'present' ? (typeof state.resource.customerId === 'string' ? state.resource.customerId : mergedCustomer) : undefined;
   const dirty = [...new Set([now, typeof before === 'string' ? before : undefined].filter((id): id is string => id !== undefined))];
   return { result: { ...kept, syncedVersion: state.version, snapshot: now === undefined ? null : { customerId: now } }, dirty };
 }
 
-/** The orders of the customers whose mappings read `$orders`, in one query per batch (or the error that prevented it). */
-async function ordersOfCustomers(claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, fetcher: ResourceFetcher): Promise<Map<string, Record<string, unknown>[]> | Error> {
-  const ids = claimed.filter(({ row, route }) => route.mapping.readsOrders && (latest.get(row) as Latest | undefined)?.state === 'present').map(({ row }) => row.resource_id);
-  if (ids.length === 0) return new Map();
+/**
+ * The orders of the customers whose mappings read `$orders`, in one query per batch (or the error that prevented
+ * it): their own, and the guest orders of the guests merged into them at this destination (identity table). Guest
+ * orders are looked up by the customer's email, as written and lower-cased, and count when their guest (store and
+ * email digest) is one merged into that customer.
+ */
+async function ordersOfCustomers(destination: string, claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, fetcher: ResourceFetcher, identities: Identities, keys: PiiKeys): Promise<Map<string, Record<string, unknown>[]> | Error> {
+  const customers = new Map<string, Record<string, unknown>>();
+  for (const { row, route } of claimed) {
+    const state = latest.get(row);
+    if (route.mapping.readsOrders && state !== undefined && !(state instanceof Error) && state.state === 'present') customers.set(row.resource_id, state.resource);
+  }
+  if (customers.size === 0) return new Map();
   try {
-    return await fetcher.fetchOrdersOf([...new Set(ids)]);
+    const orders = await fetcher.fetchOrdersOf([...customers.keys()]);
+    const merged = await identities.mergedGuests(destination, [...customers.keys()].map((id) => `customer:${id}`));
+    if (merged.size === 0) return orders;
+    const emails = new Set<string>();
+    for (const [id, customer] of customers) {
+      if (!merged.has(`customer:${id}`) || typeof customer.email !== 'string') continue;
+      emails.add(customer.email);
+      emails.add(customer.email.trim().toLowerCase());
+    }
+    if (emails.size === 0) return orders;
+    const guestOrders = await fetcher.fetchGuestOrders([...emails]);
+    for (const [id] of customers) {
+      const guests = merged.get(`customer:${id}`);
+      if (!guests) continue;
+      const theirs = guestOrders.filter((order) => {
+        const person = keys.persons('order', order);
+        return person?.kind === 'guest' && guests.has(person.key);
+      });
+      if (theirs.length > 0) orders.set(id, sortOldestFirst([...(orders.get(id) ?? []), ...theirs]));
+    }
+    return orders;
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
+}
+
+/** For guest orders of the ORDERS_OF_CUSTOMERS route: the customer (id) each one's guest was merged into. */
+async function mergedCustomersOfGuestOrders(destination: string, claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, identities: Identities, keys: PiiKeys): Promise<Map<RecordRow, string>> {
+  const guests = new Map<RecordRow, string>();
+  for (const { row, route } of claimed) {
+    const state = latest.get(row);
+    if (!route.dirtiesCustomers || state === undefined || state instanceof Error || state.state !== 'present' || typeof state.resource.customerId === 'string') continue;
+    const person = keys.persons('order', state.resource);
+    if (person?.kind === 'guest') guests.set(row, person.key);
+  }
+  const result = new Map<RecordRow, string>();
+  if (guests.size === 0) return result;
+  const into = await identities.mergedInto(destination, [...guests.values()]);
+  for (const [row, guest] of guests) {
+    const customer = into.get(guest);
+    if (customer?.startsWith('customer:')) result.set(row, customer.slice('customer:'.length));
+  }
+  return result;
 }
 
 /** The person a record is about: from its resource, or (for a deleted customer) from its key. */
@@ -313,7 +372,7 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
   });
   if (latest.state === 'current') return unchanged('unchanged');
   if (row.synced_version !== null && latest.version < row.synced_version) return unchanged('stale');
-  const base = { recordType: row.record_type, resourceType: row.resource_type, resourceId: row.resource_id, version: latest.version, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id, target: undefined };
+  const base = { recordType: row.record_type, resourceType: row.resource_type, resourceId: row.resource_id, version: latest.version, sequence: row.send_seq, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id, target: undefined };
 
   if (latest.state === 'deleted') {
     // Nothing to delete when the destination never received the record, or already deleted it.

@@ -225,6 +225,8 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         // the `when:` target it was last sent to, where its delete must go too.
         await db.schema.alterTable('records').addColumn('send_seq', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
         await db.schema.alterTable('records').addColumn('sent_target', 'text').execute();
+        // The guests merged into a customer, whose orders count in the customer's `$orders`.
+        await db.schema.createIndex('identities_merged').on('identities').columns(['destination', 'merged_into']).execute();
       },
     },
   };

@@ -76,7 +76,8 @@ export class RecordQueue {
           .updateTable('records')
           // due_at moves to the lease's end too: the claim query's index range then skips keys in flight, and a
           // lease that expires makes its key due again by itself.
-          .set({ lease_owner: a.owner, lease_until: a.leaseUntil, due_at: a.leaseUntil, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end` })
+          // Every claim bumps send_seq: the key's sends are numbered in the order they happen (RecordItem.sequence).
+          .set({ lease_owner: a.owner, lease_until: a.leaseUntil, due_at: a.leaseUntil, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end`, send_seq: sql`send_seq + 1` })
           .where((eb) => eb(eb.refTuple('destination', 'record_type', 'resource_id'), 'in', candidates.$asTuple('destination', 'record_type', 'resource_id')))
           .returningAll()
       );
