@@ -94,6 +94,7 @@ async function runCtbridge(): Promise<{ rate: number; share429: number; callsPer
     fetchReferenced: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
     fetchOrdersOf: () => Promise.resolve(new Map<string, Record<string, unknown>[]>()),
     fetchOrdersOfPayments: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
+    fetchGuestOrders: () => Promise.resolve([]),
   };
   const runtime = await startRuntime({ config, logger: pino({ level: 'warn' }), fetcher, listen: true });
   const post = (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });

@@ -126,6 +126,26 @@ describe('commercetools client against the emulator', () => {
     await paged.close();
   });
 
+  it('finds guest orders (no customer) by the email they were placed with', async () => {
+    const guest = async (email: string, customerId?: string) =>
+      (
+        await client.api
+          .orders()
+          .importOrder()
+          .post({ body: { customerEmail: email, ...(customerId && { customerId }), store: { typeId: 'store', key: 'uk-store' }, totalPrice: { currencyCode: 'GBP', centAmount: 500 }, lineItems: [], orderState: 'Open' } })
+          .execute()
+      ).body.id;
+    const first = await guest('guest.one@example.org');
+    const second = await guest('guest.one@example.org');
+    await guest('someone.else@example.org');
+    // An order of a registered customer with that email is not a guest order.
+    await guest('guest.one@example.org', shop.customerIds[0]);
+    const found = await client.fetchGuestOrders(['guest.one@example.org', 'nobody@example.org']);
+    expect(found.map((order) => order.id).sort()).toEqual([first, second].sort());
+    expect(found.every((order) => order.customerId === undefined)).toBe(true);
+    expect(await client.fetchGuestOrders([])).toEqual([]);
+  });
+
   it('finds the order each payment belongs to', async () => {
     const payments = shop.paymentIds.slice(0, 5);
     const orders = await client.fetchOrdersOfPayments([...payments, 'no-such-payment']);

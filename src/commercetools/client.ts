@@ -52,6 +52,8 @@ export interface CommercetoolsClient {
   fetchOrdersOf(customerIds: string[]): Promise<Map<string, Record<string, unknown>[]>>;
   /** The order each payment belongs to (paymentInfo), keyed by payment id; payments of no order are missing. */
   fetchOrdersOfPayments(paymentIds: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /** Guest orders (no customerId) placed with one of these emails (as written), oldest first, paged. */
+  fetchGuestOrders(emails: string[]): Promise<Record<string, unknown>[]>;
   /** Aborts requests in flight; later calls fail with a RetryableError. */
   close(): Promise<void>;
 }
@@ -174,15 +176,19 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     }
   };
 
-  /** The orders of some customers, page by page; a chunk too big to page through is split, down to one customer. */
-  const ordersOfChunk = async (customerIds: string[]): Promise<Record<string, unknown>[]> => {
-    const where = `customerId in (${customerIds.map(quotePredicateString).join(', ')})`;
+  /**
+   * The orders of some customers (or, `guests`, the guest orders of some emails), page by page; a chunk too big to
+   * page through is split, down to one customer.
+   */
+  const ordersOfChunk = async (values: string[], guests = false): Promise<Record<string, unknown>[]> => {
+    const list = values.map(quotePredicateString).join(', ');
+    const where = guests ? `customerEmail in (${list}) and customerId is not defined` : `customerId in (${list})`;
     const orders: Record<string, unknown>[] = [];
     for (let offset = 0; ; offset += ordersPageSize) {
       if (offset > MAX_QUERY_OFFSET) {
-        if (customerIds.length === 1) throw new PermanentError(`customer ${customerIds[0]} has more than ${MAX_QUERY_OFFSET.toLocaleString('en')} orders: more than $orders can read`);
-        const half = Math.ceil(customerIds.length / 2);
-        return (await Promise.all([ordersOfChunk(customerIds.slice(0, half)), ordersOfChunk(customerIds.slice(half))])).flat();
+        if (values.length === 1) throw new PermanentError(`${guests ? 'a guest' : `customer ${values[0]}`} has more than ${MAX_QUERY_OFFSET.toLocaleString('en')} orders: more than $orders can read`);
+        const half = Math.ceil(values.length / 2);
+        return (await Promise.all([ordersOfChunk(values.slice(0, half), guests), ordersOfChunk(values.slice(half), guests)])).flat();
       }
       let page: Record<string, unknown>[];
       try {
@@ -200,7 +206,10 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     projectKey: config.projectKey,
     api,
     async fetchOrdersOf(customerIds) {
-      return groupOrdersByCustomer((await Promise.all(chunked(customerIds).map(ordersOfChunk))).flat());
+      return groupOrdersByCustomer((await Promise.all(chunked(customerIds).map((chunk) => ordersOfChunk(chunk)))).flat());
+    },
+    async fetchGuestOrders(emails) {
+      return sortOldestFirst((await Promise.all(chunked(emails).map((chunk) => ordersOfChunk(chunk, true)))).flat());
     },
     async fetchOrdersOfPayments(paymentIds) {
       const byPayment = new Map<string, Record<string, unknown>>();
@@ -439,5 +448,6 @@ export function resourceFetcher(client: CommercetoolsClient): ResourceFetcher {
     fetchReferenced: (typeId, by, values) => client.fetchReferenced(typeId, by, values),
     fetchOrdersOf: (customerIds) => client.fetchOrdersOf(customerIds),
     fetchOrdersOfPayments: (paymentIds) => client.fetchOrdersOfPayments(paymentIds),
+    fetchGuestOrders: (emails) => client.fetchGuestOrders(emails),
   };
 }

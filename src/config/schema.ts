@@ -135,6 +135,12 @@ export const engineSchema = z.strictObject({
   lingerMs: z.number().int().min(0).max(1000).default(5).describe('wait this long to gather work into batches when not backlogged'),
   dedupeWindowMs: durationMs.default(14 * 24 * 3600 * 1000).describe('how long a notification id is remembered for dedupe'),
   referenceCacheMs: durationMs.default(5 * 60 * 1000).describe('how long referenced objects a mapping reads (customer groups, stores, channels, states) are cached'),
+  versionJumpConfirm: z
+    .number()
+    .int()
+    .min(1)
+    .default(10)
+    .describe('a version a notification announces or carries more than this far ahead of the last synced one is confirmed with commercetools before anything is sent (commercetools has the last word)'),
 });
 
 const vaultKey = z

@@ -35,6 +35,12 @@ export interface RecordItem {
   destinationId: string | undefined;
   /** Stable for this (destination, record, version): a retry of the same state carries the same key. */
   idempotencyKey: string;
+  /**
+   * The order of this record's sends: larger for every later send (each claim of the key bumps it, in the store),
+   * also when the version stays the same (a customer whose orders changed). A receiver that keeps only the newest
+   * state compares this, not the version.
+   */
+  sequence?: number | undefined;
   correlationId: string;
   /** Routing settings from a matching `when:` block (see DestinationDefinition.target); undefined: the default. */
   target: Record<string, unknown> | undefined;

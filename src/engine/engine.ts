@@ -18,6 +18,7 @@ import { createRateLimiter } from './rate-limiter.ts';
 import { createRecordSync, type ResourceFetcher } from './record-sync.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
+import { Leases, tokenPattern } from './leases.ts';
 import { createInboxRouter } from './inbox-router.ts';
 import { IngestPressure } from './ingest-pressure.ts';
 import { createReferenceExpander } from '../mapping/references.ts';
@@ -55,6 +56,7 @@ export interface Engine {
 
 export function createEngine(deps: EngineDeps): Engine {
   const { config, routes, store, fetcher, metrics, logger, hooks = {} } = deps;
+  // This process; every claim's lease token starts with it (engine/leases.ts).
   const owner = `${process.pid}-${randomUUID()}`;
   const recordQueue = new RecordQueue(store.db, store.dialect);
   const eventQueue = new EventQueue(store.db, store.dialect);
@@ -72,13 +74,28 @@ export function createEngine(deps: EngineDeps): Engine {
     const log = logger.child({ destination: destination.name });
     const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log);
     connectors.push(connector);
-    const common = { destination: destination.name, connector, routes, references, pii, identities, engine: config.engine, metrics, logger: log, hooks, owner };
+    const common = { destination: destination.name, connector, routes, references, pii, identities, engine: config.engine, metrics, logger: log, hooks };
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue, fetcher });
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
+    const leaseOptions = { prefix: owner, leaseMs: config.engine.leaseMs, logger: log };
+    const recordLeases = new Leases({
+      ...leaseOptions,
+      queue: { claim: (token, limit, leaseUntil, now) => recordQueue.claim(destination.name, token, limit, leaseUntil, now), renew: (token, rows, leaseUntil) => recordQueue.renew(token, rows, leaseUntil), handBack: (row, from, to, leaseUntil) => recordQueue.handBack(row, from, to, leaseUntil) },
+      keyOf: (row) => `${row.record_type}\u0000${row.resource_id}`,
+    });
+    const eventLeases = new Leases({
+      ...leaseOptions,
+      queue: { claim: (token, limit, leaseUntil, now) => eventQueue.claim(destination.name, token, limit, leaseUntil, now), renew: (token, rows, leaseUntil) => eventQueue.renew(token, rows, leaseUntil), handBack: (row, from, to, leaseUntil) => eventQueue.handBack(row, from, to, leaseUntil) },
+      keyOf: (row) => String(row.id),
+    });
+    const claimed = (kind: 'record' | 'event') => <Row>(rows: Row[]) => {
+      hooks.onClaim?.({ destination: destination.name, kind, claimed: rows.length });
+      return rows;
+    };
     loops.set(destination.name, {
-      records: new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: syncRecords }) as WorkLoop<never>,
-      events: new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventQueue.claim(destination.name, owner, limit, config.engine.leaseMs, Date.now()), process: deliverEvents }) as WorkLoop<never>,
+      records: new WorkLoop({ ...loopOptions, name: 'records', claim: (limit) => recordLeases.claim(limit).then(claimed('record')), process: (rows) => recordLeases.hold(rows, rows[0]?.lease_owner ?? null, () => syncRecords(rows)) }) as WorkLoop<never>,
+      events: new WorkLoop({ ...loopOptions, name: 'events', claim: (limit) => eventLeases.claim(limit).then(claimed('event')), process: (rows) => eventLeases.hold(rows, rows[0]?.lease_owner ?? null, () => deliverEvents(rows)) }) as WorkLoop<never>,
     });
   }
 
@@ -174,7 +191,7 @@ export function createEngine(deps: EngineDeps): Engine {
     async stop() {
       clearInterval(retentionTimer);
       await Promise.all([router, ...allLoops()].map((loop) => loop.stop()));
-      await Promise.all([recordQueue.release(owner), eventQueue.release(owner)]);
+      await Promise.all([recordQueue.release(tokenPattern(owner)), eventQueue.release(tokenPattern(owner))]);
       await Promise.all(connectors.map((c) => (c.close ? c.close() : Promise.resolve())));
     },
   };

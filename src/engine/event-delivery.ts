@@ -15,7 +15,7 @@ import { customerIdOf, messageSubject, type Person } from '../identity/person.ts
 import { MappingError, type Mapped } from '../mapping/record-mapping.ts';
 import type { ReferenceExpander } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
-import type { EventQueue, EventRow } from '../store/event-queue.ts';
+import type { EventAudit, EventQueue, EventRow } from '../store/event-queue.ts';
 import { PermanentError, toDeliveryError, type DeliveryError } from './errors.ts';
 import type { EngineHooks } from './hooks.ts';
 import { createFailureRecorder } from './failures.ts';
@@ -39,12 +39,11 @@ export interface EventDeliveryDeps {
   metrics: Metrics;
   logger: Logger;
   hooks: EngineHooks;
-  owner: string;
   now?: () => number;
 }
 
 export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, references, fetcher, pii, identities, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, references, fetcher, pii, identities, engine, metrics, logger, hooks } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
@@ -146,7 +145,8 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         },
       );
       const at = now();
-      const entry = (row: EventRow, outcome: AuditEntry['outcome'], detail: string | null): AuditEntry => ({
+      const entry = (row: EventRow, outcome: AuditEntry['outcome'], detail: string | null): EventAudit => ({
+        row,
         at,
         action: 'event.deliver',
         destination,
@@ -164,7 +164,11 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         ...recorder.deadLetters.map((letter) => entry(letter.row, 'dead-lettered', letter.reason)),
       ];
       const sealed = recorder.deadLetters.map((letter) => ({ ...letter, sealedPayload: keys.sealer.seal(keys.sealer.open(letter.row.payload)) }));
-      await queue.finish(owner, at, { delivered, retries: recorder.retries, deadLetters: sealed, audit }, (trx) => identities.upsert(trx, destination, persons, at));
+      const { refused } = await queue.finish(at, { delivered, retries: recorder.retries, deadLetters: sealed, audit }, (trx) => identities.upsert(trx, destination, persons, at));
+      if (refused.length > 0) {
+        metrics.leaseLost.inc({ destination, kind: 'event' }, refused.length);
+        logger.warn({ events: refused.map((row) => row.dedupe_key) }, 'the lease of events in flight was lost: their outcome is discarded, and they stay queued');
+      }
     } finally {
       metrics.inFlight.dec({ destination, kind: 'event' }, rows.length);
     }

@@ -5,6 +5,8 @@ export interface EngineHooks {
   onIngested?(event: { accepted: number; quarantined: number }): void;
   /** Inbox rows moved into work: duplicates (dedupe key seen before) are dropped here. */
   onRouted?(event: { routed: number; duplicates: number }): void;
+  /** A destination worker's claim round: how many items it took (0 when there was nothing due). */
+  onClaim?(event: { destination: string; kind: 'record' | 'event'; claimed: number }): void;
   onSynced?(event: { destination: string; recordType: string; resourceId: string; version: number; operation: 'upsert' | 'delete'; changed: string[]; coalesced: number }): void;
   onDelivered?(event: { destination: string; eventType: string; dedupeKey: string }): void;
   onRetry?(event: { destination: string; kind: 'record' | 'event'; key: string; error: string; attempt: number }): void;

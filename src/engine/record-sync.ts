@@ -17,10 +17,11 @@ import { MappingError } from '../mapping/record-mapping.ts';
 import { recordContext } from '../mapping/field.ts';
 import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
-import type { DirtyKey, RecordQueue, RecordRow, SyncedResult } from '../store/record-queue.ts';
+import type { DirtyKey, RecordQueue, RecordRow, RowAudit, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
 import { PermanentError, RetryableError, toDeliveryError } from './errors.ts';
 import { createFailureRecorder } from './failures.ts';
+import { sortOldestFirst } from '../commercetools/client.ts';
 import { sendInChunks } from './send-in-chunks.ts';
 import type { RecordRoute, Routes } from './routes.ts';
 import type { EngineHooks } from './hooks.ts';
@@ -34,6 +35,8 @@ export interface ResourceFetcher {
   fetchOrdersOf(customerIds: string[]): Promise<Map<string, Record<string, unknown>[]>>;
   /** The order each payment belongs to, keyed by payment id (whose a payment Message is about). */
   fetchOrdersOfPayments(paymentIds: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /** Guest orders (no customerId) placed with one of these emails (as written), oldest first. */
+  fetchGuestOrders(emails: string[]): Promise<Record<string, unknown>[]>;
 }
 
 export interface RecordSyncDeps {
@@ -51,12 +54,12 @@ export interface RecordSyncDeps {
   metrics: Metrics;
   logger: Logger;
   hooks: EngineHooks;
-  owner: string;
   now?: () => number;
 }
 
 type Latest =
-  | { state: 'present'; version: number; resource: Record<string, unknown> }
+  /** `ceiling`: commercetools overruled announced versions above it (see resolveLatest). */
+  | { state: 'present'; version: number; resource: Record<string, unknown>; ceiling?: number }
   | { state: 'deleted'; version: number }
   /** Every announced version is already synced: nothing to read, nothing to send. */
   | { state: 'current' };
@@ -75,7 +78,7 @@ interface Pending {
 }
 
 export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, fetcher, references, pii, identities, engine, metrics, logger, hooks, owner } = deps;
+  const { destination, connector, queue, routes, fetcher, references, pii, identities, engine, metrics, logger, hooks } = deps;
   const now = deps.now ?? Date.now;
 
   return async function processBatch(rows) {
@@ -104,9 +107,10 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       }
 
       const keys = await pii();
-      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher);
+      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher, engine.versionJumpConfirm);
       await expandReferences(claimed, latest, references);
-      const orders = await ordersOfCustomers(claimed, latest, fetcher);
+      const orders = await ordersOfCustomers(destination, claimed, latest, fetcher, identities, keys);
+      const mergedCustomers = await mergedCustomersOfGuestOrders(destination, claimed, latest, identities, keys);
       const pending: Pending[] = [];
       for (const { row, route } of claimed) {
         const state = latest.get(row);
@@ -115,7 +119,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           continue;
         }
         if (route.dirtiesCustomers) {
-          const customers = customersOfOrder(row, state!);
+          const customers = customersOfOrder(row, state!, mergedCustomers.get(row));
           synced.push(customers.result);
           for (const customerId of customers.dirty) for (const recordType of route.dirtiesCustomers) dirty.push({ destination, recordType, resourceType: 'customer', resourceId: customerId, correlationId: row.correlation_id });
           continue;
@@ -175,7 +179,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
               snapshot: deleted ? null : p.snapshot,
               destinationDeleted: deleted,
               destinationId: outcome.destinationId ?? p.row.destination_id,
-              sent: { storeKey: p.storeKey ?? null },
+              sent: { storeKey: p.storeKey ?? null, ...(!deleted && { target: p.item.target ?? null }) },
             });
             metrics.succeeded.inc({ destination, kind: 'record' });
             metrics.endToEndLag.observe({ destination, kind: 'record' }, Math.max(0, now() - p.row.dirtied_at) / 1000);
@@ -186,11 +190,25 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
         },
       );
       const merges = await mergeGuests(destination, connector, identities, persons, logger);
+      // A customer whose `$orders` the merged guest's orders now join is read again (they count once merged).
+      for (const merge of merges.done) {
+        for (const p of sent) {
+          if (p.person?.key === merge.into.person && p.route.mapping.readsOrders) dirty.push({ destination, recordType: p.row.record_type, resourceType: p.row.resource_type, resourceId: p.row.resource_id, correlationId: p.row.correlation_id });
+        }
+      }
+      for (const result of synced) {
+        const state = latest.get(result.row);
+        if (state !== undefined && !(state instanceof Error) && state.state === 'present') result.ceiling = state.ceiling;
+      }
       const at = now();
-      await queue.finish(owner, at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
+      const { refused } = await queue.finish(at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
         await identities.upsert(trx, destination, persons, at);
         for (const merge of merges.done) await identities.markMerged(trx, destination, merge.from.person, merge.into.person, at);
       });
+      if (refused.length > 0) {
+        metrics.leaseLost.inc({ destination, kind: 'record' }, refused.length);
+        logger.warn({ records: refused.map((row) => `${row.record_type}/${row.resource_id}`) }, 'the lease of records in flight was lost: their outcome is discarded, and they are synced again whole');
+      }
     } finally {
       metrics.inFlight.dec({ destination, kind: 'record' }, rows.length);
     }
@@ -198,29 +216,78 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
 }
 
 /**
- * An order of the ORDERS_OF_CUSTOMERS route: the customers whose `$orders` it changed (its customer, and the one
- * it had when last seen, if another), and what the row keeps: the customer id, to know the previous one.
+ * An order of the ORDERS_OF_CUSTOMERS route: the customers whose `$orders` it changed (its customer — for a guest
+ * order, the customer the guest was merged into — and the one it had when last seen, if another), and what the
+ * row keeps: the customer id, to know the previous one.
  */
-function customersOfOrder(row: RecordRow, state: Latest): { result: SyncedResult; dirty: string[] } {
+function customersOfOrder(row: RecordRow, state: Latest, mergedCustomer: string | undefined): { result: SyncedResult; dirty: string[] } {
   const before = parseJson(row.snapshot)?.customerId;
   const kept = { row, destinationDeleted: false, destinationId: null };
   if (state.state === 'current' || (row.synced_version !== null && state.version < row.synced_version)) {
     return { result: { ...kept, syncedVersion: row.synced_version, snapshot: parseJson(row.snapshot) }, dirty: [] };
   }
-  const now = state.state === 'present' && typeof state.resource.customerId === 'string' ? state.resource.customerId : undefined;
+  const now = state.state === 'present' ? (typeof state.resource.customerId === 'string' ? state.resource.customerId : mergedCustomer) : undefined;
   const dirty = [...new Set([now, typeof before === 'string' ? before : undefined].filter((id): id is string => id !== undefined))];
   return { result: { ...kept, syncedVersion: state.version, snapshot: now === undefined ? null : { customerId: now } }, dirty };
 }
 
-/** The orders of the customers whose mappings read `$orders`, in one query per batch (or the error that prevented it). */
-async function ordersOfCustomers(claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, fetcher: ResourceFetcher): Promise<Map<string, Record<string, unknown>[]> | Error> {
-  const ids = claimed.filter(({ row, route }) => route.mapping.readsOrders && (latest.get(row) as Latest | undefined)?.state === 'present').map(({ row }) => row.resource_id);
-  if (ids.length === 0) return new Map();
+/**
+ * The orders of the customers whose mappings read `$orders`, in one query per batch (or the error that prevented
+ * it): their own, and the guest orders of the guests merged into them at this destination (identity table). Guest
+ * orders are looked up by the customer's email, as written and lower-cased, and count when their guest (store and
+ * email digest) is one merged into that customer.
+ */
+async function ordersOfCustomers(destination: string, claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, fetcher: ResourceFetcher, identities: Identities, keys: PiiKeys): Promise<Map<string, Record<string, unknown>[]> | Error> {
+  const customers = new Map<string, Record<string, unknown>>();
+  for (const { row, route } of claimed) {
+    const state = latest.get(row);
+    if (route.mapping.readsOrders && state !== undefined && !(state instanceof Error) && state.state === 'present') customers.set(row.resource_id, state.resource);
+  }
+  if (customers.size === 0) return new Map();
   try {
-    return await fetcher.fetchOrdersOf([...new Set(ids)]);
+    const orders = await fetcher.fetchOrdersOf([...customers.keys()]);
+    const merged = await identities.mergedGuests(destination, [...customers.keys()].map((id) => `customer:${id}`));
+    if (merged.size === 0) return orders;
+    const emails = new Set<string>();
+    for (const [id, customer] of customers) {
+      if (!merged.has(`customer:${id}`) || typeof customer.email !== 'string') continue;
+      emails.add(customer.email);
+      emails.add(customer.email.trim().toLowerCase());
+    }
+    if (emails.size === 0) return orders;
+    const guestOrders = await fetcher.fetchGuestOrders([...emails]);
+    for (const [id] of customers) {
+      const guests = merged.get(`customer:${id}`);
+      if (!guests) continue;
+      const theirs = guestOrders.filter((order) => {
+        const person = keys.persons('order', order);
+        return person?.kind === 'guest' && guests.has(person.key);
+      });
+      if (theirs.length > 0) orders.set(id, sortOldestFirst([...(orders.get(id) ?? []), ...theirs]));
+    }
+    return orders;
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
+}
+
+/** For guest orders of the ORDERS_OF_CUSTOMERS route: the customer (id) each one's guest was merged into. */
+async function mergedCustomersOfGuestOrders(destination: string, claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, identities: Identities, keys: PiiKeys): Promise<Map<RecordRow, string>> {
+  const guests = new Map<RecordRow, string>();
+  for (const { row, route } of claimed) {
+    const state = latest.get(row);
+    if (!route.dirtiesCustomers || state === undefined || state instanceof Error || state.state !== 'present' || typeof state.resource.customerId === 'string') continue;
+    const person = keys.persons('order', state.resource);
+    if (person?.kind === 'guest') guests.set(row, person.key);
+  }
+  const result = new Map<RecordRow, string>();
+  if (guests.size === 0) return result;
+  const into = await identities.mergedInto(destination, [...guests.values()]);
+  for (const [row, guest] of guests) {
+    const customer = into.get(guest);
+    if (customer?.startsWith('customer:')) result.set(row, customer.slice('customer:'.length));
+  }
+  return result;
 }
 
 /** The person a record is about: from its resource, or (for a deleted customer) from its key. */
@@ -270,9 +337,10 @@ async function mergeGuests(destination: string, connector: Connector, identities
 }
 
 /** What the audit log gets of a batch: each change sent, and each that failed (field names, never values). */
-function auditEntries(destination: string, at: number, sent: readonly Pending[], pending: readonly Pending[], retries: ReadonlyArray<{ row: RecordRow; lastError: string }>, deadLetters: ReadonlyArray<{ row: RecordRow; reason: string }>): AuditEntry[] {
+function auditEntries(destination: string, at: number, sent: readonly Pending[], pending: readonly Pending[], retries: ReadonlyArray<{ row: RecordRow; lastError: string }>, deadLetters: ReadonlyArray<{ row: RecordRow; reason: string }>): Array<RowAudit<RecordRow>> {
   const planned = new Map(pending.map((p) => [p.row, p.item]));
-  const entry = (row: RecordRow, item: RecordItem | undefined, outcome: AuditEntry['outcome'], detail: string | null): AuditEntry => ({
+  const entry = (row: RecordRow, item: RecordItem | undefined, outcome: AuditEntry['outcome'], detail: string | null): RowAudit<RecordRow> => ({
+    row,
     at,
     action: item?.operation === 'delete' ? 'record.delete' : 'record.upsert',
     destination,
@@ -304,7 +372,7 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
   });
   if (latest.state === 'current') return unchanged('unchanged');
   if (row.synced_version !== null && latest.version < row.synced_version) return unchanged('stale');
-  const base = { recordType: row.record_type, resourceType: row.resource_type, resourceId: row.resource_id, version: latest.version, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id, target: undefined };
+  const base = { recordType: row.record_type, resourceType: row.resource_type, resourceId: row.resource_id, version: latest.version, sequence: row.send_seq, destinationId: row.destination_id ?? undefined, correlationId: row.correlation_id, target: undefined };
 
   if (latest.state === 'deleted') {
     // Nothing to delete when the destination never received the record, or already deleted it.
@@ -315,7 +383,8 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
       kind: 'send',
       record: null,
       snapshot: null,
-      item: { ...base, operation: 'delete', fields: {}, record: {}, changed: [], idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}:delete` },
+      // Where the record was sent (a `when:` block's target) is where it is deleted.
+      item: { ...base, target: row.sent_target === null ? undefined : (JSON.parse(row.sent_target) as Record<string, unknown>), operation: 'delete', fields: {}, record: {}, changed: [], idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}:delete` },
     };
   }
 
@@ -361,17 +430,24 @@ async function expandReferences(claimed: ReadonlyArray<{ row: RecordRow; route: 
   });
 }
 
-/** The newest known state of each row's resource, or the error that prevented finding it. */
-async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promise<Map<RecordRow, Latest | Error>> {
+/**
+ * The newest known state of each row's resource, or the error that prevented finding it. A notification's version
+ * and carried resource are evidence, not truth: a deletion or a carried resource more than `jump` versions ahead
+ * of the last synced version is confirmed with commercetools first, and when commercetools has a version more than
+ * `jump` behind an announced one, commercetools is right (its state is sent, and the announcement forgotten:
+ * `ceiling`); a smaller lag is retried, as commercetools may not show the newest version yet.
+ */
+async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher, jump: number): Promise<Map<RecordRow, Latest | Error>> {
   const result = new Map<RecordRow, Latest | Error>();
   const toFetch = new Map<string, RecordRow[]>();
+  const farAhead = (version: number | null, row: RecordRow) => version !== null && version - (row.synced_version ?? 0) > jump;
   for (const row of rows) {
-    if (row.deleted_version !== null && (row.synced_version === null || row.deleted_version >= row.synced_version)) {
+    if (row.deleted_version !== null && (row.synced_version === null || row.deleted_version >= row.synced_version) && !farAhead(row.deleted_version, row)) {
       result.set(row, { state: 'deleted', version: row.deleted_version });
     } else if (row.refresh === 0 && row.unconfirmed === 0 && row.seen_version !== null && row.synced_version !== null && row.seen_version <= row.synced_version) {
       // The tail of a burst: the first sync already read a version at least as new as anything announced.
       result.set(row, { state: 'current' });
-    } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0)) {
+    } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0) && !farAhead(row.carried_version, row)) {
       result.set(row, { state: 'present', version: row.carried_version, resource: JSON.parse(row.carried_resource) as Record<string, unknown> });
     } else {
       const list = toFetch.get(row.resource_type) ?? [];
@@ -388,14 +464,16 @@ async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promi
           if (!resource) {
             // The deletion came after every version seen or synced: label it newer than all of them, so the delete
             // never carries the same version as the upsert before it (a version-guarded receiver would drop it).
-            result.set(row, { state: 'deleted', version: Math.max(row.seen_version ?? 0, row.synced_version ?? 0) + 1 });
+            const seen = farAhead(row.seen_version, row) ? null : row.seen_version;
+            result.set(row, { state: 'deleted', version: Math.max(seen ?? 0, row.synced_version ?? 0) + 1 });
             continue;
           }
           const version = typeof resource.version === 'number' ? resource.version : 0;
-          if (row.seen_version !== null && version < row.seen_version) {
+          const announced = Math.max(row.seen_version ?? 0, row.carried_version ?? 0, row.deleted_version ?? 0);
+          if (row.seen_version !== null && version < row.seen_version && row.seen_version - version <= jump) {
             result.set(row, new RetryableError(`commercetools returned version ${version} of ${typeId} ${row.resource_id}, older than the announced ${row.seen_version}`));
           } else {
-            result.set(row, { state: 'present', version, resource });
+            result.set(row, { state: 'present', version, resource, ...(announced > version + jump && { ceiling: version + jump }) });
           }
         }
       } catch (error) {

@@ -112,6 +112,27 @@ export class Identities {
     }
   }
 
+  /** The guests merged into each of these customers (person keys), at the destination. */
+  async mergedGuests(destination: string, customers: readonly string[]): Promise<Map<string, Set<string>>> {
+    const merged = new Map<string, Set<string>>();
+    const unique = [...new Set(customers)];
+    for (let i = 0; i < unique.length; i += CHUNK) {
+      const rows = await this.#db.selectFrom('identities').select(['person', 'merged_into']).where('destination', '=', destination).where('merged_into', 'in', unique.slice(i, i + CHUNK)).execute();
+      for (const row of rows) {
+        const guests = merged.get(row.merged_into!) ?? new Set<string>();
+        guests.add(row.person);
+        merged.set(row.merged_into!, guests);
+      }
+    }
+    return merged;
+  }
+
+  /** The customer (person key) each of these guests was merged into, at the destination; unmerged guests are missing. */
+  async mergedInto(destination: string, guests: readonly string[]): Promise<Map<string, string>> {
+    const rows = await rowsWhere(this.#db, destination, 'person', guests, 'guest');
+    return new Map(rows.flatMap((row) => (row.merged_into === null ? [] : [[row.person, row.merged_into] as const])));
+  }
+
   async markMerged(trx: Executor, destination: string, guest: string, into: string, now: number): Promise<void> {
     await trx.updateTable('identities').set({ merged_into: into, updated_at: now }).where('destination', '=', destination).where('person', '=', guest).execute();
   }

@@ -212,6 +212,7 @@ function fromMessage(o: JsonObject, ctx: Context): NormalizedItem {
   if (resourceVersion !== undefined && !isVersion(resourceVersion)) {
     return unrecognised(ctx, 'Message resourceVersion is not a non-negative integer', o);
   }
+  if (resourceVersion !== undefined && !plausibleVersion(resourceVersion)) return unrecognised(ctx, `Message resourceVersion ${implausible(resourceVersion)}`, o);
 
   const notIncluded = own(o, 'payloadNotIncluded');
   const payloadNotIncluded = notIncluded !== undefined && notIncluded !== null && notIncluded !== false;
@@ -270,6 +271,7 @@ function fromChange(o: JsonObject, notificationType: 'ResourceCreated' | 'Resour
       o,
     );
   }
+  if (!plausibleVersion(version)) return unrecognised(ctx, `${notificationType} notification version ${implausible(version)}`, o);
   return notification({
     dedupeKey: `${resource.id}:${version}:${notificationType}`,
     notificationType,
@@ -300,13 +302,13 @@ function fromEvent(o: JsonObject, ctx: Context): NormalizedItem {
   if (typeof explicit !== 'string') {
     resource = explicit;
     const version = own(o, 'resourceVersion');
-    resourceVersion = isVersion(version) ? version : undefined;
+    resourceVersion = plausibleVersion(version) ? version : undefined;
   } else if (isObject(data)) {
     const fromData = readRef(data);
     if (typeof fromData !== 'string') {
       resource = fromData;
       const version = own(data, 'version');
-      resourceVersion = isVersion(version) ? version : undefined;
+      resourceVersion = plausibleVersion(version) ? version : undefined;
     }
   }
 
@@ -526,6 +528,20 @@ function isNonEmptyString(value: unknown): value is string {
 
 function isVersion(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * A version is evidence, not truth: one no real resource reaches (a forged 9007199254740991) would make every later
+ * genuine version look stale and freeze the record, so it is quarantined (or, for an Event, ignored).
+ */
+export const MAX_PLAUSIBLE_VERSION = 1_000_000_000;
+
+function plausibleVersion(value: unknown): value is number {
+  return isVersion(value) && value >= 1 && value <= MAX_PLAUSIBLE_VERSION;
+}
+
+function implausible(version: number): string {
+  return `${version} is implausible (commercetools versions run from 1 to ${MAX_PLAUSIBLE_VERSION})`;
 }
 
 function optionalString(value: unknown): string | undefined {

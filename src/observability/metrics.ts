@@ -24,6 +24,7 @@ export interface Metrics {
   paymentDataBlocked: Counter<'destination' | 'kind'>;
   retried: Counter<'destination' | 'kind'>;
   deadLettered: Counter<'destination' | 'kind'>;
+  leaseLost: Counter<'destination' | 'kind'>;
   endToEndLag: Histogram<'destination' | 'kind'>;
   destinationLatency: Histogram<'destination' | 'operation'>;
   destinationCalls: Counter<'destination' | 'operation'>;
@@ -65,6 +66,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     staleSkipped: new Counter({ name: 'ctbridge_stale_skipped_total', help: 'Record states older than the last synced version (never sent)', labelNames: ['destination'], registers }),
     retried: new Counter({ name: 'ctbridge_retried_total', help: 'Failed attempts scheduled for retry', labelNames: ['destination', 'kind'], registers }),
     deadLettered: new Counter({ name: 'ctbridge_dead_lettered_total', help: 'Items moved to dead letters', labelNames: ['destination', 'kind'], registers }),
+    leaseLost: new Counter({ name: 'ctbridge_lease_lost_total', help: 'Items whose lease was lost while in flight: their finish was refused and their outcome discarded', labelNames: ['destination', 'kind'], registers }),
     endToEndLag: new Histogram({
       name: 'ctbridge_end_to_end_lag_seconds',
       help: 'From ingest (the key becoming dirty) to the destination acknowledging',

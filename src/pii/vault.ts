@@ -1,10 +1,12 @@
 // The token vault behind the `tokenize` PII policy: a destination receives `tok_…` instead of the value, and
 // ctbridge can turn it back (support views, erasure). Each value is stored once, AES-256-GCM encrypted under the
 // active key of pii.vault (the key id is kept beside it, so old keys still decrypt after a rotation), and found
-// again by a blind index (an HMAC of the value), so the same value always gets the same token. Tokenize calls
-// made in the same turn of the event loop share one store round trip.
+// again by a blind index (an HMAC of the value), so the same value always gets the same token — also for two
+// customers sharing a value (an email), so each customer who tokenizes it is recorded as an owner of the token,
+// and erasing one removes only their ownership (the token goes with its last owner). Tokenize calls made in the
+// same turn of the event loop share one store round trip.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Tokenizer } from '../mapping/transforms.ts';
 import type { Database } from '../store/schema.ts';
 
@@ -21,7 +23,7 @@ export interface Vault {
   detokenize(tokens: readonly string[]): Promise<Map<string, string>>;
   /** Re-encrypts every token not under the active key with it; the tokens themselves do not change. */
   rotate(onProgress?: (done: number) => void): Promise<{ reencrypted: number; remaining: Record<string, number> }>;
-  /** Deletes a subject's tokens (in `executor`, e.g. an erasure's transaction); returns how many. */
+  /** Removes a subject's ownership of tokens, and the tokens no one else owns (in `executor`, e.g. an erasure's transaction); returns how many tokens went. */
   eraseSubject(subject: string, executor?: Kysely<Database>): Promise<number>;
 }
 
@@ -39,7 +41,9 @@ export function createVault(db: Kysely<Database>, config: VaultConfig, blindKey:
   const keys = new Map(Object.entries(config.keys).map(([id, text]) => [id, Buffer.from(text, 'base64')]));
   const active = keys.get(config.activeKey);
   if (!active || active.length !== 32) throw new Error(`pii.vault: the active key "${config.activeKey}" is not a 32-byte key`);
+  // By blind index and subject: a hit means the subject's ownership of the token is recorded too.
   const cache = new Map<string, string>();
+  const cacheKey = (index: string, subject: string | undefined) => `${index}\u0000${subject ?? ''}`;
   let waiting = new Map<string, Waiting[]>();
   let scheduled = false;
 
@@ -97,14 +101,26 @@ export function createVault(db: Kysely<Database>, config: VaultConfig, blindKey:
         }
         await lookUp(missing);
       }
+      const owners = new Map<string, { token: string; subject: string }>();
+      for (const [index, waiters] of batch) {
+        const token = found.get(index);
+        if (token === undefined) continue;
+        for (const { subject } of waiters) if (subject !== undefined) owners.set(cacheKey(token, subject), { token, subject });
+      }
+      const ownerRows = [...owners.values()];
+      for (let i = 0; i < ownerRows.length; i += 200) {
+        await db.insertInto('vault_token_owners').values(ownerRows.slice(i, i + 200)).onConflict((oc) => oc.columns(['token', 'subject']).doNothing()).execute();
+      }
       for (const [index, waiters] of batch) {
         const token = found.get(index);
         if (token === undefined) {
           for (const waiter of waiters) waiter.reject(new Error('the token vault could not store a value'));
           continue;
         }
-        remember(index, token);
-        for (const waiter of waiters) waiter.resolve(token);
+        for (const waiter of waiters) {
+          remember(cacheKey(index, waiter.subject), token);
+          waiter.resolve(token);
+        }
       }
     } catch (error) {
       for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error as Error);
@@ -116,7 +132,7 @@ export function createVault(db: Kysely<Database>, config: VaultConfig, blindKey:
       return {
         tokenize(value) {
           const index = blindIndex(value);
-          const hit = cache.get(index);
+          const hit = cache.get(cacheKey(index, subject));
           if (hit !== undefined) return Promise.resolve(hit);
           return new Promise<string>((resolve, reject) => {
             const list = waiting.get(index);
@@ -162,9 +178,21 @@ export function createVault(db: Kysely<Database>, config: VaultConfig, blindKey:
     },
 
     async eraseSubject(subject, executor = db) {
-      const result = await executor.deleteFrom('vault_tokens').where('subject', '=', subject).executeTakeFirst();
+      const owned = (await executor.selectFrom('vault_token_owners').select('token').where('subject', '=', subject).execute()).map((row) => row.token);
+      await executor.deleteFrom('vault_token_owners').where('subject', '=', subject).execute();
+      let deleted = 0;
+      for (let i = 0; i < owned.length; i += 500) {
+        const result = await executor
+          .deleteFrom('vault_tokens')
+          .where('token', 'in', owned.slice(i, i + 500))
+          .where((eb) => eb.not(eb.exists(eb.selectFrom('vault_token_owners as o').select(sql`1`.as('one')).whereRef('o.token', '=', 'vault_tokens.token'))))
+          .executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+      }
+      // Tokens others still own keep no trace of who first tokenized them.
+      await executor.updateTable('vault_tokens').set({ subject: null }).where('subject', '=', subject).execute();
       cache.clear();
-      return Number(result.numDeletedRows);
+      return deleted;
     },
   };
 }

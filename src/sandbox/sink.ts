@@ -1,6 +1,7 @@
 // A local HTTP receiver standing in for a destination (sandbox, tests, benchmark). It keeps what arrived, applies
 // each Idempotency-Key once (like a well-behaved receiver), verifies the signature when given the secret, and
-// can be told to misbehave: fail with a status, answer 429 with Retry-After, hang past the client's timeout.
+// can be told to misbehave: fail with a status, answer 429 with Retry-After, hang past the client's timeout, or
+// hold a request open until the test says so.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +26,8 @@ export interface SinkItem {
 export type Fault =
   | { kind: 'status'; status: number; retryAfterSeconds?: number; body?: string }
   | { kind: 'hang'; ms: number }
+  /** Keeps the request open until `until` settles, then answers it as usual. */
+  | { kind: 'hold'; until: Promise<unknown> }
   | { kind: 'reset' };
 
 export interface Sink {
@@ -86,13 +89,17 @@ export async function startSink(options: { port?: number; signingSecret?: string
         res.writeHead(fault.status, { 'content-type': 'application/json', ...extra }).end(fault.body ?? JSON.stringify({ error: `injected ${fault.status}` }));
         return;
       }
-      if (options.signingSecret && !validSignature(raw, headers['x-ctbridge-signature'], options.signingSecret)) {
-        sink.signatureFailures += 1;
-        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'bad signature' }));
-        return;
-      }
-      apply(sink, request);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      const answer = () => {
+        if (options.signingSecret && !validSignature(raw, headers['x-ctbridge-signature'], options.signingSecret)) {
+          sink.signatureFailures += 1;
+          res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'bad signature' }));
+          return;
+        }
+        apply(sink, request);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      };
+      if (fault?.kind === 'hold') void fault.until.then(answer, answer);
+      else answer();
     });
   });
   server.keepAliveTimeout = 30_000;

@@ -14,7 +14,8 @@ export interface AuditEntry {
   version: number | null;
   fields: readonly string[] | null;
   correlationId: string | null;
-  outcome: 'ok' | 'retry' | 'dead-lettered' | 'skipped';
+  /** lease-lost: the outcome of a batch whose lease was lost meanwhile, discarded (engine/leases.ts). */
+  outcome: 'ok' | 'retry' | 'dead-lettered' | 'skipped' | 'lease-lost';
   /** Why it failed; must already be redacted (DeliveryError messages are). */
   detail: string | null;
 }

@@ -1,6 +1,7 @@
 // SQL of the event-delivery queue. Events of one resource go out in the order they arrived: an event is only
-// claimable when no earlier live event of the same resource waits for the same destination. Finishing is fenced
-// by the lease owner like the record queue.
+// claimable when no earlier live event of the same resource waits for the same destination. Leases are renewed
+// while a batch is in flight, and finishing is fenced by the claim's lease token like the record queue: a refused
+// delivery stays queued (its new holder sends it, under the same idempotency key).
 import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';
@@ -13,6 +14,10 @@ export type EventRow = Selectable<EventsTable>;
 export type EventRetry = Retry<EventRow>;
 /** `sealedPayload`: the source message as kept while dead (sealed, see pii/sealed.ts), for its replay. */
 export type EventDeadLetter = DeadLetter<EventRow> & { sealedPayload?: string };
+/** An audit entry about one claimed event: rewritten when its finish is refused. */
+export type EventAudit = AuditEntry & { row?: EventRow };
+
+export const EVENT_LEASE_LOST = 'the lease was lost while this was in flight: its outcome is discarded and the event stays queued';
 
 export class EventQueue {
   readonly #db: Kysely<Database>;
@@ -23,7 +28,8 @@ export class EventQueue {
     this.#dialect = dialect;
   }
 
-  async claim(destination: string, owner: string, limit: number, leaseMs: number, now: number): Promise<EventRow[]> {
+  /** Claims up to `limit` due events under the lease `token` until `leaseUntil`. */
+  async claim(destination: string, token: string, limit: number, leaseUntil: number, now: number): Promise<EventRow[]> {
     const db = this.#db;
     const candidates = db
       .selectFrom('events as e')
@@ -50,39 +56,75 @@ export class EventQueue {
       .$call((qb) => (this.#dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
     return db
       .updateTable('events')
-      .set({ lease_owner: owner, lease_until: now + leaseMs, due_at: now + leaseMs })
+      .set({ lease_owner: token, lease_until: leaseUntil, due_at: leaseUntil })
       .where('id', 'in', candidates)
       .returningAll()
       .execute();
   }
 
-  async finish(owner: string, now: number, outcome: { delivered: EventRow[]; retries: EventRetry[]; deadLetters: EventDeadLetter[]; audit?: readonly AuditEntry[] }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+  /** Moves the lease `token` holds on these events on to `leaseUntil`; on PostgreSQL skipping rows others have locked (see RecordQueue.renew). */
+  async renew(token: string, rows: readonly EventRow[], leaseUntil: number): Promise<void> {
+    if (rows.length === 0) return;
+    const held = this.#db
+      .selectFrom('events')
+      .select('id')
+      .where(
+        'id',
+        'in',
+        rows.map((row) => row.id),
+      )
+      .where('lease_owner', '=', token)
+      .$call((qb) => (this.#dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
+    await this.#db.updateTable('events').set({ lease_until: leaseUntil, due_at: leaseUntil }).where('id', 'in', held).execute();
+  }
+
+  /** Gives the lease a claim (`from`) took of an event back to the batch (`to`) that still has it in flight. */
+  async handBack(row: EventRow, from: string, to: string, leaseUntil: number): Promise<void> {
+    await this.#db.updateTable('events').set({ lease_owner: to, lease_until: leaseUntil, due_at: leaseUntil }).where('id', '=', row.id).where('lease_owner', '=', from).execute();
+  }
+
+  /**
+   * Records the outcome of a batch in one transaction, each row's writes fenced by the token it was claimed with.
+   * Returns the rows whose lease was lost meanwhile; their audit entries say so.
+   */
+  async finish(now: number, outcome: { delivered: EventRow[]; retries: EventRetry[]; deadLetters: EventDeadLetter[]; audit?: readonly EventAudit[] }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<{ refused: EventRow[] }> {
+    const refused: EventRow[] = [];
     await this.#db.transaction().execute(async (trx) => {
-      if (outcome.audit && outcome.audit.length > 0) await insertAudit(trx, outcome.audit);
-      await also?.(trx);
-      if (outcome.delivered.length > 0) {
-        await trx
+      refused.length = 0;
+      for (const rows of byOwner(outcome.delivered)) {
+        const deleted = await trx
           .deleteFrom('events')
-          .where('id', 'in', outcome.delivered.map((row) => row.id))
-          .where('lease_owner', '=', owner)
+          .where(
+            'id',
+            'in',
+            rows.map((row) => row.id),
+          )
+          .where('lease_owner', '=', ownerOf(rows[0]!))
+          .returning('id')
           .execute();
+        const gone = new Set(deleted.map((row) => Number(row.id)));
+        for (const row of rows) if (!gone.has(Number(row.id))) refused.push(row);
       }
       for (const r of outcome.retries) {
-        await trx
+        const updated = await trx
           .updateTable('events')
           .set(retryColumns(r, now))
           .where('id', '=', r.row.id)
-          .where('lease_owner', '=', owner)
-          .execute();
+          .where('lease_owner', '=', ownerOf(r.row))
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) === 0) refused.push(r.row);
       }
       for (const d of outcome.deadLetters) {
         const updated = await trx
           .updateTable('events')
           .set({ dead: 1, lease_owner: null, lease_until: null, attempts: d.attempts, last_error: d.lastError, attempt_log: JSON.stringify(d.attemptLog), ...(d.sealedPayload !== undefined && { payload: d.sealedPayload }) })
           .where('id', '=', d.row.id)
-          .where('lease_owner', '=', owner)
+          .where('lease_owner', '=', ownerOf(d.row))
           .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) === 0) continue;
+        if (Number(updated.numUpdatedRows) === 0) {
+          refused.push(d.row);
+          continue;
+        }
         await trx
           .insertInto('dead_letters')
           .values({
@@ -96,10 +138,30 @@ export class EventQueue {
           })
           .execute();
       }
+      const lost = new Set(refused);
+      const audit = (outcome.audit ?? []).map((entry) => (entry.row !== undefined && lost.has(entry.row) ? { ...entry, outcome: 'lease-lost' as const, detail: EVENT_LEASE_LOST } : entry));
+      if (audit.length > 0) await insertAudit(trx, audit);
+      await also?.(trx);
     });
+    return { refused };
   }
 
-  async release(owner: string): Promise<void> {
-    await this.#db.updateTable('events').set({ lease_owner: null, lease_until: null, due_at: Date.now() }).where('lease_owner', '=', owner).execute();
+  /** Gives the events this process (`tokenPattern`, engine/leases.ts) still holds back (graceful shutdown). */
+  async release(tokens: string): Promise<void> {
+    await this.#db.updateTable('events').set({ lease_owner: null, lease_until: null, due_at: Date.now() }).where('lease_owner', 'like', tokens).execute();
   }
+}
+
+/** The lease token an event was claimed with ('' matches no lease). */
+const ownerOf = (row: EventRow): string => row.lease_owner ?? '';
+
+/** Rows grouped by the lease token they were claimed with (a batch has one). */
+function byOwner(rows: readonly EventRow[]): EventRow[][] {
+  const groups = new Map<string, EventRow[]>();
+  for (const row of rows) {
+    const group = groups.get(ownerOf(row));
+    if (group) group.push(row);
+    else groups.set(ownerOf(row), [row]);
+  }
+  return [...groups.values()];
 }

@@ -209,6 +209,26 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
           .execute();
       },
     },
+    '0005_h11_engine': {
+      async up(db: Kysely<unknown>) {
+        // Who a vault token belongs to: every customer whose data tokenized to it (two customers can share an
+        // email), so erasing one removes only their ownership, and the token goes with its last owner.
+        await db.schema
+          .createTable('vault_token_owners')
+          .addColumn('token', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('vault_token_owners_pk', ['token', 'subject'])
+          .execute();
+        await db.schema.createIndex('vault_token_owners_subject').on('vault_token_owners').column('subject').execute();
+        await sql`insert into vault_token_owners (token, subject) select token, subject from vault_tokens where subject is not null`.execute(db);
+        // A record's send counter (the http envelope's `sequence`: bumped by every claim, so it only grows), and
+        // the `when:` target it was last sent to, where its delete must go too.
+        await db.schema.alterTable('records').addColumn('send_seq', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('records').addColumn('sent_target', 'text').execute();
+        // The guests merged into a customer, whose orders count in the customer's `$orders`.
+        await db.schema.createIndex('identities_merged').on('identities').columns(['destination', 'merged_into']).execute();
+      },
+    },
   };
 }
 

@@ -1,6 +1,8 @@
-// SQL of the record-sync work queue: claiming dirty keys under a lease, and finishing them (synced, retry
-// later, or dead letter). Every finishing write is fenced by the lease owner, so a worker whose lease expired
-// and was taken over cannot overwrite its successor's result.
+// SQL of the record-sync work queue: claiming dirty keys under a lease, renewing it while the batch is in flight,
+// and finishing them (synced, retry later, or dead letter). Every claim has an owner token of its own and every
+// finishing write is fenced by it, so a worker whose lease expired and was taken over cannot overwrite its
+// successor's result: its finish is refused, and the key is left dirty and unconfirmed (its send may have reached
+// the destination after the successor's), so the next claim reads the latest state and sends the whole record.
 import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, RecordsTable } from './schema.ts';
@@ -17,8 +19,16 @@ export interface SyncedResult {
   snapshot: Record<string, unknown> | null;
   destinationDeleted: boolean;
   destinationId: string | null;
-  /** Set when this batch sent the record: its store (market), for retention. */
-  sent?: { storeKey: string | null } | undefined;
+  /**
+   * Set when this batch sent the record: its store (market), for retention, and for an upsert the `when:` target it
+   * went to (null: the destination's default), where its delete must go too.
+   */
+  sent?: { storeKey: string | null; target?: Record<string, unknown> | null } | undefined;
+  /**
+   * Set when commercetools overruled what notifications announced (engine/record-sync.ts resolveLatest): announced,
+   * carried and deleted versions above it were implausible and are forgotten.
+   */
+  ceiling?: number | undefined;
 }
 
 /** A record key a batch's outcome marks dirty (a customer whose orders changed), to be read again from commercetools. */
@@ -32,9 +42,15 @@ export interface DirtyKey {
 
 export type RetryResult = Retry<RecordRow>;
 export type DeadLetterResult = DeadLetter<RecordRow>;
+/** An audit entry about one claimed row: rewritten when the row's finish is refused (see LEASE_LOST). */
+export type RowAudit<Row> = AuditEntry & { row?: Row };
+
+/** What the audit log says of an outcome whose finish was refused because the lease had been lost. */
+export const LEASE_LOST = 'the lease was lost while this was in flight: its outcome is discarded and the record is synced again, whole';
 
 export class RecordQueue {
   readonly #db: Kysely<Database>;
+  readonly #dialect: Dialect;
 
   readonly #claim: PreparedQuery<{ destination: string; owner: string; limit: number; now: number; leaseUntil: number }, RecordRow>;
   readonly #markSynced: PreparedQuery<MarkSyncedArgs, unknown>;
@@ -42,6 +58,7 @@ export class RecordQueue {
 
   constructor(db: Kysely<Database>, dialect: Dialect) {
     this.#db = db;
+    this.#dialect = dialect;
     this.#upsertMarks = prepareRecordMarks(db);
     this.#claim = prepare(db, (a) => {
       const candidates = db
@@ -59,14 +76,17 @@ export class RecordQueue {
           .updateTable('records')
           // due_at moves to the lease's end too: the claim query's index range then skips keys in flight, and a
           // lease that expires makes its key due again by itself.
-          .set({ lease_owner: a.owner, lease_until: a.leaseUntil, due_at: a.leaseUntil, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end` })
+          // Every claim bumps send_seq: the key's sends are numbered in the order they happen (RecordItem.sequence).
+          .set({ lease_owner: a.owner, lease_until: a.leaseUntil, due_at: a.leaseUntil, unconfirmed: sql`case when lease_owner is not null then 1 else unconfirmed end`, send_seq: sql`send_seq + 1` })
           .where((eb) => eb(eb.refTuple('destination', 'record_type', 'resource_id'), 'in', candidates.$asTuple('destination', 'record_type', 'resource_id')))
           .returningAll()
       );
     });
     this.#markSynced = prepare(db, (a: MarkSyncedArgs) => {
-      // The carried resource has served its purpose once a version at least as new is synced.
-      const carriedServed = sql<boolean>`cast(${a.syncedVersion} as bigint) is not null and (carried_version is null or carried_version <= cast(${a.syncedVersion} as bigint))`;
+      // The carried resource has served its purpose once a version at least as new is synced, or commercetools
+      // showed its version implausible.
+      const overruled = (column: string) => sql<boolean>`cast(${a.ceiling} as bigint) is not null and ${sql.ref(column)} > cast(${a.ceiling} as bigint)`;
+      const carriedServed = sql<boolean>`(cast(${a.syncedVersion} as bigint) is not null and (carried_version is null or carried_version <= cast(${a.syncedVersion} as bigint))) or ${overruled('carried_version')}`;
       return fenced(db, a)
         .set({
           processed_seq: a.dirtySeq,
@@ -76,9 +96,14 @@ export class RecordQueue {
           destination_id: a.destinationId,
           store_key: sql`case when cast(${a.sent} as integer) = 1 then cast(${a.storeKey} as text) else store_key end`,
           synced_at: sql`case when cast(${a.sent} as integer) = 1 then cast(${a.now} as bigint) else synced_at end`,
-          unconfirmed: 0,
-          // A refresh asked for while this batch was in flight must survive it.
-          refresh: sql`case when dirty_seq > ${a.dirtySeq} then refresh else 0 end`,
+          sent_target: sql`case when cast(${a.targetSent} as integer) = 1 then cast(${a.target} as text) else sent_target end`,
+          // A refresh, or an unknown outcome (a refused finish of a lost lease), that came while this batch was in
+          // flight must survive it.
+          unconfirmed: sql`case when dirty_seq > ${a.dirtySeq} then unconfirmed else 0 end`,
+          // After an overruled announcement a version announced meanwhile may have been forgotten with it: read again.
+          refresh: sql`case when dirty_seq > ${a.dirtySeq} then (case when cast(${a.ceiling} as bigint) is not null then 1 else refresh end) else 0 end`,
+          seen_version: sql`case when ${overruled('seen_version')} then cast(${a.syncedVersion} as bigint) else seen_version end`,
+          deleted_version: sql`case when ${overruled('deleted_version')} then null else deleted_version end`,
           carried_resource: sql`case when ${carriedServed} then null else carried_resource end`,
           carried_version: sql`case when ${carriedServed} then null else carried_version end`,
           ...released(a.now),
@@ -87,37 +112,89 @@ export class RecordQueue {
     });
   }
 
-  async claim(destination: string, owner: string, limit: number, leaseMs: number, now: number): Promise<RecordRow[]> {
-    const result = await this.#claim(this.#db, { destination, owner, limit, now, leaseUntil: now + leaseMs });
+  /** Claims up to `limit` due dirty keys under the lease `token` until `leaseUntil`. */
+  async claim(destination: string, token: string, limit: number, leaseUntil: number, now: number): Promise<RecordRow[]> {
+    const result = await this.#claim(this.#db, { destination, owner: token, limit, now, leaseUntil });
     return result.rows;
+  }
+
+  /**
+   * Moves the lease `token` holds on these rows on to `leaseUntil` (and their due time with it). On PostgreSQL a
+   * row another transaction has locked (the batch's own finish, a router upsert) is skipped, not waited for: a
+   * renewal then never deadlocks with them, and the next renewal comes long before the lease ends.
+   */
+  async renew(token: string, rows: readonly RecordRow[], leaseUntil: number): Promise<void> {
+    if (rows.length === 0) return;
+    const byDestination = new Map<string, Map<string, string[]>>();
+    for (const row of rows) {
+      const types = byDestination.get(row.destination) ?? new Map<string, string[]>();
+      byDestination.set(row.destination, types);
+      const ids = types.get(row.record_type);
+      if (ids) ids.push(row.resource_id);
+      else types.set(row.record_type, [row.resource_id]);
+    }
+    for (const [destination, types] of byDestination) {
+      const held = this.#db
+        .selectFrom('records')
+        .select(['destination', 'record_type', 'resource_id'])
+        .where('destination', '=', destination)
+        .where((eb) => eb.or([...types].map(([type, ids]) => eb.and([eb('record_type', '=', type), eb('resource_id', 'in', ids)]))))
+        .where('lease_owner', '=', token)
+        .$call((qb) => (this.#dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
+      await this.#db
+        .updateTable('records')
+        .set({ lease_until: leaseUntil, due_at: leaseUntil })
+        .where((eb) => eb(eb.refTuple('destination', 'record_type', 'resource_id'), 'in', held.$asTuple('destination', 'record_type', 'resource_id')))
+        .execute();
+    }
+  }
+
+  /** Gives the lease a claim (`from`) took of a key back to the batch (`to`) that still has it in flight. */
+  async handBack(row: RecordRow, from: string, to: string, leaseUntil: number): Promise<void> {
+    await fenced(this.#db, keyOf(row, from)).set({ lease_owner: to, lease_until: leaseUntil, due_at: leaseUntil }).execute();
   }
 
   /**
    * Records the outcome of a batch in one transaction. Rows are updated in key order, the order the router's
    * upserts lock them in too: on PostgreSQL two transactions locking the same rows in different orders deadlock.
+   * Each row's writes are fenced by the lease token it was claimed with; the rows whose lease was lost meanwhile
+   * are returned, their audit entries say so, and they are marked dirty and unconfirmed.
    */
-  async finish(owner: string, now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[]; dirty?: readonly DirtyKey[]; audit?: readonly AuditEntry[] }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+  async finish(now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[]; dirty?: readonly DirtyKey[]; audit?: ReadonlyArray<RowAudit<RecordRow>> }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<{ refused: RecordRow[] }> {
     // Each dirtied key once: PostgreSQL refuses to upsert one row twice in a statement.
     const dirty = new Map((outcome.dirty ?? []).map((key) => [`${key.destination}\u0000${key.recordType}\u0000${key.resourceId}`, key]));
+    const refused: RecordRow[] = [];
+    const fencedStep = (row: RecordRow, apply: (trx: Transaction<Database>) => Promise<boolean>) => ({
+      row,
+      apply: async (trx: Transaction<Database>) => {
+        if (await apply(trx)) return;
+        refused.push(row);
+        await markLost(trx, row, now);
+      },
+    });
     const steps = [
-      ...outcome.synced.map((synced) => ({ row: synced.row, apply: (trx: Transaction<Database>) => this.#applySynced(trx, owner, now, synced) })),
-      ...outcome.retries.map((retry) => ({ row: retry.row, apply: (trx: Transaction<Database>) => applyRetry(trx, owner, now, retry) })),
-      ...outcome.deadLetters.map((letter) => ({ row: letter.row, apply: (trx: Transaction<Database>) => applyDeadLetter(trx, owner, now, letter) })),
-      ...[...dirty.values()].map((key) => ({ row: { destination: key.destination, record_type: key.recordType, resource_id: key.resourceId }, apply: (trx: Transaction<Database>) => this.#upsertMarks(trx, [refreshMark(key, now)]) })),
+      ...outcome.synced.map((synced) => fencedStep(synced.row, (trx) => this.#applySynced(trx, now, synced))),
+      ...outcome.retries.map((retry) => fencedStep(retry.row, (trx) => applyRetry(trx, now, retry))),
+      ...outcome.deadLetters.map((letter) => fencedStep(letter.row, (trx) => applyDeadLetter(trx, now, letter))),
+      ...[...dirty.values()].map((key) => ({ row: { destination: key.destination, record_type: key.recordType, resource_id: key.resourceId }, apply: async (trx: Transaction<Database>) => void (await this.#upsertMarks(trx, [refreshMark(key, now)])) })),
     ].sort((a, b) => compareRecordKeys(a.row, b.row));
     await this.#db.transaction().execute(async (trx) => {
+      refused.length = 0;
       for (const step of steps) await step.apply(trx);
-      if (outcome.audit && outcome.audit.length > 0) await insertAudit(trx, outcome.audit);
+      const lost = new Set(refused);
+      const audit = (outcome.audit ?? []).map((entry) => (entry.row !== undefined && lost.has(entry.row) ? { ...entry, outcome: 'lease-lost' as const, detail: LEASE_LOST } : entry));
+      if (audit.length > 0) await insertAudit(trx, audit);
       await also?.(trx);
     });
+    return { refused };
   }
 
-  #applySynced(trx: Transaction<Database>, owner: string, now: number, s: SyncedResult): Promise<unknown> {
-    return this.#markSynced(trx, {
+  async #applySynced(trx: Transaction<Database>, now: number, s: SyncedResult): Promise<boolean> {
+    const result = await this.#markSynced(trx, {
       destination: s.row.destination,
       recordType: s.row.record_type,
       resourceId: s.row.resource_id,
-      owner,
+      owner: ownerOf(s.row),
       dirtySeq: s.row.dirty_seq,
       syncedVersion: s.syncedVersion,
       snapshot: s.snapshot === null ? null : JSON.stringify(s.snapshot),
@@ -125,13 +202,17 @@ export class RecordQueue {
       destinationId: s.destinationId,
       sent: s.sent ? 1 : 0,
       storeKey: s.sent?.storeKey ?? null,
+      targetSent: s.sent?.target === undefined ? 0 : 1,
+      target: s.sent?.target ? JSON.stringify(s.sent.target) : null,
+      ceiling: s.ceiling ?? null,
       now,
     });
+    return Number(result.numAffectedRows ?? 0) > 0;
   }
 
-  /** Gives claimed keys back untouched (graceful shutdown): another worker may take them at once. */
-  async release(owner: string): Promise<void> {
-    await this.#db.updateTable('records').set({ lease_owner: null, lease_until: null, due_at: Date.now(), unconfirmed: 1 }).where('lease_owner', '=', owner).execute();
+  /** Gives the keys this process (`tokenPattern`, engine/leases.ts) still holds back untouched (graceful shutdown): another worker may take them at once. */
+  async release(tokens: string): Promise<void> {
+    await this.#db.updateTable('records').set({ lease_owner: null, lease_until: null, due_at: Date.now(), unconfirmed: 1 }).where('lease_owner', 'like', tokens).execute();
   }
 }
 
@@ -151,17 +232,43 @@ interface MarkSyncedArgs extends LeasedKey {
   /** 1 when the record was sent in this batch: its store key and the time are recorded. */
   sent: number;
   storeKey: string | null;
+  /** 1 when an upsert was sent: `target` (JSON, null for the default) is where it went. */
+  targetSent: number;
+  target: string | null;
+  ceiling: number | null;
   now: number;
 }
 
-async function applyRetry(trx: Transaction<Database>, owner: string, now: number, r: RetryResult): Promise<void> {
-  await fenced(trx, keyOf(r.row, owner))
+async function applyRetry(trx: Transaction<Database>, now: number, r: RetryResult): Promise<boolean> {
+  const updated = await fenced(trx, keyOf(r.row, ownerOf(r.row)))
     .set({ ...retryColumns(r, now), unconfirmed: 1 })
+    .executeTakeFirst();
+  return Number(updated.numUpdatedRows) > 0;
+}
+
+/**
+ * A finish refused: the lease was lost, and what this batch sent may have reached the destination after what the
+ * new holder sent. The key becomes dirty (again) and unconfirmed, to be read from commercetools and sent whole;
+ * the holder's lease and due time stay as they are (its own finish keeps the mark, see markSynced).
+ */
+async function markLost(trx: Transaction<Database>, row: RecordRow, now: number): Promise<void> {
+  await trx
+    .updateTable('records')
+    .set({
+      dirty_seq: sql`dirty_seq + 1`,
+      unconfirmed: 1,
+      refresh: 1,
+      due_at: sql`case when lease_owner is null and attempts = 0 then cast(${now} as bigint) else due_at end`,
+      dirtied_at: sql`case when dirty_seq > processed_seq then dirtied_at else cast(${now} as bigint) end`,
+    })
+    .where('destination', '=', row.destination)
+    .where('record_type', '=', row.record_type)
+    .where('resource_id', '=', row.resource_id)
     .execute();
 }
 
-async function applyDeadLetter(trx: Transaction<Database>, owner: string, now: number, d: DeadLetterResult): Promise<void> {
-  const updated = await fenced(trx, keyOf(d.row, owner))
+async function applyDeadLetter(trx: Transaction<Database>, now: number, d: DeadLetterResult): Promise<boolean> {
+  const updated = await fenced(trx, keyOf(d.row, ownerOf(d.row)))
     .set({
       processed_seq: d.row.dirty_seq,
       // The resource a message carried is not kept for a dead record (it may hold personal or payment data): a
@@ -172,7 +279,7 @@ async function applyDeadLetter(trx: Transaction<Database>, owner: string, now: n
       ...cleared(),
     })
     .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) return;
+  if (Number(updated.numUpdatedRows) === 0) return false;
   const letter = deadLetterColumns(d, now);
   // One open dead letter per record: a record that fails again before it is replayed updates its entry,
   // since replaying it sends the latest state anyway.
@@ -193,6 +300,7 @@ async function applyDeadLetter(trx: Transaction<Database>, owner: string, now: n
       .values({ ...letter, destination: d.row.destination, kind: 'record', item_type: d.row.record_type, resource_id: d.row.resource_id, dedupe_key: null, replayed_at: null })
       .execute();
   }
+  return true;
 }
 
 /**
@@ -259,6 +367,9 @@ function compare(a: string, b: string): number {
 }
 
 const keyOf = (row: RecordRow, owner: string): LeasedKey => ({ destination: row.destination, recordType: row.record_type, resourceId: row.resource_id, owner });
+
+/** The lease token a row was claimed with (a claimed row always has one; '' matches no lease). */
+const ownerOf = (row: RecordRow): string => row.lease_owner ?? '';
 
 /** An update of one record key that only applies while `owner` holds its lease. */
 function fenced(trx: Kysely<Database>, key: LeasedKey) {

@@ -13,6 +13,7 @@ export interface Database {
   router_state: RouterStateTable;
   store_secrets: StoreSecretsTable;
   vault_tokens: VaultTokensTable;
+  vault_token_owners: VaultTokenOwnersTable;
   audit_log: AuditLogTable;
   erasure_requests: ErasureRequestsTable;
   identities: IdentitiesTable;
@@ -98,6 +99,10 @@ export interface RecordsTable {
   dirtied_at: number;
   /** When the change happened in commercetools, for end-to-end lag; earliest pending change. */
   occurred_at: number | null;
+  /** Bumped by every claim: the order of the key's sends (the http envelope's `sequence`), never decreasing. */
+  send_seq: Generated<number>;
+  /** The `when:` target (JSON) the record was last sent to, null for the destination's default; deletes go there. */
+  sent_target: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Event deliveries waiting, in progress or dead-lettered; a row is removed once delivered. */
@@ -177,9 +182,16 @@ export interface VaultTokensTable {
   key_id: string;
   /** base64 of nonce ‖ AES-256-GCM ciphertext ‖ tag. */
   ciphertext: string;
-  /** Whose data it is (a customer id), for erasure. */
+  /** The customer whose data first tokenized to it (vault_token_owners has them all, for erasure). */
   subject: string | null;
   created_at: number;
+}
+
+/** Every customer whose data tokenized to a token: erasure removes one owner, the token goes with the last. */
+export interface VaultTokenOwnersTable {
+  token: string;
+  /** A customer id. */
+  subject: string;
 }
 
 /** One change ctbridge made or tried to make: which record, which fields (names only), the outcome. */

@@ -6,7 +6,7 @@ import pino from 'pino';
 import type { z } from 'zod';
 import { configSchema, type Config, type serverSchema } from '../../src/config/schema.ts';
 import type { IngestAuthOptions } from '../../src/ingest/auth.ts';
-import { groupOrdersByCustomer, paymentIdsOf } from '../../src/commercetools/client.ts';
+import { groupOrdersByCustomer, paymentIdsOf, sortOldestFirst } from '../../src/commercetools/client.ts';
 import type { ResourceFetcher } from '../../src/engine/record-sync.ts';
 import type { EngineHooks } from '../../src/engine/hooks.ts';
 import { startRuntime, type Runtime } from '../../src/runtime.ts';
@@ -57,6 +57,13 @@ export class FakeCommercetools implements ResourceFetcher {
     const wanted = new Set(customerIds);
     const orders = [...this.orderIds].map((id) => this.resources.get(id)!).filter((order) => wanted.has(order.customerId as string));
     return Promise.resolve(groupOrdersByCustomer(structuredClone(orders)));
+  }
+
+  fetchGuestOrders(emails: string[]): Promise<Record<string, unknown>[]> {
+    this.ordersCalls += 1;
+    const wanted = new Set(emails);
+    const orders = [...this.orderIds].map((id) => this.resources.get(id)!).filter((order) => order.customerId === undefined && wanted.has(order.customerEmail as string));
+    return Promise.resolve(sortOldestFirst(structuredClone(orders)));
   }
 
   fetchOrdersOfPayments(paymentIds: string[]): Promise<Map<string, Record<string, unknown>>> {

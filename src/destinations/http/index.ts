@@ -131,6 +131,7 @@ export const httpDestination = defineDestination({
             recordType: item.recordType,
             id: item.resourceId,
             version: item.version,
+            sequence: item.sequence,
             operation: item.operation,
             fields: item.fields,
             changed: item.changed,

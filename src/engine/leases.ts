@@ -1,0 +1,99 @@
+// The leases one work queue (records or events) of one destination holds in this process. Each claim gets an
+// owner token of its own, so the finish of a batch whose lease was lost (expired and claimed again, here or by
+// another process) matches no row and is refused. While a batch is in flight its leases are renewed every third
+// of `leaseMs`, so a slow destination or a long Retry-After pause never lets them expire under it. And a key this
+// process has in flight is never worked on twice at once, even when its row's lease did expire (a renewal held up
+// by a busy store): a claim that takes such a key hands it back to the batch that has it and leaves it out.
+import type { Logger } from 'pino';
+
+/** The queue's SQL for leases (store/record-queue.ts, store/event-queue.ts). */
+export interface LeaseQueue<Row> {
+  claim(token: string, limit: number, leaseUntil: number, now: number): Promise<Row[]>;
+  /** Moves the lease of `rows` held by `token` on to `leaseUntil`. */
+  renew(token: string, rows: readonly Row[], leaseUntil: number): Promise<void>;
+  /** Gives the lease `from` (a claim) took of `row` back to `to` (the batch that still has it in flight). */
+  handBack(row: Row, from: string, to: string, leaseUntil: number): Promise<void>;
+}
+
+export interface LeasesOptions<Row> {
+  /** This process: every token starts with it (see tokenPrefix). */
+  prefix: string;
+  leaseMs: number;
+  queue: LeaseQueue<Row>;
+  /** What identifies an item of the queue (a record key, an event id). */
+  keyOf: (row: Row) => string;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Owner tokens of a process are `<prefix>/<n>`: what a shutdown gives back is found by the prefix. */
+export function tokenPattern(prefix: string): string {
+  if (!/^[\w.:-]+$/.test(prefix) || prefix.includes('_')) throw new Error(`a lease owner prefix is letters, digits, '.', ':' and '-' (got "${prefix}")`);
+  return `${prefix}/%`;
+}
+
+export class Leases<Row> {
+  readonly #options: LeasesOptions<Row>;
+  readonly #now: () => number;
+  /** Keys in flight in this process, and the token of the batch that has each. */
+  readonly #inFlight = new Map<string, string>();
+  #claims = 0;
+
+  constructor(options: LeasesOptions<Row>) {
+    tokenPattern(options.prefix);
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Claims up to `limit` items under a new token; keys already in flight here are handed back and left out. */
+  async claim(limit: number): Promise<Row[]> {
+    const { queue, keyOf, leaseMs, prefix } = this.#options;
+    this.#claims += 1;
+    const token = `${prefix}/${this.#claims}`;
+    const now = this.#now();
+    const rows = await queue.claim(token, limit, now + leaseMs, now);
+    const fresh: Row[] = [];
+    for (const row of rows) {
+      const key = keyOf(row);
+      const holder = this.#inFlight.get(key);
+      if (holder === undefined) {
+        this.#inFlight.set(key, token);
+        fresh.push(row);
+        continue;
+      }
+      this.#options.logger.warn({ key }, 'a key in flight here was claimed again (its lease had expired): handed back to the batch that has it');
+      // If that fails, the lease this claim took expires unused; the batch's finish is then refused, which is safe.
+      await queue.handBack(row, token, holder, this.#now() + leaseMs).catch((error: unknown) => this.#options.logger.warn({ err: error, key }, 'handing a lease back failed'));
+    }
+    return fresh;
+  }
+
+  /** Runs `work` on claimed rows, renewing their leases until it settles; then they are no longer in flight here. */
+  async hold<T>(rows: readonly Row[], token: string | null, work: () => Promise<T>): Promise<T> {
+    const { queue, keyOf, leaseMs, logger } = this.#options;
+    let renewing: Promise<void> | undefined;
+    const timer =
+      token === null
+        ? undefined
+        : setInterval(
+            () => {
+              // One renewal at a time: a slow store must not pile them up.
+              renewing ??= queue
+                .renew(token, rows, this.#now() + leaseMs)
+                .catch((error: unknown) => logger.warn({ err: error }, 'renewing leases failed; tried again shortly'))
+                .finally(() => (renewing = undefined));
+            },
+            Math.max(1, Math.floor(leaseMs / 3)),
+          );
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+      await renewing;
+      for (const row of rows) {
+        const key = keyOf(row);
+        if (this.#inFlight.get(key) === token) this.#inFlight.delete(key);
+      }
+    }
+  }
+}
