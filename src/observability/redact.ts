@@ -9,7 +9,7 @@
 // cut off, and the cut is said.
 import { createHash } from 'node:crypto';
 import { classOfName } from '../pii/classes.ts';
-import { emailSpans, internationalPhoneSpans, isPhoneLike, nationalPhoneSpans, type TextSpan } from '../pii/detectors.ts';
+import { emailSpans, internationalPhoneSpans, isPhoneLike, looksLikeJson, nationalPhoneSpans, type TextSpan } from '../pii/detectors.ts';
 import { containsPaymentData, isCardNumber, maskPaymentData } from '../pii/payment-data.ts';
 
 export const REDACTED = '[redacted]';
@@ -162,15 +162,6 @@ function redactLeaves(value: unknown, budget: Budget, depth: number, keep: Reado
 function keyIsPersonal(key: string): boolean {
   if (key.length < 5) return false;
   return emailSpans(key).length > 0 || internationalPhoneSpans(key).length > 0 || isPhoneLike(key) || containsPaymentData(key);
-}
-
-function looksLikeJson(text: string): boolean {
-  for (let i = 0; i < text.length; i += 1) {
-    const code = text.charCodeAt(i);
-    if (code === 32 || code === 9 || code === 10 || code === 13) continue;
-    return code === 123 || code === 91; // { or [
-  }
-  return false;
 }
 
 /** JSON inside a string, parsed and redacted; undefined when it is not JSON (or longer than is left to read). */

@@ -253,3 +253,13 @@ export function nationalPhoneSpans(text: string): TextSpan[] {
   }
   return spans;
 }
+
+/** Whether a text starts (after white space) like a JSON object or array. */
+export function looksLikeJson(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code === 32 || code === 9 || code === 10 || code === 13) continue;
+    return code === 123 || code === 91; // { or [
+  }
+  return false;
+}

@@ -7,7 +7,7 @@
 import type { CompiledField } from '../mapping/field.ts';
 import { compileTransform, type TransformContext, type TransformFunction, type TransformSecrets } from '../mapping/transforms.ts';
 import { classOfName, type PiiClass, type PiiPolicy, type PiiTreatment } from './classes.ts';
-import { emailSpans, internationalPhoneSpans, isEmailAddress, isInternationalPhone, type TextSpan } from './detectors.ts';
+import { emailSpans, internationalPhoneSpans, isEmailAddress, isInternationalPhone, looksLikeJson, type TextSpan } from './detectors.ts';
 
 /** What the policy does to each class it does not pass. */
 export interface InnerRules {
@@ -150,15 +150,6 @@ const SUSPECT = /[@%+]|^\s*[{[]/;
 /** Text in which the rules can find nothing. */
 function isPlainText(text: string, rules: InnerRules): boolean {
   return !SUSPECT.test(text) || (!(rules.email && (text.includes('@') || text.includes('%40'))) && !(rules.phone && text.includes('+')) && !looksLikeJson(text));
-}
-
-function looksLikeJson(text: string): boolean {
-  for (let i = 0; i < text.length; i += 1) {
-    const code = text.charCodeAt(i);
-    if (code === 32 || code === 9 || code === 10 || code === 13) continue;
-    return code === 123 || code === 91; // { or [
-  }
-  return false;
 }
 
 /** A text as the policy says: JSON in it (unless it is a key) walked as JSON, else what the detectors find in it. */
