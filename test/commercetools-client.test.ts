@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCommercetoolsClient, resolveCommercetoolsUrls } from '../src/commercetools/client.ts';
 import type { CommercetoolsClient } from '../src/commercetools/client.ts';
-import { PermanentError, RateLimitedError, RetryableError } from '../src/engine/errors.ts';
+import { PermanentError, RateLimitedError, RetryableError } from '../src/destinations/kit/errors.ts';
 import { createChangeGenerator, scrambleDeliveries } from '../src/sandbox/changes.ts';
 import { startEmulator } from '../src/sandbox/emulator.ts';
 import type { Emulator } from '../src/sandbox/emulator.ts';

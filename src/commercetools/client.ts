@@ -1,14 +1,14 @@
 // The commercetools API client the engine reads the latest state of a resource with, when a notification does not
 // carry it. Built on the official SDK (client-credentials OAuth, token cached and reused until it expires); the SDK's
-// own retries are off because the engine owns retries, and every failure comes out as one of the engine's error
-// classes with a message that never holds the client secret or a token.
+// own retries are off because the engine owns retries, and every failure comes out as one of the kit's error
+// classes (destinations/kit/errors.ts) with a message that never holds the client secret or a token.
 import { createApiBuilderFromCtpClient } from '@commercetools/platform-sdk';
 import type { ByProjectKeyRequestBuilder } from '@commercetools/platform-sdk';
 import { ClientBuilder } from '@commercetools/ts-client';
 import type { ResourceFetcher } from '../engine/record-sync.ts';
 import type { ExpandableType } from '../mapping/references.ts';
 import type { Middleware, TokenCache, TokenStore } from '@commercetools/ts-client';
-import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../engine/errors.ts';
+import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../destinations/kit/errors.ts';
 
 export type FetchableTypeId = 'customer' | 'order' | 'payment' | 'cart' | 'product' | 'business-unit';
 
@@ -340,7 +340,7 @@ class SingleFlightTokenCache {
   }
 }
 
-/** Classifies anything the SDK (or the client above) throws as one of the engine's error classes. */
+/** Classifies anything the SDK (or the client above) throws as one of the error classes (destinations/kit/errors.ts). */
 export function toDeliveryErrorFromCommercetools(error: unknown, doing: string, redact: (text: string) => string = (t) => t): DeliveryError {
   const own = findOwnError(error);
   if (own) return own;

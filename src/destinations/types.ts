@@ -1,12 +1,11 @@
-// The connector interface: what a destination folder exports and what the engine calls.
-// Shape after Segment's action-destinations: a declarative definition (settings schema, limits) and thin send
-// functions that receive batches, use an injected HTTP client, and report one outcome per item. Failures are
-// expressed with the engine's error classes (engine/errors.ts), thrown for the whole batch or returned per item.
+// The connector interface: what the engine gives a connector (items, deps) and what it calls. A connector folder
+// describes itself declaratively with the kit's `defineDestination` (kit/define.ts), which builds the
+// `DestinationDefinition` below from it. Failures are expressed with the kit's error classes (kit/errors.ts),
+// thrown for the whole batch or returned per item.
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import type { DeliveryError } from '../engine/errors.ts';
-import type { HttpClient } from './http-client.ts';
-import type { RateLimiter } from '../engine/rate-limiter.ts';
+import type { DeliveryError } from './kit/errors.ts';
+import type { DestinationFetch } from './kit/fetch.ts';
 import type { ResolvedPerson } from '../identity/identities.ts';
 
 /** One record (a commercetools resource mapped for this destination) to create, update or delete. */
@@ -102,18 +101,18 @@ export interface Connector {
 }
 
 export interface ConnectorDeps {
-  http: HttpClient;
   /**
-   * The destination's rate limiter (shared by every process), for connectors whose SDK makes its own calls;
-   * `http` already waits for it. `onCall` counts a call in the metrics.
+   * Every call to the destination goes through this fetch (kit/fetch.ts): it waits for the destination's shared
+   * rate limiter, counts the call, times the exchange and pauses everyone on a 429. Give it to an SDK that accepts
+   * a fetch, or wrap it in the kit's http client.
    */
-  limiter?: RateLimiter | undefined;
-  onCall?: (() => void) | undefined;
+  fetch: DestinationFetch;
   logger: Logger;
   /** The destination's name in the configuration. */
   name: string;
 }
 
+/** What the engine knows of a destination type; built from a connector's declarative definition by kit/define.ts. */
 export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObject> {
   type: string;
   description: string;
@@ -146,9 +145,4 @@ export interface FieldProblem {
   /** The field at fault, or '' for the mapping as a whole (e.g. a source the destination has no use for). */
   field: string;
   message: string;
-}
-
-/** Identity helper that keeps the settings type flowing into `create`. */
-export function defineDestination<Settings extends z.ZodObject>(definition: DestinationDefinition<Settings>): DestinationDefinition<Settings> {
-  return definition;
 }

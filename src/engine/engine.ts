@@ -5,14 +5,14 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { findDestinationDefinition } from '../destinations/registry.ts';
-import { createHttpClient } from '../destinations/http-client.ts';
+import { createDestinationFetch } from '../destinations/kit/fetch.ts';
 import type { Connector } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { EventQueue } from '../store/event-queue.ts';
 import { RecordQueue } from '../store/record-queue.ts';
 import type { Store } from '../store/store.ts';
 import { createEventDelivery } from './event-delivery.ts';
-import { PermanentError } from './errors.ts';
+import { PermanentError } from '../destinations/kit/errors.ts';
 import type { EngineHooks } from './hooks.ts';
 import { createRateLimiter } from './rate-limiter.ts';
 import { createRecordSync, type ResourceFetcher } from './record-sync.ts';
@@ -202,9 +202,9 @@ function buildConnector(destination: Config['destinations'][number], store: Stor
   if (!definition) throw new Error(`destination "${destination.name}": unknown type "${destination.type}"`);
   // Shared through the store, so that every process sending to this destination stays under one limit.
   const limiter = createRateLimiter(store.db, destination.name);
-  const onCall = () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' });
-  const http = createHttpClient({ limiter, onCall });
-  const connector = definition.create(definition.settings.parse(destination), { http, limiter, onCall, logger, name: destination.name });
+  // Every call the connector makes goes through this fetch: paced by the limiter, counted, timed.
+  const fetch = createDestinationFetch({ limiter, onCall: () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' }) });
+  const connector = definition.create(definition.settings.parse(destination), { fetch, logger, name: destination.name });
   limiter.setRate(connector.limits.rateLimit);
   return connector;
 }

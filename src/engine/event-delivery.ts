@@ -16,7 +16,7 @@ import { MappingError, type Mapped } from '../mapping/record-mapping.ts';
 import type { ReferenceExpander } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
 import type { EventAudit, EventQueue, EventRow } from '../store/event-queue.ts';
-import { PermanentError, toDeliveryError, type DeliveryError } from './errors.ts';
+import { PermanentError, toDeliveryError, type DeliveryError } from '../destinations/kit/errors.ts';
 import type { EngineHooks } from './hooks.ts';
 import { createFailureRecorder } from './failures.ts';
 import { sendInChunks } from './send-in-chunks.ts';

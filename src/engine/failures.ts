@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { DeliveryError } from './errors.ts';
+import type { DeliveryError } from '../destinations/kit/errors.ts';
 import type { EngineHooks } from './hooks.ts';
 import { decideAfterFailure, type AttemptRecord } from './retry-policy.ts';
 

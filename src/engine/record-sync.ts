@@ -19,7 +19,7 @@ import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.t
 import type { AuditEntry } from '../store/audit-log.ts';
 import type { DirtyKey, RecordQueue, RecordRow, RowAudit, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
-import { PermanentError, RetryableError, toDeliveryError } from './errors.ts';
+import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
 import { createFailureRecorder } from './failures.ts';
 import { sortOldestFirst } from '../commercetools/client.ts';
 import { sendInChunks } from './send-in-chunks.ts';

@@ -1,7 +1,7 @@
 // What happens after a failed attempt: when to try again (exponential backoff with full jitter, never sooner than
 // the destination's Retry-After) or whether the item has run out of attempts or age and becomes a dead letter.
 import type { EngineConfig } from '../config/schema.ts';
-import type { DeliveryError } from './errors.ts';
+import type { DeliveryError } from '../destinations/kit/errors.ts';
 
 export interface AttemptRecord {
   at: number;

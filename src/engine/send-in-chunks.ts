@@ -1,7 +1,7 @@
 // Hands work to a connector in chunks of its declared batch size and pairs every item with its outcome:
 // a thrown error fails the whole chunk, a missing outcome counts as a retryable failure.
 import type { ItemOutcome } from '../destinations/types.ts';
-import { RetryableError, toDeliveryError } from './errors.ts';
+import { RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
 
 export async function sendInChunks<T, I>(
   entries: readonly T[],

@@ -1,6 +1,6 @@
 // The last check before a payload leaves for a destination: payment data in it blocks the send, and the item
 // goes to the dead letters with the reason (where and what kind, never the value).
-import { PermanentError } from '../engine/errors.ts';
+import { PermanentError } from '../destinations/kit/errors.ts';
 import { findPaymentData } from './payment-data.ts';
 
 /** The error that blocks sending `payload`, or undefined when it holds no payment data. */

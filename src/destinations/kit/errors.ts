@@ -1,6 +1,8 @@
-// The error classes connectors throw (or return per item) so the engine knows what to do next:
-// retry with backoff, wait for the destination's rate limit, or stop and dead-letter.
-import { redactText } from '../observability/redact.ts';
+// The error classes connectors throw (or return per item) so the engine knows what to do next — retry with
+// backoff, wait for the destination's rate limit, or stop and dead-letter — and the one place an HTTP status
+// becomes one of them. Connectors, the commercetools client and the payment-data guard use them; the engine
+// decides on them.
+import { redactText } from '../../observability/redact.ts';
 
 export abstract class DeliveryError extends Error {
   abstract readonly retryable: boolean;
@@ -21,7 +23,7 @@ export class RetryableError extends DeliveryError {
   override readonly name: string = 'RetryableError';
   /** The destination asked for this wait (Retry-After), in milliseconds. */
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, options: { status?: number; cause?: unknown; retryAfterMs?: number } = {}) {
+  constructor(message: string, options: { status?: number; cause?: unknown; retryAfterMs?: number | undefined } = {}) {
     super(message, options);
     this.retryAfterMs = options.retryAfterMs;
   }
@@ -45,14 +47,33 @@ export function toDeliveryError(error: unknown): DeliveryError {
   return new RetryableError(message, { cause: error });
 }
 
-/** The engine's classification of an HTTP status (the brief's list): undefined means success. */
+/** What an HTTP status means for the item (the brief's list); 0 stands for no answer at all (a network failure). */
+export type StatusClass = 'success' | 'retryable' | 'rate-limited' | 'permanent';
+
+/**
+ * Every connector's classification of a status: network failures, 408, 423 (locked), 425 (too early) and 5xx
+ * are worth another try; 429 is the rate limit; every other 4xx is the item's own fault.
+ */
+export function classifyStatus(status: number): StatusClass {
+  if (status === 0) return 'retryable';
+  if (status < 400) return 'success';
+  if (status === 429) return 'rate-limited';
+  if (status === 408 || status === 423 || status === 425 || status >= 500) return 'retryable';
+  return 'permanent';
+}
+
+/** The error for a status (classifyStatus), with the wait the destination asked for; undefined means success. */
 export function errorForStatus(status: number, message: string, retryAfterMs?: number): DeliveryError | undefined {
-  if (status < 400) return undefined;
-  if (status === 429) return new RateLimitedError(message, { status, retryAfterMs });
-  if (status === 408 || status === 423 || status === 425 || status >= 500) {
-    return new RetryableError(message, { status, retryAfterMs });
+  switch (classifyStatus(status)) {
+    case 'success':
+      return undefined;
+    case 'rate-limited':
+      return new RateLimitedError(message, { status, retryAfterMs });
+    case 'retryable':
+      return new RetryableError(message, { ...(status !== 0 && { status }), retryAfterMs });
+    case 'permanent':
+      return new PermanentError(message, { status });
   }
-  return new PermanentError(message, { status });
 }
 
 /** Parses a Retry-After header (delta-seconds or HTTP date) into milliseconds from now. */

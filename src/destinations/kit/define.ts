@@ -1,0 +1,118 @@
+// A connector as a declaration, after Segment's action-destinations: its settings, limits and delta mode, an API
+// client built once per destination (client.ts in its folder), and operations — small functions over that client,
+// one file each — with which operation handles which item. `defineDestination` turns it into the engine's
+// `DestinationDefinition`: it routes a batch's items to their operations (concurrently, outcomes back in item
+// order), turns what an operation throws into that item's outcome, and runs `prepare` at start-up and before
+// record sends until it has succeeded once.
+import type { z } from 'zod';
+import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';
+import { toDeliveryError } from './errors.ts';
+
+/** Handles one item at a time: its outcome, or a thrown error that fails this item only. */
+export interface ItemOperation<Client, Item> {
+  /** What it does, in a few words (`upsert contact`). */
+  readonly name: string;
+  perform(client: Client, item: Item): Promise<ItemOutcome>;
+}
+
+/** Handles its items together (a batch call): one outcome per item, in order; a thrown error fails them all. */
+export interface BatchOperation<Client, Item> {
+  readonly name: string;
+  performBatch(client: Client, items: Item[]): Promise<ItemOutcome[]>;
+}
+
+export type Operation<Client, Item> = ItemOperation<Client, Item> | BatchOperation<Client, Item>;
+
+/** Which operation handles an item: the same for all, or chosen per item. */
+export type Routing<Client, Item> = Operation<Client, Item> | ((item: Item) => Operation<Client, Item>);
+
+export interface ConnectorDefinition<Settings extends z.ZodObject, Client> {
+  type: string;
+  description: string;
+  /** Connection settings of this destination type (everything besides name/type/records/events). */
+  settings: Settings;
+  /** Where a `when:` block may send a record or event instead of the default (the item's `target`). */
+  target?: z.ZodObject;
+  /** Mapped fields the destination does not have, as start-up errors (see DestinationDefinition). */
+  checkFields?(settings: z.infer<Settings>, mappings: MappedFieldNames): FieldProblem[];
+  /** Most items per send call, and the calls per second the destination allows (its shared rate limiter's rate). */
+  limits(settings: z.infer<Settings>): ConnectorLimits;
+  /** 'changed' sends only changed fields; 'full' sends the whole record whenever anything changed. */
+  delta: 'changed' | 'full';
+  /** The API client: SDK or HTTP set-up over `deps.fetch`, authentication, error classification. */
+  client(settings: z.infer<Settings>, deps: ConnectorDeps): Client;
+  /**
+   * What must hold before records are sent (custom attributes exist…): run at start-up (a PermanentError stops
+   * `ctbridge start`) and, until it has succeeded once, before each record send.
+   */
+  prepare?(client: Client): Promise<void>;
+  records: Routing<Client, RecordItem>;
+  events: Routing<Client, EventItem>;
+  /** Merging a guest's profile into a registered customer's; without it they are linked only. */
+  merges?: Routing<Client, PersonMergeItem>;
+  close?(client: Client): Promise<void>;
+}
+
+export function defineDestination<Settings extends z.ZodObject, Client>(definition: ConnectorDefinition<Settings, Client>): DestinationDefinition<Settings> {
+  return {
+    type: definition.type,
+    description: definition.description,
+    settings: definition.settings,
+    ...(definition.target && { target: definition.target }),
+    ...(definition.checkFields && { checkFields: definition.checkFields.bind(definition) }),
+    create(settings, deps) {
+      const client = definition.client(settings, deps);
+      let prepared: Promise<void> | undefined;
+      const prepare = definition.prepare?.bind(definition);
+      const ready = prepare
+        ? () =>
+            (prepared ??= prepare(client).catch((error: unknown) => {
+              // Not prepared after all: the next send (or start-up) tries again.
+              prepared = undefined;
+              throw error;
+            }))
+        : undefined;
+      const merges = definition.merges;
+      const connector: Connector = {
+        limits: definition.limits(settings),
+        delta: definition.delta,
+        async sendRecords(items) {
+          await ready?.();
+          return run(client, definition.records, items);
+        },
+        sendEvents: (items) => run(client, definition.events, items),
+        ...(ready && { prepare: ready }),
+        ...(merges && { mergePeople: (items: PersonMergeItem[]) => run(client, merges, items) }),
+        ...(definition.close && { close: () => definition.close!(client) }),
+      };
+      return connector;
+    },
+  };
+}
+
+/** The items grouped by the operation that handles them, all groups at once; outcomes in the items' order. */
+async function run<Client, Item>(client: Client, routing: Routing<Client, Item>, items: Item[]): Promise<ItemOutcome[]> {
+  const groups = new Map<Operation<Client, Item>, number[]>();
+  items.forEach((item, index) => {
+    const operation = typeof routing === 'function' ? routing(item) : routing;
+    const group = groups.get(operation) ?? [];
+    group.push(index);
+    groups.set(operation, group);
+  });
+  const outcomes: ItemOutcome[] = new Array<ItemOutcome>(items.length);
+  await Promise.all(
+    [...groups].map(async ([operation, indexes]) => {
+      if ('performBatch' in operation) {
+        const results = await operation.performBatch(client, indexes.map((index) => items[index]!));
+        indexes.forEach((index, at) => (outcomes[index] = results[at]!));
+        return;
+      }
+      await Promise.all(
+        indexes.map(async (index) => {
+          outcomes[index] = await operation.perform(client, items[index]!).catch((error: unknown): ItemOutcome => ({ ok: false, error: toDeliveryError(error) }));
+        }),
+      );
+    }),
+  );
+  return outcomes;
+}

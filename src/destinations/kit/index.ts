@@ -1,0 +1,8 @@
+// The connector kit: everything a connector folder imports, from one place — the declaration helper, the items it
+// receives and the outcomes it returns, the error classes with the one status classification, the destination's
+// fetch and the small HTTP client over it. Connectors import nothing from the engine.
+export { defineDestination, type BatchOperation, type ConnectorDefinition, type ItemOperation, type Operation, type Routing } from './define.ts';
+export { DeliveryError, PermanentError, RateLimitedError, RetryableError, classifyStatus, errorForStatus, parseRetryAfter, toDeliveryError, type StatusClass } from './errors.ts';
+export { DEFAULT_TIMEOUT_MS, createDestinationFetch, errorForAnswer, type CallLimiter, type CallOptions, type DestinationFetch, type DestinationFetchDeps } from './fetch.ts';
+export { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from './http.ts';
+export type { ConnectorDeps, ConnectorLimits, EventItem, FieldProblem, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';

@@ -1,0 +1,294 @@
+// The Intercom connector's mapping of items to API calls, in milliseconds: the connector built from its definition
+// (test/support/connector-test.ts) sends records, events and merges straight to the strict Intercom simulator,
+// and each test asserts on what the simulated workspace holds — attributes created first, users with every mapped
+// field and then only what changed, a contact found through the 409 when search lags, tags moved, business units
+// as companies with their associates, events with text metadata and the back-office link (a redelivery harmless),
+// a revoked token as a permanent error that says so, statuses classified as the kit says, Intercom's rate-limit
+// headers pausing the destination. The runtime's part (coalescing, the order context, the timeline, merges of
+// guests, erasure, the rate-limit backlog, start-up) is test/intercom.test.ts.
+import { afterEach, describe, expect, it } from 'vitest';
+import { PermanentError, RateLimitedError, RetryableError } from '../src/destinations/kit/index.ts';
+import { intercomDestination } from '../src/destinations/intercom/index.ts';
+import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
+import { createTestConnector, eventItem, mergeItem, recordItem } from './support/connector-test.ts';
+
+const ATTRIBUTES = { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string', total_orders: 'integer', lifetime_value_EUR: 'float', lifetime_value_USD: 'float' } as const;
+
+const simulators: IntercomSimulator[] = [];
+afterEach(async () => {
+  await Promise.all(simulators.splice(0).map((sim) => sim.close()));
+});
+
+async function simulator(options: { token?: string; searchLagMs?: number } = {}): Promise<IntercomSimulator> {
+  const sim = await startIntercomSimulator({ token: options.token ?? 'intercom-token', searchLagMs: options.searchLagMs ?? 60_000 });
+  simulators.push(sim);
+  return sim;
+}
+
+function connectorFor(sim: IntercomSimulator, settings: Record<string, unknown> = {}) {
+  return createTestConnector(intercomDestination, { token: sim.token, baseUrl: sim.url, attributes: ATTRIBUTES, orderLink: 'https://backoffice.example.com/orders/{id}', ...settings });
+}
+
+const usersOf = (sim: IntercomSimulator) => [...sim.workspace.contacts.values()].filter((c) => c.role === 'user');
+const tagNamesOf = (sim: IntercomSimulator, contactId: string) => sim.workspace.contacts.get(contactId)!.tags.map((id) => sim.workspace.tags.get(id)!.name);
+
+/** A customer as the runtime's customer mapping gives it before any order. */
+const customerFields = (fields: Record<string, unknown>) => ({ tags: null, last_order_number: null, last_order_status: null, total_orders: 0, lifetime_value: {}, ...fields });
+
+describe('the Intercom connector', () => {
+  it('creates the custom attributes, then the user with every mapped field, and updates only what changed', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    await connector.prepare!();
+    expect([...sim.workspace.attributes.values()].map((a) => `${a.name}:${a.data_type}`)).toEqual(['tier:string', 'orders:integer', 'last_order_number:string', 'last_order_status:string', 'total_orders:integer', 'lifetime_value_EUR:float', 'lifetime_value_USD:float']);
+
+    const [created] = await connector.sendRecords([recordItem({ resourceId: 'c1', fields: customerFields({ email: 'ada@example.com', name: 'Ada Lovelace', tier: 'gold', orders: 1 }) })]);
+    expect(usersOf(sim)).toHaveLength(1);
+    const user = usersOf(sim)[0]!;
+    expect(user).toMatchObject({ external_id: 'c1', email: 'ada@example.com', name: 'Ada Lovelace', custom_attributes: { tier: 'gold', orders: 1, total_orders: 0, last_order_number: null } });
+    expect(created).toEqual({ ok: true, destinationId: user.id, personId: user.id });
+
+    const [updated] = await connector.sendRecords([recordItem({ resourceId: 'c1', destinationId: user.id, fields: { orders: 31 }, record: customerFields({ email: 'ada@example.com', name: 'Ada Lovelace', tier: 'gold', orders: 31 }) })]);
+    expect(updated).toEqual({ ok: true, destinationId: user.id, personId: user.id });
+    expect(sim.stats.byOperation.get('UpdateContact')).toBe(1);
+    expect(sim.stats.lastBody.get('UpdateContact')).toEqual({ custom_attributes: { orders: 31 } });
+    expect(usersOf(sim)).toHaveLength(1);
+    expect(usersOf(sim)[0]!.custom_attributes).toMatchObject({ tier: 'gold', orders: 31 });
+    expect(sim.stats.invalid).toBe(0);
+  });
+
+  it('creates the attributes before the first record send when start-up could not reach Intercom', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    sim.faults.push({ kind: 'status', status: 503 });
+    await expect(connector.prepare!()).rejects.toBeInstanceOf(RetryableError);
+    expect(sim.workspace.attributes.size).toBe(0);
+    const [outcome] = await connector.sendRecords([recordItem({ resourceId: 'c6', fields: customerFields({ email: 'x@example.com', tier: 'gold' }) })]);
+    expect(outcome).toMatchObject({ ok: true });
+    expect(sim.workspace.attributes.size).toBe(7);
+    expect(usersOf(sim)[0]!.custom_attributes).toMatchObject({ tier: 'gold' });
+  });
+
+  it('refuses to prepare when Intercom has a mapped attribute with another type, saying which', async () => {
+    const sim = await simulator();
+    sim.workspace.createAttribute({ name: 'tier', model: 'contact', data_type: 'integer' });
+    const { connector } = connectorFor(sim);
+    const failure = await connector.prepare!().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PermanentError);
+    expect((failure as Error).message).toBe('the Intercom attribute "tier" exists as integer, but attributes.tier says string: change one of them');
+  });
+
+  it('finds a contact Intercom already has (search lags) through the 409, and updates it instead of creating another', async () => {
+    const sim = await simulator({ searchLagMs: 600_000 });
+    const existing = sim.workspace.createContact({ role: 'user', external_id: 'c5', email: 'old@example.com' });
+    const { connector } = connectorFor(sim);
+    const [outcome] = await connector.sendRecords([recordItem({ resourceId: 'c5', fields: customerFields({ email: 'new@example.com', name: 'Noor' }) })]);
+    expect(outcome).toEqual({ ok: true, destinationId: existing.id, personId: existing.id });
+    expect(usersOf(sim)).toHaveLength(1);
+    expect(usersOf(sim)[0]).toMatchObject({ id: existing.id, email: 'new@example.com', name: 'Noor' });
+    expect(sim.stats.byOperation.get('CreateContact')).toBe(1);
+    expect(sim.stats.byOperation.get('SearchContacts')).toBeUndefined();
+  });
+
+  it('creates the contact again when the one it knew was deleted in Intercom', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const [outcome] = await connector.sendRecords([recordItem({ resourceId: 'c10', destinationId: 'gone-contact-id', fields: { name: 'Rae' }, record: customerFields({ email: 'rae@example.com', name: 'Rae' }) })]);
+    expect(usersOf(sim)).toHaveLength(1);
+    expect(usersOf(sim)[0]).toMatchObject({ external_id: 'c10', email: 'rae@example.com', name: 'Rae' });
+    expect(outcome).toEqual({ ok: true, destinationId: usersOf(sim)[0]!.id, personId: usersOf(sim)[0]!.id });
+  });
+
+  it('keeps the customer group as a tag: created when missing, moved when the group changes', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const [first] = await connector.sendRecords([recordItem({ resourceId: 'c7', fields: customerFields({ email: 'tag@example.com', tags: 'VIP' }) })]);
+    const id = (first as { destinationId: string }).destinationId;
+    expect(tagNamesOf(sim, id)).toEqual(['VIP']);
+    const [moved] = await connector.sendRecords([recordItem({ resourceId: 'c7', destinationId: id, fields: { tags: 'Regular' }, previous: customerFields({ email: 'tag@example.com', tags: 'VIP' }) })]);
+    expect(moved).toMatchObject({ ok: true });
+    expect(tagNamesOf(sim, id)).toEqual(['Regular']);
+    expect([...sim.workspace.tags.values()].map((t) => t.name).sort()).toEqual(['Regular', 'VIP']);
+    expect(sim.stats.byOperation.get('detachTagFromContact')).toBe(1);
+    // Only the tags changed: no contact update went out.
+    expect(sim.stats.byOperation.get('UpdateContact')).toBeUndefined();
+  });
+
+  it('makes a business unit a company with its associates\' contacts attached, once they are in Intercom', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const unit = (associates: string[]) => recordItem({ resourceId: 'bu-1', resourceType: 'business-unit', recordType: 'company', fields: { company_id: 'acme', name: 'ACME GmbH', associates } });
+    await connector.sendRecords([recordItem({ resourceId: 'b1', fields: customerFields({ email: 'b1@example.com' }) })]);
+    // b2 has no contact yet: the company waits for it (a retry), b1 is attached meanwhile.
+    const [early] = await connector.sendRecords([unit(['b1', 'b2'])]);
+    expect(early).toMatchObject({ ok: false, error: { name: 'RetryableError', message: 'company acme: customer b2 is not in Intercom yet' } });
+
+    await connector.sendRecords([recordItem({ resourceId: 'b2', fields: customerFields({ email: 'b2@example.com' }) })]);
+    const [outcome] = await connector.sendRecords([unit(['b1', 'b2'])]);
+    const [company] = [...sim.workspace.companies.values()];
+    expect(company).toMatchObject({ company_id: 'acme', name: 'ACME GmbH' });
+    expect(outcome).toEqual({ ok: true, destinationId: company!.id });
+    expect(usersOf(sim).map((c) => c.companies)).toEqual([[company!.id], [company!.id]]);
+    expect(sim.workspace.companies.size).toBe(1);
+  });
+
+  it('sends an event once however often it is delivered, with its metadata as text and the back-office link', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const [created] = await connector.sendRecords([recordItem({ resourceId: 'c2', fields: customerFields({ email: 'grace@example.com', name: 'Grace' }) })]);
+    const userId = (created as { destinationId: string }).destinationId;
+    const event = eventItem({
+      eventType: 'placed-order',
+      resource: { typeId: 'order', id: 'o-42' },
+      payload: { order_number: 'ON-42', total: { amount: 4200, currency: 'EUR' }, email: 'grace@example.com' },
+      person: { key: 'customer:c2', destinationId: userId },
+    });
+    for (let i = 0; i < 5; i += 1) expect(await connector.sendEvents([event])).toEqual([{ ok: true }]);
+    expect(sim.workspace.events).toHaveLength(1);
+    expect(sim.workspace.events[0]).toEqual({
+      event_name: 'placed-order',
+      created_at: Math.floor(event.occurredAt! / 1000),
+      contactId: userId,
+      metadata: { order_url: 'https://backoffice.example.com/orders/o-42', order_number: 'ON-42', total_amount: '4200', total_currency: 'EUR' },
+    });
+  });
+
+  it('names an event by its mapped event_name, sends none for a null one, and finds a customer by external id', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    await connector.sendRecords([recordItem({ resourceId: 'c9', fields: customerFields({ email: 'tim@example.com' }) })]);
+    const payment = (eventName: string | null) => eventItem({ eventType: 'payment', resource: { typeId: 'payment', id: 'p9' }, payload: { event_name: eventName, amount: { amount: 1999, currency: 'EUR' } }, person: { key: 'customer:c9', destinationId: undefined } });
+    const outcomes = await connector.sendEvents([payment('payment-captured'), payment(null), payment('payment-refunded')]);
+    expect(outcomes).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    expect(sim.workspace.events.map((e) => e.event_name).sort()).toEqual(['payment-captured', 'payment-refunded']);
+    expect(sim.workspace.events.every((e) => e.contactId === usersOf(sim)[0]!.id)).toBe(true);
+    // Not an order: no back-office link.
+    expect(sim.workspace.events[0]!.metadata).toEqual({ amount_amount: '1999', amount_currency: 'EUR' });
+  });
+
+  it('gives a guest\'s event a lead by its email (the same lead for the next one), and refuses a guest event without one', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const guestOrder = () => eventItem({ eventType: 'placed-order', payload: { order_number: 'ON-1', email: 'lin@example.com' }, person: { key: 'guest:store:digest', destinationId: undefined } });
+    const [first, second] = [await connector.sendEvents([guestOrder()]), await connector.sendEvents([guestOrder()])].map(([outcome]) => outcome);
+    const leads = [...sim.workspace.contacts.values()];
+    expect(leads.map((c) => `${c.role}:${c.email}`)).toEqual(['lead:lin@example.com']);
+    expect(first).toEqual({ ok: true, personId: leads[0]!.id });
+    expect(second).toEqual({ ok: true, personId: leads[0]!.id });
+    expect(sim.workspace.events.map((e) => e.contactId)).toEqual([leads[0]!.id, leads[0]!.id]);
+
+    const [refused] = await connector.sendEvents([eventItem({ eventType: 'placed-order', payload: { order_number: 'ON-2' } })]);
+    expect(refused).toMatchObject({ ok: false, error: { name: 'PermanentError', message: expect.stringContaining('a guest\'s event needs an email field') as unknown } });
+  });
+
+  it('retries an event whose customer has no contact yet', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const [outcome] = await connector.sendEvents([eventItem({ eventType: 'placed-order', person: { key: 'customer:not-yet', destinationId: undefined } })]);
+    expect(outcome).toMatchObject({ ok: false, error: { name: 'RetryableError', status: 404, message: expect.stringContaining('(the contact does not exist yet)') as unknown } });
+    expect(sim.workspace.events).toHaveLength(0);
+  });
+
+  it('merges a guest\'s lead into the user; nothing for a guest who never reached Intercom; a retry while the user is missing', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const lead = sim.workspace.createContact({ role: 'lead', email: 'lin@example.com' });
+    sim.workspace.createEvent({ event_name: 'placed-order', created_at: 1, id: lead.id });
+    const user = sim.workspace.createContact({ role: 'user', external_id: 'c3', email: 'lin@example.com' });
+    const outcomes = await connector.mergePeople!([mergeItem(lead.id, user.id), mergeItem(undefined, user.id), mergeItem('some-lead', undefined)]);
+    expect(outcomes[0]).toEqual({ ok: true });
+    expect(outcomes[1]).toEqual({ ok: true });
+    expect(outcomes[2]).toMatchObject({ ok: false, error: { name: 'RetryableError', message: 'the registered customer is not in Intercom yet' } });
+    expect([...sim.workspace.contacts.values()].map((c) => `${c.role}:${c.external_id}`)).toEqual(['user:c3']);
+    expect(sim.workspace.events.map((e) => e.contactId)).toEqual([user.id]);
+    expect(sim.stats.byOperation.get('MergeContact')).toBe(1);
+  });
+
+  it('archives, or with onDelete: delete deletes, the contact of a deleted customer; one already gone is done', async () => {
+    const sim = await simulator();
+    const archived = sim.workspace.createContact({ role: 'user', external_id: 'c8', email: 'gone@example.com' });
+    const deleted = sim.workspace.createContact({ role: 'user', external_id: 'c11', email: 'deleted@example.com' });
+    const remove = (resourceId: string, destinationId: string | undefined) => recordItem({ resourceId, operation: 'delete', destinationId, fields: {} });
+    expect(await connectorFor(sim).connector.sendRecords([remove('c8', archived.id), remove('c12', undefined)])).toEqual([{ ok: true }, { ok: true }]);
+    expect(sim.workspace.contacts.get(archived.id)!.archived).toBe(true);
+    expect(sim.stats.byOperation.get('ArchiveContact')).toBe(1);
+    const deleting = connectorFor(sim, { onDelete: 'delete' }).connector;
+    expect(await deleting.sendRecords([remove('c11', deleted.id), remove('c8', archived.id)])).toEqual([{ ok: true }, { ok: true }]);
+    expect(sim.workspace.contacts.has(deleted.id)).toBe(false);
+    // The archived contact is already gone for Intercom (404): done, and left as it was.
+    expect(sim.workspace.contacts.get(archived.id)!.archived).toBe(true);
+  });
+
+  it('turns a revoked token into a permanent error that says so, and sends once the token is replaced', async () => {
+    const sim = await simulator({ token: 'old-token' });
+    const { connector } = connectorFor(sim);
+    // Started (the attributes made) with the token that is then revoked.
+    await connector.prepare!();
+    sim.token = 'new-token';
+    const item = recordItem({ resourceId: 'c4', fields: customerFields({ email: 'kim@example.com', name: 'Kim' }) });
+    const [refused] = await connector.sendRecords([item]);
+    expect(refused).toMatchObject({ ok: false, error: { name: 'PermanentError', status: 401 } });
+    expect((refused as { error: Error }).error.message).toMatch(/Intercom rejected the access token \(401: unauthorized: Access Token Invalid\); replace the token and replay/);
+    expect(usersOf(sim)).toHaveLength(0);
+
+    const [sent] = await connectorFor(sim, { token: 'new-token' }).connector.sendRecords([item]);
+    expect(sent).toMatchObject({ ok: true });
+    expect(usersOf(sim)[0]).toMatchObject({ external_id: 'c4', email: 'kim@example.com' });
+  });
+
+  it('classifies statuses as the kit does: 408, 423, 425 and 5xx retried, other 4xx permanent, a reset connection retried', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim, { attributes: {} });
+    const outcomeFor = async (fault: IntercomSimulator['faults'][number]) => {
+      sim.faults.push(fault);
+      const [outcome] = await connector.sendRecords([recordItem({ resourceId: 'c-status', fields: { email: 'status@example.com' } })]);
+      return outcome as { ok: false; error: Error & { status?: number } };
+    };
+    for (const status of [408, 423, 425, 500, 503]) {
+      const { error } = await outcomeFor({ kind: 'status', status });
+      expect(error, String(status)).toBeInstanceOf(RetryableError);
+      expect(error).not.toBeInstanceOf(RateLimitedError);
+      expect(error.status).toBe(status);
+    }
+    for (const status of [400, 404, 422]) expect((await outcomeFor({ kind: 'status', status })).error, String(status)).toBeInstanceOf(PermanentError);
+    const reset = await outcomeFor({ kind: 'reset' });
+    expect(reset.error).toBeInstanceOf(RetryableError);
+    expect(reset.error.message).toMatch(/^creating contact c-status: network error/);
+    expect(usersOf(sim)).toHaveLength(0);
+  });
+
+  it('pauses the destination until Intercom\'s window resets when it is spent or answers 429, and retries no sooner', async () => {
+    // The simulator's clock stands still at the start of a window a minute ahead: every call falls in that window.
+    const windowStart = Date.now() + 60_000 - ((Date.now() + 60_000) % 10_000);
+    const sim = await startIntercomSimulator({ token: 'intercom-token', limitPerMinute: 12, now: () => windowStart });
+    simulators.push(sim);
+    const { connector, limiter } = connectorFor(sim, { attributes: {} });
+    // Two calls per 10-second window: the second answer says none are left.
+    await connector.sendRecords([recordItem({ resourceId: 'w1', fields: { email: 'w1@example.com' } })]);
+    expect(limiter.pausedUntil).toBe(0);
+    await connector.sendRecords([recordItem({ resourceId: 'w2', fields: { email: 'w2@example.com' } })]);
+    expect(limiter.pausedUntil).toBe(windowStart + 10_000);
+
+    const before = Date.now();
+    const [limited] = await connector.sendRecords([recordItem({ resourceId: 'w3', fields: { email: 'w3@example.com' } })]);
+    const after = Date.now();
+    const error = (limited as { ok: false; error: RateLimitedError }).error;
+    expect(error).toBeInstanceOf(RateLimitedError);
+    expect(error.message).toBe('creating contact w3: Intercom\'s rate limit was reached');
+    expect(error.retryAfterMs).toBeGreaterThanOrEqual(windowStart + 10_000 - after);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(windowStart + 10_000 - before);
+    expect(limiter.pausedUntil).toBe(windowStart + 10_000);
+    expect(sim.stats.rateLimited).toBe(1);
+    expect(usersOf(sim).map((c) => c.external_id)).toEqual(['w1', 'w2']);
+  });
+
+  it('counts every call it makes, each after taking a slot from the limiter', async () => {
+    const sim = await simulator();
+    const test = connectorFor(sim);
+    await test.connector.sendRecords([recordItem({ resourceId: 'n1', fields: customerFields({ email: 'n1@example.com', tags: ['A', 'B'] }) })]);
+    // Attributes: a list and 7 creations; the contact; two tags created and attached.
+    expect(sim.stats.calls).toBe(1 + 7 + 1 + 4);
+    expect(test.calls).toBe(sim.stats.calls);
+    expect(test.limiter.acquired).toBe(sim.stats.calls);
+  });
+});
