@@ -4,7 +4,7 @@
 // mapping that reads `$orders` is given the orders of --orders.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { sortOldestFirst } from '../commercetools/client.ts';
+import { sortOldestFirst } from '../commercetools/orders.ts';
 import { changedFields } from '../engine/delta.ts';
 import { compileRoutes } from '../engine/routes.ts';
 import { normalizeBody } from '../ingest/normalize.ts';

@@ -21,7 +21,7 @@ import type { DirtyKey, RecordQueue, RecordRow, RowAudit, SyncedResult } from '.
 import { changedFields, pick } from './delta.ts';
 import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
 import { createFailureRecorder } from './failures.ts';
-import { sortOldestFirst } from '../commercetools/client.ts';
+import { sortOldestFirst } from '../commercetools/orders.ts';
 import { sendInChunks } from './send-in-chunks.ts';
 import type { RecordRoute, Routes } from './routes.ts';
 import type { EngineHooks } from './hooks.ts';

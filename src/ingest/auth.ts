@@ -5,14 +5,11 @@
 // token or the signature that was presented.
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { IngestAuthConfig } from '../config/schema.ts';
+import { fail, singleHeader, type IngestAuth, type IngestAuthRequest, type IngestAuthResult } from './auth-check.ts';
 import { createSnsAuth, type FetchCertificate } from './sns-auth.ts';
 
-/** `retryable`: the credential could not be checked for now (a key or certificate fetch failed); the sender should retry. */
-export type IngestAuthResult = { ok: true } | { ok: false; reason: string; retryable?: true };
-export interface IngestAuthRequest {
-  headers: Record<string, string | string[] | undefined>;
-  rawBody: Buffer;
-}
+export type { IngestAuth, IngestAuthRequest, IngestAuthResult } from './auth-check.ts';
+
 export interface IngestAuthOptions {
   /** Fetches the JWKS document; may resolve to a fetch Response (whose Cache-Control is honoured) or the parsed JSON. */
   fetchJwks?: (url: string) => Promise<unknown>;
@@ -20,17 +17,6 @@ export interface IngestAuthOptions {
   fetchCertificate?: FetchCertificate;
   /** Current time in ms since epoch. */
   now?: () => number;
-}
-
-/**
- * An authentication scheme in two steps, so that a request without a credential is refused before its body is
- * read (and before the body takes any of the in-flight budget): `checkHeaders` checks all the headers can tell;
- * when `coversBody`, the credential is over the body (hmac, sns) and `checkBody` verifies it once the body is read.
- */
-export interface IngestAuth {
-  readonly coversBody: boolean;
-  checkHeaders(headers: IngestAuthRequest['headers']): Promise<IngestAuthResult>;
-  checkBody(request: IngestAuthRequest): Promise<IngestAuthResult>;
 }
 
 const CLOCK_SKEW_S = 60;
@@ -145,21 +131,6 @@ function bearerToken(headers: IngestAuthRequest['headers']): { ok: true; token: 
     return fail(/^Bearer\b/i.test(header.value.trim()) ? 'Authorization header has an empty or malformed Bearer token' : 'Authorization header is not a Bearer token');
   }
   return { ok: true, token: match[1] };
-}
-
-export function singleHeader(headers: IngestAuthRequest['headers'], name: string): { ok: true; value: string } | { ok: false; reason: string } {
-  const lower = name.toLowerCase();
-  let value = headers[lower];
-  if (value === undefined) {
-    const key = Object.keys(headers).find((k) => k.toLowerCase() === lower);
-    value = key === undefined ? undefined : headers[key];
-  }
-  if (Array.isArray(value)) {
-    if (value.length > 1) return fail(`multiple ${name} headers`);
-    value = value[0];
-  }
-  if (value === undefined || value.trim() === '') return fail(`missing ${name} header`);
-  return { ok: true, value };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -327,8 +298,4 @@ function defaultFetchJwks(url: string): Promise<unknown> {
 
 function sha256(data: Buffer): Buffer {
   return createHash('sha256').update(data).digest();
-}
-
-export function fail(reason: string): { ok: false; reason: string } {
-  return { ok: false, reason };
 }

@@ -9,7 +9,7 @@
 // before any fetch, and a certificate is only ever read from such a URL (over TLS, which vouches for the host).
 import { createVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import type { IngestAuthConfig } from '../config/schema.ts';
-import { fail, singleHeader, type IngestAuth, type IngestAuthResult } from './auth.ts';
+import { fail, singleHeader, type IngestAuth, type IngestAuthResult } from './auth-check.ts';
 
 /** Fetches a certificate: called only with a URL that passed `trustedCertificateUrl`. */
 export type FetchCertificate = (url: string) => Promise<Response>;

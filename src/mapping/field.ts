@@ -15,11 +15,14 @@
 import { createRequire } from 'node:module';
 import type jsonataModule from 'jsonata';
 import { z } from 'zod';
+import type { CompiledField } from './compiled-field.ts';
 import { compilePath, pathNames, readPath, type PathStep } from './path.ts';
 import { compilePipeline, type TransformContext, type TransformFunction, type TransformSecrets } from './transforms.ts';
 import { PII_CLASSES, type PiiClass, type PiiPolicy } from '../pii/classes.ts';
 import { applyPiiPolicy, tokenizing } from '../pii/policy.ts';
 import { carriedByMessage } from '../ingest/message.ts';
+
+export type { CompiledField } from './compiled-field.ts';
 
 /** Every object form may say `pii:` which class of personal data it carries (`none`: it is not personal). */
 interface Common {
@@ -41,26 +44,6 @@ export type FieldSpec =
  * `$orders`, a customer's orders (read from commercetools for the mappings that use it).
  */
 export const MAPPING_CONTEXT = ['locale', 'country', 'currency', 'store', 'channel', 'projectKey', 'orders'] as const satisfies ReadonlyArray<keyof TransformContext>;
-
-export interface CompiledField {
-  /** A value, or a promise of one when `async` is set. */
-  read(source: unknown, context: TransformContext): unknown;
-  async: boolean;
-  /** It reads the record's context (through a transform, a `$name` path or JSONata's variables). */
-  usesContext: boolean;
-  /** Paths of the References whose expanded object it reads (`customerGroup` for `customerGroup.obj.name`). */
-  references: readonly (readonly PathStep[])[];
-  /** It reads `$orders` (a path or JSONata): the customer's orders must be fetched before it is read. */
-  readsOrders: boolean;
-  /** The names of the source fields it reads, for telling whether it carries personal data. */
-  sourceNames: readonly string[];
-  /** The last name of each path it reads (`firstName` of `shippingAddress.firstName`): what classifies its PII. */
-  sourceLeaves: readonly string[];
-  /** Transforms it uses, by name (the configuration checks their secrets are set). */
-  transforms: readonly string[];
-  /** Its parts went through the PII policy one by one (a list's fields): the policy leaves the whole alone. */
-  partsTreated?: boolean;
-}
 
 export class FieldSpecError extends Error {
   override readonly name = 'FieldSpecError';

@@ -4,7 +4,7 @@
 // name a class (`{ firstName: … }` inside a whole customer). `drop` removes them (a property goes, a list element
 // or a field becomes null, a part of a text is cut out), `mask`, `hash` and `tokenize` replace them.
 // Built only for a policy that does something: with none (or `pass` for every class) a field is read as before.
-import type { CompiledField } from '../mapping/field.ts';
+import type { CompiledField } from '../mapping/compiled-field.ts';
 import { compileTransform, type TransformContext, type TransformFunction, type TransformSecrets } from '../mapping/transforms.ts';
 import { classOfName, type PiiClass, type PiiPolicy, type PiiTreatment } from './classes.ts';
 import { emailSpans, internationalPhoneSpans, isEmailAddress, isInternationalPhone, looksLikeJson, type TextSpan } from './detectors.ts';

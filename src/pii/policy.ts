@@ -7,7 +7,7 @@
 // through (inner.ts): e-mail addresses and international phone numbers wherever they are (inside text and JSON
 // text, as object keys), and the values under keys that name a class (`firstName` inside a whole customer), are
 // treated as the policy says for their class. Only a field that says `pii: none` is left as it is.
-import type { CompiledField } from '../mapping/field.ts';
+import type { CompiledField } from '../mapping/compiled-field.ts';
 import { compileTransform, type TransformContext, type TransformFunction, type TransformSecrets } from '../mapping/transforms.ts';
 import { classOfField, type PiiClass, type PiiPolicy, type PiiTreatment } from './classes.ts';
 import { innerRules, scanningInner } from './inner.ts';

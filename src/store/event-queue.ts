@@ -5,7 +5,7 @@
 import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';
-import type { Dialect } from './store.ts';
+import type { Dialect } from './schema.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
 import { deadLetterColumns, retryColumns } from './failure-columns.ts';
 

@@ -1,7 +1,7 @@
 // Schema migrations for both stores, in code so they ship with the binary. Each migration is written once with
 // Kysely's schema builder; the few type differences between SQLite and PostgreSQL go through `t`.
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import type { Dialect } from './store.ts';
+import type { Dialect } from './schema.ts';
 
 function migrations(dialect: Dialect, layout: Layout): Record<string, Migration> {
   const autoId = (table: ReturnType<Kysely<unknown>['schema']['createTable']>, name = 'id') =>

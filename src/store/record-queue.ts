@@ -6,7 +6,7 @@
 import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, RecordsTable } from './schema.ts';
-import type { Dialect } from './store.ts';
+import type { Dialect } from './schema.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
 import { prepare, prepareBatch, type PreparedBatch, type PreparedQuery } from './prepared.ts';
 import { deadLetterColumns, retryColumns } from './failure-columns.ts';

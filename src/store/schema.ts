@@ -2,6 +2,9 @@
 // JSON documents are stored as text so SQLite and PostgreSQL share one code path.
 import type { ColumnType, Generated } from 'kysely';
 
+/** The two stores, one code path: SQLite (embedded) or PostgreSQL (shared by several processes). */
+export type Dialect = 'sqlite' | 'postgres';
+
 export interface Database {
   inbox: InboxTable;
   seen: SeenTable;

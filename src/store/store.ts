@@ -6,12 +6,12 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { createRequire } from 'node:module';
 import type PgModule from 'pg';
 import { redactUrl } from '../observability/redact.ts';
-import type { Database } from './schema.ts';
+import type { Database, Dialect } from './schema.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import { checkpoint, openSqlite, type SqliteOptions } from './sqlite.ts';
 import { createMigrator, migrationNames } from './migrations.ts';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect } from './schema.ts';
 
 export interface Store {
   db: Kysely<Database>;

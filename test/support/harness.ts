@@ -6,7 +6,7 @@ import pino from 'pino';
 import type { z } from 'zod';
 import { configSchema, type Config, type serverSchema } from '../../src/config/schema.ts';
 import type { IngestAuthOptions } from '../../src/ingest/auth.ts';
-import { groupOrdersByCustomer, paymentIdsOf, sortOldestFirst } from '../../src/commercetools/client.ts';
+import { groupOrdersByCustomer, paymentIdsOf, sortOldestFirst } from '../../src/commercetools/orders.ts';
 import type { ResourceFetcher } from '../../src/engine/record-sync.ts';
 import type { EngineHooks } from '../../src/engine/hooks.ts';
 import { startRuntime, type Runtime } from '../../src/runtime.ts';
