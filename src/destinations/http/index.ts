@@ -69,8 +69,8 @@ export const httpDestination = defineDestination({
       const headers: Record<string, string> = {
         ...baseHeaders,
         // One key per call: for a batch, the keys of its items joined, so a retried batch is recognisable too.
-        'idempotency-key': keys.join(','),
-        'x-correlation-id': correlationIds.join(','),
+        'idempotency-key': headerList(keys),
+        'x-correlation-id': headerList(correlationIds),
       };
       if (config.signingSecret) headers['x-ctbridge-signature'] = `sha256=${createHmac('sha256', config.signingSecret).update(body).digest('hex')}`;
       await http.request({ method, url, headers, body, timeoutMs: config.timeoutMs });
@@ -175,6 +175,15 @@ export const httpDestination = defineDestination({
 function personFields(person: ResolvedPerson | undefined): Envelope {
   if (person === undefined) return {};
   return person.destinationId === undefined ? { person: person.key } : { person: person.key, personId: person.destinationId };
+}
+
+/**
+ * Values joined for a header, each percent-encoded (encodeURIComponent): ids come from the notifications, and a
+ * header cannot carry characters beyond Latin-1 or control characters (the request would fail every time), nor a
+ * comma inside one of its values. A UUID is unchanged; the envelope carries each key exactly.
+ */
+function headerList(values: readonly string[]): string {
+  return values.map((value) => encodeURIComponent(value.toWellFormed())).join(',');
 }
 
 function routedEventsUrl(routed: Target | undefined): string | undefined {
