@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { redactMapped } from '../observability/redact.ts';
 import { blockedPaymentData } from '../pii/payment-guard.ts';
 import type { PiiKeys } from '../pii/keys.ts';
+import type { Sealer } from '../pii/sealed.ts';
 import { MappingError } from '../mapping/record-mapping.ts';
 import { recordContext } from '../mapping/field.ts';
 import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
@@ -104,7 +105,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       }
 
       const keys = await pii();
-      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher);
+      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher, keys.sealer);
       await expandReferences(claimed, latest, references);
       const orders = await ordersOfCustomers(claimed, latest, fetcher);
       const pending: Pending[] = [];
@@ -362,7 +363,7 @@ async function expandReferences(claimed: ReadonlyArray<{ row: RecordRow; route: 
 }
 
 /** The newest known state of each row's resource, or the error that prevented finding it. */
-async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promise<Map<RecordRow, Latest | Error>> {
+async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher, sealer: Sealer): Promise<Map<RecordRow, Latest | Error>> {
   const result = new Map<RecordRow, Latest | Error>();
   const toFetch = new Map<string, RecordRow[]>();
   for (const row of rows) {
@@ -372,7 +373,8 @@ async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher): Promi
       // The tail of a burst: the first sync already read a version at least as new as anything announced.
       result.set(row, { state: 'current' });
     } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0)) {
-      result.set(row, { state: 'present', version: row.carried_version, resource: JSON.parse(row.carried_resource) as Record<string, unknown> });
+      // Kept sealed while it waited (store/inbox.ts).
+      result.set(row, { state: 'present', version: row.carried_version, resource: JSON.parse(sealer.open(row.carried_resource)) as Record<string, unknown> });
     } else {
       const list = toFetch.get(row.resource_type) ?? [];
       list.push(row);

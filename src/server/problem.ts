@@ -6,6 +6,7 @@ export type ProblemKind =
   | 'forbidden'
   | 'malformed-json'
   | 'payload-too-large'
+  | 'too-many-items'
   | 'unsupported-media-type'
   | 'not-found'
   | 'conflict'
@@ -19,6 +20,7 @@ const TITLES: Record<ProblemKind, string> = {
   forbidden: 'Not allowed',
   'malformed-json': 'Body is not valid JSON',
   'payload-too-large': 'Body too large',
+  'too-many-items': 'Body holds too many items',
   'unsupported-media-type': 'Unsupported media type',
   'not-found': 'Not found',
   conflict: 'Conflict',

@@ -209,6 +209,19 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
           .execute();
       },
     },
+    '0005_h11_ingest_router_state': {
+      async up(db: Kysely<unknown>) {
+        // A body too big for one routing transaction is routed a slice at a time; a head whose routing keeps
+        // failing (or stopping the process) is quarantined after a bounded number of recorded attempts.
+        // (Inbox bodies, event messages and carried resources are sealed from now on; rows written before keep
+        // working as they are: a sealed value is marked by its prefix.)
+        await db.schema.alterTable('router_state').addColumn('slice_seq', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('router_state').addColumn('slice_done', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('router_state').addColumn('attempt_seq', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('router_state').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('router_state').addColumn('attempt_error', 'text').execute();
+      },
+    },
   };
 }
 

@@ -134,6 +134,8 @@ export interface HarnessOptions {
   identity?: Record<string, unknown>;
   hooks?: EngineHooks;
   listen?: boolean;
+  /** Start the engine's workers (default true); without them, accepted bodies wait in the inbox. */
+  work?: boolean;
 }
 
 export interface Harness {
@@ -173,7 +175,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const sink = await startSink();
   const commercetools = new FakeCommercetools();
   const config = testConfig(options.storeUrl, sink.url, options);
-  const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, ...(options.hooks && { hooks: options.hooks }), listen: options.listen ?? true });
+  const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, ...(options.hooks && { hooks: options.hooks }), listen: options.listen ?? true, work: options.work ?? true });
   return {
     runtime,
     sink,

@@ -1,0 +1,124 @@
+// Raw notifications are sealed at rest until processed (issue 11, item 15): an accepted body waits in the inbox
+// encrypted, and so do the message an event delivery keeps and the resource a record key carries; nothing of the
+// e-mail or the name is readable in those rows, nor (SQLite) anywhere in the database files; what reaches the
+// destination is intact. Rows written before sealing are still routed and delivered.
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compileRoutes } from '../src/engine/routes.ts';
+import { createSealer, isSealedBytes } from '../src/pii/sealed.ts';
+import { loadSealKey } from '../src/pii/secrets.ts';
+import { appendToInbox, inboxRow, routeInbox } from '../src/store/inbox.ts';
+import { inboxPath } from '../src/store/store.ts';
+import { customerMessage, eventually, startHarness, type Harness } from './support/harness.ts';
+import { testStores } from './support/stores.ts';
+
+const EMAIL = 'zelda.sealtest@example.org';
+const FIRST = 'Quintessa';
+const LAST = 'Marchbanks';
+
+/** Every file of an SQLite store (main and inbox, with their WAL files), as raw bytes. */
+function sqliteFiles(url: string): Buffer[] {
+  const path = url.slice('sqlite:'.length);
+  return [path, inboxPath(path)].flatMap((file) => [file, `${file}-wal`]).filter((file) => existsSync(file)).map((file) => readFileSync(file));
+}
+
+function expectNoPersonalData(text: string | Buffer, where: string): void {
+  for (const value of [EMAIL, FIRST, LAST]) expect(Buffer.from(text).includes(value), `${value} readable in ${where}`).toBe(false);
+}
+
+describe.each(testStores)('raw notifications sealed at rest on $name', (testStore) => {
+  afterAll(() => testStore.cleanup());
+
+  it('keeps the e-mail and the name unreadable in the inbox, event and record rows until delivered, and delivers them intact', async () => {
+    const url = await testStore.create();
+    // No workers: accepted bodies wait in the inbox until the test routes them.
+    const h: Harness = await startHarness({ storeUrl: url, work: false });
+    try {
+      const message = customerMessage({ id: 'sealed-1', version: 1, email: EMAIL, firstName: FIRST, lastName: LAST }, 'CustomerCreated');
+      expect((await h.post(message)).status).toBe(202);
+      const { db, inbox } = h.runtime.store;
+
+      const waiting = await inbox.db.selectFrom('inbox').selectAll().execute();
+      expect(waiting).toHaveLength(1);
+      expect(isSealedBytes(waiting[0]!.body)).toBe(true);
+      expectNoPersonalData(Buffer.from(waiting[0]!.body), 'the inbox body');
+      expectNoPersonalData(JSON.stringify(waiting[0]), 'the inbox row');
+      if (testStore.name === 'sqlite') for (const file of sqliteFiles(url)) expectNoPersonalData(file, 'the SQLite files');
+
+      // Routed, not yet delivered: the event keeps the message, the record key the customer it carried.
+      const sealer = createSealer(await loadSealKey(db, undefined));
+      const routed = await routeInbox(h.runtime.store, compileRoutes(h.config), 100, Date.now(), { sealer });
+      expect(routed).toMatchObject({ routed: 1, notifications: 1 });
+      const events = await db.selectFrom('events').selectAll().execute();
+      const records = await db.selectFrom('records').selectAll().execute();
+      expect(events).toHaveLength(1);
+      expect(records).toHaveLength(1);
+      expect(events[0]!.payload).toMatch(/^sealed:v2:/);
+      expect(records[0]!.carried_resource).toMatch(/^sealed:v2:/);
+      expectNoPersonalData(JSON.stringify(events), 'the events row');
+      expectNoPersonalData(JSON.stringify(records), 'the records row');
+      if (testStore.name === 'sqlite') for (const file of sqliteFiles(url)) expectNoPersonalData(file, 'the SQLite files');
+
+      h.runtime.engine.start();
+      await eventually(() => h.sink.records.has('customer/sealed-1') && h.sink.applied.some((i) => i.kind === 'event'), 'the record and the event at the sink');
+      expect(h.sink.records.get('customer/sealed-1')).toMatchObject({ email: EMAIL, firstName: FIRST, lastName: LAST });
+      expect(h.sink.applied.find((i) => i.kind === 'event')!.body).toMatchObject({ sourceType: 'CustomerCreated', payload: { customerId: 'sealed-1', type: 'CustomerCreated' } });
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('still routes and delivers rows written before sealing', async () => {
+    const h = await startHarness({ storeUrl: await testStore.create(), work: false });
+    try {
+      const message = customerMessage({ id: 'unsealed-1', version: 1, email: 'old@example.org', firstName: 'Olde' }, 'CustomerCreated');
+      // As an older ctbridge wrote it: the body as it arrived, and an event row holding the message as JSON.
+      await appendToInbox(h.runtime.store.inbox, [inboxRow({ body: Buffer.from(JSON.stringify(message)), transport: undefined, correlationId: 'before-sealing', items: 1 }, Date.now())]);
+      const older = customerMessage({ id: 'unsealed-0', version: 1, email: 'older@example.org' }, 'CustomerCreated');
+      await h.runtime.store.db
+        .insertInto('events')
+        .values({ destination: 'sink', event_type: 'customerEvents', dedupe_key: older.id as string, source_type: 'CustomerCreated', resource_type: 'customer', resource_id: 'unsealed-0', payload: JSON.stringify(older), correlation_id: 'before-sealing', occurred_at: null, created_at: Date.now(), due_at: Date.now(), lease_owner: null, lease_until: null, first_failed_at: null, last_error: null, attempt_log: null })
+        .execute();
+      h.runtime.engine.start();
+      await eventually(() => h.sink.records.has('customer/unsealed-1') && h.sink.applied.filter((i) => i.kind === 'event').length === 2, 'both delivered');
+      expect(h.sink.records.get('customer/unsealed-1')).toMatchObject({ email: 'old@example.org', firstName: 'Olde' });
+      const customers = h.sink.applied.filter((i) => i.kind === 'event').map((i) => (i.body.payload as { customerId: string }).customerId);
+      expect(customers.sort()).toEqual(['unsealed-0', 'unsealed-1']);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('sealing', () => {
+  const key = randomBytes(32);
+
+  it('opens what any sealer with the same key sealed, and nothing sealed under another key or altered', () => {
+    const [writer, reader] = [createSealer(key), createSealer(key)];
+    const body = Buffer.from(JSON.stringify({ email: EMAIL }));
+    const sealed = writer.sealBytes(body);
+    expect(isSealedBytes(sealed)).toBe(true);
+    expect(sealed.includes(EMAIL)).toBe(false);
+    expect(Buffer.from(reader.openBytes(sealed)).equals(body)).toBe(true);
+    expect(reader.open(writer.seal('{"a":"ü€"}'))).toBe('{"a":"ü€"}');
+    // Two seals of one value differ (each its own nonce).
+    expect(writer.sealBytes(body).equals(sealed)).toBe(false);
+
+    const altered = Buffer.from(sealed);
+    altered[altered.length - 20]! ^= 1;
+    expect(() => reader.openBytes(altered)).toThrow();
+    expect(() => createSealer(randomBytes(32)).openBytes(sealed)).toThrow();
+    // What was never sealed reads as it is.
+    expect(reader.openBytes(body)).toBe(body);
+    expect(reader.open('{"plain":true}')).toBe('{"plain":true}');
+  });
+
+  it('opens a dead event\'s message sealed by an earlier version (v1)', () => {
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    const body = Buffer.concat([cipher.update('{"v":1}', 'utf8'), cipher.final()]);
+    const v1 = `sealed:v1:${Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64')}`;
+    expect(createSealer(key).open(v1)).toBe('{"v":1}');
+  });
+});
