@@ -89,6 +89,23 @@ describe.each(testStores)('raw notifications sealed at rest on $name', (testStor
       await h.stop();
     }
   });
+
+  it('delivers what was sealed under the store\'s own key after pii.hashKey is configured', async () => {
+    const url = await testStore.create();
+    const before = await startHarness({ storeUrl: url, work: false });
+    try {
+      expect((await before.post(customerMessage({ id: 'keyed-later', version: 1, email: EMAIL, firstName: FIRST }, 'CustomerCreated'))).status).toBe(202);
+    } finally {
+      await before.stop();
+    }
+    const after = await startHarness({ storeUrl: url, pii: { hashKey: 'a-hash-key-configured-later-0123456789' } });
+    try {
+      await eventually(() => after.sink.records.has('customer/keyed-later') && after.sink.applied.some((i) => i.kind === 'event'), 'the record and the event at the sink');
+      expect(after.sink.records.get('customer/keyed-later')).toMatchObject({ email: EMAIL, firstName: FIRST });
+    } finally {
+      await after.stop();
+    }
+  });
 });
 
 describe('sealing', () => {
@@ -109,6 +126,8 @@ describe('sealing', () => {
     altered[altered.length - 20]! ^= 1;
     expect(() => reader.openBytes(altered)).toThrow();
     expect(() => createSealer(randomBytes(32)).openBytes(sealed)).toThrow();
+    // A previous key still opens what it sealed.
+    expect(Buffer.from(createSealer(randomBytes(32), [key]).openBytes(sealed)).equals(body)).toBe(true);
     // What was never sealed reads as it is.
     expect(reader.openBytes(body)).toBe(body);
     expect(reader.open('{"plain":true}')).toBe('{"plain":true}');

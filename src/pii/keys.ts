@@ -34,7 +34,8 @@ export function piiKeysLoader(db: Kysely<Database>, settings: PiiSettings): () =
       return {
         snapshot: createSnapshotter(deriveKey(root, 'snapshot')),
         tokens: settings.vault ? createVault(db, settings.vault, deriveKey(root, 'blind-index')) : undefined,
-        sealer: createSealer(sealKeyOf(root)),
+        // What was sealed under the store's own key before pii.hashKey was configured still opens.
+        sealer: createSealer(sealKeyOf(root), settings.hashKey === undefined ? [] : [sealKeyOf(await loadRootKey(db, undefined))]),
         persons: createPersonResolver(settings.emailRules ?? { foldDots: [], foldPlus: [] }, deriveKey(root, 'identity')),
       };
     })().catch((error: unknown) => {

@@ -29,12 +29,18 @@ export interface Sealer {
   openBytes(bytes: Uint8Array): Uint8Array;
 }
 
-export function createSealer(key: Buffer): Sealer {
+/**
+ * A Sealer under `key`; values sealed under one of `previousKeys` still open (the store's own key, once
+ * pii.hashKey is configured where it was not).
+ */
+export function createSealer(key: Buffer, previousKeys: readonly Buffer[] = []): Sealer {
   const salt = randomBytes(SALT);
   const subkey = derive(key, salt);
   const nonce = Buffer.alloc(NONCE);
   let counter = 0n;
-  const subkeys = new Map<string, KeyObject>([[salt.toString('latin1'), subkey]]);
+  const keys = [key, ...previousKeys];
+  // By key index and salt.
+  const subkeys = new Map<string, KeyObject>([[`0:${salt.toString('latin1')}`, subkey]]);
 
   function nextNonce(): Buffer {
     counter += 1n;
@@ -42,11 +48,11 @@ export function createSealer(key: Buffer): Sealer {
     return nonce;
   }
 
-  function subkeyFor(saltBytes: Uint8Array): KeyObject {
-    const id = Buffer.from(saltBytes.buffer, saltBytes.byteOffset, saltBytes.byteLength).toString('latin1');
+  function subkeyFor(index: number, saltBytes: Uint8Array): KeyObject {
+    const id = `${index}:${Buffer.from(saltBytes.buffer, saltBytes.byteOffset, saltBytes.byteLength).toString('latin1')}`;
     let found = subkeys.get(id);
     if (!found) {
-      found = derive(key, saltBytes);
+      found = derive(keys[index]!, saltBytes);
       if (subkeys.size >= OPEN_CACHE) subkeys.delete(subkeys.keys().next().value!);
       subkeys.set(id, found);
     }
@@ -72,9 +78,22 @@ export function createSealer(key: Buffer): Sealer {
   /** The plaintext of salt ‖ nonce ‖ ciphertext ‖ tag (throws when it was tampered with or sealed under another key). */
   function decrypt(sealed: Uint8Array): Buffer {
     if (sealed.byteLength < SALT + NONCE + TAG) throw new Error('sealed value is truncated');
-    const decipher = createDecipheriv('aes-256-gcm', subkeyFor(sealed.subarray(0, SALT)), sealed.subarray(SALT, SALT + NONCE));
-    decipher.setAuthTag(sealed.subarray(sealed.byteLength - TAG));
-    return Buffer.concat([decipher.update(sealed.subarray(SALT + NONCE, sealed.byteLength - TAG)), decipher.final()]);
+    return firstKeyThatOpens((index) => {
+      const decipher = createDecipheriv('aes-256-gcm', subkeyFor(index, sealed.subarray(0, SALT)), sealed.subarray(SALT, SALT + NONCE));
+      decipher.setAuthTag(sealed.subarray(sealed.byteLength - TAG));
+      return Buffer.concat([decipher.update(sealed.subarray(SALT + NONCE, sealed.byteLength - TAG)), decipher.final()]);
+    });
+  }
+
+  /** The current key first; a previous one only when the current one fails to authenticate. */
+  function firstKeyThatOpens<T>(open: (index: number) => T): T {
+    for (let index = 0; ; index += 1) {
+      try {
+        return open(index);
+      } catch (error) {
+        if (index + 1 >= keys.length) throw error;
+      }
+    }
   }
 
   return {
@@ -83,7 +102,7 @@ export function createSealer(key: Buffer): Sealer {
     },
     open(text) {
       if (text.startsWith(TEXT_V2)) return decrypt(Buffer.from(text.slice(TEXT_V2.length), 'base64')).toString('utf8');
-      if (text.startsWith(TEXT_V1)) return openV1(key, text.slice(TEXT_V1.length));
+      if (text.startsWith(TEXT_V1)) return firstKeyThatOpens((index) => openV1(keys[index]!, text.slice(TEXT_V1.length)));
       return text;
     },
     sealBytes(bytes) {
