@@ -42,7 +42,9 @@ function legacyRow(body: string, items: number) {
 /** A body as ingest stores it now: sealed under the store's key. */
 async function sealedRow(store: Store, body: unknown, correlationId: string) {
   const sealer = createSealer(await loadSealKey(store.db, undefined));
-  return inboxRow({ body: sealer.sealBytes(Buffer.from(JSON.stringify(body))), transport: undefined, correlationId, items: Array.isArray(body) ? body.length : 1 }, Date.now());
+  const bytes = Buffer.from(JSON.stringify(body));
+  const seal = sealer.sealInPlace(bytes);
+  return inboxRow({ body: bytes, seal, transport: undefined, correlationId, items: Array.isArray(body) ? body.length : 1 }, Date.now());
 }
 
 /** Appends rows to the inbox of a fresh store and returns their seqs, the store closed again. */

@@ -47,8 +47,14 @@ export interface IngestService {
  * Reads and commits bodies: `writer` is the inbox writer on this thread (in `ctbridge start`, this runs on the
  * ingest thread; see ingest-thread.ts), `sealer` encrypts each body before it is stored.
  */
-export function createIngestService(deps: { writer: InboxWriter; sealer: Sealer; maxItemsPerBody?: number }): IngestService {
-  const { writer, sealer, maxItemsPerBody = DEFAULT_MAX_ITEMS_PER_BODY } = deps;
+export function createIngestService(deps: {
+  writer: InboxWriter;
+  sealer: Sealer;
+  maxItemsPerBody?: number;
+  /** The bodies handed in are this service's to change (the ingest thread's): sealed in place, not copied first. */
+  ownsBodies?: boolean;
+}): IngestService {
+  const { writer, sealer, maxItemsPerBody = DEFAULT_MAX_ITEMS_PER_BODY, ownsBodies = false } = deps;
   return {
     async ingest({ raw, headers = {}, correlationId }) {
       // Only the counts outlive this call: the parsed body is garbage before the commit is awaited, so bodies
@@ -57,7 +63,10 @@ export function createIngestService(deps: { writer: InboxWriter; sealer: Sealer;
       const read = readBody(raw, headers, maxItemsPerBody);
       if (!read.ok) return read;
       const { outcome, items, stored } = read;
-      if (stored) await writer.append([inboxRow({ body: sealer.sealBytes(raw), transport: transportHeaders(headers), correlationId, items }, Date.now())]);
+      if (!stored) return { ok: true, outcome };
+      const body = ownsBodies ? raw : Buffer.from(raw);
+      const seal = sealer.sealInPlace(body);
+      await writer.append([inboxRow({ body, seal, transport: transportHeaders(headers), correlationId, items }, Date.now())]);
       return { ok: true, outcome };
     },
   };

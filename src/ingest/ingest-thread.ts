@@ -43,7 +43,8 @@ try {
   // The inbox alone; the engine thread's store runs the checkpoints.
   const inbox = openInbox(storeUrl);
   const writer = createInboxWriter(inbox, (items) => enginePort.postMessage({ type: 'committed', items } satisfies CommitNotice));
-  const service = createIngestService({ writer, sealer: createSealer(Buffer.from(sealKey)), maxItemsPerBody });
+  // Each body arrived here for this thread alone (moved or copied by postMessage): sealed where it lies.
+  const service = createIngestService({ writer, sealer: createSealer(Buffer.from(sealKey)), maxItemsPerBody, ownsBodies: true });
   port.on('message', (message: ToIngest) => {
     if (message.type === 'ingest') {
       // Requests of one message are read in turn and their appends share a group commit; one answer for all.

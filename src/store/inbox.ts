@@ -55,10 +55,11 @@ const ROUTER_LOCK_ID = 0x63746272;
 /** An inbox row as appended: plain values and bytes, so it can cross to the writing thread as is. */
 export type InboxRow = Insertable<InboxTable>;
 
-/** One accepted request body, encoded for the inbox. */
-export function inboxRow(input: { body: Uint8Array; transport: Record<string, string> | undefined; correlationId: string | undefined; items: number }, now: number): InboxRow {
+/** One accepted request body, encoded for the inbox; `seal` opens a body sealed in place (pii/sealed.ts). */
+export function inboxRow(input: { body: Uint8Array; seal?: Uint8Array; transport: Record<string, string> | undefined; correlationId: string | undefined; items: number }, now: number): InboxRow {
   return {
     body: input.body,
+    seal: input.seal ?? null,
     transport: input.transport ? JSON.stringify(input.transport) : null,
     correlation_id: input.correlationId ?? null,
     items: input.items,
@@ -75,10 +76,10 @@ export function bodyText(bytes: Uint8Array): string {
  * Reads a stored body the way ingest read it when it accepted it: its items from the `skip`-th, at most `limit`
  * (all by default); `more` when the body holds more after those.
  */
-export function readInboxBody(row: Pick<Selectable<InboxTable>, 'body' | 'transport'>, sealer: Sealer, skip = 0, limit = Number.POSITIVE_INFINITY): { items: NormalizedItem[]; more: boolean } {
+export function readInboxBody(row: Pick<Selectable<InboxTable>, 'body' | 'seal' | 'transport'>, sealer: Sealer, skip = 0, limit = Number.POSITIVE_INFINITY): { items: NormalizedItem[]; more: boolean } {
   let value: unknown;
   try {
-    value = JSON.parse(bodyText(sealer.openBytes(row.body)));
+    value = JSON.parse(bodyText(openBody(row, sealer)));
   } catch (error) {
     // Ingest only stores bodies it parsed; this is a row written by something else (or sealed under another key).
     const items: NormalizedItem[] = [{ kind: 'unrecognised', unrecognised: { reason: `the stored body cannot be read: ${(error as Error).message}`, body: null } }];
@@ -87,11 +88,16 @@ export function readInboxBody(row: Pick<Selectable<InboxTable>, 'body' | 'transp
   return normalizeSlice(value, row.transport ? (JSON.parse(row.transport) as Record<string, string>) : {}, skip, limit);
 }
 
+/** A stored body's bytes, opened (the row's own copy is decrypted in place: every read gets a fresh one). */
+function openBody(row: Pick<Selectable<InboxTable>, 'body' | 'seal'>, sealer: Sealer): Uint8Array {
+  return row.seal ? sealer.openInPlace(row.body, row.seal) : row.body;
+}
+
 /** Commits the rows: the acknowledgement of every request among them waits for this. */
 export async function appendToInbox(inbox: InboxStore, rows: readonly InboxRow[]): Promise<void> {
   const st = statements(inbox.db);
   // node-postgres binds a Buffer as bytea but would JSON-encode a plain Uint8Array (as one arrives from another thread).
-  const bound = inbox.dialect === 'postgres' ? rows.map((row) => ({ ...row, body: asBuffer(row.body) })) : rows;
+  const bound = inbox.dialect === 'postgres' ? rows.map((row) => ({ ...row, body: asBuffer(row.body), seal: row.seal ? asBuffer(row.seal) : null })) : rows;
   await inbox.db.transaction().execute((trx) => st.insertInbox(trx, bound));
 }
 
@@ -243,7 +249,7 @@ export async function quarantineInboxHead(store: Store, sealer: Sealer, reason: 
     let payload: unknown = null;
     if (head.body.byteLength <= QUARANTINE_PARSE_BYTES) {
       try {
-        payload = redact(JSON.parse(bodyText(sealer.openBytes(head.body))));
+        payload = redact(JSON.parse(bodyText(openBody(head, sealer))));
       } catch {
         payload = null;
       }

@@ -25,8 +25,10 @@ export interface Database {
  */
 export interface InboxTable {
   seq: Generated<number>;
-  /** The JSON body (UTF-8) as it arrived, sealed (pii/sealed.ts; rows written before sealing hold it as is). */
+  /** The JSON body (UTF-8) as it arrived, sealed in place (pii/sealed.ts); as is in rows written before sealing. */
   body: Uint8Array;
+  /** What opens `body` (version, salt, nonce, tag); null for a row written before sealing. */
+  seal: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
   /** The transport headers normalisation reads (see ingest/normalize.ts transportHeaders), as JSON, or null. */
   transport: string | null;
   /** The sender's X-Correlation-Id for every notification in the body; otherwise each gets its own. */
