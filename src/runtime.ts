@@ -16,6 +16,8 @@ import { buildServer } from './server/app.ts';
 import { openStore, type Store } from './store/store.ts';
 import { startEngineThread, type ThreadEngine } from './engine/thread-proxy.ts';
 import { createInboxWriter } from './ingest/inbox-writer.ts';
+import { loadSealKey } from './pii/secrets.ts';
+import { createSealer } from './pii/sealed.ts';
 import { startIngestThread, type ThreadIngest } from './ingest/ingest-proxy.ts';
 import { MessageChannel } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
@@ -59,6 +61,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // PostgreSQL connections are plenty: every process's connections count against the server's limit).
   const store = openStore(config.store, options.engineThread ? { checkpoints: 'off', poolSize: 2 } : { checkpoints: 'auto' });
   await store.migrate();
+  // Bodies are sealed where they are committed (pii/sealed.ts), under the key the engine opens them with.
+  const sealKey = await loadSealKey(store.db, config.pii.hashKey);
+  const ingestLimits = { maxItemsPerBody: config.server.maxItemsPerBody };
   const metrics = createMetrics({ defaultMetrics: true });
   const onEngineFailure =
     options.onEngineFailure ??
@@ -76,7 +81,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     // (routing and sync, at a lower CPU priority); the ingest thread tells the engine about commits directly.
     const commits = new MessageChannel();
     const engineThread = await startEngineThread(config, commits.port2, onEngineFailure);
-    const started = await startIngestThread(config.store, commits.port1, onEngineFailure).catch(async (error: unknown) => {
+    const started = await startIngestThread({ storeUrl: config.store, sealKey, ...ingestLimits }, commits.port1, onEngineFailure).catch(async (error: unknown) => {
       await engineThread.stop();
       throw error;
     });
@@ -98,7 +103,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const { compileRoutes } = await import('./engine/routes.ts');
     const writer = createInboxWriter(store.inbox, (items) => engine.inboxCommitted(items));
     engine = createEngine({ config, routes: compileRoutes(config), store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
-    ingest = withIngestMetrics(createIngestService({ writer }), metrics, hooks);
+    ingest = withIngestMetrics(createIngestService({ writer, sealer: createSealer(sealKey), ...ingestLimits }), metrics, hooks);
   }
   const app = buildServer({
     config,

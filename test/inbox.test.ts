@@ -1,17 +1,21 @@
 // The inbox on its own: bodies committed as they arrived, routed exactly once even when a crash falls between
 // routing and deleting (the inbox file beside an SQLite store cannot share the routing transaction), a replaced
 // inbox file, the upgrade from the old inbox shape, and when the engine gives way to a burst of commits.
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileRoutes } from '../src/engine/routes.ts';
 import { IngestPressure } from '../src/engine/ingest-pressure.ts';
 import { appendToInbox, inboxRow, pendingInbox, pendingInboxItems, reconcileInbox, routeInbox } from '../src/store/inbox.ts';
 import { createMigrator } from '../src/store/migrations.ts';
+import { createSealer } from '../src/pii/sealed.ts';
 import { inboxPath, openStore, type Store } from '../src/store/store.ts';
 import { customerMessage, testConfig } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
 const routes = compileRoutes(testConfig('sqlite::memory:', 'http://127.0.0.1:1'));
+// These bodies are appended unsealed, as a ctbridge from before sealing wrote them: any key reads them.
+const sealer = createSealer(randomBytes(32));
 
 function bodyRow(body: unknown) {
   return inboxRow({ body: Buffer.from(JSON.stringify(body)), transport: undefined, correlationId: undefined, items: Array.isArray(body) ? body.length : 1 }, Date.now());
@@ -36,12 +40,12 @@ describe.each(testStores)('the inbox on %s', (testStore) => {
       await appendToInbox(store.inbox, [bodyRow(created('a')), bodyRow([created('b'), created('c')])]);
       expect(await pendingInboxItems(store)).toBe(3);
 
-      const result = await routeInbox(store, routes, 100, Date.now());
+      const result = await routeInbox(store, routes, 100, Date.now(), { sealer });
       expect(result).toMatchObject({ routed: 2, notifications: 3, duplicates: 0 });
       expect(result.queued.get('sink')).toEqual({ records: 3, events: 3 });
       expect(await pendingInbox(store)).toEqual([]);
       expect(await store.inbox.db.selectFrom('inbox').select('seq').execute()).toEqual([]);
-      expect((await routeInbox(store, routes, 100, Date.now())).routed).toBe(0);
+      expect((await routeInbox(store, routes, 100, Date.now(), { sealer })).routed).toBe(0);
       expect(await eventCount(store)).toBe(3);
     } finally {
       await store.close();
@@ -54,8 +58,8 @@ describe.each(testStores)('the inbox on %s', (testStore) => {
       await store.migrate();
       const big = Array.from({ length: 5 }, (_, i) => created(`big-${i}`));
       await appendToInbox(store.inbox, [bodyRow(big), bodyRow(created('small-1')), bodyRow(created('small-2'))]);
-      expect((await routeInbox(store, routes, 2, Date.now())).routed).toBe(1);
-      expect((await routeInbox(store, routes, 2, Date.now())).routed).toBe(2);
+      expect((await routeInbox(store, routes, 2, Date.now(), { sealer })).routed).toBe(1);
+      expect((await routeInbox(store, routes, 2, Date.now(), { sealer })).routed).toBe(2);
       expect(await pendingInboxItems(store)).toBe(0);
     } finally {
       await store.close();
@@ -75,14 +79,14 @@ describe('an inbox file of its own (SQLite)', () => {
       expect(store.inbox.separate).toBe(true);
       await appendToInbox(store.inbox, [bodyRow(created('x')), bodyRow(created('y'))]);
       // The crash: routed and marked in the main database, but the rows were never deleted from the inbox file.
-      const routed = await routeInbox(store, routes, 100, Date.now());
+      const routed = await routeInbox(store, routes, 100, Date.now(), { sealer });
       expect(routed.routed).toBe(2);
       await store.inbox.db.insertInto('inbox').values([{ ...bodyRow(created('x')), seq: 1 }, { ...bodyRow(created('y')), seq: 2 }]).execute();
       expect(await pendingInbox(store)).toEqual([]);
 
       expect(await reconcileInbox(store)).toBeUndefined();
       expect(await store.inbox.db.selectFrom('inbox').select('seq').execute()).toEqual([]);
-      expect((await routeInbox(store, routes, 100, Date.now())).routed).toBe(0);
+      expect((await routeInbox(store, routes, 100, Date.now(), { sealer })).routed).toBe(0);
       expect(await eventCount(store)).toBe(2);
     } finally {
       await store.close();
@@ -94,7 +98,7 @@ describe('an inbox file of its own (SQLite)', () => {
     let store = openStore(url);
     await store.migrate();
     await appendToInbox(store.inbox, [bodyRow(created('p')), bodyRow(created('q')), bodyRow(created('r'))]);
-    await routeInbox(store, routes, 100, Date.now());
+    await routeInbox(store, routes, 100, Date.now(), { sealer });
     await store.close();
 
     const path = inboxPath(url.slice('sqlite:'.length));
@@ -105,7 +109,7 @@ describe('an inbox file of its own (SQLite)', () => {
       await appendToInbox(store.inbox, [bodyRow(created('s'))]);
       expect(await reconcileInbox(store)).toMatch(/the inbox file was replaced/);
       expect(await pendingInboxItems(store)).toBe(1);
-      expect((await routeInbox(store, routes, 100, Date.now())).notifications).toBe(1);
+      expect((await routeInbox(store, routes, 100, Date.now(), { sealer })).notifications).toBe(1);
       expect(await eventCount(store)).toBe(4);
     } finally {
       await store.close();

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeBody } from '../src/ingest/normalize.ts';
+import { createSealer } from '../src/pii/sealed.ts';
+import { loadSealKey } from '../src/pii/secrets.ts';
 import { pendingInbox, pendingInboxItems, readInboxBody } from '../src/store/inbox.ts';
 import { testStores } from './support/stores.ts';
 import { adminFetch, eventually, INGEST_TOKEN, startHarness, type Harness } from './support/harness.ts';
@@ -55,7 +57,8 @@ function dedupeKeys(body: unknown, headers: Record<string, string> = {}): string
 /** Dedupe keys of the notifications in bodies waiting in the inbox, read the way the router reads them. */
 async function inboxKeys(h: Harness): Promise<string[]> {
   const rows = await pendingInbox(h.runtime.store);
-  return rows.flatMap((row) => readInboxBody(row).flatMap((item) => (item.kind === 'notification' ? [item.notification.dedupeKey] : [])));
+  const sealer = createSealer(await loadSealKey(h.runtime.store.db, undefined));
+  return rows.flatMap((row) => readInboxBody(row, sealer).items.flatMap((item) => (item.kind === 'notification' ? [item.notification.dedupeKey] : [])));
 }
 
 /** True when every key was durably stored: waiting in the inbox or already routed (remembered as seen). */

@@ -3,6 +3,7 @@
 // store delivers them).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { IngestResult } from '../ingest/ingest-service.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from '../runtime.ts';
 import { openStore } from '../store/store.ts';
@@ -59,16 +60,23 @@ export function registerRunCommands(program: Command): void {
       } catch (error) {
         return exitWithError(new Error(`cannot read ${file}: ${(error as Error).message}`));
       }
-      const documents = parseDocuments(text, file === '-' ? 'stdin' : file);
+      const documents = parseDocuments(text, file === '-' ? 'stdin' : file, { maxItems: config.server.maxItemsPerBody, maxBytes: config.server.bodyLimit });
       const runtime = await startRuntime({ config, logger: createLogger({ level: 'warn' }), listen: false, work: false });
-      const totals = { accepted: 0, quarantined: 0, ignored: 0 };
+      const totals = { accepted: 0, quarantined: 0, ignored: 0, refused: 0 };
       try {
         // Each document is one request's worth; a page of them shares group commits.
         for (let index = 0; index < documents.length; index += 500) {
-          const results = await Promise.all(documents.slice(index, index + 500).map((text) => runtime.ingest.ingest({ raw: Buffer.from(text), source: 'cli' })));
-          for (const result of results) {
-            // Every document was parsed above, so none is malformed JSON here.
-            if (!result.ok) continue;
+          // The bounds a request has over HTTP (a body the engine can read within its memory) hold here too.
+          const ingest = (text: string): Promise<IngestResult | { ok: false; detail: string }> =>
+            Buffer.byteLength(text) > config.server.bodyLimit ? Promise.resolve({ ok: false, detail: `larger than server.bodyLimit (${config.server.bodyLimit} bytes)` }) : runtime.ingest.ingest({ raw: Buffer.from(text), source: 'cli' });
+          const results = await Promise.all(documents.slice(index, index + 500).map(ingest));
+          for (const [offset, result] of results.entries()) {
+            // Every document was parsed above and long arrays split, so a refusal is a nested body over the limit.
+            if (!result.ok) {
+              totals.refused += 1;
+              process.stderr.write(`document ${index + offset + 1} not ingested: ${result.detail}\n`);
+              continue;
+            }
             const { outcome } = result;
             totals.accepted += outcome.accepted;
             totals.quarantined += outcome.quarantined;
@@ -80,28 +88,51 @@ export function registerRunCommands(program: Command): void {
       } finally {
         await runtime.stop();
       }
-      console.log(`accepted ${totals.accepted} (duplicates among them are dropped when routed), quarantined ${totals.quarantined}, ignored ${totals.ignored}`);
+      console.log(`accepted ${totals.accepted} (duplicates among them are dropped when routed), quarantined ${totals.quarantined}, ignored ${totals.ignored}${totals.refused > 0 ? `, ${totals.refused} document(s) refused` : ''}`);
+      if (totals.refused > 0) process.exitCode = 1;
     });
 }
 
-/** One JSON document, or one per line (NDJSON); a line that is not JSON is reported with its number. */
-function parseDocuments(text: string, source: string): string[] {
+/**
+ * One JSON document, or one per line (NDJSON); a line that is not JSON is reported with its number. An array
+ * larger than one body may be (server.maxItemsPerBody items, server.bodyLimit bytes) is ingested as several.
+ */
+function parseDocuments(text: string, source: string, limits: { maxItems: number; maxBytes: number }): string[] {
+  const split = (document: string, value: unknown): string[] => {
+    if (!Array.isArray(value) || (value.length <= limits.maxItems && Buffer.byteLength(document) <= limits.maxBytes)) return [document];
+    const bodies: string[] = [];
+    let chunk: string[] = [];
+    let bytes = 2;
+    for (const element of value) {
+      const encoded = JSON.stringify(element) ?? 'null';
+      const size = Buffer.byteLength(encoded) + 1;
+      if (chunk.length > 0 && (chunk.length >= limits.maxItems || bytes + size > limits.maxBytes)) {
+        bodies.push(`[${chunk.join(',')}]`);
+        chunk = [];
+        bytes = 2;
+      }
+      chunk.push(encoded);
+      bytes += size;
+    }
+    if (chunk.length > 0) bodies.push(`[${chunk.join(',')}]`);
+    return bodies;
+  };
+  let whole: unknown;
   try {
-    JSON.parse(text);
-    return [text];
+    whole = JSON.parse(text);
   } catch {
     const documents: string[] = [];
     text.split('\n').forEach((line, index) => {
       if (line.trim() === '') return;
       try {
-        JSON.parse(line);
-        documents.push(line);
+        documents.push(...split(line, JSON.parse(line)));
       } catch (error) {
         exitWithError(new Error(`${source}:${index + 1}: not valid JSON (${(error as Error).message})`));
       }
     });
     return documents;
   }
+  return split(text, whole);
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {

@@ -95,7 +95,22 @@ export const serverSchema = z
   .strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
     host: z.string().default('0.0.0.0'),
-    bodyLimit: z.number().int().positive().default(1024 * 1024).describe('largest accepted ingest body in bytes'),
+    // Reading a JSON body takes up to ~30 times its size on the heap (a body of nested empty arrays or objects); at
+    // 1 MiB that fits the ingest and engine threads' heap limits (ingest/ingest-proxy.ts, engine/thread-proxy.ts).
+    bodyLimit: z
+      .number()
+      .int()
+      .positive()
+      .max(1024 * 1024, 'at most 1048576 (1 MiB): a larger body could exhaust the memory of the threads that read it')
+      .default(1024 * 1024)
+      .describe('largest accepted ingest body in bytes, at most 1 MiB'),
+    maxItemsPerBody: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(1_000)
+      .describe('notifications (or other parts) one ingest body may hold; a body with more is refused with 413 before anything is stored (an Event Grid subscription\'s maxEventsPerBatch must not exceed it)'),
     maxInFlightBytes: z
       .number()
       .int()

@@ -135,6 +135,7 @@ export function createEngine(deps: EngineDeps): Engine {
     metrics,
     logger,
     hooks,
+    pii,
     pollIntervalMs: config.engine.pollIntervalMs,
     lingerMs: config.engine.lingerMs,
     dedupeWindowMs: config.engine.dedupeWindowMs,

@@ -3,6 +3,11 @@
 
 export interface EngineHooks {
   onIngested?(event: { accepted: number; quarantined: number }): void;
+  /**
+   * Before the router reads inbox row `seq`, inside its routing transaction. Throwing fails the routing of that
+   * row as a row that cannot be routed would (tests: a poison row).
+   */
+  onRouteRow?(seq: number): void;
   /** Inbox rows moved into work: duplicates (dedupe key seen before) are dropped here. */
   onRouted?(event: { routed: number; duplicates: number }): void;
   /** A destination worker's claim round: how many items it took (0 when there was nothing due). */

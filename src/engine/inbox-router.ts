@@ -2,9 +2,17 @@
 // what is not understood, dedupes the notifications, dirties record keys and queues events (store/inbox.ts),
 // then wakes the workers of the destinations that got work. Runs as a work loop of concurrency one, woken by
 // every commit of the inbox writer; on PostgreSQL an advisory lock keeps it to one process at a time.
+//
+// No stored row may stop ctbridge for good. After a batch fails, and after a start-up that finds an attempt the
+// previous process recorded but never finished (it died routing: out of memory, killed), the router goes
+// carefully: it routes rows one at a time, recording each attempt before it starts, so the row that fails (or
+// stops the process) is known; after MAX_HEAD_ATTEMPTS such attempts it is quarantined with the reason, and
+// routing goes on. Errors that say the store was briefly unavailable (a lost connection, a lock, a deadlock) do
+// not count.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
-import { quarantineInboxHead, reconcileInbox, routeInbox, type RouteResult } from '../store/inbox.ts';
+import { inboxHead, quarantineInboxHead, readHeadAttempts, reconcileInbox, recordHeadAttempt, recordHeadFailure, routeInbox, type RouteResult } from '../store/inbox.ts';
+import type { PiiKeys } from '../pii/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineHooks } from './hooks.ts';
 import type { Routes } from './routes.ts';
@@ -13,8 +21,10 @@ import { WorkLoop } from './work-loop.ts';
 /** Items (notifications, mostly) per routing transaction: big enough to amortise it, small enough not to hold up commits. */
 const BATCH = 100;
 const PURGE_EVERY_MS = 60_000;
-const HEAD_FAILING_BEFORE_QUARANTINE_MS = 60_000;
-
+/** Attempts on one row (recorded, so attempts that stopped the process count) before it is quarantined. */
+export const MAX_HEAD_ATTEMPTS = 3;
+/** Rows routed one at a time after a failure: at least the rows of the batch that failed. */
+const CAREFUL_ROWS = BATCH;
 
 export function createInboxRouter(deps: {
   store: Store;
@@ -22,6 +32,8 @@ export function createInboxRouter(deps: {
   metrics: Metrics;
   logger: Logger;
   hooks: EngineHooks;
+  /** The keys: bodies are sealed, and so is what routing stores. */
+  pii: () => Promise<PiiKeys>;
   pollIntervalMs: number;
   lingerMs: number;
   dedupeWindowMs: number;
@@ -32,8 +44,47 @@ export function createInboxRouter(deps: {
 }): WorkLoop<RouteResult> {
   const { store, routes, metrics, logger, hooks, onRouted } = deps;
   let lastPurge = Date.now();
-  let headFailingSince: number | undefined;
   let reconciled = false;
+  /** Whether this process has checked for an attempt a previous one left unfinished. */
+  let started = false;
+  /** The next batch is the first of this process: record an attempt on its head first. */
+  let recordFirst = false;
+  /** Rows still to route one at a time. */
+  let careful = 0;
+  const onRow = hooks.onRouteRow?.bind(hooks);
+
+  /** Routes the head alone, its attempt recorded first; quarantines it once it has had its attempts. */
+  async function routeHead(now: number, sealer: PiiKeys['sealer']): Promise<RouteResult | undefined> {
+    const head = await inboxHead(store);
+    if (!head) {
+      careful = 0;
+      return undefined;
+    }
+    const record = await readHeadAttempts(store.db);
+    if (record.seq === head.seq && record.attempts >= MAX_HEAD_ATTEMPTS) {
+      const reason = record.error
+        ? `could not be routed (${record.attempts} attempts): ${record.error}`
+        : `routing it stopped ctbridge ${record.attempts} times (the process ended while routing it, e.g. out of memory)`;
+      const quarantined = await quarantineInboxHead(store, sealer, reason, now);
+      if (!quarantined) return undefined;
+      careful -= 1;
+      logger.error({ ...quarantined, seq: head.seq, reason }, 'an accepted request body could not be routed; quarantined');
+      return { ...emptyResult(), routed: 1, quarantined: [{ ...quarantined, reason, parts: 1 }] };
+    }
+    await recordHeadAttempt(store.db, head);
+    let result: RouteResult;
+    try {
+      result = await routeInbox(store, routes, 1, now, { sealer, clearAttempts: true, ...(onRow && { onRow }) });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      await recordHeadFailure(store.db, head, message, !isTransient(error)).catch(() => undefined);
+      throw error;
+    }
+    // Another process holds the router lock (PostgreSQL): this was no attempt.
+    if (result.routed === 0 && result.items === 0) await recordHeadFailure(store.db, head, record.error ?? '', false);
+    else careful -= 1;
+    return result;
+  }
 
   function reportRouted(result: RouteResult): void {
     for (const [destination, counts] of result.queued) {
@@ -41,10 +92,10 @@ export function createInboxRouter(deps: {
       metrics.queued.inc({ destination, kind: 'event' }, counts.events);
     }
     metrics.duplicates.inc(result.duplicates);
-    for (const { deadLetterId, reason, correlationId } of result.quarantined) {
-      logger.warn({ correlationId, deadLetterId, reason }, 'unrecognised payload quarantined');
+    for (const { deadLetterId, reason, correlationId, parts } of result.quarantined) {
+      logger.warn({ correlationId, deadLetterId, reason, parts }, 'unrecognised payload quarantined');
+      metrics.quarantined.inc(parts);
     }
-    metrics.quarantined.inc(result.quarantined.length);
     for (const notice of result.notices) {
       if (notice.kind === 'sns-subscription-confirmation') {
         logger.warn({ topicArn: notice.topicArn, subscribeUrl: notice.subscribeUrl }, 'AWS SNS asks to confirm the subscription: open the SubscribeURL once to start receiving notifications');
@@ -77,30 +128,62 @@ export function createInboxRouter(deps: {
         lastPurge = now;
         await store.db.deleteFrom('seen').where('received_at', '<', now - deps.dedupeWindowMs).execute();
       }
-      let result: RouteResult;
-      try {
-        result = await routeInbox(store, routes, BATCH, now, { detail: logger.isLevelEnabled('debug') });
-      } catch (error) {
-        // One row the store refuses must not hold back everything behind it: route the head alone, and if
-        // that keeps failing for a minute (so not the store being briefly away or locked), quarantine it.
-        try {
-          result = await routeInbox(store, routes, 1, now);
-          headFailingSince = undefined;
-        } catch (headError) {
-          headFailingSince ??= now;
-          if (now - headFailingSince < HEAD_FAILING_BEFORE_QUARANTINE_MS) throw headError;
-          headFailingSince = undefined;
-          const id = await quarantineInboxHead(store, `could not be routed: ${(error as Error).message}`, now);
-          metrics.quarantined.inc();
-          logger.error({ err: error, deadLetterId: id }, 'an accepted request body could not be routed; quarantined');
-          return [];
+      const { sealer } = await deps.pii();
+      if (!started) {
+        started = true;
+        const [record, head] = [await readHeadAttempts(store.db), await inboxHead(store)];
+        // An attempt the last process recorded on what is still the head and never finished: it may have died of it.
+        if (head && record.attempts > 0 && record.seq === head.seq) {
+          careful = CAREFUL_ROWS;
+          logger.warn({ seq: head.seq, attempts: record.attempts }, 'the last routing attempt did not finish; routing one body at a time');
+        } else recordFirst = true;
+      }
+      if (careful > 0) {
+        const result = await routeHead(now, sealer);
+        return result && (result.routed > 0 || result.items > 0) ? [result] : [];
+      }
+      let clearAttempts = false;
+      if (recordFirst) {
+        recordFirst = false;
+        const head = await inboxHead(store);
+        if (head) {
+          await recordHeadAttempt(store.db, head);
+          clearAttempts = true;
         }
       }
-      return result.routed > 0 ? [result] : [];
+      let result: RouteResult;
+      try {
+        result = await routeInbox(store, routes, BATCH, now, { sealer, clearAttempts, detail: logger.isLevelEnabled('debug'), ...(onRow && { onRow }) });
+      } catch (error) {
+        // One row may be what fails: route one at a time until past the rows of this batch.
+        logger.warn({ err: error }, 'routing a batch failed; routing one body at a time');
+        careful = CAREFUL_ROWS;
+        const head = await routeHead(now, sealer);
+        return head && (head.routed > 0 || head.items > 0) ? [head] : [];
+      }
+      return result.routed > 0 || result.items > 0 ? [result] : [];
     },
     process([result]) {
       reportRouted(result!);
       return Promise.resolve();
     },
   });
+}
+
+function emptyResult(): RouteResult {
+  return { routed: 0, items: 0, notifications: 0, duplicates: 0, erasures: 0, queued: new Map(), quarantined: [], notices: [] };
+}
+
+/** PostgreSQL SQLSTATE classes and codes, SQLite result codes and socket errors that say "try again", not "this row". */
+const TRANSIENT_SQLSTATE = /^(08|53|57P0|40001|40P01|55P03)/;
+const TRANSIENT_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+
+function isTransient(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, errcode, message } = error as { code?: unknown; errcode?: unknown; message?: unknown };
+  if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_SOCKET.has(code))) return true;
+  if (typeof errcode === 'number' && ((errcode & 0xff) === SQLITE_BUSY || (errcode & 0xff) === SQLITE_LOCKED)) return true;
+  return typeof message === 'string' && /Connection terminated|connection timeout|database is locked/i.test(message);
 }

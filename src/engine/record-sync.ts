@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { redactMapped } from '../observability/redact.ts';
 import { blockedPaymentData } from '../pii/payment-guard.ts';
 import type { PiiKeys } from '../pii/keys.ts';
+import type { Sealer } from '../pii/sealed.ts';
 import { MappingError } from '../mapping/record-mapping.ts';
 import { recordContext } from '../mapping/field.ts';
 import type { ReferenceExpander, ReferenceLoader } from '../mapping/references.ts';
@@ -107,7 +108,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       }
 
       const keys = await pii();
-      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher, engine.versionJumpConfirm);
+      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher, engine.versionJumpConfirm, keys.sealer);
       await expandReferences(claimed, latest, references);
       const orders = await ordersOfCustomers(destination, claimed, latest, fetcher, identities, keys);
       const mergedCustomers = await mergedCustomersOfGuestOrders(destination, claimed, latest, identities, keys);
@@ -437,7 +438,7 @@ async function expandReferences(claimed: ReadonlyArray<{ row: RecordRow; route: 
  * `jump` behind an announced one, commercetools is right (its state is sent, and the announcement forgotten:
  * `ceiling`); a smaller lag is retried, as commercetools may not show the newest version yet.
  */
-async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher, jump: number): Promise<Map<RecordRow, Latest | Error>> {
+async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher, jump: number, sealer: Sealer): Promise<Map<RecordRow, Latest | Error>> {
   const result = new Map<RecordRow, Latest | Error>();
   const toFetch = new Map<string, RecordRow[]>();
   const farAhead = (version: number | null, row: RecordRow) => version !== null && version - (row.synced_version ?? 0) > jump;
@@ -448,7 +449,8 @@ async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher, jump: 
       // The tail of a burst: the first sync already read a version at least as new as anything announced.
       result.set(row, { state: 'current' });
     } else if (row.carried_version !== null && row.carried_resource !== null && row.carried_version >= (row.seen_version ?? 0) && !farAhead(row.carried_version, row)) {
-      result.set(row, { state: 'present', version: row.carried_version, resource: JSON.parse(row.carried_resource) as Record<string, unknown> });
+      // Kept sealed while it waited (store/inbox.ts).
+      result.set(row, { state: 'present', version: row.carried_version, resource: JSON.parse(sealer.open(row.carried_resource)) as Record<string, unknown> });
     } else {
       const list = toFetch.get(row.resource_type) ?? [];
       list.push(row);

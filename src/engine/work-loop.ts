@@ -95,7 +95,8 @@ export class WorkLoop<T> {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (this.#woken) return Promise.resolve();
+    // Not once stopped: stop()'s wake-up may have been spent by a round that was already past the running check.
+    if (this.#woken || !this.#running) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {

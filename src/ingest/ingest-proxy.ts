@@ -3,7 +3,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { startWorker } from '../engine/worker-start.ts';
 import type { IngestResult, IngestService } from './ingest-service.ts';
-import type { FromIngest, ThreadIngestRequest, ToIngest } from './ingest-thread.ts';
+import type { FromIngest, IngestThreadData, ThreadIngestRequest, ToIngest } from './ingest-thread.ts';
 import { transportHeaders } from './normalize.ts';
 
 export interface ThreadIngest extends IngestService {
@@ -20,13 +20,16 @@ interface Settle {
 // bytes outside the heap.
 const INGEST_HEAP_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 
-/** Starts the ingest thread on `storeUrl`; it tells `enginePort` (transferred to it) about every commit. */
-export async function startIngestThread(storeUrl: string, enginePort: MessagePort, onFailure: (error: Error) => void): Promise<ThreadIngest> {
+/**
+ * Starts the ingest thread on `storeUrl`; it tells `enginePort` (transferred to it) about every commit and seals
+ * bodies under `sealKey`.
+ */
+export async function startIngestThread(settings: Omit<IngestThreadData, 'enginePort'>, enginePort: MessagePort, onFailure: (error: Error) => void): Promise<ThreadIngest> {
   const pending = new Map<number, Settle>();
   const thread = await startWorker<FromIngest>(
     'ingest',
     new URL('./ingest-thread.ts', import.meta.url),
-    { workerData: { storeUrl, enginePort }, transferList: [enginePort], resourceLimits: INGEST_HEAP_LIMITS },
+    { workerData: { ...settings, enginePort } satisfies IngestThreadData, transferList: [enginePort], resourceLimits: INGEST_HEAP_LIMITS },
     (message) => {
       if (message.type === 'ingested') {
         for (const answer of message.results) {

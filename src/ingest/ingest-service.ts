@@ -2,13 +2,15 @@
 // malformed), hands the body itself to the inbox writer, which group-commits it durably, and resolves once it is
 // committed: a caller may acknowledge its sender then. The router reads the stored body again and does the rest
 // (quarantine of what is not understood, transport notices, dedupe, fan-out), in the same transaction that
-// takes it out of the inbox.
+// takes it out of the inbox. A body is sealed (pii/sealed.ts) before it is stored, and one holding more items
+// than `maxItemsPerBody` is refused before anything is stored: the work one request can create stays bounded.
 import type { EngineHooks } from '../engine/hooks.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { bodyText, inboxRow } from '../store/inbox.ts';
+import type { Sealer } from '../pii/sealed.ts';
 import type { InboxWriter } from './inbox-writer.ts';
 import type { ControlMessage } from './message.ts';
-import { normalizeBody, transportHeaders } from './normalize.ts';
+import { normalizeSlice, transportHeaders } from './normalize.ts';
 
 export interface IngestOutcome {
   /** Notifications durably stored (duplicates among them are dropped when routed). */
@@ -29,7 +31,13 @@ export interface IngestRequest {
   source?: 'http' | 'cli';
 }
 
-export type IngestResult = { ok: true; outcome: IngestOutcome } | { ok: false; problem: 'malformed-json'; detail: string };
+/** A refused body: nothing of it was stored. `status` is the HTTP status to answer with. */
+export type IngestRefusal = { ok: false; status: 400; problem: 'malformed-json'; detail: string } | { ok: false; status: 413; problem: 'too-many-items'; detail: string };
+
+export type IngestResult = { ok: true; outcome: IngestOutcome } | IngestRefusal;
+
+/** Items (notifications, unrecognised parts) one body may hold unless configured otherwise (server.maxItemsPerBody). */
+export const DEFAULT_MAX_ITEMS_PER_BODY = 1_000;
 
 export interface IngestService {
   ingest(request: IngestRequest): Promise<IngestResult>;
@@ -37,19 +45,28 @@ export interface IngestService {
 
 /**
  * Reads and commits bodies: `writer` is the inbox writer on this thread (in `ctbridge start`, this runs on the
- * ingest thread; see ingest-thread.ts).
+ * ingest thread; see ingest-thread.ts), `sealer` encrypts each body before it is stored.
  */
-export function createIngestService(deps: { writer: InboxWriter }): IngestService {
-  const { writer } = deps;
+export function createIngestService(deps: {
+  writer: InboxWriter;
+  sealer: Sealer;
+  maxItemsPerBody?: number;
+  /** The bodies handed in are this service's to change (the ingest thread's): sealed in place, not copied first. */
+  ownsBodies?: boolean;
+}): IngestService {
+  const { writer, sealer, maxItemsPerBody = DEFAULT_MAX_ITEMS_PER_BODY, ownsBodies = false } = deps;
   return {
     async ingest({ raw, headers = {}, correlationId }) {
       // Only the counts outlive this call: the parsed body is garbage before the commit is awaited, so bodies
       // waiting for their commit hold no objects on the heap (with many in flight, that is most of the garbage
       // collector's work).
-      const read = readBody(raw, headers);
+      const read = readBody(raw, headers, maxItemsPerBody);
       if (!read.ok) return read;
       const { outcome, items, stored } = read;
-      if (stored) await writer.append([inboxRow({ body: raw, transport: transportHeaders(headers), correlationId, items }, Date.now())]);
+      if (!stored) return { ok: true, outcome };
+      const body = ownsBodies ? raw : Buffer.from(raw);
+      const seal = sealer.sealInPlace(body);
+      await writer.append([inboxRow({ body, seal, transport: transportHeaders(headers), correlationId, items }, Date.now())]);
       return { ok: true, outcome };
     },
   };
@@ -71,15 +88,20 @@ export function withIngestMetrics(service: IngestService, metrics: Metrics, hook
 }
 
 /** What a body holds, by kind, and whether the router has anything to do with it. */
-function readBody(raw: Uint8Array, headers: Record<string, string | string[] | undefined>): { ok: true; outcome: IngestOutcome; items: number; stored: boolean } | { ok: false; problem: 'malformed-json'; detail: string } {
+function readBody(raw: Uint8Array, headers: Record<string, string | string[] | undefined>, maxItems: number): { ok: true; outcome: IngestOutcome; items: number; stored: boolean } | IngestRefusal {
   let body: unknown;
   try {
     body = JSON.parse(bodyText(raw));
   } catch (error) {
-    return { ok: false, problem: 'malformed-json', detail: `the body is not valid JSON: ${(error as Error).message}` };
+    return { ok: false, status: 400, problem: 'malformed-json', detail: `the body is not valid JSON: ${(error as Error).message}` };
   }
   const outcome: IngestOutcome = { accepted: 0, quarantined: 0, ignored: 0, controls: [] };
-  const items = normalizeBody(body, headers);
+  // Reading stops at the first item past the limit, so an oversized body costs no more than an allowed one.
+  const { items, more } = normalizeSlice(body, headers, 0, maxItems);
+  if (more) {
+    const count = Array.isArray(body) && body.length > maxItems ? `${body.length} elements` : `more than ${maxItems} items`;
+    return { ok: false, status: 413, problem: 'too-many-items', detail: `the body holds ${count}; at most ${maxItems} notifications (or other parts) are accepted per request (server.maxItemsPerBody): send them in smaller batches` };
+  }
   let stored = false;
   for (const item of items) {
     if (item.kind === 'notification') outcome.accepted += 1;

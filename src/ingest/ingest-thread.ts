@@ -1,10 +1,11 @@
 // The ingest thread (`ctbridge start`): it reads the request bodies the HTTP thread hands it (parse, normalise,
-// count) and group-commits them to the inbox, and nothing else, so an acknowledgement never waits behind sync
+// count), seals them and group-commits them to the inbox, and nothing else, so an acknowledgement never waits behind sync
 // work, a routing transaction or their garbage collection, and parsing runs on a core of its own. With SQLite
 // the inbox is a file of its own, whose write lock only this thread and the router's deletes take. After each
 // commit it tells the engine thread (through the port it was given), which wakes the router. The HTTP thread
 // talks to it through ingest-proxy.ts.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { createSealer } from '../pii/sealed.ts';
 import { openInbox } from '../store/store.ts';
 import { createInboxWriter } from './inbox-writer.ts';
 import { createIngestService, type IngestResult } from './ingest-service.ts';
@@ -27,13 +28,23 @@ export type FromIngest =
 export type CommitNotice = { type: 'committed'; items: number };
 
 const port = parentPort!;
-const { storeUrl, enginePort } = workerData as { storeUrl: string; enginePort: MessagePort };
+/** What the HTTP thread starts this thread with (see ingest-proxy.ts). */
+export interface IngestThreadData {
+  storeUrl: string;
+  enginePort: MessagePort;
+  /** The key bodies are sealed under (pii/keys.ts `sealed`): the main thread reads the root key from the store. */
+  sealKey: Uint8Array;
+  maxItemsPerBody: number;
+}
+
+const { storeUrl, enginePort, sealKey, maxItemsPerBody } = workerData as IngestThreadData;
 
 try {
   // The inbox alone; the engine thread's store runs the checkpoints.
   const inbox = openInbox(storeUrl);
   const writer = createInboxWriter(inbox, (items) => enginePort.postMessage({ type: 'committed', items } satisfies CommitNotice));
-  const service = createIngestService({ writer });
+  // Each body arrived here for this thread alone (moved or copied by postMessage): sealed where it lies.
+  const service = createIngestService({ writer, sealer: createSealer(Buffer.from(sealKey)), maxItemsPerBody, ownsBodies: true });
   port.on('message', (message: ToIngest) => {
     if (message.type === 'ingest') {
       // Requests of one message are read in turn and their appends share a group commit; one answer for all.

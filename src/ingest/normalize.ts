@@ -36,13 +36,54 @@ interface Context {
  * Always returns at least one item; never throws.
  */
 export function normalizeBody(body: unknown, headers: Record<string, string | string[] | undefined>): NormalizedItem[] {
-  const out: NormalizedItem[] = [];
+  return normalizeSlice(body, headers, 0, Number.POSITIVE_INFINITY).items;
+}
+
+/** Part of what a body holds: `more` says whether it holds items beyond the slice. */
+export interface NormalizedSlice {
+  items: NormalizedItem[];
+  more: boolean;
+}
+
+/**
+ * Thrown by a Slice once it is full, to stop the walk: a body's size never decides how much work reading it is.
+ * (One instance, made once: nothing is allocated per throw.)
+ */
+const FULL = new Error('slice full');
+
+/** Keeps the items from `skip` on, up to `limit` of them; the one after that ends the walk. */
+class Slice {
+  readonly items: NormalizedItem[] = [];
+  #seen = 0;
+  readonly #skip: number;
+  readonly #end: number;
+
+  constructor(skip: number, limit: number) {
+    this.#skip = skip;
+    this.#end = skip + limit;
+  }
+
+  push(item: NormalizedItem): void {
+    const index = this.#seen++;
+    if (index >= this.#end) throw FULL;
+    if (index >= this.#skip) this.items.push(item);
+  }
+}
+
+/**
+ * The items of a body from the `skip`-th on, at most `limit` of them, in the order normalizeBody gives them (it
+ * is deterministic, so a body too big for one routing transaction is routed slice by slice). The walk stops at
+ * the first item past the slice: a body of 100,000 parts costs no more than the slice asked for. Never throws.
+ */
+export function normalizeSlice(body: unknown, headers: Record<string, string | string[] | undefined>, skip: number, limit: number): NormalizedSlice {
+  const out = new Slice(skip, limit);
   try {
     visit(body, { depth: 0, path: '', fallbackTime: undefined, headers }, out);
-    return out;
+    return { items: out.items, more: false };
   } catch (error) {
+    if (error === FULL) return { items: out.items, more: true };
     // Only reachable for inputs that are not plain JSON values (e.g. objects with throwing getters).
-    return [{ kind: 'unrecognised', unrecognised: { reason: `could not be normalized: ${errorText(error)}`, body } }];
+    return { items: skip === 0 ? [{ kind: 'unrecognised', unrecognised: { reason: `could not be normalized: ${errorText(error)}`, body } }] : [], more: false };
   }
 }
 
@@ -59,7 +100,12 @@ export function transportHeaders(headers: Record<string, string | string[] | und
   return picked;
 }
 
-function visit(value: unknown, ctx: Context, out: NormalizedItem[]): void {
+/** Where the walk puts what it finds (a Slice). */
+interface Out {
+  push(item: NormalizedItem): void;
+}
+
+function visit(value: unknown, ctx: Context, out: Out): void {
   if (ctx.depth > MAX_DEPTH) {
     out.push(unrecognised(ctx, `nested deeper than ${MAX_DEPTH} envelope or array levels`, value));
     return;
@@ -79,7 +125,7 @@ function visit(value: unknown, ctx: Context, out: NormalizedItem[]): void {
   visitObject(value, ctx, out);
 }
 
-function visitObject(o: JsonObject, ctx: Context, out: NormalizedItem[]): void {
+function visitObject(o: JsonObject, ctx: Context, out: Out): void {
   const eventGridType = own(o, 'eventType') ?? own(o, 'type');
   if (eventGridType === EVENT_GRID_VALIDATION) {
     const data = own(o, 'data');
@@ -368,6 +414,10 @@ function notification(n: CommercetoolsNotification, ctx: Context): NormalizedIte
 function identifierProblem(name: string, value: string): string | undefined {
   if (value.length > MAX_IDENTIFIER_LENGTH) return `${name} is longer than ${MAX_IDENTIFIER_LENGTH} characters`;
   if (value.includes('\u0000')) return `${name} contains a NUL character`;
+  // A lone surrogate (JSON "\ud800") cannot be written as UTF-8: both stores would keep U+FFFD instead, so the
+  // key read back would differ from the one routed (the message silently dropped as a duplicate), and two such
+  // ids would become one.
+  if (!value.isWellFormed()) return `${name} is not well-formed Unicode (it holds a lone surrogate)`;
   return undefined;
 }
 
@@ -403,7 +453,7 @@ function snsMessageType(o: JsonObject, ctx: Context): string | undefined {
   return undefined;
 }
 
-function visitSns(o: JsonObject, type: string, ctx: Context, out: NormalizedItem[]): void {
+function visitSns(o: JsonObject, type: string, ctx: Context, out: Out): void {
   switch (type) {
     case 'Notification': {
       const message = own(o, 'Message');

@@ -3,7 +3,7 @@
 // guests. All are keyed from the root key (secrets.ts).
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
-import { deriveKey, loadRootKey } from './secrets.ts';
+import { deriveKey, loadRootKey, sealKeyOf } from './secrets.ts';
 import { createSnapshotter, type Snapshotter } from './snapshot.ts';
 import { createSealer, type Sealer } from './sealed.ts';
 import { createVault, type Vault, type VaultConfig } from './vault.ts';
@@ -34,7 +34,8 @@ export function piiKeysLoader(db: Kysely<Database>, settings: PiiSettings): () =
       return {
         snapshot: createSnapshotter(deriveKey(root, 'snapshot')),
         tokens: settings.vault ? createVault(db, settings.vault, deriveKey(root, 'blind-index')) : undefined,
-        sealer: createSealer(deriveKey(root, 'sealed')),
+        // What was sealed under the store's own key before pii.hashKey was configured still opens.
+        sealer: createSealer(sealKeyOf(root), settings.hashKey === undefined ? [] : [sealKeyOf(await loadRootKey(db, undefined))]),
         persons: createPersonResolver(settings.emailRules ?? { foldDots: [], foldPlus: [] }, deriveKey(root, 'identity')),
       };
     })().catch((error: unknown) => {

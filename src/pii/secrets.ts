@@ -30,3 +30,13 @@ export function keyedDigest(key: Buffer, length: number): (text: string) => stri
   const prefix = `${key.toString('base64')}\u0000`;
   return (text) => hash('sha256', prefix + text, 'base64url').slice(0, length);
 }
+
+/** The key values are sealed under (pii/sealed.ts). */
+export function sealKeyOf(root: Buffer): Buffer {
+  return deriveKey(root, 'sealed');
+}
+
+/** The seal key alone, for the threads that seal accepted bodies and need no other key (HTTP, ingest). */
+export async function loadSealKey(db: Kysely<Database>, hashKey: string | undefined): Promise<Buffer> {
+  return sealKeyOf(await loadRootKey(db, hashKey));
+}

@@ -115,9 +115,20 @@ export async function startSink(options: { port?: number; signingSecret?: string
   });
 }
 
+function headerList(header: string | undefined): string[] {
+  return (header ?? '').split(',').map((value) => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  });
+}
+
 function apply(sink: Omit<Sink, 'url' | 'close'>, request: SinkRequest): void {
-  const keys = (request.headers['idempotency-key'] ?? '').split(',');
-  const correlationIds = (request.headers['x-correlation-id'] ?? '').split(',');
+  // Each value percent-encoded, as ctbridge sends them (destinations/http).
+  const keys = headerList(request.headers['idempotency-key']);
+  const correlationIds = headerList(request.headers['x-correlation-id']);
   const bodies = request.method === 'DELETE' && request.body === undefined ? [deleteBody(request.path)] : Array.isArray(request.body) ? (request.body as unknown[]) : [request.body];
   bodies.forEach((raw, index) => {
     const body = (raw ?? {}) as Record<string, unknown>;

@@ -165,7 +165,7 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
     const header = request.headers['x-correlation-id'];
     const correlationId = typeof header === 'string' && CORRELATION_ID.test(header) ? header : undefined;
     const result = await options.ingest.ingest({ raw: rawBody, headers: request.headers, correlationId, source: 'http' });
-    if (!result.ok) return sendProblem(reply, 400, result.problem, result.detail);
+    if (!result.ok) return sendProblem(reply, result.status, result.problem, result.detail);
     const { outcome } = result;
 
     const validation = outcome.controls.find((c) => c.kind === 'eventgrid-validation');

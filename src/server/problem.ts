@@ -11,6 +11,7 @@ export type ProblemKind =
   | 'timeout'
   | 'headers-too-large'
   | 'payload-too-large'
+  | 'too-many-items'
   | 'unsupported-media-type'
   | 'not-found'
   | 'conflict'
@@ -28,6 +29,7 @@ const TITLES: Record<ProblemKind, string> = {
   timeout: 'Request not received in time',
   'headers-too-large': 'Request headers too large',
   'payload-too-large': 'Body too large',
+  'too-many-items': 'Body holds too many items',
   'unsupported-media-type': 'Unsupported media type',
   'not-found': 'Not found',
   conflict: 'Conflict',

@@ -229,6 +229,20 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('identities_merged').on('identities').columns(['destination', 'merged_into']).execute();
       },
     },
+    '0006_h11_ingest_router_state': {
+      async up(db: Kysely<unknown>) {
+        // A body too big for one routing transaction is routed a slice at a time; a head whose routing keeps
+        // failing (or stopping the process) is quarantined after a bounded number of recorded attempts.
+        // (Inbox bodies, event messages and carried resources are sealed from now on; rows written before keep
+        // working as they are: a sealed body has a seal beside it, sealed text a prefix.)
+        await db.schema.alterTable('router_state').addColumn('slice_seq', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('router_state').addColumn('slice_done', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('router_state').addColumn('attempt_seq', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('router_state').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('router_state').addColumn('attempt_error', 'text').execute();
+        if (layout.inboxInMain) await addInboxSeal(db, dialect);
+      },
+    },
   };
 }
 
@@ -236,7 +250,13 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
 function inboxMigrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_inbox': { up: (db: Kysely<unknown>) => createInboxTable(db, dialect) },
+    '0002_h11_ingest_inbox_seal': { up: (db: Kysely<unknown>) => addInboxSeal(db, dialect) },
   };
+}
+
+/** Bodies are sealed in place from now on; what opens one is kept beside it (null: a body stored before). */
+async function addInboxSeal(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  await db.schema.alterTable('inbox').addColumn('seal', dialect === 'postgres' ? 'bytea' : 'blob').execute();
 }
 
 async function createInboxTable(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

@@ -29,8 +29,10 @@ export interface Database {
  */
 export interface InboxTable {
   seq: Generated<number>;
-  /** The raw JSON body (UTF-8). */
+  /** The JSON body (UTF-8) as it arrived, sealed in place (pii/sealed.ts); as is in rows written before sealing. */
   body: Uint8Array;
+  /** What opens `body` (version, salt, nonce, tag); null for a row written before sealing. */
+  seal: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
   /** The transport headers normalisation reads (see ingest/normalize.ts transportHeaders), as JSON, or null. */
   transport: string | null;
   /** The sender's X-Correlation-Id for every notification in the body; otherwise each gets its own. */
@@ -40,10 +42,20 @@ export interface InboxTable {
   received_at: number;
 }
 
-/** One row: the highest inbox seq the router has routed, for an inbox in a database of its own (see inbox.ts). */
+/**
+ * One row (see store/inbox.ts): the highest inbox seq the router has routed, for an inbox in a database of its
+ * own; how far it routed a body too big for one transaction; and the attempts on the head it recorded.
+ */
 export interface RouterStateTable {
   id: number;
   routed_seq: number;
+  /** The body being routed a slice at a time (0: none), and how many of its items are routed. */
+  slice_seq: number;
+  slice_done: number;
+  /** The head an attempt was recorded on (0: none), attempts started and not committed, the last error. */
+  attempt_seq: number;
+  attempts: number;
+  attempt_error: string | null;
 }
 
 /** Dedupe memory: every notification key ever routed. */
@@ -73,7 +85,7 @@ export interface RecordsTable {
   seen_version: number | null;
   /** Version at which the resource was deleted, when a deletion was announced. */
   deleted_version: number | null;
-  /** The freshest full resource a notification carried, and its version. */
+  /** The freshest full resource a notification carried (JSON, sealed: pii/sealed.ts), and its version. */
   carried_version: number | null;
   carried_resource: string | null;
   /**
@@ -117,7 +129,7 @@ export interface EventsTable {
   source_type: string;
   resource_type: string | null;
   resource_id: string | null;
-  /** The source notification payload, as JSON. */
+  /** The source notification payload, as JSON, sealed (pii/sealed.ts; rows written before sealing hold it as is). */
   payload: string;
   correlation_id: string;
   occurred_at: number | null;
@@ -129,7 +141,7 @@ export interface EventsTable {
   first_failed_at: number | null;
   last_error: string | null;
   attempt_log: string | null;
-  /** 1 while the delivery sits in dead letters; its payload is then sealed (pii/sealed.ts) until a replay sends it. */
+  /** 1 while the delivery sits in dead letters (its payload kept sealed until a replay sends it). */
   dead: Generated<number>;
 }
 

@@ -145,6 +145,8 @@ export interface HarnessOptions {
   identity?: Record<string, unknown>;
   hooks?: EngineHooks;
   listen?: boolean;
+  /** Start the engine's workers (default true); without them, accepted bodies wait in the inbox. */
+  work?: boolean;
 }
 
 export interface Harness {
@@ -191,6 +193,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     ...(options.hooks && { hooks: options.hooks }),
     ...(options.ingestAuth && { ingestAuth: options.ingestAuth }),
     listen: options.listen ?? true,
+    work: options.work ?? true,
   });
   return {
     runtime,

@@ -22,8 +22,8 @@ export function createHttpDestinationClient(settings: HttpSettings, deps: Connec
       const headers: Record<string, string> = {
         ...baseHeaders,
         // One key per call: for a batch, the keys of its items joined, so a retried batch is recognisable too.
-        'idempotency-key': keys.join(','),
-        'x-correlation-id': correlationIds.join(','),
+        'idempotency-key': headerList(keys),
+        'x-correlation-id': headerList(correlationIds),
       };
       if (settings.signingSecret) headers['x-ctbridge-signature'] = `sha256=${createHmac('sha256', settings.signingSecret).update(body).digest('hex')}`;
       await http.request({ method, url, headers, body });
@@ -37,4 +37,13 @@ function authHeaders(settings: HttpSettings): Record<string, string> {
   if ('bearer' in auth) return { authorization: `Bearer ${auth.bearer}` };
   if ('basic' in auth) return { authorization: `Basic ${Buffer.from(`${auth.basic.username}:${auth.basic.password}`).toString('base64')}` };
   return { [auth.header.name.toLowerCase()]: auth.header.value };
+}
+
+/**
+ * Values for a header, comma-joined and percent-encoded: an id may hold characters a header cannot carry (beyond
+ * Latin-1, control characters, a lone surrogate), which would fail every send of it, or a comma inside one of its
+ * values. A UUID is unchanged; the envelope carries each key exactly.
+ */
+function headerList(values: readonly string[]): string {
+  return values.map((value) => encodeURIComponent(value.toWellFormed())).join(',');
 }
