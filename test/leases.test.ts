@@ -209,9 +209,10 @@ describe.each(testStores)('leases on $name', (testStore) => {
         claim: (token, limit, leaseUntil, now) => queue.claim('dest', token, limit, leaseUntil, now),
         renew: (token, rows, leaseUntil) => queue.renew(token, rows, leaseUntil),
         handBack: (row, from, to, leaseUntil) => queue.handBack(row, from, to, leaseUntil),
+        giveUp: (row, token, now) => queue.giveUp(row, token, now),
       };
       let clock = 1_000_000;
-      const leases = (prefix: string) => new Leases({ prefix, leaseMs: LEASE_MS, queue: adapter, keyOf: (row) => row.resource_id, logger: pino({ level: 'silent' }), now: () => clock });
+      const leases = (prefix: string) => new Leases({ prefix, leaseMs: LEASE_MS, maxBytes: 1 << 20, queue: adapter, keyOf: (row) => row.resource_id, sizeOf: () => 0, logger: pino({ level: 'silent' }), now: () => clock });
       const here = leases('process-a');
       const there = leases('process-b');
       await store.db
@@ -260,6 +261,42 @@ describe.each(testStores)('leases on $name', (testStore) => {
       // The next claim (the batch that had it is over) reads it again and sends it whole.
       const [again] = await leases('process-c').claim(10);
       expect(again).toMatchObject({ unconfirmed: 1, refresh: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+  it('bounds a claim in bytes: rows past the budget go back at once, due, and a row bigger than the budget is claimed alone', async () => {
+    const store: Store = openStore(await testStore.create());
+    await store.migrate();
+    try {
+      const queue = new RecordQueue(store.db, store.dialect);
+      const adapter: LeaseQueue<RecordRow> = {
+        claim: (token, limit, leaseUntil, now) => queue.claim('dest', token, limit, leaseUntil, now),
+        renew: (token, rows, leaseUntil) => queue.renew(token, rows, leaseUntil),
+        handBack: (row, from, to, leaseUntil) => queue.handBack(row, from, to, leaseUntil),
+        giveUp: (row, token, now) => queue.giveUp(row, token, now),
+      };
+      const clock = 1_000_000;
+      const budget = 1000;
+      const leases = new Leases({ prefix: 'process-a', leaseMs: LEASE_MS, maxBytes: budget, queue: adapter, keyOf: (row) => row.resource_id, sizeOf: (row) => row.carried_resource?.length ?? 0, logger: pino({ level: 'silent' }), now: () => clock });
+      const sizes: Record<string, number> = { small1: 300, small2: 300, small3: 300, big: 5000 };
+      await store.db
+        .insertInto('records')
+        .values(Object.entries(sizes).map(([id, size]) => ({ destination: 'dest', record_type: 'customer', resource_id: id, resource_type: 'customer', dirty_seq: 1, due_at: clock, correlation_id: 'c', dirtied_at: clock, seen_version: 1, carried_version: 1, carried_resource: 'x'.repeat(size) })))
+        .execute();
+      const claims: string[][] = [];
+      for (;;) {
+        const rows = await leases.claim(10);
+        if (rows.length === 0) break;
+        claims.push(rows.map((row) => row.resource_id).sort());
+        // What a claim left is due at once and held by nobody.
+        const left = await store.db.selectFrom('records').select(['resource_id', 'lease_owner', 'due_at']).where('lease_owner', 'is', null).execute();
+        for (const row of left) expect(row.due_at).toBeLessThanOrEqual(clock);
+      }
+      // Every row claimed exactly once; no claim over the budget unless it is one row.
+      expect(claims.flat().sort()).toEqual(Object.keys(sizes).sort());
+      for (const claim of claims) if (claim.length > 1) expect(claim.reduce((sum, id) => sum + sizes[id]!, 0)).toBeLessThanOrEqual(budget);
+      expect(claims).toContainEqual(['big']);
     } finally {
       await store.close();
     }

@@ -29,6 +29,12 @@ import { purgeExpired } from './retention.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 const RETENTION_INTERVAL_MS = 3600 * 1000;
+/**
+ * What one claim may carry (sealed resources or messages, as stored): parsing takes many times that on the heap,
+ * and every destination's loops claim at once on the engine thread, whose heap is bounded (bin/ctbridge.js).
+ * Ordinary rows are a few KB, so this only ever splits claims of very large ones.
+ */
+const CLAIM_MAX_BYTES = 1024 * 1024;
 const ERASURE_POLL_MS = 30_000;
 
 export interface EngineDeps {
@@ -78,16 +84,18 @@ export function createEngine(deps: EngineDeps): Engine {
     const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue, fetcher });
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
-    const leaseOptions = { prefix: owner, leaseMs: config.engine.leaseMs, logger: log };
+    const leaseOptions = { prefix: owner, leaseMs: config.engine.leaseMs, maxBytes: CLAIM_MAX_BYTES, logger: log };
     const recordLeases = new Leases({
       ...leaseOptions,
-      queue: { claim: (token, limit, leaseUntil, now) => recordQueue.claim(destination.name, token, limit, leaseUntil, now), renew: (token, rows, leaseUntil) => recordQueue.renew(token, rows, leaseUntil), handBack: (row, from, to, leaseUntil) => recordQueue.handBack(row, from, to, leaseUntil) },
+      queue: { claim: (token, limit, leaseUntil, now) => recordQueue.claim(destination.name, token, limit, leaseUntil, now), renew: (token, rows, leaseUntil) => recordQueue.renew(token, rows, leaseUntil), handBack: (row, from, to, leaseUntil) => recordQueue.handBack(row, from, to, leaseUntil), giveUp: (row, token, now) => recordQueue.giveUp(row, token, now) },
       keyOf: (row) => `${row.record_type}\u0000${row.resource_id}`,
+      sizeOf: (row) => row.carried_resource?.length ?? 0,
     });
     const eventLeases = new Leases({
       ...leaseOptions,
-      queue: { claim: (token, limit, leaseUntil, now) => eventQueue.claim(destination.name, token, limit, leaseUntil, now), renew: (token, rows, leaseUntil) => eventQueue.renew(token, rows, leaseUntil), handBack: (row, from, to, leaseUntil) => eventQueue.handBack(row, from, to, leaseUntil) },
+      queue: { claim: (token, limit, leaseUntil, now) => eventQueue.claim(destination.name, token, limit, leaseUntil, now), renew: (token, rows, leaseUntil) => eventQueue.renew(token, rows, leaseUntil), handBack: (row, from, to, leaseUntil) => eventQueue.handBack(row, from, to, leaseUntil), giveUp: (row, token, now) => eventQueue.giveUp(row, token, now) },
       keyOf: (row) => String(row.id),
+      sizeOf: (row) => row.payload.length,
     });
     const claimed = (kind: 'record' | 'event') => <Row>(rows: Row[]) => {
       hooks.onClaim?.({ destination: destination.name, kind, claimed: rows.length });

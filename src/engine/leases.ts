@@ -3,7 +3,10 @@
 // another process) matches no row and is refused. While a batch is in flight its leases are renewed every third
 // of `leaseMs`, so a slow destination or a long Retry-After pause never lets them expire under it. And a key this
 // process has in flight is never worked on twice at once, even when its row's lease did expire (a renewal held up
-// by a busy store): a claim that takes such a key hands it back to the batch that has it and leaves it out.
+// by a busy store): a claim that takes such a key hands it back to the batch that has it and leaves it out. A
+// claim is bounded in bytes as well as in rows: what the rows carry (a resource, a message, up to an ingest body's
+// size each) is parsed into many times its size on the heap, so a claim keeps rows up to `maxBytes` (at least one)
+// and gives the rest back at once.
 import type { Logger } from 'pino';
 
 /** The queue's SQL for leases (store/record-queue.ts, store/event-queue.ts). */
@@ -13,6 +16,8 @@ export interface LeaseQueue<Row> {
   renew(token: string, rows: readonly Row[], leaseUntil: number): Promise<void>;
   /** Gives the lease `from` (a claim) took of `row` back to `to` (the batch that still has it in flight). */
   handBack(row: Row, from: string, to: string, leaseUntil: number): Promise<void>;
+  /** Gives up the lease `token` took of `row`, leaving it due at once (a claim over its byte budget). */
+  giveUp(row: Row, token: string, now: number): Promise<void>;
 }
 
 export interface LeasesOptions<Row> {
@@ -22,6 +27,10 @@ export interface LeasesOptions<Row> {
   queue: LeaseQueue<Row>;
   /** What identifies an item of the queue (a record key, an event id). */
   keyOf: (row: Row) => string;
+  /** The bytes a row carries (its resource or message, as stored). */
+  sizeOf: (row: Row) => number;
+  /** A claim keeps rows while their sizes add up to at most this (and always its first row). */
+  maxBytes: number;
   logger: Logger;
   now?: () => number;
 }
@@ -53,12 +62,20 @@ export class Leases<Row> {
     const now = this.#now();
     const rows = await queue.claim(token, limit, now + leaseMs, now);
     const fresh: Row[] = [];
+    let bytes = 0;
     for (const row of rows) {
+      const size = this.#options.sizeOf(row);
+      if (fresh.length > 0 && bytes + size > this.#options.maxBytes) {
+        // Over the claim's byte budget: left for the next claim, due at once. If that fails, its lease expires.
+        await queue.giveUp(row, token, now).catch((error: unknown) => this.#options.logger.warn({ err: error }, 'giving a claimed row back failed; its lease expires'));
+        continue;
+      }
       const key = keyOf(row);
       const holder = this.#inFlight.get(key);
       if (holder === undefined) {
         this.#inFlight.set(key, token);
         fresh.push(row);
+        bytes += size;
         continue;
       }
       this.#options.logger.warn({ key }, 'a key in flight here was claimed again (its lease had expired): handed back to the batch that has it');

@@ -78,6 +78,11 @@ export class EventQueue {
     await this.#db.updateTable('events').set({ lease_until: leaseUntil, due_at: leaseUntil }).where('id', 'in', held).execute();
   }
 
+  /** Gives up the lease `token` took of an event, leaving it due at once (engine/leases.ts: a claim over its byte budget). */
+  async giveUp(row: EventRow, token: string, now: number): Promise<void> {
+    await this.#db.updateTable('events').set({ lease_owner: null, lease_until: null, due_at: now }).where('id', '=', row.id).where('lease_owner', '=', token).execute();
+  }
+
   /** Gives the lease a claim (`from`) took of an event back to the batch (`to`) that still has it in flight. */
   async handBack(row: EventRow, from: string, to: string, leaseUntil: number): Promise<void> {
     await this.#db.updateTable('events').set({ lease_owner: to, lease_until: leaseUntil, due_at: leaseUntil }).where('id', '=', row.id).where('lease_owner', '=', from).execute();

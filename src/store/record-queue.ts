@@ -154,6 +154,11 @@ export class RecordQueue {
     await fenced(this.#db, keyOf(row, from)).set({ lease_owner: to, lease_until: leaseUntil, due_at: leaseUntil }).execute();
   }
 
+  /** Gives up the lease `token` took of `row`, leaving the key due at once (engine/leases.ts: a claim over its byte budget). */
+  async giveUp(row: RecordRow, token: string, now: number): Promise<void> {
+    await fenced(this.#db, keyOf(row, token)).set({ lease_owner: null, lease_until: null, due_at: now }).execute();
+  }
+
   /**
    * Records the outcome of a batch in one transaction. Rows are updated in key order, the order the router's
    * upserts lock them in too: on PostgreSQL two transactions locking the same rows in different orders deadlock.

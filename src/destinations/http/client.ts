@@ -40,10 +40,14 @@ function authHeaders(settings: HttpSettings): Record<string, string> {
 }
 
 /**
- * Values for a header, comma-joined and percent-encoded: an id may hold characters a header cannot carry (beyond
- * Latin-1, control characters, a lone surrogate), which would fail every send of it, or a comma inside one of its
- * values. A UUID is unchanged; the envelope carries each key exactly.
+ * Values for a header, comma-joined. An id may hold characters a header cannot carry (beyond printable ASCII, a
+ * lone surrogate), which would fail every send of it, or a comma that would split it: those (and `%`) are
+ * percent-encoded, so a receiver decodes with decodeURIComponent. Anything else (UUIDs, `sink:customer:id:3`)
+ * is sent as it is; the envelope carries each key exactly.
  */
 function headerList(values: readonly string[]): string {
-  return values.map((value) => encodeURIComponent(value.toWellFormed())).join(',');
+  return values.map((value) => value.toWellFormed().replace(UNSAFE_IN_HEADER, (char) => encodeURIComponent(char))).join(',');
 }
+
+// Outside printable ASCII, or a comma or a percent sign; a surrogate pair is one match (encodeURIComponent needs both).
+const UNSAFE_IN_HEADER = /[\ud800-\udbff][\udc00-\udfff]|[^\x21-\x7e]|[,%]/g;
