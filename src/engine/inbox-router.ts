@@ -1,5 +1,5 @@
 // Moves accepted request bodies from the inbox into work: one transaction per batch normalises them, quarantines
-// what is not understood, dedupes the notifications, dirties record keys and queues events (store/inbox.ts),
+// what is not understood, dedupes the notifications, dirties record keys and queues events (engine/routing.ts over store/inbox.ts),
 // then wakes the workers of the destinations that got work. Runs as a work loop of concurrency one, woken by
 // every commit of the inbox writer; on PostgreSQL an advisory lock keeps it to one process at a time.
 //
@@ -11,7 +11,8 @@
 // not count.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
-import { inboxHead, quarantineInboxHead, readHeadAttempts, reconcileInbox, recordHeadAttempt, recordHeadFailure, routeInbox, type RouteResult } from '../store/inbox.ts';
+import { inboxHead, quarantineInboxHead, readHeadAttempts, reconcileInbox, recordHeadAttempt, recordHeadFailure } from '../store/inbox.ts';
+import { routeInbox, type RouteResult } from './routing.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineHooks } from './hooks.ts';
