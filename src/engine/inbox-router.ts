@@ -1,6 +1,6 @@
 // Moves accepted request bodies from the inbox into work: one transaction per batch normalises them, quarantines
-// what is not understood, dedupes the notifications, dirties record keys and queues events (engine/routing.ts over store/inbox.ts),
-// then wakes the workers of the destinations that got work. Runs as a work loop of concurrency one, woken by
+// what is not understood, dedupes the notifications, dirties record keys and queues events (the rules in
+// routing.ts, the storage in store/inbox.ts), then wakes the workers of the destinations that got work. Runs as a work loop of concurrency one, woken by
 // every commit of the inbox writer; on PostgreSQL an advisory lock keeps it to one process at a time.
 //
 // No stored row may stop ctbridge for good. After a batch fails, and after a start-up that finds an attempt the
