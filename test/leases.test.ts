@@ -5,7 +5,7 @@
 // handed back to its batch when a claim takes it after its row's lease ran out. On both stores.
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Leases, type LeaseQueue } from '../src/engine/leases.ts';
+import { Leases } from '../src/engine/leases.ts';
 import type { EngineHooks } from '../src/engine/hooks.ts';
 import type { SinkRequest } from '../src/sandbox/sink.ts';
 import { auditOf } from '../src/store/audit-log.ts';
@@ -204,15 +204,9 @@ describe.each(testStores)('leases on $name', (testStore) => {
     const store: Store = openStore(await testStore.create());
     await store.migrate();
     try {
-      const queue = new RecordQueue(store.db, store.dialect);
-      const adapter: LeaseQueue<RecordRow> = {
-        claim: (token, limit, leaseUntil, now) => queue.claim('dest', token, limit, leaseUntil, now),
-        renew: (token, rows, leaseUntil) => queue.renew(token, rows, leaseUntil),
-        handBack: (row, from, to, leaseUntil) => queue.handBack(row, from, to, leaseUntil),
-        giveUp: (row, token, now) => queue.giveUp(row, token, now),
-      };
+      const queue = new RecordQueue(store.db, store.dialect, 'dest');
       let clock = 1_000_000;
-      const leases = (prefix: string) => new Leases({ prefix, leaseMs: LEASE_MS, maxBytes: 1 << 20, queue: adapter, keyOf: (row) => row.resource_id, sizeOf: () => 0, logger: pino({ level: 'silent' }), now: () => clock });
+      const leases = (prefix: string) => new Leases({ prefix, leaseMs: LEASE_MS, maxBytes: 1 << 20, queue, logger: pino({ level: 'silent' }), now: () => clock });
       const here = leases('process-a');
       const there = leases('process-b');
       await store.db
@@ -269,16 +263,10 @@ describe.each(testStores)('leases on $name', (testStore) => {
     const store: Store = openStore(await testStore.create());
     await store.migrate();
     try {
-      const queue = new RecordQueue(store.db, store.dialect);
-      const adapter: LeaseQueue<RecordRow> = {
-        claim: (token, limit, leaseUntil, now) => queue.claim('dest', token, limit, leaseUntil, now),
-        renew: (token, rows, leaseUntil) => queue.renew(token, rows, leaseUntil),
-        handBack: (row, from, to, leaseUntil) => queue.handBack(row, from, to, leaseUntil),
-        giveUp: (row, token, now) => queue.giveUp(row, token, now),
-      };
+      const queue = new RecordQueue(store.db, store.dialect, 'dest');
       const clock = 1_000_000;
       const budget = 1000;
-      const leases = new Leases({ prefix: 'process-a', leaseMs: LEASE_MS, maxBytes: budget, queue: adapter, keyOf: (row) => row.resource_id, sizeOf: (row) => row.carried_resource?.length ?? 0, logger: pino({ level: 'silent' }), now: () => clock });
+      const leases = new Leases({ prefix: 'process-a', leaseMs: LEASE_MS, maxBytes: budget, queue, logger: pino({ level: 'silent' }), now: () => clock });
       const sizes: Record<string, number> = { small1: 300, small2: 300, small3: 300, big: 5000 };
       await store.db
         .insertInto('records')

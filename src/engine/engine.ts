@@ -64,8 +64,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const { config, routes, store, fetcher, metrics, logger, hooks = {} } = deps;
   // This process; every claim's lease token starts with it (engine/leases.ts).
   const owner = `${process.pid}-${randomUUID()}`;
-  const recordQueue = new RecordQueue(store.db, store.dialect);
-  const eventQueue = new EventQueue(store.db, store.dialect);
+  const queues: Array<RecordQueue | EventQueue> = [];
   const loops = new Map<string, { records: WorkLoop<never>; events: WorkLoop<never> }>();
   const connectors: Connector[] = [];
 
@@ -81,22 +80,15 @@ export function createEngine(deps: EngineDeps): Engine {
     const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log);
     connectors.push(connector);
     const common = { destination: destination.name, connector, routes, references, pii, identities, engine: config.engine, metrics, logger: log, hooks };
-    const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
-    const deliverEvents = createEventDelivery({ ...common, queue: eventQueue, fetcher });
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
     const leaseOptions = { prefix: owner, leaseMs: config.engine.leaseMs, maxBytes: CLAIM_MAX_BYTES, logger: log };
-    const recordLeases = new Leases({
-      ...leaseOptions,
-      queue: { claim: (token, limit, leaseUntil, now) => recordQueue.claim(destination.name, token, limit, leaseUntil, now), renew: (token, rows, leaseUntil) => recordQueue.renew(token, rows, leaseUntil), handBack: (row, from, to, leaseUntil) => recordQueue.handBack(row, from, to, leaseUntil), giveUp: (row, token, now) => recordQueue.giveUp(row, token, now) },
-      keyOf: (row) => `${row.record_type}\u0000${row.resource_id}`,
-      sizeOf: (row) => row.carried_resource?.length ?? 0,
-    });
-    const eventLeases = new Leases({
-      ...leaseOptions,
-      queue: { claim: (token, limit, leaseUntil, now) => eventQueue.claim(destination.name, token, limit, leaseUntil, now), renew: (token, rows, leaseUntil) => eventQueue.renew(token, rows, leaseUntil), handBack: (row, from, to, leaseUntil) => eventQueue.handBack(row, from, to, leaseUntil), giveUp: (row, token, now) => eventQueue.giveUp(row, token, now) },
-      keyOf: (row) => String(row.id),
-      sizeOf: (row) => row.payload.length,
-    });
+    const recordQueue = new RecordQueue(store.db, store.dialect, destination.name);
+    const eventQueue = new EventQueue(store.db, store.dialect, destination.name);
+    queues.push(recordQueue, eventQueue);
+    const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
+    const deliverEvents = createEventDelivery({ ...common, queue: eventQueue, fetcher });
+    const recordLeases = new Leases({ ...leaseOptions, queue: recordQueue });
+    const eventLeases = new Leases({ ...leaseOptions, queue: eventQueue });
     const claimed = (kind: 'record' | 'event') => <Row>(rows: Row[]) => {
       hooks.onClaim?.({ destination: destination.name, kind, claimed: rows.length });
       return rows;
@@ -200,7 +192,7 @@ export function createEngine(deps: EngineDeps): Engine {
     async stop() {
       clearInterval(retentionTimer);
       await Promise.all([router, ...allLoops()].map((loop) => loop.stop()));
-      await Promise.all([recordQueue.release(tokenPattern(owner)), eventQueue.release(tokenPattern(owner))]);
+      await Promise.all(queues.map((queue) => queue.release(tokenPattern(owner))));
       await Promise.all(connectors.map((c) => (c.close ? c.close() : Promise.resolve())));
     },
   };

@@ -1,8 +1,9 @@
-// Event delivery for one destination: map each claimed event from its source message, hand the batch to the
-// connector with the source message id as idempotency key, and record delivered / retry / dead letter. Each event
-// carries its person: from the resource its message carries, or, for order, payment and cart messages that only
-// name their resource (OrderStateChanged, PaymentTransactionAdded…), from that resource as commercetools has it
-// (for a payment, the order it belongs to, which also names a guest), read in one query per type for the batch.
+// Event delivery for one destination: the steps of a batch (batch.ts runs them) that map each claimed event from
+// its source message, hand it to the connector with the source message id as idempotency key, and record
+// delivered / retry / dead letter. Each event carries its person: from the resource its message carries, or, for
+// order, payment and cart messages that only name their resource (OrderStateChanged, PaymentTransactionAdded…),
+// from that resource as commercetools has it (for a payment, the order it belongs to, which also names a guest),
+// read in one query per type for the batch.
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, EventItem } from '../destinations/types.ts';
@@ -18,8 +19,7 @@ import type { AuditEntry } from '../store/audit-log.ts';
 import type { EventAudit, EventQueue, EventRow } from '../store/event-queue.ts';
 import { PermanentError, toDeliveryError, type DeliveryError } from '../destinations/kit/errors.ts';
 import type { EngineHooks } from './hooks.ts';
-import { createFailureRecorder } from './failures.ts';
-import { sendInChunks } from './send-in-chunks.ts';
+import { runBatch, type BatchEntry, type BatchKind } from './batch.ts';
 import type { ResourceFetcher } from './record-sync.ts';
 import type { EventRoute, Routes } from './routes.ts';
 
@@ -43,136 +43,119 @@ export interface EventDeliveryDeps {
 }
 
 export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[]) => Promise<void> {
-  const { destination, connector, queue, routes, references, fetcher, pii, identities, engine, metrics, logger, hooks } = deps;
-  const now = deps.now ?? Date.now;
-
-  return async function processBatch(rows) {
-    const keys = await pii();
-    metrics.inFlight.inc({ destination, kind: 'event' }, rows.length);
-    const delivered: EventRow[] = [];
-    const skipped = new Set<EventRow>();
-    const fieldsSent = new Map<EventRow, string[]>();
-    const recorder = createFailureRecorder<EventRow>({
-      kind: 'event',
-      destination,
-      engine,
-      metrics,
-      logger,
-      hooks,
-      now,
-      keyOf: (row) => row.dedupe_key,
-      logFields: (row) => ({ eventType: row.event_type, dedupeKey: row.dedupe_key }),
-    });
-    // A replayed dead event's message was sealed while it waited.
-    const messageOf = (row: EventRow) => JSON.parse(keys.sealer.open(row.payload)) as Record<string, unknown>;
-    const fail = (row: EventRow, error: DeliveryError) => recorder.fail(row, error, redact(messageOf(row)));
-
-    try {
-      const routed: Array<{ row: EventRow; route: EventRoute; message: Record<string, unknown> }> = [];
-      for (const row of rows) {
-        const route = routes.event(destination, row.event_type);
-        if (route) routed.push({ row, route, message: messageOf(row) });
-        else fail(row, new PermanentError(`event mapping "${row.event_type}" no longer exists in the configuration`));
-      }
-      const expanded = await references.expand(routed.map(({ route, message }) => ({ resource: message, references: route.mapping.references })));
-      const subjects = await subjectsOf(routed, fetcher);
-      const sendable: Array<{ row: EventRow; item: EventItem; person: Person | undefined }> = [];
-      for (const [index, { row, route }] of routed.entries()) {
-        const message = expanded[index];
-        const subject = subjects.get(row);
-        if (message instanceof Error || subject instanceof Error) {
-          fail(row, toDeliveryError(message instanceof Error ? message : subject));
-          continue;
-        }
-        const person = subject ? keys.persons(subject.typeId, subject.resource) : undefined;
-        let mapped: Mapped;
-        try {
-          mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(customerIdOf(person)) });
-        } catch (error) {
-          if (!(error instanceof MappingError)) throw error;
-          fail(row, new PermanentError(`mapping ${row.event_type}: ${error.message}`));
-          continue;
-        }
-        // A `when:` block leaves this event out of the destination: done, nothing sent.
-        if (mapped.skip) {
-          delivered.push(row);
-          skipped.add(row);
-          continue;
-        }
-        fieldsSent.set(row, Object.keys(mapped.payload));
-        const blocked = blockedPaymentData(mapped.payload);
-        if (blocked) {
-          metrics.paymentDataBlocked.inc({ destination, kind: 'event' });
-          fail(row, blocked);
-          continue;
-        }
-        sendable.push({
-          row,
-          item: {
-            eventType: row.event_type,
-            sourceType: row.source_type,
-            resource: row.resource_type && row.resource_id ? { typeId: row.resource_type, id: row.resource_id } : undefined,
-            payload: mapped.payload,
-            idempotencyKey: row.dedupe_key,
-            correlationId: row.correlation_id,
-            occurredAt: row.occurred_at ?? undefined,
-            target: mapped.target,
-          },
-          person,
-        });
-      }
-      // A guest's event goes to the customer the guest became (merged, or matched by email).
-      const resolved = await identities.resolve(destination, sendable.flatMap((entry) => (entry.person ? [entry.person] : [])));
-      for (const entry of sendable) if (entry.person) entry.item.person = resolved.get(entry.person.key);
-      const persons: Array<{ person: Person; destinationId: string | undefined }> = [];
-      await sendInChunks(
-        sendable,
-        connector.limits.maxBatchSize,
-        (entry) => entry.item,
-        (items) => connector.sendEvents(items),
-        (seconds) => metrics.destinationLatency.observe({ destination, operation: 'events' }, seconds),
-        ({ row, item, person }, outcome) => {
-          if (outcome.ok) {
-            delivered.push(row);
-            // Guests become known here (an order placed without an account), so that registering merges them.
-            if (person && item.person?.key === person.key) persons.push({ person, destinationId: outcome.personId ?? item.person.destinationId });
-            metrics.succeeded.inc({ destination, kind: 'event' });
-            metrics.endToEndLag.observe({ destination, kind: 'event' }, Math.max(0, now() - row.created_at) / 1000);
-            hooks.onDelivered?.({ destination, eventType: row.event_type, dedupeKey: row.dedupe_key });
-          } else {
-            fail(row, outcome.error);
-          }
-        },
-      );
-      const at = now();
-      const entry = (row: EventRow, outcome: AuditEntry['outcome'], detail: string | null): EventAudit => ({
-        row,
-        at,
-        action: 'event.deliver',
-        destination,
-        itemType: row.event_type,
-        resourceId: row.resource_id,
-        version: null,
-        fields: fieldsSent.get(row) ?? null,
-        correlationId: row.correlation_id,
-        outcome,
-        detail,
-      });
-      const audit = [
-        ...delivered.map((row) => entry(row, skipped.has(row) ? 'skipped' : 'ok', null)),
-        ...recorder.retries.map((retry) => entry(retry.row, 'retry', retry.lastError)),
-        ...recorder.deadLetters.map((letter) => entry(letter.row, 'dead-lettered', letter.reason)),
-      ];
-      const sealed = recorder.deadLetters.map((letter) => ({ ...letter, sealedPayload: keys.sealer.seal(keys.sealer.open(letter.row.payload)) }));
-      const { refused } = await queue.finish(at, { delivered, retries: recorder.retries, deadLetters: sealed, audit }, (trx) => identities.upsert(trx, destination, persons, at));
-      if (refused.length > 0) {
-        metrics.leaseLost.inc({ destination, kind: 'event' }, refused.length);
-        logger.warn({ events: refused.map((row) => row.dedupe_key) }, 'the lease of events in flight was lost: their outcome is discarded, and they stay queued');
-      }
-    } finally {
-      metrics.inFlight.dec({ destination, kind: 'event' }, rows.length);
-    }
+  const { destination, connector, queue, routes, references, fetcher, pii, identities, metrics, hooks } = deps;
+  const batch = { ...deps, now: deps.now ?? Date.now };
+  const kind: BatchKind<EventRow, EventItem> = {
+    kind: 'event',
+    operation: 'events',
+    send: (items) => connector.sendEvents(items),
+    keyOf: (row) => row.dedupe_key,
+    logFields: (row) => ({ eventType: row.event_type, dedupeKey: row.dedupe_key }),
+    since: (row) => row.created_at,
+    lost: (refused) => [{ events: refused.map((row) => row.dedupe_key) }, 'the lease of events in flight was lost: their outcome is discarded, and they stay queued'],
   };
+
+  return (rows) =>
+    runBatch(batch, kind, rows, (recorder) => {
+      let keys: PiiKeys;
+      const delivered: EventRow[] = [];
+      const skipped = new Set<EventRow>();
+      const fieldsSent = new Map<EventRow, string[]>();
+      const persons: Array<{ person: Person; destinationId: string | undefined }> = [];
+      // A replayed dead event's message was sealed while it waited.
+      const messageOf = (row: EventRow) => JSON.parse(keys.sealer.open(row.payload)) as Record<string, unknown>;
+      const fail = (row: EventRow, error: DeliveryError) => recorder.fail(row, error, redact(messageOf(row)));
+      return {
+        async resolve() {
+          keys = await pii();
+          const routed: Array<{ row: EventRow; route: EventRoute; message: Record<string, unknown> }> = [];
+          for (const row of rows) {
+            const route = routes.event(destination, row.event_type);
+            if (route) routed.push({ row, route, message: messageOf(row) });
+            else fail(row, new PermanentError(`event mapping "${row.event_type}" no longer exists in the configuration`));
+          }
+          const expanded = await references.expand(routed.map(({ route, message }) => ({ resource: message, references: route.mapping.references })));
+          const subjects = await subjectsOf(routed, fetcher);
+          const sendable: Array<BatchEntry<EventRow, EventItem>> = [];
+          for (const [index, { row, route }] of routed.entries()) {
+            const message = expanded[index];
+            const subject = subjects.get(row);
+            if (message instanceof Error || subject instanceof Error) {
+              fail(row, toDeliveryError(message instanceof Error ? message : subject));
+              continue;
+            }
+            const person = subject ? keys.persons(subject.typeId, subject.resource) : undefined;
+            let mapped: Mapped;
+            try {
+              mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(customerIdOf(person)) });
+            } catch (error) {
+              if (!(error instanceof MappingError)) throw error;
+              fail(row, new PermanentError(`mapping ${row.event_type}: ${error.message}`));
+              continue;
+            }
+            // A `when:` block leaves this event out of the destination: done, nothing sent.
+            if (mapped.skip) {
+              delivered.push(row);
+              skipped.add(row);
+              continue;
+            }
+            fieldsSent.set(row, Object.keys(mapped.payload));
+            const blocked = blockedPaymentData(mapped.payload);
+            if (blocked) {
+              metrics.paymentDataBlocked.inc({ destination, kind: 'event' });
+              fail(row, blocked);
+              continue;
+            }
+            sendable.push({
+              row,
+              item: {
+                eventType: row.event_type,
+                sourceType: row.source_type,
+                resource: row.resource_type && row.resource_id ? { typeId: row.resource_type, id: row.resource_id } : undefined,
+                payload: mapped.payload,
+                idempotencyKey: row.dedupe_key,
+                correlationId: row.correlation_id,
+                occurredAt: row.occurred_at ?? undefined,
+                target: mapped.target,
+              },
+              // A guest's event goes to the customer the guest became (merged, or matched by email).
+              person,
+            });
+          }
+          return sendable;
+        },
+        sent({ row, item, person }, outcome) {
+          delivered.push(row);
+          // Guests become known here (an order placed without an account), so that registering merges them.
+          if (person && item.person?.key === person.key) persons.push({ person, destinationId: outcome.personId ?? item.person.destinationId });
+          hooks.onDelivered?.({ destination, eventType: row.event_type, dedupeKey: row.dedupe_key });
+        },
+        failed: ({ row }, error) => fail(row, error),
+        finish() {
+          const at = batch.now();
+          const entry = (row: EventRow, outcome: AuditEntry['outcome'], detail: string | null): EventAudit => ({
+            row,
+            at,
+            action: 'event.deliver',
+            destination,
+            itemType: row.event_type,
+            resourceId: row.resource_id,
+            version: null,
+            fields: fieldsSent.get(row) ?? null,
+            correlationId: row.correlation_id,
+            outcome,
+            detail,
+          });
+          const audit = [
+            ...delivered.map((row) => entry(row, skipped.has(row) ? 'skipped' : 'ok', null)),
+            ...recorder.retries.map((retry) => entry(retry.row, 'retry', retry.lastError)),
+            ...recorder.deadLetters.map((letter) => entry(letter.row, 'dead-lettered', letter.reason)),
+          ];
+          const sealed = recorder.deadLetters.map((letter) => ({ ...letter, sealedPayload: keys.sealer.seal(keys.sealer.open(letter.row.payload)) }));
+          return queue.finish(at, { delivered, retries: recorder.retries, deadLetters: sealed, audit }, (trx) => identities.upsert(trx, destination, persons, at));
+        },
+      };
+    });
 }
 
 /** Resource types whose resource says whose it is (customerId, customerEmail, customer) when a Message only names it. */

@@ -7,7 +7,7 @@ import type { DeliveryError } from '../destinations/kit/errors.ts';
 import type { EngineHooks } from './hooks.ts';
 import { decideAfterFailure, type AttemptRecord } from './retry-policy.ts';
 
-interface FailingRow {
+export interface FailingRow {
   attempts: number;
   first_failed_at: number | null;
   attempt_log: string | null;

@@ -1,6 +1,6 @@
 // Moves accepted request bodies from the inbox into work: one transaction per batch normalises them, quarantines
-// what is not understood, dedupes the notifications, dirties record keys and queues events (store/inbox.ts),
-// then wakes the workers of the destinations that got work. Runs as a work loop of concurrency one, woken by
+// what is not understood, dedupes the notifications, dirties record keys and queues events (the rules in
+// routing.ts, the storage in store/inbox.ts), then wakes the workers of the destinations that got work. Runs as a work loop of concurrency one, woken by
 // every commit of the inbox writer; on PostgreSQL an advisory lock keeps it to one process at a time.
 //
 // No stored row may stop ctbridge for good. After a batch fails, and after a start-up that finds an attempt the
@@ -11,7 +11,8 @@
 // not count.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
-import { inboxHead, quarantineInboxHead, readHeadAttempts, reconcileInbox, recordHeadAttempt, recordHeadFailure, routeInbox, type RouteResult } from '../store/inbox.ts';
+import { inboxHead, quarantineInboxHead, readHeadAttempts, reconcileInbox, recordHeadAttempt, recordHeadFailure } from '../store/inbox.ts';
+import { routeInbox, type RouteResult } from './routing.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineHooks } from './hooks.ts';

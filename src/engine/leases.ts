@@ -8,27 +8,16 @@
 // size each) is parsed into many times its size on the heap, so a claim keeps rows up to `maxBytes` (at least one)
 // and gives the rest back at once.
 import type { Logger } from 'pino';
+import type { WorkQueue } from './work-queue.ts';
 
-/** The queue's SQL for leases (store/record-queue.ts, store/event-queue.ts). */
-export interface LeaseQueue<Row> {
-  claim(token: string, limit: number, leaseUntil: number, now: number): Promise<Row[]>;
-  /** Moves the lease of `rows` held by `token` on to `leaseUntil`. */
-  renew(token: string, rows: readonly Row[], leaseUntil: number): Promise<void>;
-  /** Gives the lease `from` (a claim) took of `row` back to `to` (the batch that still has it in flight). */
-  handBack(row: Row, from: string, to: string, leaseUntil: number): Promise<void>;
-  /** Gives up the lease `token` took of `row`, leaving it due at once (a claim over its byte budget). */
-  giveUp(row: Row, token: string, now: number): Promise<void>;
-}
+/** The part of a work queue (work-queue.ts) that leases use. */
+export type LeaseQueue<Row> = Pick<WorkQueue<Row, unknown>, 'claim' | 'renew' | 'handBack' | 'giveUp' | 'keyOf' | 'sizeOf'>;
 
 export interface LeasesOptions<Row> {
   /** This process: every token starts with it (see tokenPrefix). */
   prefix: string;
   leaseMs: number;
   queue: LeaseQueue<Row>;
-  /** What identifies an item of the queue (a record key, an event id). */
-  keyOf: (row: Row) => string;
-  /** The bytes a row carries (its resource or message, as stored). */
-  sizeOf: (row: Row) => number;
   /** A claim keeps rows while their sizes add up to at most this (and always its first row). */
   maxBytes: number;
   logger: Logger;
@@ -56,7 +45,7 @@ export class Leases<Row> {
 
   /** Claims up to `limit` items under a new token; keys already in flight here are handed back and left out. */
   async claim(limit: number): Promise<Row[]> {
-    const { queue, keyOf, leaseMs, prefix } = this.#options;
+    const { queue, leaseMs, prefix } = this.#options;
     this.#claims += 1;
     const token = `${prefix}/${this.#claims}`;
     const now = this.#now();
@@ -64,13 +53,13 @@ export class Leases<Row> {
     const fresh: Row[] = [];
     let bytes = 0;
     for (const row of rows) {
-      const size = this.#options.sizeOf(row);
+      const size = queue.sizeOf(row);
       if (fresh.length > 0 && bytes + size > this.#options.maxBytes) {
         // Over the claim's byte budget: left for the next claim, due at once. If that fails, its lease expires.
         await queue.giveUp(row, token, now).catch((error: unknown) => this.#options.logger.warn({ err: error }, 'giving a claimed row back failed; its lease expires'));
         continue;
       }
-      const key = keyOf(row);
+      const key = queue.keyOf(row);
       const holder = this.#inFlight.get(key);
       if (holder === undefined) {
         this.#inFlight.set(key, token);
@@ -87,7 +76,7 @@ export class Leases<Row> {
 
   /** Runs `work` on claimed rows, renewing their leases until it settles; then they are no longer in flight here. */
   async hold<T>(rows: readonly Row[], token: string | null, work: () => Promise<T>): Promise<T> {
-    const { queue, keyOf, leaseMs, logger } = this.#options;
+    const { queue, leaseMs, logger } = this.#options;
     let renewing: Promise<void> | undefined;
     const timer =
       token === null
@@ -108,7 +97,7 @@ export class Leases<Row> {
       clearInterval(timer);
       await renewing;
       for (const row of rows) {
-        const key = keyOf(row);
+        const key = queue.keyOf(row);
         if (this.#inFlight.get(key) === token) this.#inFlight.delete(key);
       }
     }

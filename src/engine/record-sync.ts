@@ -3,7 +3,8 @@
 // map it, diff it against the snapshot of what was last sent, send only what changed, and record the outcome.
 // Versions older than the last synced one are never sent; deletions become the connector's delete. A customer
 // mapping that reads `$orders` gets the customer's orders, read in one query per batch; the orders route of
-// such a destination (routes.ts ORDERS_OF_CUSTOMERS) sends nothing and marks the order's customer dirty.
+// such a destination (routes.ts ORDERS_OF_CUSTOMERS) sends nothing and marks the order's customer dirty. The
+// skeleton of a batch (in flight, identities, chunks, finish) is batch.ts's.
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, ItemOutcome, PersonMergeItem, RecordItem } from '../destinations/types.ts';
@@ -21,9 +22,8 @@ import type { AuditEntry } from '../store/audit-log.ts';
 import type { DirtyKey, RecordQueue, RecordRow, RowAudit, SyncedResult } from '../store/record-queue.ts';
 import { changedFields, pick } from './delta.ts';
 import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
-import { createFailureRecorder } from './failures.ts';
+import { runBatch, type BatchKind } from './batch.ts';
 import { sortOldestFirst } from '../commercetools/orders.ts';
-import { sendInChunks } from './send-in-chunks.ts';
 import type { RecordRoute, Routes } from './routes.ts';
 import type { EngineHooks } from './hooks.ts';
 
@@ -80,140 +80,120 @@ interface Pending {
 
 export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
   const { destination, connector, queue, routes, fetcher, references, pii, identities, engine, metrics, logger, hooks } = deps;
-  const now = deps.now ?? Date.now;
-
-  return async function processBatch(rows) {
-    metrics.inFlight.inc({ destination, kind: 'record' }, rows.length);
-    const synced: SyncedResult[] = [];
-    const dirty: DirtyKey[] = [];
-    const sent: Pending[] = [];
-    const { retries, deadLetters, fail } = createFailureRecorder<RecordRow>({
-      kind: 'record',
-      destination,
-      engine,
-      metrics,
-      logger,
-      hooks,
-      now,
-      keyOf: (row) => row.resource_id,
-      logFields: (row) => ({ recordType: row.record_type, resourceId: row.resource_id }),
-    });
-
-    try {
-      const claimed: Array<{ row: RecordRow; route: RecordRoute }> = [];
-      for (const row of rows) {
-        const route = routes.record(destination, row.record_type);
-        if (route) claimed.push({ row, route });
-        else synced.push({ row, syncedVersion: row.synced_version, snapshot: parseJson(row.snapshot), destinationDeleted: row.destination_deleted === 1, destinationId: row.destination_id });
-      }
-
-      const keys = await pii();
-      const latest = await resolveLatest(claimed.map((c) => c.row), fetcher, engine.versionJumpConfirm, keys.sealer);
-      await expandReferences(claimed, latest, references);
-      const orders = await ordersOfCustomers(destination, claimed, latest, fetcher, identities, keys);
-      const mergedCustomers = await mergedCustomersOfGuestOrders(destination, claimed, latest, identities, keys);
-      const pending: Pending[] = [];
-      for (const { row, route } of claimed) {
-        const state = latest.get(row);
-        if (state instanceof Error) {
-          fail(row, toDeliveryError(state), null);
-          continue;
-        }
-        if (route.dirtiesCustomers) {
-          const customers = customersOfOrder(row, state!, mergedCustomers.get(row));
-          synced.push(customers.result);
-          for (const customerId of customers.dirty) for (const recordType of route.dirtiesCustomers) dirty.push({ destination, recordType, resourceType: 'customer', resourceId: customerId, correlationId: row.correlation_id });
-          continue;
-        }
-        const ordersOf = route.mapping.readsOrders && state!.state === 'present' ? (orders instanceof Error ? orders : (orders.get(row.resource_id) ?? [])) : undefined;
-        if (ordersOf instanceof Error) {
-          fail(row, toDeliveryError(ordersOf), null);
-          continue;
-        }
-        const person = personOf(row, state!, keys);
-        let outcome: Plan;
-        try {
-          outcome = await plan(row, route, state!, connector.delta, keys, person, ordersOf);
-        } catch (error) {
-          if (!(error instanceof MappingError)) throw error;
-          fail(row, new PermanentError(`mapping ${row.record_type}: ${error.message}`), null);
-          continue;
-        }
-        if (outcome.kind === 'done') {
-          synced.push(outcome.result);
-          if (outcome.reason === 'stale') metrics.staleSkipped.inc({ destination });
-          else metrics.unchanged.inc({ destination });
-          continue;
-        }
-        const blocked = outcome.record ? blockedPaymentData(outcome.record) : undefined;
-        if (blocked) {
-          metrics.paymentDataBlocked.inc({ destination, kind: 'record' });
-          fail(row, blocked, redactMapped(outcome.record!, route.mapping.personalFields));
-          continue;
-        }
-        pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person, storeKey: state!.state === 'present' ? recordContext(state!.resource).store : undefined });
-      }
-
-      // Who each record is about, at this destination: its id for them, and a guest merged or matched to a customer.
-      const resolved = await identities.resolve(destination, pending.flatMap((p) => (p.person ? [p.person] : [])));
-      for (const p of pending) if (p.person) p.item.person = resolved.get(p.person.key);
-      const persons: Array<{ person: Person; destinationId: string | undefined }> = [];
-
-      await sendInChunks(
-        pending,
-        connector.limits.maxBatchSize,
-        (p) => p.item,
-        (items) => connector.sendRecords(items),
-        (seconds) => metrics.destinationLatency.observe({ destination, operation: 'records' }, seconds),
-        (p, outcome) => {
-          if (outcome.ok) {
-            sent.push(p);
-            const deleted = p.item.operation === 'delete';
-            // A guest matched to a registered customer is that customer: no identity of its own.
-            if (!deleted && p.person && p.item.person?.key === p.person.key) {
-              const destinationId = outcome.personId ?? (p.row.resource_type === 'customer' ? (outcome.destinationId ?? p.row.destination_id ?? undefined) : undefined);
-              persons.push({ person: p.person, destinationId: destinationId ?? p.item.person.destinationId });
-            }
-            synced.push({
-              row: p.row,
-              syncedVersion: p.item.version,
-              snapshot: deleted ? null : p.snapshot,
-              destinationDeleted: deleted,
-              destinationId: outcome.destinationId ?? p.row.destination_id,
-              sent: { storeKey: p.storeKey ?? null, ...(!deleted && { target: p.item.target ?? null }) },
-            });
-            metrics.succeeded.inc({ destination, kind: 'record' });
-            metrics.endToEndLag.observe({ destination, kind: 'record' }, Math.max(0, now() - p.row.dirtied_at) / 1000);
-            hooks.onSynced?.({ destination, recordType: p.row.record_type, resourceId: p.row.resource_id, version: p.item.version, operation: p.item.operation, changed: p.item.changed, coalesced: p.row.dirty_seq - p.row.processed_seq });
-          } else {
-            fail(p.row, outcome.error, p.record ? redactMapped(p.record, p.route.mapping.personalFields) : null);
-          }
-        },
-      );
-      const merges = await mergeGuests(destination, connector, identities, persons, logger);
-      // A customer whose `$orders` the merged guest's orders now join is read again (they count once merged).
-      for (const merge of merges.done) {
-        for (const p of sent) {
-          if (p.person?.key === merge.into.person && p.route.mapping.readsOrders) dirty.push({ destination, recordType: p.row.record_type, resourceType: p.row.resource_type, resourceId: p.row.resource_id, correlationId: p.row.correlation_id });
-        }
-      }
-      for (const result of synced) {
-        const state = latest.get(result.row);
-        if (state !== undefined && !(state instanceof Error) && state.state === 'present') result.ceiling = state.ceiling;
-      }
-      const at = now();
-      const { refused } = await queue.finish(at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
-        await identities.upsert(trx, destination, persons, at);
-        for (const merge of merges.done) await identities.markMerged(trx, destination, merge.from.person, merge.into.person, at);
-      });
-      if (refused.length > 0) {
-        metrics.leaseLost.inc({ destination, kind: 'record' }, refused.length);
-        logger.warn({ records: refused.map((row) => `${row.record_type}/${row.resource_id}`) }, 'the lease of records in flight was lost: their outcome is discarded, and they are synced again whole');
-      }
-    } finally {
-      metrics.inFlight.dec({ destination, kind: 'record' }, rows.length);
-    }
+  const batch = { ...deps, now: deps.now ?? Date.now };
+  const kind: BatchKind<RecordRow, RecordItem> = {
+    kind: 'record',
+    operation: 'records',
+    send: (items) => connector.sendRecords(items),
+    keyOf: (row) => row.resource_id,
+    logFields: (row) => ({ recordType: row.record_type, resourceId: row.resource_id }),
+    since: (row) => row.dirtied_at,
+    lost: (refused) => [{ records: refused.map((row) => `${row.record_type}/${row.resource_id}`) }, 'the lease of records in flight was lost: their outcome is discarded, and they are synced again whole'],
   };
+
+  return (rows) =>
+    runBatch<RecordRow, RecordItem, Pending>(batch, kind, rows, ({ retries, deadLetters, fail }) => {
+      const synced: SyncedResult[] = [];
+      const dirty: DirtyKey[] = [];
+      const sent: Pending[] = [];
+      const pending: Pending[] = [];
+      const persons: Array<{ person: Person; destinationId: string | undefined }> = [];
+      let latest = new Map<RecordRow, Latest | Error>();
+      return {
+        async resolve() {
+          const claimed: Array<{ row: RecordRow; route: RecordRoute }> = [];
+          for (const row of rows) {
+            const route = routes.record(destination, row.record_type);
+            if (route) claimed.push({ row, route });
+            else synced.push({ row, syncedVersion: row.synced_version, snapshot: parseJson(row.snapshot), destinationDeleted: row.destination_deleted === 1, destinationId: row.destination_id });
+          }
+
+          const keys = await pii();
+          latest = await resolveLatest(claimed.map((c) => c.row), fetcher, engine.versionJumpConfirm, keys.sealer);
+          await expandReferences(claimed, latest, references);
+          const orders = await ordersOfCustomers(destination, claimed, latest, fetcher, identities, keys);
+          const mergedCustomers = await mergedCustomersOfGuestOrders(destination, claimed, latest, identities, keys);
+          for (const { row, route } of claimed) {
+            const state = latest.get(row);
+            if (state instanceof Error) {
+              fail(row, toDeliveryError(state), null);
+              continue;
+            }
+            if (route.dirtiesCustomers) {
+              const customers = customersOfOrder(row, state!, mergedCustomers.get(row));
+              synced.push(customers.result);
+              for (const customerId of customers.dirty) for (const recordType of route.dirtiesCustomers) dirty.push({ destination, recordType, resourceType: 'customer', resourceId: customerId, correlationId: row.correlation_id });
+              continue;
+            }
+            const ordersOf = route.mapping.readsOrders && state!.state === 'present' ? (orders instanceof Error ? orders : (orders.get(row.resource_id) ?? [])) : undefined;
+            if (ordersOf instanceof Error) {
+              fail(row, toDeliveryError(ordersOf), null);
+              continue;
+            }
+            const person = personOf(row, state!, keys);
+            let outcome: Plan;
+            try {
+              outcome = await plan(row, route, state!, connector.delta, keys, person, ordersOf);
+            } catch (error) {
+              if (!(error instanceof MappingError)) throw error;
+              fail(row, new PermanentError(`mapping ${row.record_type}: ${error.message}`), null);
+              continue;
+            }
+            if (outcome.kind === 'done') {
+              synced.push(outcome.result);
+              if (outcome.reason === 'stale') metrics.staleSkipped.inc({ destination });
+              else metrics.unchanged.inc({ destination });
+              continue;
+            }
+            const blocked = outcome.record ? blockedPaymentData(outcome.record) : undefined;
+            if (blocked) {
+              metrics.paymentDataBlocked.inc({ destination, kind: 'record' });
+              fail(row, blocked, redactMapped(outcome.record!, route.mapping.personalFields));
+              continue;
+            }
+            pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person, storeKey: state!.state === 'present' ? recordContext(state!.resource).store : undefined });
+          }
+          return pending;
+        },
+        sent(p, outcome) {
+          sent.push(p);
+          const deleted = p.item.operation === 'delete';
+          // A guest matched to a registered customer is that customer: no identity of its own.
+          if (!deleted && p.person && p.item.person?.key === p.person.key) {
+            const destinationId = outcome.personId ?? (p.row.resource_type === 'customer' ? (outcome.destinationId ?? p.row.destination_id ?? undefined) : undefined);
+            persons.push({ person: p.person, destinationId: destinationId ?? p.item.person.destinationId });
+          }
+          synced.push({
+            row: p.row,
+            syncedVersion: p.item.version,
+            snapshot: deleted ? null : p.snapshot,
+            destinationDeleted: deleted,
+            destinationId: outcome.destinationId ?? p.row.destination_id,
+            sent: { storeKey: p.storeKey ?? null, ...(!deleted && { target: p.item.target ?? null }) },
+          });
+          hooks.onSynced?.({ destination, recordType: p.row.record_type, resourceId: p.row.resource_id, version: p.item.version, operation: p.item.operation, changed: p.item.changed, coalesced: p.row.dirty_seq - p.row.processed_seq });
+        },
+        failed: (p, error) => fail(p.row, error, p.record ? redactMapped(p.record, p.route.mapping.personalFields) : null),
+        async finish() {
+          const merges = await mergeGuests(destination, connector, identities, persons, logger);
+          // A customer whose `$orders` the merged guest's orders now join is read again (they count once merged).
+          for (const merge of merges.done) {
+            for (const p of sent) {
+              if (p.person?.key === merge.into.person && p.route.mapping.readsOrders) dirty.push({ destination, recordType: p.row.record_type, resourceType: p.row.resource_type, resourceId: p.row.resource_id, correlationId: p.row.correlation_id });
+            }
+          }
+          for (const result of synced) {
+            const state = latest.get(result.row);
+            if (state !== undefined && !(state instanceof Error) && state.state === 'present') result.ceiling = state.ceiling;
+          }
+          const at = batch.now();
+          return queue.finish(at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
+            await identities.upsert(trx, destination, persons, at);
+            for (const merge of merges.done) await identities.markMerged(trx, destination, merge.from.person, merge.into.person, at);
+          });
+        },
+      };
+    });
 }
 
 /**

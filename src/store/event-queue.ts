@@ -1,4 +1,4 @@
-// SQL of the event-delivery queue. Events of one resource go out in the order they arrived: an event is only
+// The event-delivery queue of one destination (a WorkQueue, engine/work-queue.ts). Events of one resource go out in the order they arrived: an event is only
 // claimable when no earlier live event of the same resource waits for the same destination. Leases are renewed
 // while a batch is in flight, and finishing is fenced by the claim's lease token like the record queue: a refused
 // delivery stays queued (its new holder sends it, under the same idempotency key).
@@ -7,6 +7,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';
 import type { Dialect } from './schema.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
+import type { WorkQueue } from '../engine/work-queue.ts';
 import { deadLetterColumns, retryColumns } from './failure-columns.ts';
 
 export type EventRow = Selectable<EventsTable>;
@@ -19,18 +20,29 @@ export type EventAudit = AuditEntry & { row?: EventRow };
 
 export const EVENT_LEASE_LOST = 'the lease was lost while this was in flight: its outcome is discarded and the event stays queued';
 
-export class EventQueue {
+/** What an event-delivery batch did: recorded by EventQueue.finish. */
+export interface EventOutcome {
+  delivered: EventRow[];
+  retries: EventRetry[];
+  deadLetters: EventDeadLetter[];
+  audit?: readonly EventAudit[];
+}
+
+export class EventQueue implements WorkQueue<EventRow, EventOutcome> {
   readonly #db: Kysely<Database>;
   readonly #dialect: Dialect;
+  readonly #destination: string;
 
-  constructor(db: Kysely<Database>, dialect: Dialect) {
+  constructor(db: Kysely<Database>, dialect: Dialect, destination: string) {
     this.#db = db;
     this.#dialect = dialect;
+    this.#destination = destination;
   }
 
-  /** Claims up to `limit` due events under the lease `token` until `leaseUntil`. */
-  async claim(destination: string, token: string, limit: number, leaseUntil: number, now: number): Promise<EventRow[]> {
+  /** Claims up to `limit` of the destination's due events under the lease `token` until `leaseUntil`. */
+  async claim(token: string, limit: number, leaseUntil: number, now: number): Promise<EventRow[]> {
     const db = this.#db;
+    const destination = this.#destination;
     const candidates = db
       .selectFrom('events as e')
       .select('e.id')
@@ -92,7 +104,7 @@ export class EventQueue {
    * Records the outcome of a batch in one transaction, each row's writes fenced by the token it was claimed with.
    * Returns the rows whose lease was lost meanwhile; their audit entries say so.
    */
-  async finish(now: number, outcome: { delivered: EventRow[]; retries: EventRetry[]; deadLetters: EventDeadLetter[]; audit?: readonly EventAudit[] }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<{ refused: EventRow[] }> {
+  async finish(now: number, outcome: EventOutcome, also?: (trx: Transaction<Database>) => Promise<void>): Promise<{ refused: EventRow[] }> {
     const refused: EventRow[] = [];
     await this.#db.transaction().execute(async (trx) => {
       refused.length = 0;
@@ -153,7 +165,15 @@ export class EventQueue {
 
   /** Gives the events this process (`tokenPattern`, engine/leases.ts) still holds back (graceful shutdown). */
   async release(tokens: string): Promise<void> {
-    await this.#db.updateTable('events').set({ lease_owner: null, lease_until: null, due_at: Date.now() }).where('lease_owner', 'like', tokens).execute();
+    await this.#db.updateTable('events').set({ lease_owner: null, lease_until: null, due_at: Date.now() }).where('destination', '=', this.#destination).where('lease_owner', 'like', tokens).execute();
+  }
+
+  keyOf(row: EventRow): string {
+    return String(row.id);
+  }
+
+  sizeOf(row: EventRow): number {
+    return row.payload.length;
   }
 }
 

@@ -1,43 +1,21 @@
-// The durable half of ingest and the routing that follows it.
+// The inbox: the durable half of ingest, and the storage the router works on.
 // appendToInbox(): the one transaction an acknowledgement waits for, per group commit: each request's body goes
-// into the inbox (an append-only log) as it arrived, sealed. routeInbox(): the router's side, in one transaction
-// per batch: take the oldest bodies, normalise them again, quarantine what is not understood (one dead letter per
-// body), drop notifications whose dedupe key was seen before, mark the record keys the rest dirty, queue the event
-// deliveries they start (messages and carried resources sealed), and delete the bodies. Rows for one key inside a
-// batch are merged first (coalescing, and PostgreSQL refuses to upsert one row twice in a statement). A batch is
-// bounded in items and bytes; a body holding more items than one transaction should take (only bodies stored
-// before ingest bounded them) is routed a slice at a time.
+// into the inbox (an append-only log) as it arrived, sealed. takeInbox(): the router's side, in one transaction
+// per batch: read the oldest bodies again (normalised as ingest did), hand them with a RoutingWriter (the SQL of
+// the routing inserts) to the routing rules (engine/routing.ts), and take the bodies out. A batch is bounded in
+// items and bytes; a body holding more items than one transaction should take (only bodies stored before ingest
+// bounded them) is taken a slice at a time. Also here: router_state (a separate inbox's mark, the slice in
+// progress, the attempts on the head) and the quarantine of a head that cannot be routed.
 import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
-import type { CommercetoolsNotification, ControlMessage, NormalizedItem } from '../ingest/message.ts';
+import type { ControlMessage, NormalizedItem } from '../ingest/message.ts';
 import { normalizeSlice } from '../ingest/normalize.ts';
 import type { Sealer } from '../pii/sealed.ts';
-import type { Routes } from '../engine/routes.ts';
 import type { Database, ErasureRequestsTable, EventsTable, InboxTable, RecordsTable } from './schema.ts';
 import type { Dialect, InboxStore, Store } from './store.ts';
 import { redact } from '../observability/redact.ts';
 import { insertQuarantine } from './dead-letters.ts';
 import { prepareBatch, type PreparedBatch } from './prepared.ts';
 import { compareRecordKeys, prepareRecordMarks } from './record-queue.ts';
-
-export interface RouteResult {
-  /** Inbox rows (request bodies) taken. */
-  routed: number;
-  /** The items they held (InboxTable.items): notifications, unrecognised parts, notices. */
-  items: number;
-  /** Notifications in them, fresh and duplicate. */
-  notifications: number;
-  duplicates: number;
-  /** Erasure requests queued (CustomerDeleted with dataErasure). */
-  erasures: number;
-  /** New work per destination: record keys marked dirty and events queued. */
-  queued: Map<string, { records: number; events: number }>;
-  /** Parts of the bodies that were not understood, now quarantine dead letters (one per body, `parts` in it). */
-  quarantined: Array<{ deadLetterId: number; reason: string; correlationId: string; parts: number }>;
-  /** Transport notices recorded (SNS subscription confirmations), for the operator's log. */
-  notices: ControlMessage[];
-  /** Each notification routed, when asked for (`detail`), for debug logging. */
-  detail?: Array<{ correlationId: string; type: string; resource: CommercetoolsNotification['resource']; version: number | undefined; duplicate: boolean }>;
-}
 
 // SQLite allows 32,766 bound parameters per statement and PostgreSQL 65,535; chunks stay well below both.
 const ROWS_PER_STATEMENT = 500;
@@ -268,7 +246,7 @@ export async function quarantineInboxHead(store: Store, sealer: Sealer, reason: 
 const CLEARED = { slice_seq: 0, slice_done: 0, attempt_seq: 0, attempts: 0, attempt_error: null } satisfies RouterStateColumns;
 
 /** For what a body holds that has no id of its own (an unrecognised part) and came without X-Correlation-Id. */
-function inboxCorrelationId(row: Pick<Selectable<InboxTable>, 'seq' | 'received_at'>): string {
+export function inboxCorrelationId(row: Pick<Selectable<InboxTable>, 'seq' | 'received_at'>): string {
   return `inbox-${row.received_at}-${row.seq}`;
 }
 
@@ -278,11 +256,33 @@ async function readRouterState(executor: Kysely<Database>, inbox: InboxStore): P
   return { routed_seq: inbox.separate ? (row?.routed_seq ?? 0) : 0, slice_seq: row?.slice_seq ?? 0, slice_done: row?.slice_done ?? 0 };
 }
 
-export interface RouteOptions {
-  /** Opens sealed bodies, and seals the messages and resources routing stores. */
+/** A body (or a slice of one) the router takes, read the way ingest read it. */
+export interface InboxBody {
+  row: Selectable<InboxTable>;
+  items: NormalizedItem[];
+}
+
+/**
+ * What routing writes, inside the transaction that takes the bodies out of the inbox: the storage half of the
+ * router, whose rules (dedupe, fan-out, erasure, quarantine) are engine/routing.ts's.
+ */
+export interface RoutingWriter {
+  /** Keeps a transport notice (an SNS subscription confirmation) for the operator. */
+  notice(control: ControlMessage, receivedAt: number): Promise<void>;
+  /** One quarantine dead letter (its body already redacted); returns its id. */
+  quarantine(entry: { reason: string; correlationId: string; redactedBody: unknown }, now: number): Promise<number>;
+  /** Records the dedupe keys as seen; returns those not seen before. */
+  seen(rows: ReadonlyArray<{ dedupe_key: string; received_at: number }>): Promise<Set<string>>;
+  /** Marks record keys dirty (one row per key). */
+  markRecords(rows: Array<Insertable<RecordsTable>>): Promise<void>;
+  /** Queues event deliveries (one already queued for its destination, type and dedupe key is left as it is). */
+  queueEvents(rows: ReadonlyArray<Insertable<EventsTable>>): Promise<void>;
+  requestErasures(rows: ReadonlyArray<Insertable<ErasureRequestsTable>>): Promise<void>;
+}
+
+export interface TakeOptions {
+  /** Opens sealed bodies. */
   sealer: Sealer;
-  /** Fill RouteResult.detail (debug logging). */
-  detail?: boolean;
   /** The attempts on the head were recorded: clear the record when this transaction commits. */
   clearAttempts?: boolean;
   /** Called with each row's seq before it is routed, inside the transaction: throwing fails the batch (tests). */
@@ -290,18 +290,20 @@ export interface RouteOptions {
 }
 
 /**
- * Routes the oldest inbox rows holding about `itemBudget` items and ROUTE_BATCH_BYTES of body (at least one row;
- * a row holding more than ROUTE_SLICE_ITEMS, a slice of it), in one transaction, and takes them out of the inbox.
+ * Takes the oldest inbox rows holding about `itemBudget` items and ROUTE_BATCH_BYTES of body (at least one row;
+ * a row holding more than ROUTE_SLICE_ITEMS, a slice of it) out of the inbox, in one transaction with what `route`
+ * writes of them. Returns how many rows were taken (a slice that leaves more of its body counts none) and items read.
  */
-export async function routeInbox(store: Store, routes: Routes, itemBudget: number, now: number, options: RouteOptions): Promise<RouteResult> {
+export async function takeInbox(store: Store, itemBudget: number, options: TakeOptions, route: (writer: RoutingWriter, bodies: readonly InboxBody[]) => Promise<void>): Promise<{ routed: number; items: number }> {
   const { inbox } = store;
   const { sealer } = options;
-  const result: RouteResult = { routed: 0, items: 0, notifications: 0, duplicates: 0, erasures: 0, queued: new Map(), quarantined: [], notices: [], ...(options.detail && { detail: [] }) };
+  const taken = { routed: 0, items: 0 };
   let last: number | undefined;
   await store.db.transaction().execute(async (trx) => {
     if (!(await takeRouterLock(trx, store.dialect))) return;
     const mark = await routedSeq(trx, inbox);
     const source = inbox.separate ? inbox.db : trx;
+    const writer = routingWriter(trx, statements(store.db));
     // Sizes first (small columns), then only the bodies that fit the budget.
     const sizes = await source
       .selectFrom('inbox')
@@ -320,13 +322,13 @@ export async function routeInbox(store: Store, routes: Routes, itemBudget: numbe
       const row = await source.selectFrom('inbox').selectAll().where('seq', '=', head.seq).executeTakeFirstOrThrow();
       options.onRow?.(row.seq);
       const { items, more } = readInboxBody(row, sealer, done, ROUTE_SLICE_ITEMS);
-      await routeItems(trx, store, routes, [{ row, items }], now, sealer, result);
-      result.items = items.length;
+      await route(writer, [{ row, items }]);
+      taken.items = items.length;
       const attempts = options.clearAttempts ? { attempt_seq: 0, attempts: 0, attempt_error: null } : {};
       if (more) {
         await trx.updateTable('router_state').set({ slice_seq: row.seq, slice_done: done + items.length, ...attempts }).where('id', '=', 1).execute();
       } else {
-        result.routed = 1;
+        taken.routed = 1;
         await markRouted(trx, inbox, row.seq, { slice_seq: 0, slice_done: 0, ...attempts });
         last = row.seq;
       }
@@ -347,186 +349,34 @@ export async function routeInbox(store: Store, routes: Routes, itemBudget: numbe
       options.onRow?.(row.seq);
       return { row, items: readInboxBody(row, sealer).items };
     });
-    await routeItems(trx, store, routes, read, now, sealer, result);
-    result.routed = rows.length;
-    for (const row of rows) result.items += row.items;
+    await route(writer, read);
+    taken.routed = rows.length;
+    for (const row of rows) taken.items += row.items;
     await markRouted(trx, inbox, upTo, options.clearAttempts ? { attempt_seq: 0, attempts: 0, attempt_error: null } : {});
     last = upTo;
   });
   if (last !== undefined) await dropRouted(inbox, last);
-  return result;
+  return taken;
 }
 
-/** Routes what the bodies (or a slice of one) hold: quarantine, transport notices, then the notifications. */
-async function routeItems(trx: Transaction<Database>, store: Store, routes: Routes, bodies: ReadonlyArray<{ row: Selectable<InboxTable>; items: NormalizedItem[] }>, now: number, sealer: Sealer, result: RouteResult): Promise<void> {
-  const accepted: AcceptedNotification[] = [];
-  for (const { row, items } of bodies) {
-    const unrecognised: Array<{ reason: string; body: unknown }> = [];
-    for (const item of items) {
-      if (item.kind === 'notification') {
-        accepted.push({ notification: item.notification, correlationId: row.correlation_id ?? item.notification.dedupeKey, receivedAt: row.received_at });
-      } else if (item.kind === 'unrecognised') {
-        unrecognised.push(item.unrecognised);
-      } else if (item.control.kind === 'sns-subscription-confirmation') {
-        await trx.insertInto('transport_notices').values({ kind: item.control.kind, detail: JSON.stringify(item.control), received_at: row.received_at }).execute();
-        result.notices.push(item.control);
-      }
-    }
-    if (unrecognised.length > 0) {
-      // One dead letter for all that a body holds and is not understood: its size is bounded by the body's.
-      const correlationId = row.correlation_id ?? inboxCorrelationId(row);
-      const reason = quarantineReason(unrecognised);
-      const body = unrecognised.length === 1 ? unrecognised[0]!.body : { parts: unrecognised };
-      const deadLetterId = await insertQuarantine(trx, { reason, correlationId, redactedBody: redact(body) }, now);
-      result.quarantined.push({ deadLetterId, reason, correlationId, parts: unrecognised.length });
-    }
-  }
-  await routeNotifications(trx, statements(store.db), routes, accepted, now, sealer, result);
-}
-
-/** Distinct reasons listed in a quarantine dead letter's reason (all of them are in its payload). */
-const REASONS_LISTED = 5;
-
-/** The reason of a body's quarantine dead letter: the one reason, or how many parts and why (grouped). */
-function quarantineReason(parts: ReadonlyArray<{ reason: string }>): string {
-  if (parts.length === 1) return parts[0]!.reason;
-  // Reasons start with where in the body the part was ("[12] > SNS Message: …"): grouped without the positions.
-  const groups = new Map<string, number>();
-  for (const { reason } of parts) {
-    const key = reason.replace(/\[\d+\]/g, '[*]');
-    groups.set(key, (groups.get(key) ?? 0) + 1);
-  }
-  const listed = [...groups].sort((a, b) => b[1] - a[1]).slice(0, REASONS_LISTED);
-  const others = groups.size - listed.length;
-  return `${parts.length} parts of the body not understood: ${listed.map(([reason, count]) => `${count} × ${reason}`).join('; ')}${others > 0 ? `; and ${others} other reason(s)` : ''}`;
-}
-
-interface AcceptedNotification {
-  notification: CommercetoolsNotification;
-  correlationId: string;
-  receivedAt: number;
-}
-
-async function routeNotifications(trx: Transaction<Database>, st: Statements, routes: Routes, accepted: readonly AcceptedNotification[], now: number, sealer: Sealer, result: RouteResult): Promise<void> {
-  result.notifications = accepted.length;
-  if (accepted.length === 0) return;
-  // Within the batch, the first of a key wins; across batches, the seen table decides.
-  const firstOfKey = new Map<string, AcceptedNotification>();
-  for (const item of accepted) if (!firstOfKey.has(item.notification.dedupeKey)) firstOfKey.set(item.notification.dedupeKey, item);
-  const inserted = await st.insertSeen<{ dedupe_key: string }>(trx, [...firstOfKey.values()].map((item) => ({ dedupe_key: item.notification.dedupeKey, received_at: item.receivedAt })));
-  const fresh = new Set(inserted.map((row) => row.dedupe_key));
-  if (result.detail) {
-    for (const { notification: n, correlationId } of accepted) {
-      result.detail.push({ correlationId, type: n.type, resource: n.resource, version: n.resourceVersion, duplicate: !fresh.has(n.dedupeKey) || firstOfKey.get(n.dedupeKey)?.notification !== n });
-    }
-  }
-
-  const marks = new Map<string, Mark>();
-  const events: Array<Insertable<EventsTable>> = [];
-  const erasures: Array<Insertable<ErasureRequestsTable>> = [];
-  for (const item of firstOfKey.values()) {
-    const n = item.notification;
-    if (!fresh.has(n.dedupeKey)) continue;
-    if (n.resource) {
-      for (const route of routes.recordsFor(n.resource.typeId)) mergeMark(marks, markFor(route.destination, route.recordType, item));
-    }
-    // The customer asked to be forgotten: carried out by the engine's erasure loop (engine/erasure.ts).
-    if (n.type === 'CustomerDeleted' && n.resource && (n.payload as { dataErasure?: unknown }).dataErasure === true) {
-      erasures.push({ customer_id: n.resource.id, correlation_id: item.correlationId, source: 'message', requested_at: now });
-    }
-    // The message is kept sealed until its delivery (one seal for all the deliveries it starts).
-    let payload: string | undefined;
-    for (const route of routes.eventsFor(n.type)) {
-      payload ??= sealer.seal(JSON.stringify(n.payload));
-      events.push({
-        destination: route.destination,
-        event_type: route.eventType,
-        dedupe_key: n.dedupeKey,
-        source_type: n.type,
-        resource_type: n.resource?.typeId ?? null,
-        resource_id: n.resource?.id ?? null,
-        payload,
-        correlation_id: item.correlationId,
-        occurred_at: n.occurredAt ?? null,
-        created_at: item.receivedAt,
-        due_at: now,
-      });
-    }
-  }
-
-  const count = (destination: string) => result.queued.get(destination) ?? result.queued.set(destination, { records: 0, events: 0 }).get(destination)!;
-  for (const { row } of marks.values()) count(row.destination).records += 1;
-  for (const event of events) count(event.destination).events += 1;
-
-  // Only the carried resource that won the merge is encoded (and sealed, once for every destination it goes to).
-  // In key order: the order a worker's finish locks the same rows in (RecordQueue.finish), or PostgreSQL may find
-  // the two transactions deadlocked.
-  const sealedResources = new Map<object, string>();
-  const sealedResource = (resource: Record<string, unknown>) => sealedResources.get(resource) ?? sealedResources.set(resource, sealer.seal(JSON.stringify(resource))).get(resource)!;
-  const rows = [...marks.values()].map(({ row, carried }) => ({ ...row, carried_resource: carried ? sealedResource(carried) : null }));
-  await st.upsertMarks(trx, rows.sort(compareRecordKeys));
-  await st.insertEvents(trx, events);
-  if (erasures.length > 0) {
-    await trx.insertInto('erasure_requests').values(erasures).execute();
-    result.erasures += erasures.length;
-  }
-  result.duplicates = accepted.length - fresh.size;
-}
-
-/** A record key to mark dirty, with the resource it carries (encoded once the batch's marks are merged). */
-interface Mark {
-  row: Insertable<RecordsTable>;
-  carried: Record<string, unknown> | undefined;
-}
-
-function markFor(destination: string, recordType: string, { notification: n, correlationId, receivedAt }: AcceptedNotification): Mark {
-  const version = n.resourceVersion ?? null;
-  const carried = n.carriedResource && !n.deleted && version !== null ? n.carriedResource : undefined;
+function routingWriter(trx: Transaction<Database>, st: Statements): RoutingWriter {
   return {
-    row: {
-      destination,
-      record_type: recordType,
-      resource_id: n.resource!.id,
-      resource_type: n.resource!.typeId,
-      dirty_seq: 1,
-      due_at: receivedAt,
-      seen_version: version,
-      deleted_version: n.deleted ? (version ?? Number.MAX_SAFE_INTEGER) : null,
-      carried_version: carried ? version : null,
-      carried_resource: null,
-      refresh: version === null ? 1 : 0,
-      correlation_id: correlationId,
-      // Lag is measured from the moment ctbridge accepted the notification, not from routing.
-      dirtied_at: receivedAt,
-      occurred_at: n.occurredAt ?? null,
+    async notice(control, receivedAt) {
+      await trx.insertInto('transport_notices').values({ kind: control.kind, detail: JSON.stringify(control), received_at: receivedAt }).execute();
     },
-    carried,
+    quarantine: (entry, now) => insertQuarantine(trx, entry, now),
+    async seen(rows) {
+      const inserted = await st.insertSeen<{ dedupe_key: string }>(trx, rows);
+      return new Set(inserted.map((row) => row.dedupe_key));
+    },
+    // In key order: the order a worker's finish locks the same rows in (RecordQueue.finish), or PostgreSQL may find
+    // the two transactions deadlocked.
+    markRecords: (rows) => st.upsertMarks(trx, rows.sort(compareRecordKeys)).then(() => undefined),
+    queueEvents: (rows) => st.insertEvents(trx, rows).then(() => undefined),
+    async requestErasures(rows) {
+      if (rows.length > 0) await trx.insertInto('erasure_requests').values([...rows]).execute();
+    },
   };
-}
-
-/** Two marks of one key in a batch become one: highest versions win, the newest carried resource is kept. */
-function mergeMark(marks: Map<string, Mark>, mark: Mark): void {
-  const key = `${mark.row.destination}\u0000${mark.row.record_type}\u0000${mark.row.resource_id}`;
-  const existing = marks.get(key);
-  if (!existing) {
-    marks.set(key, mark);
-    return;
-  }
-  const [into, from] = [existing.row, mark.row];
-  into.seen_version = maxNullable(into.seen_version ?? null, from.seen_version ?? null);
-  into.deleted_version = maxNullable(into.deleted_version ?? null, from.deleted_version ?? null);
-  if (from.carried_version != null && (into.carried_version == null || from.carried_version > into.carried_version)) {
-    into.carried_version = from.carried_version;
-    existing.carried = mark.carried;
-  }
-  if (from.refresh) into.refresh = 1;
-  into.correlation_id = from.correlation_id;
-}
-
-function maxNullable(a: number | null, b: number | null): number | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return Math.max(a, b);
 }
 
 /** The routing statements, compiled once per database (see prepared.ts). */

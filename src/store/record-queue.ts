@@ -1,4 +1,4 @@
-// SQL of the record-sync work queue: claiming dirty keys under a lease, renewing it while the batch is in flight,
+// The record-sync work queue of one destination (a WorkQueue, engine/work-queue.ts): claiming dirty keys under a lease, renewing it while the batch is in flight,
 // and finishing them (synced, retry later, or dead letter). Every claim has an owner token of its own and every
 // finishing write is fenced by it, so a worker whose lease expired and was taken over cannot overwrite its
 // successor's result: its finish is refused, and the key is left dirty and unconfirmed (its send may have reached
@@ -8,6 +8,7 @@ import { sql, type Insertable, type Kysely, type Selectable, type Transaction } 
 import type { Database, RecordsTable } from './schema.ts';
 import type { Dialect } from './schema.ts';
 import type { DeadLetter, Retry } from '../engine/failures.ts';
+import type { WorkQueue } from '../engine/work-queue.ts';
 import { prepare, prepareBatch, type PreparedBatch, type PreparedQuery } from './prepared.ts';
 import { deadLetterColumns, retryColumns } from './failure-columns.ts';
 
@@ -48,17 +49,29 @@ export type RowAudit<Row> = AuditEntry & { row?: Row };
 /** What the audit log says of an outcome whose finish was refused because the lease had been lost. */
 export const LEASE_LOST = 'the lease was lost while this was in flight: its outcome is discarded and the record is synced again, whole';
 
-export class RecordQueue {
+/** What a record-sync batch did: recorded by RecordQueue.finish. */
+export interface RecordOutcome {
+  synced: SyncedResult[];
+  retries: RetryResult[];
+  deadLetters: DeadLetterResult[];
+  /** Keys the batch marks dirty (customers whose orders changed), to be read again from commercetools. */
+  dirty?: readonly DirtyKey[];
+  audit?: ReadonlyArray<RowAudit<RecordRow>>;
+}
+
+export class RecordQueue implements WorkQueue<RecordRow, RecordOutcome> {
   readonly #db: Kysely<Database>;
   readonly #dialect: Dialect;
+  readonly #destination: string;
 
   readonly #claim: PreparedQuery<{ destination: string; owner: string; limit: number; now: number; leaseUntil: number }, RecordRow>;
   readonly #markSynced: PreparedQuery<MarkSyncedArgs, unknown>;
   readonly #upsertMarks: PreparedBatch<Insertable<RecordsTable>>;
 
-  constructor(db: Kysely<Database>, dialect: Dialect) {
+  constructor(db: Kysely<Database>, dialect: Dialect, destination: string) {
     this.#db = db;
     this.#dialect = dialect;
+    this.#destination = destination;
     this.#upsertMarks = prepareRecordMarks(db);
     this.#claim = prepare(db, (a) => {
       const candidates = db
@@ -112,9 +125,9 @@ export class RecordQueue {
     });
   }
 
-  /** Claims up to `limit` due dirty keys under the lease `token` until `leaseUntil`. */
-  async claim(destination: string, token: string, limit: number, leaseUntil: number, now: number): Promise<RecordRow[]> {
-    const result = await this.#claim(this.#db, { destination, owner: token, limit, now, leaseUntil });
+  /** Claims up to `limit` of the destination's due dirty keys under the lease `token` until `leaseUntil`. */
+  async claim(token: string, limit: number, leaseUntil: number, now: number): Promise<RecordRow[]> {
+    const result = await this.#claim(this.#db, { destination: this.#destination, owner: token, limit, now, leaseUntil });
     return result.rows;
   }
 
@@ -165,7 +178,7 @@ export class RecordQueue {
    * Each row's writes are fenced by the lease token it was claimed with; the rows whose lease was lost meanwhile
    * are returned, their audit entries say so, and they are marked dirty and unconfirmed.
    */
-  async finish(now: number, outcome: { synced: SyncedResult[]; retries: RetryResult[]; deadLetters: DeadLetterResult[]; dirty?: readonly DirtyKey[]; audit?: ReadonlyArray<RowAudit<RecordRow>> }, also?: (trx: Transaction<Database>) => Promise<void>): Promise<{ refused: RecordRow[] }> {
+  async finish(now: number, outcome: RecordOutcome, also?: (trx: Transaction<Database>) => Promise<void>): Promise<{ refused: RecordRow[] }> {
     // Each dirtied key once: PostgreSQL refuses to upsert one row twice in a statement.
     const dirty = new Map((outcome.dirty ?? []).map((key) => [`${key.destination}\u0000${key.recordType}\u0000${key.resourceId}`, key]));
     const refused: RecordRow[] = [];
@@ -217,7 +230,15 @@ export class RecordQueue {
 
   /** Gives the keys this process (`tokenPattern`, engine/leases.ts) still holds back untouched (graceful shutdown): another worker may take them at once. */
   async release(tokens: string): Promise<void> {
-    await this.#db.updateTable('records').set({ lease_owner: null, lease_until: null, due_at: Date.now(), unconfirmed: 1 }).where('lease_owner', 'like', tokens).execute();
+    await this.#db.updateTable('records').set({ lease_owner: null, lease_until: null, due_at: Date.now(), unconfirmed: 1 }).where('destination', '=', this.#destination).where('lease_owner', 'like', tokens).execute();
+  }
+
+  keyOf(row: RecordRow): string {
+    return `${row.record_type}\u0000${row.resource_id}`;
+  }
+
+  sizeOf(row: RecordRow): number {
+    return row.carried_resource?.length ?? 0;
   }
 }
 
