@@ -3,7 +3,6 @@
 // so they run the same code.
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { CommercetoolsClient } from './commercetools/client.ts';
 import type { Config } from './config/schema.ts';
 import type { Connector } from './destinations/types.ts';
 import type { Engine } from './engine/engine.ts';
@@ -14,11 +13,11 @@ import { createIngestService, withIngestMetrics, type IngestService } from './in
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { buildServer } from './server/app.ts';
 import { openStore, type Store } from './store/store.ts';
-import { startEngineThread, type ThreadEngine } from './engine/thread-proxy.ts';
+import { startEngineThread, type EngineClient } from './threads/engine-client.ts';
 import { createInboxWriter } from './ingest/inbox-writer.ts';
 import { loadSealKey } from './pii/secrets.ts';
 import { createSealer } from './pii/sealed.ts';
-import { startIngestThread, type ThreadIngest } from './ingest/ingest-proxy.ts';
+import { startIngestThread, type IngestClient } from './threads/ingest-client.ts';
 import { MessageChannel } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
 
@@ -71,11 +70,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       logger.fatal({ err: error }, 'a ctbridge thread died; exiting so that a supervisor restarts ctbridge (acknowledged messages are stored)');
       process.exit(1);
     });
-  let thread: ThreadEngine | undefined;
-  let ingestThread: ThreadIngest | undefined;
+  let thread: EngineClient | undefined;
+  let ingestThread: IngestClient | undefined;
   let ingest: IngestService;
-  let commercetools: CommercetoolsClient | undefined;
   let engine: Engine;
+  let stopEngine: () => Promise<void>;
   if (options.engineThread) {
     // Two threads besides this one: ingest (read and commit request bodies, nothing else) and the engine
     // (routing and sync, at a lower CPU priority); the ingest thread tells the engine about commits directly.
@@ -89,20 +88,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     thread = engineThread;
     ingestThread = started;
     engine = engineThread;
+    stopEngine = () => engineThread.stop();
     ingest = withIngestMetrics(started, metrics, hooks);
   } else {
-    let fetcher = options.fetcher;
-    if (!fetcher) {
-      // Loaded only where it is used: with the engine on its thread, the main thread never reads commercetools.
-      const client = await import('./commercetools/client.ts');
-      commercetools = client.createCommercetoolsClient(config.commercetools);
-      fetcher = client.resourceFetcher(commercetools);
-    }
     // Loaded here, not at the top: with the engine on its thread, this thread never runs it.
-    const { createEngine } = await import('./engine/engine.ts');
-    const { compileRoutes } = await import('./engine/routes.ts');
+    const { engineFromConfig } = await import('./engine/from-config.ts');
+    const built = await engineFromConfig({ config, store, metrics, logger, hooks, fetcher: options.fetcher, connectors: options.connectors });
+    engine = built.engine;
+    stopEngine = built.stop;
     const writer = createInboxWriter(store.inbox, (items) => engine.inboxCommitted(items));
-    engine = createEngine({ config, routes: compileRoutes(config), store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(options.connectors && { connectors: options.connectors }) });
     ingest = withIngestMetrics(createIngestService({ writer, sealer: createSealer(sealKey), ...ingestLimits }), metrics, hooks);
   }
   const app = buildServer({
@@ -139,8 +133,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       stopping ??= (async () => {
         await app.close();
         await ingestThread?.stop();
-        await engine.stop();
-        await commercetools?.close();
+        await stopEngine();
         await store.close();
       })();
       return stopping;

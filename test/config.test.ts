@@ -1,13 +1,16 @@
-// Configuration errors as an operator meets them: the real `ctbridge config check` run as a child process, one
-// kind of mistake per case, asserting the exact message and exit status 2, and that secrets never reach output.
-// Plus the in-process pieces (${VAR} substitution, PORT override, config path resolution).
+// Configuration errors as an operator meets them. Each kind of mistake is checked in-process, through the loader
+// `ctbridge config check` uses (loadConfig on a real file) and the CLI's error reporting (reportError), asserting
+// the exact stderr text, exit status 2, and that secrets never reach output. A few smoke tests run the real CLI as
+// a child process (a valid file, an invalid one, a missing one, an unknown command, the schema). Plus the
+// in-process pieces (${VAR} substitution, PORT override, config path resolution).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfigText, resolveConfigPath } from '../src/config/load.ts';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { reportError } from '../src/cli/common.ts';
+import { ConfigError, loadConfig, parseConfigText, resolveConfigPath } from '../src/config/load.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'ctbridge.js');
@@ -36,12 +39,42 @@ function ctbridge(args: string[], env: Record<string, string> = {}): Promise<Run
 }
 
 let counter = 0;
-async function check(yaml: string, env: Record<string, string> = baseEnv): Promise<Run & { file: string }> {
+function writeCase(yaml: string): string {
   const file = join(dir, `case-${++counter}.yaml`);
   writeFileSync(file, yaml);
+  return file;
+}
+
+async function check(yaml: string, env: Record<string, string> = baseEnv): Promise<Run & { file: string }> {
+  const file = writeCase(yaml);
   return { file, ...(await ctbridge(['config', 'check', '--config', file], env)) };
 }
 
+/**
+ * What `ctbridge config check --config FILE` does with a file, in-process: load it the way the CLI does (only the
+ * given environment), and on failure report the error the way the CLI does, capturing its stderr and exit status.
+ */
+function checkInProcess(yaml: string, env: Record<string, string>): Omit<Run, 'stdout'> & { file: string } {
+  const file = writeCase(yaml);
+  let error: unknown;
+  try {
+    loadConfig(file, env);
+  } catch (thrown) {
+    error = thrown;
+  }
+  if (error === undefined) return { file, status: 0, stderr: '' };
+  expect(error).toBeInstanceOf(ConfigError);
+  let stderr = '';
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    return { file, status: reportError(error), stderr };
+  } finally {
+    write.mockRestore();
+  }
+}
 /** A valid file; each case breaks one thing in it. */
 const valid = `commercetools:
   projectKey: demo
@@ -76,25 +109,18 @@ function edit(...changes: Array<[string, string]>): string {
   return text;
 }
 
-async function expectInvalid(yaml: string, lines: (file: string) => string[], env: Record<string, string> = baseEnv): Promise<Run> {
-  const run = await check(yaml, env);
+/** The file fails `config check` with exactly these stderr lines and exit status 2, and no secret is printed. */
+function expectInvalid(yaml: string, lines: (file: string) => string[], env: Record<string, string> = baseEnv): Omit<Run, 'stdout'> {
+  const run = checkInProcess(yaml, env);
   expect(run.stderr).toBe(`${lines(run.file).join('\n')}\n`);
-  expect(run.stdout).toBe('');
   expect(run.status).toBe(2);
-  expect(run.stderr + run.stdout).not.toContain(SECRET);
+  expect(run.stderr).not.toContain(SECRET);
   return run;
 }
 
-describe('ctbridge config check', () => {
-  it('accepts a valid file and names its destinations', async () => {
-    const run = await check(valid);
-    expect(run.stderr).toBe('');
-    expect(run.stdout).toBe(`${run.file}: ok (1 destination: sink)\n`);
-    expect(run.status).toBe(0);
-  });
-
-  it('accepts the example configuration when its variables are set', async () => {
-    const run = await ctbridge(['config', 'check', '--config', 'ctbridge.example.yaml'], {
+describe('ctbridge config check, in-process', () => {
+  it('accepts the example configuration when its variables are set', () => {
+    const config = loadConfig(join(root, 'ctbridge.example.yaml'), {
       CTP_PROJECT_KEY: 'demo',
       CTP_AUTH_URL: 'https://auth.europe-west1.gcp.commercetools.com',
       CTP_API_URL: 'https://api.europe-west1.gcp.commercetools.com',
@@ -103,8 +129,114 @@ describe('ctbridge config check', () => {
       CTBRIDGE_INGEST_TOKEN: INGEST_TOKEN,
       INTERCOM_TOKEN: 'an-intercom-access-token',
     });
+    expect(config.destinations.map((destination) => destination.name)).toEqual(['crm-webhook', 'support']);
+  });
+
+  it('reports YAML syntax errors with line and column, all of them', () => {
+    expectInvalid(edit(['  clientId: client-id\n', '  clientId: client: id\n'], ['    method: POST\n', '    method: POST\n    method: PUT\n']), (f) => [
+      `${f}: line 5, column 13: Nested mappings are not allowed in compact mappings`,
+      `${f}: line 17, column 5: Map keys must be unique`,
+    ]);
+  });
+
+  it('names an unknown top-level key, suggesting the likely one', () => {
+    expectInvalid(`${valid}destination: []\nretries: 3\n`, (f) => [
+      `${f}: destination: unknown key "destination" (did you mean "destinations"?)`,
+      `${f}: retries: unknown key "retries"`,
+    ]);
+  });
+
+  it('names an unknown nested key by its full path', () => {
+    expectInvalid(edit(['    method: POST\n', '    method: POST\n    timeout: 5000\n']), (f) => [
+      `${f}: destinations[0].timeout: unknown key "timeout" (did you mean "timeoutMs"?)`,
+    ]);
+  });
+
+  it('reports a wrong type', () => {
+    expectInvalid(edit(['server:\n', 'server:\n  port: eighty\n']), (f) => [`${f}: server.port: expected a number, got a string`]);
+  });
+
+  it('reports a missing required field', () => {
+    expectInvalid(edit(['  clientId: client-id\n', '']), (f) => [`${f}: commercetools.clientId: missing required key (expected a string)`]);
+  });
+
+  it('lists the allowed values of an enum', () => {
+    expectInvalid(edit(['method: POST', 'method: GET']), (f) => [`${f}: destinations[0].method: expected one of "POST", "PUT", "PATCH"`]);
+  });
+
+  it('lists the known destination types for an unknown one', () => {
+    expectInvalid(edit(['type: http', 'type: intercomm']), (f) => [`${f}: destinations[0].type: unknown type "intercomm" (known destination types: http, intercom)`]);
+  });
+
+  it('reports an invalid mapping path where it is written', () => {
+    expectInvalid(edit(['email: email', 'email: "addresses[x"']), (f) => [
+      `${f}: destinations[0].records.customer.fields.email: "addresses[x" is not a valid path segment in "addresses[x" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
+    ]);
+  });
+
+  it('reports a duplicate destination name', () => {
+    expectInvalid(`${valid}  - name: sink\n    type: http\n    url: http://localhost:9998/other\n`, (f) => [
+      `${f}: destinations[1].name: duplicate destination name "sink"`,
+    ]);
+  });
+
+  it('still reports a duplicate name when a number elsewhere is not whole', () => {
+    expectInvalid(`${edit(['    method: POST\n', '    method: POST\n    timeoutMs: 2.5\n'])}  - name: sink\n    type: http\n    url: http://localhost:9998/other\n`, (f) => [
+      `${f}: destinations[0].timeoutMs: expected a whole number, got a number`,
+      `${f}: destinations[1].name: duplicate destination name "sink"`,
+    ]);
+  });
+
+  it('names a missing environment variable and where it is used', () => {
+    expectInvalid(valid, (f) => [`${f}: commercetools.clientSecret: environment variable CTP_CLIENT_SECRET is not set`], { INGEST_TOKEN });
+  });
+
+  it('reports every problem at once, in the order of the file', () => {
+    const yaml = edit(
+      ['  projectKey: demo\n', '  projectKey: demo\n  projectkey: demo\n'],
+      ['      token: ${INGEST_TOKEN}', '      token: short'],
+      ['url: http://localhost:9999/hook', 'url: ${SINK_URL}'],
+      ['method: POST', 'method: get'],
+      ['email: email', 'email: "addresses[x"'],
+      ['  - name: sink', '  - name: Sink'],
+    );
+    expectInvalid(yaml, (f) => [
+      `${f}: commercetools.projectkey: unknown key "projectkey" (did you mean "projectKey"?)`,
+      `${f}: server.ingest.auth.token: bearer token must be at least 16 characters`,
+      `${f}: destinations[0].name: use lowercase letters, digits, - and _`,
+      `${f}: destinations[0].url: environment variable SINK_URL is not set`,
+      `${f}: destinations[0].method: expected one of "POST", "PUT", "PATCH"`,
+      `${f}: destinations[0].records.customer.fields.email: "addresses[x" is not a valid path segment in "addresses[x" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
+    ]);
+  });
+
+  it('never prints a secret, even when the configuration around it is invalid', () => {
+    const yaml = edit(
+      ['  clientSecret: ${CTP_CLIENT_SECRET}\n', '  clientSecret: ${CTP_CLIENT_SECRET}\n  clientSecretFile: 3\n'],
+      ['      token: ${INGEST_TOKEN}', '      token: 12345'],
+      ['    method: POST\n', '    method: POST\n    signingSecret: "lit3ral-s1gn1ng"\n    auth:\n      header: { name: x-api-key, value: 42 }\n'],
+      // A secret pasted where a mapping path belongs: the message about the path must not repeat it.
+      ['firstName: firstName', 'firstName: "${CTP_CLIENT_SECRET}"'],
+    );
+    const run = expectInvalid(yaml, (f) => [
+      `${f}: commercetools.clientSecretFile: unknown key "clientSecretFile"`,
+      `${f}: server.ingest.auth.token: expected a string, got a whole number`,
+      `${f}: destinations[0].signingSecret: signing secret must be at least 16 characters`,
+      `${f}: destinations[0].auth.header.value: expected a string, got a whole number`,
+      `${f}: destinations[0].records.customer.fields.firstName: "***" is not a valid path segment in "***" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
+    ]);
+    expect(run.stderr).not.toContain('lit3ral-s1gn1ng');
+  });
+
+});
+
+// The real CLI, as a child process: that `config check` reads the file it is given, prints its result, and turns
+// a configuration error into its message on stderr and exit status 2.
+describe('ctbridge config check (the real CLI)', () => {
+  it('accepts a valid file and names its destinations', async () => {
+    const run = await check(valid);
     expect(run.stderr).toBe('');
-    expect(run.stdout).toBe('ctbridge.example.yaml: ok (2 destinations: crm-webhook, support)\n');
+    expect(run.stdout).toBe(`${run.file}: ok (1 destination: sink)\n`);
     expect(run.status).toBe(0);
   });
 
@@ -116,82 +248,12 @@ describe('ctbridge config check', () => {
     expect(run.status).toBe(0);
   });
 
-  it('reports YAML syntax errors with line and column, all of them', async () => {
-    await expectInvalid(edit(['  clientId: client-id\n', '  clientId: client: id\n'], ['    method: POST\n', '    method: POST\n    method: PUT\n']), (f) => [
-      `${f}: line 5, column 13: Nested mappings are not allowed in compact mappings`,
-      `${f}: line 17, column 5: Map keys must be unique`,
-    ]);
-  });
-
-  it('names an unknown top-level key, suggesting the likely one', async () => {
-    await expectInvalid(`${valid}destination: []\nretries: 3\n`, (f) => [
-      `${f}: destination: unknown key "destination" (did you mean "destinations"?)`,
-      `${f}: retries: unknown key "retries"`,
-    ]);
-  });
-
-  it('names an unknown nested key by its full path', async () => {
-    await expectInvalid(edit(['    method: POST\n', '    method: POST\n    timeout: 5000\n']), (f) => [
-      `${f}: destinations[0].timeout: unknown key "timeout" (did you mean "timeoutMs"?)`,
-    ]);
-  });
-
-  it('reports a wrong type', async () => {
-    await expectInvalid(edit(['server:\n', 'server:\n  port: eighty\n']), (f) => [`${f}: server.port: expected a number, got a string`]);
-  });
-
-  it('reports a missing required field', async () => {
-    await expectInvalid(edit(['  clientId: client-id\n', '']), (f) => [`${f}: commercetools.clientId: missing required key (expected a string)`]);
-  });
-
-  it('lists the allowed values of an enum', async () => {
-    await expectInvalid(edit(['method: POST', 'method: GET']), (f) => [`${f}: destinations[0].method: expected one of "POST", "PUT", "PATCH"`]);
-  });
-
-  it('lists the known destination types for an unknown one', async () => {
-    await expectInvalid(edit(['type: http', 'type: intercomm']), (f) => [`${f}: destinations[0].type: unknown type "intercomm" (known destination types: http, intercom)`]);
-  });
-
-  it('reports an invalid mapping path where it is written', async () => {
-    await expectInvalid(edit(['email: email', 'email: "addresses[x"']), (f) => [
-      `${f}: destinations[0].records.customer.fields.email: "addresses[x" is not a valid path segment in "addresses[x" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
-    ]);
-  });
-
-  it('reports a duplicate destination name', async () => {
-    await expectInvalid(`${valid}  - name: sink\n    type: http\n    url: http://localhost:9998/other\n`, (f) => [
-      `${f}: destinations[1].name: duplicate destination name "sink"`,
-    ]);
-  });
-
-  it('still reports a duplicate name when a number elsewhere is not whole', async () => {
-    await expectInvalid(`${edit(['    method: POST\n', '    method: POST\n    timeoutMs: 2.5\n'])}  - name: sink\n    type: http\n    url: http://localhost:9998/other\n`, (f) => [
-      `${f}: destinations[0].timeoutMs: expected a whole number, got a number`,
-      `${f}: destinations[1].name: duplicate destination name "sink"`,
-    ]);
-  });
-
-  it('names a missing environment variable and where it is used', async () => {
-    await expectInvalid(valid, (f) => [`${f}: commercetools.clientSecret: environment variable CTP_CLIENT_SECRET is not set`], { INGEST_TOKEN });
-  });
-
-  it('reports every problem at once, in the order of the file', async () => {
-    const yaml = edit(
-      ['  projectKey: demo\n', '  projectKey: demo\n  projectkey: demo\n'],
-      ['      token: ${INGEST_TOKEN}', '      token: short'],
-      ['url: http://localhost:9999/hook', 'url: ${SINK_URL}'],
-      ['method: POST', 'method: get'],
-      ['email: email', 'email: "addresses[x"'],
-      ['  - name: sink', '  - name: Sink'],
-    );
-    await expectInvalid(yaml, (f) => [
-      `${f}: commercetools.projectkey: unknown key "projectkey" (did you mean "projectKey"?)`,
-      `${f}: server.ingest.auth.token: bearer token must be at least 16 characters`,
-      `${f}: destinations[0].name: use lowercase letters, digits, - and _`,
-      `${f}: destinations[0].url: environment variable SINK_URL is not set`,
-      `${f}: destinations[0].method: expected one of "POST", "PUT", "PATCH"`,
-      `${f}: destinations[0].records.customer.fields.email: "addresses[x" is not a valid path segment in "addresses[x" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
-    ]);
+  it('exits 2 for an invalid file, naming the file and the path on stderr', async () => {
+    const run = await check(edit(['    method: POST\n', '    method: POST\n    timeout: 5000\n']));
+    expect(run.stderr).toBe(`${run.file}: destinations[0].timeout: unknown key "timeout" (did you mean "timeoutMs"?)\n`);
+    expect(run.stdout).toBe('');
+    expect(run.status).toBe(2);
+    expect(run.stderr + run.stdout).not.toContain(SECRET);
   });
 
   it('reports a missing file by name', async () => {
@@ -199,24 +261,6 @@ describe('ctbridge config check', () => {
     const run = await ctbridge(['config', 'check', '--config', file], baseEnv);
     expect(run.stderr).toBe(`${file}: file not found\n`);
     expect(run.status).toBe(2);
-  });
-
-  it('never prints a secret, even when the configuration around it is invalid', async () => {
-    const yaml = edit(
-      ['  clientSecret: ${CTP_CLIENT_SECRET}\n', '  clientSecret: ${CTP_CLIENT_SECRET}\n  clientSecretFile: 3\n'],
-      ['      token: ${INGEST_TOKEN}', '      token: 12345'],
-      ['    method: POST\n', '    method: POST\n    signingSecret: "lit3ral-s1gn1ng"\n    auth:\n      header: { name: x-api-key, value: 42 }\n'],
-      // A secret pasted where a mapping path belongs: the message about the path must not repeat it.
-      ['firstName: firstName', 'firstName: "${CTP_CLIENT_SECRET}"'],
-    );
-    const run = await expectInvalid(yaml, (f) => [
-      `${f}: commercetools.clientSecretFile: unknown key "clientSecretFile"`,
-      `${f}: server.ingest.auth.token: expected a string, got a whole number`,
-      `${f}: destinations[0].signingSecret: signing secret must be at least 16 characters`,
-      `${f}: destinations[0].auth.header.value: expected a string, got a whole number`,
-      `${f}: destinations[0].records.customer.fields.firstName: "***" is not a valid path segment in "***" (expected name, name[0], name[*], name[?key=path] or name[?key='text'])`,
-    ]);
-    expect(run.stderr).not.toContain('lit3ral-s1gn1ng');
   });
 
   it('exits 2 with commander’s message for an unknown command or option', async () => {

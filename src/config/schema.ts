@@ -96,7 +96,7 @@ export const serverSchema = z
     port: z.number().int().min(0).max(65535).default(8080),
     host: z.string().default('0.0.0.0'),
     // Reading a JSON body takes up to ~30 times its size on the heap (a body of nested empty arrays or objects); at
-    // 1 MiB that fits the ingest and engine threads' heap limits (ingest/ingest-proxy.ts, engine/thread-proxy.ts).
+    // 1 MiB that fits the ingest and engine threads' heap limits (threads/start.ts).
     bodyLimit: z
       .number()
       .int()

@@ -2,7 +2,7 @@
 // (one transaction for whatever arrived while the previous commit ran), and each caller's promise settles when
 // the transaction holding its rows has committed or failed. Routing happens afterwards, in the router, so an
 // acknowledgement costs one insert per request. In `ctbridge start` the writer runs on the ingest thread
-// (ingest-thread.ts), with the inbox's own connection; in-process (sandbox, tests), beside the engine.
+// (threads/ingest-thread.ts), with the inbox's own connection; in-process (sandbox, tests), beside the engine.
 import { appendToInbox, type InboxRow } from '../store/inbox.ts';
 import type { InboxStore } from '../store/store.ts';
 

@@ -45,7 +45,7 @@ export interface IngestService {
 
 /**
  * Reads and commits bodies: `writer` is the inbox writer on this thread (in `ctbridge start`, this runs on the
- * ingest thread; see ingest-thread.ts), `sealer` encrypts each body before it is stored.
+ * ingest thread; see threads/ingest-thread.ts), `sealer` encrypts each body before it is stored.
  */
 export function createIngestService(deps: {
   writer: InboxWriter;

@@ -1,14 +1,15 @@
-// The ingest thread (`ctbridge start`): it reads the request bodies the HTTP thread hands it (parse, normalise,
+// Runs inside the ingest thread (`ctbridge start`): it reads the request bodies the HTTP thread hands it (parse, normalise,
 // count), seals them and group-commits them to the inbox, and nothing else, so an acknowledgement never waits behind sync
 // work, a routing transaction or their garbage collection, and parsing runs on a core of its own. With SQLite
 // the inbox is a file of its own, whose write lock only this thread and the router's deletes take. After each
 // commit it tells the engine thread (through the port it was given), which wakes the router. The HTTP thread
-// talks to it through ingest-proxy.ts.
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+// holds it through ingest-client.ts.
+import { workerData, type MessagePort } from 'node:worker_threads';
+import { createInboxWriter } from '../ingest/inbox-writer.ts';
+import { createIngestService, type IngestResult } from '../ingest/ingest-service.ts';
 import { createSealer } from '../pii/sealed.ts';
 import { openInbox } from '../store/store.ts';
-import { createInboxWriter } from './inbox-writer.ts';
-import { createIngestService, type IngestResult } from './ingest-service.ts';
+import { runThread } from './channel.ts';
 
 export interface ThreadIngestRequest {
   id: number;
@@ -18,17 +19,12 @@ export interface ThreadIngestRequest {
   correlationId: string | undefined;
 }
 
-export type ToIngest = { type: 'ingest'; requests: ThreadIngestRequest[] } | { type: 'stop' };
-export type FromIngest =
-  | { type: 'ready' }
-  | { type: 'ingested'; results: Array<{ id: number; result: IngestResult } | { id: number; error: string }> }
-  | { type: 'stopped' }
-  | { type: 'failed'; message: string };
+export type ToIngest = { type: 'ingest'; requests: ThreadIngestRequest[] };
+export type FromIngest = { type: 'ingested'; results: Array<{ id: number; result: IngestResult } | { id: number; error: string }> };
 /** What the ingest thread tells the engine thread. */
 export type CommitNotice = { type: 'committed'; items: number };
 
-const port = parentPort!;
-/** What the HTTP thread starts this thread with (see ingest-proxy.ts). */
+/** What the HTTP thread starts this thread with (see ingest-client.ts). */
 export interface IngestThreadData {
   storeUrl: string;
   enginePort: MessagePort;
@@ -39,14 +35,14 @@ export interface IngestThreadData {
 
 const { storeUrl, enginePort, sealKey, maxItemsPerBody } = workerData as IngestThreadData;
 
-try {
+await runThread<ToIngest, FromIngest>((reply) => {
   // The inbox alone; the engine thread's store runs the checkpoints.
   const inbox = openInbox(storeUrl);
   const writer = createInboxWriter(inbox, (items) => enginePort.postMessage({ type: 'committed', items } satisfies CommitNotice));
   // Each body arrived here for this thread alone (moved or copied by postMessage): sealed where it lies.
   const service = createIngestService({ writer, sealer: createSealer(Buffer.from(sealKey)), maxItemsPerBody, ownsBodies: true });
-  port.on('message', (message: ToIngest) => {
-    if (message.type === 'ingest') {
+  return {
+    onMessage(message) {
       // Requests of one message are read in turn and their appends share a group commit; one answer for all.
       const answers = message.requests.map(({ id, raw, transport, correlationId }) =>
         service.ingest({ raw, headers: transport ?? {}, correlationId }).then(
@@ -54,19 +50,14 @@ try {
           (error: unknown) => ({ id, error: error instanceof Error ? error.message : String(error) }),
         ),
       );
-      void Promise.all(answers).then((results) => port.postMessage({ type: 'ingested', results } satisfies FromIngest));
-    } else {
+      void Promise.all(answers).then((results) => reply({ type: 'ingested', results }));
+    },
+    stop() {
       // The HTTP thread stops sending before it stops this one; finish what was sent, then close.
-      void writer
+      return writer
         .idle(10_000)
         .then(() => inbox.close())
-        .finally(() => {
-          enginePort.close();
-          port.postMessage({ type: 'stopped' } satisfies FromIngest);
-        });
-    }
-  });
-  port.postMessage({ type: 'ready' } satisfies FromIngest);
-} catch (error) {
-  port.postMessage({ type: 'failed', message: error instanceof Error ? error.message : String(error) } satisfies FromIngest);
-}
+        .finally(() => enginePort.close());
+    },
+  };
+});
