@@ -223,6 +223,27 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
   throw new Error(`timed out waiting for: ${what}`);
 }
 
+/**
+ * Polls until the work is done, failing only when it stops moving: `remaining` (what is left, however counted)
+ * unchanged for `stallMs`. For waits whose length depends on how much CPU the machine leaves ctbridge (its engine
+ * thread runs at the lowest priority); the test's own timeout bounds the whole.
+ */
+export async function untilDone(poll: () => Promise<{ done: boolean; remaining: number }>, what: string, stallMs = 30_000): Promise<void> {
+  let last = Number.NaN;
+  let movedAt = Date.now();
+  for (;;) {
+    const { done, remaining } = await poll();
+    if (done) return;
+    if (remaining !== last) {
+      last = remaining;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > stallMs) {
+      throw new Error(`no progress for ${stallMs / 1000} s (${remaining} left) waiting for: ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** A request to the admin API (dead letters, status) with the admin token. */
 export function adminFetch(h: Harness, path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`${h.runtime.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers as Record<string, string> | undefined) } });
