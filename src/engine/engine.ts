@@ -115,7 +115,7 @@ export function createEngine(deps: EngineDeps): Engine {
     },
     process: async (requests) => {
       await carryOutErasures(store.db, requests, await pii(), Date.now());
-      for (const request of requests) logger.info({ correlationId: request.correlation_id, source: request.source }, 'erasure carried out');
+      for (const request of requests) logger.info({ correlationId: request.correlation_id, source: request.source, resourceType: request.resource_type }, 'erasure carried out');
       // The erased rows are zeroed in the store's files; older copies in the write-ahead log go now, or at the
       // next poll when a reader holds the log.
       scrubPending = !(await store.scrub());

@@ -1,8 +1,12 @@
-// Carries out erasure requests (a CustomerDeleted Message with dataErasure: true, or `ctbridge erase`): the
-// customer's records at every destination are deleted there through the normal record-sync delete (the
-// connector's own delete or archive), and ctbridge's own copies of the person go: snapshots, vault tokens, dead
-// event payloads, identities. One transaction per request, which also deletes the request and writes the audit
-// entry, so a crash midway repeats the whole request and two processes never both carry it out.
+// Carries out erasure requests: a resource deleted in commercetools with dataErasure (its ResourceDeleted
+// notification says so; a *Deleted Message carrying dataErasure counts too), or `ctbridge erase --customer`. The
+// resource's records at every destination are deleted there through the normal record-sync delete (the
+// connector's own delete or archive), and ctbridge's own copies of it go: snapshots, carried resources, dead event
+// payloads; for a customer also the person: vault tokens and identities. Orders, carts, payments, shopping lists,
+// reviews and quotes hold personal data too (addresses, emails, names), so any resource type is erased, not only
+// customers. One transaction per request, which also deletes the request and writes the audit entry, so a crash
+// midway repeats the whole request and two processes never both carry it out. Routing asks for one erasure per
+// resource however many notifications say so (engine/routing.ts).
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { insertAudit } from '../store/audit-log.ts';
@@ -13,8 +17,15 @@ import { Identities } from '../identity/identities.ts';
 
 export type ErasureRequest = Selectable<ErasureRequestsTable>;
 
-export function requestErasure(db: Kysely<Database>, customerId: string, correlationId: string, source: 'message' | 'cli', now: number): Promise<ErasureRequest> {
-  return db.insertInto('erasure_requests').values({ customer_id: customerId, correlation_id: correlationId, source, requested_at: now }).returningAll().executeTakeFirstOrThrow();
+/** Asks for the erasure of a customer (`ctbridge erase`); notifications ask through routing. */
+export function requestErasure(db: Kysely<Database>, customerId: string, correlationId: string, source: 'cli', now: number): Promise<ErasureRequest> {
+  return db.insertInto('erasure_requests').values({ resource_type: 'customer', resource_id: customerId, correlation_id: correlationId, source, requested_at: now }).returningAll().executeTakeFirstOrThrow();
+}
+
+/** Who asked, in the audit entry: rows from before resource types were kept say `message` (a CustomerDeleted). */
+function requestedBy(source: string): string {
+  if (source === 'cli') return 'ctbridge erase';
+  return `${source === 'message' ? 'CustomerDeleted' : source} (dataErasure)`;
 }
 
 export function claimErasures(db: Kysely<Database>, limit: number): Promise<ErasureRequest[]> {
@@ -26,10 +37,10 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
     await db.transaction().execute(async (trx) => {
       const taken = await trx.deleteFrom('erasure_requests').where('id', '=', request.id).executeTakeFirst();
       if (Number(taken.numDeletedRows) === 0) return; // another process carried it out
-      const customer = request.customer_id;
-      // Every record of the customer is deleted at its destination (a message already marked them; a CLI request
-      // marks them here). The snapshot becomes empty rather than null: null would mean the destination never had
-      // the record, and the delete would be skipped.
+      const { resource_type: resourceType, resource_id: resourceId } = request;
+      // Every record of the resource is deleted at its destination (a notification already marked them; a CLI
+      // request marks them here). The snapshot becomes empty rather than null: null would mean the destination
+      // never had the record, and the delete would be skipped.
       const marked = await trx
         .updateTable('records')
         .set({
@@ -40,25 +51,28 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
           carried_resource: null,
           carried_version: null,
         })
-        .where('resource_type', '=', 'customer')
-        .where('resource_id', '=', customer)
+        .where('resource_type', '=', resourceType)
+        .where('resource_id', '=', resourceId)
         .where('destination_deleted', '=', 0)
         .executeTakeFirst();
-      const tokens = keys.tokens ? await keys.tokens.eraseSubject(customer, trx) : 0;
-      const identities = await new Identities(db).erase(trx, customer);
-      const events = await trx.deleteFrom('events').where('resource_type', '=', 'customer').where('resource_id', '=', customer).where('dead', '=', 1).executeTakeFirst();
+      // The person goes with a customer: their vault tokens (those no one else owns) and identities. The tokens
+      // of an order's fields are its customer's (record-sync tokenizes for the person), so they go with them.
+      const person = resourceType === 'customer';
+      const tokens = person && keys.tokens ? await keys.tokens.eraseSubject(resourceId, trx) : 0;
+      const identities = person ? await new Identities(db).erase(trx, resourceId) : 0;
+      const events = await trx.deleteFrom('events').where('resource_type', '=', resourceType).where('resource_id', '=', resourceId).where('dead', '=', 1).executeTakeFirst();
       await insertAudit(trx, [
         {
           at: now,
           action: 'erasure',
           destination: null,
-          itemType: 'customer',
-          resourceId: customer,
+          itemType: resourceType,
+          resourceId,
           version: null,
           fields: null,
           correlationId: request.correlation_id,
           outcome: 'ok',
-          detail: `requested by ${request.source === 'cli' ? 'ctbridge erase' : 'CustomerDeleted (dataErasure)'}: ${Number(marked.numUpdatedRows)} record(s) deleted at their destinations, ${tokens} vault token(s), ${identities} identit${identities === 1 ? 'y' : 'ies'} and ${Number(events.numDeletedRows)} dead event(s) removed`,
+          detail: `requested by ${requestedBy(request.source)}: ${Number(marked.numUpdatedRows)} record(s) deleted at their destinations, ${tokens} vault token(s), ${identities} identit${identities === 1 ? 'y' : 'ies'} and ${Number(events.numDeletedRows)} dead event(s) removed`,
         },
       ]);
     });

@@ -2,8 +2,9 @@
 // out of the inbox (store/inbox.ts takeInbox): what is not understood is quarantined (one dead letter per body),
 // transport notices are kept, notifications whose dedupe key was seen before are dropped, and each fresh one
 // fans out per destination (routes.ts) into record keys marked dirty and event deliveries queued (messages and
-// carried resources sealed); a CustomerDeleted with dataErasure queues an erasure request. Marks of one key inside
-// a batch are merged first (coalescing, and PostgreSQL refuses to upsert one row twice in a statement).
+// carried resources sealed); a resource deleted with dataErasure (ResourceDeleted, or a *Deleted Message carrying
+// it) queues one erasure request, however many notifications say so. Marks of one key inside a batch are merged
+// first (coalescing, and PostgreSQL refuses to upsert one row twice in a statement).
 import type { Insertable } from 'kysely';
 import type { CommercetoolsNotification, ControlMessage } from '../ingest/message.ts';
 import { redact } from '../observability/redact.ts';
@@ -21,7 +22,7 @@ export interface RouteResult {
   /** Notifications in them, fresh and duplicate. */
   notifications: number;
   duplicates: number;
-  /** Erasure requests queued (CustomerDeleted with dataErasure). */
+  /** Erasure requests queued (resources deleted with dataErasure). */
   erasures: number;
   /** New work per destination: record keys marked dirty and events queued. */
   queued: Map<string, { records: number; events: number }>;
@@ -116,16 +117,17 @@ async function routeNotifications(writer: RoutingWriter, routes: Routes, accepte
 
   const marks = new Map<string, Mark>();
   const events: Array<Insertable<EventsTable>> = [];
-  const erasures: Array<Insertable<ErasureRequestsTable>> = [];
+  const erasures = new Map<string, Insertable<ErasureRequestsTable>>();
   for (const item of firstOfKey.values()) {
     const n = item.notification;
     if (!fresh.has(n.dedupeKey)) continue;
     if (n.resource) {
       for (const route of routes.recordsFor(n.resource.typeId)) mergeMark(marks, markFor(route.destination, route.recordType, item));
     }
-    // The customer asked to be forgotten: carried out by the engine's erasure loop (engine/erasure.ts).
-    if (n.type === 'CustomerDeleted' && n.resource && (n.payload as { dataErasure?: unknown }).dataErasure === true) {
-      erasures.push({ customer_id: n.resource.id, correlation_id: item.correlationId, source: 'message', requested_at: now });
+    // Deleted with dataErasure: ctbridge forgets it too, in the engine's erasure loop (engine/erasure.ts).
+    if (n.dataErasure && n.resource) {
+      const key = erasureKey(n.resource.typeId, n.resource.id);
+      if (!erasures.has(key)) erasures.set(key, { resource_type: n.resource.typeId, resource_id: n.resource.id, correlation_id: item.correlationId, source: n.type, requested_at: now });
     }
     // The message is kept sealed until its delivery (one seal for all the deliveries it starts).
     let payload: string | undefined;
@@ -156,11 +158,21 @@ async function routeNotifications(writer: RoutingWriter, routes: Routes, accepte
   const sealedResource = (resource: Record<string, unknown>) => sealedResources.get(resource) ?? sealedResources.set(resource, sealer.seal(JSON.stringify(resource))).get(resource)!;
   await writer.markRecords([...marks.values()].map(({ row, carried }) => ({ ...row, carried_resource: carried ? sealedResource(carried) : null })));
   await writer.queueEvents(events);
-  if (erasures.length > 0) {
-    await writer.requestErasures(erasures);
-    result.erasures += erasures.length;
+  if (erasures.size > 0) {
+    // One erasure per resource: commercetools may say it twice (a ResourceDeleted and a relay's Message, in either
+    // order, together or apart), and a second one would delete again and audit again. The seen table remembers
+    // that it was asked for, in this transaction, for as long as it remembers the notifications themselves.
+    const asked = await writer.seen([...erasures.keys()].map((key) => ({ dedupe_key: key, received_at: now })));
+    const requests = [...erasures].filter(([key]) => asked.has(key)).map(([, request]) => request);
+    await writer.requestErasures(requests);
+    result.erasures += requests.length;
   }
   result.duplicates = accepted.length - fresh.size;
+}
+
+/** The seen table's key for "an erasure of this resource was asked for" (message ids and change keys never look like it). */
+function erasureKey(typeId: string, id: string): string {
+  return `erasure:${typeId}:${id}`;
 }
 
 /** A record key to mark dirty, with the resource it carries (encoded once the batch's marks are merged). */

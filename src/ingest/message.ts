@@ -23,6 +23,12 @@ export interface CommercetoolsNotification {
   carriedResource: Record<string, unknown> | undefined;
   /** True for ResourceDeleted and for *Deleted Messages. */
   deleted: boolean;
+  /**
+   * True when the resource was deleted with `dataErasure=true`: commercetools says so in the ResourceDeleted change
+   * notification (`dataErasure`); a *Deleted Message carrying `dataErasure: true` (a relay's own) counts too.
+   * ctbridge then forgets what it holds of the resource (engine/erasure.ts).
+   */
+  dataErasure: boolean;
   /** True when commercetools left the payload out (payloadNotIncluded): the API must be asked. */
   payloadNotIncluded: boolean;
   /** When the change happened in commercetools (ms since epoch); used for end-to-end lag. */

@@ -278,6 +278,8 @@ function fromMessage(o: JsonObject, ctx: Context): NormalizedItem {
     resourceVersion,
     carriedResource: payloadNotIncluded ? undefined : carriedResource(o, type, resource, resourceVersion),
     deleted: type.endsWith('Deleted'),
+    // commercetools' own Messages never carry it (CustomerDeletedMessage has only `email`); a relay's may.
+    dataErasure: type.endsWith('Deleted') && own(o, 'dataErasure') === true,
     payloadNotIncluded,
     occurredAt: occurredAt(o, ctx),
     payload: o,
@@ -327,6 +329,9 @@ function fromChange(o: JsonObject, notificationType: 'ResourceCreated' | 'Resour
     resourceVersion: version,
     carriedResource: undefined,
     deleted: notificationType === 'ResourceDeleted',
+    // ResourceDeletedDeliveryPayload.dataErasure: "true if the dataErasure parameter on the DELETE request was set
+    // to true" (spec/commercetools/types/ResourceDeletedDeliveryPayload.raml); absent otherwise.
+    dataErasure: notificationType === 'ResourceDeleted' && own(o, 'dataErasure') === true,
     payloadNotIncluded: false,
     occurredAt: occurredAt(o, ctx),
     payload: o,
@@ -367,6 +372,7 @@ function fromEvent(o: JsonObject, ctx: Context): NormalizedItem {
     resourceVersion,
     carriedResource: undefined,
     deleted: resource !== undefined && type.endsWith('Deleted'),
+    dataErasure: false,
     payloadNotIncluded: false,
     occurredAt: occurredAt(o, ctx),
     payload: o,

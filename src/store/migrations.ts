@@ -243,6 +243,14 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         if (layout.inboxInMain) await addInboxSeal(db, dialect);
       },
     },
+    '0007_i13_erasure_of_resources': {
+      async up(db: Kysely<unknown>) {
+        // An erasure is of a resource, not only of a customer: commercetools deletes orders, carts, payments,
+        // shopping lists… with dataErasure too, and says so in their ResourceDeleted notifications.
+        await db.schema.alterTable('erasure_requests').renameColumn('customer_id', 'resource_id').execute();
+        await db.schema.alterTable('erasure_requests').addColumn('resource_type', 'text', (c) => c.notNull().defaultTo('customer')).execute();
+      },
+    },
   };
 }
 

@@ -229,12 +229,18 @@ export interface AuditLogTable {
   detail: string | null;
 }
 
+/** A resource to forget (engine/erasure.ts), until carried out. */
 export interface ErasureRequestsTable {
   id: Generated<number>;
-  customer_id: string;
+  /** The commercetools resource type: customer, or order, cart, payment… (anything deleted with dataErasure). */
+  resource_type: Generated<string>;
+  resource_id: string;
   correlation_id: string;
   requested_at: number;
-  /** message (CustomerDeleted with dataErasure) or cli */
+  /**
+   * What asked for it: the notification type (ResourceDeleted, or a *Deleted Message carrying dataErasure), or cli
+   * (`ctbridge erase`); rows written before resource types were kept say message (a CustomerDeleted).
+   */
   source: string;
 }
 
