@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { CommercetoolsNotification, NormalizedItem } from '../src/ingest/message.ts';
 import { normalizeBody } from '../src/ingest/normalize.ts';
+import { ENVELOPES } from './support/envelopes.ts';
 
 const reference = join(import.meta.dirname, '../spec/commercetools');
 type Json = Record<string, unknown>;
@@ -41,6 +42,7 @@ const cloudEvent = load('subscription/cloudevents-payload.example.json');
 const resourceCreated = load('subscription/resource-created-payload.example.json');
 const resourceUpdated = load('subscription/resource-updated-payload.example.json');
 const resourceDeleted = load('subscription/resource-deleted-payload.example.json');
+const erasedCustomer = load('subscription/resource-deleted-data-erasure.example.json');
 const eventPayload = load('subscription/event-payload.example.json');
 const payloadNotIncluded = load('subscription/payload-not-included.example.json');
 
@@ -89,7 +91,17 @@ const officialExpectations: Record<string, (n: CommercetoolsNotification) => voi
       resource: { typeId: 'product', id: '<product-id>' },
       resourceVersion: 3,
       deleted: true,
+      dataErasure: false,
       occurredAt: Date.parse('2022-10-25T13:23:50.113Z'),
+    }),
+  'resource-deleted-data-erasure.example.json': (n) =>
+    expect(n).toMatchObject({
+      dedupeKey: '<customer-id>:3:ResourceDeleted',
+      notificationType: 'ResourceDeleted',
+      resource: { typeId: 'customer', id: '<customer-id>' },
+      resourceVersion: 3,
+      deleted: true,
+      dataErasure: true,
     }),
   'event-payload.example.json': (n) =>
     expect(n).toMatchObject({
@@ -214,7 +226,13 @@ describe('Messages carrying the resource', () => {
 
   test('*Deleted Messages are deletions', () => {
     const body = { ...messagePayload, id: 'm-del', type: 'CustomerDeleted', erasure: false };
-    expect(single(body)).toMatchObject({ deleted: true, type: 'CustomerDeleted' });
+    expect(single(body)).toMatchObject({ deleted: true, type: 'CustomerDeleted', dataErasure: false });
+  });
+
+  test('a *Deleted Message that carries dataErasure: true asks for erasure; no other Message does', () => {
+    expect(single({ ...messagePayload, id: 'm-del', type: 'CustomerDeleted', dataErasure: true }).dataErasure).toBe(true);
+    expect(single({ ...messagePayload, id: 'm-set', type: 'CustomerLastNameSet', dataErasure: true }).dataErasure).toBe(false);
+    expect(single({ ...messagePayload, id: 'm-del', type: 'CustomerDeleted', dataErasure: 'true' }).dataErasure).toBe(false);
   });
 });
 
@@ -386,6 +404,17 @@ describe('envelopes', () => {
     expect(normalizeBody(body, {})).toEqual([
       { kind: 'control', control: { kind: 'eventgrid-validation', validationCode: '512d38b6-c7b8-40c8-89fe-f46f9e9622b6' } },
     ]);
+  });
+
+  test.each(Object.keys(ENVELOPES) as Array<keyof typeof ENVELOPES>)('a ResourceDeleted with dataErasure keeps it in the %s envelope', (name) => {
+    const n = single(ENVELOPES[name](erasedCustomer));
+    expect(n).toMatchObject({ dedupeKey: '<customer-id>:3:ResourceDeleted', resource: { typeId: 'customer', id: '<customer-id>' }, deleted: true, dataErasure: true });
+    expect(n.payload).toEqual(erasedCustomer);
+    expect(single(ENVELOPES[name](resourceDeleted)).dataErasure).toBe(false);
+  });
+
+  test('a ResourceDeleted whose dataErasure is anything but true asks for no erasure', () => {
+    for (const value of [false, 'true', 1, null]) expect(single({ ...erasedCustomer, dataErasure: value }).dataErasure).toBe(false);
   });
 
   test('nested envelopes unwrap recursively: SNS around a CloudEvent', () => {
