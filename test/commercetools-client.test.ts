@@ -157,12 +157,47 @@ describe('commercetools client against the emulator', () => {
   });
 
   it('reads referenced objects by id or by key, for mappings that expand them', async () => {
-    const group = (await client.api.customerGroups().post({ body: { key: 'vip', groupName: 'VIP' } }).execute()).body;
+    const group = (await client.api.customerGroups().post({ body: { key: 'gold', groupName: 'Gold' } }).execute()).body;
     const byId = await client.fetchReferenced('customer-group', 'id', [group.id, 'no-such-id']);
     expect([...byId.keys()]).toEqual([group.id]);
-    expect(byId.get(group.id)).toMatchObject({ key: 'vip', name: 'VIP' });
+    expect(byId.get(group.id)).toMatchObject({ key: 'gold', name: 'Gold' });
     const stores = await client.fetchReferenced('store', 'key', ['uk-store', 'dach-store', 'nowhere']);
     expect([...stores.keys()].sort()).toEqual(['dach-store', 'uk-store']);
+  });
+
+  it('keeps the customer group a seeded customer was created in (by key), read back through the SDK', async () => {
+    const grouped = shop.customers.filter((c) => c.customerGroupKey !== undefined);
+    expect(new Set(grouped.map((c) => c.customerGroupKey))).toEqual(new Set(['trade', 'vip']));
+    const read = await client.fetchByIds('customer', shop.customerIds);
+    for (const customer of shop.customers) {
+      const expected = customer.customerGroupKey === undefined ? undefined : { typeId: 'customer-group', id: shop.customerGroups[customer.customerGroupKey]!.id };
+      expect(read.get(customer.id)!.customerGroup).toEqual(expected);
+    }
+  });
+
+  it('creates a customer with its customerGroup and customerGroupAssignments, by id or key, as commercetools does', async () => {
+    const vip = shop.customerGroups.vip!;
+    const trade = shop.customerGroups.trade!;
+    const created = (
+      await client.api
+        .customers()
+        .post({ body: { email: 'grouped@example.org', customerGroup: { typeId: 'customer-group', id: vip.id }, customerGroupAssignments: [{ customerGroup: { typeId: 'customer-group', key: 'trade' } }] } })
+        .execute()
+    ).body.customer;
+    // The answer to the create, at version 1, and the customer read back, both hold the groups as References by id.
+    expect(created.version).toBe(1);
+    expect(created.customerGroup).toEqual({ typeId: 'customer-group', id: vip.id });
+    expect(created.customerGroupAssignments).toEqual([{ customerGroup: { typeId: 'customer-group', id: trade.id } }]);
+    const read = (await client.fetchByIds('customer', [created.id])).get(created.id)!;
+    expect(read).toMatchObject({ version: 1, customerGroup: { typeId: 'customer-group', id: vip.id }, customerGroupAssignments: [{ customerGroup: { typeId: 'customer-group', id: trade.id } }] });
+    // The group expands like any Reference a mapping reads through (customerGroup.obj.name).
+    expect((await client.fetchReferenced('customer-group', 'id', [vip.id])).get(vip.id)).toMatchObject({ key: 'vip', name: 'VIP' });
+
+    // A group that does not exist is refused, and no customer is created.
+    const refused = await rejection(client.api.customers().post({ body: { email: 'nogroup@example.org', customerGroup: { typeId: 'customer-group', key: 'no-such-group' } } }).execute());
+    expect(refused).toMatchObject({ statusCode: 400, body: { errors: [{ code: 'ReferencedResourceNotFound' }] } });
+    const left = await client.api.customers().get({ queryArgs: { where: 'email = "nogroup@example.org"' } }).execute();
+    expect(left.body.results).toEqual([]);
   });
 
   it('leaves deleted and unknown ids out of the result, and quotes odd ids safely', async () => {

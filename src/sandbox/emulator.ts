@@ -1,8 +1,10 @@
 // Runs the commercetools emulator (@labdigital/commercetools-mock) as a real HTTP server on 127.0.0.1, so the
 // sandbox and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first,
-// then the HTTP API, through the official SDK.
+// then the HTTP API, through the official SDK. Where the emulator differs from commercetools in a way the sandbox
+// or the tests would otherwise depend on, it is corrected here (keepCustomerGroups).
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
 import { CommercetoolsMock } from '@labdigital/commercetools-mock';
 
 export interface EmulatorOptions {
@@ -66,6 +68,37 @@ function invalidClientBody(): Record<string, unknown> {
   };
 }
 
+/**
+ * The emulator creates a customer without the `customerGroup` and `customerGroupAssignments` of its CustomerDraft
+ * (its CustomerRepository.create sets `customerGroupAssignments: []` and never reads `customerGroup`, as of
+ * @labdigital/commercetools-mock 4.4.0; only the setCustomerGroup update action sets a group). commercetools keeps
+ * both, the group given by id or by key as a ResourceIdentifier and answered as a Reference by id, and refuses a
+ * group that does not exist with 400 ReferencedResourceNotFound
+ * (https://docs.commercetools.com/api/projects/customers#customerdraft). The customer repository's create is
+ * wrapped to do the same: the groups are looked up first (an unknown one fails the create, nothing stored), then
+ * written into the created customer in place, at its version 1, as commercetools answers it.
+ */
+function keepCustomerGroups(mock: CommercetoolsMock, projectKey: string): void {
+  const project = mock.project(projectKey);
+  const storage = project.config.storage;
+  const customers = project.getRepository('customer');
+  const create = customers.create.bind(customers);
+  const reference = async (context: { projectKey: string }, identifier: CustomerGroupResourceIdentifier) => {
+    const group = await storage.getByResourceIdentifier<'customer-group'>(context.projectKey, { ...identifier, typeId: 'customer-group' });
+    return { typeId: 'customer-group' as const, id: group.id };
+  };
+  customers.create = async (context, draft: CustomerDraft) => {
+    const group = draft.customerGroup ? await reference(context, draft.customerGroup) : undefined;
+    const assignments = [];
+    for (const assignment of draft.customerGroupAssignments ?? []) assignments.push({ customerGroup: await reference(context, assignment.customerGroup) });
+    const created = await create(context, draft);
+    if (!group && assignments.length === 0) return created;
+    const kept = { ...created, ...(group && { customerGroup: group }), customerGroupAssignments: assignments };
+    await storage.add(context.projectKey, 'customer', kept);
+    return kept;
+  };
+}
+
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const projectKey = options.projectKey ?? 'ctbridge-sandbox';
   const clientId = options.clientId ?? `sandbox-${randomBytes(6).toString('hex')}`;
@@ -76,6 +109,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     defaultProjectKey: projectKey,
     silent: true,
   });
+  keepCustomerGroups(mock, projectKey);
 
   // The emulator checks that API calls carry a token it issued, but hands a token to any client id and secret.
   // Real commercetools rejects a wrong secret with 401 invalid_client; do the same so that path is testable.

@@ -1,6 +1,7 @@
 // Fills a commercetools project (in practice the emulator) with a small, realistic shop through the real HTTP API:
-// two stores (DACH in EUR, UK in GBP), a catalogue, customers across DE/AT/CH/GB with the messy variety real data
-// has (umlauts, apostrophes, several phone formats, store-scoped and global accounts), orders and payments.
+// two stores (DACH in EUR, UK in GBP), a catalogue, customer groups, customers across DE/AT/CH/GB with the messy
+// variety real data has (umlauts, apostrophes, several phone formats, store-scoped and global accounts, some in a
+// customer group), orders and payments.
 // Everything is derived from a seed, so the same seed gives the same shop (except the ids commercetools assigns).
 import type {
   BaseAddress,
@@ -53,6 +54,8 @@ export interface SeededCustomer {
   storeKey: string;
   /** True when the customer account itself belongs to the store (a store-scoped customer). */
   storeScoped: boolean;
+  /** The key of the customer group the customer was created in, if any. */
+  customerGroupKey: string | undefined;
 }
 
 export interface SeededOrder {
@@ -66,6 +69,8 @@ export interface SeededOrder {
 
 export interface SeededShop {
   stores: StoreSpec[];
+  /** The customer groups, by key. */
+  customerGroups: Record<string, { id: string; name: string }>;
   productIds: string[];
   customers: SeededCustomer[];
   orders: SeededOrder[];
@@ -84,6 +89,18 @@ export const STORES: readonly StoreSpec[] = [
   },
   { key: 'uk-store', name: { 'en-GB': 'UK shop', 'de-DE': 'UK Shop' }, languages: ['en-GB'], countries: ['GB'], currency: 'GBP' },
 ];
+
+/** The shop's customer groups: business accounts trade, every seventh private customer VIP. */
+export const CUSTOMER_GROUPS = [
+  { key: 'trade', groupName: 'Trade' },
+  { key: 'vip', groupName: 'VIP' },
+] as const;
+
+/** Which group a customer draft joins (no random draw, so a seed's shop stays what it was). */
+function customerGroupFor(index: number, business: boolean): string | undefined {
+  if (business) return 'trade';
+  return index % 7 === 0 ? 'vip' : undefined;
+}
 
 /** Small deterministic PRNG (mulberry32 style): same seed, same sequence, on every platform. */
 export class Random {
@@ -265,6 +282,7 @@ export function customerDraft(random: Random, index: number): { draft: CustomerD
   const separateBilling = random.chance(0.25);
   if (separateBilling) addresses.push(randomAddress(random, country, person, 'billing'));
   const business = random.chance(0.15);
+  const group = customerGroupFor(index, business);
   const draft: CustomerDraft = {
     key: `customer-${String(index + 1).padStart(4, '0')}`,
     customerNumber: `C${100000 + index}`,
@@ -282,6 +300,9 @@ export function customerDraft(random: Random, index: number): { draft: CustomerD
     defaultBillingAddress: separateBilling ? 1 : 0,
     billingAddresses: [separateBilling ? 1 : 0],
     ...(storeScoped ? { stores: [{ typeId: 'store', key: profile.storeKey }] } : {}),
+    // By key, as a ResourceIdentifier: commercetools keeps it on the new customer (the emulator too, see
+    // emulator.ts keepCustomerGroups).
+    ...(group ? { customerGroup: { typeId: 'customer-group', key: group } } : {}),
   };
   return { draft, country, storeScoped };
 }
@@ -385,6 +406,11 @@ export async function seedShop(target: HasApi, options: SeedOptions = {}): Promi
       .post({ body: { key: store.key, name: store.name, languages: store.languages, countries: store.countries.map((code) => ({ code })) } })
       .execute();
   }
+  const customerGroups: SeededShop['customerGroups'] = {};
+  for (const group of CUSTOMER_GROUPS) {
+    const created = (await api.customerGroups().post({ body: { key: group.key, groupName: group.groupName } }).execute()).body;
+    customerGroups[group.key] = { id: created.id, name: created.name };
+  }
   await api.productTypes().post({ body: { key: 'outdoor-apparel', name: 'Outdoor apparel', description: 'Clothing and gear' } }).execute();
   const productIds = await mapLimit(CATALOGUE, concurrency, async (item) => {
     const body: ProductDraft = {
@@ -415,6 +441,7 @@ export async function seedShop(target: HasApi, options: SeedOptions = {}): Promi
       country,
       storeKey: COUNTRIES[country].storeKey,
       storeScoped,
+      customerGroupKey: draft.customerGroup?.key,
     };
     const address = draft.addresses?.[0];
     if (!address) throw new Error(`customer draft ${seeded.key} has no address`);
@@ -455,6 +482,7 @@ export async function seedShop(target: HasApi, options: SeedOptions = {}): Promi
 
   return {
     stores: [...STORES],
+    customerGroups,
     productIds,
     customers: customers.map((c) => c.seeded),
     orders,
