@@ -413,6 +413,11 @@ describe('envelopes', () => {
     expect(single(ENVELOPES[name](resourceDeleted)).dataErasure).toBe(false);
   });
 
+  test('a Message or Event id with the prefix of ctbridge\'s own dedupe keys is refused, so none poses as an erasure asked for', () => {
+    expect(unrecognisedReason({ ...messagePayload, id: 'ctbridge:erasure:customer:<customer_id>' })).toMatch(/^Message id starts with "ctbridge:"/);
+    expect(unrecognisedReason({ ...eventPayload, id: 'ctbridge:x' })).toMatch(/^Event id starts with "ctbridge:"/);
+  });
+
   test('a ResourceDeleted whose dataErasure is anything but true asks for no erasure', () => {
     for (const value of [false, 'true', 1, null]) expect(single({ ...erasedCustomer, dataErasure: value }).dataErasure).toBe(false);
   });

@@ -7,6 +7,7 @@
 // first (coalescing, and PostgreSQL refuses to upsert one row twice in a statement).
 import type { Insertable } from 'kysely';
 import type { CommercetoolsNotification, ControlMessage } from '../ingest/message.ts';
+import { RESERVED_DEDUPE_PREFIX } from '../ingest/normalize.ts';
 import { redact } from '../observability/redact.ts';
 import type { Sealer } from '../pii/sealed.ts';
 import { inboxCorrelationId, takeInbox, type InboxBody, type RoutingWriter, type TakeOptions } from '../store/inbox.ts';
@@ -170,9 +171,12 @@ async function routeNotifications(writer: RoutingWriter, routes: Routes, accepte
   result.duplicates = accepted.length - fresh.size;
 }
 
-/** The seen table's key for "an erasure of this resource was asked for" (message ids and change keys never look like it). */
+/**
+ * The seen table's key for "an erasure of this resource was asked for": normalisation refuses Message and Event ids
+ * with its prefix, and a change notification's key (`<id>:<version>:<type>`) never has it.
+ */
 function erasureKey(typeId: string, id: string): string {
-  return `erasure:${typeId}:${id}`;
+  return `${RESERVED_DEDUPE_PREFIX}erasure:${typeId}:${id}`;
 }
 
 /** A record key to mark dirty, with the resource it carries (encoded once the batch's marks are merged). */

@@ -408,13 +408,23 @@ function notification(n: CommercetoolsNotification, ctx: Context): NormalizedIte
   // Identifiers become indexed text columns: PostgreSQL refuses NUL characters in text and index entries over
   // ~2.7 kB, and a row it refuses would fail its request (or, once accepted, block routing behind it) forever.
   const problem =
-    ((n.notificationType === 'Message' || n.notificationType === 'Event') && identifierProblem('id', n.dedupeKey)) ||
+    ((n.notificationType === 'Message' || n.notificationType === 'Event') && (identifierProblem('id', n.dedupeKey) || reservedIdProblem(n.dedupeKey))) ||
     identifierProblem('type', n.type) ||
     (n.resource && (identifierProblem('resource.typeId', n.resource.typeId) || identifierProblem('resource.id', n.resource.id)));
   if (problem) return unrecognised(ctx, `${n.notificationType} ${problem}`, n.payload);
   // The payload is stored as JSON text; JSON.stringify overflows the stack on a few thousand levels of nesting.
   if (nestedDeeperThan(n.payload, MAX_PAYLOAD_DEPTH)) return unrecognised(ctx, `${n.notificationType} payload is nested deeper than ${MAX_PAYLOAD_DEPTH} levels`, n.payload);
   return { kind: 'notification', notification: n };
+}
+
+/**
+ * Dedupe keys ctbridge writes beside the notifications' own start with this (routing's "an erasure of this
+ * resource was asked for"); a Message or Event id never does (commercetools' are UUIDs), so none can pose as one.
+ */
+export const RESERVED_DEDUPE_PREFIX = 'ctbridge:';
+
+function reservedIdProblem(id: string): string | undefined {
+  return id.startsWith(RESERVED_DEDUPE_PREFIX) ? `id starts with "${RESERVED_DEDUPE_PREFIX}", which ctbridge keeps for its own dedupe keys` : undefined;
 }
 
 function identifierProblem(name: string, value: string): string | undefined {
