@@ -16,10 +16,12 @@ export interface IntercomClient {
   /** Runs one SDK call (`doing` says what, for the error message); its failure comes out as a kit error class. */
   call<T>(doing: string, request: (api: IntercomApi) => Promise<T>): Promise<T>;
   /**
-   * Creates a contact, or finds the one Intercom already has with that external_id or email: Intercom's search
-   * lags behind creation, so its 409 "already exists with id=…" is the reliable way to find it.
+   * Creates a contact, or finds the one Intercom already has with that external_id (archived by an admin or
+   * not): Intercom's search lags behind creation, so its 409 "A contact matching those details already exists
+   * with id=…" ("An archived contact …" when it is archived) is the reliable way to find it. With an external_id
+   * in the body Intercom never matches by email, so the contact it names is the same customer's.
    */
-  createContact(doing: string, body: Record<string, unknown>): Promise<{ id: string; created: boolean }>;
+  createContact(doing: string, body: Record<string, unknown>): Promise<{ id: string; created: boolean; archived: boolean }>;
   /** Says once (per name, up to a thousand) that a mapped value has no attribute declared, so is not sent. */
   undeclared: (name: string) => void;
 }
@@ -76,10 +78,11 @@ export function createIntercomClient(settings: IntercomSettings, deps: Connector
     async createContact(doing, body) {
       try {
         const contact = await api.contacts.create(body as never);
-        return { id: contact.id, created: true };
+        return { id: contact.id, created: true, archived: false };
       } catch (error) {
-        const existing = error instanceof IntercomError && error.statusCode === 409 ? /id=([\w-]+)/.exec(errorMessages(error.body))?.[1] : undefined;
-        if (existing) return { id: existing, created: false };
+        const message = error instanceof IntercomError && error.statusCode === 409 ? errorMessages(error.body) : '';
+        const existing = /id=([\w-]+)/.exec(message)?.[1];
+        if (existing) return { id: existing, created: false, archived: /\barchived contact\b/i.test(message) };
         throw classify(error, doing);
       }
     },

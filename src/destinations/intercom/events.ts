@@ -5,6 +5,7 @@
 // event's email.
 import { PermanentError, RetryableError, type EventItem, type ItemOperation } from '../kit/index.ts';
 import type { IntercomClient } from './client.ts';
+import { guestLead } from './contacts.ts';
 import { EVENT_NAME_FIELD, metadataOf } from './fields.ts';
 
 export const createEvent: ItemOperation<IntercomClient, EventItem> = {
@@ -35,8 +36,8 @@ async function eventContact(client: IntercomClient, item: EventItem): Promise<{ 
   if (item.person?.key.startsWith('customer:')) return { user_id: item.person.key.slice('customer:'.length) };
   const email = typeof item.payload.email === 'string' ? item.payload.email : undefined;
   if (!email) throw new PermanentError(`event ${item.eventType}: no contact to put it on: commercetools names no customer for it, and a guest's event needs an email field to create the Intercom lead`);
-  const lead = await client.createContact('creating a lead for a guest', { role: 'lead', email });
-  return { id: lead.id, personId: lead.id };
+  const lead = await guestLead(client, item.person?.key ?? email.toLowerCase(), email);
+  return { id: lead, personId: lead };
 }
 
 /** The back-office link of an order event, when configured. */
