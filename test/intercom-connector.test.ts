@@ -4,8 +4,10 @@
 // field and then only what changed, a contact found through the 409 when search lags, tags moved, business units
 // as companies with their associates, events with text metadata and the back-office link (a redelivery harmless),
 // a revoked token as a permanent error that says so, statuses classified as the kit says, Intercom's rate-limit
-// headers pausing the destination. The runtime's part (coalescing, the order context, the timeline, merges of
+// headers pausing the destination (and a workspace allowance below limitPerMinute said once), an archived contact
+// brought back, associates detached, one lead per guest, two customers sharing an email kept apart. The runtime's part (coalescing, the order context, the timeline, merges of
 // guests, erasure, the rate-limit backlog, start-up) is test/intercom.test.ts.
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, RateLimitedError, RetryableError } from '../src/destinations/kit/index.ts';
 import { intercomDestination } from '../src/destinations/intercom/index.ts';
@@ -25,8 +27,8 @@ async function simulator(options: { token?: string; searchLagMs?: number } = {})
   return sim;
 }
 
-function connectorFor(sim: IntercomSimulator, settings: Record<string, unknown> = {}) {
-  return createTestConnector(intercomDestination, { token: sim.token, baseUrl: sim.url, attributes: ATTRIBUTES, orderLink: 'https://backoffice.example.com/orders/{id}', ...settings });
+function connectorFor(sim: IntercomSimulator, settings: Record<string, unknown> = {}, options: Parameters<typeof createTestConnector>[2] = {}) {
+  return createTestConnector(intercomDestination, { token: sim.token, baseUrl: sim.url, attributes: ATTRIBUTES, orderLink: 'https://backoffice.example.com/orders/{id}', ...settings }, options);
 }
 
 const usersOf = (sim: IntercomSimulator) => [...sim.workspace.contacts.values()].filter((c) => c.role === 'user');
@@ -366,6 +368,23 @@ describe('the Intercom connector', () => {
     expect(limiter.pausedUntil).toBe(windowStart + 10_000);
     expect(sim.stats.rateLimited).toBe(1);
     expect(usersOf(sim).map((c) => c.external_id)).toEqual(['w1', 'w2']);
+  });
+
+  it('says once when the workspace allows fewer calls than limitPerMinute paces at, from X-RateLimit-Limit', async () => {
+    const sim = await startIntercomSimulator({ token: 'intercom-token', limitPerMinute: 600 });
+    simulators.push(sim);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const { connector } = connectorFor(sim, { attributes: {}, limitPerMinute: 1_000 }, { logger });
+    await connector.sendRecords([recordItem({ resourceId: 'a1', fields: { email: 'a1@example.com' } }), recordItem({ resourceId: 'a2', fields: { email: 'a2@example.com' } })]);
+    expect(lines.map((line) => line.msg)).toEqual(['Intercom allows 100 calls per 10 seconds (600 a minute), fewer than limitPerMinute (1000): set limitPerMinute to 600 or less, or calls will be answered 429 and wait']);
+    expect(lines[0]).toMatchObject({ perWindow: 100, perMinute: 600, limitPerMinute: 1000 });
+
+    // Within the allowance: nothing said.
+    lines.length = 0;
+    const { connector: fitting } = connectorFor(sim, { attributes: {}, limitPerMinute: 600 }, { logger });
+    await fitting.sendRecords([recordItem({ resourceId: 'a3', fields: { email: 'a3@example.com' } })]);
+    expect(lines).toEqual([]);
   });
 
   it('counts every call it makes, each after taking a slot from the limiter', async () => {

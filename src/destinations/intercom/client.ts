@@ -33,7 +33,14 @@ const requireModule = createRequire(import.meta.url);
 export function createIntercomClient(settings: IntercomSettings, deps: ConnectorDeps): IntercomClient {
   const { logger } = deps;
   const { IntercomClient, IntercomEnvironment, IntercomError, IntercomTimeoutError } = requireModule('intercom-client') as typeof IntercomSdk;
-  const fetch = deps.fetch.with({ timeoutMs: settings.timeoutMs, budgetResetAt: windowResetAt });
+  let allowanceChecked = false;
+  const fetch = deps.fetch.with({
+    timeoutMs: settings.timeoutMs,
+    budgetResetAt(headers, status) {
+      if (!allowanceChecked) allowanceChecked = checkAllowance(headers, settings.limitPerMinute, logger);
+      return windowResetAt(headers, status);
+    },
+  });
   const api = new IntercomClient({
     token: settings.token,
     ...(settings.baseUrl ? { baseUrl: settings.baseUrl } : { environment: { us: IntercomEnvironment.UsProduction, eu: IntercomEnvironment.EuProduction, au: IntercomEnvironment.AuProduction }[settings.region] }),
@@ -104,6 +111,20 @@ function windowResetAt(headers: Headers, status: number): number | undefined {
   const reset = Number(headers.get('x-ratelimit-reset') ?? Number.NaN) * 1000;
   if ((status === 429 || (remaining !== null && Number(remaining) === 0)) && Number.isFinite(reset) && reset > 0) return reset;
   return undefined;
+}
+
+/**
+ * Says once when the workspace allows fewer calls than limitPerMinute paces at: X-RateLimit-Limit is the allowance
+ * of a 10-second window (https://developers.intercom.com/docs/references/2.17/rest-api/errors/rate-limiting), so
+ * the pacing would collect a 429 every window. Returns whether the answer carried the header (checked once then).
+ */
+function checkAllowance(headers: Headers, limitPerMinute: number, logger: Logger): boolean {
+  const perWindow = Number(headers.get('x-ratelimit-limit') ?? Number.NaN);
+  if (!Number.isFinite(perWindow) || perWindow <= 0) return false;
+  if (perWindow * 6 < limitPerMinute) {
+    logger.warn({ perWindow, perMinute: perWindow * 6, limitPerMinute }, `Intercom allows ${perWindow} calls per 10 seconds (${perWindow * 6} a minute), fewer than limitPerMinute (${limitPerMinute}): set limitPerMinute to ${perWindow * 6} or less, or calls will be answered 429 and wait`);
+  }
+  return true;
 }
 
 /** Intercom's error list as one line. */
