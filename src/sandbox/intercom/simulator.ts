@@ -1,10 +1,11 @@
 // A local Intercom (REST API 2.14) as strict as the real one, for the tests, the sandbox and the benchmark.
-// Every request is checked against the official OpenAPI description (spec/intercom, vendored with its provenance): a bearer
-// token is required, and the Intercom-Version header is optional (without it the app's version applies); an
-// unknown parameter, a wrong type or a missing required one is a 400 with Intercom's error list. The workspace
-// (workspace.ts) keeps contacts, data attributes, events, tags and companies with Intercom's rules. Calls are
-// rate limited in 10-second windows with the real headers and 429 body, faults can be injected, and every response is checked against the description too (a mismatch is
-// a simulator bug, answered 500 and listed in `bugs`).
+// Every request is checked against the official OpenAPI description (spec/intercom, vendored with its
+// provenance): a bearer token is required, and the Intercom-Version header is optional (without it the app's
+// version applies); an unknown parameter, a wrong type or a missing required one is a 400 with Intercom's error
+// list. The workspace (workspace.ts) keeps contacts, data attributes, events, tags and companies with Intercom's
+// rules. Calls are rate limited in 10-second windows with the real headers and 429 body, faults can be injected,
+// and every response is checked against the description too (a mismatch is a simulator bug, answered 500 and
+// listed in `bugs`).
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,8 +1,8 @@
-// The state of a simulated Intercom workspace and the rules Intercom applies to it: contacts (users and leads;
-// a unique external_id, an email shared by several contacts; a search index that lags behind creation), custom data attributes (a contact's
-// custom_attributes must name existing ones, with values of their type), data events (deduplicated on
-// name + contact + created_at), tags, companies, notes by the workspace's admin, merges of leads into users,
-// archive and delete. The HTTP side
+// The state of a simulated Intercom workspace and the rules Intercom applies to it: contacts (users and leads; a
+// unique external_id, an email several contacts may share; a search index that lags behind creation), custom
+// data attributes (a contact's custom_attributes must name existing ones, with values of their type), data
+// events (deduplicated on name + contact + created_at), tags, companies (contacts attached and detached), notes
+// by the workspace's admin, merges of leads into users, archive, unarchive and delete. The HTTP side
 // (simulator.ts) checks shapes against the OpenAPI description; this module checks what only state can tell.
 import { randomBytes } from 'node:crypto';
 
