@@ -221,6 +221,17 @@ describe('the Intercom connector', () => {
     expect(leads.map((c) => `${c.role}:${c.email}`)).toEqual(['lead:ivy@example.com']);
     expect(retried).toEqual({ ok: true, personId: leads[0]!.id });
     expect(sim.workspace.events.map((e) => e.contactId)).toEqual([leads[0]!.id]);
+
+    // The lead deleted in Intercom before the guest's next order reached the identity table: a retry makes another.
+    sim.workspace.deleteContact(leads[0]!.id);
+    const next = eventItem({ eventType: 'placed-order', payload: { order_number: 'ON-8', email: 'ivy@example.com' }, person: { key: 'guest:store:ivy', destinationId: undefined } });
+    const [missing] = await connector.sendEvents([next]);
+    expect(missing).toMatchObject({ ok: false, error: { name: 'RetryableError', status: 404 } });
+    const [again] = await connector.sendEvents([next]);
+    const lead = [...sim.workspace.contacts.values()][0]!;
+    expect(lead).toMatchObject({ role: 'lead', email: 'ivy@example.com' });
+    expect(again).toEqual({ ok: true, personId: lead.id });
+    expect(sim.workspace.events.map((e) => e.contactId)).toEqual([leads[0]!.id, lead.id]);
   });
 
   it('retries an event whose customer has no contact yet', async () => {

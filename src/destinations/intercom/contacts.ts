@@ -72,6 +72,13 @@ export function guestLead(client: IntercomClient, guest: string, email: string):
   return lead;
 }
 
+/** Forgets the lead remembered for a guest when Intercom no longer has it, so that the next event makes another. */
+export function forgetGuestLead(client: IntercomClient, guest: string, leadId: string): void {
+  const leads = leadsOf.get(client);
+  const lead = leads?.get(guest);
+  if (lead) void lead.then((id) => id === leadId && leads!.get(guest) === lead && leads!.delete(guest), () => undefined);
+}
+
 export const removeContact: ItemOperation<IntercomClient, RecordItem> = {
   name: 'archive or delete contact',
   async perform(client, item) {
