@@ -4,8 +4,10 @@
 // field and then only what changed, a contact found through the 409 when search lags, tags moved, business units
 // as companies with their associates, events with text metadata and the back-office link (a redelivery harmless),
 // a revoked token as a permanent error that says so, statuses classified as the kit says, Intercom's rate-limit
-// headers pausing the destination. The runtime's part (coalescing, the order context, the timeline, merges of
+// headers pausing the destination (and a workspace allowance below limitPerMinute said once), an archived contact
+// brought back, associates detached, one lead per guest, two customers sharing an email kept apart. The runtime's part (coalescing, the order context, the timeline, merges of
 // guests, erasure, the rate-limit backlog, start-up) is test/intercom.test.ts.
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, RateLimitedError, RetryableError } from '../src/destinations/kit/index.ts';
 import { intercomDestination } from '../src/destinations/intercom/index.ts';
@@ -25,8 +27,8 @@ async function simulator(options: { token?: string; searchLagMs?: number } = {})
   return sim;
 }
 
-function connectorFor(sim: IntercomSimulator, settings: Record<string, unknown> = {}) {
-  return createTestConnector(intercomDestination, { token: sim.token, baseUrl: sim.url, attributes: ATTRIBUTES, orderLink: 'https://backoffice.example.com/orders/{id}', ...settings });
+function connectorFor(sim: IntercomSimulator, settings: Record<string, unknown> = {}, options: Parameters<typeof createTestConnector>[2] = {}) {
+  return createTestConnector(intercomDestination, { token: sim.token, baseUrl: sim.url, attributes: ATTRIBUTES, orderLink: 'https://backoffice.example.com/orders/{id}', ...settings }, options);
 }
 
 const usersOf = (sim: IntercomSimulator) => [...sim.workspace.contacts.values()].filter((c) => c.role === 'user');
@@ -114,7 +116,7 @@ describe('the Intercom connector', () => {
     expect(sim.stats.byOperation.get('UpdateContact')).toBeUndefined();
   });
 
-  it('makes a business unit a company with its associates\' contacts attached, once they are in Intercom', async () => {
+  it('makes a business unit a company with its associates\' contacts attached once they are in Intercom, and detached when they leave', async () => {
     const sim = await simulator();
     const { connector } = connectorFor(sim);
     const unit = (associates: string[]) => recordItem({ resourceId: 'bu-1', resourceType: 'business-unit', recordType: 'company', fields: { company_id: 'acme', name: 'ACME GmbH', associates } });
@@ -130,6 +132,16 @@ describe('the Intercom connector', () => {
     expect(outcome).toEqual({ ok: true, destinationId: company!.id });
     expect(usersOf(sim).map((c) => c.companies)).toEqual([[company!.id], [company!.id]]);
     expect(sim.workspace.companies.size).toBe(1);
+
+    // b1 leaves the unit: detached; b2 stays.
+    const [removed] = await connector.sendRecords([{ ...unit(['b2']), previous: { company_id: 'acme', name: 'ACME GmbH', associates: ['b1', 'b2'] } }]);
+    expect(removed).toEqual({ ok: true, destinationId: company!.id });
+    expect(usersOf(sim).map((c) => `${c.external_id}:${c.companies.join(',')}`)).toEqual(['b1:', `b2:${company!.id}`]);
+    expect(sim.stats.byOperation.get('detachContactFromACompany')).toBe(1);
+    // An associate whose contact is gone from Intercom has nothing to detach.
+    sim.workspace.deleteContact(usersOf(sim)[1]!.id);
+    const [gone] = await connector.sendRecords([{ ...unit([]), previous: { company_id: 'acme', name: 'ACME GmbH', associates: ['b2'] } }]);
+    expect(gone).toEqual({ ok: true, destinationId: company!.id });
   });
 
   it('sends an event once however often it is delivered, with its metadata as text and the back-office link', async () => {
@@ -177,8 +189,49 @@ describe('the Intercom connector', () => {
     expect(second).toEqual({ ok: true, personId: leads[0]!.id });
     expect(sim.workspace.events.map((e) => e.contactId)).toEqual([leads[0]!.id, leads[0]!.id]);
 
-    const [refused] = await connector.sendEvents([eventItem({ eventType: 'placed-order', payload: { order_number: 'ON-2' } })]);
+    const [refused] = await connector.sendEvents([eventItem({ eventType: 'placed-order', payload: { order_number: 'ON-9' } })]);
     expect(refused).toMatchObject({ ok: false, error: { name: 'PermanentError', message: expect.stringContaining('a guest\'s event needs an email field') as unknown } });
+  });
+
+  it('creates one lead for a guest\'s orders delivered together, and another for another guest', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const guestOrder = (n: number, guest: string, email: string) => eventItem({ eventType: 'placed-order', resource: { typeId: 'order', id: `go-${n}` }, payload: { order_number: `ON-${n}`, email }, person: { key: guest, destinationId: undefined } });
+    const outcomes = await connector.sendEvents([guestOrder(1, 'guest:store:mia', 'mia@example.com'), guestOrder(2, 'guest:store:mia', 'mia@example.com'), guestOrder(3, 'guest:store:mia', 'mia@example.com'), guestOrder(4, 'guest:store:leo', 'leo@example.com')]);
+    const leads = [...sim.workspace.contacts.values()];
+    expect(leads.map((c) => `${c.role}:${c.email}`).sort()).toEqual(['lead:leo@example.com', 'lead:mia@example.com']);
+    const mia = leads.find((c) => c.email === 'mia@example.com')!;
+    const leo = leads.find((c) => c.email === 'leo@example.com')!;
+    expect(outcomes).toEqual([{ ok: true, personId: mia.id }, { ok: true, personId: mia.id }, { ok: true, personId: mia.id }, { ok: true, personId: leo.id }]);
+    expect(sim.workspace.events.map((e) => `${e.metadata.order_number as string}:${e.contactId}`).sort()).toEqual([`ON-1:${mia.id}`, `ON-2:${mia.id}`, `ON-3:${mia.id}`, `ON-4:${leo.id}`]);
+    expect(sim.stats.byOperation.get('CreateContact')).toBe(2);
+  });
+
+  it('gives a guest\'s retried event the lead created before its first attempt failed', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const order = eventItem({ eventType: 'placed-order', payload: { order_number: 'ON-7', email: 'ivy@example.com' }, person: { key: 'guest:store:ivy', destinationId: undefined } });
+    // The lead is created, then the event itself fails.
+    sim.faultFor = (method, path) => (method === 'POST' && path === '/events' ? { kind: 'status', status: 503 } : undefined);
+    const [failed] = await connector.sendEvents([order]);
+    expect(failed).toMatchObject({ ok: false, error: { name: 'RetryableError', status: 503 } });
+    sim.faultFor = undefined;
+    const [retried] = await connector.sendEvents([order]);
+    const leads = [...sim.workspace.contacts.values()];
+    expect(leads.map((c) => `${c.role}:${c.email}`)).toEqual(['lead:ivy@example.com']);
+    expect(retried).toEqual({ ok: true, personId: leads[0]!.id });
+    expect(sim.workspace.events.map((e) => e.contactId)).toEqual([leads[0]!.id]);
+
+    // The lead deleted in Intercom before the guest's next order reached the identity table: a retry makes another.
+    sim.workspace.deleteContact(leads[0]!.id);
+    const next = eventItem({ eventType: 'placed-order', payload: { order_number: 'ON-8', email: 'ivy@example.com' }, person: { key: 'guest:store:ivy', destinationId: undefined } });
+    const [missing] = await connector.sendEvents([next]);
+    expect(missing).toMatchObject({ ok: false, error: { name: 'RetryableError', status: 404 } });
+    const [again] = await connector.sendEvents([next]);
+    const lead = [...sim.workspace.contacts.values()][0]!;
+    expect(lead).toMatchObject({ role: 'lead', email: 'ivy@example.com' });
+    expect(again).toEqual({ ok: true, personId: lead.id });
+    expect(sim.workspace.events.map((e) => e.contactId)).toEqual([leads[0]!.id, lead.id]);
   });
 
   it('retries an event whose customer has no contact yet', async () => {
@@ -213,10 +266,56 @@ describe('the Intercom connector', () => {
     expect(sim.workspace.contacts.get(archived.id)!.archived).toBe(true);
     expect(sim.stats.byOperation.get('ArchiveContact')).toBe(1);
     const deleting = connectorFor(sim, { onDelete: 'delete' }).connector;
-    expect(await deleting.sendRecords([remove('c11', deleted.id), remove('c8', archived.id)])).toEqual([{ ok: true }, { ok: true }]);
+    expect(await deleting.sendRecords([remove('c11', deleted.id), remove('c8', archived.id), remove('c13', 'gone-contact-id')])).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     expect(sim.workspace.contacts.has(deleted.id)).toBe(false);
-    // The archived contact is already gone for Intercom (404): done, and left as it was.
-    expect(sim.workspace.contacts.get(archived.id)!.archived).toBe(true);
+    // Intercom deletes an archived contact too.
+    expect(sim.workspace.contacts.has(archived.id)).toBe(false);
+  });
+
+  it('brings back a contact an admin archived, with the whole record, whether ctbridge knew its id or not', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const [first] = await connector.sendRecords([recordItem({ resourceId: 'c20', fields: customerFields({ email: 'zoe@example.com', name: 'Zoe', tier: 'silver', tags: 'VIP' }) })]);
+    const id = (first as { destinationId: string }).destinationId;
+    sim.workspace.archiveContact(id);
+    // Only the name changed in commercetools; the tier changed earlier while the contact was archived (never applied).
+    const record = customerFields({ email: 'zoe@example.com', name: 'Zoe Q', tier: 'gold', tags: 'VIP' });
+    const [known] = await connector.sendRecords([recordItem({ resourceId: 'c20', destinationId: id, fields: { name: 'Zoe Q' }, record, previous: customerFields({ email: 'zoe@example.com', name: 'Zoe', tier: 'silver', tags: 'VIP' }) })]);
+    expect(known).toEqual({ ok: true, destinationId: id, personId: id });
+    expect(usersOf(sim)).toHaveLength(1);
+    expect(sim.workspace.contacts.get(id)).toMatchObject({ archived: false, external_id: 'c20', name: 'Zoe Q', custom_attributes: { tier: 'gold' } });
+    expect(tagNamesOf(sim, id)).toEqual(['VIP']);
+    expect(sim.stats.byOperation.get('UnarchiveContact')).toBe(1);
+
+    // Archived again, and ctbridge has no id for it (the create finds it through the archived-contact 409).
+    sim.workspace.archiveContact(id);
+    const [unknown] = await connector.sendRecords([recordItem({ resourceId: 'c20', fields: customerFields({ email: 'zoe@example.com', name: 'Zoe R', tier: 'gold' }) })]);
+    expect(unknown).toEqual({ ok: true, destinationId: id, personId: id });
+    expect(sim.workspace.contacts.get(id)).toMatchObject({ archived: false, name: 'Zoe R' });
+    expect(usersOf(sim)).toHaveLength(1);
+    expect(sim.stats.byOperation.get('UnarchiveContact')).toBe(2);
+    expect(sim.stats.invalid).toBe(0);
+  });
+
+  it('keeps two customers sharing an email as two users, each with its own data', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const outcomes = await connector.sendRecords([
+      recordItem({ resourceId: 'c-ann', fields: customerFields({ email: 'family@example.com', name: 'Ann', tier: 'gold' }) }),
+      recordItem({ resourceId: 'c-ben', fields: customerFields({ email: 'family@example.com', name: 'Ben', tier: 'bronze' }) }),
+    ]);
+    const byExternal = new Map(usersOf(sim).map((user) => [user.external_id, user]));
+    expect(usersOf(sim)).toHaveLength(2);
+    expect(byExternal.get('c-ann')).toMatchObject({ email: 'family@example.com', name: 'Ann', custom_attributes: { tier: 'gold' } });
+    expect(byExternal.get('c-ben')).toMatchObject({ email: 'family@example.com', name: 'Ben', custom_attributes: { tier: 'bronze' } });
+    expect(outcomes).toEqual([
+      { ok: true, destinationId: byExternal.get('c-ann')!.id, personId: byExternal.get('c-ann')!.id },
+      { ok: true, destinationId: byExternal.get('c-ben')!.id, personId: byExternal.get('c-ben')!.id },
+    ]);
+    // An update of one leaves the other as it was.
+    await connector.sendRecords([recordItem({ resourceId: 'c-ben', destinationId: byExternal.get('c-ben')!.id, fields: { name: 'Benjamin' }, record: customerFields({ email: 'family@example.com', name: 'Benjamin', tier: 'bronze' }) })]);
+    expect(sim.workspace.contacts.get(byExternal.get('c-ann')!.id)).toMatchObject({ name: 'Ann', custom_attributes: { tier: 'gold' } });
+    expect(sim.workspace.contacts.get(byExternal.get('c-ben')!.id)).toMatchObject({ name: 'Benjamin' });
   });
 
   it('turns a revoked token into a permanent error that says so, and sends once the token is replaced', async () => {
@@ -280,6 +379,23 @@ describe('the Intercom connector', () => {
     expect(limiter.pausedUntil).toBe(windowStart + 10_000);
     expect(sim.stats.rateLimited).toBe(1);
     expect(usersOf(sim).map((c) => c.external_id)).toEqual(['w1', 'w2']);
+  });
+
+  it('says once when the workspace allows fewer calls than limitPerMinute paces at, from X-RateLimit-Limit', async () => {
+    const sim = await startIntercomSimulator({ token: 'intercom-token', limitPerMinute: 600 });
+    simulators.push(sim);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const { connector } = connectorFor(sim, { attributes: {}, limitPerMinute: 1_000 }, { logger });
+    await connector.sendRecords([recordItem({ resourceId: 'a1', fields: { email: 'a1@example.com' } }), recordItem({ resourceId: 'a2', fields: { email: 'a2@example.com' } })]);
+    expect(lines.map((line) => line.msg)).toEqual(['Intercom allows 100 calls per 10 seconds (600 a minute), fewer than limitPerMinute (1000): set limitPerMinute to 600 or less, or calls will be answered 429 and wait']);
+    expect(lines[0]).toMatchObject({ perWindow: 100, perMinute: 600, limitPerMinute: 1000 });
+
+    // Within the allowance: nothing said.
+    lines.length = 0;
+    const { connector: fitting } = connectorFor(sim, { attributes: {}, limitPerMinute: 600 }, { logger });
+    await fitting.sendRecords([recordItem({ resourceId: 'a3', fields: { email: 'a3@example.com' } })]);
+    expect(lines).toEqual([]);
   });
 
   it('counts every call it makes, each after taking a slot from the limiter', async () => {

@@ -1,7 +1,9 @@
 // The Intercom connector end to end: commercetools messages through ingest and the engine to the strict Intercom
 // simulator, asserting on what the simulated workspace holds — a burst coalesced into few updates of only what
 // changed, the order context read from commercetools, the timeline from messages that only name their order or
-// payment, a guest's lead merged into the user who registers with that email, an erased customer archived, a
+// payment, a guest's lead merged into the user who registers with that email (one lead for a guest's orders
+// delivered together), a contact an admin archived brought back, two customers sharing an email kept apart, a
+// business unit's associates attached and detached, an erased customer archived, a
 // backlog paced under the workspace's limit, and the start-up checks. On both stores (the rate limiter and the
 // identity table live there). How the connector maps each item to API calls is test/intercom-connector.test.ts,
 // which runs without a runtime.
@@ -209,6 +211,98 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       const contacts = [...s.sim.workspace.contacts.values()];
       expect(contacts.map((c) => `${c.role}:${c.external_id}`)).toEqual(['user:c3']);
       expect(s.sim.workspace.events.map((e) => e.contactId)).toEqual([contacts[0]!.id, contacts[0]!.id]);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('gives a guest\'s orders delivered together one lead with all of them', async () => {
+    const s = await setUp();
+    try {
+      // Placed seconds apart: Intercom keeps one event per name, contact and second.
+      const placedAt = (message: Record<string, unknown>, second: number) => ({ ...message, createdAt: new Date(Date.UTC(2026, 1, 1, 12, 0, second)).toISOString() });
+      const orders = [placedAt(orderCreated('mia@example.com'), 1), placedAt(orderCreated('Mia@Example.com'), 2), placedAt(orderCreated('mia@example.com'), 3), placedAt(orderCreated('leo@example.com'), 4)];
+      expect((await s.post(orders)).status).toBe(202);
+      await eventually(() => s.sim.workspace.events.length === 4, 'the four order events');
+      const leads = [...s.sim.workspace.contacts.values()];
+      expect(leads.map((c) => `${c.role}:${c.email!.toLowerCase()}`).sort()).toEqual(['lead:leo@example.com', 'lead:mia@example.com']);
+      const mia = leads.find((c) => c.email!.toLowerCase() === 'mia@example.com')!;
+      expect(s.sim.workspace.events.filter((e) => e.contactId === mia.id)).toHaveLength(3);
+      // A later order of the same guest goes to the same lead (the identity table knows it now).
+      await s.post(placedAt(orderCreated('mia@example.com'), 5));
+      await eventually(() => s.sim.workspace.events.length === 5, 'the fifth order event');
+      expect(s.sim.workspace.contacts.size).toBe(2);
+      expect(s.sim.workspace.events.filter((e) => e.contactId === mia.id)).toHaveLength(4);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('brings back the contact an admin archived when the customer changes in commercetools, with the whole record', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c20', { email: 'zoe@example.com', firstName: 'Zoe', lastName: 'Q', custom: { fields: { tier: 'silver' } } }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user');
+      const id = usersOf(s.sim)[0]!.id;
+      s.sim.workspace.archiveContact(id);
+      await s.post(s.commercetools.upsertCustomer('c20', { firstName: 'Zoey' }));
+      await eventually(() => s.sim.workspace.contacts.get(id)?.archived === false && s.sim.workspace.contacts.get(id)?.name === 'Zoey Q', 'the contact back and updated');
+      expect(usersOf(s.sim)).toHaveLength(1);
+      expect(usersOf(s.sim)[0]).toMatchObject({ id, external_id: 'c20', email: 'zoe@example.com', custom_attributes: { tier: 'silver' } });
+      expect(s.sim.stats.byOperation.get('UnarchiveContact')).toBe(1);
+      // Its orders reach it again.
+      await s.post(orderCreated('zoe@example.com', 'c20'));
+      await eventually(() => s.sim.workspace.events.length === 1, 'the order event');
+      expect(s.sim.workspace.events[0]!.contactId).toBe(id);
+      const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: unknown[] }).items;
+      expect(letters).toEqual([]);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('keeps two customers sharing an email as two users, each with its own data and orders', async () => {
+    const s = await setUp();
+    try {
+      await s.post([
+        s.commercetools.upsertCustomer('c-ann', { email: 'family@example.com', firstName: 'Ann', custom: { fields: { tier: 'gold' } } }),
+        s.commercetools.upsertCustomer('c-ben', { email: 'family@example.com', firstName: 'Ben', custom: { fields: { tier: 'bronze' } } }),
+      ]);
+      await eventually(() => usersOf(s.sim).length === 2, 'both users');
+      await s.post(s.commercetools.upsertCustomer('c-ben', { firstName: 'Benjamin' }));
+      await s.post(orderCreated('family@example.com', 'c-ann'));
+      await eventually(() => s.sim.workspace.events.length === 1 && usersOf(s.sim).some((u) => u.name?.startsWith('Benjamin')), 'the update and the order');
+      const byExternal = new Map(usersOf(s.sim).map((user) => [user.external_id, user]));
+      expect(byExternal.get('c-ann')).toMatchObject({ email: 'family@example.com', name: expect.stringMatching(/^Ann\b/) as unknown, custom_attributes: { tier: 'gold' } });
+      expect(byExternal.get('c-ben')).toMatchObject({ email: 'family@example.com', name: expect.stringMatching(/^Benjamin\b/) as unknown, custom_attributes: { tier: 'bronze' } });
+      expect(s.sim.workspace.events[0]!.contactId).toBe(byExternal.get('c-ann')!.id);
+      expect(s.sim.stats.invalid).toBe(0);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('attaches a business unit\'s associates to its company, and detaches the one removed', async () => {
+    const s = await setUp();
+    const unit = (version: number, associates: string[], type: string) => {
+      s.commercetools.resources.set('bu-1', { id: 'bu-1', version, key: 'acme', name: 'ACME GmbH', unitType: 'Company', associates: associates.map((id) => ({ customer: { typeId: 'customer', id }, associateRoleAssignments: [] })) });
+      return { ...messageBase('bu-1', version, 'business-unit'), type };
+    };
+    try {
+      await s.post([s.commercetools.upsertCustomer('b1', { email: 'b1@example.com' }), s.commercetools.upsertCustomer('b2', { email: 'b2@example.com' })]);
+      await eventually(() => usersOf(s.sim).length === 2, 'both users');
+      await s.post(unit(1, ['b1', 'b2'], 'BusinessUnitCreated'));
+      await eventually(() => usersOf(s.sim).every((u) => u.companies.length === 1), 'both attached');
+      const company = [...s.sim.workspace.companies.values()][0]!;
+      await s.post(unit(2, ['b2'], 'BusinessUnitAssociateRemoved'));
+      await eventually(() => s.sim.stats.byOperation.get('detachContactFromACompany') === 1, 'the detach');
+      const byExternal = new Map(usersOf(s.sim).map((user) => [user.external_id, user]));
+      expect(byExternal.get('b1')!.companies).toEqual([]);
+      expect(byExternal.get('b2')!.companies).toEqual([company.id]);
     } finally {
       await s.stop();
       await s.sim.close();

@@ -3,7 +3,7 @@
 // it), so a test calls sendRecords / sendEvents / mergePeople directly against the destination's simulator and
 // asserts on what the simulator holds. The item builders make the connector's input types with the defaults the
 // engine would give them.
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
 import { createDestinationFetch, type CallLimiter } from '../../src/destinations/kit/index.ts';
 import type { Connector, DestinationDefinition, EventItem, PersonMergeItem, RecordItem } from '../../src/destinations/types.ts';
@@ -43,11 +43,11 @@ export interface TestConnector {
 }
 
 /** The connector the engine would build for a destination of this type with these settings (defaults applied). */
-export function createTestConnector<Settings extends z.ZodObject>(definition: DestinationDefinition<Settings>, settings: z.input<Settings>, options: { limiter?: TestLimiter; name?: string } = {}): TestConnector {
+export function createTestConnector<Settings extends z.ZodObject>(definition: DestinationDefinition<Settings>, settings: z.input<Settings>, options: { limiter?: TestLimiter; name?: string; logger?: Logger } = {}): TestConnector {
   const limiter = options.limiter ?? unlimitedLimiter();
   let calls = 0;
   const fetch = createDestinationFetch({ limiter, onCall: () => (calls += 1) });
-  const connector = definition.create(definition.settings.parse(settings), { fetch, logger: pino({ level: 'silent' }), name: options.name ?? definition.type });
+  const connector = definition.create(definition.settings.parse(settings), { fetch, logger: options.logger ?? pino({ level: 'silent' }), name: options.name ?? definition.type });
   return {
     connector,
     limiter,

@@ -16,10 +16,12 @@ export interface IntercomClient {
   /** Runs one SDK call (`doing` says what, for the error message); its failure comes out as a kit error class. */
   call<T>(doing: string, request: (api: IntercomApi) => Promise<T>): Promise<T>;
   /**
-   * Creates a contact, or finds the one Intercom already has with that external_id or email: Intercom's search
-   * lags behind creation, so its 409 "already exists with id=…" is the reliable way to find it.
+   * Creates a contact, or finds the one Intercom already has with that external_id (archived by an admin or
+   * not): Intercom's search lags behind creation, so its 409 "A contact matching those details already exists
+   * with id=…" ("An archived contact …" when it is archived) is the reliable way to find it. With an external_id
+   * in the body Intercom never matches by email, so the contact it names is the same customer's.
    */
-  createContact(doing: string, body: Record<string, unknown>): Promise<{ id: string; created: boolean }>;
+  createContact(doing: string, body: Record<string, unknown>): Promise<{ id: string; created: boolean; archived: boolean }>;
   /** Says once (per name, up to a thousand) that a mapped value has no attribute declared, so is not sent. */
   undeclared: (name: string) => void;
 }
@@ -31,7 +33,14 @@ const requireModule = createRequire(import.meta.url);
 export function createIntercomClient(settings: IntercomSettings, deps: ConnectorDeps): IntercomClient {
   const { logger } = deps;
   const { IntercomClient, IntercomEnvironment, IntercomError, IntercomTimeoutError } = requireModule('intercom-client') as typeof IntercomSdk;
-  const fetch = deps.fetch.with({ timeoutMs: settings.timeoutMs, budgetResetAt: windowResetAt });
+  let allowanceChecked = false;
+  const fetch = deps.fetch.with({
+    timeoutMs: settings.timeoutMs,
+    budgetResetAt(headers, status) {
+      if (!allowanceChecked) allowanceChecked = checkAllowance(headers, settings.limitPerMinute, logger);
+      return windowResetAt(headers, status);
+    },
+  });
   const api = new IntercomClient({
     token: settings.token,
     ...(settings.baseUrl ? { baseUrl: settings.baseUrl } : { environment: { us: IntercomEnvironment.UsProduction, eu: IntercomEnvironment.EuProduction, au: IntercomEnvironment.AuProduction }[settings.region] }),
@@ -76,10 +85,11 @@ export function createIntercomClient(settings: IntercomSettings, deps: Connector
     async createContact(doing, body) {
       try {
         const contact = await api.contacts.create(body as never);
-        return { id: contact.id, created: true };
+        return { id: contact.id, created: true, archived: false };
       } catch (error) {
-        const existing = error instanceof IntercomError && error.statusCode === 409 ? /id=([\w-]+)/.exec(errorMessages(error.body))?.[1] : undefined;
-        if (existing) return { id: existing, created: false };
+        const message = error instanceof IntercomError && error.statusCode === 409 ? errorMessages(error.body) : '';
+        const existing = /id=([\w-]+)/.exec(message)?.[1];
+        if (existing) return { id: existing, created: false, archived: /\barchived contact\b/i.test(message) };
         throw classify(error, doing);
       }
     },
@@ -101,6 +111,20 @@ function windowResetAt(headers: Headers, status: number): number | undefined {
   const reset = Number(headers.get('x-ratelimit-reset') ?? Number.NaN) * 1000;
   if ((status === 429 || (remaining !== null && Number(remaining) === 0)) && Number.isFinite(reset) && reset > 0) return reset;
   return undefined;
+}
+
+/**
+ * Says once when the workspace allows fewer calls than limitPerMinute paces at: X-RateLimit-Limit is the allowance
+ * of a 10-second window (https://developers.intercom.com/docs/references/2.17/rest-api/errors/rate-limiting), so
+ * the pacing would collect a 429 every window. Returns whether the answer carried the header (checked once then).
+ */
+function checkAllowance(headers: Headers, limitPerMinute: number, logger: Logger): boolean {
+  const perWindow = Number(headers.get('x-ratelimit-limit') ?? Number.NaN);
+  if (!Number.isFinite(perWindow) || perWindow <= 0) return false;
+  if (perWindow * 6 < limitPerMinute) {
+    logger.warn({ perWindow, perMinute: perWindow * 6, limitPerMinute }, `Intercom allows ${perWindow} calls per 10 seconds (${perWindow * 6} a minute), fewer than limitPerMinute (${limitPerMinute}): set limitPerMinute to ${perWindow * 6} or less, or calls will be answered 429 and wait`);
+  }
+  return true;
 }
 
 /** Intercom's error list as one line. */

@@ -1,6 +1,7 @@
 // Business units as Intercom companies: company_id and name from the mapping, and its associates (a mapped
-// `associates` list of customer ids, e.g. associates[*].customer.id) attached as the company's contacts — the ones
-// added since the last send. Intercom keeps companies whose people left, so a deleted unit stays as it was.
+// `associates` list of customer ids, e.g. associates[*].customer.id) as the company's contacts — the ones added
+// since the last send attached, the ones removed detached. Intercom keeps companies whose people left, so a
+// deleted unit stays as it was.
 import { PermanentError, RetryableError, type ItemOperation, type RecordItem } from '../kit/index.ts';
 import type { IntercomClient } from './client.ts';
 import { names } from './fields.ts';
@@ -25,6 +26,16 @@ export const upsertCompany: ItemOperation<IntercomClient, RecordItem> = {
         throw error;
       }
       await client.call(`attaching contact ${contact.id} to company ${companyId}`, (api) => api.companies.attachContact({ contact_id: contact.id, id: company.id }));
+    }
+    const still = new Set(now);
+    for (const customerId of [...before].filter((id) => !still.has(id))) {
+      try {
+        const contact = await client.call(`finding the contact of customer ${customerId}`, (api) => api.contacts.showContactByExternalId({ external_id: customerId }));
+        await client.call(`detaching contact ${contact.id} from company ${companyId}`, (api) => api.companies.detachContact({ contact_id: contact.id, company_id: company.id }));
+      } catch (error) {
+        // No contact (deleted, archived, never created) or no longer attached: nothing to detach.
+        if (!(error instanceof PermanentError && error.status === 404)) throw error;
+      }
     }
     return { ok: true, destinationId: company.id };
   },

@@ -1,6 +1,7 @@
 // Customer records as Intercom users (external_id = the commercetools customer id): an upsert updates the known
-// contact with what changed (or creates it with the whole record, finding through the 409 one Intercom already
-// has), with its tags; a delete archives or deletes the contact (settings.onDelete).
+// contact with what changed (or creates it with the whole record, finding through the 409 the one Intercom
+// already has with that external_id, and bringing it back when an admin archived it), with its tags; a delete
+// archives or deletes the contact (settings.onDelete). A guest's lead (guestLead) is created once per guest.
 import { PermanentError, type ItemOperation, type ItemOutcome, type RecordItem } from '../kit/index.ts';
 import type { IntercomClient } from './client.ts';
 import { contactBody, withClearedKeys } from './fields.ts';
@@ -9,29 +10,74 @@ import { syncTags } from './tags.ts';
 export const upsertContact: ItemOperation<IntercomClient, RecordItem> = {
   name: 'upsert contact',
   async perform(client, item) {
-    const body = contactBody(withClearedKeys(item.fields, item.previous), client.settings, client.undeclared);
-    const known = item.person?.destinationId ?? item.destinationId;
-    const update = async (id: string): Promise<ItemOutcome> => {
+    const update = async (id: string, body: Record<string, unknown>, tags: Pick<RecordItem, 'fields' | 'previous'>): Promise<ItemOutcome> => {
       // Only the tags changed: no contact update to send.
       if (Object.keys(body).length > 0) await client.call(`updating contact ${id}`, (api) => api.contacts.update({ contact_id: id, ...body }));
-      await syncTags(client, id, item);
+      await syncTags(client, id, tags);
       return { ok: true, destinationId: id, personId: id };
     };
+    const known = item.person?.destinationId ?? item.destinationId;
     if (known) {
       try {
-        return await update(known);
+        return await update(known, contactBody(withClearedKeys(item.fields, item.previous), client.settings, client.undeclared), item);
       } catch (error) {
-        // Deleted in Intercom meanwhile (or merged away): create it again.
+        // Deleted, merged away or archived in Intercom meanwhile (an archived contact answers 404 too): the create
+        // below tells which.
         if (!(error instanceof PermanentError && error.status === 404)) throw error;
       }
     }
     // The whole record, not the delta: a new contact needs every field.
-    const contact = await client.createContact(`creating contact ${item.resourceId}`, { role: 'user', external_id: item.resourceId, ...contactBody(item.record, client.settings, client.undeclared) });
-    if (!contact.created) return update(contact.id);
-    await syncTags(client, contact.id, { fields: item.record, previous: undefined });
-    return { ok: true, destinationId: contact.id, personId: contact.id };
+    const whole = contactBody(item.record, client.settings, client.undeclared);
+    const contact = await client.createContact(`creating contact ${item.resourceId}`, { role: 'user', external_id: item.resourceId, ...whole });
+    if (contact.created) {
+      await syncTags(client, contact.id, { fields: item.record, previous: undefined });
+      return { ok: true, destinationId: contact.id, personId: contact.id };
+    }
+    // An admin archived the customer's contact; commercetools still has the customer (this is its upsert), so it
+    // comes back — archived, it takes no update and no event (POST /contacts/{id}/unarchive).
+    if (contact.archived) await client.call(`unarchiving contact ${contact.id}`, (api) => api.contacts.unarchive({ contact_id: contact.id }));
+    // Intercom's contact missed what changed while it was archived or unknown to ctbridge: the whole record.
+    return update(contact.id, whole, { fields: item.record, previous: item.previous });
   },
 };
+
+/** The leads being created or made per guest and destination, so that one guest gets one lead. */
+const leadsOf = new WeakMap<IntercomClient, Map<string, Promise<string>>>();
+/** Guests remembered per destination; beyond that the oldest are forgotten (the identity table knows them by then). */
+const MAX_REMEMBERED_LEADS = 10_000;
+
+/**
+ * The lead of a guest the identity table has no Intercom id for yet, created by the guest's email. Intercom makes
+ * a new lead for every create (leads are not unique by email), so the events of one guest delivered together — in
+ * one batch, or in batches in flight at once — share one create, and a retry after the event itself failed finds
+ * the lead made before; once an event is delivered the identity table holds the lead's id for the next ones.
+ * `guest` is the guest's person key (its store and email digest), or the email when the event names no person.
+ */
+export function guestLead(client: IntercomClient, guest: string, email: string): Promise<string> {
+  let leads = leadsOf.get(client);
+  if (!leads) {
+    leads = new Map<string, Promise<string>>();
+    leadsOf.set(client, leads);
+  }
+  let lead = leads.get(guest);
+  if (!lead) {
+    if (leads.size >= MAX_REMEMBERED_LEADS) leads.delete(leads.keys().next().value!);
+    lead = client.createContact('creating a lead for a guest', { role: 'lead', email }).then((contact) => contact.id);
+    // A failed create is not remembered: the retry creates it.
+    const remembered = leads;
+    const created = lead;
+    created.catch(() => remembered.get(guest) === created && remembered.delete(guest));
+    leads.set(guest, lead);
+  }
+  return lead;
+}
+
+/** Forgets the lead remembered for a guest when Intercom no longer has it, so that the next event makes another. */
+export function forgetGuestLead(client: IntercomClient, guest: string, leadId: string): void {
+  const leads = leadsOf.get(client);
+  const lead = leads?.get(guest);
+  if (lead) void lead.then((id) => id === leadId && leads!.get(guest) === lead && leads!.delete(guest), () => undefined);
+}
 
 export const removeContact: ItemOperation<IntercomClient, RecordItem> = {
   name: 'archive or delete contact',

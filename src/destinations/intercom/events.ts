@@ -5,6 +5,7 @@
 // event's email.
 import { PermanentError, RetryableError, type EventItem, type ItemOperation } from '../kit/index.ts';
 import type { IntercomClient } from './client.ts';
+import { forgetGuestLead, guestLead } from './contacts.ts';
 import { EVENT_NAME_FIELD, metadataOf } from './fields.ts';
 
 export const createEvent: ItemOperation<IntercomClient, EventItem> = {
@@ -22,7 +23,11 @@ export const createEvent: ItemOperation<IntercomClient, EventItem> = {
       );
     } catch (error) {
       // The customer's contact is not there yet (its record sync is behind): try again later.
-      if (error instanceof PermanentError && error.status === 404) throw new RetryableError(`${error.message} (the contact does not exist yet)`, { status: 404 });
+      if (error instanceof PermanentError && error.status === 404) {
+        // A guest's lead remembered here but gone from Intercom (merged away, deleted): the retry makes a new one.
+        if (contact.guest) forgetGuestLead(client, contact.guest, contact.id!);
+        throw new RetryableError(`${error.message} (the contact does not exist yet)`, { status: 404 });
+      }
       throw error;
     }
     return { ok: true, ...(contact.personId && { personId: contact.personId }) };
@@ -30,13 +35,14 @@ export const createEvent: ItemOperation<IntercomClient, EventItem> = {
 };
 
 /** The contact an event goes to: the person's, or for a guest a lead created by the event's email. */
-async function eventContact(client: IntercomClient, item: EventItem): Promise<{ id?: string; user_id?: string; personId?: string }> {
+async function eventContact(client: IntercomClient, item: EventItem): Promise<{ id?: string; user_id?: string; personId?: string; guest?: string }> {
   if (item.person?.destinationId) return { id: item.person.destinationId };
   if (item.person?.key.startsWith('customer:')) return { user_id: item.person.key.slice('customer:'.length) };
   const email = typeof item.payload.email === 'string' ? item.payload.email : undefined;
   if (!email) throw new PermanentError(`event ${item.eventType}: no contact to put it on: commercetools names no customer for it, and a guest's event needs an email field to create the Intercom lead`);
-  const lead = await client.createContact('creating a lead for a guest', { role: 'lead', email });
-  return { id: lead.id, personId: lead.id };
+  const guest = item.person?.key ?? email.toLowerCase();
+  const lead = await guestLead(client, guest, email);
+  return { id: lead, personId: lead, guest };
 }
 
 /** The back-office link of an order event, when configured. */

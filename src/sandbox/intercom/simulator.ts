@@ -1,10 +1,11 @@
 // A local Intercom (REST API 2.14) as strict as the real one, for the tests, the sandbox and the benchmark.
-// Every request is checked against the official OpenAPI description (spec/intercom, vendored with its provenance): a bearer
-// token and the Intercom-Version header are required; an unknown parameter, a wrong type or a missing required
-// one is a 400 with Intercom's error list. The workspace (workspace.ts) keeps contacts, data attributes, events,
-// tags and companies with Intercom's rules. Calls are rate limited in 10-second windows with the real headers
-// and 429 body, faults can be injected, and every response is checked against the description too (a mismatch is
-// a simulator bug, answered 500 and listed in `bugs`).
+// Every request is checked against the official OpenAPI description (spec/intercom, vendored with its
+// provenance): a bearer token is required, and the Intercom-Version header is optional (without it the app's
+// version applies); an unknown parameter, a wrong type or a missing required one is a 400 with Intercom's error
+// list. The workspace (workspace.ts) keeps contacts, data attributes, events, tags and companies with Intercom's
+// rules. Calls are rate limited in 10-second windows with the real headers and 429 body, faults can be injected,
+// and every response is checked against the description too (a mismatch is a simulator bug, answered 500 and
+// listed in `bugs`).
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +25,11 @@ export interface IntercomSimulatorOptions {
   searchLagMs?: number;
   /** Calls allowed per minute, spread over 10-second windows as Intercom does (default 10,000). */
   limitPerMinute?: number;
+  /**
+   * The API version set in the app's settings, which applies to a request without an Intercom-Version header
+   * (default 2.14, the one version this simulator serves).
+   */
+  appVersion?: string;
   port?: number;
   now?: () => number;
   specPath?: string;
@@ -57,7 +63,10 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
   const api = spec(options.specPath ?? INTERCOM_SPEC_PATH);
   const workspace = new Workspace({ searchLagMs: options.searchLagMs ?? 0, now });
   const limitPerMinute = options.limitPerMinute ?? 10_000;
-  const perWindow = Math.max(1, Math.floor(limitPerMinute / 6));
+  // Intercom's own example rounds: 1000 a minute is 167 per window.
+  const perWindow = Math.max(1, Math.round(limitPerMinute / 6));
+  const appVersion = options.appVersion ?? INTERCOM_VERSION;
+  const knownVersions = new Set((api.schema('intercom_version').enum as string[] | undefined) ?? []);
   let window = { start: 0, used: 0 };
 
   const sim: Omit<IntercomSimulator, 'url' | 'close'> = {
@@ -95,21 +104,33 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
     if (fault?.kind === 'status') return send(res, fault.status, errorBody([{ code: fault.status >= 500 ? 'server_error' : 'client_error', message: `injected ${fault.status}` }]));
 
     if (req.headers.authorization !== `Bearer ${sim.token}`) return send(res, 401, errorBody([{ code: 'unauthorized', message: 'Access Token Invalid' }]));
-    const version = req.headers['intercom-version'];
+    // Intercom-Version is optional: "By default, it's equal to the version set in the app package" (the
+    // description's intercom_version schema; https://developers.intercom.com/building-apps/docs/update-your-api-version).
+    // A version Intercom does not know is a 400 intercom_version_invalid, "The requested version could not be
+    // found" (Intercom's answer as recorded in airbytehq/airbyte's source-intercom integration tests). This
+    // simulator serves 2.14 alone, and says so for another version Intercom has.
+    const header = req.headers['intercom-version'];
+    const version = typeof header === 'string' ? header : appVersion;
     if (version !== INTERCOM_VERSION) {
-      return send(res, 400, errorBody([{ code: 'intercom_version_invalid', message: version === undefined ? 'The Intercom-Version header is required' : `Requested version ${String(version)} is not served by this simulator (it implements ${INTERCOM_VERSION})` }]));
+      const message = knownVersions.has(version) ? `Requested version ${version} is not served by this simulator (it implements ${INTERCOM_VERSION})` : 'The requested version could not be found';
+      return send(res, 400, errorBody([{ code: 'intercom_version_invalid', message }]));
     }
 
-    // Rate limit: a budget per 10-second window, announced in every answer.
+    // Rate limit: a budget per 10-second window, announced in every authenticated answer. Since 2.17 Intercom
+    // documents the headers as the window's: X-RateLimit-Limit is the window's allowance (a limit of 1000 a minute
+    // is 167 per 10-second window), X-RateLimit-Remaining what is left of it, X-RateLimit-Reset the Unix time the
+    // window ends; an answer without valid credentials has none. Over the allowance: 429 with the error code
+    // rate_limit_exceeded and a message such as "Exceeded rate limit of 167 in 10_seconds"
+    // (https://developers.intercom.com/docs/references/2.17/rest-api/errors/rate-limiting).
     const at = now();
     if (at - window.start >= WINDOW_MS) window = { start: at - (at % WINDOW_MS), used: 0 };
     const reset = String(Math.ceil((window.start + WINDOW_MS) / 1000));
     if (window.used >= perWindow) {
       sim.stats.rateLimited += 1;
-      return send(res, 429, errorBody([{ code: 'rate_limit_exceeded', message: 'Rate Limit Exceeded' }]), { 'x-ratelimit-limit': String(limitPerMinute), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset });
+      return send(res, 429, errorBody([{ code: 'rate_limit_exceeded', message: `Exceeded rate limit of ${perWindow} in 10_seconds` }]), { 'x-ratelimit-limit': String(perWindow), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset });
     }
     window.used += 1;
-    const limitHeaders = { 'x-ratelimit-limit': String(limitPerMinute), 'x-ratelimit-remaining': String(perWindow - window.used), 'x-ratelimit-reset': reset };
+    const limitHeaders = { 'x-ratelimit-limit': String(perWindow), 'x-ratelimit-remaining': String(perWindow - window.used), 'x-ratelimit-reset': reset };
 
     const found = api.find(method, url.pathname);
     if (!found) return send(res, 404, errorBody([{ code: 'not_found', message: `Resource Not Found: ${method} ${url.pathname}` }]), limitHeaders);
@@ -167,6 +188,10 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
         const contact = workspace.archiveContact(params.contact_id!);
         return [200, { type: 'contact', id: contact.id, external_id: contact.external_id, archived: true }];
       }
+      case 'UnarchiveContact': {
+        const contact = workspace.unarchiveContact(params.contact_id!);
+        return [200, { type: 'contact', id: contact.id, external_id: contact.external_id, archived: false }];
+      }
       case 'ShowContactByExternalId':
         return [200, contactJson(workspace.findByExternalId(params.external_id!))];
       case 'SearchContacts': {
@@ -206,6 +231,8 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
         return [200, companyJson(workspace.upsertCompany(body))];
       case 'attachContactToACompany':
         return [200, companyJson(workspace.attachCompany(params.contact_id!, body.id as string))];
+      case 'detachContactFromACompany':
+        return [200, companyJson(workspace.detachCompany(params.contact_id!, params.company_id!))];
       default:
         throw new WorkspaceError(404, 'not_found', `${operation.operationId} is not implemented by this simulator`);
     }

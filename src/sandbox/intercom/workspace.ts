@@ -1,8 +1,8 @@
-// The state of a simulated Intercom workspace and the rules Intercom applies to it: contacts (users and leads,
-// unique external_id and email, a search index that lags behind creation), custom data attributes (a contact's
-// custom_attributes must name existing ones, with values of their type), data events (deduplicated on
-// name + contact + created_at), tags, companies, notes by the workspace's admin, merges of leads into users,
-// archive and delete. The HTTP side
+// The state of a simulated Intercom workspace and the rules Intercom applies to it: contacts (users and leads; a
+// unique external_id, an email several contacts may share; a search index that lags behind creation), custom
+// data attributes (a contact's custom_attributes must name existing ones, with values of their type), data
+// events (deduplicated on name + contact + created_at), tags, companies (contacts attached and detached), notes
+// by the workspace's admin, merges of leads into users, archive, unarchive and delete. The HTTP side
 // (simulator.ts) checks shapes against the OpenAPI description; this module checks what only state can tell.
 import { randomBytes } from 'node:crypto';
 
@@ -109,12 +109,24 @@ export class Workspace {
     return out;
   }
 
+  /**
+   * The contact a create (or an update's new external_id) collides with, as Intercom answers it: 409 naming it,
+   * with a message of its own when that contact is archived. Intercom identifies a contact by its id, then its
+   * external_id, then its email, and does not fall back to the email when an external_id is given: two users with
+   * one email and different external_ids are two contacts
+   * (https://www.intercom.com/help/en/articles/5053685-why-do-i-have-duplicate-users,
+   * https://www.intercom.com/help/en/articles/268-what-is-user_id-and-why-would-i-want-to-use-it). Leads are
+   * never matched by email: each create makes a lead (intercom/intercom-node#266, segmentio/action-destinations#627).
+   * The archived case is the "archived duplicate" 409 example of intercom/Intercom-OpenAPI#543 ("An archived
+   * contact matching those details already exists with id=…", code conflict), the live one its "live duplicate".
+   */
   #conflict(role: 'user' | 'lead', externalId: string | null | undefined, email: string | null | undefined, except?: string): void {
     for (const contact of this.contacts.values()) {
       if (contact.id === except) continue;
-      const sameExternal = externalId && contact.external_id === externalId;
-      const sameEmail = email && contact.role === role && contact.email?.toLowerCase() === email.toLowerCase();
-      if (sameExternal || sameEmail) throw new WorkspaceError(409, 'conflict', `A contact matching those details already exists with id=${contact.id}`);
+      const sameExternal = Boolean(externalId) && contact.external_id === externalId;
+      const sameUserEmail = !externalId && Boolean(email) && role === 'user' && contact.role === 'user' && contact.email?.toLowerCase() === email!.toLowerCase();
+      if (!sameExternal && !sameUserEmail) continue;
+      throw new WorkspaceError(409, 'conflict', `${contact.archived ? 'An archived contact' : 'A contact'} matching those details already exists with id=${contact.id}`);
     }
   }
 
@@ -154,7 +166,8 @@ export class Workspace {
   updateContact(contactId: string, body: Record<string, unknown>): SimContact {
     const contact = this.contact(contactId);
     const role = body.role === 'user' || body.role === 'lead' ? body.role : contact.role;
-    this.#conflict(role, body.external_id as string | undefined, body.email as string | undefined, contact.id);
+    // Only a new external_id can collide: an email may be shared.
+    if (typeof body.external_id === 'string' && body.external_id !== contact.external_id) this.#conflict(role, body.external_id, undefined, contact.id);
     const custom = body.custom_attributes === undefined ? undefined : this.#checkCustomAttributes(body.custom_attributes as Record<string, unknown> | null, 'contact');
     for (const key of ['external_id', 'email', 'phone', 'name', 'signed_up_at', 'last_seen_at'] as const) {
       if (body[key] !== undefined) (contact as unknown as Record<string, unknown>)[key] = body[key];
@@ -196,8 +209,23 @@ export class Workspace {
     return contact;
   }
 
+  /**
+   * Brings an archived contact back (POST /contacts/{id}/unarchive); a contact that is not archived stays as it is.
+   * An unknown id is a 404 "Contact Not Found"
+   * (https://developers.intercom.com/docs/references/2.6/rest-api/contacts/unarchive-a-contact).
+   */
+  unarchiveContact(contactId: string): SimContact {
+    const contact = this.contacts.get(contactId);
+    if (!contact) throw new WorkspaceError(404, 'not_found', 'Contact Not Found');
+    contact.archived = false;
+    contact.updated_at = this.#seconds();
+    return contact;
+  }
+
+  /** Deletes a contact, archived or not (Intercom deletes archived contacts too: intercom/intercom-node#333). */
   deleteContact(contactId: string): SimContact {
-    const contact = this.contact(contactId);
+    const contact = this.contacts.get(contactId);
+    if (!contact) throw new WorkspaceError(404, 'not_found', 'User Not Found');
     this.contacts.delete(contactId);
     return contact;
   }
@@ -287,6 +315,19 @@ export class Workspace {
     const company = this.companies.get(companyId);
     if (!company) throw new WorkspaceError(404, 'company_not_found', 'Company Not Found');
     contact.companies = [...new Set([...contact.companies, company.id])];
+    return company;
+  }
+
+  /**
+   * Detaches a contact from a company (DELETE /contacts/{contact_id}/companies/{company_id}): the description's
+   * 404s are an unknown contact ("User Not Found") and an unknown company (company_not_found); it names none for
+   * a contact that is not attached, so that answers the company as it is.
+   */
+  detachCompany(contactId: string, companyId: string): SimCompany {
+    const contact = this.contact(contactId);
+    const company = this.companies.get(companyId);
+    if (!company) throw new WorkspaceError(404, 'company_not_found', 'Company Not Found');
+    contact.companies = contact.companies.filter((id) => id !== company.id);
     return company;
   }
 }
