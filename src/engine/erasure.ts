@@ -10,6 +10,7 @@ import type { Selectable } from 'kysely';
 import type { ErasureRequestsTable } from '../store/schema.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import { Identities } from '../identity/identities.ts';
+import { eraseEventSeconds } from '../store/event-seconds.ts';
 
 export type ErasureRequest = Selectable<ErasureRequestsTable>;
 
@@ -46,6 +47,8 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
         .executeTakeFirst();
       const tokens = keys.tokens ? await keys.tokens.eraseSubject(customer, trx) : 0;
       const identities = await new Identities(db).erase(trx, customer);
+      // The seconds the customer's events were sent at (store/event-seconds.ts) name the customer.
+      await eraseEventSeconds(trx, `customer:${customer}`);
       const events = await trx.deleteFrom('events').where('resource_type', '=', 'customer').where('resource_id', '=', customer).where('dead', '=', 1).executeTakeFirst();
       await insertAudit(trx, [
         {

@@ -3,13 +3,14 @@
 // has), with its tags; a delete archives or deletes the contact (settings.onDelete).
 import { PermanentError, type ItemOperation, type ItemOutcome, type RecordItem } from '../kit/index.ts';
 import type { IntercomClient } from './client.ts';
-import { contactBody, withClearedKeys } from './fields.ts';
+import { contactBody, withRemovals } from './fields.ts';
 import { syncTags } from './tags.ts';
 
 export const upsertContact: ItemOperation<IntercomClient, RecordItem> = {
   name: 'upsert contact',
   async perform(client, item) {
-    const body = contactBody(withClearedKeys(item.fields, item.previous), client.settings, client.undeclared);
+    // What changed, and null for what was sent before and is gone now (a removed phone): Intercom removes it.
+    const body = contactBody(withRemovals(item.fields, item.record, item.previous), client.settings, client.undeclared);
     const known = item.person?.destinationId ?? item.destinationId;
     const update = async (id: string): Promise<ItemOutcome> => {
       // Only the tags changed: no contact update to send.

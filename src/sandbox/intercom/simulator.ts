@@ -125,8 +125,9 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
         return send(res, 400, errorBody([{ code: 'parameter_invalid', message: 'The request body is not valid JSON' }]), limitHeaders);
       }
     }
-    if (operation.requestSchema) {
-      const problems = api.check(operation.requestSchema, body ?? {});
+    const requestSchema = requestSchemaOf(operation);
+    if (requestSchema) {
+      const problems = api.check(requestSchema, body ?? {});
       if (problems.length > 0) {
         sim.stats.invalid += 1;
         return send(res, 400, errorBody(problems.map((p) => ({ code: 'parameter_invalid', message: p.message, ...(p.field && { field: p.field }) }))), limitHeaders);
@@ -149,6 +150,20 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
       return send(res, 500, errorBody([{ code: 'server_error', message: 'the simulator produced a response its description does not allow' }]), limitHeaders);
     }
     send(res, status, result, limitHeaders);
+  }
+
+  /**
+   * The schema a request body is checked against: the description's, except where its own text says otherwise.
+   * createDataEvent's schema types every metadata value as a string, but the operation's description documents
+   * numbers, dates, rich links { url, value } and monetary amounts { amount, currency } as metadata ("Submit a
+   * data event", the table of types) and so does its Event Metadata Types page: the values are checked by the
+   * workspace (eventMetadataType), the rest of the body against the schema.
+   */
+  function requestSchemaOf(operation: Operation): Record<string, unknown> | undefined {
+    const schema = operation.requestSchema;
+    if (operation.operationId !== 'createDataEvent' || !schema) return schema;
+    const properties = schema.properties as Record<string, Record<string, unknown>>;
+    return { ...schema, properties: { ...properties, metadata: { ...properties.metadata, additionalProperties: {} } } };
   }
 
   function dispatch(operation: Operation, params: Record<string, string>, body: Record<string, unknown>, query: URLSearchParams): [number, unknown] {
