@@ -1,7 +1,9 @@
 // The Intercom connector end to end: commercetools messages through ingest and the engine to the strict Intercom
 // simulator, asserting on what the simulated workspace holds — a burst coalesced into few updates of only what
 // changed, the order context read from commercetools, the timeline from messages that only name their order or
-// payment, a guest's lead merged into the user who registers with that email, an erased customer archived, a
+// payment, two orders of one second as two events (also across a restart), a removed phone and attribute removed,
+// a guest's lead merged into the user who registers with that email, an erased customer archived (and the seconds
+// of their events forgotten), a
 // backlog paced under the workspace's limit, and the start-up checks. On both stores (the rate limiter and the
 // identity table live there). How the connector maps each item to API calls is test/intercom-connector.test.ts,
 // which runs without a runtime.
@@ -9,6 +11,8 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../src/config/schema.ts';
+import { carryOutErasures, requestErasure } from '../src/engine/erasure.ts';
+import { piiKeysLoader } from '../src/pii/keys.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
 import { testStores } from './support/stores.ts';
@@ -19,6 +23,7 @@ let currentStore: (typeof testStores)[number];
 
 interface Setup {
   runtime: Runtime;
+  config: Config;
   sim: IntercomSimulator;
   commercetools: FakeCommercetools;
   post(body: unknown): Promise<Response>;
@@ -87,6 +92,7 @@ async function setUp(options: { storeUrl?: string; sim?: IntercomSimulator; toke
   const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
   return {
     runtime,
+    config,
     sim,
     commercetools,
     post: (body) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
@@ -317,6 +323,23 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       await sim.close();
     }
   }, 120_000);
+
+  it('forgets the seconds a customer\'s events were sent at when the customer is erased (ctbridge erase)', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c14', { email: 'kai@example.com' }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user');
+      await s.post(orderCreated('kai@example.com', 'c14'));
+      await eventually(() => s.sim.workspace.events.length === 1, 'the order event');
+      const seconds = () => s.runtime.store.db.selectFrom('event_seconds').select('person').execute();
+      expect(await seconds()).toEqual([{ person: 'customer:c14' }]);
+      await carryOutErasures(s.runtime.store.db, [await requestErasure(s.runtime.store.db, 'c14', 'erase-c14', 'cli', Date.now())], await piiKeysLoader(s.runtime.store.db, s.config.pii)(), Date.now());
+      expect(await seconds()).toEqual([]);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
 
   it('archives the contact of a customer erased in commercetools', async () => {
     const s = await setUp();

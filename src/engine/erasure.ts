@@ -1,7 +1,7 @@
 // Carries out erasure requests (a CustomerDeleted Message with dataErasure: true, or `ctbridge erase`): the
 // customer's records at every destination are deleted there through the normal record-sync delete (the
 // connector's own delete or archive), and ctbridge's own copies of the person go: snapshots, vault tokens, dead
-// event payloads, identities. One transaction per request, which also deletes the request and writes the audit
+// event payloads, identities, the seconds their events were sent at. One transaction per request, which also deletes the request and writes the audit
 // entry, so a crash midway repeats the whole request and two processes never both carry it out.
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';

@@ -17,11 +17,12 @@ export const EVENT_SECONDS_KEPT_DAYS = 90;
 const MAX_ATTEMPTS = 16;
 
 export function createEventSeconds(db: Kysely<Database>, destination: string, now: () => number = Date.now): EventSeconds {
-  const own = (eventKey: string) => db.selectFrom('event_seconds').select('second').where('destination', '=', destination).where('event_key', '=', eventKey).executeTakeFirst();
+  // One message can be several events (two mappings on OrderCreated): an event is its key within its scope.
+  const own = (scope: string, eventKey: string) => db.selectFrom('event_seconds').select('second').where('destination', '=', destination).where('scope', '=', scope).where('event_key', '=', eventKey).executeTakeFirst();
   return {
     async claim({ scope, eventKey, second, person }) {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-        const before = await own(eventKey);
+        const before = await own(scope, eventKey);
         if (before) return Number(before.second);
         const taken = await db
           .selectFrom('event_seconds')

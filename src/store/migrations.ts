@@ -257,7 +257,7 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
           .addColumn('claimed_at', 'bigint', (c) => c.notNull())
           .addPrimaryKeyConstraint('event_seconds_pk', ['destination', 'scope', 'second'])
           .execute();
-        await db.schema.createIndex('event_seconds_event').unique().on('event_seconds').columns(['destination', 'event_key']).execute();
+        await db.schema.createIndex('event_seconds_event').unique().on('event_seconds').columns(['destination', 'scope', 'event_key']).execute();
         await db.schema.createIndex('event_seconds_person').on('event_seconds').column('person').execute();
         await db.schema.createIndex('event_seconds_claimed_at').on('event_seconds').column('claimed_at').execute();
       },

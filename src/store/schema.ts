@@ -266,7 +266,7 @@ export interface EventSecondsTable {
   scope: string;
   /** Unix seconds. */
   second: number;
-  /** The event's idempotency key (its source message). */
+  /** The event's idempotency key (its source message, which may be several events: unique within the scope). */
   event_key: string;
   /** The person the event is about, so an erasure removes their rows. */
   person: string | null;

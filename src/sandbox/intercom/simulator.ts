@@ -1,7 +1,8 @@
 // A local Intercom (REST API 2.14) as strict as the real one, for the tests, the sandbox and the benchmark.
 // Every request is checked against the official OpenAPI description (spec/intercom, vendored with its provenance): a bearer
 // token and the Intercom-Version header are required; an unknown parameter, a wrong type or a missing required
-// one is a 400 with Intercom's error list. The workspace (workspace.ts) keeps contacts, data attributes, events,
+// one is a 400 with Intercom's error list (event metadata values as the operation's description types them, not
+// as its schema does). The workspace (workspace.ts) keeps contacts, data attributes, events,
 // tags and companies with Intercom's rules. Calls are rate limited in 10-second windows with the real headers
 // and 429 body, faults can be injected, and every response is checked against the description too (a mismatch is
 // a simulator bug, answered 500 and listed in `bugs`).

@@ -1,7 +1,7 @@
 // The state of a simulated Intercom workspace and the rules Intercom applies to it: contacts (users and leads,
 // unique external_id and email, a search index that lags behind creation), custom data attributes (a contact's
-// custom_attributes must name existing ones, with values of their type), data events (deduplicated on
-// name + contact + created_at), tags, companies, notes by the workspace's admin, merges of leads into users,
+// custom_attributes must name existing ones, with values of their type; null removes a value), data events
+// (deduplicated on name + contact + created_at, the first 10 metadata keys kept with their types), tags, companies, notes by the workspace's admin, merges of leads into users,
 // archive and delete. The HTTP side
 // (simulator.ts) checks shapes against the OpenAPI description; this module checks what only state can tell.
 import { randomBytes } from 'node:crypto';
