@@ -179,7 +179,11 @@ describe('the Intercom connector', () => {
     // Another event name, or another contact, in that second takes the second itself.
     await connector.sendEvents([eventItem({ eventType: 'order-state-changed', payload: {}, occurredAt: at, person })]);
     expect(sim.workspace.events.filter((e) => e.event_name === 'order-state-changed').map((e) => e.created_at)).toEqual([second]);
-    expect(sim.stats.byOperation.get('createDataEvent')).toBe(7);
+    // One message that is two events (two mappings): each is an event of its own name, the second claimed per name.
+    await connector.sendEvents([eventItem({ eventType: 'order-total', idempotencyKey: one.idempotencyKey, occurredAt: at, person })]);
+    await connector.sendEvents([eventItem({ eventType: 'order-total', occurredAt: at, person })]);
+    expect(sim.workspace.events.filter((e) => e.event_name === 'order-total').map((e) => e.created_at)).toEqual([second, second + 1]);
+    expect(sim.stats.byOperation.get('createDataEvent')).toBe(9);
   });
 
   it('shares the seconds events took between connectors on one store, as processes sharing it do', async () => {
