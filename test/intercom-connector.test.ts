@@ -2,7 +2,8 @@
 // (test/support/connector-test.ts) sends records, events and merges straight to the strict Intercom simulator,
 // and each test asserts on what the simulated workspace holds — attributes created first, users with every mapped
 // field and then only what changed, a contact found through the 409 when search lags, tags moved, business units
-// as companies with their associates, events with text metadata and the back-office link (a redelivery harmless),
+// as companies with their associates, events with typed metadata and the back-office link (a redelivery harmless,
+// two in one second both kept, at most 10 metadata keys), removed values removed,
 // a revoked token as a permanent error that says so, statuses classified as the kit says, Intercom's rate-limit
 // headers pausing the destination (and a workspace allowance below limitPerMinute said once), an archived contact
 // brought back, associates detached, one lead per guest, two customers sharing an email kept apart. The runtime's part (coalescing, the order context, the timeline, merges of
@@ -12,6 +13,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, RateLimitedError, RetryableError } from '../src/destinations/kit/index.ts';
 import { intercomDestination } from '../src/destinations/intercom/index.ts';
 import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
+import { createEventSeconds } from '../src/store/event-seconds.ts';
+import { openStore } from '../src/store/store.ts';
 import { createTestConnector, eventItem, mergeItem, recordItem } from './support/connector-test.ts';
 
 const ATTRIBUTES = { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string', total_orders: 'integer', lifetime_value_EUR: 'float', lifetime_value_USD: 'float' } as const;
@@ -107,7 +110,7 @@ describe('the Intercom connector', () => {
     const [first] = await connector.sendRecords([recordItem({ resourceId: 'c7', fields: customerFields({ email: 'tag@example.com', tags: 'VIP' }) })]);
     const id = (first as { destinationId: string }).destinationId;
     expect(tagNamesOf(sim, id)).toEqual(['VIP']);
-    const [moved] = await connector.sendRecords([recordItem({ resourceId: 'c7', destinationId: id, fields: { tags: 'Regular' }, previous: customerFields({ email: 'tag@example.com', tags: 'VIP' }) })]);
+    const [moved] = await connector.sendRecords([recordItem({ resourceId: 'c7', destinationId: id, fields: { tags: 'Regular' }, record: customerFields({ email: 'tag@example.com', tags: 'Regular' }), previous: customerFields({ email: 'tag@example.com', tags: 'VIP' }) })]);
     expect(moved).toMatchObject({ ok: true });
     expect(tagNamesOf(sim, id)).toEqual(['Regular']);
     expect([...sim.workspace.tags.values()].map((t) => t.name).sort()).toEqual(['Regular', 'VIP']);
@@ -144,7 +147,7 @@ describe('the Intercom connector', () => {
     expect(gone).toEqual({ ok: true, destinationId: company!.id });
   });
 
-  it('sends an event once however often it is delivered, with its metadata as text and the back-office link', async () => {
+  it('sends an event once however often it is delivered, with typed metadata: the total a monetary amount, the back-office link a rich link', async () => {
     const sim = await simulator();
     const { connector } = connectorFor(sim);
     const [created] = await connector.sendRecords([recordItem({ resourceId: 'c2', fields: customerFields({ email: 'grace@example.com', name: 'Grace' }) })]);
@@ -161,8 +164,94 @@ describe('the Intercom connector', () => {
       event_name: 'placed-order',
       created_at: Math.floor(event.occurredAt! / 1000),
       contactId: userId,
-      metadata: { order_url: 'https://backoffice.example.com/orders/o-42', order_number: 'ON-42', total_amount: '4200', total_currency: 'EUR' },
+      metadata: { order_url: { url: 'https://backoffice.example.com/orders/o-42', value: 'ON-42' }, order_number: 'ON-42', total: { amount: 4200, currency: 'EUR' } },
+      metadataTypes: { order_url: 'rich_link', order_number: 'string', total: 'monetary_amount' },
     });
+  });
+
+  it('keeps two events of one name and contact in the same second: the later one a second on, its true second in the metadata', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const [created] = await connector.sendRecords([recordItem({ resourceId: 'c3', fields: customerFields({ email: 'ann@example.com' }) })]);
+    const person = { key: 'customer:c3', destinationId: (created as { destinationId: string }).destinationId };
+    const at = Date.UTC(2026, 2, 1, 9, 0, 0, 120);
+    const second = Math.floor(at / 1000);
+    const order = (n: number, ms: number) => eventItem({ eventType: 'placed-order', resource: { typeId: 'order', id: `o-${n}` }, payload: { order_number: `ON-${n}` }, occurredAt: at + ms, person });
+    const [one, two, three] = [order(1, 0), order(2, 300), order(3, 700)];
+    // Two in one batch (sent concurrently), the third in a later one; then all three delivered again.
+    expect(await connector.sendEvents([one, two])).toEqual([{ ok: true }, { ok: true }]);
+    expect(await connector.sendEvents([three])).toEqual([{ ok: true }]);
+    expect(await connector.sendEvents([one, two, three])).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    const events = [...sim.workspace.events].sort((a, b) => a.created_at - b.created_at);
+    expect(events.map((e) => e.created_at)).toEqual([second, second + 1, second + 2]);
+    expect(events.map((e) => e.metadata.order_number).slice(2)).toEqual(['ON-3']);
+    expect(events.map((e) => e.metadata.occurred_at_date)).toEqual([undefined, second, second]);
+    expect(events[1]!.metadataTypes.occurred_at_date).toBe('date');
+    // Another event name, or another contact, in that second takes the second itself.
+    await connector.sendEvents([eventItem({ eventType: 'order-state-changed', payload: {}, occurredAt: at, person })]);
+    expect(sim.workspace.events.filter((e) => e.event_name === 'order-state-changed').map((e) => e.created_at)).toEqual([second]);
+    // One message that is two events (two mappings): each is an event of its own name, the second claimed per name.
+    await connector.sendEvents([eventItem({ eventType: 'order-total', idempotencyKey: one.idempotencyKey, occurredAt: at, person })]);
+    await connector.sendEvents([eventItem({ eventType: 'order-total', occurredAt: at, person })]);
+    expect(sim.workspace.events.filter((e) => e.event_name === 'order-total').map((e) => e.created_at)).toEqual([second, second + 1]);
+    expect(sim.stats.byOperation.get('createDataEvent')).toBe(9);
+  });
+
+  it('shares the seconds events took between connectors on one store, as processes sharing it do', async () => {
+    const sim = await simulator();
+    const store = openStore('sqlite::memory:');
+    await store.migrate();
+    const eventSeconds = createEventSeconds(store.db, 'intercom');
+    const [a, b] = [connectorFor(sim, {}, { eventSeconds }).connector, connectorFor(sim, {}, { eventSeconds }).connector];
+    const [created] = await a.sendRecords([recordItem({ resourceId: 'c11', fields: customerFields({ email: 'sam@example.com' }) })]);
+    const person = { key: 'customer:c11', destinationId: (created as { destinationId: string }).destinationId };
+    const at = Date.UTC(2026, 2, 1, 10, 0, 0);
+    await a.sendEvents([eventItem({ eventType: 'placed-order', occurredAt: at, person })]);
+    await b.sendEvents([eventItem({ eventType: 'placed-order', occurredAt: at + 500, person })]);
+    expect(sim.workspace.events.map((e) => e.created_at)).toEqual([at / 1000, at / 1000 + 1]);
+    await store.close();
+  });
+
+  it('sends at most 10 metadata keys, the first in mapping order, and config check refuses a mapping with more', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const [created] = await connector.sendRecords([recordItem({ resourceId: 'c12', fields: customerFields({ email: 'max@example.com' }) })]);
+    const payload: Record<string, unknown> = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i + 1}`, i + 1]));
+    // An object that is neither a monetary amount nor a rich link flattens into keys of its own: 12 in all with the link.
+    payload.dimensions = { width: 3, height: 4, depth: 5 };
+    const [outcome] = await connector.sendEvents([eventItem({ eventType: 'placed-order', resource: { typeId: 'order', id: 'o-7' }, payload, person: { key: 'customer:c12', destinationId: (created as { destinationId: string }).destinationId } })]);
+    expect(outcome).toEqual({ ok: true });
+    const sent = (sim.stats.lastBody.get('createDataEvent') as { metadata: Record<string, unknown> }).metadata;
+    expect(Object.keys(sent)).toEqual(['order_url', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', 'dimensions_width']);
+    expect(sim.workspace.events[0]!.metadata).toEqual(sent);
+    expect(sim.workspace.events[0]!.metadataTypes.k1).toBe('number');
+
+    const settings = intercomDestination.settings.parse({ token: 't', attributes: {}, orderLink: 'https://backoffice.example.com/orders/{id}' });
+    const fields = ['email', ...Array.from({ length: 10 }, (_, i) => `k${i + 1}`)];
+    expect(intercomDestination.checkFields!(settings, { records: {}, recordSources: {}, events: { 'placed-order': fields } })).toEqual([
+      { block: 'events', mapping: 'placed-order', field: 'k10', message: 'an Intercom event keeps at most 10 metadata keys and ignores the rest (one is the order link): this mapping has 10; leave out k10' },
+    ]);
+    expect(intercomDestination.checkFields!(settings, { records: {}, recordSources: {}, events: { 'placed-order': fields.slice(0, 10) } })).toEqual([]);
+  });
+
+  it('removes a removed value: null for a field or declared attribute sent before, nothing for what was never sent', async () => {
+    const sim = await simulator();
+    const { connector } = connectorFor(sim);
+    const before = customerFields({ email: 'zoe@example.com', name: 'Zoe', phone: '+4930123456', tier: 'gold', orders: 4 });
+    const [created] = await connector.sendRecords([recordItem({ resourceId: 'c13', fields: before })]);
+    const id = (created as { destinationId: string }).destinationId;
+    expect(sim.workspace.contacts.get(id)).toMatchObject({ phone: '+4930123456', custom_attributes: { tier: 'gold', orders: 4 } });
+    // What the snapshot holds of a personal field is a digest: it was sent, so its removal is sent too.
+    const previous = { ...before, phone: 'digest:abc' };
+    const now = customerFields({ email: 'zoe@example.com', name: 'Zoe', orders: 4 });
+    await connector.sendRecords([recordItem({ resourceId: 'c13', destinationId: id, fields: { phone: null, tier: null }, record: now, changed: ['phone', 'tier'], previous })]);
+    expect(sim.stats.lastBody.get('UpdateContact')).toEqual({ phone: null, custom_attributes: { tier: null } });
+    expect(sim.workspace.contacts.get(id)).toMatchObject({ phone: null, name: 'Zoe', custom_attributes: { tier: null, orders: 4 } });
+
+    // After an unconfirmed send the whole record goes, and what the last confirmed one held is removed too.
+    await connector.sendRecords([recordItem({ resourceId: 'c13', destinationId: id, fields: customerFields({ email: 'zoe@example.com' }), record: customerFields({ email: 'zoe@example.com' }), previous: now })]);
+    expect(sim.workspace.contacts.get(id)).toMatchObject({ name: null, custom_attributes: { orders: null } });
+    expect(sim.stats.invalid).toBe(0);
   });
 
   it('names an event by its mapped event_name, sends none for a null one, and finds a customer by external id', async () => {
@@ -175,7 +264,8 @@ describe('the Intercom connector', () => {
     expect(sim.workspace.events.map((e) => e.event_name).sort()).toEqual(['payment-captured', 'payment-refunded']);
     expect(sim.workspace.events.every((e) => e.contactId === usersOf(sim)[0]!.id)).toBe(true);
     // Not an order: no back-office link.
-    expect(sim.workspace.events[0]!.metadata).toEqual({ amount_amount: '1999', amount_currency: 'EUR' });
+    expect(sim.workspace.events[0]!.metadata).toEqual({ amount: { amount: 1999, currency: 'EUR' } });
+    expect(sim.workspace.events[0]!.metadataTypes).toEqual({ amount: 'monetary_amount' });
   });
 
   it('gives a guest\'s event a lead by its email (the same lead for the next one), and refuses a guest event without one', async () => {

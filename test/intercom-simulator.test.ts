@@ -157,6 +157,41 @@ describe('the Intercom simulator', () => {
     expect((await call('GET', `/contacts/${lead.body.id as string}`)).status).toBe(404);
   });
 
+  it('accepts the documented metadata example with its types, and more than 10 keys, keeping the first 10 as sent', async () => {
+    await start();
+    await call('POST', '/contacts', { role: 'user', external_id: '314159', email: 'ex@example.com' });
+    // The example of "Event Metadata Types" (developers.intercom.com), as Intercom documents it.
+    const example = {
+      event_name: 'placed-order',
+      created_at: 1389913941,
+      user_id: '314159',
+      metadata: { order_date: 1392036272, stripe_invoice: 'inv_3434343434', order_number: { value: '3434-3434', url: 'https://example.org/orders/3434-3434' }, price: { currency: 'usd', amount: 2999 } },
+    };
+    expect((await call('POST', '/events', example)).status).toBe(202);
+    expect(sim!.workspace.events[0]).toMatchObject({ metadata: example.metadata, metadataTypes: { order_date: 'date', stripe_invoice: 'string', order_number: 'rich_link', price: 'monetary_amount' } });
+
+    const many = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`key_${i + 1}`, i % 2 === 0 ? `text ${i + 1}` : i + 1]));
+    const answered = await call('POST', '/events', { event_name: 'many-keys', created_at: 1389913942, user_id: '314159', metadata: { ...many, link: 'https://example.org/x' } });
+    expect(answered.status).toBe(202);
+    const kept = sim!.workspace.events[1]!;
+    expect(Object.keys(kept.metadata)).toEqual(Object.keys(many).slice(0, 10));
+    expect(kept.metadataTypes).toMatchObject({ key_1: 'string', key_2: 'number' });
+    expect(sim!.stats.invalid).toBe(0);
+    // The rest of the body is still checked against the description.
+    expect((await call('POST', '/events', { event_name: 'x', created_at: '1389913943', user_id: '314159' })).status).toBe(400);
+  });
+
+  it('removes a contact\'s phone and a custom attribute given null, as the update\'s nullable fields say', async () => {
+    await start();
+    expect((await call('POST', '/data_attributes', { name: 'tier', model: 'contact', data_type: 'string' })).status).toBe(200);
+    const contact = await call('POST', '/contacts', { role: 'user', external_id: 'c8', phone: '+4930123456', custom_attributes: { tier: 'gold' } });
+    expect(contact.body).toMatchObject({ phone: '+4930123456', custom_attributes: { tier: 'gold' } });
+    const cleared = await call('PUT', `/contacts/${contact.body.id as string}`, { phone: null, custom_attributes: { tier: null } });
+    expect(cleared.status).toBe(200);
+    expect(cleared.body).toMatchObject({ phone: null, custom_attributes: { tier: null } });
+    expect((await call('GET', `/contacts/${contact.body.id as string}`)).body).toMatchObject({ phone: null, custom_attributes: { tier: null } });
+  });
+
   it('limits calls per 10-second window with the per-window headers and 429 body Intercom documents', async () => {
     clock = 1_800_000_000_000;
     await start({ limitPerMinute: 60 });

@@ -1,9 +1,11 @@
 // The Intercom connector end to end: commercetools messages through ingest and the engine to the strict Intercom
 // simulator, asserting on what the simulated workspace holds — a burst coalesced into few updates of only what
 // changed, the order context read from commercetools, the timeline from messages that only name their order or
-// payment, a guest's lead merged into the user who registers with that email (one lead for a guest's orders
-// delivered together), a contact an admin archived brought back, two customers sharing an email kept apart, a
-// business unit's associates attached and detached, an erased customer archived, a
+// payment, two orders of one second as two events (also across a restart), a removed phone and attribute removed,
+// a guest's lead merged into the user who registers with that email (one lead for a guest's orders delivered
+// together), a contact an admin archived brought back, two customers sharing an email kept apart, a business
+// unit's associates attached and detached, an erased customer archived (and the seconds of their events
+// forgotten), a
 // backlog paced under the workspace's limit, and the start-up checks. On both stores (the rate limiter and the
 // identity table live there). How the connector maps each item to API calls is test/intercom-connector.test.ts,
 // which runs without a runtime.
@@ -11,6 +13,8 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../src/config/schema.ts';
+import { carryOutErasures, requestErasure } from '../src/engine/erasure.ts';
+import { piiKeysLoader } from '../src/pii/keys.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
 import { testStores } from './support/stores.ts';
@@ -21,6 +25,7 @@ let currentStore: (typeof testStores)[number];
 
 interface Setup {
   runtime: Runtime;
+  config: Config;
   sim: IntercomSimulator;
   commercetools: FakeCommercetools;
   post(body: unknown): Promise<Response>;
@@ -46,6 +51,7 @@ function intercomConfig(storeUrl: string, simUrl: string, token: string): Config
             fields: {
               email: 'email',
               name: { template: '{{firstName}} {{lastName}}' },
+              phone: 'addresses[0].phone',
               tier: 'custom.fields.tier',
               orders: 'custom.fields.orders',
               tags: 'customerGroup.obj.name',
@@ -88,6 +94,7 @@ async function setUp(options: { storeUrl?: string; sim?: IntercomSimulator; toke
   const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
   return {
     runtime,
+    config,
     sim,
     commercetools,
     post: (body) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
@@ -186,11 +193,67 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       const user = usersOf(s.sim)[0]!;
       expect(s.sim.workspace.events.map((e) => e.event_name).sort()).toEqual(['order-state-changed', 'payment-captured', 'payment-refunded', 'shipment-state-changed']);
       expect(s.sim.workspace.events.every((e) => e.contactId === user.id)).toBe(true);
-      expect(s.sim.workspace.events.find((e) => e.event_name === 'payment-captured')!.metadata).toEqual({ amount_amount: '1999', amount_currency: 'EUR' });
-      expect(s.sim.workspace.events.find((e) => e.event_name === 'shipment-state-changed')!.metadata).toEqual({ order_url: 'https://backoffice.example.com/orders/o9', shipment_state: 'Shipped' });
+      expect(s.sim.workspace.events.find((e) => e.event_name === 'payment-captured')!.metadata).toEqual({ amount: { amount: 1999, currency: 'EUR' } });
+      const shipment = s.sim.workspace.events.find((e) => e.event_name === 'shipment-state-changed')!;
+      expect(shipment.metadata).toEqual({ order_url: { url: 'https://backoffice.example.com/orders/o9', value: 'o9' }, shipment_state: 'Shipped' });
+      expect(shipment.metadataTypes).toEqual({ order_url: 'rich_link', shipment_state: 'string' });
       // The authorization was no Intercom event: nothing dead-lettered for it either.
       const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: unknown[] }).items;
       expect(letters).toEqual([]);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
+
+  it('keeps two orders a customer placed in the same second as two events, one second apart, also across a restart', async () => {
+    const storeUrl = await currentStore.create();
+    const sim = await startIntercomSimulator({ token: 'intercom-token', searchLagMs: 60_000 });
+    let s = await setUp({ storeUrl, sim });
+    try {
+      await s.post(s.commercetools.upsertCustomer('c4', { email: 'ann@example.com', firstName: 'Ann' }));
+      await eventually(() => usersOf(sim).length === 1, 'the user');
+      // Messages of one second (messageBase spaces them a millisecond apart): Intercom would keep one of them.
+      const [first, second] = [orderCreated('ann@example.com', 'c4'), orderCreated('ann@example.com', 'c4')];
+      const occurred = Math.floor(Date.parse(first.createdAt as string) / 1000);
+      expect(Math.floor(Date.parse(second.createdAt as string) / 1000)).toBe(occurred);
+      await s.post([first, second]);
+      await eventually(() => sim.workspace.events.length === 2, 'two order events');
+      const placed = () => sim.workspace.events.filter((e) => e.event_name === 'placed-order').sort((a, b) => a.created_at - b.created_at);
+      expect(placed().map((e) => e.created_at)).toEqual([occurred, occurred + 1]);
+      expect(placed().map((e) => e.metadata.occurred_at_date)).toEqual([undefined, occurred]);
+      expect(placed().map((e) => e.metadata.order_number).sort()).toEqual([(first.order as { orderNumber: string }).orderNumber, (second.order as { orderNumber: string }).orderNumber].sort());
+      await s.stop();
+
+      // Another process on the same store: the seconds taken are remembered there.
+      s = await setUp({ storeUrl, sim });
+      await s.post(orderCreated('ann@example.com', 'c4'));
+      await eventually(() => sim.workspace.events.length === 3, 'the third order event');
+      expect(placed().map((e) => e.created_at)).toEqual([occurred, occurred + 1, occurred + 2]);
+      expect(placed()[2]!.metadata.occurred_at_date).toBe(occurred);
+      expect(sim.stats.byOperation.get('createDataEvent')).toBe(3);
+    } finally {
+      await s.stop();
+      await sim.close();
+    }
+  });
+
+  it('removes in Intercom what was removed in commercetools: the phone and a custom attribute', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c8', { email: 'eve@example.com', firstName: 'Eve', addresses: [{ id: 'a1', phone: '+4930123456' }], custom: { fields: { tier: 'gold', orders: 2 } } }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user');
+      const user = usersOf(s.sim)[0]!;
+      expect(user).toMatchObject({ phone: '+4930123456', custom_attributes: { tier: 'gold', orders: 2 } });
+      // Set in Intercom by hand: ctbridge does not map it, so never touches it.
+      s.sim.workspace.createAttribute({ name: 'agent_note', model: 'contact', data_type: 'string' });
+      s.sim.workspace.updateContact(user.id, { custom_attributes: { agent_note: 'prefers e-mail' } });
+
+      await s.post(s.commercetools.upsertCustomer('c8', { addresses: [{ id: 'a1' }], custom: { fields: { orders: 2 } } }, 'CustomerAddressChanged'));
+      await eventually(() => s.sim.workspace.contacts.get(user.id)!.phone === null, 'the phone removed');
+      expect(s.sim.stats.lastBody.get('UpdateContact')).toEqual({ phone: null, custom_attributes: { tier: null } });
+      expect(s.sim.workspace.contacts.get(user.id)!.custom_attributes).toEqual({ tier: null, orders: 2, agent_note: 'prefers e-mail', last_order_number: null, last_order_status: null, total_orders: 0 });
+      expect(s.sim.stats.invalid).toBe(0);
     } finally {
       await s.stop();
       await s.sim.close();
@@ -354,6 +417,23 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       await sim.close();
     }
   }, 120_000);
+
+  it('forgets the seconds a customer\'s events were sent at when the customer is erased (ctbridge erase)', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c14', { email: 'kai@example.com' }));
+      await eventually(() => usersOf(s.sim).length === 1, 'the user');
+      await s.post(orderCreated('kai@example.com', 'c14'));
+      await eventually(() => s.sim.workspace.events.length === 1, 'the order event');
+      const seconds = () => s.runtime.store.db.selectFrom('event_seconds').select('person').execute();
+      expect(await seconds()).toEqual([{ person: 'customer:c14' }]);
+      await carryOutErasures(s.runtime.store.db, [await requestErasure(s.runtime.store.db, 'c14', 'erase-c14', 'cli', Date.now())], await piiKeysLoader(s.runtime.store.db, s.config.pii)(), Date.now());
+      expect(await seconds()).toEqual([]);
+    } finally {
+      await s.stop();
+      await s.sim.close();
+    }
+  });
 
   it('archives the contact of a customer erased in commercetools', async () => {
     const s = await setUp();

@@ -159,6 +159,17 @@ describe('money', () => {
   });
 });
 
+describe('richLink', () => {
+  it('makes a value a link with its text, the value URL-encoded in the link; refuses a URL without {value}', () => {
+    const link = { richLink: { url: 'https://shop.example/orders/{value}' } };
+    expect(run(link, 'ON 42/1')).toEqual({ url: 'https://shop.example/orders/ON%2042%2F1', value: 'ON 42/1' });
+    expect(run(link, 42)).toEqual({ url: 'https://shop.example/orders/42', value: '42' });
+    expect(run(link, null)).toBeNull();
+    expect(run(link, { id: 1 })).toEqual({ id: 1 });
+    expect(() => compileTransform({ richLink: { url: 'https://shop.example/orders' } })).toThrow(/transform "richLink": url: an http\(s\) URL with \{value\}/);
+  });
+});
+
 describe('dates', () => {
   it('normalises to ISO 8601 in UTC and to unix seconds', () => {
     expect(run('iso8601', '2026-01-05T10:00:00+01:00')).toBe('2026-01-05T09:00:00.000Z');

@@ -26,8 +26,9 @@ export interface RecordItem {
   /** Names of the fields that changed since the last successful send (all fields on first send). */
   changed: string[];
   /**
-   * What the destination was last sent of this record (personal fields as digests), when known: lets a
-   * connector work out removals (tags no longer there). Undefined on a first send or after an unconfirmed one.
+   * What the destination was last sent of this record, as confirmed (personal fields as digests): lets a
+   * connector work out removals (tags, values no longer there). After an unconfirmed send the destination may hold
+   * that send's state or this one (`fields` is then the whole record). Undefined on a first send.
    */
   previous?: Record<string, unknown> | undefined;
   /** The destination's id for this record, when a previous send returned one. */
@@ -110,6 +111,22 @@ export interface ConnectorDeps {
   logger: Logger;
   /** The destination's name in the configuration. */
   name: string;
+  /** Distinct event seconds, for a destination that deduplicates events on their time in seconds. */
+  eventSeconds: EventSeconds;
+}
+
+/**
+ * Seconds claimed by events, kept in the store for every process sending to the destination: for an API that
+ * takes two events of one scope (Intercom: one name, one contact) in the same second as one and drops the second
+ * (store/event-seconds.ts).
+ */
+export interface EventSeconds {
+  /**
+   * The second an event is sent at within its scope: the one it claimed before (a redelivery, so the destination
+   * still sees a duplicate), else `second` itself or, when another event of the scope has it, the first free one
+   * after it.
+   */
+  claim(claim: { scope: string; eventKey: string; second: number; person: string | undefined }): Promise<number>;
 }
 
 /** What the engine knows of a destination type; built from a connector's declarative definition by kit/define.ts. */

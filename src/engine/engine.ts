@@ -26,6 +26,7 @@ import { piiKeysLoader } from '../pii/keys.ts';
 import { Identities } from '../identity/identities.ts';
 import { carryOutErasures, claimErasures } from './erasure.ts';
 import { purgeExpired } from './retention.ts';
+import { createEventSeconds, purgeEventSeconds } from '../store/event-seconds.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 const RETENTION_INTERVAL_MS = 3600 * 1000;
@@ -155,6 +156,13 @@ export function createEngine(deps: EngineDeps): Engine {
   const retention = config.retention;
   let retentionTimer: NodeJS.Timeout | undefined;
   const purge = () => {
+    // The seconds events claimed (store/event-seconds.ts) are forgotten after a fixed time, retention or not.
+    purgeEventSeconds(store.db, Date.now()).then(
+      (purged) => {
+        if (purged > 0) logger.debug({ eventSeconds: purged }, 'forgot the seconds of events sent long ago');
+      },
+      (error: unknown) => logger.warn({ err: error }, 'forgetting old event seconds failed; tried again in an hour'),
+    );
     if (!retention || (retention.days === undefined && retention.auditDays === undefined && Object.keys(retention.stores).length === 0)) return;
     purgeExpired(store.db, retention, Date.now()).then(
       (purged) => {
@@ -205,7 +213,7 @@ function buildConnector(destination: Config['destinations'][number], store: Stor
   const limiter = createRateLimiter(store.db, destination.name);
   // Every call the connector makes goes through this fetch: paced by the limiter, counted, timed.
   const fetch = createDestinationFetch({ limiter, onCall: () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' }) });
-  const connector = definition.create(definition.settings.parse(destination), { fetch, logger, name: destination.name });
+  const connector = definition.create(definition.settings.parse(destination), { fetch, logger, name: destination.name, eventSeconds: createEventSeconds(store.db, destination.name) });
   limiter.setRate(connector.limits.rateLimit);
   return connector;
 }

@@ -2,11 +2,11 @@
 // notification says so; a *Deleted Message carrying dataErasure counts too), or `ctbridge erase --customer`. The
 // resource's records at every destination are deleted there through the normal record-sync delete (the
 // connector's own delete or archive), and ctbridge's own copies of it go: snapshots, carried resources, dead event
-// payloads; for a customer also the person: vault tokens and identities. Orders, carts, payments, shopping lists,
-// reviews and quotes hold personal data too (addresses, emails, names), so any resource type is erased, not only
-// customers. One transaction per request, which also deletes the request and writes the audit entry, so a crash
-// midway repeats the whole request and two processes never both carry it out. Routing asks for one erasure per
-// resource however many notifications say so (engine/routing.ts).
+// payloads; for a customer also the person: vault tokens, identities and the seconds their events were sent at.
+// Orders, carts, payments, shopping lists, reviews and quotes hold personal data too (addresses, emails, names), so
+// any resource type is erased, not only customers. One transaction per request, which also deletes the request and
+// writes the audit entry, so a crash midway repeats the whole request and two processes never both carry it out.
+// Routing asks for one erasure per resource however many notifications say so (engine/routing.ts).
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { insertAudit } from '../store/audit-log.ts';
@@ -14,6 +14,7 @@ import type { Selectable } from 'kysely';
 import type { ErasureRequestsTable } from '../store/schema.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import { Identities } from '../identity/identities.ts';
+import { eraseEventSeconds } from '../store/event-seconds.ts';
 
 export type ErasureRequest = Selectable<ErasureRequestsTable>;
 
@@ -55,11 +56,13 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
         .where('resource_id', '=', resourceId)
         .where('destination_deleted', '=', 0)
         .executeTakeFirst();
-      // The person goes with a customer: their vault tokens (those no one else owns) and identities. The tokens
-      // of an order's fields are its customer's (record-sync tokenizes for the person), so they go with them.
+      // The person goes with a customer: their vault tokens (those no one else owns), identities and the seconds
+      // their events were sent at (store/event-seconds.ts names the customer). The tokens of an order's fields are
+      // its customer's (record-sync tokenizes for the person), so they go with them.
       const person = resourceType === 'customer';
       const tokens = person && keys.tokens ? await keys.tokens.eraseSubject(resourceId, trx) : 0;
       const identities = person ? await new Identities(db).erase(trx, resourceId) : 0;
+      if (person) await eraseEventSeconds(trx, `customer:${resourceId}`);
       const events = await trx.deleteFrom('events').where('resource_type', '=', resourceType).where('resource_id', '=', resourceId).where('dead', '=', 1).executeTakeFirst();
       await insertAudit(trx, [
         {

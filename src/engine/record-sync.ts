@@ -388,7 +388,8 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
       fields: delta === 'changed' ? pick(record, changed) : record,
       record,
       changed,
-      previous: row.unconfirmed === 1 ? undefined : (snapshot ?? undefined),
+      // The last confirmed send, also after an unconfirmed one: what it held and the record has no more must go.
+      previous: snapshot ?? undefined,
       // With $orders the record also changes with the customer's orders, at the same customer version, and may
       // come back to an earlier state: the key's dirty_seq tells changes apart, and stays the same for a retry.
       idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}${orders === undefined ? '' : `:${row.dirty_seq}`}`,

@@ -255,6 +255,16 @@ export const transforms = {
     },
   }),
 
+  richLink: define({
+    description: 'a link with its text, { url, value }: `url` with {value} where the value goes (URL-encoded), the value as the text (Intercom event metadata shows it as a rich link)',
+    args: z.object({ url: z.string().regex(/^https?:\/\/\S*\{value\}/, 'an http(s) URL with {value} where the value goes') }).strict(),
+    create: (args) => (value) => {
+      if (typeof value !== 'string' && typeof value !== 'number') return value;
+      const text = String(value);
+      return { url: args.url.replaceAll('{value}', encodeURIComponent(text)), value: text };
+    },
+  }),
+
   iso8601: define({
     description: 'a date-time as ISO 8601 in UTC (2026-01-05T09:00:00.000Z), from ISO text or unix seconds; null when it is not a date',
     args: noArgs,

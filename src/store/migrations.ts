@@ -251,6 +251,25 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.alterTable('erasure_requests').addColumn('resource_type', 'text', (c) => c.notNull().defaultTo('customer')).execute();
       },
     },
+    '0008_i13_event_seconds': {
+      async up(db: Kysely<unknown>) {
+        // Intercom drops a data event with the same name, contact and created_at (seconds) as one it has: each
+        // event's second is claimed here, unique per scope, and a redelivery finds the one it had.
+        await db.schema
+          .createTable('event_seconds')
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('second', 'bigint', (c) => c.notNull())
+          .addColumn('event_key', 'text', (c) => c.notNull())
+          .addColumn('person', 'text')
+          .addColumn('claimed_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('event_seconds_pk', ['destination', 'scope', 'second'])
+          .execute();
+        await db.schema.createIndex('event_seconds_event').unique().on('event_seconds').columns(['destination', 'scope', 'event_key']).execute();
+        await db.schema.createIndex('event_seconds_person').on('event_seconds').column('person').execute();
+        await db.schema.createIndex('event_seconds_claimed_at').on('event_seconds').column('claimed_at').execute();
+      },
+    },
   };
 }
 

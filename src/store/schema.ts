@@ -20,6 +20,7 @@ export interface Database {
   audit_log: AuditLogTable;
   erasure_requests: ErasureRequestsTable;
   identities: IdentitiesTable;
+  event_seconds: EventSecondsTable;
 }
 
 /**
@@ -258,4 +259,22 @@ export interface IdentitiesTable {
   /** After a guest was merged into a registered customer: the customer's person key. */
   merged_into: string | null;
   updated_at: number;
+}
+
+/**
+ * The second each event was sent at, per destination and scope (for Intercom: event name and contact), for
+ * destinations that deduplicate events on a timestamp in seconds (store/event-seconds.ts): two events of one
+ * scope never share a second, and a redelivered event keeps its own.
+ */
+export interface EventSecondsTable {
+  destination: string;
+  /** What the destination deduplicates within (Intercom: the event name and the person, customer:<id> or guest:…). */
+  scope: string;
+  /** Unix seconds. */
+  second: number;
+  /** The event's idempotency key (its source message, which may be several events: unique within the scope). */
+  event_key: string;
+  /** The person the event is about, so an erasure removes their rows. */
+  person: string | null;
+  claimed_at: number;
 }

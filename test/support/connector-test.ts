@@ -6,7 +6,9 @@
 import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
 import { createDestinationFetch, type CallLimiter } from '../../src/destinations/kit/index.ts';
-import type { Connector, DestinationDefinition, EventItem, PersonMergeItem, RecordItem } from '../../src/destinations/types.ts';
+import type { Connector, DestinationDefinition, EventItem, EventSeconds, PersonMergeItem, RecordItem } from '../../src/destinations/types.ts';
+import { createEventSeconds } from '../../src/store/event-seconds.ts';
+import { openStore } from '../../src/store/store.ts';
 
 /** A limiter that lets every call through at once and records what it was asked. */
 export interface TestLimiter extends CallLimiter {
@@ -43,11 +45,13 @@ export interface TestConnector {
 }
 
 /** The connector the engine would build for a destination of this type with these settings (defaults applied). */
-export function createTestConnector<Settings extends z.ZodObject>(definition: DestinationDefinition<Settings>, settings: z.input<Settings>, options: { limiter?: TestLimiter; name?: string; logger?: Logger } = {}): TestConnector {
+export function createTestConnector<Settings extends z.ZodObject>(definition: DestinationDefinition<Settings>, settings: z.input<Settings>, options: { limiter?: TestLimiter; name?: string; logger?: Logger; eventSeconds?: EventSeconds } = {}): TestConnector {
   const limiter = options.limiter ?? unlimitedLimiter();
   let calls = 0;
   const fetch = createDestinationFetch({ limiter, onCall: () => (calls += 1) });
-  const connector = definition.create(definition.settings.parse(settings), { fetch, logger: options.logger ?? pino({ level: 'silent' }), name: options.name ?? definition.type });
+  const name = options.name ?? definition.type;
+  const eventSeconds = options.eventSeconds ?? inMemoryStoreEventSeconds(name);
+  const connector = definition.create(definition.settings.parse(settings), { fetch, logger: options.logger ?? pino({ level: 'silent' }), name, eventSeconds });
   return {
     connector,
     limiter,
@@ -55,6 +59,18 @@ export function createTestConnector<Settings extends z.ZodObject>(definition: De
       return calls;
     },
   };
+}
+
+/** The store's event seconds (store/event-seconds.ts) over an SQLite database in memory, opened on first use. */
+function inMemoryStoreEventSeconds(destination: string): EventSeconds {
+  let ready: Promise<EventSeconds> | undefined;
+  const open = () =>
+    (ready ??= (async () => {
+      const store = openStore('sqlite::memory:');
+      await store.migrate();
+      return createEventSeconds(store.db, destination);
+    })());
+  return { claim: async (claim) => (await open()).claim(claim) };
 }
 
 let sequence = 0;

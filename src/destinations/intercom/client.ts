@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type * as IntercomSdk from 'intercom-client';
 import type { Logger } from 'pino';
-import { DeliveryError, PermanentError, RetryableError, errorForAnswer, type ConnectorDeps } from '../kit/index.ts';
+import { DeliveryError, PermanentError, RetryableError, errorForAnswer, type ConnectorDeps, type EventSeconds } from '../kit/index.ts';
 import type { IntercomSettings } from './settings.ts';
 
 export type IntercomApi = IntercomSdk.IntercomClient;
@@ -13,6 +13,8 @@ export type IntercomApi = IntercomSdk.IntercomClient;
 export interface IntercomClient {
   readonly settings: IntercomSettings;
   readonly logger: Logger;
+  /** The seconds events claimed per name and contact, for Intercom's dedupe on created_at (events.ts). */
+  readonly eventSeconds: EventSeconds;
   /** Runs one SDK call (`doing` says what, for the error message); its failure comes out as a kit error class. */
   call<T>(doing: string, request: (api: IntercomApi) => Promise<T>): Promise<T>;
   /**
@@ -81,6 +83,7 @@ export function createIntercomClient(settings: IntercomSettings, deps: Connector
   return {
     settings,
     logger,
+    eventSeconds: deps.eventSeconds,
     call,
     async createContact(doing, body) {
       try {

@@ -4,7 +4,7 @@
 // archives or deletes the contact (settings.onDelete). A guest's lead (guestLead) is created once per guest.
 import { PermanentError, type ItemOperation, type ItemOutcome, type RecordItem } from '../kit/index.ts';
 import type { IntercomClient } from './client.ts';
-import { contactBody, withClearedKeys } from './fields.ts';
+import { contactBody, withRemovals } from './fields.ts';
 import { syncTags } from './tags.ts';
 
 export const upsertContact: ItemOperation<IntercomClient, RecordItem> = {
@@ -19,7 +19,8 @@ export const upsertContact: ItemOperation<IntercomClient, RecordItem> = {
     const known = item.person?.destinationId ?? item.destinationId;
     if (known) {
       try {
-        return await update(known, contactBody(withClearedKeys(item.fields, item.previous), client.settings, client.undeclared), item);
+        // What changed, and null for what was sent before and is gone now (a removed phone): Intercom removes it.
+        return await update(known, contactBody(withRemovals(item.fields, item.record, item.previous), client.settings, client.undeclared), item);
       } catch (error) {
         // Deleted, merged away or archived in Intercom meanwhile (an archived contact answers 404 too): the create
         // below tells which.
@@ -36,8 +37,9 @@ export const upsertContact: ItemOperation<IntercomClient, RecordItem> = {
     // An admin archived the customer's contact; commercetools still has the customer (this is its upsert), so it
     // comes back — archived, it takes no update and no event (POST /contacts/{id}/unarchive).
     if (contact.archived) await client.call(`unarchiving contact ${contact.id}`, (api) => api.contacts.unarchive({ contact_id: contact.id }));
-    // Intercom's contact missed what changed while it was archived or unknown to ctbridge: the whole record.
-    return update(contact.id, whole, { fields: item.record, previous: item.previous });
+    // Intercom's contact missed what changed while it was archived or unknown to ctbridge: the whole record, and
+    // null for what was sent before and is gone now.
+    return update(contact.id, contactBody(withRemovals(item.record, item.record, item.previous), client.settings, client.undeclared), { fields: item.record, previous: item.previous });
   },
 };
 

@@ -1,6 +1,6 @@
 // How mapped fields become Intercom's: which names are Intercom's own contact fields, which are custom attributes
 // (flattened: an object-valued field is one attribute per key), the tags field, a company's fields, and an
-// event's metadata (at most 10 text values). Pure functions, shared by the definition's field checks and the
+// event's metadata (at most 10 typed values). Pure functions, shared by the definition's field checks and the
 // operations.
 import type { IntercomSettings } from './settings.ts';
 
@@ -18,13 +18,26 @@ export const EVENT_NAME_FIELD = 'event_name';
 /** Event fields that are not metadata: the guest's email (for the lead) and the event's name. */
 export const NOT_METADATA = new Set(['email', EVENT_NAME_FIELD]);
 
-/** Mapped fields as Intercom's contact body: its own fields at the top, the rest flattened into custom_attributes. */
+/**
+ * Intercom's own contact fields that take null to remove their value (update_contact_request in spec/intercom:
+ * `nullable: true`); the email is not nullable there, and a commercetools customer always has one.
+ */
+const NULLABLE_FIELDS = new Set([...STANDARD_FIELDS].filter((name) => name !== 'email'));
+
+/**
+ * Mapped fields as Intercom's contact body: its own fields at the top, the rest flattened into custom_attributes.
+ * A null removes the value (a field or a declared attribute ctbridge maps; a null for anything else is nothing to
+ * send, and so is a null email, which Intercom's update does not take).
+ */
 export function contactBody(fields: Record<string, unknown>, settings: IntercomSettings, undeclared: (name: string) => void): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   const custom: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(flatten(fields))) {
-    if (STANDARD_FIELDS.has(name)) {
-      if (value !== null) body[name] = value;
+    if (value === null || value === undefined) {
+      if (NULLABLE_FIELDS.has(name)) body[name] = null;
+      else if (Object.hasOwn(settings.attributes, name)) custom[name] = null;
+    } else if (STANDARD_FIELDS.has(name)) {
+      body[name] = value;
     } else if (Object.hasOwn(settings.attributes, name)) {
       custom[name] = value;
     } else if (name !== TAGS_FIELD) {
@@ -36,36 +49,86 @@ export function contactBody(fields: Record<string, unknown>, settings: IntercomS
 }
 
 /**
- * The changed fields, with the keys an object-valued field had when last sent and has no more set to null (a
- * currency whose orders are all gone): its attribute is cleared, not left at the old total.
+ * The changed fields, with null for what the destination was last sent and the record has no more: a field
+ * whose value is gone (a phone removed in commercetools), and the keys an object-valued field had and has no more
+ * (a currency whose orders are all gone). Only fields of the previous send, so only fields ctbridge maps. Without
+ * a previous send (a new contact) nothing is removed.
  */
-export function withClearedKeys(fields: Record<string, unknown>, previous: Record<string, unknown> | undefined): Record<string, unknown> {
+export function withRemovals(fields: Record<string, unknown>, record: Record<string, unknown>, previous: Record<string, unknown> | undefined): Record<string, unknown> {
   if (!previous) return fields;
   let out = fields;
-  for (const [name, value] of Object.entries(fields)) {
-    const before = previous[name];
-    if (!isObject(value) || !isObject(before)) continue;
-    const gone = Object.keys(before).filter((key) => !Object.hasOwn(value, key));
-    if (gone.length > 0) out = { ...out, [name]: { ...Object.fromEntries(gone.map((key) => [key, null])), ...value } };
+  for (const [name, before] of Object.entries(previous)) {
+    if (before === null || before === undefined) continue;
+    const now = record[name];
+    if (now === null || now === undefined) {
+      // Every attribute an object-valued field was sent as; a personal field's snapshot is a digest (text).
+      out = { ...out, [name]: isObject(before) ? Object.fromEntries(Object.keys(before).map((key) => [key, null])) : null };
+      continue;
+    }
+    if (!isObject(now) || !isObject(before)) continue;
+    const gone = Object.keys(before).filter((key) => !Object.hasOwn(now, key));
+    if (gone.length > 0) out = { ...out, [name]: { ...Object.fromEntries(gone.map((key) => [key, null])), ...now } };
   }
   return out;
 }
 
+/** A metadata value as Intercom types it (createDataEvent's description, its table of metadata types). */
+export type MetadataValue = string | number | RichLink | MonetaryAmount;
+/** Shown as a link with its text. */
+export interface RichLink {
+  url: string;
+  value: string;
+}
+/** An amount of money: `amount` in minor units (cents), a non-negative whole number, and its currency. */
+export interface MonetaryAmount {
+  amount: number;
+  currency: string;
+}
+
 /**
- * An event's metadata: at most 10 keys of text (the 2.14 description allows only strings there), nested values
- * flattened (a money { amount, currency } becomes total_amount and total_currency), with the order's back-office
- * link when configured; the email that identifies a guest is not repeated in it.
+ * An event's metadata, typed as Intercom documents it (spec/intercom createDataEvent's description; "Event
+ * Metadata Types", https://developers.intercom.com/docs/references/1.3/rest-api/data-events/event-metadata-types):
+ * text as text (an http(s) URL is a link), numbers as numbers (a `*_date` key holding Unix seconds is a date), a
+ * `{ amount, currency }` in minor units (the `money: { as: object }` transform) as a monetary amount, a
+ * `{ url, value }` (the `richLink` transform) as a rich link; other objects flattened into `parent_child` keys,
+ * lists into comma-separated text (Intercom takes no other nested JSON). Intercom keeps the first 10 keys in the
+ * order sent and ignores the rest without an error, so the order is decided here: `first` (the order link), then
+ * the mapped fields in their mapping's order, then `last` (the true time of a moved event) — what does not fit
+ * is left out and named in `left`, never silently dropped by Intercom. The email that identifies a guest and the
+ * event's name are not metadata.
  */
-export function metadataOf(payload: Record<string, unknown>, orderUrl: string | undefined): Record<string, string> {
-  // The link counts against the 10 keys and comes first, so it is never the one left out.
-  const out: Record<string, string> = orderUrl ? { order_url: orderUrl } : {};
-  for (const [key, value] of Object.entries(flatten(payload))) {
-    if (NOT_METADATA.has(key) || value === null || value === undefined) continue;
-    if (Object.keys(out).length >= MAX_METADATA_KEYS) break;
-    // flatten() leaves only scalars.
-    out[key] = String(value);
+export function metadataOf(payload: Record<string, unknown>, first: Record<string, MetadataValue> = {}, last: Record<string, MetadataValue> = {}): { metadata: Record<string, MetadataValue>; left: string[] } {
+  const metadata: Record<string, MetadataValue> = {};
+  const left: string[] = [];
+  const add = (key: string, value: MetadataValue) => {
+    if (Object.hasOwn(metadata, key)) return;
+    if (Object.keys(metadata).length >= MAX_METADATA_KEYS) left.push(key);
+    else metadata[key] = value;
+  };
+  for (const [key, value] of Object.entries(first)) add(key, value);
+  for (const [name, value] of Object.entries(payload)) {
+    if (NOT_METADATA.has(name) || value === null || value === undefined) continue;
+    if (isTypedMetadata(value)) {
+      add(name, value);
+      continue;
+    }
+    for (const [key, scalar] of Object.entries(flatten({ [name]: value }))) {
+      if (scalar === null || scalar === undefined) continue;
+      add(key, typeof scalar === 'number' && Number.isFinite(scalar) ? scalar : String(scalar));
+    }
   }
-  return out;
+  for (const [key, value] of Object.entries(last)) add(key, value);
+  return { metadata, left };
+}
+
+/** A rich link or a monetary amount: an object Intercom reads as one metadata value. */
+function isTypedMetadata(value: unknown): value is RichLink | MonetaryAmount {
+  if (!isObject(value)) return false;
+  const keys = Object.keys(value).sort().join(',');
+  if (keys === 'url,value') return typeof value.url === 'string' && /^https?:\/\//i.test(value.url) && typeof value.value === 'string';
+  // The description: "a positive integer representing the amount in cents"; a negative amount is flattened.
+  if (keys === 'amount,currency') return Number.isSafeInteger(value.amount) && (value.amount as number) >= 0 && typeof value.currency === 'string';
+  return false;
 }
 
 /** A list field's names (tags, associates): one name, or a list of them; empty ones left out. */

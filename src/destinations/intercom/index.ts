@@ -45,11 +45,14 @@ export const intercomDestination = defineDestination({
         problems.push({ block: 'records', mapping, field, message: `"${field}" is neither an Intercom contact field (${[...STANDARD_FIELDS].join(', ')}) nor declared under attributes with its data type (an object-valued field: declare ${field}_<key>, e.g. ${field}_EUR)` });
       }
     }
-    // The order link, when configured, takes one of an event's 10 metadata keys.
+    // Intercom keeps an event's first 10 metadata keys and ignores the rest without an error (createDataEvent's
+    // "Metadata behaviour"), so a mapping with more is refused here; the order link, when configured, takes one.
+    // (An object-valued field that is neither a monetary amount nor a rich link flattens into several keys at
+    // run time: what then does not fit is left out, last first, and logged.)
     const room = MAX_METADATA_KEYS - (settings.orderLink ? 1 : 0);
     for (const [mapping, fields] of Object.entries(mapped.events)) {
       const metadata = fields.filter((field) => !NOT_METADATA.has(field));
-      if (metadata.length > room) problems.push({ block: 'events', mapping, field: metadata[room]!, message: `an Intercom event takes at most ${MAX_METADATA_KEYS} metadata keys${settings.orderLink ? ' (one is the order link)' : ''}` });
+      if (metadata.length > room) problems.push({ block: 'events', mapping, field: metadata[room]!, message: `an Intercom event keeps at most ${MAX_METADATA_KEYS} metadata keys and ignores the rest${settings.orderLink ? ' (one is the order link)' : ''}: this mapping has ${metadata.length}; leave out ${metadata.slice(room).join(', ')}` });
     }
     return problems;
   },

@@ -15,7 +15,7 @@ export const intercomSettings = z.object({
     .string()
     .regex(/^https:\/\/[^\s]*\{id\}/, 'an https URL with {id} where the order id goes')
     .optional()
-    .describe('the order in the merchant\'s back office, e.g. https://mc.europe-west1.gcp.commercetools.com/my-project/orders/{id}: added to order events as order_url'),
+    .describe('the order in the merchant\'s back office, e.g. https://mc.europe-west1.gcp.commercetools.com/my-project/orders/{id}: added to order events as order_url, a rich link whose text is the event\'s order_number (or the order id)'),
 });
 
 export type IntercomSettings = z.infer<typeof intercomSettings>;

@@ -55,7 +55,8 @@ export const intercomSandbox: SandboxDestinationEntry = {
         records: { customer: { source: 'customer', fields: USER_FIELDS } },
         // The customer's timeline; the messages after OrderCreated only name their order or payment.
         events: {
-          'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, store: 'order.store.key', email: 'order.customerEmail' } },
+          // Typed metadata: the total a monetary amount, the order's time a date (a key ending in _date).
+          'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, order_date: { path: 'order.createdAt', pipe: ['unixSeconds'] }, store: 'order.store.key', email: 'order.customerEmail' } },
           'order-state-changed': { on: ['OrderStateChanged'], fields: { order_state: 'orderState', old_order_state: 'oldOrderState' } },
           payment: { on: ['PaymentTransactionAdded'], fields: { event_name: { jsonata: PAYMENT_EVENT_NAME }, amount: { path: 'transaction.amount', pipe: [{ money: { as: 'object' } }] } } },
           'email-changed': { on: ['CustomerEmailChanged'], fields: { customer_id: 'resource.id' } },

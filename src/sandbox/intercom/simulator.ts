@@ -1,11 +1,12 @@
 // A local Intercom (REST API 2.14) as strict as the real one, for the tests, the sandbox and the benchmark.
+// A local Intercom (REST API 2.14) as strict as the real one, for the tests, the sandbox and the benchmark.
 // Every request is checked against the official OpenAPI description (spec/intercom, vendored with its
 // provenance): a bearer token is required, and the Intercom-Version header is optional (without it the app's
 // version applies); an unknown parameter, a wrong type or a missing required one is a 400 with Intercom's error
-// list. The workspace (workspace.ts) keeps contacts, data attributes, events, tags and companies with Intercom's
-// rules. Calls are rate limited in 10-second windows with the real headers and 429 body, faults can be injected,
-// and every response is checked against the description too (a mismatch is a simulator bug, answered 500 and
-// listed in `bugs`).
+// list (event metadata values as the operation's description types them, not as its schema does). The workspace
+// (workspace.ts) keeps contacts, data attributes, events, tags and companies with Intercom's rules. Calls are rate
+// limited in 10-second windows with the real headers and 429 body, faults can be injected, and every response is
+// checked against the description too (a mismatch is a simulator bug, answered 500 and listed in `bugs`).
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -146,8 +147,9 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
         return send(res, 400, errorBody([{ code: 'parameter_invalid', message: 'The request body is not valid JSON' }]), limitHeaders);
       }
     }
-    if (operation.requestSchema) {
-      const problems = api.check(operation.requestSchema, body ?? {});
+    const requestSchema = requestSchemaOf(operation);
+    if (requestSchema) {
+      const problems = api.check(requestSchema, body ?? {});
       if (problems.length > 0) {
         sim.stats.invalid += 1;
         return send(res, 400, errorBody(problems.map((p) => ({ code: 'parameter_invalid', message: p.message, ...(p.field && { field: p.field }) }))), limitHeaders);
@@ -170,6 +172,20 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
       return send(res, 500, errorBody([{ code: 'server_error', message: 'the simulator produced a response its description does not allow' }]), limitHeaders);
     }
     send(res, status, result, limitHeaders);
+  }
+
+  /**
+   * The schema a request body is checked against: the description's, except where its own text says otherwise.
+   * createDataEvent's schema types every metadata value as a string, but the operation's description documents
+   * numbers, dates, rich links { url, value } and monetary amounts { amount, currency } as metadata ("Submit a
+   * data event", the table of types) and so does its Event Metadata Types page: the values are checked by the
+   * workspace (eventMetadataType), the rest of the body against the schema.
+   */
+  function requestSchemaOf(operation: Operation): Record<string, unknown> | undefined {
+    const schema = operation.requestSchema;
+    if (operation.operationId !== 'createDataEvent' || !schema) return schema;
+    const properties = schema.properties as Record<string, Record<string, unknown>>;
+    return { ...schema, properties: { ...properties, metadata: { ...properties.metadata, additionalProperties: {} } } };
   }
 
   function dispatch(operation: Operation, params: Record<string, string>, body: Record<string, unknown>, query: URLSearchParams): [number, unknown] {

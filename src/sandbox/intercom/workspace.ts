@@ -1,8 +1,9 @@
 // The state of a simulated Intercom workspace and the rules Intercom applies to it: contacts (users and leads; a
 // unique external_id, an email several contacts may share; a search index that lags behind creation), custom
-// data attributes (a contact's custom_attributes must name existing ones, with values of their type), data
-// events (deduplicated on name + contact + created_at), tags, companies (contacts attached and detached), notes
-// by the workspace's admin, merges of leads into users, archive, unarchive and delete. The HTTP side
+// data attributes (a contact's custom_attributes must name existing ones, with values of their type; null removes
+// a value), data events (deduplicated on name + contact + created_at, the first 10 metadata keys kept with their
+// types), tags, companies (contacts attached and detached), notes by the workspace's admin, merges of leads into
+// users, archive, unarchive and delete. The HTTP side
 // (simulator.ts) checks shapes against the OpenAPI description; this module checks what only state can tell.
 import { randomBytes } from 'node:crypto';
 
@@ -38,7 +39,36 @@ export interface SimEvent {
   event_name: string;
   created_at: number;
   contactId: string;
+  /** The metadata kept (the first 10 keys sent), each value as sent. */
   metadata: Record<string, unknown>;
+  /** How Intercom reads each kept metadata value (the description's table of types). */
+  metadataTypes: Record<string, EventMetadataType>;
+}
+
+/** At most this many metadata keys of an event are kept; the rest are ignored ("Metadata behaviour"). */
+export const MAX_METADATA_KEYS = 10;
+
+/** `unsupported`: a value of none of the documented types, which Intercom accepts but does not describe. */
+export type EventMetadataType = 'string' | 'number' | 'date' | 'link' | 'rich_link' | 'monetary_amount' | 'unsupported';
+
+/**
+ * The type of one metadata value, by the table in createDataEvent's description (and the Event Metadata Types
+ * page, https://developers.intercom.com/docs/references/1.3/rest-api/data-events/event-metadata-types): a JSON
+ * string (a link when it is an http or https URI), a JSON number (a date when the key ends in `_date`: Unix
+ * seconds), a rich link `{ url, value }`, or a monetary amount `{ amount, currency }` with the amount a whole
+ * number of minor units. Anything else is `unsupported` ("we do not currently support nested JSON structure"):
+ * the description names no error for it, and Intercom accepts such events (an object it did not read as a rich
+ * link was stored and shown as "[object Object]": https://github.com/intercom/intercom-go/issues/146).
+ */
+export function eventMetadataType(name: string, value: unknown): EventMetadataType {
+  if (typeof value === 'string') return /^https?:\/\/\S+$/i.test(value) ? 'link' : 'string';
+  if (typeof value === 'number' && Number.isFinite(value)) return name.endsWith('_date') && Number.isInteger(value) ? 'date' : 'number';
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'unsupported';
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object).sort().join(',');
+  if (keys === 'url,value' && typeof object.url === 'string' && /^https?:\/\//i.test(object.url) && typeof object.value === 'string') return 'rich_link';
+  if (keys === 'amount,currency' && Number.isSafeInteger(object.amount) && (object.amount as number) >= 0 && typeof object.currency === 'string') return 'monetary_amount';
+  return 'unsupported';
 }
 
 export interface SimNote {
@@ -240,15 +270,25 @@ export class Workspace {
     return attribute;
   }
 
-  /** Records a data event; the same name, contact and time again is accepted and ignored (Intercom's dedupe). */
+  /**
+   * Records a data event as Intercom's "Submit a data event" describes it (spec/intercom, createDataEvent;
+   * https://developers.intercom.com/docs/references/unstable/rest-api/api.intercom.io/Data-Events/createDataEvent/):
+   * an event with the same name, contact and created_at as one already stored is answered 202 and not stored
+   * ("Event de-duplication"); only the first 10 metadata keys, in the order sent, are kept and the rest ignored
+   * without an error ("Metadata behaviour"); and each kept value is stored with its metadata type (eventMetadataType).
+   */
   createEvent(body: Record<string, unknown>): void {
     const contact = this.#eventContact(body);
     const key = `${String(body.event_name)}\u0000${contact.id}\u0000${String(body.created_at)}`;
     if (this.#eventKeys.has(key)) return;
-    const metadata = (body.metadata ?? {}) as Record<string, unknown>;
-    if (Object.keys(metadata).length > 10) throw new WorkspaceError(400, 'parameter_invalid', 'Metadata can have at most 10 keys');
+    const metadata: Record<string, unknown> = {};
+    const metadataTypes: Record<string, EventMetadataType> = {};
+    for (const [name, value] of Object.entries((body.metadata ?? {}) as Record<string, unknown>).slice(0, MAX_METADATA_KEYS)) {
+      metadata[name] = value;
+      metadataTypes[name] = eventMetadataType(name, value);
+    }
     this.#eventKeys.add(key);
-    this.events.push({ event_name: body.event_name as string, created_at: body.created_at as number, contactId: contact.id, metadata });
+    this.events.push({ event_name: body.event_name as string, created_at: body.created_at as number, contactId: contact.id, metadata, metadataTypes });
   }
 
   #eventContact(body: Record<string, unknown>): SimContact {
