@@ -66,6 +66,12 @@ const product = z
   })
   .describe('the product (and variant) concerned');
 
+const MAX_PROPERTIES = 50;
+const properties = z
+  .record(text(64, 'a property name'), z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]))
+  .refine((p) => Object.keys(p).length <= MAX_PROPERTIES, `at most ${MAX_PROPERTIES} properties`)
+  .describe('anything else, flat: names to strings, numbers, booleans or null');
+
 const common = {
   id: identifier('the event id: unique per event (a UUID); an event sent again with the same id is delivered once'),
   occurredAt: z.iso.datetime({ offset: true }).describe('when it happened, ISO 8601 with a time zone (the browser\'s clock)'),
@@ -78,11 +84,7 @@ const common = {
     .strictObject({ url: z.url().max(2048).describe('the page\'s URL'), referrer: z.url().max(2048).optional() })
     .optional()
     .describe('where it happened'),
-  properties: z
-    .record(text(64, 'a property name'), z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]))
-    .refine((p) => Object.keys(p).length <= 50, 'at most 50 properties')
-    .optional()
-    .describe('anything else, flat: names to strings, numbers, booleans'),
+  properties: properties.optional(),
 };
 
 const quantity = z.number().int().min(1).max(10_000).describe('how many');
@@ -108,7 +110,9 @@ export const storefrontEventSchema = z
       })
       .describe('the shop was searched'),
   ])
-  .describe('a storefront behaviour event');
+  .describe('a storefront behaviour event')
+  // Named, so the published schema holds the events once, under $defs, for the single event and the array alike.
+  .meta({ id: 'StorefrontEvent' });
 
 export type StorefrontEvent = z.infer<typeof storefrontEventSchema>;
 
@@ -118,7 +122,14 @@ export const storefrontRequestSchema = z.union([storefrontEventSchema, z.array(s
 /** The published JSON Schema of a request body (draft 2020-12). */
 export function storefrontEventsJsonSchema(): Record<string, unknown> {
   return {
-    ...z.toJSONSchema(storefrontRequestSchema, { io: 'input' }),
+    ...z.toJSONSchema(storefrontRequestSchema, {
+      io: 'input',
+      // What the refinements check, in JSON Schema's words.
+      override: ({ zodSchema, jsonSchema }) => {
+        if (zodSchema === shopper) jsonSchema.anyOf = [{ required: ['customerId'] }, { required: ['email'] }, { required: ['anonymousId'] }];
+        if (zodSchema === properties) jsonSchema.maxProperties = MAX_PROPERTIES;
+      },
+    }),
     $id: 'urn:ctbridge:schema:storefront-events',
     title: 'ctbridge storefront events',
     description: `POST /v1/events/storefront: one storefront event, or an array of 1 to ${MAX_EVENTS_PER_REQUEST}. Event mappings name them in on: as ${STOREFRONT_EVENT_TYPES.join(', ')}.`,
