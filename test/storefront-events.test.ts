@@ -4,9 +4,10 @@
 // 400 naming the field (and nothing of it stored); a missing or wrong key is 401, a foreign or missing Origin 403;
 // preflights are answered for allowed origins only; over the rate, 429 with Retry-After under an injected clock.
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storefrontEventsJsonSchema } from '../src/ingest/storefront-events.ts';
+import { normalizeStorefrontSlice, readStorefrontBody, storefrontEventsJsonSchema } from '../src/ingest/storefront-events.ts';
 import { pendingInbox, pendingInboxItems } from '../src/store/inbox.ts';
 import { testStores } from './support/stores.ts';
 import { adminFetch, metricValue, startHarness, untilDone, type Harness } from './support/harness.ts';
@@ -276,3 +277,33 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     expect(vendored).toEqual(published);
   });
 });
+
+describe('storefront bodies of any shape', () => {
+  it('are read without throwing: refused with pointers into the body, or accepted and read again the same way', () => {
+    const eventLike = fc.record(
+      { id: fc.oneof(fc.uuid(), fc.string()), type: fc.constantFrom('ProductViewed', 'ProductsSearched', 'CheckoutStarted', 'Nope'), occurredAt: fc.constantFrom('2026-12-05T01:00:00Z', 'later'), shopper: fc.anything(), product: fc.anything(), search: fc.anything(), cart: fc.anything() },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.anything(), eventLike, fc.array(eventLike, { maxLength: 5 }), fc.jsonValue()), (body) => {
+        const read = readStorefrontBody(body);
+        const stored = normalizeStorefrontSlice(body, 'web', 0, 1_000);
+        if (read.ok) {
+          expect(stored.items.map((item) => item.kind)).toEqual(read.events.map(() => 'notification'));
+        } else {
+          expect(read.invalid.length).toBeGreaterThan(0);
+          for (const { pointer } of read.invalid) expect(pointer === '' || pointer.startsWith('/')).toBe(true);
+          expect(stored.items.map((item) => item.kind)).toEqual(['unrecognised']);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('never take a key such as __proto__ for anything but an unknown field', () => {
+    const read = readStorefrontBody(JSON.parse('{"__proto__": {"polluted": true}, "id": "e1", "type": "ProductViewed", "occurredAt": "2026-12-05T01:00:00Z", "shopper": {"anonymousId": "a"}, "product": {"id": "p"}}'));
+    expect(read).toEqual({ ok: false, invalid: [{ pointer: '/__proto__', reason: 'not a field of this event' }] });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
