@@ -204,6 +204,14 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     expect((await send(productViewed(), { origin: SHOP }, `?key=${encodeURIComponent(KEY)}`)).status).toBe(202);
   });
 
+  it('takes a sendBeacon body (text/plain, key in the query) and refuses one over 64 KiB with 413', async () => {
+    const beacon = await fetch(`${h.runtime.url}/v1/events/storefront?key=${encodeURIComponent(KEY)}`, { method: 'POST', headers: { 'content-type': 'text/plain;charset=UTF-8', origin: SHOP }, body: JSON.stringify(productViewed()) });
+    expect(beacon.status).toBe(202);
+    const big = await send(productViewed({ properties: { note: 'x'.repeat(1000) }, page: { url: `${SHOP}/?q=${'y'.repeat(70_000)}` } }));
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { type: string; detail: string }).detail).toContain('65536');
+  });
+
   it('refuses a foreign or missing Origin with 403, unless the storefront accepts requests without one', async () => {
     const foreign = await send(productViewed(), { origin: OTHER, 'x-storefront-key': KEY });
     expect(foreign.status).toBe(403);
