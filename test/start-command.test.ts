@@ -61,8 +61,8 @@ describe.each(testStores)('ctbridge start on $name', (testStore) => {
       const invalid = await fetch(`${base}/v1/events/storefront`, { method: 'POST', headers: storefrontHeaders, body: JSON.stringify({ ...viewed, product: {} }) });
       expect(invalid.status).toBe(400);
       expect(((await invalid.json()) as { pointer: string }).pointer).toBe('/product/id');
-      await eventually(() => sink.applied.some((item) => item.idempotencyKey === 'storefront:web:ev-start-1'), 'the storefront event at the sink');
-      expect(sink.applied.find((item) => item.idempotencyKey === 'storefront:web:ev-start-1')?.body).toMatchObject({ sourceType: 'storefront.ProductViewed', payload: { productId: 'prod-1', store: 'uk' } });
+      await eventually(() => sink.applied.some((item) => item.idempotencyKey === 'ctbridge:storefront:web:ev-start-1'), 'the storefront event at the sink');
+      expect(sink.applied.find((item) => item.idempotencyKey === 'ctbridge:storefront:web:ev-start-1')?.body).toMatchObject({ sourceType: 'storefront.ProductViewed', payload: { productId: 'prod-1', store: 'uk' } });
 
       // The sink answers before the engine records the success: wait for the counter rather than race it.
       let metrics = '';

@@ -104,17 +104,17 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     await settled();
 
     const byId = new Map(sinkEvents().map((item) => [item.idempotencyKey, item.body]));
-    expect(byId.get(`storefront:web:${viewed.id as string}`)).toMatchObject({
+    expect(byId.get(`ctbridge:storefront:web:${viewed.id as string}`)).toMatchObject({
       kind: 'event',
       eventType: 'behaviour',
       sourceType: 'storefront.ProductViewed',
       payload: { eventId: viewed.id, kind: 'ProductViewed', storefront: 'web', store: 'uk', currency: 'GBP', productId: 'prod-1', sku: 'SKU-1', anonymousId: 'anon-1' },
     });
     // An anonymous shopper is nobody (the mapping still sends the anonymous id).
-    expect(byId.get(`storefront:web:${viewed.id as string}`)).not.toHaveProperty('person');
-    expect(byId.get(`storefront:web:${added.id as string}`)).toMatchObject({ sourceType: 'storefront.ProductAddedToCart', person: 'customer:cust-7', payload: { quantity: 2, cartId: 'cart-1' } });
-    expect(byId.get(`storefront:web:${searched.id}`)).toMatchObject({ sourceType: 'storefront.ProductsSearched', payload: { query: 'red shoes' } });
-    const checkoutEvent = byId.get(`storefront:web:${checkout.id}`);
+    expect(byId.get(`ctbridge:storefront:web:${viewed.id as string}`)).not.toHaveProperty('person');
+    expect(byId.get(`ctbridge:storefront:web:${added.id as string}`)).toMatchObject({ sourceType: 'storefront.ProductAddedToCart', person: 'customer:cust-7', payload: { quantity: 2, cartId: 'cart-1' } });
+    expect(byId.get(`ctbridge:storefront:web:${searched.id}`)).toMatchObject({ sourceType: 'storefront.ProductsSearched', payload: { query: 'red shoes' } });
+    const checkoutEvent = byId.get(`ctbridge:storefront:web:${checkout.id}`);
     const orderEvent = byId.get(order.id as string);
     expect(checkoutEvent).toMatchObject({ sourceType: 'storefront.CheckoutStarted', payload: { cartId: 'cart-1', store: 'uk' } });
     expect(checkoutEvent?.person).toMatch(/^guest:uk:/);
@@ -132,7 +132,7 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     // A retry of the browser after a lost answer: same id, the rest changed, still the same event.
     expect((await send({ ...event, occurredAt: '2026-12-05T02:00:00Z' })).status).toBe(202);
     await settled();
-    const key = `storefront:web:${event.id as string}`;
+    const key = `ctbridge:storefront:web:${event.id as string}`;
     expect(sinkEvents().filter((item) => item.idempotencyKey === key)).toHaveLength(1);
     expect(h.sink.deliveries.get(key)).toBe(1);
     expect(sinkEvents().length - deliveredBefore).toBe(1);
@@ -140,7 +140,7 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     // The same id from another storefront is another event.
     expect((await send(event, { 'x-storefront-key': SERVER_KEY })).status).toBe(202);
     await settled();
-    expect(sinkEvents().filter((item) => item.idempotencyKey === `storefront:backend:${event.id as string}`)).toHaveLength(1);
+    expect(sinkEvents().filter((item) => item.idempotencyKey === `ctbridge:storefront:backend:${event.id as string}`)).toHaveLength(1);
   });
 
   it('refuses a body that breaks the schema with 400 naming the field, and stores nothing of it', async () => {
@@ -271,7 +271,7 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     h.sink.faultFor = undefined;
     expect((await adminFetch(h, `/v1/dead-letters/${letter!.id}/replay`, { method: 'POST' })).status).toBe(202);
     await settled();
-    expect(sinkEvents().filter((item) => item.idempotencyKey === `storefront:web:${event.id}`)).toHaveLength(1);
+    expect(sinkEvents().filter((item) => item.idempotencyKey === `ctbridge:storefront:web:${event.id}`)).toHaveLength(1);
   });
 
   it('publishes its JSON Schema, the same as the one in the repository', async () => {

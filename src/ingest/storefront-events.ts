@@ -3,8 +3,9 @@
 // (GET /v1/events/storefront/schema.json, and schemas/storefront-events.schema.json in the repository), and how
 // accepted events become notifications on the ordinary event path. They never pass through commercetools, so
 // their routing type carries a prefix commercetools message types never have (`storefront.ProductViewed`: those
-// are bare PascalCase names), and their dedupe key the storefront's name (`storefront:<name>:<event id>`), so
-// neither can meet a commercetools message's.
+// are bare PascalCase names), and their dedupe key ctbridge's own prefix and the storefront's name
+// (`ctbridge:storefront:<name>:<event id>`; commercetools ids are UUIDs, and ingest keeps `ctbridge:` ids for
+// ctbridge), so neither can meet a commercetools message's.
 import { z } from 'zod';
 import type { CommercetoolsNotification, NormalizedItem } from './message.ts';
 
@@ -199,10 +200,18 @@ export function normalizeStorefrontSlice(body: unknown, storefront: string, skip
   return { items: slice.map((event) => ({ kind: 'notification', notification: storefrontNotification(event, storefront) })), more: read.events.length > skip + limit };
 }
 
+/** The start of every storefront event's dedupe key (and so of its idempotency key at destinations). */
+export const STOREFRONT_DEDUPE_PREFIX = 'ctbridge:storefront:';
+
+/** A storefront event's dedupe key: event ids are unique per storefront. */
+export function storefrontDedupeKey(storefront: string, eventId: string): string {
+  return `${STOREFRONT_DEDUPE_PREFIX}${storefront}:${eventId}`;
+}
+
 function storefrontNotification(event: StorefrontEvent, storefront: string): CommercetoolsNotification {
   const occurredAt = Date.parse(event.occurredAt);
   return {
-    dedupeKey: `storefront:${storefront}:${event.id}`,
+    dedupeKey: storefrontDedupeKey(storefront, event.id),
     notificationType: 'StorefrontEvent',
     type: `${STOREFRONT_TYPE_PREFIX}${event.type}`,
     projectKey: undefined,

@@ -27,6 +27,7 @@ import type { SandboxDestinationCheck, StartedSandboxDestination } from './desti
 import { sandboxDestinations } from './destinations.ts';
 import { Random, seedShop, type SeededShop } from './seed.ts';
 import { startSink, type Sink } from './sink.ts';
+import { storefrontDedupeKey } from '../ingest/storefront-events.ts';
 import { SANDBOX_STOREFRONT_NAME, SANDBOX_STOREFRONT_ORIGIN, SandboxStorefront } from './storefront.ts';
 
 export interface SandboxOptions {
@@ -369,7 +370,7 @@ class Labels {
   }
 
   message(id: string): string {
-    const storefrontEvent = /^storefront:([^:]+):(.+)$/.exec(id);
+    const storefrontEvent = /^ctbridge:storefront:([^:]+):(.+)$/.exec(id);
     if (storefrontEvent) return `${storefrontEvent[1]} storefront event ${storefrontEvent[2]!.slice(0, 8)}`;
     return this.#messages.get(id) ?? `message ${id.slice(0, 8)}`;
   }
@@ -980,7 +981,7 @@ async function checkConvergence(deps: {
 
 /** Every storefront event ctbridge accepted reached the sink, once. */
 function checkStorefrontEvents(sink: Sink, storefront: SandboxStorefront): { accepted: number; delivered: number; mismatches: string[] } {
-  const prefix = `storefront:${SANDBOX_STOREFRONT_NAME}:`;
+  const prefix = storefrontDedupeKey(SANDBOX_STOREFRONT_NAME, '');
   const deliveries = new Map<string, number>();
   for (const item of sink.applied) {
     if (item.kind === 'event' && item.idempotencyKey.startsWith(prefix)) deliveries.set(item.idempotencyKey.slice(prefix.length), (deliveries.get(item.idempotencyKey.slice(prefix.length)) ?? 0) + 1);
