@@ -39,6 +39,8 @@ export interface RuntimeOptions {
    * Hooks, injected fetchers and connectors need the engine in this thread, so they rule this out.
    */
   engineThread?: boolean;
+  /** The clock of the storefront rate limits (tests). */
+  now?: () => number;
   /** Called when the engine or the ingest thread dies after it started; the process should exit (default: log and exit 1). */
   onEngineFailure?: (error: Error) => void;
 }
@@ -111,6 +113,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       metricsText: async () => AggregatorRegistry.aggregate([await metrics.registry.getMetricsAsJSON(), await thread.metrics()]).metrics(),
     }),
     ...(options.ingestAuth && { ingestAuth: options.ingestAuth }),
+    ...(options.now && { now: options.now }),
   });
 
   let url: string | undefined;

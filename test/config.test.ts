@@ -128,8 +128,10 @@ describe('ctbridge config check, in-process', () => {
       CTP_CLIENT_SECRET: SECRET,
       CTBRIDGE_INGEST_TOKEN: INGEST_TOKEN,
       INTERCOM_TOKEN: 'an-intercom-access-token',
+      STOREFRONT_KEY_WEB: 'pk_live_0123456789abcdefghijklmn',
     });
     expect(config.destinations.map((destination) => destination.name)).toEqual(['crm-webhook', 'support']);
+    expect(config.storefronts.map((storefront) => storefront.name)).toEqual(['web']);
   });
 
   it('reports YAML syntax errors with line and column, all of them', () => {
@@ -178,6 +180,18 @@ describe('ctbridge config check, in-process', () => {
     expectInvalid(`${valid}  - name: sink\n    type: http\n    url: http://localhost:9998/other\n`, (f) => [
       `${f}: destinations[1].name: duplicate destination name "sink"`,
     ]);
+  });
+
+  it('reports storefronts that cannot work: an origin with a path, a key twice (never printed), an unknown storefront event type', () => {
+    const key = 'pk_test_0123456789abcdef';
+    const storefronts = `storefronts:\n  - name: web\n    key: ${key}\n    allowedOrigins: [https://shop.example.com/]\n  - name: app\n    key: ${key}\n    allowedOrigins: [https://app.example.com]\n`;
+    const events = '    events:\n      seen:\n        on: [storefront.PageViewed]\n        fields: { id: id }\n';
+    const run = expectInvalid(`${valid}${events}${storefronts}`, (f) => [
+      `${f}: destinations[0].events.seen.on[0]: not a storefront event type; they are storefront.ProductViewed, storefront.ProductAddedToCart, storefront.CheckoutStarted, storefront.ProductsSearched`,
+      `${f}: storefronts[0].allowedOrigins[0]: an origin as browsers send it: scheme://host[:port], lower-case, no path or trailing slash (e.g. https://www.example.com)`,
+      `${f}: storefronts[1].key: another storefront has this key`,
+    ]);
+    expect(run.stderr).not.toContain(key);
   });
 
   it('still reports a duplicate name when a number elsewhere is not whole', () => {

@@ -1,5 +1,6 @@
 // `ctbridge start` as an operator runs it: the engine on its own thread, one /metrics exposition merging both
-// threads' counters, correlation ids in the log, and a clean exit on SIGTERM. Runs on both stores.
+// threads' counters, correlation ids in the log, and a clean exit on SIGTERM; a storefront event crosses the ingest
+// thread with its intake and reaches the sink, its shopper's e-mail never in the (debug) log. Runs on both stores.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,9 @@ import { startSink } from '../src/sandbox/sink.ts';
 import { freePort, spawnCtbridge, waitForReady, writeConfig } from './support/child-ctbridge.ts';
 import { customerMessage, eventually, INGEST_TOKEN, ADMIN_TOKEN } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
+
+const STOREFRONT_KEY = 'pk_test_start_command_0123456789';
+const STOREFRONT_ORIGIN = 'https://shop.example.com';
 
 describe.each(testStores)('ctbridge start on $name', (testStore) => {
   afterAll(() => testStore.cleanup());
@@ -23,7 +27,17 @@ describe.each(testStores)('ctbridge start on $name', (testStore) => {
       server: { port, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
       store: await testStore.create(),
       engine: { pollIntervalMs: 50 },
-      destinations: [{ name: 'sink', type: 'http', url: `${sink.url}/records`, records: { customer: { fields: { email: 'email', firstName: 'firstName' } } } }],
+      destinations: [
+        {
+          name: 'sink',
+          type: 'http',
+          url: `${sink.url}/records`,
+          eventsUrl: `${sink.url}/events`,
+          records: { customer: { fields: { email: 'email', firstName: 'firstName' } } },
+          events: { viewed: { on: ['storefront.ProductViewed'], fields: { productId: 'product.id', store: '$store' } } },
+        },
+      ],
+      storefronts: [{ name: 'web', key: STOREFRONT_KEY, allowedOrigins: [STOREFRONT_ORIGIN] }],
     });
     const logFile = join(dir, 'ctbridge.log');
     const child = spawnCtbridge(configPath, logFile, { CTBRIDGE_LOG_LEVEL: 'debug' });
@@ -39,6 +53,16 @@ describe.each(testStores)('ctbridge start on $name', (testStore) => {
       expect(response.status).toBe(202);
       await eventually(() => sink.records.get('customer/c-start')?.firstName === 'Sam', 'the customer at the sink');
       expect(sink.applied[0]?.correlationId).toBe('corr-start-1');
+
+      // Storefront events go through the ingest thread too, with their intake.
+      const viewed = { id: 'ev-start-1', type: 'ProductViewed', occurredAt: '2026-12-05T01:00:00Z', store: 'uk', shopper: { email: 'shopper@example.com' }, product: { id: 'prod-1' } };
+      const storefrontHeaders = { 'content-type': 'application/json', origin: STOREFRONT_ORIGIN, 'x-storefront-key': STOREFRONT_KEY };
+      expect((await fetch(`${base}/v1/events/storefront`, { method: 'POST', headers: storefrontHeaders, body: JSON.stringify(viewed) })).status).toBe(202);
+      const invalid = await fetch(`${base}/v1/events/storefront`, { method: 'POST', headers: storefrontHeaders, body: JSON.stringify({ ...viewed, product: {} }) });
+      expect(invalid.status).toBe(400);
+      expect(((await invalid.json()) as { pointer: string }).pointer).toBe('/product/id');
+      await eventually(() => sink.applied.some((item) => item.idempotencyKey === 'ctbridge:storefront:web:ev-start-1'), 'the storefront event at the sink');
+      expect(sink.applied.find((item) => item.idempotencyKey === 'ctbridge:storefront:web:ev-start-1')?.body).toMatchObject({ sourceType: 'storefront.ProductViewed', payload: { productId: 'prod-1', store: 'uk' } });
 
       // The sink answers before the engine records the success: wait for the counter rather than race it.
       let metrics = '';
@@ -58,5 +82,7 @@ describe.each(testStores)('ctbridge start on $name', (testStore) => {
     const log = readFileSync(logFile, 'utf8');
     expect(log).toContain('"correlationId":"corr-start-1"');
     expect(log).not.toContain('start@example.com');
+    expect(log).not.toContain('shopper@example.com');
+    expect(log).not.toContain(STOREFRONT_KEY);
   });
 });

@@ -7,6 +7,7 @@ import type { MappedFieldNames } from '../destinations/types.ts';
 import { compileField, fieldSpecSchema } from '../mapping/field.ts';
 import { MATCH_KEYS } from '../mapping/record-mapping.ts';
 import { piiPolicySchema } from '../pii/classes.ts';
+import { isStorefrontEventType, STOREFRONT_EVENT_TYPES } from '../ingest/storefront-events.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -204,7 +205,15 @@ const recordMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
 });
 
 const eventMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
-  on: z.array(z.string().min(1)).min(1).describe('commercetools message types, e.g. OrderCreated'),
+  on: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .refine((type) => !isStorefrontEventType(type) || STOREFRONT_EVENT_TYPES.includes(type), { message: `not a storefront event type; they are ${STOREFRONT_EVENT_TYPES.join(', ')}` }),
+    )
+    .min(1)
+    .describe(`commercetools message types, e.g. OrderCreated, or storefront events: ${STOREFRONT_EVENT_TYPES.join(', ')}`),
   fields: fieldMap,
   when: whenSchema(target),
 });
@@ -285,6 +294,35 @@ export const retentionSchema = z.strictObject({
   auditDays: retentionDays.default(365).describe('audit-log entries older than this are deleted, in every store (default 365)'),
 });
 
+/** A browser origin as the Origin header sends it: scheme, host and port only. */
+const originSchema = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}, 'an origin as browsers send it: scheme://host[:port], lower-case, no path or trailing slash (e.g. https://www.example.com)');
+
+export const storefrontSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, - and _').describe('the storefront\'s name: event mappings read it as `storefront`, and event ids are unique per storefront'),
+  key: z
+    .string()
+    .min(16, 'at least 16 characters')
+    .max(256)
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+    .describe('the publishable key its pages send (X-Storefront-Key header, or ?key=): public, but it identifies the storefront; e.g. ${STOREFRONT_KEY_WEB}'),
+  allowedOrigins: z.array(originSchema).min(1).describe('origins whose pages may send events with this key (the Origin header, checked on every request and answered to CORS preflights)'),
+  allowMissingOrigin: z.boolean().default(false).describe('accept requests without an Origin header (a server of yours sending events, not a browser)'),
+  rateLimit: z
+    .strictObject({
+      requestsPerSecond: z.number().positive().max(100_000).default(50).describe('requests per second under this key, sustained (per ctbridge process)'),
+      burst: z.number().int().min(1).max(1_000_000).default(200).describe('requests above the sustained rate allowed at once'),
+    })
+    .default({ requestsPerSecond: 50, burst: 200 })
+    .describe('beyond it requests are answered 429 with Retry-After'),
+});
+
 export const recordMappingSchema = z.strictObject(recordMappingShape(z.record(z.string(), z.unknown())));
 export const eventMappingSchema = z.strictObject(eventMappingShape(z.record(z.string(), z.unknown())));
 
@@ -319,6 +357,7 @@ export const configSchema = z
     retention: retentionSchema.default({ stores: {}, auditDays: 365 }),
     identity: identitySchema.default({ foldDots: [], foldPlus: [] }).describe('how guests (orders without a customer) are matched to registered customers by email'),
     destinations: z.array(destinationSchema).default([]),
+    storefronts: z.array(storefrontSchema).default([]).describe('storefronts that send behaviour events to POST /v1/events/storefront, each with its publishable key'),
   })
   .superRefine(
     (config, ctx) => {
@@ -334,6 +373,20 @@ export const configSchema = z
         }
         seen.add(name);
       });
+      // Storefronts are told apart by name (event ids) and by key.
+      const storefronts: unknown = config.storefronts;
+      if (Array.isArray(storefronts)) {
+        for (const field of ['name', 'key'] as const) {
+          const taken = new Set<string>();
+          storefronts.forEach((storefront: unknown, index) => {
+            const value = isPlainObject(storefront) ? storefront[field] : undefined;
+            if (typeof value !== 'string') return;
+            // Never the key itself in the message: the configuration's errors are printed.
+            if (taken.has(value)) ctx.addIssue({ code: 'custom', path: ['storefronts', index, field], message: field === 'key' ? 'another storefront has this key' : `duplicate storefront name "${value}"` });
+            taken.add(value);
+          });
+        }
+      }
       // Mapped fields the destination does not have (as far as its definition can tell without calling it).
       destinations.forEach((destination: unknown, index) => {
         if (!isPlainObject(destination) || typeof destination.type !== 'string') return;
@@ -416,3 +469,4 @@ export type RecordMappingConfig = z.infer<typeof recordMappingSchema>;
 export type EventMappingConfig = z.infer<typeof eventMappingSchema>;
 export type EngineConfig = z.infer<typeof engineSchema>;
 export type IngestAuthConfig = z.infer<typeof ingestAuthSchema>;
+export type StorefrontConfig = z.infer<typeof storefrontSchema>;

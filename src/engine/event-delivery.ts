@@ -3,7 +3,7 @@
 // delivered / retry / dead letter. Each event carries its person: from the resource its message carries, or, for
 // order, payment and cart messages that only name their resource (OrderStateChanged, PaymentTransactionAdded…),
 // from that resource as commercetools has it (for a payment, the order it belongs to, which also names a guest),
-// read in one query per type for the batch.
+// read in one query per type for the batch; a storefront event's person is the shopper it names.
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, EventItem } from '../destinations/types.ts';
@@ -12,7 +12,8 @@ import { redact } from '../observability/redact.ts';
 import { blockedPaymentData } from '../pii/payment-guard.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import type { Identities } from '../identity/identities.ts';
-import { customerIdOf, messageSubject, type Person } from '../identity/person.ts';
+import { customerIdOf, messageSubject, storefrontSubject, type Person } from '../identity/person.ts';
+import { isStorefrontEventType } from '../ingest/storefront-events.ts';
 import { MappingError, type Mapped } from '../mapping/record-mapping.ts';
 import type { ReferenceExpander } from '../mapping/references.ts';
 import type { AuditEntry } from '../store/audit-log.ts';
@@ -172,7 +173,8 @@ async function subjectsOf(routed: ReadonlyArray<{ row: EventRow; message: Record
   const subjects = new Map<EventRow, Subject | Error | undefined>();
   const wanted = new Map<string, EventRow[]>();
   for (const { row, message } of routed) {
-    const subject = messageSubject(message);
+    // A storefront event names its shopper (storefront-events.ts); a commercetools Message its resource.
+    const subject = isStorefrontEventType(row.source_type) ? storefrontSubject(message) : messageSubject(message);
     subjects.set(row, subject);
     if (subject || row.resource_type === null || row.resource_id === null || !LOOKED_UP.has(row.resource_type)) continue;
     const list = wanted.get(row.resource_type);

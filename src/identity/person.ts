@@ -3,6 +3,7 @@
 // the order's store. Emails are normalised by configurable rules: trim and lower-case always, and for named
 // domains, dots in the local part ignored and a +tag dropped (Gmail treats a.b+x@gmail.com as ab@gmail.com).
 import { carriedByMessage } from '../ingest/message.ts';
+import { storefrontShopper } from '../ingest/storefront-events.ts';
 import { keyedDigest } from '../pii/secrets.ts';
 
 export interface EmailRules {
@@ -53,7 +54,7 @@ export function createPersonResolver(rules: EmailRules, secret: Buffer): PersonR
       const customer = resource.customer as { id?: unknown } | undefined;
       return typeof customer?.id === 'string' ? { key: `customer:${customer.id}`, kind: 'customer', storeKey: '', emailDigest: undefined } : undefined;
     }
-    // Orders and carts.
+    // Orders, carts, and the shoppers of storefront events (shaped like an order's customer: storefrontSubject).
     const storeKey = keyOf(resource.store);
     const emailDigest = digestOf(resource.customerEmail);
     if (typeof resource.customerId === 'string') return { key: `customer:${resource.customerId}`, kind: 'customer', storeKey, emailDigest };
@@ -69,6 +70,15 @@ export function messageSubject(message: Record<string, unknown>): { typeId: stri
   if (subject.resource) return { typeId: subject.typeId, resource: subject.resource };
   // A customer Message that does not carry the customer still names them.
   return subject.typeId === 'customer' && subject.id !== undefined ? { typeId: 'customer', resource: { id: subject.id } } : undefined;
+}
+
+/**
+ * The shopper of a storefront event, as the person resolver reads an order's customer: the customer when logged in,
+ * else the guest of their e-mail in the event's store (the same guest as a guest order's), else nobody.
+ */
+export function storefrontSubject(payload: Record<string, unknown>): { typeId: string; resource: Record<string, unknown> } | undefined {
+  const shopper = storefrontShopper(payload);
+  return shopper ? { typeId: 'storefront-event', resource: shopper } : undefined;
 }
 
 /** The commercetools customer a person is, if they are one (a guest is not): whose data a vault token holds. */

@@ -4,13 +4,17 @@
 // (quarantine of what is not understood, transport notices, dedupe, fan-out), in the same transaction that
 // takes it out of the inbox. A body is sealed (pii/sealed.ts) before it is stored, and one holding more items
 // than `maxItemsPerBody` is refused before anything is stored: the work one request can create stays bounded.
+// Storefront events (intake.ts) take the same path: validated against their schema here (a wrong field refuses
+// the whole body, naming the field), stored with their intake, and routed like notifications.
 import type { EngineHooks } from '../engine/hooks.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { bodyText, inboxRow } from '../store/inbox.ts';
 import type { Sealer } from '../pii/sealed.ts';
 import type { InboxWriter } from './inbox-writer.ts';
 import type { ControlMessage } from './message.ts';
-import { normalizeSlice, transportHeaders } from './normalize.ts';
+import { normalizeIntake, transportOf, type Intake } from './intake.ts';
+import { transportHeaders } from './normalize.ts';
+import { readStorefrontBody, type InvalidField } from './storefront-events.ts';
 
 export interface IngestOutcome {
   /** Notifications durably stored (duplicates among them are dropped when routed). */
@@ -28,11 +32,17 @@ export interface IngestRequest {
   headers?: Record<string, string | string[] | undefined>;
   /** The sender's correlation id for everything in the body; otherwise each notification's own id is used. */
   correlationId?: string | undefined;
-  source?: 'http' | 'cli';
+  source?: 'http' | 'cli' | 'storefront';
+  /** The intake the body came in through (storefront events); commercetools notifications when absent. */
+  intake?: Intake | undefined;
 }
 
 /** A refused body: nothing of it was stored. `status` is the HTTP status to answer with. */
-export type IngestRefusal = { ok: false; status: 400; problem: 'malformed-json'; detail: string } | { ok: false; status: 413; problem: 'too-many-items'; detail: string };
+export type IngestRefusal =
+  | { ok: false; status: 400; problem: 'malformed-json'; detail: string }
+  | { ok: false; status: 413; problem: 'too-many-items'; detail: string }
+  /** Storefront events that do not match their schema: each wrong field by JSON pointer. */
+  | { ok: false; status: 400; problem: 'invalid-event'; detail: string; invalid: InvalidField[] };
 
 export type IngestResult = { ok: true; outcome: IngestOutcome } | IngestRefusal;
 
@@ -56,17 +66,17 @@ export function createIngestService(deps: {
 }): IngestService {
   const { writer, sealer, maxItemsPerBody = DEFAULT_MAX_ITEMS_PER_BODY, ownsBodies = false } = deps;
   return {
-    async ingest({ raw, headers = {}, correlationId }) {
+    async ingest({ raw, headers = {}, correlationId, intake }) {
       // Only the counts outlive this call: the parsed body is garbage before the commit is awaited, so bodies
       // waiting for their commit hold no objects on the heap (with many in flight, that is most of the garbage
       // collector's work).
-      const read = readBody(raw, headers, maxItemsPerBody);
+      const read = readBody(raw, headers, maxItemsPerBody, intake);
       if (!read.ok) return read;
       const { outcome, items, stored } = read;
       if (!stored) return { ok: true, outcome };
       const body = ownsBodies ? raw : Buffer.from(raw);
       const seal = sealer.sealInPlace(body);
-      await writer.append([inboxRow({ body, seal, transport: transportHeaders(headers), correlationId, items }, Date.now())]);
+      await writer.append([inboxRow({ body, seal, transport: transportOf(intake, transportHeaders(headers)), correlationId, items }, Date.now())]);
       return { ok: true, outcome };
     },
   };
@@ -88,7 +98,7 @@ export function withIngestMetrics(service: IngestService, metrics: Metrics, hook
 }
 
 /** What a body holds, by kind, and whether the router has anything to do with it. */
-function readBody(raw: Uint8Array, headers: Record<string, string | string[] | undefined>, maxItems: number): { ok: true; outcome: IngestOutcome; items: number; stored: boolean } | IngestRefusal {
+function readBody(raw: Uint8Array, headers: Record<string, string | string[] | undefined>, maxItems: number, intake: Intake | undefined): { ok: true; outcome: IngestOutcome; items: number; stored: boolean } | IngestRefusal {
   let body: unknown;
   try {
     body = JSON.parse(bodyText(raw));
@@ -96,8 +106,16 @@ function readBody(raw: Uint8Array, headers: Record<string, string | string[] | u
     return { ok: false, status: 400, problem: 'malformed-json', detail: `the body is not valid JSON: ${(error as Error).message}` };
   }
   const outcome: IngestOutcome = { accepted: 0, quarantined: 0, ignored: 0, controls: [] };
+  // A storefront is a browser: what it sends wrong is refused whole with the fields named, never quarantined.
+  if (intake?.kind === 'storefront') {
+    const read = readStorefrontBody(body);
+    if (!read.ok) {
+      const detail = `the events do not match the storefront event schema: ${read.invalid.map((i) => `${i.pointer || '(the body)'}: ${i.reason}`).join('; ')}`;
+      return { ok: false, status: 400, problem: 'invalid-event', detail, invalid: read.invalid };
+    }
+  }
   // Reading stops at the first item past the limit, so an oversized body costs no more than an allowed one.
-  const { items, more } = normalizeSlice(body, headers, 0, maxItems);
+  const { items, more } = normalizeIntake(body, intake, headers, 0, maxItems);
   if (more) {
     const count = Array.isArray(body) && body.length > maxItems ? `${body.length} elements` : `more than ${maxItems} items`;
     return { ok: false, status: 413, problem: 'too-many-items', detail: `the body holds ${count}; at most ${maxItems} notifications (or other parts) are accepted per request (server.maxItemsPerBody): send them in smaller batches` };

@@ -1,7 +1,9 @@
-// The one shape every accepted commercetools notification is turned into, whatever envelope carried it.
-// Everything after the HTTP edge (dedupe, routing to record sync and event delivery) works on this type only.
+// The one shape every accepted commercetools notification is turned into, whatever envelope carried it (and
+// storefront behaviour events too: ingest/storefront-events.ts). Everything after the HTTP edge (dedupe, routing
+// to record sync and event delivery) works on this type only.
 
-export type NotificationType = 'Message' | 'ResourceCreated' | 'ResourceUpdated' | 'ResourceDeleted' | 'Event';
+/** The commercetools notification types, and `StorefrontEvent` for what a storefront sent (never from commercetools). */
+export type NotificationType = 'Message' | 'ResourceCreated' | 'ResourceUpdated' | 'ResourceDeleted' | 'Event' | 'StorefrontEvent';
 
 export interface ResourceRef {
   typeId: string;
@@ -12,7 +14,7 @@ export interface CommercetoolsNotification {
   /** Dedupe key: the message id for Messages and Events; resource id + version + notification type otherwise. */
   dedupeKey: string;
   notificationType: NotificationType;
-  /** Message type (`CustomerCreated`), Event type, or the notification type for change notifications. */
+  /** Message type (`CustomerCreated`), Event type, the notification type for change notifications, or a storefront event's (`storefront.ProductViewed`). */
   type: string;
   projectKey: string | undefined;
   /** Absent only for Events that are not about a commercetools resource (import-api, checkout). */

@@ -373,7 +373,8 @@ function fromFallbacks(specs: FieldSpec[], secrets: TransformSecrets): CompiledF
 /**
  * The record's context, from the resource itself (or, for a Message, the resource it carries): its locale, its
  * country (the resource's own, else the shipping or first address's), its currency (an order's total, a payment's
- * planned amount), its store key (an order's store, a store-scoped customer's first store) and its channel (the
+ * planned amount, a storefront event's own), its store key (an order's store, a store-scoped customer's first store, a
+ * storefront event's own) and its channel (the
  * resource's own, else its first line item's distribution or supply channel, by key when known).
  */
 export function recordContext(resource: unknown, projectKey?: string): TransformContext {
@@ -387,8 +388,9 @@ export function recordContext(resource: unknown, projectKey?: string): Transform
   return {
     locale: text(r.locale),
     country: text(r.country) ?? text(field(r.shippingAddress, 'country')) ?? text(field(defaultShipping, 'country')) ?? text(field(addresses[0], 'country')),
-    currency: text(field(r.totalPrice, 'currencyCode')) ?? text(field(r.amountPlanned, 'currencyCode')),
-    store: referenceKey(r.store) ?? referenceKey(stores[0]),
+    // A storefront event names its store and currency as plain text (ingest/storefront-events.ts).
+    currency: text(field(r.totalPrice, 'currencyCode')) ?? text(field(r.amountPlanned, 'currencyCode')) ?? text(r.currency),
+    store: referenceKey(r.store) ?? referenceKey(stores[0]) ?? text(r.store),
     channel: referenceKey(r.channel) ?? referenceKey(field(lineItem, 'distributionChannel')) ?? referenceKey(field(lineItem, 'supplyChannel')),
     projectKey,
   };

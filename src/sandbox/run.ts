@@ -27,6 +27,8 @@ import type { SandboxDestinationCheck, StartedSandboxDestination } from './desti
 import { sandboxDestinations } from './destinations.ts';
 import { Random, seedShop, type SeededShop } from './seed.ts';
 import { startSink, type Sink } from './sink.ts';
+import { storefrontDedupeKey } from '../ingest/storefront-events.ts';
+import { SANDBOX_STOREFRONT_NAME, SANDBOX_STOREFRONT_ORIGIN, SandboxStorefront } from './storefront.ts';
 
 export interface SandboxOptions {
   /** Where the store, the log and the generated config go; wiped (those files only) at start. */
@@ -65,6 +67,8 @@ const SINK_BATCH_SIZE = 20;
 const TICK_MS = 600;
 const BURST_SIZE = 20;
 const BURST_EVERY_S = 10;
+/** How often a shopper on the storefront sends a behaviour event. */
+const STOREFRONT_EVERY_S = 2;
 const FAULT_CYCLE_START_S = 3;
 const FAULT_CYCLE_S = 15;
 const DRAIN_LIMIT_MS = 15_000;
@@ -126,7 +130,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const port = await choosePort(options.port);
     const ingestToken = randomBytes(24).toString('base64url');
     const adminToken = randomBytes(24).toString('base64url');
-    const rawConfig = sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, connectors: connectors.map((c) => c.started.destination), port: port.port, ingestToken, adminToken, storePath: files.db });
+    // Publishable: its pages would carry it; a fresh one per run all the same.
+    const storefrontKey = `pk_sandbox_${randomBytes(12).toString('hex')}`;
+    const rawConfig = sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, connectors: connectors.map((c) => c.started.destination), port: port.port, ingestToken, adminToken, storefrontKey, storePath: files.db });
     const config = configSchema.parse(rawConfig);
 
     const logStream = pino.destination({ dest: files.log, sync: true, mkdir: true });
@@ -142,7 +148,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const actualPort = Number(new URL(url).port);
     writeFileSync(files.config, configFileText({ ...rawConfig, server: { ...rawConfig.server, port: actualPort } }, shownDir));
 
-    printBanner(feed, { url, port, actualPort, sink, connectors, shop, emulator, adminToken, ingestToken, shownDir });
+    printBanner(feed, { url, port, actualPort, sink, connectors, shop, emulator, adminToken, ingestToken, storefrontKey, shownDir });
 
     const poster = new Poster({ url, ingestToken, random, feed, labels, stats });
     const destinationNames = config.destinations.map((d) => d.name);
@@ -150,7 +156,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
 
     const generator = createChangeGenerator(commercetools, { seed: options.seed, shop });
     const created = { customers: [] as string[], orders: [] as string[] };
-    const run = new GeneratorRun({ generator, poster, feed, random, sink, shop, created, runtimeUrl: url, adminToken, stats, labels, waitIdle: (limitMs) => waitUntilDrained(runtime, destinationNames, limitMs) });
+    const storefront = new SandboxStorefront({ url, key: storefrontKey, random, shop });
+    const run = new GeneratorRun({ generator, poster, feed, random, sink, shop, created, storefront, runtimeUrl: url, adminToken, stats, labels, waitIdle: (limitMs) => waitUntilDrained(runtime, destinationNames, limitMs) });
     const stopReason = await run.loop(options);
     feed.note('');
     feed.note(`stopping (${stopReason}): generator stopped; sink faults cleared; waiting for ctbridge to drain its queues (at most ${DRAIN_LIMIT_MS / 1000} s)…`);
@@ -173,6 +180,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     logStream.flushSync();
 
     const convergence = await checkConvergence({ commercetools, sink, shop, created, labels, deadLettered: new Set(unreplayed.map((d) => d.resource_id ?? '')) });
+    const storefrontEvents = checkStorefrontEvents(sink, storefront);
+    convergence.mismatches.push(...storefrontEvents.mismatches);
     const checks = new Map<string, SandboxDestinationCheck>();
     const customerIds = [...shop.customerIds, ...created.customers];
     for (const { name, started } of connectors) {
@@ -196,6 +205,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
       unreplayed: unreplayed.length,
       signatureFailures: sink.signatureFailures,
       connectorLines: [...checks].map(([name, checked]) => `${`${name}:`.padEnd(11)}${checked.summary}`),
+      storefront: storefrontEvents,
     });
     return summary;
   } finally {
@@ -212,9 +222,10 @@ interface RawConfig {
   store: string;
   engine: Record<string, number>;
   destinations: Array<Record<string, unknown>>;
+  storefronts: Array<Record<string, unknown>>;
 }
 
-function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecret: string; connectors: Array<Record<string, unknown>>; port: number; ingestToken: string; adminToken: string; storePath: string }): RawConfig {
+function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecret: string; connectors: Array<Record<string, unknown>>; port: number; ingestToken: string; adminToken: string; storefrontKey: string; storePath: string }): RawConfig {
   const { emulator } = input;
   return {
     commercetools: {
@@ -263,10 +274,16 @@ function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecr
             },
           },
           customerEmailChanged: { on: ['CustomerEmailChanged'], fields: { customerId: 'resource.id', email: 'email' } },
+          // Storefront behaviour events (POST /v1/events/storefront), sent by the sandbox's shoppers.
+          storefrontBehaviour: {
+            on: ['storefront.ProductViewed', 'storefront.ProductAddedToCart', 'storefront.CheckoutStarted', 'storefront.ProductsSearched'],
+            fields: { eventId: 'id', kind: 'type', storefront: 'storefront', store: '$store', customerId: 'shopper.customerId', anonymousId: 'shopper.anonymousId', productId: 'product.id', quantity: 'quantity', cartId: 'cart.id', query: 'search.query' },
+          },
         },
       },
       ...input.connectors,
     ],
+    storefronts: [{ name: SANDBOX_STOREFRONT_NAME, key: input.storefrontKey, allowedOrigins: [SANDBOX_STOREFRONT_ORIGIN] }],
   };
 }
 
@@ -353,6 +370,8 @@ class Labels {
   }
 
   message(id: string): string {
+    const storefrontEvent = /^ctbridge:storefront:([^:]+):(.+)$/.exec(id);
+    if (storefrontEvent) return `${storefrontEvent[1]} storefront event ${storefrontEvent[2]!.slice(0, 8)}`;
     return this.#messages.get(id) ?? `message ${id.slice(0, 8)}`;
   }
 }
@@ -460,7 +479,7 @@ function feedHooks(feed: Feed, labels: Labels, stats: Stats, sinkUrl: string): E
 
 function printBanner(
   feed: Feed,
-  info: { url: string; port: { requested: number; fellBack: boolean }; actualPort: number; sink: Sink; connectors: Array<{ name: string; started: StartedSandboxDestination }>; shop: SeededShop; emulator: Emulator; adminToken: string; ingestToken: string; shownDir: string },
+  info: { url: string; port: { requested: number; fellBack: boolean }; actualPort: number; sink: Sink; connectors: Array<{ name: string; started: StartedSandboxDestination }>; shop: SeededShop; emulator: Emulator; adminToken: string; ingestToken: string; storefrontKey: string; shownDir: string },
 ): void {
   const { url, shop, shownDir } = info;
   const configFile = `${shownDir}/sandbox.yaml`;
@@ -469,6 +488,7 @@ function printBanner(
   feed.note('ctbridge sandbox is running. Everything lives in this process, on 127.0.0.1:');
   feed.note(`  commercetools emulator  ${info.emulator.apiUrl}  project "${info.emulator.projectKey}": ${shop.stores.length} stores, ${shop.customers.length} customers, ${shop.orders.length} orders and payments`);
   feed.note(`  ctbridge ingest         POST ${url}/v1/ingest/commercetools   (Authorization: Bearer ${info.ingestToken})`);
+  feed.note(`  storefront events       POST ${url}/v1/events/storefront   (X-Storefront-Key: ${info.storefrontKey}, Origin: ${SANDBOX_STOREFRONT_ORIGIN}; schema: ${url}/v1/events/storefront/schema.json)`);
   feed.note(`  health and metrics      ${url}/readyz   ${url}/metrics`);
   feed.note(`  admin API               curl -H 'Authorization: Bearer ${info.adminToken}' ${url}/v1/dead-letters   (also /v1/status)`);
   feed.note(`  destination "${DESTINATION}"      ${info.sink.url}/records and /events  (generic HTTP, signed, batches of up to ${SINK_BATCH_SIZE})`);
@@ -481,6 +501,8 @@ function printBanner(
   feed.note('notification per change, wrapped as Platform, CloudEvents, Pub/Sub push or EventBridge, with bursts,');
   feed.note('redeliveries and reordering. Customers and orders are synced as records (only changed fields are sent);');
   feed.note('OrderCreated, OrderStateChanged, PaymentTransactionAdded and CustomerEmailChanged also become events.');
+  feed.note('Shoppers on the storefront send behaviour events (product views, adds to cart, checkouts, searches), some twice;');
+  feed.note('they reach the sink as storefrontBehaviour events, each once.');
   feed.note('The sink fails now and then. Ctrl-C stops everything and prints a summary.');
   feed.note('');
 }
@@ -711,6 +733,7 @@ interface GeneratorDeps {
   sink: Sink;
   shop: SeededShop;
   created: { customers: string[]; orders: string[] };
+  storefront: SandboxStorefront;
   runtimeUrl: string;
   adminToken: string;
   stats: Stats;
@@ -733,6 +756,7 @@ class GeneratorRun {
     const { feed } = this.#d;
     const started = feed.elapsedS();
     let nextBurst = 2;
+    let nextStorefront = 1;
     let nextCycle = FAULT_CYCLE_START_S;
     const cycleSteps: Array<{ at: number; run: () => Promise<void> }> = [];
     while (!options.signal.aborted) {
@@ -754,6 +778,10 @@ class GeneratorRun {
         } else i += 1;
       }
       await this.#maybeFix(now);
+      if (now >= nextStorefront) {
+        nextStorefront += STOREFRONT_EVERY_S;
+        await this.#shop();
+      }
       if (now >= nextBurst) {
         nextBurst += BURST_EVERY_S;
         await this.#burst();
@@ -809,6 +837,14 @@ class GeneratorRun {
       'burst',
       `${label}: ${result.accepted} accepted, ${duplicates} dropped as duplicates → ${sent} update${sent === 1 ? '' : 's'} sent to the sink${sends ? ` (now at v${sends.version})` : ''}; the others found nothing new to send`,
     );
+  }
+
+  async #shop(): Promise<void> {
+    const { storefront, feed, labels } = this.#d;
+    const sent = await storefront.browse();
+    const who = sent.shopper === 'anonymous' ? 'an anonymous shopper' : labels.resource(sent.shopper, 'customer');
+    const outcome = sent.status === 202 ? 'accepted' : `answered ${sent.status}`;
+    feed.line('storefront', `${sent.kind} by ${who} in ${sent.store}${sent.repeated ? ', sent twice (a browser retrying)' : ''} → ${outcome}`);
   }
 
   async #outage(): Promise<void> {
@@ -943,10 +979,23 @@ async function checkConvergence(deps: {
   return { customers, orders, mismatches };
 }
 
+/** Every storefront event ctbridge accepted reached the sink, once. */
+function checkStorefrontEvents(sink: Sink, storefront: SandboxStorefront): { accepted: number; delivered: number; mismatches: string[] } {
+  const prefix = storefrontDedupeKey(SANDBOX_STOREFRONT_NAME, '');
+  const deliveries = new Map<string, number>();
+  for (const item of sink.applied) {
+    if (item.kind === 'event' && item.idempotencyKey.startsWith(prefix)) deliveries.set(item.idempotencyKey.slice(prefix.length), (deliveries.get(item.idempotencyKey.slice(prefix.length)) ?? 0) + 1);
+  }
+  const mismatches: string[] = [];
+  for (const id of storefront.accepted) if (!deliveries.has(id)) mismatches.push(`storefront event ${id} was accepted and never reached the sink`);
+  for (const [id, count] of deliveries) if (count > 1) mismatches.push(`storefront event ${id} reached the sink ${count} times`);
+  return { accepted: storefront.accepted.size, delivered: deliveries.size, mismatches };
+}
+
 function printSummary(
   write: (line: string) => void,
   s: SandboxSummary,
-  extra: { stats: Stats; elapsedS: number; shownDir: string; unreplayed: number; signatureFailures: number; connectorLines: string[] },
+  extra: { stats: Stats; elapsedS: number; shownDir: string; unreplayed: number; signatureFailures: number; connectorLines: string[]; storefront: { accepted: number; delivered: number } },
 ): void {
   const { stats } = extra;
   const perNotification = s.notificationsPosted > 0 ? (s.destinationCalls / s.notificationsPosted).toFixed(2) : '-';
@@ -957,6 +1006,7 @@ function printSummary(
     ['duplicates', `${s.duplicates}  (accepted, then dropped by dedupe: not processed again)`],
     ['records synced', `${stats.synced}  (only changed fields sent)`],
     ['events delivered', String(stats.delivered)],
+    ['storefront events', `${extra.storefront.accepted} accepted (some sent twice), ${extra.storefront.delivered} delivered to the sink, each once`],
     ['destination calls', `${s.destinationCalls}  (requests the sink received, the ones it failed on purpose included; the simulators' below)`],
     ['calls per notification', `${perNotification}  (a handler that forwards each notification makes at least 1)`],
     ['retries', String(stats.retried)],

@@ -12,13 +12,16 @@ import type { IngestService } from '../ingest/ingest-service.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Store } from '../store/store.ts';
 import { adminRoutes } from './admin-routes.ts';
-import { ingestRoutes } from './ingest-routes.ts';
+import { createIngestBudgets, ingestRoutes } from './ingest-routes.ts';
 import { rawProblem, sendProblem } from './problem.ts';
+import { STOREFRONT_ROUTE, storefrontRoutes } from './storefront-routes.ts';
 
 const INGEST_ROUTE = '/v1/ingest/commercetools';
+/** Routes whose failure to store a body is answered 503 (deliver it again), not 500. */
+const INTAKE_ROUTES = new Set([INGEST_ROUTE, STOREFRONT_ROUTE]);
 
 export interface ServerDeps {
-  config: Pick<Config, 'server' | 'destinations'>;
+  config: Pick<Config, 'server' | 'destinations'> & Partial<Pick<Config, 'storefronts'>>;
   store: Store;
   ingest: IngestService;
   metrics: Metrics;
@@ -28,6 +31,8 @@ export interface ServerDeps {
   ingestAuth?: IngestAuthOptions;
   /** The Prometheus exposition; defaults to this thread's registry. */
   metricsText?: () => Promise<string>;
+  /** The clock of the storefront rate limits (tests inject one). */
+  now?: () => number;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -78,17 +83,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) {
       // The rest of the body is not read: the connection cannot carry another request.
-      return sendProblem(reply.header('connection', 'close'), 413, 'payload-too-large', `bodies are limited to ${config.server.bodyLimit} bytes`);
+      return sendProblem(reply.header('connection', 'close'), 413, 'payload-too-large', `bodies are limited to ${request.routeOptions.bodyLimit ?? config.server.bodyLimit} bytes`);
     }
     if (error.code === 'CTBRIDGE_UNVERIFIED_BUDGET') return sendProblem(reply.header('connection', 'close').header('retry-after', '1'), 503, 'overloaded', error.message);
     if (error.statusCode === 415) return sendProblem(reply, 415, 'unsupported-media-type', error.message);
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return sendProblem(reply, error.statusCode, 'bad-request', error.message);
     request.log.error({ err: error }, 'request failed');
-    if (request.routeOptions.url === INGEST_ROUTE) return sendProblem(reply, 503, 'unavailable', 'the request could not be stored; it was not accepted, deliver it again');
+    if (INTAKE_ROUTES.has(request.routeOptions.url ?? '')) return sendProblem(reply, 503, 'unavailable', 'the request could not be stored; it was not accepted, deliver it again');
     return sendProblem(reply, 500, 'internal', 'the request failed; the log has the details');
   });
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));
 
+  // One memory bound for the bodies of both intakes.
+  const budgets = createIngestBudgets(config.server);
   app.register((scope, _options, done) => {
     ingestRoutes(scope, {
       auth: config.server.ingest.auth,
@@ -96,8 +103,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       maxInFlightBytes: config.server.maxInFlightBytes,
       maxUnverifiedBytes: config.server.maxUnverifiedBytes,
       ingest: deps.ingest,
+      budgets,
       ...(deps.ingestAuth && { authOptions: deps.ingestAuth }),
     });
+    storefrontRoutes(scope, { storefronts: config.storefronts ?? [], ingest: deps.ingest, budgets, now: deps.now ?? Date.now });
     adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), onReplay: deps.onReplay });
     done();
   });

@@ -15,13 +15,15 @@ export interface IngestRoutesOptions {
   maxInFlightBytes: number;
   maxUnverifiedBytes: number;
   ingest: IngestService;
+  /** The byte budgets, when shared with another intake (storefront events); made here otherwise. */
+  budgets?: IngestBudgets;
 }
 
-const CORRELATION_ID = /^[\w.:/@=-]{1,200}$/;
+export const CORRELATION_ID = /^[\w.:/@=-]{1,200}$/;
 const EMPTY = Buffer.alloc(0);
 
 /** Bytes held by requests. Past `max` further bytes are refused, except by the only holder: one request alone always fits. */
-class ByteBudget {
+export class ByteBudget {
   held = 0;
   readonly max: number;
   constructor(max: number) {
@@ -34,13 +36,23 @@ class ByteBudget {
   }
 }
 
+/** The memory bounds of ingest: bodies admitted (in flight) and bodies not yet verified; one pair per server. */
+export interface IngestBudgets {
+  inFlight: ByteBudget;
+  unverified: ByteBudget;
+}
+
+export function createIngestBudgets(limits: { maxInFlightBytes: number; maxUnverifiedBytes: number }): IngestBudgets {
+  return { inFlight: new ByteBudget(limits.maxInFlightBytes), unverified: new ByteBudget(limits.maxUnverifiedBytes) };
+}
+
 /** What one request holds of the two budgets; given back once, when the handler is done or the connection closes. */
-class Ticket {
+export class Ticket {
   handling = false;
   private inFlight = 0;
   private unverified = 0;
-  private readonly budgets: { inFlight: ByteBudget; unverified: ByteBudget };
-  constructor(budgets: { inFlight: ByteBudget; unverified: ByteBudget }) {
+  private readonly budgets: IngestBudgets;
+  constructor(budgets: IngestBudgets) {
     this.budgets = budgets;
   }
   takeInFlight(bytes: number): boolean {
@@ -96,7 +108,7 @@ export function ingestRoutes(app: FastifyInstance, options: IngestRoutesOptions)
   // into the in-flight budget. Budgets are given back when the handler is done with the body, or when the
   // connection closes before it starts (an upload cut off, a 413, a request timeout): a sender that disconnects
   // mid-commit does not free memory still in use.
-  const budgets = { inFlight: new ByteBudget(options.maxInFlightBytes), unverified: new ByteBudget(options.maxUnverifiedBytes) };
+  const budgets = options.budgets ?? createIngestBudgets(options);
   const admitted = new WeakMap<object, Ticket>();
 
   const gate: onRequestHookHandler = (request, reply, done) => {

@@ -12,6 +12,8 @@ export type ProblemKind =
   | 'headers-too-large'
   | 'payload-too-large'
   | 'too-many-items'
+  | 'invalid-event'
+  | 'rate-limited'
   | 'unsupported-media-type'
   | 'not-found'
   | 'conflict'
@@ -30,6 +32,8 @@ const TITLES: Record<ProblemKind, string> = {
   'headers-too-large': 'Request headers too large',
   'payload-too-large': 'Body too large',
   'too-many-items': 'Body holds too many items',
+  'invalid-event': 'Event does not match its schema',
+  'rate-limited': 'Too many requests',
   'unsupported-media-type': 'Unsupported media type',
   'not-found': 'Not found',
   conflict: 'Conflict',

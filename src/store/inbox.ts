@@ -8,7 +8,7 @@
 // progress, the attempts on the head) and the quarantine of a head that cannot be routed.
 import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { ControlMessage, NormalizedItem } from '../ingest/message.ts';
-import { normalizeSlice } from '../ingest/normalize.ts';
+import { intakeOf, normalizeIntake } from '../ingest/intake.ts';
 import type { Sealer } from '../pii/sealed.ts';
 import type { Database, ErasureRequestsTable, EventsTable, InboxTable, RecordsTable } from './schema.ts';
 import type { Dialect, InboxStore, Store } from './store.ts';
@@ -63,7 +63,8 @@ export function readInboxBody(row: Pick<Selectable<InboxTable>, 'body' | 'seal' 
     const items: NormalizedItem[] = [{ kind: 'unrecognised', unrecognised: { reason: `the stored body cannot be read: ${(error as Error).message}`, body: null } }];
     return { items: skip === 0 ? items : [], more: false };
   }
-  return normalizeSlice(value, row.transport ? (JSON.parse(row.transport) as Record<string, string>) : {}, skip, limit);
+  const transport = row.transport ? (JSON.parse(row.transport) as Record<string, string>) : {};
+  return normalizeIntake(value, intakeOf(transport), transport, skip, limit);
 }
 
 /** A stored body's bytes, opened (the row's own copy is decrypted in place: every read gets a fresh one). */

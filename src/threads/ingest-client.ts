@@ -50,13 +50,13 @@ export async function startIngestThread(settings: Omit<IngestThreadData, 'engine
   }
 
   return {
-    ingest({ raw, headers = {}, correlationId }) {
+    ingest({ raw, headers = {}, correlationId, intake }) {
       if (!next) {
         next = [];
         setImmediate(sendNext);
       }
       const { id, answer } = pending.add();
-      next.push({ id, raw, transport: transportHeaders(headers), correlationId });
+      next.push({ id, raw, transport: transportHeaders(headers), correlationId, intake });
       return answer;
     },
     heapStatistics: () => thread.heapStatistics(),

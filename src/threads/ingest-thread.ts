@@ -7,6 +7,7 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { createInboxWriter } from '../ingest/inbox-writer.ts';
 import { createIngestService, type IngestResult } from '../ingest/ingest-service.ts';
+import type { Intake } from '../ingest/intake.ts';
 import { createSealer } from '../pii/sealed.ts';
 import { openInbox } from '../store/store.ts';
 import { runThread } from './channel.ts';
@@ -17,6 +18,8 @@ export interface ThreadIngestRequest {
   /** The transport headers normalisation reads (normalize.ts transportHeaders). */
   transport: Record<string, string> | undefined;
   correlationId: string | undefined;
+  /** The intake the body came in through (ingest/intake.ts). */
+  intake: Intake | undefined;
 }
 
 export type ToIngest = { type: 'ingest'; requests: ThreadIngestRequest[] };
@@ -44,8 +47,8 @@ await runThread<ToIngest, FromIngest>((reply) => {
   return {
     onMessage(message) {
       // Requests of one message are read in turn and their appends share a group commit; one answer for all.
-      const answers = message.requests.map(({ id, raw, transport, correlationId }) =>
-        service.ingest({ raw, headers: transport ?? {}, correlationId }).then(
+      const answers = message.requests.map(({ id, raw, transport, correlationId, intake }) =>
+        service.ingest({ raw, headers: transport ?? {}, correlationId, intake }).then(
           (result) => ({ id, result }),
           (error: unknown) => ({ id, error: error instanceof Error ? error.message : String(error) }),
         ),

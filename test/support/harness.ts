@@ -143,6 +143,10 @@ export interface HarnessOptions {
   pii?: Record<string, unknown>;
   /** The identity block (email folding rules). */
   identity?: Record<string, unknown>;
+  /** The storefronts block (publishable keys of storefront event intake). */
+  storefronts?: Array<Record<string, unknown>>;
+  /** The clock of the storefront rate limits. */
+  now?: () => number;
   hooks?: EngineHooks;
   listen?: boolean;
   /** Start the engine's workers (default true); without them, accepted bodies wait in the inbox. */
@@ -159,13 +163,14 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server' | 'pii' | 'identity'> = {}): Config {
+export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server' | 'pii' | 'identity' | 'storefronts'> = {}): Config {
   return configSchema.parse({
     commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
     server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN, ...options.server },
     store: storeUrl,
     ...(options.pii && { pii: options.pii }),
     ...(options.identity && { identity: options.identity }),
+    ...(options.storefronts && { storefronts: options.storefronts }),
     engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, ...options.engine },
     destinations: [
       {
@@ -192,6 +197,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     fetcher: commercetools,
     ...(options.hooks && { hooks: options.hooks }),
     ...(options.ingestAuth && { ingestAuth: options.ingestAuth }),
+    ...(options.now && { now: options.now }),
     listen: options.listen ?? true,
     work: options.work ?? true,
   });
