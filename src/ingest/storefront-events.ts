@@ -8,6 +8,7 @@
 // ctbridge), so neither can meet a commercetools message's.
 import { z } from 'zod';
 import type { CommercetoolsNotification, NormalizedItem } from './message.ts';
+import { RESERVED_DEDUPE_PREFIX } from './normalize.ts';
 
 /** The event kinds a storefront may send, as the `type` of an event. */
 export const STOREFRONT_EVENT_KINDS = ['ProductViewed', 'ProductAddedToCart', 'CheckoutStarted', 'ProductsSearched'] as const;
@@ -200,8 +201,11 @@ export function normalizeStorefrontSlice(body: unknown, storefront: string, skip
   return { items: slice.map((event) => ({ kind: 'notification', notification: storefrontNotification(event, storefront) })), more: read.events.length > skip + limit };
 }
 
-/** The start of every storefront event's dedupe key (and so of its idempotency key at destinations). */
-export const STOREFRONT_DEDUPE_PREFIX = 'ctbridge:storefront:';
+/**
+ * The start of every storefront event's dedupe key (and so of its idempotency key at destinations): under the
+ * prefix no commercetools Message or Event id may have, so neither can stand for the other.
+ */
+export const STOREFRONT_DEDUPE_PREFIX = `${RESERVED_DEDUPE_PREFIX}storefront:`;
 
 /** A storefront event's dedupe key: event ids are unique per storefront. */
 export function storefrontDedupeKey(storefront: string, eventId: string): string {
@@ -220,6 +224,7 @@ function storefrontNotification(event: StorefrontEvent, storefront: string): Com
     resourceVersion: undefined,
     carriedResource: undefined,
     deleted: false,
+    dataErasure: false,
     payloadNotIncluded: false,
     occurredAt: Number.isFinite(occurredAt) ? occurredAt : undefined,
     payload: { ...event, storefront },
