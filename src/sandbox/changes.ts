@@ -253,7 +253,11 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
       if (country) {
         for (let attempt = 0; attempt < 50 && plan.country !== country; attempt += 1) plan = customerDraft(random, index);
       }
-      const customer = withoutEmulatorFields((await api.customers().post({ body: plan.draft }).execute()).body.customer);
+      // A customer group only where the project has it: a project the seed did not fill has none, and commercetools
+      // refuses a draft that names a missing one.
+      const { customerGroup, ...rest } = plan.draft;
+      const draft = customerGroup?.key && options.shop?.customerGroups[customerGroup.key] ? plan.draft : rest;
+      const customer = withoutEmulatorFields((await api.customers().post({ body: draft }).execute()).body.customer);
       sequenceNumbers.set(customer.id, 0);
       customerIds.push(customer.id);
       customerCountry.set(customer.id, plan.country);
