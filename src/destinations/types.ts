@@ -110,7 +110,34 @@ export interface ConnectorDeps {
   logger: Logger;
   /** The destination's name in the configuration. */
   name: string;
+  /**
+   * What the connector keeps between sends, in the store, shared by every process sending to this destination
+   * (Ometria: the consent last sent per contact, the records waiting for asynchronous validation).
+   */
+  state?: ConnectorState | undefined;
+  /**
+   * Failures the destination reports after it accepted an item (Ometria validates asynchronously): each becomes a
+   * dead letter for that record or event, as if its send had failed permanently.
+   */
+  reportLateFailures?: ((failures: LateFailure[]) => Promise<void>) | undefined;
+  /** The clock (tests inject one). */
+  now?: (() => number) | undefined;
 }
+
+/** A connector's keyed values in the store; `subject` (a customer id) lets an erasure remove what is about them. */
+export interface ConnectorState {
+  get(keys: readonly string[]): Promise<Map<string, unknown>>;
+  put(entries: ReadonlyArray<{ key: string; value: unknown; subject?: string | undefined }>): Promise<void>;
+  /** Deletes these keys; returns the ones that existed (and so were taken by this call, not by another process). */
+  take(keys: readonly string[]): Promise<string[]>;
+  /** The entries whose key starts with `prefix`, in key order, after `after` when given. */
+  list(prefix: string, options?: { limit?: number; after?: string }): Promise<Array<{ key: string; value: unknown }>>;
+}
+
+/** A failure reported after the destination accepted the item, for the record or event it names. */
+export type LateFailure =
+  | { kind: 'record'; recordType: string; resourceId: string; correlationId: string; error: string; sentAt: number }
+  | { kind: 'event'; eventType: string; dedupeKey: string; correlationId: string; error: string; sentAt: number };
 
 /** What the engine knows of a destination type; built from a connector's declarative definition by kit/define.ts. */
 export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObject> {

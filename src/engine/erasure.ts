@@ -47,6 +47,8 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
       const tokens = keys.tokens ? await keys.tokens.eraseSubject(customer, trx) : 0;
       const identities = await new Identities(db).erase(trx, customer);
       const events = await trx.deleteFrom('events').where('resource_type', '=', 'customer').where('resource_id', '=', customer).where('dead', '=', 1).executeTakeFirst();
+      // What connectors kept about the customer (Ometria: the consent last sent to them).
+      await trx.deleteFrom('connector_state').where('subject', '=', customer).execute();
       await insertAudit(trx, [
         {
           at: now,

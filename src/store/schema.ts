@@ -20,6 +20,7 @@ export interface Database {
   audit_log: AuditLogTable;
   erasure_requests: ErasureRequestsTable;
   identities: IdentitiesTable;
+  connector_state: ConnectorStateTable;
 }
 
 /**
@@ -251,5 +252,18 @@ export interface IdentitiesTable {
   destination_id: string | null;
   /** After a guest was merged into a registered customer: the customer's person key. */
   merged_into: string | null;
+  updated_at: number;
+}
+
+/**
+ * What a connector keeps between sends, per destination (destinations/types.ts ConnectorState): Ometria's consent
+ * last sent per contact and channel, and the records waiting for its asynchronous validation. Values are JSON text.
+ */
+export interface ConnectorStateTable {
+  destination: string;
+  key: string;
+  value: string;
+  /** The customer the value is about, when it is about one (an erasure deletes it). */
+  subject: string | null;
   updated_at: number;
 }
