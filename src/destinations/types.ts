@@ -155,6 +155,11 @@ export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObjec
    * start-up: each problem names the mapping and field. Only what can be known without calling the destination.
    */
   checkFields?(settings: z.infer<Settings>, mappings: MappedFieldNames): FieldProblem[];
+  /**
+   * The record and event mappings a destination of this type gets when it maps nothing itself (its `records:` and
+   * `events:` both left out), from its settings: a working set-up out of the box.
+   */
+  defaultMappings?(settings: z.infer<Settings>): { records: Record<string, unknown>; events: Record<string, unknown> };
   create(settings: z.infer<Settings>, deps: ConnectorDeps): Connector;
 }
 

@@ -55,21 +55,3 @@ export function connectorState(db: Kysely<Database>, destination: string, now: (
     },
   };
 }
-
-/** The same interface in memory, for a connector built without a store (connector tests, previews). */
-export function memoryConnectorState(): ConnectorState & { readonly entries: Map<string, { value: unknown; subject: string | undefined }> } {
-  const entries = new Map<string, { value: unknown; subject: string | undefined }>();
-  return {
-    entries,
-    get: (keys) => Promise.resolve(new Map(keys.filter((key) => entries.has(key)).map((key) => [key, structuredClone(entries.get(key)!.value)]))),
-    put(list) {
-      for (const entry of list) entries.set(entry.key, { value: structuredClone(entry.value), subject: entry.subject });
-      return Promise.resolve();
-    },
-    take: (keys) => Promise.resolve(keys.filter((key) => entries.delete(key))),
-    list(prefix, options = {}) {
-      const keys = [...entries.keys()].filter((key) => key.startsWith(prefix) && (options.after === undefined || key > options.after)).sort();
-      return Promise.resolve(keys.slice(0, options.limit ?? 1_000).map((key) => ({ key, value: structuredClone(entries.get(key)!.value) })));
-    },
-  };
-}
