@@ -6,7 +6,7 @@
 import pino from 'pino';
 import type { z } from 'zod';
 import { createDestinationFetch, type CallLimiter } from '../../src/destinations/kit/index.ts';
-import type { Connector, DestinationDefinition, EventItem, PersonMergeItem, RecordItem } from '../../src/destinations/types.ts';
+import type { Connector, ConnectorDeps, DestinationDefinition, EventItem, PersonMergeItem, RecordItem } from '../../src/destinations/types.ts';
 
 /** A limiter that lets every call through at once and records what it was asked. */
 export interface TestLimiter extends CallLimiter {
@@ -43,11 +43,22 @@ export interface TestConnector {
 }
 
 /** The connector the engine would build for a destination of this type with these settings (defaults applied). */
-export function createTestConnector<Settings extends z.ZodObject>(definition: DestinationDefinition<Settings>, settings: z.input<Settings>, options: { limiter?: TestLimiter; name?: string } = {}): TestConnector {
+export function createTestConnector<Settings extends z.ZodObject>(
+  definition: DestinationDefinition<Settings>,
+  settings: z.input<Settings>,
+  options: { limiter?: TestLimiter; name?: string } & Pick<ConnectorDeps, 'state' | 'reportLateFailures' | 'now'> = {},
+): TestConnector {
   const limiter = options.limiter ?? unlimitedLimiter();
   let calls = 0;
-  const fetch = createDestinationFetch({ limiter, onCall: () => (calls += 1) });
-  const connector = definition.create(definition.settings.parse(settings), { fetch, logger: pino({ level: 'silent' }), name: options.name ?? definition.type });
+  const fetch = createDestinationFetch({ limiter, onCall: () => (calls += 1), ...(options.now && { now: options.now }) });
+  const connector = definition.create(definition.settings.parse(settings), {
+    fetch,
+    logger: pino({ level: 'silent' }),
+    name: options.name ?? definition.type,
+    state: options.state,
+    reportLateFailures: options.reportLateFailures,
+    now: options.now,
+  });
   return {
     connector,
     limiter,

@@ -5,11 +5,11 @@
 // go out in Push API bodies of one type and at most 100 (push.ts), 4 requests a second shared by every process, and
 // are followed up on Ometria's asynchronous validation (validation.ts). Default mappings for all four (defaults.ts)
 // apply when a destination maps nothing itself. The HTTP calls and Ometria's backlog headers are client.ts.
-import { defineDestination, memoryConnectorState, type FieldProblem } from '../kit/index.ts';
+import { defineDestination, memoryConnectorState, type ConnectorDeps, type FieldProblem } from '../kit/index.ts';
 import { createOmetriaClient } from './client.ts';
 import { defaultMappings } from './defaults.ts';
 import { pushEvents, pushRecords, MAX_RECORDS_PER_PUSH, type OmetriaConnection } from './push.ts';
-import { ometriaSettings } from './settings.ts';
+import { ometriaSettings, type OmetriaSettings } from './settings.ts';
 import { createValidationWatcher } from './validation.ts';
 import { z } from 'zod';
 
@@ -19,6 +19,13 @@ import { z } from 'zod';
  */
 const PACE = 0.97;
 const RECORD_SOURCES = new Set(['customer', 'order', 'product']);
+
+/** The API client and the validation follow-up over it, once per destination. */
+export function createOmetriaConnection(settings: OmetriaSettings, deps: ConnectorDeps): OmetriaConnection {
+  // Without a store (connector tests, previews) what the connector keeps lives in memory.
+  const client = createOmetriaClient(settings, { ...deps, state: deps.state ?? memoryConnectorState(), reportLateFailures: deps.reportLateFailures ?? (() => Promise.resolve()) });
+  return { client, validation: createValidationWatcher(client) };
+}
 
 export const ometriaTarget = z.strictObject({ collection: z.string().min(1).describe('the @collection matching contacts go to instead (e.g. a brand of its own)') });
 
@@ -39,11 +46,7 @@ export const ometriaDestination = defineDestination({
     return problems;
   },
   defaultMappings: (settings) => defaultMappings(settings) as { records: Record<string, unknown>; events: Record<string, unknown> },
-  client(settings, deps): OmetriaConnection {
-    // Without a store (connector tests, previews) what the connector keeps lives in memory.
-    const client = createOmetriaClient(settings, { ...deps, state: deps.state ?? memoryConnectorState(), reportLateFailures: deps.reportLateFailures ?? (() => Promise.resolve()) });
-    return { client, validation: createValidationWatcher(client) };
-  },
+  client: createOmetriaConnection,
   // Records a previous process left waiting for validation are followed up from start-up on.
   prepare: (connection) => Promise.resolve(connection.validation.wake()),
   records: pushRecords,

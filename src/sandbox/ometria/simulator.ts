@@ -25,7 +25,7 @@ export interface OmetriaSimulatorOptions {
   apiKey: string;
   /** Requests per second (Ometria: 4). */
   requestsPerSecond?: number;
-  /** Records the backlog processes per second (how fast the queue drains); default 5,000. */
+  /** Records the backlog processes per second (how fast the queue drains); default: at once (no backlog). */
   processedPerSecond?: number;
   port?: number;
   now?: () => number;
@@ -76,7 +76,7 @@ interface Queued {
 export async function startOmetriaSimulator(options: OmetriaSimulatorOptions): Promise<OmetriaSimulator> {
   const now = options.now ?? Date.now;
   const rate = options.requestsPerSecond ?? 4;
-  const processedPerSecond = options.processedPerSecond ?? 5_000;
+  const processedPerSecond = options.processedPerSecond ?? Number.POSITIVE_INFINITY;
   // A token bucket: `rate` calls may come at once, and `rate` more each second.
   let bucket = { tokens: rate, at: now() };
   const queue: Queued[] = [];
@@ -96,6 +96,7 @@ export async function startOmetriaSimulator(options: OmetriaSimulatorOptions): P
       return queue.length;
     },
     contact: (id, collection) => {
+      drain();
       if (collection !== undefined) return sim.records.contact.get(`${collection}/${id}`);
       for (const record of sim.records.contact.values()) if (record.id === id) return record;
       return undefined;
@@ -109,7 +110,7 @@ export async function startOmetriaSimulator(options: OmetriaSimulatorOptions): P
       processedUpTo = at;
       return;
     }
-    const due = Math.floor(((at - processedUpTo) * processedPerSecond) / 1000);
+    const due = processedPerSecond === Number.POSITIVE_INFINITY ? queue.length : Math.floor(((at - processedUpTo) * processedPerSecond) / 1000);
     if (due <= 0) return;
     processedUpTo = at;
     for (const { type, record } of queue.splice(0, due)) apply(type, record);
