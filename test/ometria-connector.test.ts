@@ -17,7 +17,7 @@ const API_KEY = 'ometria-test-key';
 let sim: OmetriaSimulator;
 
 /** Settings as a user writes them; validation checks are driven by the test (the timer is far off). */
-const settings = (more: Record<string, unknown> = {}) => ({ apiKey: API_KEY, baseUrl: sim.url, collection: 'shop', validation: { firstCheckMs: 3_600_000, maxCheckMs: 3_600_000, settleMs: 60_000 }, ...more });
+const settings = (more: Record<string, unknown> = {}) => ({ apiKey: API_KEY, baseUrl: sim.url, collection: 'shop', gatherMs: 0, validation: { firstCheckMs: 3_600_000, maxCheckMs: 3_600_000, settleMs: 60_000 }, ...more });
 
 function connector(more: Record<string, unknown> = {}, options: Parameters<typeof createTestConnector>[2] = {}) {
   return createTestConnector(ometriaDestination, settings(more), options);
@@ -82,6 +82,15 @@ describe('the Ometria connector', () => {
     ]);
     expect(sim.records.contact.size).toBe(250);
     expect(sim.records.order.get('o-7')).toMatchObject({ grand_total: 17, customer: { id: 'c-7' } });
+  });
+
+  it('fills pushes with the records of every batch in flight: three batches of 40 contacts go in two pushes', async () => {
+    const { connector: c } = connector({ gatherMs: 100 });
+    const batch = (n: number) => Array.from({ length: 40 }, (_, i) => contactItem(`b${n}-${i}`, { email: `b${n}-${i}@example.com` }));
+    const outcomes = await Promise.all([c.sendRecords(batch(1)), c.sendRecords(batch(2)), c.sendRecords(batch(3))]);
+    expect(outcomes.flat().every((o) => o.ok)).toBe(true);
+    expect(sim.pushes.map((p) => p.records)).toEqual([100, 20]);
+    expect(sim.records.contact.size).toBe(120);
   });
 
   it('dead-letters a record over 60 KB alone, with the reason; its batch-mates are delivered', async () => {

@@ -8,7 +8,8 @@
 import { defineDestination, memoryConnectorState, type ConnectorDeps, type FieldProblem } from '../kit/index.ts';
 import { createOmetriaClient } from './client.ts';
 import { defaultMappings } from './defaults.ts';
-import { pushEvents, pushRecords, MAX_RECORDS_PER_PUSH, type OmetriaConnection } from './push.ts';
+import { pushEvents, pushRecords, type OmetriaConnection } from './push.ts';
+import { createPusher, MAX_RECORDS_PER_PUSH } from './pusher.ts';
 import { ometriaSettings, type OmetriaSettings } from './settings.ts';
 import { createValidationWatcher } from './validation.ts';
 import { z } from 'zod';
@@ -24,7 +25,7 @@ const RECORD_SOURCES = new Set(['customer', 'order', 'product']);
 export function createOmetriaConnection(settings: OmetriaSettings, deps: ConnectorDeps): OmetriaConnection {
   // Without a store (connector tests, previews) what the connector keeps lives in memory.
   const client = createOmetriaClient(settings, { ...deps, state: deps.state ?? memoryConnectorState(), reportLateFailures: deps.reportLateFailures ?? (() => Promise.resolve()) });
-  return { client, validation: createValidationWatcher(client) };
+  return { client, validation: createValidationWatcher(client), pusher: createPusher(client, { gatherMs: settings.gatherMs }) };
 }
 
 export const ometriaTarget = z.strictObject({ collection: z.string().min(1).describe('the @collection matching contacts go to instead (e.g. a brand of its own)') });
@@ -51,5 +52,9 @@ export const ometriaDestination = defineDestination({
   prepare: (connection) => Promise.resolve(connection.validation.wake()),
   records: pushRecords,
   events: pushEvents,
-  close: (connection) => Promise.resolve(connection.validation.close()),
+  close(connection) {
+    connection.validation.close();
+    connection.pusher.close();
+    return Promise.resolve();
+  },
 });

@@ -1,15 +1,15 @@
 // Records and events to Ometria's Push API: each item becomes its Ometria records (records.ts), contacts get their
 // consent decided against what Ometria has (consent.ts), and the records go out in bodies of one @type and at most
-// 100 records; a record over 60 KB fails its item alone (a permanent error naming its size), its batch-mates go.
-// A body Ometria refuses as a whole (400) is sent again item by item, so only the bad items fail. Accepted records
-// count as delivered and wait for Ometria's asynchronous validation (validation.ts).
+// 100 records, filled with what other batches have waiting (pusher.ts); a record over 60 KB fails its item alone (a
+// permanent error naming its size), its batch-mates go. Accepted records count as delivered and wait for Ometria's
+// asynchronous validation (validation.ts).
 import { PermanentError, toDeliveryError, type BatchOperation, type DeliveryError, type EventItem, type ItemOutcome, type RecordItem } from '../kit/index.ts';
 import type { OmetriaClient } from './client.ts';
 import { decideConsent, consentKey, storedConsent, withoutOptIn, type ContactConsent } from './consent.ts';
 import { contactRecord, customEventRecord, orderRecords, productRecords, typeOfRecord, type OmetriaRecord, type OmetriaType } from './records.ts';
 import type { ValidationWatcher, Waiting } from './validation.ts';
+import type { Pusher } from './pusher.ts';
 
-export const MAX_RECORDS_PER_PUSH = 100;
 export const MAX_RECORD_BYTES = 60 * 1024;
 /** Contacts first: a guest's contact before the order that names it. */
 const TYPE_ORDER: readonly OmetriaType[] = ['contact', 'product', 'order', 'custom_event'];
@@ -17,6 +17,7 @@ const TYPE_ORDER: readonly OmetriaType[] = ['contact', 'product', 'order', 'cust
 export interface OmetriaConnection {
   client: OmetriaClient;
   validation: ValidationWatcher;
+  pusher: Pusher;
 }
 
 /** One Ometria record to push, the item it came from, and what a later validation error would name. */
@@ -30,7 +31,8 @@ interface Outgoing {
 
 export const pushRecords: BatchOperation<OmetriaConnection, RecordItem> = {
   name: 'push records',
-  async performBatch({ client, validation }, items) {
+  async performBatch(connection, items) {
+    const { client } = connection;
     const failures = new Map<number, DeliveryError>();
     const built: Array<{ index: number; records: OmetriaRecord[] }> = [];
     items.forEach((item, index) => {
@@ -65,7 +67,7 @@ export const pushRecords: BatchOperation<OmetriaConnection, RecordItem> = {
         outgoing.push({ index, record: body, waiting, ...(decision.next && { consent: { contactId: record.id, next: decision.next } }) });
       }
     }
-    await push(client, validation, outgoing, failures);
+    await push(connection, outgoing, failures);
     return items.map((_, index): ItemOutcome => {
       const failure = failures.get(index);
       return failure ? { ok: false, error: failure } : { ok: true };
@@ -75,7 +77,8 @@ export const pushRecords: BatchOperation<OmetriaConnection, RecordItem> = {
 
 export const pushEvents: BatchOperation<OmetriaConnection, EventItem> = {
   name: 'push custom events',
-  async performBatch({ client, validation }, items) {
+  async performBatch(connection, items) {
+    const { client } = connection;
     const failures = new Map<number, DeliveryError>();
     const outgoing: Outgoing[] = [];
     items.forEach((item, index) => {
@@ -86,7 +89,7 @@ export const pushEvents: BatchOperation<OmetriaConnection, EventItem> = {
         failures.set(index, toDeliveryError(error));
       }
     });
-    await push(client, validation, outgoing, failures);
+    await push(connection, outgoing, failures);
     return items.map((_, index): ItemOutcome => {
       const failure = failures.get(index);
       return failure ? { ok: false, error: failure } : { ok: true };
@@ -95,7 +98,7 @@ export const pushEvents: BatchOperation<OmetriaConnection, EventItem> = {
 };
 
 /** Pushes the records in bodies of one type and at most 100; fills `failures` by item index. */
-async function push(client: OmetriaClient, validation: ValidationWatcher, outgoing: Outgoing[], failures: Map<number, DeliveryError>): Promise<void> {
+async function push({ client, validation, pusher }: OmetriaConnection, outgoing: Outgoing[], failures: Map<number, DeliveryError>): Promise<void> {
   // Too large for Ometria: the item fails alone (with all of its records), its batch-mates go.
   for (const entry of outgoing) {
     const bytes = Buffer.byteLength(JSON.stringify(entry.record));
@@ -104,12 +107,15 @@ async function push(client: OmetriaClient, validation: ValidationWatcher, outgoi
     }
   }
   const accepted: Outgoing[] = [];
+  // Contacts first (a guest's contact before the order that names it); each type's records with whatever else waits.
   for (const type of TYPE_ORDER) {
     const ofType = outgoing.filter((entry) => entry.record['@type'] === type && !failures.has(entry.index));
-    const chunks: Outgoing[][] = [];
-    for (let start = 0; start < ofType.length; start += MAX_RECORDS_PER_PUSH) chunks.push(ofType.slice(start, start + MAX_RECORDS_PER_PUSH));
-    // The chunks go out at once; the destination's fetch paces them under the shared limit.
-    await Promise.all(chunks.map((chunk) => pushChunk(client, chunk, failures, accepted)));
+    const results = await pusher.push(type, ofType.map((entry) => entry.record));
+    ofType.forEach((entry, at) => {
+      const result = results[at]!;
+      if (result.ok) accepted.push(entry);
+      else if (!failures.has(entry.index)) failures.set(entry.index, result.error);
+    });
   }
   const delivered = accepted.filter((entry) => !failures.has(entry.index));
   const withConsent = delivered.filter((entry) => entry.consent !== undefined);
@@ -120,20 +126,4 @@ async function push(client: OmetriaClient, validation: ValidationWatcher, outgoi
 /** The customer a consent entry is about (an erasure removes it): a contact pushed for a customer record. */
 function subjectOf(entry: Outgoing): string | undefined {
   return entry.waiting.kind === 'record' && entry.record.id === entry.waiting.resourceId ? entry.record.id : undefined;
-}
-
-async function pushChunk(client: OmetriaClient, chunk: Outgoing[], failures: Map<number, DeliveryError>, accepted: Outgoing[]): Promise<void> {
-  try {
-    await client.push(chunk.map((entry) => entry.record));
-    accepted.push(...chunk);
-  } catch (error) {
-    const failure = toDeliveryError(error);
-    const items = new Set(chunk.map((entry) => entry.index));
-    if (failure instanceof PermanentError && failure.status === 400 && items.size > 1) {
-      // Refused as a whole: each item's records alone, so only the bad ones fail.
-      await Promise.all([...items].map((index) => pushChunk(client, chunk.filter((entry) => entry.index === index), failures, accepted)));
-      return;
-    }
-    for (const index of items) failures.set(index, failure);
-  }
 }

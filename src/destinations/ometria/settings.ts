@@ -28,6 +28,7 @@ export const ometriaSettings = z.object({
   locale: z.string().min(2).default('en').describe('the locale product titles and category names are read in, unless a store\'s own (storeLocales)'),
   storeLocales: z.record(z.string(), z.string().min(2)).default({}).describe('the locale of each store\'s titles (uk: en-GB, de: de-DE)'),
   timeoutMs: z.number().int().positive().default(10_000),
+  gatherMs: z.number().int().min(0).max(5_000).default(200).describe('a push with room for more records waits up to this long for them (Ometria counts requests, not records)'),
   requestsPerSecond: z.number().positive().max(100).default(4).describe('the account\'s push rate limit (Ometria: 4 per second), shared by every worker and process'),
   consent: z
     .strictObject({
