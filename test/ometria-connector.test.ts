@@ -172,7 +172,8 @@ describe('the Ometria connector', () => {
     expect(sim.records.custom_event.get('msg-123')).toEqual({ '@type': 'custom_event', id: 'msg-123', timestamp: new Date(event.occurredAt!).toISOString(), event_type: 'order_placed', identity_account_id: 'c-1', properties: { order_id: 'o-1', total: 12.5 } });
     // What Ometria would refuse later is refused now, naming it; a guest's event goes by e-mail.
     const [tooLong, guest] = await c.sendEvents([eventItem({ eventType: 'x', payload: { event_type: 'a-custom-event-type-name-over-32-chars' }, person: { key: 'customer:c-1', destinationId: undefined } }), eventItem({ eventType: 'viewed', payload: { email: 'g@example.com' } })]);
-    expect(tooLong).toMatchObject({ ok: false, error: { message: expect.stringMatching(/under 32 characters/) } });
+    expect(tooLong!.ok).toBe(false);
+    expect(!tooLong!.ok && tooLong!.error.message).toMatch(/under 32 characters/);
     expect(guest).toEqual({ ok: true });
     expect([...sim.records.custom_event.values()].find((e) => e.event_type === 'viewed')).toMatchObject({ identity_email: 'g@example.com' });
   });
@@ -181,7 +182,8 @@ describe('the Ometria connector', () => {
     sim.apiKey = 'rotated';
     const { connector: c } = connector();
     const [outcome] = await c.sendRecords([contactItem('c-k', { email: 'k@example.com' })]);
-    expect(outcome).toMatchObject({ ok: false, error: { status: 403, message: expect.stringMatching(/Ometria rejected the API key \(403\)/) } });
+    expect(outcome).toMatchObject({ ok: false, error: { status: 403 } });
+    expect(!outcome!.ok && outcome!.error.message).toMatch(/Ometria rejected the API key \(403\)/);
     expect((outcome as { error: Error }).error).toBeInstanceOf(PermanentError);
     const [missing] = await createTestConnector(ometriaDestination, { ...settings(), apiKey: ' ' }).connector.sendRecords([contactItem('c-k', {})]);
     expect(missing).toMatchObject({ ok: false, error: { status: 401 } });

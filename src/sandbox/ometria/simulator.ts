@@ -19,7 +19,8 @@ export const MAX_RECORD_BYTES = 60 * 1024;
 export const QUEUE_LIMIT = 50_000;
 export const MAX_LISTED_ERRORS = 100;
 
-export type OmetriaFault = { kind: 'status'; status: number } | { kind: 'reset' };
+/** An injected failure for the next request (of the given endpoint only, when `only` says). */
+export type OmetriaFault = ({ kind: 'status'; status: number } | { kind: 'reset' }) & { only?: 'push' | 'errors' };
 
 export interface OmetriaSimulatorOptions {
   apiKey: string;
@@ -53,6 +54,8 @@ export interface OmetriaSimulator {
   readonly errors: ValidationError[];
   /** Every push answered, in order (429s and refusals included). */
   readonly pushes: PushLogEntry[];
+  /** Every record that passed validation, as it was sent, in the order it was processed. */
+  readonly received: Array<{ type: OmetriaType; record: Record<string, unknown> }>;
   /** Calls of every kind received, and those answered 429. */
   readonly stats: { calls: number; rateLimited: number; errorPolls: number; recordsAccepted: number };
   /** The next answers: each request takes the first queued fault. */
@@ -65,6 +68,11 @@ export interface OmetriaSimulator {
   backlog(): number;
   /** A contact by id (and collection, when several collections share ids). */
   contact(id: string, collection?: string): Record<string, unknown> | undefined;
+  /**
+   * Ometria's profiles: contacts clustered by customer_id, then by e-mail (docs.ometria.com "Contacts endpoint"),
+   * each with the orders linked to it by customer.id (an order naming only an e-mail: by that e-mail).
+   */
+  profiles(): Array<{ contacts: Array<Record<string, unknown>>; orders: Array<Record<string, unknown>> }>;
   close(): Promise<void>;
 }
 
@@ -87,6 +95,7 @@ export async function startOmetriaSimulator(options: OmetriaSimulatorOptions): P
     records: { contact: new Map(), order: new Map(), product: new Map(), custom_event: new Map() },
     errors: [],
     pushes: [],
+    received: [],
     stats: { calls: 0, rateLimited: 0, errorPolls: 0, recordsAccepted: 0 },
     faults: [],
     invalidWhen: undefined,
@@ -100,6 +109,35 @@ export async function startOmetriaSimulator(options: OmetriaSimulatorOptions): P
       if (collection !== undefined) return sim.records.contact.get(`${collection}/${id}`);
       for (const record of sim.records.contact.values()) if (record.id === id) return record;
       return undefined;
+    },
+    profiles: () => {
+      drain();
+      const contacts = [...sim.records.contact.values()];
+      // Union-find over the contacts: same customer_id, or same e-mail, is one profile.
+      const parent = contacts.map((_, i) => i);
+      const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+      const byKey = new Map<string, number>();
+      contacts.forEach((contact, i) => {
+        const keys = [typeof contact.customer_id === 'string' ? `id:${contact.customer_id}` : undefined, typeof contact.email === 'string' ? `email:${contact.email.toLowerCase()}` : undefined];
+        for (const key of keys) {
+          if (key === undefined) continue;
+          const other = byKey.get(key);
+          if (other === undefined) byKey.set(key, i);
+          else parent[find(i)] = find(other);
+        }
+      });
+      const groups = new Map<number, Array<Record<string, unknown>>>();
+      contacts.forEach((contact, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), contact]));
+      return [...groups.values()].map((members) => {
+        const ids = new Set(members.map((c) => c.customer_id).filter((id) => typeof id === 'string'));
+        const emails = new Set(members.map((c) => (typeof c.email === 'string' ? c.email.toLowerCase() : undefined)).filter((e) => e !== undefined));
+        const orders = [...sim.records.order.values()].filter((order) => {
+          const customer = isObject(order.customer) ? order.customer : {};
+          if (typeof customer.id === 'string') return ids.has(customer.id);
+          return typeof customer.email === 'string' && emails.has(customer.email.toLowerCase());
+        });
+        return { contacts: members, orders };
+      });
     },
   };
 
@@ -126,6 +164,7 @@ export async function startOmetriaSimulator(options: OmetriaSimulatorOptions): P
     const key = type === 'contact' ? `${typeof record['@collection'] === 'string' ? record['@collection'] : ''}/${String(record.id)}` : String(record.id);
     const store = sim.records[type];
     store.set(key, merge(store.get(key) ?? {}, record));
+    sim.received.push({ type, record });
   }
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -149,7 +188,9 @@ export async function startOmetriaSimulator(options: OmetriaSimulatorOptions): P
     sim.stats.calls += 1;
     drain();
     const url = new URL(req.url ?? '/', 'http://simulator');
-    const fault = sim.faults.shift();
+    const endpoint = url.pathname === '/v2/push/_errors' ? 'errors' : 'push';
+    const at = sim.faults.findIndex((f) => f.only === undefined || f.only === endpoint);
+    const fault = at === -1 ? undefined : sim.faults.splice(at, 1)[0];
     if (fault?.kind === 'reset') return void req.socket.destroy();
     if (fault?.kind === 'status') return send(res, fault.status, { status: 'ERROR', message: `injected ${fault.status}` }, queueHeaders());
 
