@@ -128,8 +128,11 @@ describe('ctbridge config check, in-process', () => {
       CTP_CLIENT_SECRET: SECRET,
       CTBRIDGE_INGEST_TOKEN: INGEST_TOKEN,
       INTERCOM_TOKEN: 'an-intercom-access-token',
+      OMETRIA_API_KEY: 'an-ometria-api-key',
     });
-    expect(config.destinations.map((destination) => destination.name)).toEqual(['crm-webhook', 'support']);
+    expect(config.destinations.map((destination) => destination.name)).toEqual(['crm-webhook', 'support', 'marketing']);
+    // The Ometria destination maps nothing itself: the default mappings apply.
+    expect(Object.keys(config.destinations[2]!.records)).toEqual(['contact', 'order', 'product']);
   });
 
   it('reports YAML syntax errors with line and column, all of them', () => {

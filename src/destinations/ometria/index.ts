@@ -35,8 +35,8 @@ export const ometriaDestination = defineDestination({
   description: 'Ometria contacts with consent, orders, products and custom events, through the Push API',
   settings: ometriaSettings,
   target: ometriaTarget,
-  // Several bodies' worth per batch, so one claim fills the 4 requests of a second.
-  limits: (settings) => ({ maxBatchSize: MAX_RECORDS_PER_PUSH * 4, rateLimit: { requestsPerSecond: settings.requestsPerSecond * PACE, burst: 1 } }),
+  // Ten bodies' worth per claim: a backlog keeps the sender's next body full while this batch is mapped.
+  limits: (settings) => ({ maxBatchSize: MAX_RECORDS_PER_PUSH * 10, rateLimit: { requestsPerSecond: settings.requestsPerSecond * PACE, burst: 1 } }),
   // Ometria merges what it is sent into the record it has (a partial update): only what changed goes.
   delta: 'changed',
   checkFields(_settings, mapped) {
