@@ -60,6 +60,15 @@ describe('the Ometria connector', () => {
     expect(sim.errors).toEqual([]);
   });
 
+  it('opts a deleted customer out as of now, over the opt-in Ometria had', async () => {
+    const { connector: c } = connector();
+    await c.sendRecords([contactItem('c-d', { email: 'd@example.com', consent_email: true, consent_email_at: '2026-01-01T00:00:00.000Z' })]);
+    expect(sim.contact('c-d')!.marketing_optin).toBe('EXPLICITLY_OPTEDIN');
+    await c.sendRecords([contactItem('c-d', {}, { operation: 'delete' })]);
+    expect(sim.contact('c-d')).toMatchObject({ marketing_optin: 'EXPLICITLY_OPTEDOUT', email: 'd@example.com' });
+    expect(Date.parse(sim.contact('c-d')!.timestamp_unsubscribed as string)).toBeGreaterThan(Date.parse('2026-01-01T00:00:00.000Z'));
+  });
+
   it('a when: block\'s target sends the contact to another collection', async () => {
     const { connector: c } = connector();
     await c.sendRecords([contactItem('c-2', { email: 'bo@example.com' }, { target: { collection: 'brand-b' } })]);

@@ -39,7 +39,7 @@ export const pushRecords: BatchOperation<OmetriaConnection, RecordItem> = {
       try {
         const type = typeOfRecord(item);
         if (type === undefined) throw new PermanentError(`${item.recordType}: Ometria has contacts, orders and products; records of ${item.resourceType} have no place there`);
-        const records = type === 'contact' ? [contactRecord(item, client.settings)] : type === 'order' ? orderRecords(item, client.settings) : productRecords(item);
+        const records = type === 'contact' ? [contactRecord(item, client.settings, client.now())] : type === 'order' ? orderRecords(item, client.settings) : productRecords(item);
         built.push({ index, records });
       } catch (error) {
         failures.set(index, toDeliveryError(error));

@@ -43,10 +43,11 @@ export function accountIdOf(person: { key: string } | undefined): string | undef
   return person.key.startsWith('customer:') ? person.key.slice('customer:'.length) : person.key;
 }
 
-export function contactRecord(item: RecordItem, settings: OmetriaSettings): OmetriaRecord {
+export function contactRecord(item: RecordItem, settings: OmetriaSettings, now: number): OmetriaRecord {
   const collection = (item.target as OmetriaTarget | undefined)?.collection ?? settings.collection;
   const base = { '@type': 'contact' as const, id: item.resourceId, '@collection': collection };
-  if (item.operation === 'delete') return { ...base, marketing_optin: 'EXPLICITLY_OPTEDOUT' };
+  // Deleted (or erased) in commercetools: opted out as of now, which no older opt-in overrides.
+  if (item.operation === 'delete') return { ...base, marketing_optin: 'EXPLICITLY_OPTEDOUT', timestamp_unsubscribed: new Date(now).toISOString() };
   return { customer_id: item.resourceId, ...present(item), ...base };
 }
 
