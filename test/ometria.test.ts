@@ -201,6 +201,21 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
     }
   });
 
+  it('an erased customer is opted out in Ometria, and what ctbridge kept of their consent is gone', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c-e', { email: 'erase@example.com', custom: { fields: { newsletter: true, newsletterAt: '2026-01-01T00:00:00.000Z' } } }));
+      await eventually(() => s.sim.contact('c-e')?.marketing_optin === 'EXPLICITLY_OPTEDIN', 'the opted-in contact');
+      const kept = () => s.runtime.store.db.selectFrom('connector_state').select('key').where('subject', '=', 'c-e').execute();
+      await eventually(async () => (await kept()).map((row) => row.key).join() === 'consent:c-e', 'the consent kept for them');
+      await s.post({ ...s.commercetools.deleteCustomer('c-e'), dataErasure: true });
+      await eventually(() => s.sim.contact('c-e')?.marketing_optin === 'EXPLICITLY_OPTEDOUT', 'opted out');
+      await eventually(async () => (await kept()).length === 0, 'the consent kept for them erased');
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('sends a product with variants in two stores and two currencies with the right listings', async () => {
     const s = await setUp();
     try {

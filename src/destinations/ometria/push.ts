@@ -64,7 +64,9 @@ export const pushRecords: BatchOperation<OmetriaConnection, RecordItem> = {
         if (decision.next) consent.set(record.id, decision.next);
         // Whatever the mapping says, a suppressed contact is never sent an opt-in.
         if (state?.suppressed?.optin === true) body = withoutOptIn(body, state.suppressed.at) as OmetriaRecord;
-        outgoing.push({ index, record: body, waiting, ...(decision.next && { consent: { contactId: record.id, next: decision.next } }) });
+        // A deleted (or erased) customer's consent is not kept: nothing about them stays behind.
+        const keep = decision.next && item.operation === 'upsert';
+        outgoing.push({ index, record: body, waiting, ...(keep && { consent: { contactId: record.id, next: decision.next! } }) });
       }
     }
     await push(connection, outgoing, failures);
