@@ -43,11 +43,11 @@ export const ometriaSettings = z.object({
   imageUrl: z.string().min(1).optional().describe('an image URL template ({url} is the variant\'s first image URL); without it the image URL as is'),
   validation: z
     .strictObject({
-      firstCheckMs: z.number().int().min(0).default(2_000).describe('how long after a push Ometria\'s validation errors are first read'),
-      maxCheckMs: z.number().int().positive().default(30_000).describe('the longest wait between two reads while records wait (the wait doubles up to it)'),
+      firstCheckMs: z.number().int().min(0).default(5_000).describe('how long after a push Ometria\'s validation errors are first read'),
+      maxCheckMs: z.number().int().positive().default(60_000).describe('the longest wait between two reads while records wait (the wait doubles up to it)'),
       settleMs: z.number().int().positive().default(10 * 60_000).describe('a record not reported invalid within this time counts as delivered'),
     })
-    .default({ firstCheckMs: 2_000, maxCheckMs: 30_000, settleMs: 600_000 }),
+    .default({ firstCheckMs: 5_000, maxCheckMs: 60_000, settleMs: 600_000 }),
 });
 
 export type OmetriaSettings = z.infer<typeof ometriaSettings>;
