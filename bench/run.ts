@@ -1,7 +1,7 @@
 // `npm run bench`: measures ctbridge against the naive per-message baseline on this machine, scenario by scenario
 // (see bench/README.md), and prints one table: each ctbridge figure (median over runs) beside the naive figure from
 // the same invocation, ctbridge's advantage, and the bar from the issue with pass/fail. Progress goes to stderr.
-// Options: --runs N (default 3), --only 1,3 (scenario numbers), --profile (CPU-profile every ctbridge run).
+// Options: --runs N (default 3), --only 1,3 (scenario numbers; 10 is Ometria), --profile (CPU-profile every ctbridge run).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { BurstResult, CommercetoolsEndpoint } from './emulator-process.ts';
 import type { MappingFigures } from './mapping.ts';
 import type { IntercomFigures } from './intercom.ts';
+import type { OmetriaFigures } from './ometria.ts';
 import type { SoakFigures } from './soak.ts';
 import { forkPeer, type Peer } from './ipc.ts';
 import type { BodySpec, RunResult } from './loadgen.ts';
@@ -25,11 +26,12 @@ const option = (name: string): string | undefined => {
   return index >= 0 ? argv[index + 1] : undefined;
 };
 const RUNS = Math.max(1, Number(option('--runs') ?? 3));
-const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8,9').split(',').map(Number));
+const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8,9,10').split(',').map(Number));
 /** Scenarios 7 (mapping throughput), 8 (Intercom) and 9 (the soak) run in processes of their own, without the system-under-test machinery. */
 const MAPPING = 7;
 const INTERCOM = 8;
 const SOAK = 9;
+const OMETRIA = 10;
 const PROFILE = argv.includes('--profile');
 
 // ctbridge runs stop sending after ctbridgeCapMs too, so a slow build cannot blow the time budget (the rate is
@@ -60,6 +62,7 @@ const BARS = {
   ordersMapped: 50_000,
   mappingRatio: 5,
   intercomShare: 0.95,
+  ometriaShare: 0.95,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -374,6 +377,12 @@ async function main(): Promise<void> {
       intercom = JSON.parse(execFileSync(process.execPath, [new URL('./intercom.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as IntercomFigures;
       progress(`8. Intercom — ${int(intercom.ctbridgeRate)} contact syncs/s (naive ${int(intercom.naiveRate)}), limit ${int(intercom.limitPerSecond)}/s; bursty ${dec(intercom.ctbridgeCallsPerMessage, 3)} calls/message (naive ${dec(intercom.naiveCallsPerMessage, 3)})`);
     }
+    let ometria: OmetriaFigures | undefined;
+    if (ONLY.has(OMETRIA)) {
+      // One run (about a minute): the figure is a share of a fixed ceiling.
+      ometria = JSON.parse(execFileSync(process.execPath, [new URL('./ometria.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as OmetriaFigures;
+      progress(`10. Ometria — ${int(ometria.ctbridgeRate)} records/s (naive ${dec(ometria.naiveRate, 1)}), ceiling ${int(ometria.ceiling)}/s; bursty ${dec(ometria.ctbridgeCallsPerMessage, 3)} calls/message (naive ${dec(ometria.naiveCallsPerMessage, 3)})`);
+    }
     let soak: SoakFigures | undefined;
     if (ONLY.has(SOAK)) {
       // One run of a minute: it asks whether anything breaks, not how fast.
@@ -381,7 +390,7 @@ async function main(): Promise<void> {
       soak = JSON.parse(execFileSync(process.execPath, [new URL('./soak.ts', import.meta.url).pathname, '--json', '--seconds', '60'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as SoakFigures;
       progress(`9. soak — ${soak.legitimateDelivered} of ${soak.legitimateAcked} acknowledged legitimate messages delivered; legitimate answers ${JSON.stringify(soak.legitimateStatuses)}; fuzzer ${JSON.stringify(soak.fuzzStatuses)}; ${soak.attackConnections} attack connections, ${soak.attackClosedByServer} closed by ctbridge; peak RSS ${int(soak.peakRssMb)} MB${soak.survived ? '' : '; ctbridge EXITED'}`);
     }
-    report(collected, mapping, intercom, soak);
+    report(collected, mapping, intercom, soak, ometria);
     if (env.profileDir) reportProfiles(env.profileDir);
   } finally {
     await Promise.all([env.sink, env.loadgen, env.bulkEmulator, env.burstEmulator].map((peer) => peer.close()));
@@ -394,7 +403,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined): void {
+function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined, ometria: OmetriaFigures | undefined): void {
   const find = (n: number) => collected.find((c) => c.scenario.number === n);
   const med = (runs: Run[] | undefined, figure: string) => median((runs ?? []).map((r) => r.figures[figure] ?? Number.NaN));
   type Row = { figure: string; ct: number; naive: number; format: (n: number) => string; better: 'higher' | 'lower'; bar?: { op: '≥' | '≤'; value: number } };
@@ -424,6 +433,13 @@ function report(collected: Collected[], mapping: MappingFigures[], intercom: Int
     rows.push({ figure: '   Intercom backlog: contacts delivered', ct: intercom.ctbridgeDelivered, naive: Number.NaN, format: int, better: 'higher', bar: { op: '≥', value: intercom.contacts } });
     rows.push({ figure: '   Intercom backlog: dead letters', ct: intercom.ctbridgeDeadLetters, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: 0 } });
     rows.push({ figure: '   Intercom calls per message, bursty', ct: intercom.ctbridgeCallsPerMessage, naive: intercom.naiveCallsPerMessage, format: (v) => dec(v, 3), better: 'lower' });
+  }
+  if (ometria) {
+    rows.push({ figure: `10. Ometria records delivered, share of the ${int(ometria.ceiling)}/s ceiling (4 pushes/s × 100; 1 run)`, ct: ometria.ctbridgeRate / ometria.ceiling, naive: ometria.naiveRate / ometria.ceiling, format: (v) => dec(v, 3), better: 'higher', bar: { op: '≥', value: BARS.ometriaShare } });
+    rows.push({ figure: '   Ometria backlog: contacts delivered', ct: ometria.ctbridgeDelivered, naive: Number.NaN, format: int, better: 'higher', bar: { op: '≥', value: ometria.contacts } });
+    rows.push({ figure: '   Ometria backlog: dead letters', ct: ometria.ctbridgeDeadLetters, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: 0 } });
+    rows.push({ figure: '   Ometria calls answered 429 (share)', ct: ometria.ctbridge429, naive: ometria.naive429, format: (v) => dec(v, 4), better: 'lower' });
+    rows.push({ figure: '   Ometria calls per message, bursty', ct: ometria.ctbridgeCallsPerMessage, naive: ometria.naiveCallsPerMessage, format: (v) => dec(v, 3), better: 'lower' });
   }
   if (soak) {
     // No naive column: the soak asks whether ctbridge holds, not how it compares.

@@ -129,8 +129,11 @@ describe('ctbridge config check, in-process', () => {
       CTBRIDGE_INGEST_TOKEN: INGEST_TOKEN,
       INTERCOM_TOKEN: 'an-intercom-access-token',
       STOREFRONT_KEY_WEB: 'pk_live_0123456789abcdefghijklmn',
+      OMETRIA_API_KEY: 'an-ometria-api-key',
     });
-    expect(config.destinations.map((destination) => destination.name)).toEqual(['crm-webhook', 'support']);
+    expect(config.destinations.map((destination) => destination.name)).toEqual(['crm-webhook', 'support', 'marketing']);
+    // The Ometria destination maps nothing itself: the default mappings apply.
+    expect(Object.keys(config.destinations[2]!.records)).toEqual(['contact', 'order', 'product']);
     expect(config.storefronts.map((storefront) => storefront.name)).toEqual(['web']);
   });
 
@@ -167,7 +170,7 @@ describe('ctbridge config check, in-process', () => {
   });
 
   it('lists the known destination types for an unknown one', () => {
-    expectInvalid(edit(['type: http', 'type: intercomm']), (f) => [`${f}: destinations[0].type: unknown type "intercomm" (known destination types: http, intercom)`]);
+    expectInvalid(edit(['type: http', 'type: intercomm']), (f) => [`${f}: destinations[0].type: unknown type "intercomm" (known destination types: http, intercom, ometria)`]);
   });
 
   it('reports an invalid mapping path where it is written', () => {

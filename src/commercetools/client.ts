@@ -256,6 +256,8 @@ function requestFor(api: ByProjectKeyRequestBuilder, typeId: QueryableType, quer
       return api.channels().get({ queryArgs });
     case 'state':
       return api.states().get({ queryArgs });
+    case 'discount-code':
+      return api.discountCodes().get({ queryArgs });
     case 'business-unit':
       return api.businessUnits().get({ queryArgs });
     case 'customer':

@@ -417,6 +417,7 @@ interface LooseDef {
   shape?: Record<string, unknown>;
   innerType?: unknown;
   in?: unknown;
+  out?: unknown;
   element?: unknown;
   valueType?: unknown;
   options?: unknown[];
@@ -451,7 +452,8 @@ function unwrapSchema(schema: unknown, value: unknown): unknown {
     const def = defOf(schema);
     if (!def) return undefined;
     if (['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional'].includes(def.type)) schema = def.innerType;
-    else if (def.type === 'pipe') schema = def.in;
+    // A preprocess (destinations' default mappings) is a pipe from a transform: the shape is its output's.
+    else if (def.type === 'pipe') schema = defOf(def.in)?.type === 'transform' ? def.out : def.in;
     else if (def.type === 'union' && def.discriminator !== undefined && def.options) {
       const tag = valueAt(value, [def.discriminator]);
       const discriminator = def.discriminator;

@@ -356,7 +356,7 @@ export const configSchema = z
     pii: piiSchema.default({}),
     retention: retentionSchema.default({ stores: {}, auditDays: 365 }),
     identity: identitySchema.default({ foldDots: [], foldPlus: [] }).describe('how guests (orders without a customer) are matched to registered customers by email'),
-    destinations: z.array(destinationSchema).default([]),
+    destinations: z.preprocess(withDefaultMappings, z.array(destinationSchema)).default([]),
     storefronts: z.array(storefrontSchema).default([]).describe('storefronts that send behaviour events to POST /v1/events/storefront, each with its publishable key'),
   })
   .superRefine(
@@ -458,6 +458,21 @@ function fieldLocations(destination: Record<string, unknown>, block: 'records' |
   // A problem with the mapping as a whole (its source) is reported at the mapping.
   if (field === '') return [[]];
   return mappingFields(spec).filter((f) => f.name === field).map((f) => f.at);
+}
+
+/**
+ * Destinations that map nothing themselves (no `records:`, no `events:`) get their type's default mappings, when it
+ * has some and the destination's settings are valid (otherwise the settings' errors are what is reported).
+ */
+function withDefaultMappings(destinations: unknown): unknown {
+  if (!Array.isArray(destinations)) return destinations;
+  return destinations.map((destination: unknown) => {
+    if (!isPlainObject(destination) || typeof destination.type !== 'string' || destination.records !== undefined || destination.events !== undefined) return destination;
+    const definition = findDestinationDefinition(destination.type);
+    const settings = definition?.defaultMappings ? definition.settings.safeParse(destination) : undefined;
+    if (!definition?.defaultMappings || !settings?.success) return destination;
+    return { ...destination, ...definition.defaultMappings(settings.data) };
+  });
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -2,8 +2,9 @@
 import type { DestinationDefinition } from './types.ts';
 import { httpDestination } from './http/index.ts';
 import { intercomDestination } from './intercom/index.ts';
+import { ometriaDestination } from './ometria/index.ts';
 
-export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination];
+export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination, ometriaDestination];
 
 export function findDestinationDefinition(type: string): DestinationDefinition | undefined {
   return destinationDefinitions.find((definition) => definition.type === type);

@@ -113,6 +113,18 @@ export interface ConnectorDeps {
   name: string;
   /** Distinct event seconds, for a destination that deduplicates events on their time in seconds. */
   eventSeconds: EventSeconds;
+  /**
+   * What the connector keeps between sends, in the store, shared by every process sending to this destination
+   * (Ometria: the consent last sent per contact, the records waiting for asynchronous validation).
+   */
+  state?: ConnectorState | undefined;
+  /**
+   * Failures the destination reports after it accepted an item (Ometria validates asynchronously): each becomes a
+   * dead letter for that record or event, as if its send had failed permanently.
+   */
+  reportLateFailures?: ((failures: LateFailure[]) => Promise<void>) | undefined;
+  /** The clock (tests inject one). */
+  now?: (() => number) | undefined;
 }
 
 /**
@@ -128,6 +140,21 @@ export interface EventSeconds {
    */
   claim(claim: { scope: string; eventKey: string; second: number; person: string | undefined }): Promise<number>;
 }
+
+/** A connector's keyed values in the store; `subject` (a customer id) lets an erasure remove what is about them. */
+export interface ConnectorState {
+  get(keys: readonly string[]): Promise<Map<string, unknown>>;
+  put(entries: ReadonlyArray<{ key: string; value: unknown; subject?: string | undefined }>): Promise<void>;
+  /** Deletes these keys; returns the ones that existed (and so were taken by this call, not by another process). */
+  take(keys: readonly string[]): Promise<string[]>;
+  /** The entries whose key starts with `prefix`, in key order, after `after` when given. */
+  list(prefix: string, options?: { limit?: number; after?: string }): Promise<Array<{ key: string; value: unknown }>>;
+}
+
+/** A failure reported after the destination accepted the item, for the record or event it names. */
+export type LateFailure =
+  | { kind: 'record'; recordType: string; resourceId: string; correlationId: string; error: string; sentAt: number }
+  | { kind: 'event'; eventType: string; dedupeKey: string; correlationId: string; error: string; sentAt: number };
 
 /** What the engine knows of a destination type; built from a connector's declarative definition by kit/define.ts. */
 export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObject> {
@@ -145,6 +172,11 @@ export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObjec
    * start-up: each problem names the mapping and field. Only what can be known without calling the destination.
    */
   checkFields?(settings: z.infer<Settings>, mappings: MappedFieldNames): FieldProblem[];
+  /**
+   * The record and event mappings a destination of this type gets when it maps nothing itself (its `records:` and
+   * `events:` both left out), from its settings: a working set-up out of the box.
+   */
+  defaultMappings?(settings: z.infer<Settings>): { records: Record<string, unknown>; events: Record<string, unknown> };
   create(settings: z.infer<Settings>, deps: ConnectorDeps): Connector;
 }
 

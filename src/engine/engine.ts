@@ -27,6 +27,8 @@ import { Identities } from '../identity/identities.ts';
 import { carryOutErasures, claimErasures } from './erasure.ts';
 import { purgeExpired } from './retention.ts';
 import { createEventSeconds, purgeEventSeconds } from '../store/event-seconds.ts';
+import { recordLateFailures } from './late-failures.ts';
+import { connectorState } from '../store/connector-state.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 const RETENTION_INTERVAL_MS = 3600 * 1000;
@@ -78,7 +80,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
   for (const destination of config.destinations) {
     const log = logger.child({ destination: destination.name });
-    const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log);
+    const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log, hooks);
     connectors.push(connector);
     const common = { destination: destination.name, connector, routes, references, pii, identities, engine: config.engine, metrics, logger: log, hooks };
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
@@ -206,14 +208,21 @@ export function createEngine(deps: EngineDeps): Engine {
   };
 }
 
-function buildConnector(destination: Config['destinations'][number], store: Store, metrics: Metrics, logger: Logger): Connector {
+function buildConnector(destination: Config['destinations'][number], store: Store, metrics: Metrics, logger: Logger, hooks: EngineHooks): Connector {
   const definition = findDestinationDefinition(destination.type);
   if (!definition) throw new Error(`destination "${destination.name}": unknown type "${destination.type}"`);
   // Shared through the store, so that every process sending to this destination stays under one limit.
   const limiter = createRateLimiter(store.db, destination.name);
   // Every call the connector makes goes through this fetch: paced by the limiter, counted, timed.
   const fetch = createDestinationFetch({ limiter, onCall: () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' }) });
-  const connector = definition.create(definition.settings.parse(destination), { fetch, logger, name: destination.name, eventSeconds: createEventSeconds(store.db, destination.name) });
+  const connector = definition.create(definition.settings.parse(destination), {
+    fetch,
+    logger,
+    name: destination.name,
+    eventSeconds: createEventSeconds(store.db, destination.name),
+    state: connectorState(store.db, destination.name),
+    reportLateFailures: (failures) => recordLateFailures(store.db, destination.name, failures, { now: Date.now, metrics, logger, hooks }),
+  });
   limiter.setRate(connector.limits.rateLimit);
   return connector;
 }

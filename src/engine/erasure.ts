@@ -56,13 +56,17 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
         .where('resource_id', '=', resourceId)
         .where('destination_deleted', '=', 0)
         .executeTakeFirst();
-      // The person goes with a customer: their vault tokens (those no one else owns), identities and the seconds
-      // their events were sent at (store/event-seconds.ts names the customer). The tokens of an order's fields are
-      // its customer's (record-sync tokenizes for the person), so they go with them.
+      // The person goes with a customer: their vault tokens (those no one else owns), identities, the seconds their
+      // events were sent at (store/event-seconds.ts names the customer) and what connectors kept about them
+      // (Ometria: the consent last sent). The tokens of an order's fields are its customer's (record-sync tokenizes
+      // for the person), so they go with them.
       const person = resourceType === 'customer';
       const tokens = person && keys.tokens ? await keys.tokens.eraseSubject(resourceId, trx) : 0;
       const identities = person ? await new Identities(db).erase(trx, resourceId) : 0;
-      if (person) await eraseEventSeconds(trx, `customer:${resourceId}`);
+      if (person) {
+        await eraseEventSeconds(trx, `customer:${resourceId}`);
+        await trx.deleteFrom('connector_state').where('subject', '=', resourceId).execute();
+      }
       const events = await trx.deleteFrom('events').where('resource_type', '=', resourceType).where('resource_id', '=', resourceId).where('dead', '=', 1).executeTakeFirst();
       await insertAudit(trx, [
         {

@@ -6,8 +6,8 @@
 import type { PathStep } from './path.ts';
 import { readPath } from './path.ts';
 
-/** The types a mapping may expand: the slowly changing ones a record points at. */
-export const EXPANDABLE_TYPES = ['customer-group', 'store', 'channel', 'state'] as const;
+/** The types a mapping may expand: the slowly changing ones a record points at (an order's discount codes: their code). */
+export const EXPANDABLE_TYPES = ['customer-group', 'store', 'channel', 'state', 'discount-code'] as const;
 export type ExpandableType = (typeof EXPANDABLE_TYPES)[number];
 
 /** Reads objects of one type by id or by key (a KeyReference, like an order's store, has only the key). */

@@ -270,6 +270,22 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('event_seconds_claimed_at').on('event_seconds').column('claimed_at').execute();
       },
     },
+    '0009_i14_connector_state': {
+      async up(db: Kysely<unknown>) {
+        // What a connector keeps between sends (Ometria: the consent last sent per contact, the records waiting for
+        // asynchronous validation), shared by every process of the store.
+        await db.schema
+          .createTable('connector_state')
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('connector_state_pk', ['destination', 'key'])
+          .execute();
+        await db.schema.createIndex('connector_state_subject').on('connector_state').column('subject').execute();
+      },
+    },
   };
 }
 

@@ -21,6 +21,7 @@ export interface Database {
   erasure_requests: ErasureRequestsTable;
   identities: IdentitiesTable;
   event_seconds: EventSecondsTable;
+  connector_state: ConnectorStateTable;
 }
 
 /**
@@ -277,4 +278,17 @@ export interface EventSecondsTable {
   /** The person the event is about, so an erasure removes their rows. */
   person: string | null;
   claimed_at: number;
+}
+
+/**
+ * What a connector keeps between sends, per destination (destinations/types.ts ConnectorState): Ometria's consent
+ * last sent per contact and channel, and the records waiting for its asynchronous validation. Values are JSON text.
+ */
+export interface ConnectorStateTable {
+  destination: string;
+  key: string;
+  value: string;
+  /** The customer the value is about, when it is about one (an erasure deletes it). */
+  subject: string | null;
+  updated_at: number;
 }

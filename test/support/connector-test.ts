@@ -6,7 +6,7 @@
 import pino, { type Logger } from 'pino';
 import type { z } from 'zod';
 import { createDestinationFetch, type CallLimiter } from '../../src/destinations/kit/index.ts';
-import type { Connector, DestinationDefinition, EventItem, EventSeconds, PersonMergeItem, RecordItem } from '../../src/destinations/types.ts';
+import type { Connector, ConnectorDeps, DestinationDefinition, EventItem, EventSeconds, PersonMergeItem, RecordItem } from '../../src/destinations/types.ts';
 import { createEventSeconds } from '../../src/store/event-seconds.ts';
 import { openStore } from '../../src/store/store.ts';
 
@@ -45,13 +45,24 @@ export interface TestConnector {
 }
 
 /** The connector the engine would build for a destination of this type with these settings (defaults applied). */
-export function createTestConnector<Settings extends z.ZodObject>(definition: DestinationDefinition<Settings>, settings: z.input<Settings>, options: { limiter?: TestLimiter; name?: string; logger?: Logger; eventSeconds?: EventSeconds } = {}): TestConnector {
+export function createTestConnector<Settings extends z.ZodObject>(
+  definition: DestinationDefinition<Settings>,
+  settings: z.input<Settings>,
+  options: { limiter?: TestLimiter; name?: string; logger?: Logger; eventSeconds?: EventSeconds } & Pick<ConnectorDeps, 'state' | 'reportLateFailures' | 'now'> = {},
+): TestConnector {
   const limiter = options.limiter ?? unlimitedLimiter();
   let calls = 0;
-  const fetch = createDestinationFetch({ limiter, onCall: () => (calls += 1) });
+  const fetch = createDestinationFetch({ limiter, onCall: () => (calls += 1), ...(options.now && { now: options.now }) });
   const name = options.name ?? definition.type;
-  const eventSeconds = options.eventSeconds ?? inMemoryStoreEventSeconds(name);
-  const connector = definition.create(definition.settings.parse(settings), { fetch, logger: options.logger ?? pino({ level: 'silent' }), name, eventSeconds });
+  const connector = definition.create(definition.settings.parse(settings), {
+    fetch,
+    logger: options.logger ?? pino({ level: 'silent' }),
+    name,
+    eventSeconds: options.eventSeconds ?? inMemoryStoreEventSeconds(name),
+    state: options.state,
+    reportLateFailures: options.reportLateFailures,
+    now: options.now,
+  });
   return {
     connector,
     limiter,
@@ -62,7 +73,7 @@ export function createTestConnector<Settings extends z.ZodObject>(definition: De
 }
 
 /** The store's event seconds (store/event-seconds.ts) over an SQLite database in memory, opened on first use. */
-function inMemoryStoreEventSeconds(destination: string): EventSeconds {
+export function inMemoryStoreEventSeconds(destination: string): EventSeconds {
   let ready: Promise<EventSeconds> | undefined;
   const open = () =>
     (ready ??= (async () => {

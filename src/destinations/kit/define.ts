@@ -35,6 +35,8 @@ export interface ConnectorDefinition<Settings extends z.ZodObject, Client> {
   target?: z.ZodObject;
   /** Mapped fields the destination does not have, as start-up errors (see DestinationDefinition). */
   checkFields?(settings: z.infer<Settings>, mappings: MappedFieldNames): FieldProblem[];
+  /** The mappings a destination that maps nothing itself gets (see DestinationDefinition). */
+  defaultMappings?(settings: z.infer<Settings>): { records: Record<string, unknown>; events: Record<string, unknown> };
   /** Most items per send call, and the calls per second the destination allows (its shared rate limiter's rate). */
   limits(settings: z.infer<Settings>): ConnectorLimits;
   /** 'changed' sends only changed fields; 'full' sends the whole record whenever anything changed. */
@@ -60,6 +62,7 @@ export function defineDestination<Settings extends z.ZodObject, Client>(definiti
     settings: definition.settings,
     ...(definition.target && { target: definition.target }),
     ...(definition.checkFields && { checkFields: definition.checkFields.bind(definition) }),
+    ...(definition.defaultMappings && { defaultMappings: definition.defaultMappings.bind(definition) }),
     create(settings, deps) {
       const client = definition.client(settings, deps);
       let prepared: Promise<void> | undefined;

@@ -4,5 +4,6 @@
 export { defineDestination, type BatchOperation, type ConnectorDefinition, type ItemOperation, type Operation, type Routing } from './define.ts';
 export { DeliveryError, PermanentError, RateLimitedError, RetryableError, classifyStatus, errorForStatus, parseRetryAfter, toDeliveryError, type StatusClass } from './errors.ts';
 export { DEFAULT_TIMEOUT_MS, createDestinationFetch, errorForAnswer, type CallLimiter, type CallOptions, type DestinationFetch, type DestinationFetchDeps } from './fetch.ts';
+export { memoryConnectorState } from './state.ts';
 export { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from './http.ts';
-export type { ConnectorDeps, ConnectorLimits, EventItem, EventSeconds, FieldProblem, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';
+export type { ConnectorDeps, ConnectorLimits, ConnectorState, EventItem, EventSeconds, FieldProblem, ItemOutcome, LateFailure, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';

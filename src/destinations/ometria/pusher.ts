@@ -1,0 +1,80 @@
+// One sender per record type and destination in this process, fed by every batch in flight: Ometria's budget is
+// requests (4 a second), not records, so a push should carry as many of the 100 records a body may hold as are
+// waiting. Batches hand their records to the sender of their type and wait for each record's result; the sender
+// takes up to 100 at a time, waits up to `gatherMs` (less than one request's share of a second) for a body to fill
+// when fewer wait, and pushes — one push in flight per type, so while it waits for its rate-limit slot, the next
+// body fills. A body Ometria refuses as a whole (400) is sent again record by record, so only the bad records fail.
+import { PermanentError, toDeliveryError, type DeliveryError } from '../kit/index.ts';
+import type { OmetriaClient } from './client.ts';
+import type { OmetriaRecord, OmetriaType } from './records.ts';
+
+export const MAX_RECORDS_PER_PUSH = 100;
+
+export type PushResult = { ok: true } | { ok: false; error: DeliveryError };
+
+interface Waiting {
+  record: OmetriaRecord;
+  since: number;
+  done: (result: PushResult) => void;
+}
+
+export interface Pusher {
+  /** Pushes the records (all of one type) with whatever else waits; resolves with one result per record. */
+  push(type: OmetriaType, records: readonly OmetriaRecord[]): Promise<PushResult[]>;
+  close(): void;
+}
+
+export function createPusher(client: OmetriaClient, options: { gatherMs: number }): Pusher {
+  const queues = new Map<OmetriaType, Waiting[]>();
+  const running = new Set<OmetriaType>();
+  let closed = false;
+
+  async function send(type: OmetriaType): Promise<void> {
+    running.add(type);
+    try {
+      const queue = queues.get(type)!;
+      while (queue.length > 0) {
+        // A body not full yet: wait (a little, counted from the oldest record) for more to come.
+        const waitMs = options.gatherMs - (Date.now() - queue[0]!.since);
+        if (queue.length < MAX_RECORDS_PER_PUSH && waitMs > 0 && !closed) {
+          await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+          continue;
+        }
+        const body = queue.splice(0, MAX_RECORDS_PER_PUSH);
+        await pushBody(body);
+      }
+    } finally {
+      running.delete(type);
+    }
+  }
+
+  async function pushBody(body: Waiting[]): Promise<void> {
+    try {
+      await client.push(body.map((entry) => entry.record));
+      for (const entry of body) entry.done({ ok: true });
+    } catch (error) {
+      const failure = toDeliveryError(error);
+      if (failure instanceof PermanentError && failure.status === 400 && body.length > 1) {
+        // Refused as a whole: each record alone, so only the bad ones fail.
+        await Promise.all(body.map((entry) => pushBody([entry])));
+        return;
+      }
+      for (const entry of body) entry.done({ ok: false, error: failure });
+    }
+  }
+
+  return {
+    push(type, records) {
+      if (records.length === 0) return Promise.resolve([]);
+      const queue = queues.get(type) ?? [];
+      queues.set(type, queue);
+      const since = Date.now();
+      const results = Promise.all(records.map((record) => new Promise<PushResult>((done) => queue.push({ record, since, done }))));
+      if (!running.has(type)) void send(type);
+      return results;
+    },
+    close() {
+      closed = true;
+    },
+  };
+}

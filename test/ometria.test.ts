@@ -1,0 +1,264 @@
+// The Ometria connector end to end, on both stores: commercetools messages through ingest and the engine, with the
+// default mappings, to the strict Ometria simulator at its real 4 requests a second — 1,000 customers with their
+// orders in at most 10 pushes per type, consent that flip-flops out of order converging to the newest, a suppressed
+// contact never opted in (a replay included), a record Ometria refuses asynchronously dead-lettered while its
+// batch-mates are delivered, a guest's orders and the registration one profile, and a product's listings. How the
+// connector maps single items is test/ometria-connector.test.ts.
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema, type Config } from '../src/config/schema.ts';
+import { startRuntime, type Runtime } from '../src/runtime.ts';
+import { startOmetriaSimulator, type OmetriaSimulator } from '../src/sandbox/ometria/simulator.ts';
+import { testStores } from './support/stores.ts';
+import { ADMIN_TOKEN, FakeCommercetools, INGEST_TOKEN, eventually, messageBase, untilDone } from './support/harness.ts';
+
+const API_KEY = 'ometria-runtime-key';
+let currentStore: (typeof testStores)[number];
+
+interface Setup {
+  runtime: Runtime;
+  sim: OmetriaSimulator;
+  commercetools: FakeCommercetools;
+  post(body: unknown): Promise<Response>;
+  admin(path: string, init?: RequestInit): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+function ometriaConfig(storeUrl: string, simUrl: string, more: Record<string, unknown>): Config {
+  return configSchema.parse({
+    commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
+    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+    store: storeUrl,
+    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 60_000, maxAttempts: 3, lingerMs: 200 },
+    destinations: [
+      {
+        name: 'marketing',
+        type: 'ometria',
+        apiKey: API_KEY,
+        baseUrl: simUrl,
+        collection: 'shop',
+        stores: ['uk', 'de'],
+        currencies: ['GBP', 'EUR'],
+        storeLocales: { de: 'de-DE' },
+        productUrl: 'https://shop.example/{store}/p/{slug}',
+        consent: { email: { customField: 'newsletter', timestampField: 'newsletterAt' }, suppression: { customField: 'suppressed', timestampField: 'suppressedAt' } },
+        validation: { firstCheckMs: 50, maxCheckMs: 200, settleMs: 600_000 },
+        ...more,
+      },
+    ],
+  });
+}
+
+async function setUp(more: Record<string, unknown> = {}): Promise<Setup> {
+  const sim = await startOmetriaSimulator({ apiKey: API_KEY });
+  const commercetools = new FakeCommercetools();
+  const runtime = await startRuntime({ config: ometriaConfig(await currentStore.create(), sim.url, more), logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
+  return {
+    runtime,
+    sim,
+    commercetools,
+    post: (body) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
+    admin: (path, init = {}) => fetch(`${runtime.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
+    async stop() {
+      await runtime.stop();
+      await sim.close();
+    },
+  };
+}
+
+const money = (currencyCode: string, centAmount: number) => ({ type: 'centPrecision', currencyCode, centAmount, fractionDigits: 2 });
+const optedIn = (record: Record<string, unknown>) => record.marketing_optin === 'EXPLICITLY_OPTEDIN';
+
+interface Letter {
+  id: number;
+  kind: string;
+  itemType: string;
+  resourceId: string;
+  reason: string;
+}
+
+async function deadLetters(s: Setup): Promise<Letter[]> {
+  return ((await (await s.admin('/v1/dead-letters')).json()) as { items: Letter[] }).items;
+}
+
+describe.each(testStores)('the Ometria connector on $name', (testStore) => {
+  beforeAll(() => {
+    currentStore = testStore;
+  });
+  afterAll(() => testStore.cleanup());
+
+  it('syncs 1,000 customers with their orders in at most 10 pushes per type, at 4 requests a second', async () => {
+    const s = await setUp({ gatherMs: 1_000 });
+    try {
+      const customers = Array.from({ length: 1_000 }, (_, i) => s.commercetools.upsertCustomer(`c${i}`, { email: `p${i}@example.com`, firstName: `P${i}`, stores: [{ typeId: 'store', key: 'uk' }] }));
+      const orders = Array.from({ length: 1_000 }, (_, i) => s.commercetools.upsertOrder(`o${i}`, { orderNumber: `N${i}`, orderState: 'Open', customerId: `c${i}`, customerEmail: `p${i}@example.com`, store: { typeId: 'store', key: 'uk' }, totalPrice: money('GBP', 1000 + i), lineItems: [] }));
+      expect((await s.post(customers)).status).toBe(202);
+      expect((await s.post(orders)).status).toBe(202);
+      await untilDone(() => Promise.resolve({ done: s.sim.records.contact.size === 1_000 && s.sim.records.order.size === 1_000, remaining: 2_000 - s.sim.records.contact.size - s.sim.records.order.size }), 'every contact and order in Ometria');
+      const pushes = (type: string) => s.sim.pushes.filter((p) => p.type === type && p.status === 200).length;
+      expect(pushes('contact')).toBeLessThanOrEqual(10);
+      expect(pushes('order')).toBeLessThanOrEqual(10);
+      expect(s.sim.contact('c7', 'shop')).toMatchObject({ id: 'c7', customer_id: 'c7', email: 'p7@example.com', firstname: 'P7', store_ids: ['uk'] });
+      expect(s.sim.records.order.get('o7')).toMatchObject({ grand_total: 10.07, currency: 'GBP', status: 'pending', is_valid: true, store: 'uk', customer: { id: 'c7', email: 'p7@example.com' } });
+      expect(s.sim.errors).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('converges consent that flip-flops out of order to the newest: an older opt-in never overwrites an opt-out', async () => {
+    const s = await setUp();
+    const consent = (newsletter: boolean, newsletterAt: string) => ({ email: 'flo@example.com', custom: { fields: { newsletter, newsletterAt } } });
+    try {
+      await s.post(s.commercetools.upsertCustomer('c-f', consent(true, '2026-01-01T00:00:00.000Z')));
+      await eventually(() => s.sim.contact('c-f')?.marketing_optin === 'EXPLICITLY_OPTEDIN', 'the first opt-in');
+      await s.post(s.commercetools.upsertCustomer('c-f', consent(false, '2026-03-01T00:00:00.000Z'), 'CustomerCustomFieldSet'));
+      await eventually(() => s.sim.contact('c-f')?.marketing_optin === 'EXPLICITLY_OPTEDOUT', 'the opt-out');
+      // An opt-in given before the opt-out, recorded in commercetools after it (a store's till syncing late).
+      await s.post(s.commercetools.upsertCustomer('c-f', { custom: { fields: { newsletter: true, newsletterAt: '2026-02-01T00:00:00.000Z' } }, firstName: 'Flo' }, 'CustomerCustomFieldSet'));
+      await eventually(() => s.sim.contact('c-f')?.firstname === 'Flo', 'the later version synced');
+      expect(s.sim.contact('c-f')).toMatchObject({ marketing_optin: 'EXPLICITLY_OPTEDOUT', timestamp_unsubscribed: '2026-03-01T00:00:00.000Z' });
+      // A newer opt-in wins.
+      await s.post(s.commercetools.upsertCustomer('c-f', consent(true, '2026-04-01T00:00:00.000Z'), 'CustomerCustomFieldSet'));
+      await eventually(() => s.sim.contact('c-f')?.timestamp_subscribed === '2026-04-01T00:00:00.000Z', 'the newest opt-in');
+      expect(s.sim.contact('c-f')!.marketing_optin).toBe('EXPLICITLY_OPTEDIN');
+      // Exactly one subscribe per opt-in that counted: the first and the newest.
+      expect(s.sim.received.filter((r) => r.record.id === 'c-f' && optedIn(r.record)).map((r) => r.record.timestamp_subscribed)).toEqual(['2026-01-01T00:00:00.000Z', '2026-04-01T00:00:00.000Z']);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('never sends a suppressed contact opted in, also not when its dead letter is replayed', async () => {
+    const s = await setUp();
+    try {
+      const suppressed = { email: 'sue@example.com', custom: { fields: { newsletter: true, newsletterAt: '2026-05-02T00:00:00.000Z', suppressed: true, suppressedAt: '2026-05-01T00:00:00.000Z' } } };
+      await s.post(s.commercetools.upsertCustomer('c-s', suppressed));
+      await eventually(() => s.sim.contact('c-s') !== undefined, 'the contact');
+      expect(s.sim.contact('c-s')).toMatchObject({ marketing_optin: 'EXPLICITLY_OPTEDOUT', timestamp_unsubscribed: '2026-05-01T00:00:00.000Z' });
+
+      // The next send fails for good (Ometria refuses the request), then the customer opts in again, still suppressed.
+      s.sim.faults.push({ kind: 'status', status: 422, only: 'push' });
+      await s.post(s.commercetools.upsertCustomer('c-s', { firstName: 'Sue' }, 'CustomerFirstNameSet'));
+      await eventually(async () => (await deadLetters(s)).some((l) => l.resourceId === 'c-s'), 'the dead letter');
+      s.commercetools.upsertCustomer('c-s', { custom: { fields: { ...suppressed.custom.fields, newsletterAt: '2026-06-01T00:00:00.000Z' } } });
+      const letter = (await deadLetters(s)).find((l) => l.resourceId === 'c-s')!;
+      expect((await s.admin(`/v1/dead-letters/${letter.id}/replay`, { method: 'POST' })).status).toBe(202);
+      await eventually(() => s.sim.contact('c-s')?.firstname === 'Sue', 'the replayed record');
+      expect(s.sim.contact('c-s')!.marketing_optin).toBe('EXPLICITLY_OPTEDOUT');
+      expect(s.sim.received.filter((r) => r.record.id === 'c-s').some((r) => optedIn(r.record) || r.record['@force_optin'] !== undefined)).toBe(false);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('dead-letters a record Ometria refuses after accepting it, with Ometria\'s message; its batch-mates are delivered', async () => {
+    const s = await setUp();
+    try {
+      s.sim.invalidWhen = (type, record) => (type === 'contact' && record.id === 'c-bad' ? { field: 'lastname', message: 'not a valid value' } : undefined);
+      await s.post(['c-ok1', 'c-bad', 'c-ok2'].map((id) => s.commercetools.upsertCustomer(id, { email: `${id}@example.com`, lastName: 'Doe' })));
+      await eventually(async () => (await deadLetters(s)).some((l) => l.resourceId === 'c-bad'), 'the late dead letter');
+      const letters = await deadLetters(s);
+      expect(letters).toHaveLength(1);
+      expect(letters[0]).toMatchObject({ kind: 'record', itemType: 'contact', resourceId: 'c-bad' });
+      expect(letters[0]!.reason).toContain('Ometria: not a valid value (at root > contact["c-bad"] > lastname)');
+      expect(s.sim.contact('c-ok1')).toMatchObject({ email: 'c-ok1@example.com' });
+      expect(s.sim.contact('c-ok2')).toMatchObject({ email: 'c-ok2@example.com' });
+      expect(s.sim.contact('c-bad')).toBeUndefined();
+
+      // Fixed (here: Ometria accepts it now), the replay sends the whole record again.
+      s.sim.invalidWhen = undefined;
+      expect((await s.admin(`/v1/dead-letters/${letters[0]!.id}/replay`, { method: 'POST' })).status).toBe(202);
+      await eventually(() => s.sim.contact('c-bad') !== undefined, 'the replayed contact');
+      expect(s.sim.contact('c-bad')).toMatchObject({ email: 'c-bad@example.com', lastname: 'Doe', customer_id: 'c-bad' });
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('gives a guest\'s orders and the customer who registers with that e-mail one profile with all the orders', async () => {
+    const s = await setUp();
+    try {
+      const guestOrder = (id: string) => s.commercetools.upsertOrder(id, { orderNumber: id, orderState: 'Open', customerEmail: 'Gwen@Example.com', store: { typeId: 'store', key: 'uk' }, billingAddress: { firstName: 'Gwen', country: 'GB' }, totalPrice: money('GBP', 2000), lineItems: [] });
+      await s.post([guestOrder('g1'), guestOrder('g2')]);
+      await eventually(() => s.sim.records.order.size === 2, 'the guest orders');
+      const guestIds = [...s.sim.records.order.values()].map((o) => (o.customer as { id: string }).id);
+      expect(new Set(guestIds).size).toBe(1);
+      expect(guestIds[0]).toMatch(/^guest:uk:/);
+      expect(guestIds[0]).not.toContain('@');
+
+      await s.post(s.commercetools.upsertCustomer('c-g', { email: 'gwen@example.com', firstName: 'Gwen', stores: [{ typeId: 'store', key: 'uk' }] }));
+      await eventually(() => s.sim.contact('c-g') !== undefined, 'the registered contact');
+      await s.post(s.commercetools.upsertOrder('g3', { orderNumber: 'g3', orderState: 'Open', customerId: 'c-g', customerEmail: 'gwen@example.com', store: { typeId: 'store', key: 'uk' }, totalPrice: money('GBP', 3000), lineItems: [] }));
+      await eventually(() => s.sim.records.order.size === 3, 'the registered order');
+      const profiles = s.sim.profiles().filter((p) => p.contacts.some((c) => c.email === 'gwen@example.com'));
+      expect(profiles).toHaveLength(1);
+      expect(profiles[0]!.orders.map((o) => o.id).sort()).toEqual(['g1', 'g2', 'g3']);
+      expect(profiles[0]!.contacts.map((c) => c.id).sort()).toEqual(['c-g', guestIds[0]].sort());
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('an erased customer is opted out in Ometria, and what ctbridge kept of their consent is gone', async () => {
+    const s = await setUp();
+    try {
+      await s.post(s.commercetools.upsertCustomer('c-e', { email: 'erase@example.com', custom: { fields: { newsletter: true, newsletterAt: '2026-01-01T00:00:00.000Z' } } }));
+      await eventually(() => s.sim.contact('c-e')?.marketing_optin === 'EXPLICITLY_OPTEDIN', 'the opted-in contact');
+      const kept = () => s.runtime.store.db.selectFrom('connector_state').select('key').where('subject', '=', 'c-e').execute();
+      await eventually(async () => (await kept()).map((row) => row.key).join() === 'consent:c-e', 'the consent kept for them');
+      await s.post({ ...s.commercetools.deleteCustomer('c-e'), dataErasure: true });
+      await eventually(() => s.sim.contact('c-e')?.marketing_optin === 'EXPLICITLY_OPTEDOUT', 'opted out');
+      await eventually(async () => (await kept()).length === 0, 'the consent kept for them erased');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('sends a product with variants in two stores and two currencies with the right listings', async () => {
+    const s = await setUp();
+    try {
+      const price = (currencyCode: string, centAmount: number, discounted?: number) => ({ id: randomUUID(), value: money(currencyCode, centAmount), ...(discounted !== undefined && { discounted: { value: money(currencyCode, discounted), discount: { typeId: 'product-discount', id: 'd1' } } }) });
+      s.commercetools.resources.set('p1', {
+        id: 'p1',
+        version: 3,
+        masterData: {
+          published: true,
+          current: {
+            name: { en: 'Shirt', 'de-DE': 'Hemd' },
+            slug: { en: 'shirt', 'de-DE': 'hemd' },
+            masterVariant: { id: 1, sku: 'SH-1', images: [{ url: 'https://img.example/1.jpg' }], attributes: [], prices: [price('GBP', 2000), price('EUR', 2400, 1900)] },
+            variants: [{ id: 2, sku: 'SH-2', images: [], attributes: [], prices: [price('EUR', 2600)] }],
+          },
+        },
+      });
+      await s.post({ ...messageBase('p1', 3, 'product'), type: 'ProductPublished' });
+      await eventually(() => s.sim.records.product.size === 2, 'the product and its variant');
+      expect(s.sim.records.product.get('p1')).toMatchObject({
+        title: 'Shirt',
+        sku: 'SH-1',
+        is_variant: false,
+        is_active: true,
+        image_url: 'https://img.example/1.jpg',
+        listings: [
+          { store: 'uk', currency: 'GBP', title: 'Shirt', url: 'https://shop.example/uk/p/shirt', price: 20 },
+          { store: 'uk', currency: 'EUR', title: 'Shirt', url: 'https://shop.example/uk/p/shirt', price: 24, special_price: 19 },
+          { store: 'de', currency: 'GBP', title: 'Hemd', url: 'https://shop.example/de/p/hemd', price: 20 },
+          { store: 'de', currency: 'EUR', title: 'Hemd', url: 'https://shop.example/de/p/hemd', price: 24, special_price: 19 },
+        ],
+      });
+      expect(s.sim.records.product.get('SH-2')).toMatchObject({
+        is_variant: true,
+        parent_id: 'p1',
+        listings: [
+          { store: 'uk', currency: 'EUR', title: 'Shirt', price: 26 },
+          { store: 'de', currency: 'EUR', title: 'Hemd', price: 26 },
+        ],
+      });
+      expect(s.sim.errors).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
