@@ -2,8 +2,9 @@
 import type { DestinationDefinition } from './types.ts';
 import { httpDestination } from './http/index.ts';
 import { intercomDestination } from './intercom/index.ts';
+import { mondayDestination } from './monday/index.ts';
 
-export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination];
+export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination, mondayDestination];
 
 export function findDestinationDefinition(type: string): DestinationDefinition | undefined {
   return destinationDefinitions.find((definition) => definition.type === type);

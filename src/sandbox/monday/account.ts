@@ -62,6 +62,7 @@ export interface SimItem {
   values: Map<string, SimValue>;
   parentId?: string;
   subitemIds: string[];
+  state: 'active' | 'archived';
   createdAt: number;
   updatedAt: number;
 }
@@ -117,7 +118,7 @@ export class MondayAccount {
       const sub: SimBoard = { id: this.id(), name: `Subitems of ${spec.name}`, groups: [{ id: 'topics', title: 'Subitems' }], columns: [{ id: 'name', title: 'Name', type: 'name' }, ...spec.subitemColumns.map((c) => column(c))], parentBoardId: board.id };
       this.boards.set(sub.id, sub);
       board.subitemsBoardId = sub.id;
-      board.columns.push({ id: 'subitems', title: 'Subitems', type: 'subtasks' });
+      board.columns.push({ id: 'subitems', title: 'Subitems', type: 'subtasks', boardIds: [sub.id] });
     }
     return board;
   }
@@ -140,7 +141,7 @@ export class MondayAccount {
     if (!group) throw new MondayApiError('Group not found', 'InvalidGroupIdException', { group_id: groupId, board_id: Number(boardId) });
     const values = this.validate(board, parseColumnValues(columnValues), createLabels);
     const at = this.now();
-    const item: SimItem = { id: this.id(), boardId: board.id, groupId: group.id, name, values: new Map(), subitemIds: [], createdAt: at, updatedAt: at, ...(parentId && { parentId }) };
+    const item: SimItem = { id: this.id(), boardId: board.id, groupId: group.id, name, values: new Map(), subitemIds: [], state: 'active', createdAt: at, updatedAt: at, ...(parentId && { parentId }) };
     applyValues(item, values);
     this.items.set(item.id, item);
     return item;
@@ -177,8 +178,22 @@ export class MondayAccount {
       if (!board.columns.some((c) => c.id === rule.column_id)) throw new MondayApiError(`Column ${rule.column_id} not found`, 'InvalidColumnIdException', { column_id: rule.column_id });
     }
     return [...this.items.values()].filter(
-      (item) => item.boardId === board.id && rules.every((rule) => rule.column_values.some((wanted) => (rule.column_id === 'name' ? item.name : (item.values.get(rule.column_id)?.text ?? '')) === (wanted ?? ''))),
+      (item) => item.boardId === board.id && item.state === 'active' && rules.every((rule) => rule.column_values.some((wanted) => (rule.column_id === 'name' ? item.name : (item.values.get(rule.column_id)?.text ?? '')) === (wanted ?? ''))),
     );
+  }
+
+  archiveItem(itemId: string): SimItem {
+    const item = this.item(itemId);
+    item.state = 'archived';
+    item.updatedAt = this.now();
+    return item;
+  }
+
+  deleteItem(itemId: string): SimItem {
+    const item = this.item(itemId);
+    this.items.delete(item.id);
+    for (const id of item.subitemIds) this.items.delete(id);
+    return item;
   }
 
   /** What a person does in monday: sets a column by hand (the value in monday's format). */

@@ -291,6 +291,8 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
         if (args.item_id === undefined || args.item_id === null) throw new MondayApiError('item_id is required', 'InvalidArgumentException', { argument: 'item_id' });
         return account.changeColumnValues(String(args.board_id), args.item_id as string, args.column_values, args.create_labels_if_missing === true);
       }),
+      archive_item: mutating('archive_item', (args) => account.archiveItem(String(args.item_id))),
+      delete_item: mutating('delete_item', (args) => account.deleteItem(String(args.item_id))),
       move_item_to_group: mutating('move_item_to_group', (args) => {
         const item = account.item(String(args.item_id));
         const board = account.board(item.boardId);
@@ -333,7 +335,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   }
 
   function columnView(column: SimColumn): Record<string, unknown> {
-    const settings = column.type === 'status' ? { labels: Object.fromEntries(column.labels ?? []) } : column.type === 'dropdown' ? { labels: [...(column.labels ?? [])].map(([id, name]) => ({ id, name })) } : column.type === 'board_relation' ? { boardIds: (column.boardIds ?? []).map(Number) } : {};
+    const settings = column.type === 'status' ? { labels: Object.fromEntries(column.labels ?? []) } : column.type === 'dropdown' ? { labels: [...(column.labels ?? [])].map(([id, name]) => ({ id, name })) } : column.type === 'board_relation' || column.type === 'subtasks' ? { boardIds: (column.boardIds ?? []).map(Number) } : {};
     return { id: column.id, title: column.title, type: column.type, archived: false, description: null, width: null, settings_str: JSON.stringify(settings) };
   }
 
@@ -342,7 +344,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
     return {
       id: item.id,
       name: item.name,
-      state: 'active',
+      state: item.state,
       email: `pulse-${item.id}@simulated.monday.example`,
       creator_id: '1',
       url: `https://simulated.monday.com/boards/${item.boardId}/pulses/${item.id}`,
