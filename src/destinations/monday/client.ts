@@ -80,6 +80,8 @@ interface MondaySdk {
 /** Codes that mean "wait and try again" for the whole destination. */
 const RATE_CODES = new Set(['COMPLEXITY_BUDGET_EXHAUSTED', 'ComplexityException', 'RATE_LIMIT_EXCEEDED', 'Rate Limit Exceeded', 'maxConcurrencyExceeded', 'DAILY_LIMIT_EXCEEDED', 'IP_RATE_LIMIT_EXCEEDED']);
 const KNOWN_ITEMS = 50_000;
+/** The longest a request waits for monday's budget to reset (a minute's window and a little). */
+const LONGEST_WAIT_MS = 65_000;
 
 export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps): MondayClient {
   const { logger } = deps;
@@ -237,8 +239,10 @@ class ComplexityBudget {
         this.left = undefined;
       }
       if (this.left === undefined || cost <= this.left) break;
+      // Longer than a minute (the daily limit): the batch fails now and is retried then, holding nothing meanwhile.
+      if (this.resetAt - now > LONGEST_WAIT_MS) throw new RateLimitedError(`monday's limits are spent until ${new Date(this.resetAt).toISOString()}`, { status: 429, retryAfterMs: this.resetAt - now });
       // A little past the reset, so that monday's window has turned when the request arrives.
-      await new Promise((resolve) => setTimeout(resolve, Math.min(61_000, this.resetAt - now + 50)));
+      await new Promise((resolve) => setTimeout(resolve, this.resetAt - now + 50));
     }
     if (this.left !== undefined) this.left -= cost;
   }

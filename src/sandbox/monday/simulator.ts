@@ -59,6 +59,8 @@ export interface MondaySimulatorOptions {
   token: string;
   /** Complexity points per minute (personal tokens on paid plans: 10,000,000 reads and writes together). */
   budgetPerMinute?: number;
+  /** The budget's window: monday's is a minute; tests shorten it so that a reset comes within seconds. */
+  budgetWindowMs?: number;
   /** Requests per minute before HTTP 429 (monday: 5,000 on most plans). */
   requestsPerMinute?: number;
   /** Requests per day (UTC) before DAILY_LIMIT_EXCEEDED; unlimited when unset (Pro and Enterprise limits are soft). */
@@ -121,6 +123,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   const schema = schemaAt(options.schemaPath ?? MONDAY_SCHEMA_PATH);
   const account = new MondayAccount({ now });
   const budgetLimit = options.budgetPerMinute ?? 10_000_000;
+  const budgetWindowMs = options.budgetWindowMs ?? MINUTE_MS;
   const requestsPerMinute = options.requestsPerMinute ?? 5_000;
   const maxRootFields = options.maxRootFields ?? 100;
   let budgetWindow = { start: Number.NEGATIVE_INFINITY, used: 0 };
@@ -129,8 +132,8 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
 
   const currentBudget = () => {
     const at = now();
-    if (at - budgetWindow.start >= MINUTE_MS) budgetWindow = { start: at, used: 0 };
-    return { limit: budgetLimit, left: budgetLimit - budgetWindow.used, resetInSeconds: Math.max(1, Math.ceil((budgetWindow.start + MINUTE_MS - at) / 1000)) };
+    if (at - budgetWindow.start >= budgetWindowMs) budgetWindow = { start: at, used: 0 };
+    return { limit: budgetLimit, left: budgetLimit - budgetWindow.used, resetInSeconds: Math.max(1, Math.ceil((budgetWindow.start + budgetWindowMs - at) / 1000)) };
   };
 
   const sim: Omit<MondaySimulator, 'url' | 'close'> = {
