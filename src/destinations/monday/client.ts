@@ -22,6 +22,9 @@ export interface MondayError {
   path: string | undefined;
   retryInSeconds: number | undefined;
   errorData: Record<string, unknown> | undefined;
+  /** COMPLEXITY_BUDGET_EXHAUSTED (2025-01 to 2025-04): what the query would have cost, and the budget per minute. */
+  queryCost?: number | undefined;
+  budgetLimit?: number | undefined;
 }
 
 export interface GraphQLAnswer {
@@ -60,8 +63,11 @@ export interface MondayClient {
   /**
    * Sends one GraphQL operation (waiting first when the complexity budget left cannot pay `estimatedCost`);
    * resolves with the data and the per-field errors, throws a DeliveryError for a failure of the whole request.
+   * `mutations`: how many it holds, to learn what one costs from what monday charged (or refused).
    */
-  request(doing: string, query: string, variables: Record<string, unknown>, estimatedCost: number): Promise<GraphQLAnswer>;
+  request(doing: string, query: string, variables: Record<string, unknown>, estimatedCost: number, mutations?: number): Promise<GraphQLAnswer>;
+  /** How many mutations of `costEach` one request may hold: what the budget left pays for, or a whole window's worth. */
+  mutationsThatFit(costEach: number): number;
 }
 
 // The SDK (and its own zod and graphql-request) is loaded when a monday destination is created, not by every
@@ -98,7 +104,8 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
   const budget = new ComplexityBudget();
   const knownItems = new Map<string, string>();
 
-  const request: MondayClient['request'] = async (doing, query, variables, estimatedCost) => {
+  const costPerMutation = { value: 30_000 };
+  const request: MondayClient['request'] = async (doing, query, variables, estimatedCost, mutations = 0) => {
     await budget.reserve(estimatedCost);
     let body: Record<string, unknown>;
     let status: number;
@@ -119,8 +126,11 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
     }
     const errors = errorsOf(body);
     const complexity = (body.data as { complexity?: { after?: number; query?: number; reset_in_x_seconds?: number } } | null | undefined)?.complexity;
-    if (complexity && typeof complexity.after === 'number') budget.observe(complexity.after, complexity.reset_in_x_seconds ?? 60);
+    if (complexity && typeof complexity.after === 'number') budget.observe(complexity.after, complexity.reset_in_x_seconds ?? 60, (complexity as { before?: number }).before);
     const whole = errors.filter((e) => e.path === undefined);
+    const refused = whole.find((e) => e.budgetLimit !== undefined || e.queryCost !== undefined);
+    if (refused?.budgetLimit !== undefined) budget.learnLimit(refused.budgetLimit);
+    if (refused?.queryCost !== undefined && mutations > 0) costPerMutation.value = Math.ceil(refused.queryCost / mutations);
     if (status < 200 || status >= 300 || whole.length > 0 || body.data === null || body.data === undefined) {
       const failure = classify(doing, status, headers, whole[0] ?? errors[0], fetch.options);
       if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined) budget.exhausted(failure.retryAfterMs);
@@ -141,9 +151,10 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
       },
       delete: (key) => void knownItems.delete(key),
     },
-    costPerMutation: { value: 30_000 },
+    costPerMutation,
     mutationsPerRequest: { value: settings.maxMutationsPerRequest },
     request,
+    mutationsThatFit: (costEach) => budget.fit(costEach),
   };
 }
 
@@ -200,6 +211,8 @@ function errorsOf(body: Record<string, unknown>): MondayError[] {
       path: Array.isArray(e.path) && e.path.length > 0 ? String(e.path[0]) : undefined,
       retryInSeconds: typeof extensions.retry_in_seconds === 'number' ? extensions.retry_in_seconds : undefined,
       errorData: extensions.error_data as Record<string, unknown> | undefined,
+      queryCost: typeof extensions.complexity === 'number' ? extensions.complexity : undefined,
+      budgetLimit: typeof extensions.complexity_budget_limit === 'number' ? extensions.complexity_budget_limit : undefined,
     });
   }
   return out;
@@ -231,6 +244,20 @@ function retryAfterReset(headers: Headers): number | undefined {
 class ComplexityBudget {
   private left: number | undefined;
   private resetAt = 0;
+  /** The budget of a whole window, as far as known (the largest `before` seen, or what an error said). */
+  private limit: number | undefined;
+
+  learnLimit(limit: number): void {
+    this.limit = limit;
+  }
+
+  fit(costEach: number): number {
+    const whole = this.limit === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(this.limit / costEach));
+    if (this.left === undefined || Date.now() >= this.resetAt) return whole;
+    const now = Math.floor(this.left / costEach);
+    // Nothing fits now: the request waits for the reset, and may then be a whole window's worth.
+    return now >= 1 ? Math.min(now, whole) : whole;
+  }
 
   async reserve(cost: number): Promise<void> {
     for (;;) {
@@ -247,7 +274,8 @@ class ComplexityBudget {
     if (this.left !== undefined) this.left -= cost;
   }
 
-  observe(after: number, resetInSeconds: number): void {
+  observe(after: number, resetInSeconds: number, before?: number): void {
+    if (before !== undefined) this.limit = Math.max(this.limit ?? 0, before);
     const resetAt = Date.now() + resetInSeconds * 1000;
     // A new window (a later reset) replaces what was known; in the same window, the lowest figure is the latest.
     if (this.left === undefined || resetAt > this.resetAt + 1_500) this.left = after;

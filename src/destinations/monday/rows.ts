@@ -146,12 +146,12 @@ async function mutate(client: MondayClient, pending: Pending[], results: RowResu
   });
   let start = 0;
   while (start < work.length) {
-    const size = client.mutationsPerRequest.value;
+    const size = Math.max(1, Math.min(client.mutationsPerRequest.value, client.mutationsThatFit(client.costPerMutation.value)));
     const chunk = work.slice(start, start + size);
     const { query, variables, snapshots } = mutationRequest(client, chunk);
     let answer: GraphQLAnswer;
     try {
-      answer = await client.request(`upserting ${chunk.length} items`, query, variables, chunk.length * client.costPerMutation.value + 10);
+      answer = await client.request(`upserting ${chunk.length} items`, query, variables, chunk.length * client.costPerMutation.value + 10, chunk.length);
     } catch (error) {
       if (error instanceof FieldLimitExceeded && chunk.length > 1) {
         // Fewer aliases per request from now on, and this chunk again in smaller parts.

@@ -47,7 +47,7 @@ export const boardSpec = z.strictObject({
 });
 export type BoardSpec = z.infer<typeof boardSpec>;
 
-export const mondaySettings = z.strictObject({
+export const mondaySettings = z.object({
   token: z.string().min(1).describe('a monday API token, from the environment (${MONDAY_TOKEN}); sent as it is, without Bearer'),
   apiVersion: z.string().regex(API_VERSION, 'an API version is YYYY-01, -04, -07 or -10').default(DEFAULT_API_VERSION).describe('the API-Version every call pins'),
   endpoint: z.url().optional().describe('instead of https://api.monday.com/v2: another endpoint (a simulator)'),
