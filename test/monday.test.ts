@@ -195,7 +195,7 @@ describe.each(testStores)('the monday connector on $name', (testStore) => {
     try {
       const ids = Array.from({ length: 15 }, (_, i) => `b${i}`);
       await s.post(ids.map((id) => s.commercetools.upsertCustomer(id, { email: `${id}@example.com`, firstName: 'B', lastName: id })));
-      await untilDone(async () => ({ done: ids.every((id) => itemByExternalId(s, s.accounts, id) !== undefined), remaining: s.sim.account.itemsOf(s.accounts.id).length }), 'every customer on monday');
+      await untilDone(() => Promise.resolve({ done: ids.every((id) => itemByExternalId(s, s.accounts, id) !== undefined), remaining: s.sim.account.itemsOf(s.accounts.id).length }), 'every customer on monday');
       expect(s.sim.account.itemsOf(s.accounts.id)).toHaveLength(15);
       // More than one window's budget was spent: the backlog waited for resets.
       expect(s.sim.stats.complexity).toBeGreaterThan(60_000);
