@@ -2,5 +2,6 @@
 // Adding a connector to `npm start` is one line here.
 import type { SandboxDestinationEntry } from './destination-entry.ts';
 import { intercomSandbox } from './intercom/sandbox-entry.ts';
+import { mondaySandbox } from './monday/sandbox-entry.ts';
 
-export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox];
+export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox, mondaySandbox];
