@@ -100,7 +100,7 @@ export interface MondaySimulator {
   /** Every mutation executed, in order (the last 10,000). */
   mutations: RecordedMutation[];
   /** The current budget window. */
-  budget(): { limit: number; left: number; resetInSeconds: number };
+  budget(): { limit: number; left: number; resetInSeconds: number; windowStart: number };
   close(): Promise<void>;
 }
 
@@ -133,7 +133,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   const currentBudget = () => {
     const at = now();
     if (at - budgetWindow.start >= budgetWindowMs) budgetWindow = { start: at, used: 0 };
-    return { limit: budgetLimit, left: budgetLimit - budgetWindow.used, resetInSeconds: Math.max(1, Math.ceil((budgetWindow.start + budgetWindowMs - at) / 1000)) };
+    return { limit: budgetLimit, left: budgetLimit - budgetWindow.used, resetInSeconds: Math.max(1, Math.ceil((budgetWindow.start + budgetWindowMs - at) / 1000)), windowStart: budgetWindow.start };
   };
 
   const sim: Omit<MondaySimulator, 'url' | 'close'> = {
