@@ -138,7 +138,7 @@ async function startCtbridge(sim: MondaySimulator, board: SimBoard, file: string
     fetchOrdersOfPayments: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
     fetchGuestOrders: () => Promise.resolve([]),
   };
-  const runtime = await startRuntime({ config, logger: pino({ level: 'warn' }), fetcher, listen: true });
+  const runtime = await startRuntime({ config, logger: pino({ level: 'error' }), fetcher, listen: true });
   const post = (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
   return { runtime, post };
 }

@@ -262,8 +262,11 @@ class ComplexityBudget {
   async reserve(cost: number): Promise<void> {
     for (;;) {
       const now = Date.now();
+      // A new window: its whole budget, when known, so that concurrent requests share it until an answer says
+      // what is left and when it resets (monday's windows are a minute).
       if (now >= this.resetAt) {
-        this.left = undefined;
+        this.left = this.limit;
+        this.resetAt = this.limit === undefined ? 0 : now + 60_000;
       }
       if (this.left === undefined || cost <= this.left) break;
       // Longer than a minute (the daily limit): the batch fails now and is retried then, holding nothing meanwhile.
