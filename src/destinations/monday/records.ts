@@ -90,6 +90,7 @@ export const upsertItems: BatchOperation<MondayClient, RecordItem> = {
         name: p.name,
         createValues: p.createValues,
         updateValues: p.updateValues,
+        columnFields: Object.fromEntries(Object.entries(p.spec.columns).map(([field, spec]) => [columnIdOf(spec), field])),
       })),
     );
 
@@ -190,7 +191,8 @@ function plan(client: MondayClient, item: RecordItem, index: number): Plan {
         }
         const lineName = typeof line.name === 'string' && line.name !== '' ? line.name : lineId;
         if (previous && previous.name !== line.name) update.name = lineName;
-        return { what: lineWhat, boardId: itemsBoardId, externalIdColumn: lines.externalIdColumn!, externalId: lineId, name: lineName, createValues: create, updateValues: update };
+        const columnFields = Object.fromEntries(Object.entries(lines.columns).map(([lineField, spec]) => [columnIdOf(spec), lineField]));
+        return { what: lineWhat, boardId: itemsBoardId, externalIdColumn: lines.externalIdColumn!, externalId: lineId, name: lineName, createValues: create, updateValues: update, columnFields };
       });
       lineItems = { rows, changed: lineChanged };
     }

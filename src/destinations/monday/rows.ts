@@ -7,6 +7,7 @@
 // variables come from the mapped record, so personal values are in the form the destination's PII policy allows,
 // and the kit's error class removes any e-mail or phone number left in the text).
 import { PermanentError, RateLimitedError, RetryableError, type DeliveryError } from '../kit/index.ts';
+import { redact } from '../../observability/redact.ts';
 import { FieldLimitExceeded, errorOfField, type GraphQLAnswer, type MondayClient, type MondayError } from './client.ts';
 
 export interface Row {
@@ -25,6 +26,8 @@ export interface Row {
   updateValues: Record<string, unknown>;
   /** Create it as a subitem of this item. */
   parentItemId?: string | undefined;
+  /** The mapped field each column id holds (names the values in a failure's snapshot, where redaction knows them). */
+  columnFields?: Record<string, string> | undefined;
 }
 
 export type RowResult = { ok: true; id: string; created: boolean } | { ok: false; error: DeliveryError };
@@ -201,17 +204,17 @@ function mutationRequest(client: MondayClient, chunk: Pending[]): { query: strin
       Object.assign(variables, { [`b${i}`]: row.boardId, [`i${i}`]: id, [`v${i}`]: JSON.stringify(row.updateValues) });
       declarations.push(`$b${i}: ID!, $i${i}: ID, $v${i}: JSON!`);
       fields.push(`m${i}: change_multiple_column_values(board_id: $b${i}, item_id: $i${i}, column_values: $v${i}, create_labels_if_missing: $labels) { id }`);
-      snapshots.push(snapshot('change_multiple_column_values', { board_id: row.boardId, item_id: id, column_values: row.updateValues }));
+      snapshots.push(snapshot('change_multiple_column_values', row, { board_id: row.boardId, item_id: id }, row.updateValues));
     } else if (row.parentItemId !== undefined) {
       Object.assign(variables, { [`p${i}`]: row.parentItemId, [`n${i}`]: row.name, [`v${i}`]: JSON.stringify(row.createValues) });
       declarations.push(`$p${i}: ID!, $n${i}: String!, $v${i}: JSON`);
       fields.push(`m${i}: create_subitem(parent_item_id: $p${i}, item_name: $n${i}, column_values: $v${i}, create_labels_if_missing: $labels) { id }`);
-      snapshots.push(snapshot('create_subitem', { parent_item_id: row.parentItemId, item_name: row.name, column_values: row.createValues }));
+      snapshots.push(snapshot('create_subitem', row, { parent_item_id: row.parentItemId, name: row.name }, row.createValues));
     } else {
       Object.assign(variables, { [`b${i}`]: row.boardId, [`n${i}`]: row.name, [`v${i}`]: JSON.stringify(row.createValues), ...(row.groupId !== undefined && { [`g${i}`]: row.groupId }) });
       declarations.push(`$b${i}: ID!, $n${i}: String!, $v${i}: JSON${row.groupId !== undefined ? `, $g${i}: String` : ''}`);
       fields.push(`m${i}: create_item(board_id: $b${i}, item_name: $n${i}, column_values: $v${i}${row.groupId !== undefined ? `, group_id: $g${i}` : ''}, create_labels_if_missing: $labels) { id }`);
-      snapshots.push(snapshot('create_item', { board_id: row.boardId, ...(row.groupId !== undefined && { group_id: row.groupId }), item_name: row.name, column_values: row.createValues }));
+      snapshots.push(snapshot('create_item', row, { board_id: row.boardId, ...(row.groupId !== undefined && { group_id: row.groupId }), name: row.name }, row.createValues));
     }
   });
   return { query: `mutation ctbridgeUpsert(${declarations.join(', ')}) {\n  ${COMPLEXITY}\n  ${fields.join('\n  ')}\n}`, variables, snapshots };
@@ -226,8 +229,22 @@ function withRequest(error: DeliveryError, sent: string): DeliveryError {
   return new PermanentError(message, status);
 }
 
-function snapshot(mutation: string, args: Record<string, unknown>): string {
-  const text = `${mutation}(${JSON.stringify(args)})`;
+/**
+ * The mutation as sent, for the dead letter: its values under the names of the fields they were mapped from (the
+ * item name as `name`), then redacted by those names as every dead letter is (a name, e-mail, phone or address
+ * becomes [redacted]); `columns` says which column each field went to.
+ */
+function snapshot(mutation: string, row: Row, args: Record<string, unknown>, values: Record<string, unknown>): string {
+  const fieldOf = (column: string): string => (column === 'name' ? 'name' : (row.columnFields?.[column] ?? column));
+  const named: Record<string, unknown> = {};
+  // As `field=column` text: redaction would take a map keyed by personal field names for personal values.
+  const columns: string[] = [];
+  for (const [column, value] of Object.entries(values)) {
+    const field = fieldOf(column);
+    named[field] = value;
+    if (field !== column) columns.push(`${field}=${column}`);
+  }
+  const text = `${mutation}(${JSON.stringify(redact({ ...args, column_values: named, ...(columns.length > 0 && { columns }) }))})`;
   return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text;
 }
 
