@@ -2,9 +2,10 @@
 import type { DestinationDefinition } from './types.ts';
 import { httpDestination } from './http/index.ts';
 import { intercomDestination } from './intercom/index.ts';
+import { mondayDestination } from './monday/index.ts';
 import { ometriaDestination } from './ometria/index.ts';
 
-export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination, ometriaDestination];
+export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination, ometriaDestination, mondayDestination];
 
 export function findDestinationDefinition(type: string): DestinationDefinition | undefined {
   return destinationDefinitions.find((definition) => definition.type === type);

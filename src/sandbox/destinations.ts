@@ -2,6 +2,7 @@
 // Adding a connector to `npm start` is one line here.
 import type { SandboxDestinationEntry } from './destination-entry.ts';
 import { intercomSandbox } from './intercom/sandbox-entry.ts';
+import { mondaySandbox } from './monday/sandbox-entry.ts';
 import { ometriaSandbox } from './ometria/sandbox-entry.ts';
 
-export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox, ometriaSandbox];
+export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox, ometriaSandbox, mondaySandbox];
