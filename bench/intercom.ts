@@ -14,6 +14,7 @@ import pino from 'pino';
 import { configSchema } from '../src/config/schema.ts';
 import { startRuntime } from '../src/runtime.ts';
 import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
+import { BenchCustomers, inParallel } from './bench-customers.ts';
 
 const LIMIT_PER_MINUTE = 10_000;
 const CONTACTS = 5_000; // about 30 s at the limit: two whole windows at least
@@ -38,27 +39,8 @@ export interface IntercomFigures {
   ctbridgeDeadLetters: number;
 }
 
-let sequence = 0;
 /** The bench's commercetools: each customer at its latest version, as the messages announce them. */
-const latest = new Map<string, Record<string, unknown>>();
-function customerCreated(id: string, version: number, email: string): Record<string, unknown> {
-  sequence += 1;
-  const customer = { id, version, email, firstName: `F${version}`, lastName: 'Bench' };
-  latest.set(id, customer);
-  return {
-    notificationType: 'Message',
-    projectKey: 'bench',
-    id: `msg-${sequence}`,
-    version: 1,
-    sequenceNumber: version,
-    resource: { typeId: 'customer', id },
-    resourceVersion: version,
-    type: version === 1 ? 'CustomerCreated' : 'CustomerFirstNameSet',
-    ...(version === 1 ? { customer } : { firstName: customer.firstName, customer }),
-    createdAt: new Date().toISOString(),
-    lastModifiedAt: new Date().toISOString(),
-  };
-}
+const customers = new BenchCustomers();
 
 /**
  * Contacts created per second over the complete 10-second windows of the run: Intercom counts calls per window,
@@ -89,17 +71,10 @@ async function runCtbridge(): Promise<{ rate: number; share429: number; callsPer
     store: `sqlite:${join(dir, 'bench.db')}`,
     destinations: [{ name: 'intercom', type: 'intercom', token: TOKEN, baseUrl: sim.url, limitPerMinute: LIMIT_PER_MINUTE, records: { customer: { fields: { email: 'email', name: { template: '{{firstName}} {{lastName}}' } } } } }],
   });
-  const fetcher = {
-    fetchByIds: (_typeId: string, ids: string[]) => Promise.resolve(new Map(ids.flatMap((id) => (latest.has(id) ? [[id, structuredClone(latest.get(id)!)] as const] : [])))),
-    fetchReferenced: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
-    fetchOrdersOf: () => Promise.resolve(new Map<string, Record<string, unknown>[]>()),
-    fetchOrdersOfPayments: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
-    fetchGuestOrders: () => Promise.resolve([]),
-  };
-  const runtime = await startRuntime({ config, logger: pino({ level: 'warn' }), fetcher, listen: true });
+  const runtime = await startRuntime({ config, logger: pino({ level: 'warn' }), fetcher: customers.fetcher, listen: true });
   const post = (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
   try {
-    const messages = Array.from({ length: CONTACTS }, (_, i) => customerCreated(`c-${i}`, 1, `c${i}@example.com`));
+    const messages = Array.from({ length: CONTACTS }, (_, i) => customers.message(`c-${i}`, 1, `c${i}@example.com`));
     for (let i = 0; i < messages.length; i += 100) await post(messages.slice(i, i + 100));
     const rate = await sustainedRate(sim, CONTACTS, 120_000);
     const share429 = sim.stats.rateLimited / sim.stats.calls;
@@ -110,7 +85,7 @@ async function runCtbridge(): Promise<{ rate: number; share429: number; callsPer
     const before = sim.stats.calls;
     let posted = 0;
     for (let update = 2; update <= BURST.updates + 1; update += 1) {
-      await post(Array.from({ length: BURST.customers }, (_, i) => customerCreated(`c-${i}`, update, `c${i}@example.com`)));
+      await post(Array.from({ length: BURST.customers }, (_, i) => customers.message(`c-${i}`, update, `c${i}@example.com`)));
       posted += BURST.customers;
     }
     const deadline = Date.now() + 30_000;
@@ -146,22 +121,17 @@ async function runNaive(): Promise<{ rate: number; share429: number; callsPerMes
       }
     }
   };
-  const inParallel = async (messages: Array<Record<string, unknown>>, concurrency: number) => {
-    let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < messages.length) await handle(messages[next++]!);
-    }));
-  };
+
   try {
-    const messages = Array.from({ length: CONTACTS }, (_, i) => customerCreated(`c-${i}`, 1, `c${i}@example.com`));
-    const working = inParallel(messages, 16);
+    const messages = Array.from({ length: CONTACTS }, (_, i) => customers.message(`c-${i}`, 1, `c${i}@example.com`));
+    const working = inParallel(messages, 16, handle);
     const rate = await sustainedRate(sim, CONTACTS, 120_000);
     await working;
     const share429 = sim.stats.rateLimited / sim.stats.calls;
     const before = sim.stats.calls;
     let posted = 0;
     for (let update = 2; update <= BURST.updates + 1; update += 1) {
-      await inParallel(Array.from({ length: BURST.customers }, (_, i) => customerCreated(`c-${i}`, update, `c${i}@example.com`)), 16);
+      await inParallel(Array.from({ length: BURST.customers }, (_, i) => customers.message(`c-${i}`, update, `c${i}@example.com`)), 16, handle);
       posted += BURST.customers;
     }
     return { rate, share429, callsPerMessage: (sim.stats.calls - before) / posted };

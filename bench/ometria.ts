@@ -12,6 +12,7 @@ import pino from 'pino';
 import { configSchema } from '../src/config/schema.ts';
 import { startRuntime } from '../src/runtime.ts';
 import { startOmetriaSimulator, type OmetriaSimulator } from '../src/sandbox/ometria/simulator.ts';
+import { BenchCustomers, inParallel } from './bench-customers.ts';
 
 const REQUESTS_PER_SECOND = 4;
 const RECORDS_PER_PUSH = 100;
@@ -39,26 +40,8 @@ export interface OmetriaFigures {
   naiveCallsPerMessage: number;
 }
 
-let sequence = 0;
-const latest = new Map<string, Record<string, unknown>>();
-function customerMessage(id: string, version: number, email: string): Record<string, unknown> {
-  sequence += 1;
-  const customer = { id, version, email, firstName: `F${version}`, lastName: 'Bench', stores: [{ typeId: 'store', key: 'uk' }] };
-  latest.set(id, customer);
-  return {
-    notificationType: 'Message',
-    projectKey: 'bench',
-    id: `msg-${sequence}`,
-    version: 1,
-    sequenceNumber: version,
-    resource: { typeId: 'customer', id },
-    resourceVersion: version,
-    type: version === 1 ? 'CustomerCreated' : 'CustomerFirstNameSet',
-    ...(version === 1 ? { customer } : { firstName: customer.firstName, customer }),
-    createdAt: new Date().toISOString(),
-    lastModifiedAt: new Date().toISOString(),
-  };
-}
+/** The bench's commercetools: each customer at its latest version, as the messages announce them. */
+const customers = new BenchCustomers({ stores: [{ typeId: 'store', key: 'uk' }] });
 
 /**
  * Records accepted per second over the whole seconds between the first push and the last (the first and the last
@@ -92,17 +75,10 @@ async function runCtbridge(): Promise<{ rate: number; delivered: number; deadLet
     store: `sqlite:${join(dir, 'bench.db')}`,
     destinations: [{ name: 'ometria', type: 'ometria', apiKey: API_KEY, baseUrl: sim.url, stores: ['uk'], currencies: ['GBP'] }],
   });
-  const fetcher = {
-    fetchByIds: (_typeId: string, ids: string[]) => Promise.resolve(new Map(ids.flatMap((id) => (latest.has(id) ? [[id, structuredClone(latest.get(id)!)] as const] : [])))),
-    fetchReferenced: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
-    fetchOrdersOf: () => Promise.resolve(new Map<string, Record<string, unknown>[]>()),
-    fetchOrdersOfPayments: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
-    fetchGuestOrders: () => Promise.resolve([]),
-  };
-  const runtime = await startRuntime({ config, logger: pino({ level: 'warn' }), fetcher, listen: true });
+  const runtime = await startRuntime({ config, logger: pino({ level: 'warn' }), fetcher: customers.fetcher, listen: true });
   const post = (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
   try {
-    const messages = Array.from({ length: CONTACTS }, (_, i) => customerMessage(`c-${i}`, 1, `c${i}@example.com`));
+    const messages = Array.from({ length: CONTACTS }, (_, i) => customers.message(`c-${i}`, 1, `c${i}@example.com`));
     for (let i = 0; i < messages.length; i += 500) await post(messages.slice(i, i + 500));
     await waitFor(() => sim.records.contact.size >= CONTACTS, 120_000);
     const rate = sustainedRate(sim);
@@ -118,7 +94,7 @@ async function runCtbridge(): Promise<{ rate: number; delivered: number; deadLet
     const before = sim.stats.calls;
     let posted = 0;
     for (let update = 2; update <= BURST.updates + 1; update += 1) {
-      await post(Array.from({ length: BURST.customers }, (_, i) => customerMessage(`c-${i}`, update, `c${i}@example.com`)));
+      await post(Array.from({ length: BURST.customers }, (_, i) => customers.message(`c-${i}`, update, `c${i}@example.com`)));
       posted += BURST.customers;
     }
     const last = `F${BURST.updates + 1}`;
@@ -144,24 +120,18 @@ async function runNaive(): Promise<{ rate: number; share429: number; callsPerMes
       await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
   };
-  const inParallel = async (messages: Array<Record<string, unknown>>, concurrency: number, until = Number.POSITIVE_INFINITY) => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < messages.length && Date.now() < until) await handle(messages[next++]!);
-      }),
-    );
-  };
+
   try {
-    const messages = Array.from({ length: CONTACTS }, (_, i) => customerMessage(`c-${i}`, 1, `c${i}@example.com`));
-    await inParallel(messages, 16, Date.now() + NAIVE_SECONDS * 1000);
+    const messages = Array.from({ length: CONTACTS }, (_, i) => customers.message(`c-${i}`, 1, `c${i}@example.com`));
+    const until = Date.now() + NAIVE_SECONDS * 1000;
+    await inParallel(messages, 16, handle, () => Date.now() >= until);
     const rate = sustainedRate(sim);
     const share429 = sim.stats.rateLimited / sim.stats.calls;
     const before = sim.stats.calls;
     let posted = 0;
     for (let update = 2; update <= 3; update += 1) {
       // Two rounds of the burst are enough: each message costs the naive handler the same.
-      await inParallel(Array.from({ length: BURST.customers }, (_, i) => customerMessage(`c-${i}`, update, `c${i}@example.com`)), 16);
+      await inParallel(Array.from({ length: BURST.customers }, (_, i) => customers.message(`c-${i}`, update, `c${i}@example.com`)), 16, handle);
       posted += BURST.customers;
     }
     return { rate, share429, callsPerMessage: (sim.stats.calls - before) / posted };
