@@ -9,7 +9,7 @@ import { PermanentError, RateLimitedError, RetryableError } from '../src/destina
 import { mondayDestination } from '../src/destinations/monday/index.ts';
 import type { ItemOutcome } from '../src/destinations/types.ts';
 import type { SimBoard } from '../src/sandbox/monday/account.ts';
-import { startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
+import { MONDAY_API_VERSION, startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
 import { createTestConnector, recordItem } from './support/connector-test.ts';
 
 const TOKEN = 'monday-test-token';
@@ -368,5 +368,29 @@ describe('monday\'s errors and limits', () => {
     outcomes.forEach((o) => expectOk(o));
     expect(itemsOn(accounts)).toHaveLength(7);
     expect(sim.stats.budgetExhausted).toBe(0);
+  });
+});
+
+describe('the simulator, as monday answers', () => {
+  const post = (headers: Record<string, string>, query: string, variables: Record<string, unknown> = {}) =>
+    fetch(sim.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: TOKEN, ...headers }, body: JSON.stringify({ query, variables }) });
+  const boardQuery = 'query ($ids: [ID!]) { boards(ids: $ids) { id name } }';
+
+  it('serves a request without API-Version with its default version, as monday serves its current one', async () => {
+    const response = await post({}, boardQuery, { ids: [accounts.id] });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { data?: { boards: Array<{ id: string; name: string }> }; errors?: unknown };
+    expect(body.errors).toBeUndefined();
+    expect(body.data?.boards).toEqual([{ id: accounts.id, name: 'Accounts' }]);
+  });
+
+  it('serves the pinned version, and refuses a version it does not implement with monday\'s error shape', async () => {
+    const pinned = await post({ 'api-version': MONDAY_API_VERSION }, boardQuery, { ids: [accounts.id] });
+    expect(((await pinned.json()) as { data: { boards: unknown[] } }).data.boards).toHaveLength(1);
+    const other = await post({ 'api-version': '2019-01' }, boardQuery, { ids: [accounts.id] });
+    expect(other.status).toBe(400);
+    const body = (await other.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    expect(body.errors[0]!.extensions.code).toBe('InvalidVersionException');
+    expect(body.errors[0]!.message).toContain('2019-01');
   });
 });
