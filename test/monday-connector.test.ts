@@ -277,6 +277,34 @@ describe('orders', () => {
     expect(sim.mutations.filter((m) => m.field === 'change_multiple_column_values' && m.args.item_id === hat)).toHaveLength(0);
   });
 
+  it('archives the subitem of a line item the order no longer has, and only that one', async () => {
+    const test = await prepared();
+    await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]);
+    const lines = [{ id: 'li-1', name: 'Socks', quantity: 2 }, { id: 'li-2', name: 'Hat', quantity: 1 }];
+    const [created] = await test.connector.sendRecords([order('o1', 'c1', lines)]);
+    const orderItem = sim.account.items.get(expectOk(created).destinationId!)!;
+    const [socks, hat] = orderItem.subitemIds.map((id) => sim.account.items.get(id)!);
+    const [updated] = await test.connector.sendRecords([recordItem({ resourceId: 'o1', resourceType: 'order', recordType: 'order', destinationId: orderItem.id, fields: { lines: [lines[0]!] }, record: { name: 'Order o1', customer: 'c1', state: 'Open', lines: [lines[0]!] }, previous: { lines } })]);
+    expectOk(updated);
+    expect(hat!.state).toBe('archived');
+    expect(socks!.state).toBe('active');
+    expect(sim.mutations.filter((m) => m.field === 'archive_item').map((m) => m.args.item_id)).toEqual([hat!.id]);
+  });
+
+  it('deletes the connected board\'s item of a removed line item when onDelete says delete', async () => {
+    const lineBoard = sim.account.createBoard({ name: 'Line items', columns: [{ id: 'line_id', type: 'text' }, { id: 'qty', type: 'numbers' }] });
+    const ordersWithLines = sim.account.createBoard({ name: 'Orders 2', columns: [{ id: 'ext_id', type: 'text' }, { id: 'lines_link', type: 'board_relation', boardIds: [lineBoard.id] }] });
+    const test = await prepared({ onDelete: 'delete', boards: { ...settings().boards, order: { board: ordersWithLines.id, externalIdColumn: 'ext_id', columns: {}, lineItems: { field: 'lines', mode: 'board_relation', board: lineBoard.id, column: 'lines_link', externalIdColumn: 'line_id', columns: { quantity: 'qty' } } } } });
+    const lines = [{ id: 'li-1', name: 'Socks', quantity: 2 }, { id: 'li-2', name: 'Hat', quantity: 1 }];
+    const [created] = await test.connector.sendRecords([recordItem({ resourceId: 'o1', resourceType: 'order', recordType: 'order', fields: { name: 'Order o1', lines } })]);
+    const orderId = expectOk(created).destinationId!;
+    const [updated] = await test.connector.sendRecords([recordItem({ resourceId: 'o1', resourceType: 'order', recordType: 'order', destinationId: orderId, fields: { lines: [lines[1]!] }, record: { name: 'Order o1', lines: [lines[1]!] }, previous: { lines } })]);
+    expectOk(updated);
+    expect(itemsOn(lineBoard).map((i) => i.name)).toEqual(['Hat']);
+    expect(sim.mutations.filter((m) => m.field === 'delete_item')).toHaveLength(1);
+    expect(sim.account.valueOf(orderId, 'lines_link')).toEqual({ linkedPulseIds: [{ linkedPulseId: Number(itemsOn(lineBoard)[0]!.id) }] });
+  });
+
   it('writes line items into a long-text column in long_text mode', async () => {
     const base = settings();
     const test = await prepared({ boards: { ...base.boards, order: { ...base.boards.order, lineItems: { field: 'lines', mode: 'long_text', column: 'lines_text' } } } });
