@@ -234,6 +234,24 @@ describe('items', () => {
     expect(sim.account.items.get(expectOk(outcomes[1]).destinationId!)).toMatchObject({ boardId: orders.id, name: 'B2B one' });
   });
 
+  it('moves an existing item to the group it is routed to now, and leaves one already there alone', async () => {
+    const test = await prepared();
+    const [first] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]);
+    const id = expectOk(first).destinationId!;
+    const before = sim.account.items.get(id)!.groupId;
+    expect(before).not.toBe('uk');
+    const [moved] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', destinationId: id, fields: {}, record: { name: 'Ada' }, target: { group: 'uk' } })]);
+    expect(expectOk(moved).destinationId).toBe(id);
+    expect(sim.account.items.get(id)).toMatchObject({ groupId: 'uk', name: 'Ada' });
+    const [again] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', destinationId: id, fields: {}, record: { name: 'Ada' }, target: { group: 'uk' } })]);
+    expectOk(again);
+    expect(sim.mutations.filter((m) => m.field === 'move_item_to_group').map((m) => [m.args.item_id, m.args.group_id])).toEqual([[id, 'uk']]);
+    // A group the board does not have is monday's error, for that record alone.
+    const [missing] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', destinationId: id, fields: {}, record: { name: 'Ada' }, target: { group: 'nowhere' } })]);
+    expect(expectFailure(missing)).toBeInstanceOf(PermanentError);
+    expect(sim.account.items.get(id)!.groupId).toBe('uk');
+  });
+
   it('archives a deleted record\'s item, and answers success for one never on monday', async () => {
     const test = await prepared();
     const [created] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]);

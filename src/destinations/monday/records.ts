@@ -7,7 +7,7 @@
 // synced before its customer is linked once the customer's item exists. Line items become subitems, lines of a
 // long-text column, or items of a connected board (settings.lineItems). A delete archives (or deletes) the item.
 import { PermanentError, RetryableError, type BatchOperation, type DeliveryError, type ItemOutcome, type RecordItem } from '../kit/index.ts';
-import type { MondayClient, MondayError } from './client.ts';
+import { errorOfField, type MondayClient, type MondayError } from './client.ts';
 import { columnValue, lineItemsText, textOf } from './columns.ts';
 import { lookUp, lookupKey, upsertRows, type Row } from './rows.ts';
 import { columnIdOf, type BoardSpec, type MondayTarget } from './settings.ts';
@@ -102,6 +102,18 @@ export const upsertItems: BatchOperation<MondayClient, RecordItem> = {
       outcomes[p.index] = { ok: true, destinationId: result.id, ...(p.item.resourceType === 'customer' && { personId: result.id }) };
       if (p.spec.lineItems?.mode === 'subitems' && (p.lineItems?.changed || result.created)) withSubitems.push({ p, parentId: result.id });
     });
+    // An item that was already there and whose (routed) group is another now moves there.
+    const placed = ready.flatMap((p, i) => {
+      const result = results[i]!;
+      return result.ok && !result.created && p.groupId !== undefined ? [{ p, id: result.id, groupId: p.groupId }] : [];
+    });
+    if (placed.length > 0) {
+      const moveErrors = await moveToGroups(client, placed);
+      placed.forEach(({ p }, i) => {
+        const error = moveErrors[i];
+        if (error) outcomes[p.index] = { ok: false, error };
+      });
+    }
     if (withSubitems.length > 0) {
       const rows = withSubitems.flatMap(({ p, parentId }) => p.lineItems!.rows.map((row) => ({ ...row, parentItemId: parentId })));
       const subResults = await upsertRows(client, rows);
@@ -283,4 +295,38 @@ async function removeItemIds(client: MondayClient, ids: string[]): Promise<Array
     }
   }
   return results;
+}
+
+/**
+ * Moves existing items into the group they belong in now (a when: block routed them elsewhere, or the board's
+ * group changed): their groups are read (one query per 100 items), and those elsewhere get move_item_to_group,
+ * as aliases of as few requests as allowed. For each item: nothing, or why it could not be moved.
+ */
+async function moveToGroups(client: MondayClient, placed: Array<{ p: Plan; id: string; groupId: string }>): Promise<Array<DeliveryError | undefined>> {
+  const errors = new Array<DeliveryError | undefined>(placed.length);
+  const current = new Map<string, string>();
+  for (let start = 0; start < placed.length; start += 100) {
+    const chunk = placed.slice(start, start + 100);
+    try {
+      const answer = await client.request(`reading the groups of ${chunk.length} items`, 'query ctbridgeGroups($ids: [ID!], $limit: Int) {\n  complexity { before after query reset_in_x_seconds }\n  items(ids: $ids, limit: $limit) { id group { id } }\n}', { ids: chunk.map(({ id }) => id), limit: chunk.length }, chunk.length * 3);
+      for (const item of (answer.data.items as Array<{ id: string; group: { id: string } | null } | null> | null) ?? []) if (item?.group) current.set(String(item.id), item.group.id);
+    } catch (error) {
+      chunk.forEach((_, i) => (errors[start + i] = error as DeliveryError));
+    }
+  }
+  const moves = placed.map((entry, at) => ({ ...entry, at })).filter(({ id, groupId, at }) => errors[at] === undefined && current.has(id) && current.get(id) !== groupId);
+  for (let start = 0; start < moves.length; start += client.mutationsPerRequest.value) {
+    const chunk = moves.slice(start, start + client.mutationsPerRequest.value);
+    const query = `mutation ctbridgeMove(${chunk.map((_, i) => `$i${i}: ID, $g${i}: String!`).join(', ')}) {\n  complexity { before after query reset_in_x_seconds }\n  ${chunk.map((_, i) => `m${i}: move_item_to_group(item_id: $i${i}, group_id: $g${i}) { id }`).join('\n  ')}\n}`;
+    try {
+      const answer = await client.request(`moving ${chunk.length} items to their groups`, query, Object.fromEntries(chunk.flatMap(({ id, groupId }, i) => [[`i${i}`, id], [`g${i}`, groupId]])), chunk.length * client.costPerMutation.value, chunk.length);
+      chunk.forEach(({ p, id, groupId, at }, i) => {
+        const error = answer.fieldErrors.find((e) => e.path === `m${i}`);
+        if (error) errors[at] = errorOfField(`${p.what}: move_item_to_group ${id} to ${groupId}: monday answered ${error.code ?? ''} ${error.message}`, error);
+      });
+    } catch (error) {
+      for (const { at } of chunk) errors[at] = error as DeliveryError;
+    }
+  }
+  return errors;
 }
