@@ -5,7 +5,9 @@
 // owns (written only on create) and never a column no field maps. Board-relation columns link the items of the
 // commercetools ids they map (an order's customer): one not on monday yet fails the record for a retry, so an order
 // synced before its customer is linked once the customer's item exists. Line items become subitems, lines of a
-// long-text column, or items of a connected board (settings.lineItems). A delete archives (or deletes) the item.
+// long-text column, or items of a connected board (settings.lineItems); the items of line items an order no longer
+// has are archived (or deleted). An existing item whose group is another now (routing) is moved there. A delete
+// archives (or deletes) the item.
 import { PermanentError, RetryableError, type BatchOperation, type DeliveryError, type ItemOutcome, type RecordItem } from '../kit/index.ts';
 import { errorOfField, type MondayClient, type MondayError } from './client.ts';
 import { columnValue, lineItemsText, textOf } from './columns.ts';
