@@ -1,7 +1,7 @@
 // `npm run bench`: measures ctbridge against the naive per-message baseline on this machine, scenario by scenario
 // (see bench/README.md), and prints one table: each ctbridge figure (median over runs) beside the naive figure from
 // the same invocation, ctbridge's advantage, and the bar from the issue with pass/fail. Progress goes to stderr.
-// Options: --runs N (default 3), --only 1,3 (scenario numbers; 10 is Ometria), --profile (CPU-profile every ctbridge run).
+// Options: --runs N (default 3), --only 1,3 (scenario numbers; 10 is Ometria, 11 monday), --profile (CPU-profile every ctbridge run).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { BurstResult, CommercetoolsEndpoint } from './emulator-process.ts';
 import type { MappingFigures } from './mapping.ts';
 import type { IntercomFigures } from './intercom.ts';
+import type { MondayFigures } from './monday.ts';
 import type { OmetriaFigures } from './ometria.ts';
 import type { SoakFigures } from './soak.ts';
 import { forkPeer, type Peer } from './ipc.ts';
@@ -26,12 +27,15 @@ const option = (name: string): string | undefined => {
   return index >= 0 ? argv[index + 1] : undefined;
 };
 const RUNS = Math.max(1, Number(option('--runs') ?? 3));
-const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8,9,10').split(',').map(Number));
+const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8,9,10,11').split(',').map(Number));
 /** Scenarios 7 (mapping throughput), 8 (Intercom) and 9 (the soak) run in processes of their own, without the system-under-test machinery. */
 const MAPPING = 7;
 const INTERCOM = 8;
 const SOAK = 9;
 const OMETRIA = 10;
+const MONDAY = 11;
+/** Complete one-minute budget windows the monday scenario measures over: the run takes about this + 1 minutes. */
+const MONDAY_WINDOWS = 1;
 const PROFILE = argv.includes('--profile');
 
 // ctbridge runs stop sending after ctbridgeCapMs too, so a slow build cannot blow the time budget (the rate is
@@ -63,6 +67,7 @@ const BARS = {
   mappingRatio: 5,
   intercomShare: 0.95,
   ometriaShare: 0.95,
+  mondayShare: 0.9,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -383,6 +388,14 @@ async function main(): Promise<void> {
       ometria = JSON.parse(execFileSync(process.execPath, [new URL('./ometria.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as OmetriaFigures;
       progress(`10. Ometria — ${int(ometria.ctbridgeRate)} records/s (naive ${dec(ometria.naiveRate, 1)}), ceiling ${int(ometria.ceiling)}/s; bursty ${dec(ometria.ctbridgeCallsPerMessage, 3)} calls/message (naive ${dec(ometria.naiveCallsPerMessage, 3)})`);
     }
+    let monday: MondayFigures | undefined;
+    if (ONLY.has(MONDAY)) {
+      // One run (about two minutes: the backlog's window, the measured one, the start of the next): the
+      // figure is a share of a fixed complexity budget, and both systems run in it at once.
+      progress(`11. monday — about ${MONDAY_WINDOWS + 1} minutes (whole budget windows of a minute)`);
+      monday = JSON.parse(execFileSync(process.execPath, [new URL('./monday.ts', import.meta.url).pathname, '--json', '--windows', String(MONDAY_WINDOWS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as MondayFigures;
+      progress(`11. monday — ${dec(monday.ctbridgeRate, 2)} item upserts/s (naive ${dec(monday.naiveRate, 2)}), the budget allows ${dec(monday.allowedPerSecond, 2)}/s; bursty ${dec(monday.ctbridgeRequestsPerMessage, 3)} requests/message (naive ${dec(monday.naiveRequestsPerMessage, 3)})`);
+    }
     let soak: SoakFigures | undefined;
     if (ONLY.has(SOAK)) {
       // One run of a minute: it asks whether anything breaks, not how fast.
@@ -390,7 +403,7 @@ async function main(): Promise<void> {
       soak = JSON.parse(execFileSync(process.execPath, [new URL('./soak.ts', import.meta.url).pathname, '--json', '--seconds', '60'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as SoakFigures;
       progress(`9. soak — ${soak.legitimateDelivered} of ${soak.legitimateAcked} acknowledged legitimate messages delivered; legitimate answers ${JSON.stringify(soak.legitimateStatuses)}; fuzzer ${JSON.stringify(soak.fuzzStatuses)}; ${soak.attackConnections} attack connections, ${soak.attackClosedByServer} closed by ctbridge; peak RSS ${int(soak.peakRssMb)} MB${soak.survived ? '' : '; ctbridge EXITED'}`);
     }
-    report(collected, mapping, intercom, soak, ometria);
+    report(collected, mapping, intercom, soak, ometria, monday);
     if (env.profileDir) reportProfiles(env.profileDir);
   } finally {
     await Promise.all([env.sink, env.loadgen, env.bulkEmulator, env.burstEmulator].map((peer) => peer.close()));
@@ -403,7 +416,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined, ometria: OmetriaFigures | undefined): void {
+function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined, ometria: OmetriaFigures | undefined, monday: MondayFigures | undefined): void {
   const find = (n: number) => collected.find((c) => c.scenario.number === n);
   const med = (runs: Run[] | undefined, figure: string) => median((runs ?? []).map((r) => r.figures[figure] ?? Number.NaN));
   type Row = { figure: string; ct: number; naive: number; format: (n: number) => string; better: 'higher' | 'lower'; bar?: { op: '≥' | '≤'; value: number } };
@@ -441,6 +454,12 @@ function report(collected: Collected[], mapping: MappingFigures[], intercom: Int
     rows.push({ figure: '   Ometria calls answered 429 (share)', ct: ometria.ctbridge429, naive: ometria.naive429, format: (v) => dec(v, 4), better: 'lower' });
     rows.push({ figure: '   Ometria calls per message, bursty', ct: ometria.ctbridgeCallsPerMessage, naive: ometria.naiveCallsPerMessage, format: (v) => dec(v, 3), better: 'lower' });
   }
+  if (monday) {
+    rows.push({ figure: `11. monday item upserts, share of the ${int(monday.allowedPerSecond * 60)}/min the complexity budget allows (${monday.windows} whole window; 1 run)`, ct: monday.ctbridgeRate / monday.allowedPerSecond, naive: monday.naiveRate / monday.allowedPerSecond, format: (v) => dec(v, 3), better: 'higher', bar: { op: '≥', value: BARS.mondayShare } });
+    rows.push({ figure: '   monday requests refused for the budget (share)', ct: monday.ctbridgeRefused, naive: monday.naiveRefused, format: (v) => dec(v, 4), better: 'lower' });
+    rows.push({ figure: '   monday backlog: dead letters', ct: monday.ctbridgeDeadLetters, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: 0 } });
+    rows.push({ figure: '   monday requests per message, bursty', ct: monday.ctbridgeRequestsPerMessage, naive: monday.naiveRequestsPerMessage, format: (v) => dec(v, 3), better: 'lower' });
+  }
   if (soak) {
     // No naive column: the soak asks whether ctbridge holds, not how it compares.
     rows.push({ figure: `9. soak ${soak.seconds} s under attack: acknowledged legitimate messages delivered (share)`, ct: soak.survived ? soak.legitimateDelivered / soak.legitimateAcked : 0, naive: Number.NaN, format: (v) => dec(v, 3), better: 'higher', bar: { op: '≥', value: 1 } });
@@ -474,7 +493,7 @@ function report(collected: Collected[], mapping: MappingFigures[], intercom: Int
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of table) console.log(line(row));
-  const misses = table.filter((r) => r[5] === 'FAIL').map((r) => r[0]!.replace(/^\d\.\s*|^\s+/, '').trim());
+  const misses = table.filter((r) => r[5] === 'FAIL').map((r) => r[0]!.replace(/^\d+\.\s*|^\s+/, '').trim());
   console.log('');
   console.log(
     misses.length === 0

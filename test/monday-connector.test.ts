@@ -9,7 +9,7 @@ import { PermanentError, RateLimitedError, RetryableError } from '../src/destina
 import { mondayDestination } from '../src/destinations/monday/index.ts';
 import type { ItemOutcome } from '../src/destinations/types.ts';
 import type { SimBoard } from '../src/sandbox/monday/account.ts';
-import { startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
+import { MONDAY_API_VERSION, startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
 import { createTestConnector, recordItem } from './support/connector-test.ts';
 
 const TOKEN = 'monday-test-token';
@@ -234,6 +234,24 @@ describe('items', () => {
     expect(sim.account.items.get(expectOk(outcomes[1]).destinationId!)).toMatchObject({ boardId: orders.id, name: 'B2B one' });
   });
 
+  it('moves an existing item to the group it is routed to now, and leaves one already there alone', async () => {
+    const test = await prepared();
+    const [first] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]);
+    const id = expectOk(first).destinationId!;
+    const before = sim.account.items.get(id)!.groupId;
+    expect(before).not.toBe('uk');
+    const [moved] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', destinationId: id, fields: {}, record: { name: 'Ada' }, target: { group: 'uk' } })]);
+    expect(expectOk(moved).destinationId).toBe(id);
+    expect(sim.account.items.get(id)).toMatchObject({ groupId: 'uk', name: 'Ada' });
+    const [again] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', destinationId: id, fields: {}, record: { name: 'Ada' }, target: { group: 'uk' } })]);
+    expectOk(again);
+    expect(sim.mutations.filter((m) => m.field === 'move_item_to_group').map((m) => [m.args.item_id, m.args.group_id])).toEqual([[id, 'uk']]);
+    // A group the board does not have is monday's error, for that record alone.
+    const [missing] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', destinationId: id, fields: {}, record: { name: 'Ada' }, target: { group: 'nowhere' } })]);
+    expect(expectFailure(missing)).toBeInstanceOf(PermanentError);
+    expect(sim.account.items.get(id)!.groupId).toBe('uk');
+  });
+
   it('archives a deleted record\'s item, and answers success for one never on monday', async () => {
     const test = await prepared();
     const [created] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]);
@@ -275,6 +293,34 @@ describe('orders', () => {
     // The hat did not change: no mutation for it.
     const hat = subitems[1]!.id;
     expect(sim.mutations.filter((m) => m.field === 'change_multiple_column_values' && m.args.item_id === hat)).toHaveLength(0);
+  });
+
+  it('archives the subitem of a line item the order no longer has, and only that one', async () => {
+    const test = await prepared();
+    await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]);
+    const lines = [{ id: 'li-1', name: 'Socks', quantity: 2 }, { id: 'li-2', name: 'Hat', quantity: 1 }];
+    const [created] = await test.connector.sendRecords([order('o1', 'c1', lines)]);
+    const orderItem = sim.account.items.get(expectOk(created).destinationId!)!;
+    const [socks, hat] = orderItem.subitemIds.map((id) => sim.account.items.get(id)!);
+    const [updated] = await test.connector.sendRecords([recordItem({ resourceId: 'o1', resourceType: 'order', recordType: 'order', destinationId: orderItem.id, fields: { lines: [lines[0]!] }, record: { name: 'Order o1', customer: 'c1', state: 'Open', lines: [lines[0]!] }, previous: { lines } })]);
+    expectOk(updated);
+    expect(hat!.state).toBe('archived');
+    expect(socks!.state).toBe('active');
+    expect(sim.mutations.filter((m) => m.field === 'archive_item').map((m) => m.args.item_id)).toEqual([hat!.id]);
+  });
+
+  it('deletes the connected board\'s item of a removed line item when onDelete says delete', async () => {
+    const lineBoard = sim.account.createBoard({ name: 'Line items', columns: [{ id: 'line_id', type: 'text' }, { id: 'qty', type: 'numbers' }] });
+    const ordersWithLines = sim.account.createBoard({ name: 'Orders 2', columns: [{ id: 'ext_id', type: 'text' }, { id: 'lines_link', type: 'board_relation', boardIds: [lineBoard.id] }] });
+    const test = await prepared({ onDelete: 'delete', boards: { ...settings().boards, order: { board: ordersWithLines.id, externalIdColumn: 'ext_id', columns: {}, lineItems: { field: 'lines', mode: 'board_relation', board: lineBoard.id, column: 'lines_link', externalIdColumn: 'line_id', columns: { quantity: 'qty' } } } } });
+    const lines = [{ id: 'li-1', name: 'Socks', quantity: 2 }, { id: 'li-2', name: 'Hat', quantity: 1 }];
+    const [created] = await test.connector.sendRecords([recordItem({ resourceId: 'o1', resourceType: 'order', recordType: 'order', fields: { name: 'Order o1', lines } })]);
+    const orderId = expectOk(created).destinationId!;
+    const [updated] = await test.connector.sendRecords([recordItem({ resourceId: 'o1', resourceType: 'order', recordType: 'order', destinationId: orderId, fields: { lines: [lines[1]!] }, record: { name: 'Order o1', lines: [lines[1]!] }, previous: { lines } })]);
+    expectOk(updated);
+    expect(itemsOn(lineBoard).map((i) => i.name)).toEqual(['Hat']);
+    expect(sim.mutations.filter((m) => m.field === 'delete_item')).toHaveLength(1);
+    expect(sim.account.valueOf(orderId, 'lines_link')).toEqual({ linkedPulseIds: [{ linkedPulseId: Number(itemsOn(lineBoard)[0]!.id) }] });
   });
 
   it('writes line items into a long-text column in long_text mode', async () => {
@@ -368,5 +414,29 @@ describe('monday\'s errors and limits', () => {
     outcomes.forEach((o) => expectOk(o));
     expect(itemsOn(accounts)).toHaveLength(7);
     expect(sim.stats.budgetExhausted).toBe(0);
+  });
+});
+
+describe('the simulator, as monday answers', () => {
+  const post = (headers: Record<string, string>, query: string, variables: Record<string, unknown> = {}) =>
+    fetch(sim.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: TOKEN, ...headers }, body: JSON.stringify({ query, variables }) });
+  const boardQuery = 'query ($ids: [ID!]) { boards(ids: $ids) { id name } }';
+
+  it('serves a request without API-Version with its default version, as monday serves its current one', async () => {
+    const response = await post({}, boardQuery, { ids: [accounts.id] });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { data?: { boards: Array<{ id: string; name: string }> }; errors?: unknown };
+    expect(body.errors).toBeUndefined();
+    expect(body.data?.boards).toEqual([{ id: accounts.id, name: 'Accounts' }]);
+  });
+
+  it('serves the pinned version, and refuses a version it does not implement with monday\'s error shape', async () => {
+    const pinned = await post({ 'api-version': MONDAY_API_VERSION }, boardQuery, { ids: [accounts.id] });
+    expect(((await pinned.json()) as { data: { boards: unknown[] } }).data.boards).toHaveLength(1);
+    const other = await post({ 'api-version': '2019-01' }, boardQuery, { ids: [accounts.id] });
+    expect(other.status).toBe(400);
+    const body = (await other.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    expect(body.errors[0]!.extensions.code).toBe('InvalidVersionException');
+    expect(body.errors[0]!.message).toContain('2019-01');
   });
 });

@@ -5,9 +5,11 @@
 // owns (written only on create) and never a column no field maps. Board-relation columns link the items of the
 // commercetools ids they map (an order's customer): one not on monday yet fails the record for a retry, so an order
 // synced before its customer is linked once the customer's item exists. Line items become subitems, lines of a
-// long-text column, or items of a connected board (settings.lineItems). A delete archives (or deletes) the item.
+// long-text column, or items of a connected board (settings.lineItems); the items of line items an order no longer
+// has are archived (or deleted). An existing item whose group is another now (routing) is moved there. A delete
+// archives (or deletes) the item.
 import { PermanentError, RetryableError, type BatchOperation, type DeliveryError, type ItemOutcome, type RecordItem } from '../kit/index.ts';
-import type { MondayClient } from './client.ts';
+import { errorOfField, type MondayClient, type MondayError } from './client.ts';
 import { columnValue, lineItemsText, textOf } from './columns.ts';
 import { lookUp, lookupKey, upsertRows, type Row } from './rows.ts';
 import { columnIdOf, type BoardSpec, type MondayTarget } from './settings.ts';
@@ -23,7 +25,7 @@ interface Plan {
   createValues: Record<string, unknown>;
   updateValues: Record<string, unknown>;
   name: string;
-  lineItems: { rows: Row[]; changed: boolean } | undefined;
+  lineItems: { rows: Row[]; changed: boolean; board: string; externalIdColumn: string; removed: string[] } | undefined;
 }
 
 export const upsertItems: BatchOperation<MondayClient, RecordItem> = {
@@ -102,6 +104,18 @@ export const upsertItems: BatchOperation<MondayClient, RecordItem> = {
       outcomes[p.index] = { ok: true, destinationId: result.id, ...(p.item.resourceType === 'customer' && { personId: result.id }) };
       if (p.spec.lineItems?.mode === 'subitems' && (p.lineItems?.changed || result.created)) withSubitems.push({ p, parentId: result.id });
     });
+    // An item that was already there and whose (routed) group is another now moves there.
+    const placed = ready.flatMap((p, i) => {
+      const result = results[i]!;
+      return result.ok && !result.created && p.groupId !== undefined ? [{ p, id: result.id, groupId: p.groupId }] : [];
+    });
+    if (placed.length > 0) {
+      const moveErrors = await moveToGroups(client, placed);
+      placed.forEach(({ p }, i) => {
+        const error = moveErrors[i];
+        if (error) outcomes[p.index] = { ok: false, error };
+      });
+    }
     if (withSubitems.length > 0) {
       const rows = withSubitems.flatMap(({ p, parentId }) => p.lineItems!.rows.map((row) => ({ ...row, parentItemId: parentId })));
       const subResults = await upsertRows(client, rows);
@@ -113,6 +127,29 @@ export const upsertItems: BatchOperation<MondayClient, RecordItem> = {
         // The order's item is there (its id kept); its subitems are tried again with the record.
         if (failure && !failure.ok) outcomes[p.index] = { ok: false, error: failure.error };
       }
+    }
+
+    // Line items the order no longer has: their subitems (or items of the connected board) archived or deleted.
+    const withRemoved = plans.filter((p) => outcomes[p.index]?.ok === true && (p.lineItems?.removed.length ?? 0) > 0);
+    if (withRemoved.length > 0) {
+      const wantedLines = withRemoved.flatMap((p) => p.lineItems!.removed.map((externalId) => ({ boardId: p.lineItems!.board, column: p.lineItems!.externalIdColumn, externalId })));
+      const { found, failed } = await lookUp(client, wantedLines);
+      const toRemove: Array<{ p: Plan; id: string; board: string; externalId: string }> = [];
+      for (const p of withRemoved) {
+        for (const externalId of p.lineItems!.removed) {
+          const key = lookupKey(p.lineItems!.board, p.lineItems!.externalIdColumn, externalId);
+          const failure = failed.get(key);
+          if (failure) outcomes[p.index] = { ok: false, error: failure };
+          const id = found.get(key);
+          if (id) toRemove.push({ p, id, board: p.lineItems!.board, externalId });
+        }
+      }
+      const errors = await removeItemIds(client, toRemove.map(({ id }) => id));
+      toRemove.forEach(({ p, id, board, externalId }, i) => {
+        const error = errors[i];
+        if (error) outcomes[p.index] = { ok: false, error: error instanceof Error ? error : new PermanentError(`${p.what} line item ${externalId}: ${removalMutation(client)} ${id}: monday answered ${error.code ?? ''} ${error.message}`) };
+        else client.knownItems.delete(`${board}:${externalId}`);
+      });
     }
     return outcomes;
   },
@@ -194,7 +231,10 @@ function plan(client: MondayClient, item: RecordItem, index: number): Plan {
         const columnFields = Object.fromEntries(Object.entries(lines.columns).map(([lineField, spec]) => [columnIdOf(spec), lineField]));
         return { what: lineWhat, boardId: itemsBoardId, externalIdColumn: lines.externalIdColumn!, externalId: lineId, name: lineName, createValues: create, updateValues: update, columnFields };
       });
-      lineItems = { rows, changed: lineChanged };
+      // Lines the previous version had and this one has not: their items go as a deleted record's do.
+      const kept = new Set(rows.map((row) => row.externalId));
+      const removed = lineChanged ? [...before.keys()].filter((lineId) => !kept.has(lineId)) : [];
+      lineItems = { rows, changed: lineChanged, board: itemsBoardId, externalIdColumn: lines.externalIdColumn!, removed };
     }
   }
   return { item, index, what, spec, groupId: target?.group ?? spec.group, links, createValues, updateValues, name, lineItems };
@@ -223,22 +263,72 @@ export const removeItems: BatchOperation<MondayClient, RecordItem> = {
       if (!id) return (outcomes[index] = { ok: true });
       toRemove.push({ index, id });
     });
-    const mutation = client.settings.onDelete === 'delete' ? 'delete_item' : 'archive_item';
-    for (let start = 0; start < toRemove.length; start += client.mutationsPerRequest.value) {
-      const chunk = toRemove.slice(start, start + client.mutationsPerRequest.value);
-      const query = `mutation ctbridgeRemove(${chunk.map((_, i) => `$i${i}: ID`).join(', ')}) {\n  complexity { before after query reset_in_x_seconds }\n  ${chunk.map((_, i) => `m${i}: ${mutation}(item_id: $i${i}) { id }`).join('\n  ')}\n}`;
-      try {
-        const answer = await client.request(`${mutation === 'delete_item' ? 'deleting' : 'archiving'} ${chunk.length} items`, query, Object.fromEntries(chunk.map(({ id }, i) => [`i${i}`, id])), chunk.length * client.costPerMutation.value);
-        chunk.forEach(({ index, id }, i) => {
-          const error = answer.fieldErrors.find((e) => e.path === `m${i}`);
-          // Already gone in monday: what a delete wants.
-          outcomes[index] = !error || error.code === 'InvalidItemIdException' ? { ok: true } : { ok: false, error: new PermanentError(`${items[index]!.recordType} ${items[index]!.resourceId}: ${mutation} ${id}: monday answered ${error.code ?? ''} ${error.message}`) };
-          if (!error) client.knownItems.delete(`${specs[index]!.board}:${items[index]!.resourceId}`);
-        });
-      } catch (error) {
-        for (const { index } of chunk) outcomes[index] = { ok: false, error: error as DeliveryError };
-      }
-    }
+    const errors = await removeItemIds(client, toRemove.map(({ id }) => id));
+    toRemove.forEach(({ index, id }, i) => {
+      const error = errors[i];
+      if (!error) client.knownItems.delete(`${specs[index]!.board}:${items[index]!.resourceId}`);
+      outcomes[index] = !error ? { ok: true } : { ok: false, error: error instanceof Error ? error : new PermanentError(`${items[index]!.recordType} ${items[index]!.resourceId}: ${removalMutation(client)} ${id}: monday answered ${error.code ?? ''} ${error.message}`) };
+    });
     return outcomes;
   },
 };
+
+const removalMutation = (client: MondayClient) => (client.settings.onDelete === 'delete' ? 'delete_item' : 'archive_item');
+
+/**
+ * Archives (or deletes, settings.onDelete) items by id, as many per request as allowed. For each id: nothing when
+ * it is gone (an item monday no longer has counts as gone, what a removal wants), monday's error for that one
+ * mutation, or the failure of its whole request.
+ */
+async function removeItemIds(client: MondayClient, ids: string[]): Promise<Array<MondayError | DeliveryError | undefined>> {
+  const mutation = removalMutation(client);
+  const results = new Array<MondayError | DeliveryError | undefined>(ids.length);
+  for (let start = 0; start < ids.length; start += client.mutationsPerRequest.value) {
+    const chunk = ids.slice(start, start + client.mutationsPerRequest.value);
+    const query = `mutation ctbridgeRemove(${chunk.map((_, i) => `$i${i}: ID`).join(', ')}) {\n  complexity { before after query reset_in_x_seconds }\n  ${chunk.map((_, i) => `m${i}: ${mutation}(item_id: $i${i}) { id }`).join('\n  ')}\n}`;
+    try {
+      const answer = await client.request(`${mutation === 'delete_item' ? 'deleting' : 'archiving'} ${chunk.length} items`, query, Object.fromEntries(chunk.map((id, i) => [`i${i}`, id])), chunk.length * client.costPerMutation.value);
+      chunk.forEach((_, i) => {
+        const error = answer.fieldErrors.find((e) => e.path === `m${i}`);
+        results[start + i] = error && error.code !== 'InvalidItemIdException' ? error : undefined;
+      });
+    } catch (error) {
+      chunk.forEach((_, i) => (results[start + i] = error as DeliveryError));
+    }
+  }
+  return results;
+}
+
+/**
+ * Moves existing items into the group they belong in now (a when: block routed them elsewhere, or the board's
+ * group changed): their groups are read (one query per 100 items), and those elsewhere get move_item_to_group,
+ * as aliases of as few requests as allowed. For each item: nothing, or why it could not be moved.
+ */
+async function moveToGroups(client: MondayClient, placed: Array<{ p: Plan; id: string; groupId: string }>): Promise<Array<DeliveryError | undefined>> {
+  const errors = new Array<DeliveryError | undefined>(placed.length);
+  const current = new Map<string, string>();
+  for (let start = 0; start < placed.length; start += 100) {
+    const chunk = placed.slice(start, start + 100);
+    try {
+      const answer = await client.request(`reading the groups of ${chunk.length} items`, 'query ctbridgeGroups($ids: [ID!], $limit: Int) {\n  complexity { before after query reset_in_x_seconds }\n  items(ids: $ids, limit: $limit) { id group { id } }\n}', { ids: chunk.map(({ id }) => id), limit: chunk.length }, chunk.length * 3);
+      for (const item of (answer.data.items as Array<{ id: string; group: { id: string } | null } | null> | null) ?? []) if (item?.group) current.set(String(item.id), item.group.id);
+    } catch (error) {
+      chunk.forEach((_, i) => (errors[start + i] = error as DeliveryError));
+    }
+  }
+  const moves = placed.map((entry, at) => ({ ...entry, at })).filter(({ id, groupId, at }) => errors[at] === undefined && current.has(id) && current.get(id) !== groupId);
+  for (let start = 0; start < moves.length; start += client.mutationsPerRequest.value) {
+    const chunk = moves.slice(start, start + client.mutationsPerRequest.value);
+    const query = `mutation ctbridgeMove(${chunk.map((_, i) => `$i${i}: ID, $g${i}: String!`).join(', ')}) {\n  complexity { before after query reset_in_x_seconds }\n  ${chunk.map((_, i) => `m${i}: move_item_to_group(item_id: $i${i}, group_id: $g${i}) { id }`).join('\n  ')}\n}`;
+    try {
+      const answer = await client.request(`moving ${chunk.length} items to their groups`, query, Object.fromEntries(chunk.flatMap(({ id, groupId }, i) => [[`i${i}`, id], [`g${i}`, groupId]])), chunk.length * client.costPerMutation.value, chunk.length);
+      chunk.forEach(({ p, id, groupId, at }, i) => {
+        const error = answer.fieldErrors.find((e) => e.path === `m${i}`);
+        if (error) errors[at] = errorOfField(`${p.what}: move_item_to_group ${id} to ${groupId}: monday answered ${error.code ?? ''} ${error.message}`, error);
+      });
+    } catch (error) {
+      for (const { at } of chunk) errors[at] = error as DeliveryError;
+    }
+  }
+  return errors;
+}
