@@ -20,6 +20,7 @@ import { configSchema } from '../src/config/schema.ts';
 import { startRuntime } from '../src/runtime.ts';
 import type { SimBoard } from '../src/sandbox/monday/account.ts';
 import { MONDAY_API_VERSION, MUTATION_COST, startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
+import { BenchCustomers, inParallel } from './bench-customers.ts';
 
 const argv = process.argv.slice(2);
 const WINDOWS = Math.max(1, Number(argv[argv.indexOf('--windows') + 1] ?? 2) || 2);
@@ -49,26 +50,8 @@ export interface MondayFigures {
   ctbridgeDeadLetters: number;
 }
 
-let sequence = 0;
-const latest = new Map<string, Record<string, unknown>>();
-function customerMessage(id: string, version: number, email: string): Record<string, unknown> {
-  sequence += 1;
-  const customer = { id, version, email, firstName: `F${version}`, lastName: 'Bench' };
-  latest.set(id, customer);
-  return {
-    notificationType: 'Message',
-    projectKey: 'bench',
-    id: `msg-${sequence}`,
-    version: 1,
-    sequenceNumber: version,
-    resource: { typeId: 'customer', id },
-    resourceVersion: version,
-    type: version === 1 ? 'CustomerCreated' : 'CustomerFirstNameSet',
-    ...(version === 1 ? { customer } : { firstName: customer.firstName, customer }),
-    createdAt: new Date().toISOString(),
-    lastModifiedAt: new Date().toISOString(),
-  };
-}
+/** The bench's commercetools: each customer at its latest version, as the messages announce them. */
+const customers = new BenchCustomers();
 
 async function simulator(): Promise<{ sim: MondaySimulator; board: SimBoard }> {
   const sim = await startMondaySimulator({ token: TOKEN, budgetPerMinute: BUDGET_PER_MINUTE });
@@ -103,7 +86,7 @@ async function runCtbridge(): Promise<{ rate: number; refused: number; deadLette
   const { sim, board } = await simulator();
   const runtime = await startCtbridge(sim, board, join(dir, 'bench.db'));
   try {
-    const messages = Array.from({ length: CUSTOMERS }, (_, i) => customerMessage(`c-${i}`, 1, `c${i}@example.com`));
+    const messages = Array.from({ length: CUSTOMERS }, (_, i) => customers.message(`c-${i}`, 1, `c${i}@example.com`));
     for (let i = 0; i < messages.length; i += 100) await runtime.post(messages.slice(i, i + 100));
     const rate = await sustainedRate(sim, board, () => sim.account.itemsOf(board.id).length >= CUSTOMERS);
     const deadLetters = (await runtime.runtime.store.db.selectFrom('dead_letters').select('id').execute()).length;
@@ -132,14 +115,7 @@ async function startCtbridge(sim: MondaySimulator, board: SimBoard, file: string
       },
     ],
   });
-  const fetcher = {
-    fetchByIds: (_typeId: string, ids: string[]) => Promise.resolve(new Map(ids.flatMap((id) => (latest.has(id) ? [[id, structuredClone(latest.get(id)!)] as const] : [])))),
-    fetchReferenced: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
-    fetchOrdersOf: () => Promise.resolve(new Map<string, Record<string, unknown>[]>()),
-    fetchOrdersOfPayments: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
-    fetchGuestOrders: () => Promise.resolve([]),
-  };
-  const runtime = await startRuntime({ config, logger: pino({ level: 'error' }), fetcher, listen: true });
+  const runtime = await startRuntime({ config, logger: pino({ level: 'error' }), fetcher: customers.fetcher, listen: true });
   const post = (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
   return { runtime, post };
 }
@@ -176,20 +152,11 @@ function naiveHandler(sim: MondaySimulator, board: SimBoard) {
   };
 }
 
-async function inParallel(messages: Array<Record<string, unknown>>, concurrency: number, handle: (message: Record<string, unknown>) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < messages.length && !stop()) await handle(messages[next++]!);
-    }),
-  );
-}
-
 async function runNaive(): Promise<{ rate: number; refused: number }> {
   const { sim, board } = await simulator();
   let finished = false;
   try {
-    const messages = Array.from({ length: CUSTOMERS }, (_, i) => customerMessage(`n-${i}`, 1, `n${i}@example.com`));
+    const messages = Array.from({ length: CUSTOMERS }, (_, i) => customers.message(`n-${i}`, 1, `n${i}@example.com`));
     const working = inParallel(messages, 16, naiveHandler(sim, board), () => finished);
     const rate = await sustainedRate(sim, board, () => sim.account.itemsOf(board.id).length >= CUSTOMERS);
     finished = true;
@@ -208,7 +175,7 @@ async function bursty(): Promise<{ ctbridge: number; naive: number }> {
   const naive = await simulator();
   const handle = naiveHandler(naive.sim, naive.board);
   try {
-    const created = Array.from({ length: BURST.customers }, (_, i) => customerMessage(`b-${i}`, 1, `b${i}@example.com`));
+    const created = Array.from({ length: BURST.customers }, (_, i) => customers.message(`b-${i}`, 1, `b${i}@example.com`));
     await runtime.post(created);
     await inParallel(created, 16, handle);
     const settled = (sim: MondaySimulator, board: SimBoard, version: number) => sim.account.itemsOf(board.id).length === BURST.customers && sim.account.itemsOf(board.id).every((item) => item.name === `F${version} Bench`);
@@ -217,7 +184,7 @@ async function bursty(): Promise<{ ctbridge: number; naive: number }> {
     const naiveBefore = naive.sim.stats.calls;
     let posted = 0;
     for (let update = 2; update <= BURST.updates + 1; update += 1) {
-      const round = Array.from({ length: BURST.customers }, (_, i) => customerMessage(`b-${i}`, update, `b${i}@example.com`));
+      const round = Array.from({ length: BURST.customers }, (_, i) => customers.message(`b-${i}`, update, `b${i}@example.com`));
       await runtime.post(round);
       await inParallel(round, 16, handle);
       posted += BURST.customers;
