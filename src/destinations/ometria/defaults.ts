@@ -26,6 +26,16 @@ function consentFields(name: string, source: ConsentSource | undefined): Record<
       [`${name}_at`]: { first: [...(source.timestampField ? [`custom.fields.${source.timestampField}`] : []), 'lastModifiedAt'], pipe: ['iso8601'] },
     };
   }
+  if ('customObject' in source) {
+    // The custom object keyed by the customer's id (or key, or number) in the container (mapping/references.ts reads
+    // them in one query per batch); no object: not opted in, as an unset custom field.
+    const { container, keyFrom, field, timestampField } = source.customObject;
+    const object = `customObjects.${container}.${keyFrom}.obj`;
+    return {
+      [name]: { path: `${object}.value.${field}`, pipe: [{ default: { value: false } }] },
+      [`${name}_at`]: { first: [...(timestampField ? [`${object}.value.${timestampField}`] : []), `${object}.lastModifiedAt`, 'lastModifiedAt'], pipe: ['iso8601'] },
+    };
+  }
   return {
     [name]: { jsonata: `customerGroup.obj.key in ${json(source.customerGroups)}` },
     [`${name}_at`]: { path: 'lastModifiedAt', pipe: ['iso8601'] },
