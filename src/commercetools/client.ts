@@ -292,6 +292,8 @@ function requestFor(api: ByProjectKeyRequestBuilder, typeId: QueryableType, quer
       return api.discountCodes().get({ queryArgs });
     case 'key-value-document':
       return api.customObjects().get({ queryArgs });
+    case 'category':
+      return api.categories().get({ queryArgs });
     case 'business-unit':
       return api.businessUnits().get({ queryArgs });
     case 'customer':

@@ -11,8 +11,11 @@
 import type { PathStep } from './path.ts';
 import { readPath } from './path.ts';
 
-/** The types a mapping may expand: the slowly changing ones a record points at (an order's discount codes: their code). */
-export const EXPANDABLE_TYPES = ['customer-group', 'store', 'channel', 'state', 'discount-code', 'key-value-document'] as const;
+/**
+ * The types a mapping may expand: the slowly changing ones a record points at (an order's discount codes: their code;
+ * a product's categories, with their ancestors: a category path), and custom objects.
+ */
+export const EXPANDABLE_TYPES = ['customer-group', 'store', 'channel', 'state', 'discount-code', 'key-value-document', 'category'] as const;
 export type ExpandableType = (typeof EXPANDABLE_TYPES)[number];
 
 /**
@@ -115,34 +118,76 @@ export function createReferenceExpander(load: ReferenceLoader, options: Referenc
     return loads;
   }
 
+  /** The object a target names: from the cache, a load this call started or joined, or a load of its own. */
+  async function objectOf(target: Wanted, loads: Map<string, Promise<Record<string, unknown> | null>>): Promise<Record<string, unknown> | null> {
+    const key = cacheKey(target);
+    const hit = cached(key);
+    return hit !== undefined ? hit : await (loads.get(key) ?? inFlight.get(key) ?? loadOne(target, key));
+  }
+
+  /**
+   * A category with its ancestors expanded too (root first, as commercetools lists them), so a mapping can write a
+   * category's path (`ancestors.obj.name` then `name`); the ancestors of every category of a batch in one query.
+   */
+  async function withAncestors(objects: ReadonlyArray<Record<string, unknown> | null>): Promise<Map<Record<string, unknown>, Record<string, unknown>>> {
+    const categories = [...new Set(objects.filter((object): object is Record<string, unknown> => object !== null && Array.isArray(object.ancestors)))];
+    const wanted = categories.flatMap((category) => (category.ancestors as unknown[]).flatMap((reference) => referenceTarget(reference) ?? []));
+    const out = new Map<Record<string, unknown>, Record<string, unknown>>();
+    if (wanted.length === 0) return out;
+    const loads = loadMissing(wanted);
+    for (const category of categories) {
+      const ancestors = await Promise.all(
+        (category.ancestors as unknown[]).map(async (reference) => {
+          const target = referenceTarget(reference);
+          const object = target ? await objectOf(target, loads) : null;
+          return object !== null ? { ...(reference as object), obj: object } : reference;
+        }),
+      );
+      out.set(category, { ...category, ancestors });
+    }
+    return out;
+  }
+
   return {
     async expand(requests) {
       const wanted: Wanted[] = [];
       const perRequest = requests.map(({ resource, references }) =>
-        references.flatMap((path) => {
-          const target = wantedAt(resource, path);
-          if (target) wanted.push(target);
-          return target ? [{ path, target }] : [];
-        }),
+        references.flatMap((path) =>
+          wantedAt(resource, path).map(({ at, target }) => {
+            wanted.push(target);
+            return { path: at, target };
+          }),
+        ),
       );
       if (wanted.length === 0) return requests.map((request) => request.resource);
       const loads = loadMissing(wanted);
-      return Promise.all(
-        requests.map(async ({ resource }, index) => {
-          let expanded = resource;
+      const found = await Promise.all(
+        perRequest.map(async (targets) => {
           try {
-            for (const { path, target } of perRequest[index]!) {
-              const key = cacheKey(target);
-              const hit = cached(key);
-              const object = hit !== undefined ? hit : await (loads.get(key) ?? inFlight.get(key) ?? loadOne(target, key));
-              if (object !== null) expanded = withExpanded(expanded, path, object);
-            }
+            return await Promise.all(targets.map(({ target }) => objectOf(target, loads)));
           } catch (error) {
             return error instanceof Error ? error : new Error(String(error));
           }
-          return expanded;
         }),
       );
+      let categories: Map<Record<string, unknown>, Record<string, unknown>>;
+      try {
+        categories = await withAncestors(found.flatMap((objects) => (objects instanceof Error ? [] : objects)));
+      } catch (error) {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        return requests.map(() => failure);
+      }
+      return requests.map(({ resource }, index) => {
+        const objects = found[index]!;
+        if (objects instanceof Error) return objects;
+        let expanded = resource;
+        perRequest[index]!.forEach(({ path, target }, at) => {
+          const object = objects[at];
+          if (object === null || object === undefined) return;
+          expanded = withExpanded(expanded, path, target.typeId === 'category' ? (categories.get(object) ?? object) : object);
+        });
+        return expanded;
+      });
     },
   };
 
@@ -154,15 +199,25 @@ export function createReferenceExpander(load: ReferenceLoader, options: Referenc
   }
 }
 
-/** What the reference at `path` points at, when it is an expandable reference not expanded yet. */
-function wantedAt(resource: unknown, path: readonly PathStep[]): Wanted | undefined {
+/**
+ * What the reference at `path` points at, when it is an expandable reference not expanded yet; a list of references
+ * (a product's categories) gives one per element, each at its own path.
+ */
+function wantedAt(resource: unknown, path: readonly PathStep[]): Array<{ at: readonly PathStep[]; target: Wanted }> {
   if (path[0] === CUSTOM_OBJECTS_STEP && path.length === 3) {
     const [, container, keyField] = path;
     const key = resource !== null && typeof resource === 'object' ? (resource as Record<string, unknown>)[keyField as string] : undefined;
-    if (typeof container !== 'string' || (typeof key !== 'string' && typeof key !== 'number') || String(key) === '') return undefined;
-    return { typeId: 'key-value-document', by: 'key', value: `${container}/${String(key)}` };
+    if (typeof container !== 'string' || (typeof key !== 'string' && typeof key !== 'number') || String(key) === '') return [];
+    return [{ at: path, target: { typeId: 'key-value-document', by: 'key', value: `${container}/${String(key)}` } }];
   }
   const reference = readPath(resource, path);
+  if (Array.isArray(reference)) return reference.flatMap((element, index) => (referenceTarget(element) ? [{ at: [...path, index], target: referenceTarget(element)! }] : []));
+  const target = referenceTarget(reference);
+  return target ? [{ at: path, target }] : [];
+}
+
+/** What a reference points at, when it is an expandable one not expanded yet. */
+function referenceTarget(reference: unknown): Wanted | undefined {
   if (reference === null || typeof reference !== 'object') return undefined;
   const { typeId, id, key, obj } = reference as Record<string, unknown>;
   if (obj !== undefined || typeof typeId !== 'string' || !expandable.has(typeId)) return undefined;

@@ -1,3 +1,6 @@
+// The Ometria connector against the commercetools emulator (read through the official SDK), on both stores.
+// Products: a product's categories reach Ometria as attributes of type "category" labelled with the normalised
+// path ("Women > Shoes > Sneakers"), the ancestors read by the reference expander.
 // Consent kept in commercetools custom objects (one per customer, in a container, keyed by the customer's id), sent
 // to Ometria: end to end on both stores against the commercetools emulator (through the official SDK) and the
 // Ometria simulator — the object's e-mail and SMS consent become marketing_optin and channels.sms with the object's
@@ -75,7 +78,7 @@ describe('custom objects read in batches', () => {
   });
 });
 
-describe.each(testStores)('Ometria consent from custom objects on $name', (testStore) => {
+describe.each(testStores)('the Ometria connector against the commercetools emulator on $name', (testStore) => {
   let runtime: Runtime;
   let sim: OmetriaSimulator;
   const post = (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
@@ -109,6 +112,40 @@ describe.each(testStores)('Ometria consent from custom objects on $name', (testS
     await runtime.stop();
     await sim.close();
     await testStore.cleanup();
+  });
+
+  it('sends a product\'s categories as normalised category paths', async () => {
+    const suffix = testStore.name;
+    const category = async (key: string, name: string, parent?: string) => (await commercetools.api.categories().post({ body: { key: `${key}-${suffix}`, name: { en: name }, slug: { en: `${key}-${suffix}` }, ...(parent && { parent: { typeId: 'category', key: `${parent}-${suffix}` } }) } }).execute()).body;
+    await category('women', 'Women');
+    await category('shoes', 'Shoes', 'women');
+    const sneakers = await category('sneakers', 'Sneakers', 'shoes');
+    const sale = await category('sale', 'Sale');
+    const productType = (await commercetools.api.productTypes().post({ body: { key: `shoe-${suffix}`, name: `Shoe ${suffix}`, description: 'shoes' } }).execute()).body;
+    const draft = await commercetools.api
+      .products()
+      .post({
+        body: {
+          key: `runner-${suffix}`,
+          productType: { typeId: 'product-type', id: productType.id },
+          name: { en: 'Runner' },
+          slug: { en: `runner-${suffix}` },
+          categories: [{ typeId: 'category', id: sneakers.id }, { typeId: 'category', id: sale.id }],
+          masterVariant: { sku: `RUN-1-${suffix}`, prices: [{ value: { currencyCode: 'EUR', centAmount: 9900 } }] },
+          variants: [{ sku: `RUN-2-${suffix}` }],
+          publish: true,
+        },
+      })
+      .execute();
+    expect((await post({ ...messageBase(draft.body.id, draft.body.version, 'product'), projectKey: PROJECT, type: 'ProductCreated' })).status).toBe(202);
+    await eventually(() => sim.records.product.get(draft.body.id) !== undefined && sim.records.product.get(`RUN-2-${suffix}`) !== undefined, 'the product and its variant');
+    const categories = [
+      { type: 'category', id: `sneakers-${suffix}`, label: 'Women > Shoes > Sneakers' },
+      { type: 'category', id: `sale-${suffix}`, label: 'Sale' },
+    ];
+    expect(sim.records.product.get(draft.body.id)!.attributes).toEqual(categories);
+    expect(sim.records.product.get(`RUN-2-${suffix}`)!.attributes).toEqual(categories);
+    expect(sim.errors).toEqual([]);
   });
 
   it('sends the consent a customer\'s custom object holds, with its times; no object: not opted in', async () => {
