@@ -1,6 +1,7 @@
 // The Ometria connector against the commercetools emulator (read through the official SDK), on both stores.
 // Products: a product's categories reach Ometria as attributes of type "category" labelled with the normalised
-// path ("Women > Shoes > Sneakers"), the ancestors read by the reference expander.
+// path ("Women > Shoes > Sneakers"), the ancestors read by the reference expander; the sandbox's change generator's
+// product changes (a price changed and published, a product unpublished) reach Ometria as commercetools sends them.
 // Consent kept in commercetools custom objects (one per customer, in a container, keyed by the customer's id), sent
 // to Ometria: end to end on both stores against the commercetools emulator (through the official SDK) and the
 // Ometria simulator — the object's e-mail and SMS consent become marketing_optin and channels.sms with the object's
@@ -14,6 +15,7 @@ import { configSchema } from '../src/config/schema.ts';
 import { createReferenceExpander } from '../src/mapping/references.ts';
 import { compilePath } from '../src/mapping/path.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
+import { createChangeGenerator } from '../src/sandbox/changes.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { startOmetriaSimulator, type OmetriaSimulator } from '../src/sandbox/ometria/simulator.ts';
 import { testStores } from './support/stores.ts';
@@ -97,6 +99,8 @@ describe.each(testStores)('the Ometria connector against the commercetools emula
           apiKey: API_KEY,
           baseUrl: sim.url,
           collection: 'shop',
+          stores: ['uk'],
+          currencies: ['EUR'],
           consent: {
             email: { customObject: { container: 'consent', field: 'email.optin', timestampField: 'email.at' } },
             sms: { customObject: { container: 'consent', field: 'sms' } },
@@ -145,6 +149,30 @@ describe.each(testStores)('the Ometria connector against the commercetools emula
     ];
     expect(sim.records.product.get(draft.body.id)!.attributes).toEqual(categories);
     expect(sim.records.product.get(`RUN-2-${suffix}`)!.attributes).toEqual(categories);
+    expect(sim.errors).toEqual([]);
+  });
+
+  it('the change generator\'s product changes reach Ometria: a new price in the listing, an unpublished product inactive', async () => {
+    const suffix = testStore.name;
+    const productType = (await commercetools.api.productTypes().post({ body: { key: `tee-${suffix}`, name: `Tee ${suffix}`, description: 'tees' } }).execute()).body;
+    const product = (
+      await commercetools.api
+        .products()
+        .post({ body: { key: `tee-${suffix}`, productType: { typeId: 'product-type', id: productType.id }, name: { en: 'Tee' }, slug: { en: `tee-${suffix}` }, masterVariant: { sku: `TEE-${suffix}`, prices: [{ value: { currencyCode: 'EUR', centAmount: 2000 } }] }, publish: true } })
+        .execute()
+    ).body;
+    const generator = createChangeGenerator(commercetools, { projectKey: PROJECT, seed: 7 });
+    const priced = await generator.changeProductPrice(product.id);
+    expect(priced.messages.map((m) => m.type)).toEqual(['ProductPriceChanged', 'ProductPublished']);
+    expect((await post([...priced.messages, ...priced.changes])).status).toBe(202);
+    const current = (await commercetools.api.products().withId({ ID: product.id }).get().execute()).body.masterData.current.masterVariant.prices![0]!.value.centAmount;
+    expect(current).not.toBe(2000);
+    await eventually(() => (sim.records.product.get(product.id)?.listings as Array<{ price: number }> | undefined)?.[0]?.price === current / 100, 'the new price in Ometria');
+    expect(sim.records.product.get(product.id)).toMatchObject({ is_active: true, title: 'Tee', listings: [{ store: 'uk', currency: 'EUR', price: current / 100 }] });
+    const unpublished = await generator.toggleProductPublication(product.id);
+    expect(unpublished.messages.map((m) => m.type)).toEqual(['ProductUnpublished']);
+    await post([...unpublished.messages, ...unpublished.changes]);
+    await eventually(() => sim.records.product.get(product.id)?.is_active === false, 'the product inactive in Ometria');
     expect(sim.errors).toEqual([]);
   });
 
