@@ -44,7 +44,10 @@ export interface CommercetoolsClient {
    * Products come as the product resource (masterData with current and staged).
    */
   fetchByIds(typeId: FetchableTypeId, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
-  /** Objects a resource references (customer groups, stores, channels, states) by id or key, keyed by that. */
+  /**
+   * Objects a resource references (customer groups, stores, channels, states, custom objects) by id or key, keyed
+   * by that; custom objects by key are asked for as `<container>/<key>`.
+   */
   fetchReferenced(typeId: ExpandableType, by: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>>;
   /**
    * Each customer's orders in every store, oldest first (createdAt, then id), paged; customers without orders are
@@ -178,6 +181,35 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
   };
 
   /**
+   * Custom objects asked for as `<container>/<key>`: one `key in (...)` query per container and chunk of keys
+   * (GET /custom-objects/{container}), keyed as asked.
+   */
+  const customObjectsByKey = async (values: string[]): Promise<Map<string, Record<string, unknown>>> => {
+    const byContainer = new Map<string, string[]>();
+    for (const value of values) {
+      const slash = value.indexOf('/');
+      if (slash <= 0 || slash === value.length - 1) continue;
+      const keys = byContainer.get(value.slice(0, slash)) ?? [];
+      keys.push(value.slice(slash + 1));
+      byContainer.set(value.slice(0, slash), keys);
+    }
+    const found = new Map<string, Record<string, unknown>>();
+    const queries = [...byContainer].flatMap(([container, keys]) =>
+      chunked(keys).map(async (chunk) => {
+        try {
+          const queryArgs = { where: `key in (${chunk.map(quotePredicateString).join(', ')})`, limit: chunk.length, withTotal: false };
+          const response = await api.customObjects().withContainer({ container }).get({ queryArgs }).execute();
+          for (const object of response.body.results as unknown as Record<string, unknown>[]) found.set(`${container}/${String(object.key)}`, object);
+        } catch (error) {
+          throw toDeliveryErrorFromCommercetools(error, `querying the custom objects of container ${container}`, redact);
+        }
+      }),
+    );
+    await Promise.all(queries);
+    return found;
+  };
+
+  /**
    * The orders of some customers (or, `guests`, the guest orders of some emails), page by page; a chunk too big to
    * page through is split, down to one customer.
    */
@@ -234,7 +266,7 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
       return queryIn(typeId, 'id', ids);
     },
     fetchReferenced(typeId, by, values) {
-      return queryIn(typeId, by, values);
+      return typeId === 'key-value-document' && by === 'key' ? customObjectsByKey(values) : queryIn(typeId, by, values);
     },
     close() {
       closing.abort();
@@ -258,6 +290,10 @@ function requestFor(api: ByProjectKeyRequestBuilder, typeId: QueryableType, quer
       return api.states().get({ queryArgs });
     case 'discount-code':
       return api.discountCodes().get({ queryArgs });
+    case 'key-value-document':
+      return api.customObjects().get({ queryArgs });
+    case 'category':
+      return api.categories().get({ queryArgs });
     case 'business-unit':
       return api.businessUnits().get({ queryArgs });
     case 'customer':

@@ -1,7 +1,8 @@
 // Makes realistic changes to commercetools resources through the API and returns the subscription notifications
 // the real platform would deliver for them (the emulator emits none): Messages in the Platform format and
 // ResourceCreated / ResourceUpdated change notifications, with versions taken from what the API answered. Also
-// scrambles a delivery stream with duplicates and reordering, as real queues do.
+// scrambles a delivery stream with duplicates and reordering, as real queues do. Products change too (a price
+// changed and published, a product unpublished or published again), so the sandbox shows products arriving.
 import { randomUUID } from 'node:crypto';
 import type {
   ByProjectKeyRequestBuilder,
@@ -13,13 +14,14 @@ import type {
   Order,
   OrderState,
   Payment,
+  Product,
   TransactionDraft,
   UserProvidedIdentifiers,
 } from '@commercetools/platform-sdk';
 import { CATALOGUE_SKUS, Random, countryProfile, customerDraft, emailLocalPart, randomPerson } from './seed.ts';
 import type { CountryCode, SeededShop } from './seed.ts';
 
-export type ChangeTypeId = 'customer' | 'order' | 'payment';
+export type ChangeTypeId = 'customer' | 'order' | 'payment' | 'product';
 
 interface Envelope {
   projectKey: string;
@@ -45,7 +47,7 @@ export type ResourceUpdatedNotification = Envelope & { notificationType: 'Resour
 export type ChangeNotification = ResourceCreatedNotification | ResourceUpdatedNotification;
 export type PlatformNotification = PlatformMessage | ChangeNotification;
 
-export type ChangeKind = 'customer-name' | 'customer-email' | 'customer-created' | 'order-state' | 'order-created' | 'payment-transaction';
+export type ChangeKind = 'customer-name' | 'customer-email' | 'customer-created' | 'order-state' | 'order-created' | 'payment-transaction' | 'product-price' | 'product-publication';
 
 export interface AppliedChange {
   kind: ChangeKind;
@@ -77,6 +79,13 @@ export interface ChangeGenerator {
   changeOrderState(orderId: string, orderState?: OrderState): Promise<AppliedChange>;
   createOrder(customerId: string): Promise<AppliedChange>;
   addPaymentTransaction(paymentId: string, transaction?: Partial<TransactionDraft>): Promise<AppliedChange>;
+  /**
+   * A price of the product's master variant changed by a few percent (up or down) and published, as a merchandiser
+   * would: ProductPriceChanged (staged) then ProductPublished, one request each.
+   */
+  changeProductPrice(productId: string): Promise<AppliedChange>;
+  /** A published product unpublished (ProductUnpublished), an unpublished one published again (ProductPublished). */
+  toggleProductPublication(productId: string): Promise<AppliedChange>;
   /** One change picked at random (weighted towards the common ones) from the shop's resources. */
   randomChange(): Promise<AppliedChange>;
   /** `count` successive name changes of one customer, as a burst of edits would produce. */
@@ -109,6 +118,7 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
   const customerIds = [...(options.shop?.customerIds ?? [])];
   const orderIds = [...(options.shop?.orderIds ?? [])];
   const paymentIds = [...(options.shop?.paymentIds ?? [])];
+  const productIds = [...(options.shop?.productIds ?? [])];
   const customerCountry = new Map<string, CountryCode>((options.shop?.customers ?? []).map((c) => [c.id, c.country]));
   const sequenceNumbers = new Map<string, number>();
   const locks = new Map<string, Promise<unknown>>();
@@ -176,6 +186,17 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
   const getCustomer = async (id: string) => (await api.customers().withId({ ID: id }).get().execute()).body;
   const getOrder = async (id: string) => (await api.orders().withId({ ID: id }).get().execute()).body;
   const getPayment = async (id: string) => (await api.payments().withId({ ID: id }).get().execute()).body;
+  const getProduct = async (id: string) => (await api.products().withId({ ID: id }).get().execute()).body;
+  const productUpdate = async (product: Product, action: Record<string, unknown>) =>
+    (await api.products().withId({ ID: product.id }).post({ body: { version: product.version, actions: [action as never] } }).execute()).body;
+  /** ProductPublished as commercetools sends it: the published projection (current data) with it. */
+  const published = (after: Product, versionBefore: number): PlatformMessage =>
+    message('product', after, versionBefore, productIdentifiers(after), {
+      type: 'ProductPublished',
+      removedImageUrls: [],
+      scope: 'All',
+      productProjection: { id: after.id, version: after.version, key: after.key, productType: after.productType, ...after.masterData.current, published: true, hasStagedChanges: false, createdAt: after.createdAt, lastModifiedAt: after.lastModifiedAt },
+    });
 
   const countryOf = (customer: Customer): CountryCode => {
     const known = customerCountry.get(customer.id);
@@ -348,6 +369,50 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
       });
     },
 
+    changeProductPrice(productId) {
+      return serialised(productId, async () => {
+        const before = await getProduct(productId);
+        const price = before.masterData.staged.masterVariant.prices?.[0];
+        if (!price) throw new Error(`product ${before.key ?? productId} has no price to change`);
+        const factor = 1 + (random.chance(0.5) ? 1 : -1) * random.int(3, 15) / 100;
+        const centAmount = Math.max(100, Math.round((price.value.centAmount * factor) / 10) * 10 - 1);
+        const newPrice = { ...price, value: { ...price.value, centAmount } };
+        const changed = await productUpdate(before, { action: 'changePrice', priceId: price.id, price: { value: { type: 'centPrecision', currencyCode: price.value.currencyCode, centAmount, fractionDigits: price.value.fractionDigits } }, staged: true });
+        const after = await productUpdate(changed, { action: 'publish', scope: 'All' });
+        const identifiers = productIdentifiers(after);
+        return {
+          kind: 'product-price' as const,
+          summary: `product ${after.key ?? productId}: ProductPriceChanged (${price.value.currencyCode} ${price.value.centAmount} → ${centAmount}) + ProductPublished`,
+          resource: { typeId: 'product' as const, id: productId },
+          oldVersion: before.version,
+          version: after.version,
+          messages: [
+            message('product', changed, before.version, identifiers, { type: 'ProductPriceChanged', variantId: before.masterData.staged.masterVariant.id, oldPrice: price, newPrice, staged: true }),
+            published(after, changed.version),
+          ],
+          changes: [updated('product', changed, before.version, identifiers), updated('product', after, changed.version, identifiers)],
+        };
+      });
+    },
+
+    toggleProductPublication(productId) {
+      return serialised(productId, async () => {
+        const before = await getProduct(productId);
+        const unpublishing = before.masterData.published;
+        const after = await productUpdate(before, unpublishing ? { action: 'unpublish' } : { action: 'publish', scope: 'All' });
+        const identifiers = productIdentifiers(after);
+        return {
+          kind: 'product-publication' as const,
+          summary: `product ${after.key ?? productId}: ${unpublishing ? 'ProductUnpublished' : 'ProductPublished'}`,
+          resource: { typeId: 'product' as const, id: productId },
+          oldVersion: before.version,
+          version: after.version,
+          messages: [unpublishing ? message('product', after, before.version, identifiers, { type: 'ProductUnpublished' }) : published(after, before.version)],
+          changes: [updated('product', after, before.version, identifiers)],
+        };
+      });
+    },
+
     async randomChange() {
       const roll = random.next();
       if (customerIds.length === 0 || roll < 0.04) return generator.createCustomer();
@@ -358,6 +423,11 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
         const orderId = random.pick(orderIds);
         const order = await getOrder(orderId);
         if (pickNextState(random, order.orderState)) return generator.changeOrderState(orderId);
+      }
+      // Merchandising: mostly price changes, now and then a product taken off the shop or put back.
+      if (roll < 0.86 && productIds.length > 0) {
+        const productId = random.pick(productIds);
+        return random.chance(0.75) ? generator.changeProductPrice(productId) : generator.toggleProductPublication(productId);
       }
       if (paymentIds.length > 0) return generator.addPaymentTransaction(random.pick(paymentIds));
       return generator.changeCustomerName(random.pick(customerIds));
@@ -427,6 +497,10 @@ function customerIdentifiers(customer: Customer): UserProvidedIdentifiers {
 
 function orderIdentifiers(order: Order): UserProvidedIdentifiers {
   return order.orderNumber ? { orderNumber: order.orderNumber } : {};
+}
+
+function productIdentifiers(product: Product): UserProvidedIdentifiers {
+  return product.key ? { key: product.key } : {};
 }
 
 function paymentIdentifiers(payment: Payment): UserProvidedIdentifiers {

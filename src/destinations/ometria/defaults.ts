@@ -2,7 +2,8 @@
 // collection, stores and currencies: customers → contacts (with consent from where the settings say commercetools
 // keeps it), orders → orders (decimal totals in the order's currency, status through the settings' table, invalid
 // when cancelled, addresses without street lines, the first discount code, line items with variant options and
-// refunded quantities), products → products with variants and listings per store and currency, and order
+// refunded quantities), products → products with variants, listings per store and currency and their category
+// paths as attributes, and order
 // messages → custom events. Written as ordinary mapping fields (paths, transforms, JSONata), so
 // `ctbridge mapping preview` shows them and a destination can copy and change them (ctbridge.example.yaml).
 import type { ConsentSource, OmetriaSettings } from './settings.ts';
@@ -24,6 +25,16 @@ function consentFields(name: string, source: ConsentSource | undefined): Record<
     return {
       [name]: { path: `custom.fields.${source.customField}`, pipe: [{ default: { value: false } }] },
       [`${name}_at`]: { first: [...(source.timestampField ? [`custom.fields.${source.timestampField}`] : []), 'lastModifiedAt'], pipe: ['iso8601'] },
+    };
+  }
+  if ('customObject' in source) {
+    // The custom object keyed by the customer's id (or key, or number) in the container (mapping/references.ts reads
+    // them in one query per batch); no object: not opted in, as an unset custom field.
+    const { container, keyFrom, field, timestampField } = source.customObject;
+    const object = `customObjects.${container}.${keyFrom}.obj`;
+    return {
+      [name]: { path: `${object}.value.${field}`, pipe: [{ default: { value: false } }] },
+      [`${name}_at`]: { first: [...(timestampField ? [`${object}.value.${timestampField}`] : []), `${object}.lastModifiedAt`, 'lastModifiedAt'], pipe: ['iso8601'] },
     };
   }
   return {
@@ -55,6 +66,14 @@ export function defaultMappings(settings: OmetriaSettings): Mappings {
     settings.productAttributes.length === 0
       ? '[]'
       : `[${variant}.attributes[name in ${json(settings.productAttributes)}].{"type": name, "id": $type(value) = "object" ? (value.key ? value.key : $string(value)) : $string(value), "label": $type(value) = "object" ? ($type(value.label) = "string" ? value.label : (value.label ? value.label.${'`'}${locale}${'`'} : value.key)) : $string(value)}]`;
+
+  // The product's categories as attributes of type "category" whose label is the normalised path, the ancestors'
+  // names then the category's own joined by " > " ("Women > Shoes > Sneakers"), in the settings' locale (ancestors
+  // ordered by depth, their own ancestor count, whatever order the list comes in); the
+  // reference expander reads the categories and their ancestors, one query each per batch.
+  const categoryPaths = (root: string) =>
+    `[${root}masterData.current.categories.obj.{"type": "category", "id": key ? key : id, "label": $join([$sort(ancestors.obj, function($a, $b) { $count($a.ancestors) > $count($b.ancestors) }).${text('name', locale)}, ${text('name', locale)}], " > ")}]`;
+  const withCategories = (attributesOf: string, root: string) => `$append(${attributesOf}, ${categoryPaths(root)})`;
 
   return {
     records: {
@@ -109,10 +128,10 @@ export function defaultMappings(settings: OmetriaSettings): Mappings {
           image_url: { jsonata: image('masterData.current.masterVariant.images[0].url') },
           is_active: 'masterData.published',
           stores: { value: settings.stores },
-          attributes: { jsonata: attributes('masterData.current.masterVariant') },
+          attributes: { jsonata: withCategories(attributes('masterData.current.masterVariant'), '') },
           listings: { jsonata: listings('masterData.current.masterVariant') },
           variants: {
-            jsonata: `[masterData.current.variants.($v := $; {"id": sku ? sku : $string(id), "sku": sku, "title": ${text('$$.masterData.current.name', locale)}, "image_url": ${image('images[0].url')}, "is_active": $$.masterData.published, "stores": ${json(settings.stores)}, "attributes": ${attributes('$v')}, "listings": ${listings('$v').replaceAll('masterData.current', () => '$$.masterData.current')}})]`,
+            jsonata: `[masterData.current.variants.($v := $; {"id": sku ? sku : $string(id), "sku": sku, "title": ${text('$$.masterData.current.name', locale)}, "image_url": ${image('images[0].url')}, "is_active": $$.masterData.published, "stores": ${json(settings.stores)}, "attributes": ${withCategories(attributes('$v'), '$$.')}, "listings": ${listings('$v').replaceAll('masterData.current', () => '$$.masterData.current')}})]`,
           },
         },
       },

@@ -4,7 +4,13 @@
 // templates, and how asynchronous validation is followed up.
 import { z } from 'zod';
 
-/** Where commercetools keeps one consent channel (or the suppression): a custom field, or membership of customer groups. */
+/** A field inside a custom object's value: names joined by dots (`email` or `channels.email.optin`). */
+const valueField = z.string().regex(/^[A-Za-z_$][\w$-]*(\.[A-Za-z_$][\w$-]*)*$/, 'names joined by dots, such as email or channels.email.optin');
+
+/**
+ * Where commercetools keeps one consent channel (or the suppression): a custom field, membership of customer groups,
+ * or a custom object per customer.
+ */
 const consentSource = z.union([
   z.strictObject({
     customField: z.string().min(1).describe('a Boolean custom field of the customer (true: opted in / suppressed)'),
@@ -12,6 +18,17 @@ const consentSource = z.union([
   }),
   z.strictObject({
     customerGroups: z.array(z.string().min(1)).min(1).describe('keys of the customer groups whose members are opted in (or suppressed)'),
+  }),
+  z.strictObject({
+    customObject: z.strictObject({
+      container: z
+        .string()
+        .regex(/^[A-Za-z_][\w-]*$/, 'a container name of letters, digits, _ and - (starting with a letter or _)')
+        .describe('the custom object container consent objects are kept in'),
+      keyFrom: z.enum(['id', 'key', 'customerNumber']).default('id').describe('the customer field each object\'s key is: its id (the default), its key or its customer number'),
+      field: valueField.describe('the Boolean in the object\'s value (true: opted in / suppressed)'),
+      timestampField: valueField.optional().describe('a date-time in the object\'s value saying when it was last changed; without it, the object\'s lastModifiedAt'),
+    }),
   }),
 ]);
 
