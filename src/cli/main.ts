@@ -2,6 +2,7 @@
 // module exporting `registerXCommands(program)`, added to the list below, so commands can be written side by side.
 import { Command } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
+import { registerApiKeyCommands } from './api-key-commands.ts';
 import { reportError } from './common.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
@@ -23,6 +24,7 @@ registerDlqCommands(program);
 registerMappingCommands(program);
 registerPiiCommands(program);
 registerSandboxCommand(program);
+registerApiKeyCommands(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
 applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));

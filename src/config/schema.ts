@@ -8,6 +8,7 @@ import { compileField, fieldSpecSchema } from '../mapping/field.ts';
 import { MATCH_KEYS } from '../mapping/record-mapping.ts';
 import { piiPolicySchema } from '../pii/classes.ts';
 import { isStorefrontEventType, STOREFRONT_EVENT_TYPES } from '../ingest/storefront-events.ts';
+import { apiSchema } from '../server/api-clients.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -358,6 +359,7 @@ export const configSchema = z
     identity: identitySchema.default({ foldDots: [], foldPlus: [] }).describe('how guests (orders without a customer) are matched to registered customers by email'),
     destinations: z.preprocess(withDefaultMappings, z.array(destinationSchema)).default([]),
     storefronts: z.array(storefrontSchema).default([]).describe('storefronts that send behaviour events to POST /v1/events/storefront, each with its publishable key'),
+    api: apiSchema.default({ clients: [], roles: {} }).describe('clients and roles of the agent-facing APIs (support view, agent actions)'),
   })
   .superRefine(
     (config, ctx) => {

@@ -11,7 +11,9 @@ import type { IngestAuthOptions } from '../ingest/auth.ts';
 import type { IngestService } from '../ingest/ingest-service.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Store } from '../store/store.ts';
+import packageJson from '../../package.json' with { type: 'json' };
 import { adminRoutes } from './admin-routes.ts';
+import { ApiDescription } from './openapi.ts';
 import { createIngestBudgets, ingestRoutes } from './ingest-routes.ts';
 import { rawProblem, sendProblem } from './problem.ts';
 import { STOREFRONT_ROUTE, storefrontRoutes } from './storefront-routes.ts';
@@ -21,7 +23,7 @@ const INGEST_ROUTE = '/v1/ingest/commercetools';
 const INTAKE_ROUTES = new Set([INGEST_ROUTE, STOREFRONT_ROUTE]);
 
 export interface ServerDeps {
-  config: Pick<Config, 'server' | 'destinations'> & Partial<Pick<Config, 'storefronts'>>;
+  config: Pick<Config, 'server' | 'destinations'> & Partial<Pick<Config, 'storefronts' | 'api'>>;
   store: Store;
   ingest: IngestService;
   metrics: Metrics;
@@ -94,6 +96,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));
 
+  // The agent-facing APIs describe their operations here as they register them (openapi.ts).
+  const api = new ApiDescription({
+    title: 'ctbridge',
+    version: packageJson.version,
+    description: "ctbridge's agent-facing API: the support view of a customer's orders and the actions agents take on them",
+  });
+
   // One memory bound for the bodies of both intakes.
   const budgets = createIngestBudgets(config.server);
   app.register((scope, _options, done) => {
@@ -123,6 +132,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       return sendProblem(reply, 503, 'unavailable', 'the store is unreachable');
     }
   });
+  app.get('/v1/openapi.json', () => api.document());
   const metricsText = deps.metricsText ?? (() => metrics.registry.metrics());
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metricsText()));
   return app as unknown as FastifyInstance;
