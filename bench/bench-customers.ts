@@ -41,6 +41,7 @@ export class BenchCustomers {
     fetchOrdersOf: () => Promise.resolve(new Map<string, Record<string, unknown>[]>()),
     fetchOrdersOfPayments: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
     fetchGuestOrders: () => Promise.resolve([]),
+    fetchByField: () => Promise.resolve(new Map<string, Record<string, unknown>>()),
   };
 }
 

@@ -7,7 +7,9 @@
 // Ometria simulator — the object's e-mail and SMS consent become marketing_optin and channels.sms with the object's
 // times, a customer without an object is not opted in, and a changed object reaches Ometria with the customer's
 // next sync, read afresh (never from a cache). Also: the objects of a batch are read in one query per container,
-// never one per customer (the reference expander and the commercetools client, against the emulator).
+// never one per customer (the reference expander and the commercetools client, against the emulator). An object
+// changed or deleted on its own (the customer unchanged) reaches Ometria too: its change notification marks the
+// customer whose consent it holds dirty.
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
@@ -59,6 +61,16 @@ describe('custom objects read in batches', () => {
     expect(found.size).toBe(20);
     expect(found.get('prefs/batch-3')).toMatchObject({ container: 'prefs', key: 'batch-3', value: { email: true } });
     expect(found.has('prefs/batch-25')).toBe(false);
+  });
+
+  it('the commercetools client finds the customers a custom object is keyed by (key, customer number) in one query', async () => {
+    const numbers = ['CN-1', 'CN-2'];
+    for (const customerNumber of numbers) await commercetools.api.customers().post({ body: { email: `${customerNumber}@example.com`, password: 'secret-Pass1', customerNumber } }).execute();
+    const before = emulator.apiRequests;
+    const found = await commercetools.fetchByField('customer', 'customerNumber', [...numbers, 'CN-none']);
+    expect(emulator.apiRequests - before).toBe(1);
+    expect([...found.keys()].sort()).toEqual(numbers);
+    expect(found.get('CN-2')).toMatchObject({ email: 'cn-2@example.com' });
   });
 
   it('the expander asks for every object of a batch at once, and again for the next batch (consent is not cached)', async () => {
@@ -205,5 +217,39 @@ describe.each(testStores)('the Ometria connector against the commercetools emula
     await post(changed({ id: cy.id, version: again.body.version }));
     await eventually(() => sim.contact(cy.id, 'shop')?.lastname === 'Late', 'the later version synced');
     expect(sim.contact(cy.id, 'shop')).toMatchObject({ marketing_optin: 'EXPLICITLY_OPTEDOUT', timestamp_unsubscribed: '2026-03-01T10:00:00.000Z' });
+  });
+
+  /** The change notification commercetools sends for a custom object (Change subscription on key-value-document). */
+  const objectChanged = (object: { id: string; version: number; container: string; key: string }, notificationType: 'ResourceCreated' | 'ResourceUpdated' | 'ResourceDeleted') => ({
+    notificationType,
+    projectKey: PROJECT,
+    resource: { typeId: 'key-value-document', id: object.id },
+    resourceUserProvidedIdentifiers: { containerAndKey: { container: object.container, key: object.key } },
+    version: object.version,
+    ...(notificationType === 'ResourceUpdated' && { oldVersion: object.version - 1 }),
+    modifiedAt: new Date().toISOString(),
+  });
+
+  it('a consent object changed or deleted on its own reaches Ometria: its customer is synced again', async () => {
+    const dee = await createCustomer(`dee-${testStore.name}@example.com`, 'Dee');
+    const created = (await commercetools.api.customObjects().post({ body: { container: 'consent', key: dee.id, value: { email: { optin: false, at: '2026-01-15T10:00:00.000Z' } } } }).execute()).body;
+    await post(changed(dee));
+    await eventually(() => sim.contact(dee.id, 'shop')?.marketing_optin === 'EXPLICITLY_OPTEDOUT', 'the opt-out');
+    // Only the object changes (an opt-in, later than the opt-out): the customer's own version stays where it was.
+    const updated = (await commercetools.api.customObjects().post({ body: { container: 'consent', key: dee.id, value: { email: { optin: true, at: '2026-03-01T10:00:00.000Z' } } } }).execute()).body;
+    expect(updated.id).toBe(created.id);
+    expect((await post(objectChanged(updated, 'ResourceUpdated'))).status).toBe(202);
+    await eventually(() => sim.contact(dee.id, 'shop')?.marketing_optin === 'EXPLICITLY_OPTEDIN', 'the opt-in in Ometria');
+    expect(sim.contact(dee.id, 'shop')).toMatchObject({ timestamp_subscribed: '2026-03-01T10:00:00.000Z' });
+    // An object in another container, and one keyed by no customer, change nothing and fail nothing.
+    const other = (await commercetools.api.customObjects().post({ body: { container: 'wishlists', key: dee.id, value: { items: 3 } } }).execute()).body;
+    const stray = (await commercetools.api.customObjects().post({ body: { container: 'consent', key: `nobody-${testStore.name}`, value: { sms: true } } }).execute()).body;
+    expect((await post([objectChanged(other, 'ResourceCreated'), objectChanged(stray, 'ResourceCreated')])).status).toBe(202);
+    // The object is deleted: no object is no consent, as of the customer's last change (later than the opt-in).
+    const deleted = (await commercetools.api.customObjects().withContainerAndKey({ container: 'consent', key: dee.id }).delete().execute()).body;
+    expect((await post(objectChanged({ ...deleted, version: deleted.version + 1 }, 'ResourceDeleted'))).status).toBe(202);
+    await eventually(() => sim.contact(dee.id, 'shop')?.marketing_optin === 'EXPLICITLY_OPTEDOUT', 'the consent withdrawn in Ometria');
+    expect(sim.contact(`nobody-${testStore.name}`, 'shop')).toBeUndefined();
+    expect(sim.errors).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ import type { ExpandableType } from '../mapping/references.ts';
 import type { Middleware, TokenCache, TokenStore } from '@commercetools/ts-client';
 import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../destinations/kit/errors.ts';
 
-export type FetchableTypeId = 'customer' | 'order' | 'payment' | 'cart' | 'product' | 'business-unit';
+export type FetchableTypeId = 'customer' | 'order' | 'payment' | 'cart' | 'product' | 'business-unit' | 'key-value-document';
 
 export interface CommercetoolsClientConfig {
   projectKey: string;
@@ -44,6 +44,8 @@ export interface CommercetoolsClient {
    * Products come as the product resource (masterData with current and staged).
    */
   fetchByIds(typeId: FetchableTypeId, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /** Resources whose top-level `field` (key, customerNumber…: a plain field name) is one of these values, keyed by it. */
+  fetchByField(typeId: FetchableTypeId, field: string, values: string[]): Promise<Map<string, Record<string, unknown>>>;
   /**
    * Objects a resource references (customer groups, stores, channels, states, custom objects) by id or key, keyed
    * by that; custom objects by key are asked for as `<container>/<key>`.
@@ -160,7 +162,7 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
   };
 
   /** `field in (...)` queries in chunks, results keyed by that field. */
-  const queryIn = async (typeId: QueryableType, field: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>> => {
+  const queryIn = async (typeId: QueryableType, field: string, values: string[]): Promise<Map<string, Record<string, unknown>>> => {
     const found = new Map<string, Record<string, unknown>>();
     const results = await Promise.all(chunked(values).map((chunk) => queryChunk(typeId, field, chunk)));
     for (const resource of results.flat()) {
@@ -170,7 +172,7 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     return found;
   };
 
-  const queryChunk = async (typeId: QueryableType, field: 'id' | 'key', values: string[]): Promise<Record<string, unknown>[]> => {
+  const queryChunk = async (typeId: QueryableType, field: string, values: string[]): Promise<Record<string, unknown>[]> => {
     const queryArgs = { where: `${field} in (${values.map(quotePredicateString).join(', ')})`, limit: values.length, withTotal: false };
     try {
       const response = await requestFor(api, typeId, queryArgs).execute();
@@ -264,6 +266,9 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     },
     fetchByIds(typeId, ids) {
       return queryIn(typeId, 'id', ids);
+    },
+    fetchByField(typeId, field, values) {
+      return queryIn(typeId, field, values);
     },
     fetchReferenced(typeId, by, values) {
       return typeId === 'key-value-document' && by === 'key' ? customObjectsByKey(values) : queryIn(typeId, by, values);
@@ -449,7 +454,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const FETCHABLE = new Set<string>(['customer', 'order', 'payment', 'cart', 'product', 'business-unit']);
+const FETCHABLE = new Set<string>(['customer', 'order', 'payment', 'cart', 'product', 'business-unit', 'key-value-document']);
+/** A top-level field a query predicate may name; anything else would be written into the predicate. */
+const PREDICATE_FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The engine's view of this client: resource types commercetools cannot be asked for are permanent errors. */
 export function resourceFetcher(client: CommercetoolsClient): ResourceFetcher {
@@ -462,5 +469,10 @@ export function resourceFetcher(client: CommercetoolsClient): ResourceFetcher {
     fetchOrdersOf: (customerIds) => client.fetchOrdersOf(customerIds),
     fetchOrdersOfPayments: (paymentIds) => client.fetchOrdersOfPayments(paymentIds),
     fetchGuestOrders: (emails) => client.fetchGuestOrders(emails),
+    fetchByField(typeId, field, values) {
+      if (!FETCHABLE.has(typeId)) return Promise.reject(new PermanentError(`resources of type "${typeId}" cannot be fetched from commercetools`));
+      if (!PREDICATE_FIELD.test(field)) return Promise.reject(new PermanentError(`"${field}" is not a field commercetools can be queried by`));
+      return client.fetchByField(typeId as FetchableTypeId, field, values);
+    },
   };
 }

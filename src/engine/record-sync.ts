@@ -38,6 +38,8 @@ export interface ResourceFetcher {
   fetchOrdersOfPayments(paymentIds: string[]): Promise<Map<string, Record<string, unknown>>>;
   /** Guest orders (no customerId) placed with one of these emails (as written), oldest first. */
   fetchGuestOrders(emails: string[]): Promise<Record<string, unknown>[]>;
+  /** Resources whose top-level `field` (key, customerNumber…) is one of these values, keyed by that value. */
+  fetchByField(typeId: string, field: string, values: string[]): Promise<Map<string, Record<string, unknown>>>;
 }
 
 export interface RecordSyncDeps {
@@ -113,6 +115,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           await expandReferences(claimed, latest, references);
           const orders = await ordersOfCustomers(destination, claimed, latest, fetcher, identities, keys);
           const mergedCustomers = await mergedCustomersOfGuestOrders(destination, claimed, latest, identities, keys);
+          const owners = await ownersOfCustomObjects(destination, claimed, latest, fetcher);
           for (const { row, route } of claimed) {
             const state = latest.get(row);
             if (state instanceof Error) {
@@ -123,6 +126,16 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
               const customers = customersOfOrder(row, state!, mergedCustomers.get(row));
               synced.push(customers.result);
               for (const customerId of customers.dirty) for (const recordType of route.dirtiesCustomers) dirty.push({ destination, recordType, resourceType: 'customer', resourceId: customerId, correlationId: row.correlation_id });
+              continue;
+            }
+            if (route.dirtiesOwners) {
+              const changed = owners.get(row)!;
+              if (changed instanceof Error) {
+                fail(row, toDeliveryError(changed), null);
+                continue;
+              }
+              synced.push(changed.result);
+              dirty.push(...changed.dirty);
               continue;
             }
             const ordersOf = route.mapping.readsOrders && state!.state === 'present' ? (orders instanceof Error ? orders : (orders.get(row.resource_id) ?? [])) : undefined;
@@ -210,6 +223,70 @@ function customersOfOrder(row: RecordRow, state: Latest, mergedCustomer: string 
   const now = state.state === 'present' ? (typeof state.resource.customerId === 'string' ? state.resource.customerId : mergedCustomer) : undefined;
   const dirty = [...new Set([now, typeof before === 'string' ? before : undefined].filter((id): id is string => id !== undefined))];
   return { result: { ...kept, syncedVersion: state.version, snapshot: now === undefined ? null : { customerId: now } }, dirty };
+}
+
+/**
+ * Custom objects of the CUSTOM_OBJECT_OWNERS route: the records that read them (whose key field equals the object's
+ * key, in the object's container — now, and when last seen, in case the object was deleted or its key was another),
+ * and what the row keeps: the object's container and key. Owners found by a field other than their id are looked
+ * up in one query per resource type and field.
+ */
+async function ownersOfCustomObjects(destination: string, claimed: ReadonlyArray<{ row: RecordRow; route: RecordRoute }>, latest: Map<RecordRow, Latest | Error>, fetcher: ResourceFetcher): Promise<Map<RecordRow, { result: SyncedResult; dirty: DirtyKey[] } | Error>> {
+  type Located = { container: string; key: string };
+  const located = (value: unknown): Located | undefined => {
+    const { container, key } = (value ?? {}) as Record<string, unknown>;
+    return typeof container === 'string' && typeof key === 'string' ? { container, key } : undefined;
+  };
+  const changes: Array<{ row: RecordRow; route: RecordRoute; result: SyncedResult; objects: Located[] }> = [];
+  for (const { row, route } of claimed) {
+    const state = latest.get(row);
+    if (!route.dirtiesOwners || state === undefined || state instanceof Error) continue;
+    const before = located(parseJson(row.snapshot));
+    const kept = { row, destinationDeleted: false, destinationId: null };
+    if (state.state === 'current' || (row.synced_version !== null && state.version < row.synced_version)) {
+      changes.push({ row, route, result: { ...kept, syncedVersion: row.synced_version, snapshot: parseJson(row.snapshot) }, objects: [] });
+      continue;
+    }
+    const now = state.state === 'present' ? located(state.resource) : undefined;
+    const objects = [now, before].filter((o): o is Located => o !== undefined);
+    changes.push({ row, route, result: { ...kept, syncedVersion: state.version, snapshot: now ?? null }, objects: objects.filter((o, i) => objects.findIndex((p) => p.container === o.container && p.key === o.key) === i) });
+  }
+  const result = new Map<RecordRow, { result: SyncedResult; dirty: DirtyKey[] } | Error>();
+  if (changes.length === 0) return result;
+  // The owners to look up by a field other than their id: per resource type and field, the keys.
+  const lookups = new Map<string, { resourceType: string; keyField: string; keys: Set<string> }>();
+  for (const { route, objects } of changes) {
+    for (const owner of route.dirtiesOwners!) {
+      if (owner.keyField === 'id') continue;
+      for (const object of objects) {
+        if (object.container !== owner.container) continue;
+        const group = `${owner.resourceType}\u0000${owner.keyField}`;
+        const entry = lookups.get(group) ?? { resourceType: owner.resourceType, keyField: owner.keyField, keys: new Set<string>() };
+        entry.keys.add(object.key);
+        lookups.set(group, entry);
+      }
+    }
+  }
+  const found = new Map<string, Map<string, Record<string, unknown>>>();
+  try {
+    await Promise.all([...lookups].map(async ([group, { resourceType, keyField, keys }]) => found.set(group, await fetcher.fetchByField(resourceType, keyField, [...keys]))));
+  } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    for (const { row } of changes) result.set(row, failure);
+    return result;
+  }
+  for (const { row, route, result: synced, objects } of changes) {
+    const dirty: DirtyKey[] = [];
+    for (const owner of route.dirtiesOwners!) {
+      for (const object of objects) {
+        if (object.container !== owner.container) continue;
+        const id = owner.keyField === 'id' ? object.key : found.get(`${owner.resourceType}\u0000${owner.keyField}`)?.get(object.key)?.id;
+        if (typeof id === 'string') dirty.push({ destination, recordType: owner.recordType, resourceType: owner.resourceType, resourceId: id, correlationId: row.correlation_id });
+      }
+    }
+    result.set(row, { result: synced, dirty });
+  }
+  return result;
 }
 
 /**

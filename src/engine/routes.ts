@@ -2,9 +2,13 @@
 // (per destination and record mapping whose source is the notification's resource type) and the event
 // deliveries it starts (per destination and event mapping listening to its message type). A destination whose
 // customer mappings read `$orders` also gets a record route of its own for orders (ORDERS_OF_CUSTOMERS): most
-// order messages do not say whose order it is, so that route reads the order and marks its customer dirty.
+// order messages do not say whose order it is, so that route reads the order and marks its customer dirty. Likewise
+// a destination whose mappings read custom objects by where they are (`customObjects.<container>.<field>.obj`)
+// gets a route for custom objects (CUSTOM_OBJECT_OWNERS): a custom object changed on its own (a consent object)
+// marks the records that read it dirty, so the change reaches the destination without the owner changing.
 import type { Config, DestinationConfig } from '../config/schema.ts';
 import { compileMapping, type CompiledMapping } from '../mapping/record-mapping.ts';
+import { CUSTOM_OBJECTS_STEP } from '../mapping/references.ts';
 
 export interface RecordRoute {
   destination: string;
@@ -18,7 +22,24 @@ export interface RecordRoute {
    * it had before) dirty, so they read the orders again.
    */
   dirtiesCustomers?: readonly string[];
+  /**
+   * Set on the CUSTOM_OBJECT_OWNERS route: the records that read custom objects of a container, keyed by a field of
+   * their resource. Its custom objects are never sent; syncing one marks the record whose field equals the
+   * object's key dirty.
+   */
+  dirtiesOwners?: readonly CustomObjectOwner[];
 }
+
+export interface CustomObjectOwner {
+  recordType: string;
+  resourceType: string;
+  container: string;
+  /** The owner resource's field the object's key is (`id`, `key`, `customerNumber`…). */
+  keyField: string;
+}
+
+/** The record type of the route that turns custom object changes into syncs of the records that read them. */
+export const CUSTOM_OBJECT_OWNERS = '$customObjects';
 
 /** The record type of the route that turns order changes into syncs of their customers (`$` names are ctbridge's). */
 export const ORDERS_OF_CUSTOMERS = '$orders';
@@ -69,6 +90,19 @@ export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pic
       push(byResource, 'order', route);
       records.set(`${destination.name}\u0000${ORDERS_OF_CUSTOMERS}`, route);
     }
+    const owners = [...records.values()].filter((route) => route.destination === destination.name).flatMap((route) => customObjectsRead(route));
+    if (owners.length > 0) {
+      const route: RecordRoute = {
+        destination: destination.name,
+        recordType: CUSTOM_OBJECT_OWNERS,
+        resourceType: 'key-value-document',
+        onDelete: 'delete',
+        mapping: compileMapping({ fields: {} }),
+        dirtiesOwners: owners,
+      };
+      push(byResource, 'key-value-document', route);
+      records.set(`${destination.name}\u0000${CUSTOM_OBJECT_OWNERS}`, route);
+    }
     for (const [eventType, mapping] of Object.entries(destination.events)) {
       const route: EventRoute = { destination: destination.name, eventType, mapping: compileMapping(mapping, options) };
       for (const messageType of mapping.on) push(byMessage, messageType, route);
@@ -82,6 +116,15 @@ export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pic
     event: (destination, eventType) => events.get(`${destination}\u0000${eventType}`),
     destinations: config.destinations,
   };
+}
+
+/** The custom objects a record route's mapping reads by where they are (`customObjects.<container>.<field>`). */
+function customObjectsRead(route: RecordRoute): CustomObjectOwner[] {
+  return route.mapping.references.flatMap((path) =>
+    path[0] === CUSTOM_OBJECTS_STEP && path.length === 3 && typeof path[1] === 'string' && typeof path[2] === 'string'
+      ? [{ recordType: route.recordType, resourceType: route.resourceType, container: path[1], keyField: path[2] }]
+      : [],
+  );
 }
 
 function push<T>(map: Map<string, T[]>, key: string, value: T): void {

@@ -39,6 +39,17 @@ export class FakeCommercetools implements ResourceFetcher {
     return Promise.resolve(found);
   }
 
+  fetchByField(_typeId: string, field: string, values: string[]): Promise<Map<string, Record<string, unknown>>> {
+    this.fetchCalls += 1;
+    const wanted = new Set(values);
+    const found = new Map<string, Record<string, unknown>>();
+    for (const resource of this.resources.values()) {
+      const value = resource[field];
+      if (typeof value === 'string' && wanted.has(value)) found.set(value, structuredClone(resource));
+    }
+    return Promise.resolve(found);
+  }
+
   fetchReferenced(typeId: string, _by: 'id' | 'key', values: string[]): Promise<Map<string, Record<string, unknown>>> {
     this.referenceCalls += 1;
     const objects = this.referenced.get(typeId);
