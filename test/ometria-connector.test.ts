@@ -4,11 +4,13 @@
 // type, at most 100, an oversized record failing alone), consent decided against what Ometria has (timestamps,
 // suppression), the statuses and headers Ometria answers specially, and the follow-up on asynchronous validation
 // with an injected clock. Engine behaviour on both stores is test/ometria.test.ts.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { ometriaDestination, createOmetriaConnection } from '../src/destinations/ometria/index.ts';
 import { pushRecords } from '../src/destinations/ometria/push.ts';
 import { ometriaSettings } from '../src/destinations/ometria/settings.ts';
+import type { OmetriaClient } from '../src/destinations/ometria/client.ts';
+import { createValidationWatcher } from '../src/destinations/ometria/validation.ts';
 import { createDestinationFetch, memoryConnectorState, PermanentError, RateLimitedError, type LateFailure } from '../src/destinations/kit/index.ts';
 import { startOmetriaSimulator, type OmetriaSimulator } from '../src/sandbox/ometria/simulator.ts';
 import { createTestConnector, eventItem, inMemoryStoreEventSeconds, recordItem, unlimitedLimiter } from './support/connector-test.ts';
@@ -259,6 +261,41 @@ describe('the Ometria connector', () => {
       expect(sim.contact('c-bad')).toBeUndefined();
     } finally {
       connection.validation.close();
+    }
+  });
+
+  it('reads the error list in the pauses of a backlog: while pushes use the request budget, at most every maxCheckMs', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    let reads = 0;
+    let busy = true;
+    // The watcher's view of the client: only the error list is read (the budget it competes for is the pushes').
+    const client: OmetriaClient = {
+      settings: ometriaSettings.parse(settings({ validation: { firstCheckMs: 5_000, maxCheckMs: 60_000, settleMs: 600_000 } })),
+      logger: pino({ level: 'silent' }),
+      state: memoryConnectorState(),
+      now: () => Date.now(),
+      reportLateFailures: () => Promise.resolve(),
+      push: () => Promise.reject(new Error('not pushed here')),
+      listErrors: () => {
+        reads += 1;
+        return Promise.resolve([]);
+      },
+    };
+    const watcher = createValidationWatcher(client, { busy: () => busy });
+    try {
+      await watcher.pushed([{ type: 'contact', id: 'c-1', waiting: { kind: 'record', recordType: 'contact', resourceId: 'c-1', correlationId: 'x', sentAt: Date.now() } }]);
+      await vi.advanceTimersByTimeAsync(59_000);
+      expect(reads).toBe(0);
+      // A whole maxCheckMs since the last read: read even though pushes go on.
+      await vi.advanceTimersByTimeAsync(6_000);
+      expect(reads).toBe(1);
+      // The backlog is gone: the next due read happens at once when due (the wait doubled to 10 s).
+      busy = false;
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(reads).toBe(2);
+    } finally {
+      watcher.close();
+      vi.useRealTimers();
     }
   });
 

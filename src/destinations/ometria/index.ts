@@ -26,7 +26,8 @@ const RECORD_SOURCES = new Set(['customer', 'order', 'product']);
 export function createOmetriaConnection(settings: OmetriaSettings, deps: ConnectorDeps): OmetriaConnection {
   // Without a store (connector tests, previews) what the connector keeps lives in memory.
   const client = createOmetriaClient(settings, { ...deps, state: deps.state ?? memoryConnectorState(), reportLateFailures: deps.reportLateFailures ?? (() => Promise.resolve()) });
-  return { client, validation: createValidationWatcher(client), pusher: createPusher(client, { gatherMs: settings.gatherMs }) };
+  const pusher = createPusher(client, { gatherMs: settings.gatherMs });
+  return { client, validation: createValidationWatcher(client, { busy: () => pusher.busy() }), pusher };
 }
 
 export const ometriaTarget = z.strictObject({ collection: z.string().min(1).describe('the @collection matching contacts go to instead (e.g. a brand of its own)') });

@@ -6,7 +6,9 @@
 // becomes a dead letter for that record or event with Ometria's message (deps.reportLateFailures); a record not
 // reported within `settleMs` counts as delivered for good and stops waiting. The list is a window, not a log: the
 // errors of the previous read are remembered (`errors:seen`) so only new ones count, and a read that finds a whole
-// page of new errors reads again soon, since more may have scrolled past.
+// page of new errors reads again soon, since more may have scrolled past. A read costs one of the 4 requests a second
+// pushes need: while the pusher is busy, a due read waits (at most `maxCheckMs` after the last one), so a backlog
+// goes out at the full rate and its errors are read in the pauses.
 import type { OmetriaClient, OmetriaError } from './client.ts';
 
 /** What is kept of a pushed record while it waits for validation. */
@@ -41,10 +43,11 @@ export interface ValidationWatcher {
   close(): void;
 }
 
-export function createValidationWatcher(client: OmetriaClient): ValidationWatcher {
+export function createValidationWatcher(client: OmetriaClient, options: { busy: () => boolean } = { busy: () => false }): ValidationWatcher {
   const { firstCheckMs, maxCheckMs, settleMs } = client.settings.validation;
   let timer: NodeJS.Timeout | undefined;
   let delay = firstCheckMs;
+  let lastCheckAt = client.now();
   let running: Promise<number> | undefined;
   let closed = false;
 
@@ -52,6 +55,11 @@ export function createValidationWatcher(client: OmetriaClient): ValidationWatche
     if (closed || timer) return;
     timer = setTimeout(() => {
       timer = undefined;
+      // Pushes use the request budget: try again shortly, unless the last read is a whole `maxCheckMs` ago.
+      if (options.busy() && client.now() - lastCheckAt < maxCheckMs) {
+        schedule(Math.min(firstCheckMs || 1, maxCheckMs));
+        return;
+      }
       void watcher.check().then(
         (waiting) => {
           if (waiting > 0) {
@@ -70,6 +78,7 @@ export function createValidationWatcher(client: OmetriaClient): ValidationWatche
   };
 
   async function checkOnce(): Promise<number> {
+    lastCheckAt = client.now();
     const errors = await client.listErrors();
     const fresh = newErrors(errors, (await client.state.get([SEEN])).get(SEEN) as string[] | undefined);
     await client.state.put([{ key: SEEN, value: errors.map(fingerprint) }]);
