@@ -201,6 +201,23 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
     }
   });
 
+  it('sends every discount code an order was placed with as its coupon_code, none as none', async () => {
+    const s = await setUp();
+    try {
+      s.commercetools.referenced.set('discount-code', new Map([['dc-1', { id: 'dc-1', code: 'SPRING10' }], ['dc-2', { id: 'dc-2', code: 'FREESHIP' }]]));
+      const codes = (...ids: string[]) => ids.map((id) => ({ discountCode: { typeId: 'discount-code', id }, state: 'MatchesCart' }));
+      const order = (id: string, discountCodes: unknown[]) => s.commercetools.upsertOrder(id, { orderNumber: id, orderState: 'Open', customerEmail: 'dora@example.com', store: { typeId: 'store', key: 'uk' }, totalPrice: money('GBP', 2000), lineItems: [], discountCodes });
+      await s.post([order('d1', codes('dc-1', 'dc-2')), order('d2', codes('dc-2')), order('d3', [])]);
+      await eventually(() => s.sim.records.order.size === 3, 'the three orders');
+      expect(s.sim.records.order.get('d1')!.coupon_code).toBe('SPRING10,FREESHIP');
+      expect(s.sim.records.order.get('d2')!.coupon_code).toBe('FREESHIP');
+      expect(s.sim.records.order.get('d3')!.coupon_code).toBeUndefined();
+      expect(s.sim.errors).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('an erased customer is opted out in Ometria, and what ctbridge kept of their consent is gone', async () => {
     const s = await setUp();
     try {

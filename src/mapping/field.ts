@@ -234,12 +234,15 @@ function leavesOf(readers: readonly Reader[]): string[] {
   });
 }
 
-/** The reference a path expands: the plain steps before its `obj` (`store` in `store.obj.name`). */
+/**
+ * The reference a path expands: the steps before its `obj` (`store` in `store.obj.name`; through a list,
+ * `discountCodes[*].discountCode` in `discountCodes[*].discountCode.obj.code`, each element's).
+ */
 function referencesIn(readers: readonly Reader[]): PathStep[][] {
   const out: PathStep[][] = [];
   for (const { steps, fromContext } of readers) {
     const at = steps.indexOf('obj');
-    if (fromContext === undefined && at > 0 && steps.slice(0, at).every((step) => typeof step !== 'object')) out.push(steps.slice(0, at));
+    if (fromContext === undefined && at > 0) out.push(steps.slice(0, at));
   }
   return out;
 }

@@ -111,6 +111,36 @@ export function readPath(value: unknown, steps: readonly PathStep[], root: unkno
   return current;
 }
 
+/**
+ * The plain paths (names and indexes only) a path with `[*]` or filter steps reaches in `value`: one per element it
+ * goes through, for writing at those places (the reference expander sets `obj` there).
+ */
+export function concretePaths(value: unknown, steps: readonly PathStep[], root: unknown = value, from = 0, prefix: readonly (string | number)[] = []): Array<Array<string | number>> {
+  let current = value;
+  const at: Array<string | number> = [...prefix];
+  for (let index = from; index < steps.length; index += 1) {
+    const step = steps[index]!;
+    if (current === null || typeof current !== 'object') return [];
+    if (typeof step === 'object' && 'each' in step) {
+      if (!Array.isArray(current)) return [];
+      return (current as unknown[]).flatMap((element, position) => concretePaths(element, steps, root, index + 1, [...at, position]));
+    }
+    if (typeof step === 'object') {
+      if (!Array.isArray(current)) return [];
+      const expected = 'literal' in step.equals ? step.equals.literal : readPath(root, step.equals.root);
+      if (expected === undefined || expected === null) return [];
+      const position = (current as unknown[]).findIndex((item) => item !== null && typeof item === 'object' && (item as Record<string, unknown>)[step.key] === expected);
+      if (position === -1) return [];
+      at.push(position);
+      current = (current as unknown[])[position];
+      continue;
+    }
+    at.push(step);
+    current = (current as Record<string | number, unknown>)[step];
+  }
+  return [at];
+}
+
 /** The names a path reads (for deciding whether it passes through personal data). */
 export function pathNames(steps: readonly PathStep[]): string[] {
   return steps.flatMap((step) => (typeof step === 'string' ? [step] : typeof step === 'object' && 'key' in step ? [step.key] : []));

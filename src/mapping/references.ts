@@ -9,7 +9,7 @@
 // the customer's id in the container `consent`) — and they hold data that changes (consent), so they are never
 // cached: each batch reads the ones it needs afresh, in one query per container.
 import type { PathStep } from './path.ts';
-import { readPath } from './path.ts';
+import { concretePaths, readPath } from './path.ts';
 
 /**
  * The types a mapping may expand: the slowly changing ones a record points at (an order's discount codes: their code;
@@ -210,6 +210,8 @@ function wantedAt(resource: unknown, path: readonly PathStep[]): Array<{ at: rea
     if (typeof container !== 'string' || (typeof key !== 'string' && typeof key !== 'number') || String(key) === '') return [];
     return [{ at: path, target: { typeId: 'key-value-document', by: 'key', value: `${container}/${String(key)}` } }];
   }
+  // Through `[*]` or a filter (`discountCodes[*].discountCode`): each reference where it is.
+  if (path.some((step) => typeof step === 'object')) return concretePaths(resource, path).flatMap((at) => wantedAt(resource, at));
   const reference = readPath(resource, path);
   if (Array.isArray(reference)) return reference.flatMap((element, index) => (referenceTarget(element) ? [{ at: [...path, index], target: referenceTarget(element)! }] : []));
   const target = referenceTarget(reference);

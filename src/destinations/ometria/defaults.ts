@@ -1,7 +1,7 @@
 // The mappings an Ometria destination gets when it maps nothing itself, so a shop has a working set-up by naming its
 // collection, stores and currencies: customers → contacts (with consent from where the settings say commercetools
 // keeps it), orders → orders (decimal totals in the order's currency, status through the settings' table, invalid
-// when cancelled, addresses without street lines, the first discount code, line items with variant options and
+// when cancelled, addresses without street lines, the discount codes, line items with variant options and
 // refunded quantities), products → products with variants, listings per store and currency and their category
 // paths as attributes, and order
 // messages → custom events. Written as ordinary mapping fields (paths, transforms, JSONata), so
@@ -110,7 +110,8 @@ export function defaultMappings(settings: OmetriaSettings): Mappings {
           web_id: 'orderNumber',
           shipping_method: 'shippingInfo.shippingMethodName',
           payment_method: 'paymentState',
-          coupon_code: 'discountCodes[0].discountCode.obj.code',
+          // Ometria has one coupon_code per order: every code the order was placed with, comma-separated.
+          coupon_code: { path: 'discountCodes[*].discountCode.obj.code', pipe: [{ join: { separator: ',' } }, { default: { value: null } }] },
           billing_address: { jsonata: 'billingAddress ? {"city": billingAddress.city, "state": billingAddress.state, "country_code": billingAddress.country, "postcode": billingAddress.postalCode}' },
           shipping_address: { jsonata: 'shippingAddress ? {"city": shippingAddress.city, "state": shippingAddress.state, "country_code": shippingAddress.country, "postcode": shippingAddress.postalCode}' },
           customer: { jsonata: '{"email": customerEmail, "firstname": billingAddress.firstName, "lastname": billingAddress.lastName}' },
