@@ -4,8 +4,8 @@
 // hold a request open until the test says so.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readBody } from './http-body.ts';
+import { listenLocally } from './local-server.ts';
 
 export interface SinkRequest {
   method: string;
@@ -103,16 +103,7 @@ export async function startSink(options: { port?: number; signingSecret?: string
     });
   });
   server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(sink, {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
+  return Object.assign(sink, await listenLocally(server, options.port, options.host));
 }
 
 function headerList(header: string | undefined): string[] {

@@ -9,11 +9,11 @@
 // checked against the description too (a mismatch is a simulator bug, answered 500 and listed in `bugs`).
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadOpenApi, type OpenApi, type Operation } from '../openapi.ts';
 import { SIM_ADMIN, Workspace, WorkspaceError, type SimAttribute, type SimCompany, type SimContact, type SimNote } from './workspace.ts';
 import { readBody } from '../http-body.ts';
+import { listenLocally } from '../local-server.ts';
 
 export const INTERCOM_SPEC_PATH = fileURLToPath(new URL('../../../spec/intercom/api.intercom.io.2.14.yaml', import.meta.url));
 export const INTERCOM_VERSION = '2.14';
@@ -325,15 +325,6 @@ export async function startIntercomSimulator(options: IntercomSimulatorOptions):
     };
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(sim, {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
+  return Object.assign(sim, await listenLocally(server, options.port));
 }
 

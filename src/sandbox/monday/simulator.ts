@@ -18,7 +18,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
   Kind,
@@ -38,6 +37,7 @@ import {
 } from 'graphql';
 import { readBody } from '../http-body.ts';
 import { MondayAccount, MondayApiError, type SimBoard, type SimColumn, type SimItem } from './account.ts';
+import { listenLocally } from '../local-server.ts';
 
 export const MONDAY_SCHEMA_PATH = fileURLToPath(new URL('../../../spec/monday/schema.graphql', import.meta.url));
 /** The API version whose schema is vendored: the one the simulator serves. */
@@ -397,16 +397,8 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
     };
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(sim, {
-    url: `http://127.0.0.1:${port}/v2`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
+  const local = await listenLocally(server, options.port);
+  return Object.assign(sim, { url: `${local.url}/v2`, close: local.close });
 }
 
 /** The GraphQL type of each column type's value (the ColumnValue interface's implementations). */

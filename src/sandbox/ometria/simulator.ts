@@ -7,8 +7,8 @@
 // newest), as the real service does. State is inspectable by tests; faults can be injected.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readBody } from '../http-body.ts';
+import { listenLocally } from '../local-server.ts';
 
 export const OMETRIA_TYPES = ['contact', 'order', 'product', 'custom_event'] as const;
 export type OmetriaType = (typeof OMETRIA_TYPES)[number];
@@ -247,16 +247,7 @@ export async function startOmetriaSimulator(options: OmetriaSimulatorOptions): P
   const server: Server = createServer((req, res) => {
     void readBody(req).then((raw) => handle(req, res, raw));
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(sim, {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
+  return Object.assign(sim, await listenLocally(server, options.port));
 }
 
 /** A partial update: objects are merged key by key, anything else replaced (spec/ometria/push-api.md, last section). */
