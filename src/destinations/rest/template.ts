@@ -40,7 +40,9 @@ export function renderBody(template: unknown, context: TemplateContext): unknown
     return template.replace(INSIDE, (_match, path: string) => {
       const value = valueAt(context, path);
       if (value === undefined || value === null) return '';
-      return typeof value === 'object' ? JSON.stringify(value) : String(value);
+      if (typeof value === 'string') return value;
+      if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+      return JSON.stringify(value) ?? '';
     });
   }
   if (Array.isArray(template)) return template.map((item) => renderBody(item, context)).filter((item) => item !== undefined);
