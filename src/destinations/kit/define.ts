@@ -128,5 +128,6 @@ function subjectOf(item: unknown): PayloadSubject {
   const it = item as Partial<RecordItem & EventItem & PersonMergeItem>;
   if (it.recordType !== undefined) return { kind: 'record', type: it.recordType, resourceId: it.resourceId, correlationId: it.correlationId ?? '' };
   if (it.eventType !== undefined) return { kind: 'event', type: it.eventType, resourceId: it.resource?.id, correlationId: it.correlationId ?? '' };
-  return { kind: 'merge', type: 'merge', resourceId: it.into?.person, correlationId: it.correlationId ?? '' };
+  // A merge is filed under the customer the guest became (`customer:<id>`).
+  return { kind: 'merge', type: 'merge', resourceId: it.into?.person.replace(/^customer:/, ''), correlationId: it.correlationId ?? '' };
 }
