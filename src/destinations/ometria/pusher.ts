@@ -4,7 +4,7 @@
 // takes up to 100 at a time, waits up to `gatherMs` (less than one request's share of a second) for a body to fill
 // when fewer wait, and pushes — one push in flight per type, so while it waits for its rate-limit slot, the next
 // body fills. A body Ometria refuses as a whole (400) is sent again record by record, so only the bad records fail.
-import { PermanentError, toDeliveryError, type DeliveryError } from '../kit/index.ts';
+import { PermanentError, currentPayloadSubjects, toDeliveryError, withPayloadContext, type DeliveryError, type PayloadSubject } from '../kit/index.ts';
 import type { OmetriaClient } from './client.ts';
 import type { OmetriaRecord, OmetriaType } from './records.ts';
 
@@ -14,6 +14,8 @@ export type PushResult = { ok: true } | { ok: false; error: DeliveryError };
 
 interface Waiting {
   record: OmetriaRecord;
+  /** The items of the batch that handed it over: a push is filed under them in the payload log. */
+  subjects: readonly PayloadSubject[];
   since: number;
   done: (result: PushResult) => void;
 }
@@ -50,7 +52,9 @@ export function createPusher(client: OmetriaClient, options: { gatherMs: number 
 
   async function pushBody(body: Waiting[]): Promise<void> {
     try {
-      await client.push(body.map((entry) => entry.record));
+      // A push carries records of several batches: the payload log files it under the items of each.
+      const subjects = [...new Set(body.flatMap((entry) => entry.subjects))];
+      await withPayloadContext(subjects, () => client.push(body.map((entry) => entry.record)));
       for (const entry of body) entry.done({ ok: true });
     } catch (error) {
       const failure = toDeliveryError(error);
@@ -69,7 +73,8 @@ export function createPusher(client: OmetriaClient, options: { gatherMs: number 
       const queue = queues.get(type) ?? [];
       queues.set(type, queue);
       const since = Date.now();
-      const results = Promise.all(records.map((record) => new Promise<PushResult>((done) => queue.push({ record, since, done }))));
+      const subjects = currentPayloadSubjects();
+      const results = Promise.all(records.map((record) => new Promise<PushResult>((done) => queue.push({ record, subjects, since, done }))));
       if (!running.has(type)) void send(type);
       return results;
     },

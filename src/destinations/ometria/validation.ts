@@ -7,6 +7,7 @@
 // reported within `settleMs` counts as delivered for good and stops waiting. The list is a window, not a log: the
 // errors of the previous read are remembered (`errors:seen`) so only new ones count, and a read that finds a whole
 // page of new errors reads again soon, since more may have scrolled past.
+import { withPayloadContext } from '../kit/index.ts';
 import type { OmetriaClient, OmetriaError } from './client.ts';
 
 /** What is kept of a pushed record while it waits for validation. */
@@ -70,7 +71,8 @@ export function createValidationWatcher(client: OmetriaClient): ValidationWatche
   };
 
   async function checkOnce(): Promise<number> {
-    const errors = await client.listErrors();
+    // Made for no item of its own (whichever batch woke the timer): the payload log files it under none.
+    const errors = await withPayloadContext([], () => client.listErrors());
     const fresh = newErrors(errors, (await client.state.get([SEEN])).get(SEEN) as string[] | undefined);
     await client.state.put([{ key: SEEN, value: errors.map(fingerprint) }]);
     // A whole page of new errors: more may have scrolled past; read again soon.
