@@ -2,7 +2,8 @@
 // default mappings, to the novomind simulator — a customer created there; an order's shipment, cancellation,
 // refund and return changes (each delivered twice by the push source) as status notes once each, in order, with
 // the installation expiring its tokens mid-run; and the payload log: every call kept with its correlation id,
-// no secret and no personal value in clear in it, shown by `ctbridge payloads --record`, purged by retention.
+// no secret and no personal value in clear in it, shown by `ctbridge payloads --record`, purged by retention; and
+// status notes batched per window, held in the store itself (shared by processes), sent once, in order.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,10 @@ import { purgeExpired } from '../src/engine/retention.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { startNovomindSimulator, type NovomindSimulator } from '../src/sandbox/novomind/simulator.ts';
 import { testStores } from './support/stores.ts';
+import { novomindDestination } from '../src/destinations/novomind/index.ts';
+import { connectorState } from '../src/store/connector-state.ts';
+import { openStore } from '../src/store/store.ts';
+import { createTestConnector, eventItem } from './support/connector-test.ts';
 import { FakeCommercetools, INGEST_TOKEN, eventually, messageBase } from './support/harness.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -136,5 +141,40 @@ describe.each(testStores)('novomind on $name', (testStore) => {
     expect((await purgeExpired(db, { stores: {}, payloadLogDays: { service: 14 } }, Date.now() + 13 * day)).payloadEntries).toBe(0);
     expect((await purgeExpired(db, { stores: {}, payloadLogDays: { service: 14 } }, Date.now() + 15 * day)).payloadEntries).toBe(before);
     expect(await db.selectFrom('payload_log').select('id').execute()).toEqual([]);
+  });
+});
+
+describe.each(testStores)('novomind status notes batched per window, held in the $name store', (testStore) => {
+  afterAll(() => testStore.cleanup());
+
+  it('holds the notes of two processes in the store and sends them once, in the order they happened, when the window ends', async () => {
+    let clock = Date.UTC(2026, 11, 5, 9, 2, 0);
+    const now = () => clock;
+    const sim = await startNovomindSimulator({ clients: [CLIENT], users: [USER], now });
+    const store = openStore(await testStore.create());
+    try {
+      await store.migrate();
+      const settings = { baseUrl: sim.url, auth: { oauth2: { ...CLIENT, ...USER } }, statusNotes: { everyMinutes: 10 }, scheduleCheckMs: 20 };
+      // Two processes sending to one destination: one store, two connectors.
+      const processes = [0, 1].map(() => createTestConnector(novomindDestination, settings as never, { now, name: 'service', state: connectorState(store.db, 'service') }).connector);
+      const notes = ['Shipped', 'Delivered', 'Cancelled', 'CreditOwed'].map((state, i) =>
+        eventItem({ eventType: 'order_status', resource: { typeId: 'order', id: 'o-7' }, occurredAt: clock - 10_000 + i, payload: { kind: 'order', orderNumber: 'N-7', state, text: state } }),
+      );
+      // Handed to either process, out of order, one of them twice.
+      expect(await processes[1]!.sendEvents([notes[2]!, notes[3]!])).toEqual([{ ok: true }, { ok: true }]);
+      expect(await processes[0]!.sendEvents([notes[1]!, notes[0]!, notes[2]!])).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+      const held = await store.db.selectFrom('connector_state').select('key').where('destination', '=', 'service').where('key', 'like', 'held:%').execute();
+      expect(held).toHaveLength(4);
+      expect(sim.notes).toEqual([]);
+      // 09:10: the window ends; both processes look.
+      clock = Date.UTC(2026, 11, 5, 9, 10, 0);
+      await eventually(() => sim.notes.length === 4, 'the window sent');
+      await eventually(async () => (await store.db.selectFrom('connector_state').select('key').where('destination', '=', 'service').execute()).length === 0, 'nothing held');
+      expect(sim.notes.map((note) => note.body.state)).toEqual(['Shipped', 'Delivered', 'Cancelled', 'CreditOwed']);
+      for (const process of processes) await process.close?.();
+    } finally {
+      await store.close();
+      await sim.close();
+    }
   });
 });

@@ -4,12 +4,14 @@
 // looks for due events and sends them in that order, one call each, by the same operation an unscheduled event
 // would use. The clock is the injected one (`deps.now`), so tests move time instead of waiting for it.
 //
-// Nothing held is lost and nothing sent twice by two processes: a sender first marks an event as its own
-// (`sending:<owner>:…`), then takes the held entry (`take` tells it whether it got it; if not, it drops its mark),
-// sends, and drops its mark. A mark older than LEASE_MS (its process died mid-send) is turned back into a held
-// event. A retryable failure leaves the event held for the next look; a permanent one becomes a dead letter
-// through `reportLateFailures` (the engine's delivery row is gone by then, so it cannot be replayed: the
-// message says what failed).
+// Nothing held is lost, and two processes neither send an event twice nor overtake each other's events of one
+// resource: a sender marks a resource's due events as its own (`sending:<owner>:<resource>`, with what it has left
+// to send), takes them in one statement (all, or none when another process was first), sends them in order and
+// drops its mark; a resource another process has marked waits for the next look. A mark older than LEASE_MS (its
+// process died mid-send) is turned back into held events: what it had left is sent again (at least once, with the
+// same Idempotency-Key). A retryable failure holds the rest again for the next look; a permanent one becomes a
+// dead letter through `reportLateFailures` (the engine's delivery row is gone by then, so it cannot be replayed:
+// the message says what failed).
 import { randomUUID } from 'node:crypto';
 import { PermanentError, toDeliveryError, withPayloadContext, type EventItem } from '../kit/index.ts';
 import type { RestClient } from './client.ts';
@@ -25,6 +27,13 @@ export interface EventWindow {
 interface Held {
   item: EventItem;
   heldAt: number;
+}
+
+/** What a process is sending of one resource: the events it has left (with their held keys), since when. */
+interface Mark {
+  resource: string;
+  entries: Array<{ key: string; held: Held }>;
+  markedAt: number;
 }
 
 const HELD = 'held:';
@@ -57,16 +66,8 @@ export function createEventWindow(client: RestClient): EventWindow {
     client.onClose(() => clearInterval(timer));
   };
 
-  const send = async (key: string, held: Held): Promise<boolean> => {
-    const mark = `${SENDING}${owner}:${key.slice(HELD.length)}`;
-    await state().put([{ key: mark, value: { ...held, markedAt: client.now() }, subject: subjectOf(held.item) }]);
-    const [taken] = await state().take([key]);
-    if (taken === undefined) {
-      // Another process took it first.
-      await state().take([mark]);
-      return false;
-    }
-    const { item } = held;
+  /** Sends one held event; a retryable failure is thrown, a permanent one reported as a late failure. */
+  const sendOne = async ({ item }: Held): Promise<void> => {
     const operation = client.settings.operations.events[item.eventType];
     try {
       if (operation === undefined) throw new PermanentError(`no operation is configured for events of "${item.eventType}" any more`);
@@ -75,47 +76,85 @@ export function createEventWindow(client: RestClient): EventWindow {
       );
     } catch (error) {
       const failure = toDeliveryError(error);
-      if (failure.retryable) {
-        // Held again under its own key: the next look sends it, still in its place in the order.
-        await state().put([{ key, value: held, subject: subjectOf(item) }]);
-        await state().take([mark]);
-        throw failure;
-      }
+      if (failure.retryable) throw failure;
       await client.reportLateFailures?.([{ kind: 'event', eventType: item.eventType, dedupeKey: item.idempotencyKey, correlationId: item.correlationId, error: `held for its window, then: ${failure.message}`, sentAt: client.now() }]);
     }
-    await state().take([mark, `${INDEX}${item.idempotencyKey}`]);
-    return true;
   };
 
-  /** Marks of processes that died mid-send become held events again. */
-  const recover = async () => {
+  /**
+   * Sends the due events of one resource, in order: marks them as this process's (`sending:<owner>:<resource>`,
+   * what is left to send), takes them in one statement (all or, when another process was first, none of them),
+   * sends them one by one, and keeps the mark up to date. A retryable failure holds the rest again; how many went.
+   */
+  const sendGroup = async (resource: string, entries: Array<{ key: string; held: Held }>): Promise<number> => {
+    const mark = `${SENDING}${owner}:${resource}`;
+    const subject = subjectOf(entries[0]!.held.item);
+    const remember = (left: Array<{ key: string; held: Held }>) => state().put([{ key: mark, value: { resource, entries: left, markedAt: client.now() } satisfies Mark, subject }]);
+    await remember(entries);
+    const taken = new Set(await state().take(entries.map((entry) => entry.key)));
+    const mine = entries.filter((entry) => taken.has(entry.key));
+    let sent = 0;
+    try {
+      for (let i = 0; i < mine.length; i += 1) {
+        await sendOne(mine[i]!.held);
+        sent += 1;
+        if (i + 1 < mine.length) await remember(mine.slice(i + 1));
+      }
+    } catch (error) {
+      // Held again under their own keys: the next look sends them, still in their places in the order.
+      const left = mine.slice(sent);
+      await state().put(left.map((entry) => ({ key: entry.key, value: entry.held, subject: subjectOf(entry.held.item) })));
+      await state().take([mark]);
+      throw error;
+    }
+    await state().take([mark, ...mine.map((entry) => `${INDEX}${entry.held.item.idempotencyKey}`)]);
+    return sent;
+  };
+
+  /** Marks of processes that died mid-send: what they had left is held again. */
+  const recover = async (): Promise<Set<string>> => {
     const cutoff = client.now() - LEASE_MS;
+    const busy = new Set<string>();
     for (const { key, value } of await state().list(SENDING, { limit: LIST_PAGE })) {
-      const marked = value as Held & { markedAt: number };
-      if (marked.markedAt > cutoff) continue;
+      const marked = value as Mark;
+      if (marked.markedAt > cutoff) {
+        busy.add(marked.resource);
+        continue;
+      }
       const [taken] = await state().take([key]);
       if (taken === undefined) continue;
-      const rest = key.slice(SENDING.length).split(':').slice(1).join(':');
-      await state().put([{ key: `${HELD}${rest}`, value: { item: marked.item, heldAt: marked.heldAt }, subject: subjectOf(marked.item) }]);
+      await state().put(marked.entries.map((entry) => ({ key: entry.key, value: entry.held, subject: subjectOf(entry.held.item) })));
     }
+    return busy;
   };
 
   const flushOnce = async (): Promise<number> => {
-    await recover();
-    let sent = 0;
+    // Resources another process is sending now wait for the next look, so their events never overtake each other.
+    const busy = await recover();
     const now = client.now();
+    const due = new Map<string, Array<{ key: string; held: Held }>>();
     let after: string | undefined;
-    for (;;) {
+    for (let more = true; more; ) {
       const page = await state().list(HELD, { limit: LIST_PAGE, ...(after !== undefined && { after }) });
-      if (page.length === 0) return sent;
       for (const { key, value } of page) {
-        const dueAt = Number(key.slice(HELD.length, HELD.length + 15));
         // Keys sort by due time: nothing after this one is due either.
-        if (dueAt > now) return sent;
-        if (await send(key, value as Held)) sent += 1;
+        if (Number(key.slice(HELD.length, HELD.length + 15)) > now) {
+          more = false;
+          break;
+        }
+        const held = value as Held;
+        const resource = held.item.resource ? `${held.item.resource.typeId}/${held.item.resource.id}` : `event/${held.item.idempotencyKey}`;
+        if (busy.has(resource)) continue;
+        (due.get(resource) ?? due.set(resource, []).get(resource)!).push({ key, held });
       }
-      after = page.at(-1)!.key;
+      if (page.length < LIST_PAGE) more = false;
+      after = page.at(-1)?.key;
     }
+    // Held keys sort by due time, then by when the event happened: within a resource, that is the order to send.
+    const outcomes = await Promise.allSettled([...due].map(([resource, entries]) => sendGroup(resource, entries)));
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+    return outcomes.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0);
   };
 
   const window: EventWindow = {
