@@ -166,10 +166,10 @@ describe.each(testStores)('PII protection on $name', (testStore) => {
       const snapshots = async () => Object.fromEntries((await h.runtime.store.db.selectFrom('records').select(['resource_id', 'snapshot']).execute()).map((r) => [r.resource_id, r.snapshot]));
       const day = 24 * 3600 * 1000;
       // The dead-lettered record never synced, so it has no store yet: its letter follows the default (30 days).
-      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 2 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 0, auditEntries: 0 });
+      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 2 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 0, auditEntries: 0, payloadEntries: 0 });
       expect((await snapshots())['uk-1']).toBe('{}');
       expect((await snapshots())['de-1']).not.toBe('{}');
-      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 31 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 1, auditEntries: 0 });
+      expect(await purgeExpired(h.runtime.store.db, { days: 30, stores: { uk: 1 } }, Date.now() + 31 * day)).toEqual({ snapshots: 1, deadLetterPayloads: 1, auditEntries: 0, payloadEntries: 0 });
       expect((await h.runtime.store.db.selectFrom('dead_letters').select('payload').executeTakeFirstOrThrow()).payload).toBeNull();
 
       // The audit log keeps its own time: entries older than auditDays go, newer ones stay.

@@ -8,6 +8,7 @@ import { registerConfigCommands } from './config-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerMappingCommands } from './mapping-commands.ts';
 import { registerPiiCommands } from './pii-commands.ts';
+import { registerPayloadCommands } from './payload-commands.ts';
 import { registerRunCommands } from './run-commands.ts';
 import { registerSandboxCommand } from './sandbox-command.ts';
 
@@ -25,6 +26,7 @@ registerMappingCommands(program);
 registerPiiCommands(program);
 registerSandboxCommand(program);
 registerApiKeyCommands(program);
+registerPayloadCommands(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
 applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));

@@ -270,6 +270,7 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
   return {
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lowercase letters, digits, - and _'),
     pii: piiPolicySchema.default({}),
+    payloadLog: payloadLogSchema.optional(),
     records: z
       .record(z.string().regex(/^[^$]/, 'names starting with $ are ctbridge\'s own'), z.strictObject(recordMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO))
       .superRefine((records, ctx) => checkOrdersReads(records, 'records', ctx), OTHER_PROBLEMS_TOO)
@@ -280,6 +281,14 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
       .default({}),
   };
 }
+
+/** Keeping each call's request and response bodies for tracing (observability/payload-log.ts). */
+export const payloadLogSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    retentionDays: z.number().int().min(1).max(3650).default(14).describe('calls older than this are deleted (hourly)'),
+  })
+  .describe('keep the request and response bodies of each call, personal values as the PII policy lets them leave (never in clear), secrets and auth headers never: `ctbridge payloads --record ID`');
 
 const NO_TARGET = z.never().describe('this destination type has no routing settings') as unknown as z.ZodType<Record<string, unknown>>;
 const domains = z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, 'a lower-case domain such as gmail.com')).default([]);
@@ -333,6 +342,7 @@ export interface DestinationConfig {
   name: string;
   type: string;
   pii: z.infer<typeof piiPolicySchema>;
+  payloadLog?: z.infer<typeof payloadLogSchema> | undefined;
   records: Record<string, z.infer<typeof recordMappingSchema>>;
   events: Record<string, z.infer<typeof eventMappingSchema>>;
   [setting: string]: unknown;

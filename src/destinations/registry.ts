@@ -4,8 +4,10 @@ import { httpDestination } from './http/index.ts';
 import { intercomDestination } from './intercom/index.ts';
 import { mondayDestination } from './monday/index.ts';
 import { ometriaDestination } from './ometria/index.ts';
+import { restDestination } from './rest/index.ts';
+import { novomindDestination } from './novomind/index.ts';
 
-export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination, ometriaDestination, mondayDestination];
+export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination, ometriaDestination, mondayDestination, restDestination, novomindDestination];
 
 export function findDestinationDefinition(type: string): DestinationDefinition | undefined {
   return destinationDefinitions.find((definition) => definition.type === type);

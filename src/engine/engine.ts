@@ -29,6 +29,7 @@ import { purgeExpired } from './retention.ts';
 import { createEventSeconds, purgeEventSeconds } from '../store/event-seconds.ts';
 import { recordLateFailures } from './late-failures.ts';
 import { connectorState } from '../store/connector-state.ts';
+import { createPayloadRecorder } from '../observability/payload-log.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 const RETENTION_INTERVAL_MS = 3600 * 1000;
@@ -155,7 +156,8 @@ export function createEngine(deps: EngineDeps): Engine {
   });
 
   // Retention, when configured: at start-up and then hourly. A failure is logged and tried again an hour later.
-  const retention = config.retention;
+  const payloadLogDays = Object.fromEntries(config.destinations.flatMap((d) => (d.payloadLog ? [[d.name, d.payloadLog.retentionDays]] : [])));
+  const retention = config.retention || Object.keys(payloadLogDays).length > 0 ? { stores: {}, ...config.retention, payloadLogDays } : undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
   const purge = () => {
     // The seconds events claimed (store/event-seconds.ts) are forgotten after a fixed time, retention or not.
@@ -165,10 +167,10 @@ export function createEngine(deps: EngineDeps): Engine {
       },
       (error: unknown) => logger.warn({ err: error }, 'forgetting old event seconds failed; tried again in an hour'),
     );
-    if (!retention || (retention.days === undefined && retention.auditDays === undefined && Object.keys(retention.stores).length === 0)) return;
+    if (!retention || (retention.days === undefined && retention.auditDays === undefined && Object.keys(retention.stores).length === 0 && Object.keys(retention.payloadLogDays).length === 0)) return;
     purgeExpired(store.db, retention, Date.now()).then(
       (purged) => {
-        if (purged.snapshots + purged.deadLetterPayloads + purged.auditEntries > 0) logger.info(purged, 'retention: purged expired snapshots, dead-letter payloads and audit entries');
+        if (purged.snapshots + purged.deadLetterPayloads + purged.auditEntries + purged.payloadEntries > 0) logger.info(purged, 'retention: purged expired snapshots, dead-letter payloads, audit entries and payload log entries');
       },
       (error: unknown) => logger.warn({ err: error }, 'retention purge failed; tried again in an hour'),
     );
@@ -214,8 +216,11 @@ function buildConnector(destination: Config['destinations'][number], store: Stor
   // Shared through the store, so that every process sending to this destination stays under one limit.
   const limiter = createRateLimiter(store.db, destination.name);
   // Every call the connector makes goes through this fetch: paced by the limiter, counted, timed.
-  const fetch = createDestinationFetch({ limiter, onCall: () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' }) });
-  const connector = definition.create(definition.settings.parse(destination), {
+  const settings = definition.settings.parse(destination);
+  // The destination's payload log, when enabled: every exchange through its fetch, treated before it is kept.
+  const payloadLog = destination.payloadLog?.enabled ? createPayloadRecorder({ db: store.db, destination: destination.name, policy: destination.pii, settings, logger }) : undefined;
+  const fetch = createDestinationFetch({ limiter, onCall: () => metrics.destinationCalls.inc({ destination: destination.name, operation: 'http' }), payloadLog });
+  const connector = definition.create(settings, {
     fetch,
     logger,
     name: destination.name,

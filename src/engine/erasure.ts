@@ -7,6 +7,7 @@
 // any resource type is erased, not only customers. One transaction per request, which also deletes the request and
 // writes the audit entry, so a crash midway repeats the whole request and two processes never both carry it out.
 // Routing asks for one erasure per resource however many notifications say so (engine/routing.ts).
+import { erasePayloads } from '../store/payload-log.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { insertAudit } from '../store/audit-log.ts';
@@ -68,6 +69,8 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
         await trx.deleteFrom('connector_state').where('subject', '=', resourceId).execute();
       }
       const events = await trx.deleteFrom('events').where('resource_type', '=', resourceType).where('resource_id', '=', resourceId).where('dead', '=', 1).executeTakeFirst();
+      // The calls the payload log kept about it (store/payload-log.ts).
+      await erasePayloads(trx, [resourceId]);
       await insertAudit(trx, [
         {
           at: now,

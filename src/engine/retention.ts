@@ -1,9 +1,11 @@
 // Retention: snapshots and dead-letter payloads older than a store's (market's) retentionDays are purged, as
-// data minimisation asks, and audit entries older than auditDays. A purged snapshot becomes empty, not null
+// data minimisation asks, audit entries older than auditDays, and each destination's payload log entries older than
+// its payloadLog.retentionDays. A purged snapshot becomes empty, not null
 // (null would mean the destination never had the record, and its deletion would then be skipped); the next
 // change sends the whole record again. Runs in the engine once an hour and at start-up.
 import { sql, type Kysely } from 'kysely';
 import { purgeAudit } from '../store/audit-log.ts';
+import { purgePayloadLog } from '../store/payload-log.ts';
 import type { Database } from '../store/schema.ts';
 
 export interface RetentionConfig {
@@ -13,19 +15,23 @@ export interface RetentionConfig {
   stores: Record<string, number>;
   /** Days the audit log keeps an entry, whatever its store; undefined: kept. */
   auditDays?: number | undefined;
+  /** Days each destination's payload log keeps a call (its payloadLog.retentionDays), by destination name. */
+  payloadLogDays?: Record<string, number> | undefined;
 }
 
 export interface PurgeResult {
   snapshots: number;
   deadLetterPayloads: number;
   auditEntries: number;
+  payloadEntries: number;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
 
 export async function purgeExpired(db: Kysely<Database>, retention: RetentionConfig, now: number): Promise<PurgeResult> {
-  const result: PurgeResult = { snapshots: 0, deadLetterPayloads: 0, auditEntries: 0 };
+  const result: PurgeResult = { snapshots: 0, deadLetterPayloads: 0, auditEntries: 0, payloadEntries: 0 };
   if (retention.auditDays !== undefined) result.auditEntries = await purgeAudit(db, now - retention.auditDays * DAY_MS);
+  for (const [destination, days] of Object.entries(retention.payloadLogDays ?? {})) result.payloadEntries += await purgePayloadLog(db, destination, now - days * DAY_MS);
   const listed = Object.keys(retention.stores);
   const scopes: Array<{ days: number; stores: string[] | 'others' }> = [
     ...Object.entries(retention.stores).map(([store, days]) => ({ days, stores: [store] })),

@@ -4,5 +4,6 @@ import type { SandboxDestinationEntry } from './destination-entry.ts';
 import { intercomSandbox } from './intercom/sandbox-entry.ts';
 import { mondaySandbox } from './monday/sandbox-entry.ts';
 import { ometriaSandbox } from './ometria/sandbox-entry.ts';
+import { novomindSandbox } from './novomind/sandbox-entry.ts';
 
-export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox, ometriaSandbox, mondaySandbox];
+export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox, ometriaSandbox, mondaySandbox, novomindSandbox];

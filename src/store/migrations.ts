@@ -286,6 +286,31 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('connector_state_subject').on('connector_state').column('subject').execute();
       },
     },
+    '0013_i18_payload_log': {
+      async up(db: Kysely<unknown>) {
+        // The request and response bodies of each destination call, for destinations with payloadLog enabled
+        // (store/payload-log.ts): treated by the PII policy and stripped of secrets before they are written.
+        await (dialect === 'postgres'
+          ? db.schema.createTable('payload_log').addColumn('id', 'bigserial', (c) => c.primaryKey())
+          : db.schema.createTable('payload_log').addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement()))
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('correlation_id', 'text')
+          .addColumn('kind', 'text')
+          .addColumn('item_type', 'text')
+          .addColumn('resource_id', 'text')
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('status', 'integer')
+          .addColumn('duration_ms', 'integer', (c) => c.notNull())
+          .addColumn('request_body', 'text')
+          .addColumn('response_body', 'text')
+          .addColumn('error', 'text')
+          .execute();
+        await db.schema.createIndex('payload_log_resource').on('payload_log').columns(['resource_id', 'at']).execute();
+        await db.schema.createIndex('payload_log_at').on('payload_log').columns(['destination', 'at']).execute();
+      },
+    },
   };
 }
 

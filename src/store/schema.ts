@@ -22,6 +22,7 @@ export interface Database {
   identities: IdentitiesTable;
   event_seconds: EventSecondsTable;
   connector_state: ConnectorStateTable;
+  payload_log: PayloadLogTable;
 }
 
 /**
@@ -291,4 +292,30 @@ export interface ConnectorStateTable {
   /** The customer the value is about, when it is about one (an erasure deletes it). */
   subject: string | null;
   updated_at: number;
+}
+
+/**
+ * The bodies of each call to a destination whose payloadLog is enabled (store/payload-log.ts), one row per item
+ * the call was made for: personal values as the destination's PII policy lets them leave (passed ones masked),
+ * never a secret or a request header. Kept payloadLog.retentionDays, gone with an erasure of their resource.
+ */
+export interface PayloadLogTable {
+  id: Generated<number>;
+  destination: string;
+  at: number;
+  correlation_id: string | null;
+  /** record, event or merge; null for a call made for no item (a token request at start-up). */
+  kind: string | null;
+  /** The record or event mapping's name. */
+  item_type: string | null;
+  resource_id: string | null;
+  method: string;
+  /** Without credentials or query values that could be personal (observability/redact.ts redactUrl). */
+  url: string;
+  /** null when there was no answer (`error` says why). */
+  status: number | null;
+  duration_ms: number;
+  request_body: string | null;
+  response_body: string | null;
+  error: string | null;
 }

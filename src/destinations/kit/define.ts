@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';
 import { toDeliveryError } from './errors.ts';
+import { withPayloadContext, type PayloadSubject } from './payload-context.ts';
 
 /** Handles one item at a time: its outcome, or a thrown error that fails this item only. */
 export interface ItemOperation<Client, Item> {
@@ -106,16 +107,27 @@ async function run<Client, Item>(client: Client, routing: Routing<Client, Item>,
   await Promise.all(
     [...groups].map(async ([operation, indexes]) => {
       if ('performBatch' in operation) {
-        const results = await operation.performBatch(client, indexes.map((index) => items[index]!));
+        const batch = indexes.map((index) => items[index]!);
+        const results = await withPayloadContext(batch.map(subjectOf), () => operation.performBatch(client, batch));
         indexes.forEach((index, at) => (outcomes[index] = results[at]!));
         return;
       }
       await Promise.all(
         indexes.map(async (index) => {
-          outcomes[index] = await operation.perform(client, items[index]!).catch((error: unknown): ItemOutcome => ({ ok: false, error: toDeliveryError(error) }));
+          const item = items[index]!;
+          outcomes[index] = await withPayloadContext([subjectOf(item)], () => operation.perform(client, item)).catch((error: unknown): ItemOutcome => ({ ok: false, error: toDeliveryError(error) }));
         }),
       );
     }),
   );
   return outcomes;
+}
+
+/** What the payload log files a call under: the record, event or merge it was made for. */
+function subjectOf(item: unknown): PayloadSubject {
+  const it = item as Partial<RecordItem & EventItem & PersonMergeItem>;
+  if (it.recordType !== undefined) return { kind: 'record', type: it.recordType, resourceId: it.resourceId, correlationId: it.correlationId ?? '' };
+  if (it.eventType !== undefined) return { kind: 'event', type: it.eventType, resourceId: it.resource?.id, correlationId: it.correlationId ?? '' };
+  // A merge is filed under the customer the guest became (`customer:<id>`).
+  return { kind: 'merge', type: 'merge', resourceId: it.into?.person.replace(/^customer:/, ''), correlationId: it.correlationId ?? '' };
 }

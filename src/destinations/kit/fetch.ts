@@ -8,7 +8,10 @@
 //   destination's own headers), so the other calls wait instead of collecting 429s too.
 // Failures without an answer (timeout, refused connection, the limiter's store away) are RetryableErrors; an
 // answer, whatever its status, is returned as it is: `errorForAnswer` (or the kit's http client) classifies it.
+// With a payload log (per destination, `payloadLog:`), each exchange — bodies, status, the items it was made
+// for — is handed to it once over; it decides what is kept (store/payload-log.ts).
 import { RetryableError, errorForStatus, parseRetryAfter, type DeliveryError } from './errors.ts';
+import { currentPayloadSubjects, type PayloadExchange } from './payload-context.ts';
 
 /** What the fetch needs of the destination's rate limiter (engine/rate-limiter.ts implements it). */
 export interface CallLimiter {
@@ -43,6 +46,8 @@ export interface DestinationFetchDeps {
   now?: (() => number) | undefined;
   /** The fetch underneath; the platform's by default. */
   fetch?: typeof fetch | undefined;
+  /** Keeps each exchange (the destination's payload log); its failures never fail the call. */
+  payloadLog?: ((exchange: PayloadExchange) => Promise<void>) | undefined;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -71,17 +76,21 @@ export function createDestinationFetch(deps: DestinationFetchDeps, options: Call
     const signal = init?.signal ? AbortSignal.any([init.signal, timer.signal]) : timer.signal;
     let response: Response;
     let body: ArrayBuffer;
+    const started = now();
     try {
       response = await platformFetch(input, { ...init, signal });
       // The body is read under the same timer: an answer whose body never ends is a timeout too.
       body = await response.arrayBuffer();
     } catch (error) {
       if (init?.signal?.aborted) throw error;
-      throw new RetryableError(timer.signal.aborted ? `timed out after ${timeoutMs} ms` : describeNetworkError(error), { cause: error });
+      const failure = new RetryableError(timer.signal.aborted ? `timed out after ${timeoutMs} ms` : describeNetworkError(error), { cause: error });
+      if (deps.payloadLog) await logExchange(deps.payloadLog, input, init, undefined, undefined, failure.message, started, now());
+      throw failure;
     } finally {
       clearTimeout(timeout);
     }
     const at = now();
+    if (deps.payloadLog) await logExchange(deps.payloadLog, input, init, response, body, undefined, started, at);
     const resumeAt = budgetSpentUntil(response.headers, response.status, options, at);
     if (resumeAt !== undefined && resumeAt > at) deps.limiter.pauseUntil(resumeAt);
     return new Response(NULL_BODY_STATUSES.has(response.status) ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });
@@ -112,6 +121,45 @@ export function errorForAnswer(status: number, headers: Headers | undefined, mes
     if (reset !== undefined) retryAfterMs = Math.max(0, reset - now);
   }
   return errorForStatus(status, message, retryAfterMs);
+}
+
+async function logExchange(
+  log: (exchange: PayloadExchange) => Promise<void>,
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+  response: Response | undefined,
+  body: ArrayBuffer | undefined,
+  error: string | undefined,
+  started: number,
+  at: number,
+): Promise<void> {
+  const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+  try {
+    await log({
+      subjects: currentPayloadSubjects(),
+      method: (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase(),
+      url: input instanceof Request ? input.url : String(input),
+      requestType: headers.get('content-type') ?? undefined,
+      requestBody: bodyText(init?.body),
+      status: response?.status,
+      responseType: response?.headers.get('content-type') ?? undefined,
+      responseBody: body === undefined ? undefined : new TextDecoder().decode(body),
+      error,
+      at,
+      durationMs: at - started,
+    });
+  } catch {
+    // The log is for tracing; a call is never failed by it (the recorder reports its own failures).
+  }
+}
+
+/** A request body as text, when it is text (an SDK's stream or form data is described, not read). */
+function bodyText(body: RequestInit['body']): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'string') return body;
+  if (body instanceof URLSearchParams) return body.toString();
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return new TextDecoder().decode(body);
+  return `[a ${body.constructor.name} body]`;
 }
 
 function describeNetworkError(error: unknown): string {

@@ -5,5 +5,6 @@ export { defineDestination, type BatchOperation, type ConnectorDefinition, type 
 export { DeliveryError, PermanentError, RateLimitedError, RetryableError, classifyStatus, errorForStatus, parseRetryAfter, toDeliveryError, type StatusClass } from './errors.ts';
 export { DEFAULT_TIMEOUT_MS, createDestinationFetch, errorForAnswer, type CallLimiter, type CallOptions, type DestinationFetch, type DestinationFetchDeps } from './fetch.ts';
 export { memoryConnectorState } from './state.ts';
+export { currentPayloadSubjects, withPayloadContext, type PayloadExchange, type PayloadSubject } from './payload-context.ts';
 export { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from './http.ts';
 export type { ConnectorDeps, ConnectorLimits, ConnectorState, EventItem, EventSeconds, FieldProblem, ItemOutcome, LateFailure, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';

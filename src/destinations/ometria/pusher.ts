@@ -6,7 +6,7 @@
 // when a slot frees (one in flight would leave each slot idle for a round trip). A key is never in two bodies at
 // once (the engine processes a key in one batch at a time), so two in flight cannot reorder a record's states.
 // A body Ometria refuses as a whole (400) is sent again record by record, so only the bad records fail.
-import { PermanentError, toDeliveryError, type DeliveryError } from '../kit/index.ts';
+import { PermanentError, currentPayloadSubjects, toDeliveryError, withPayloadContext, type DeliveryError, type PayloadSubject } from '../kit/index.ts';
 import type { OmetriaClient } from './client.ts';
 import type { OmetriaRecord, OmetriaType } from './records.ts';
 
@@ -18,6 +18,8 @@ export type PushResult = { ok: true } | { ok: false; error: DeliveryError };
 
 interface Waiting {
   record: OmetriaRecord;
+  /** The items of the batch that handed it over: a push is filed under them in the payload log. */
+  subjects: readonly PayloadSubject[];
   since: number;
   done: (result: PushResult) => void;
 }
@@ -71,7 +73,9 @@ export function createPusher(client: OmetriaClient, options: { gatherMs: number 
 
   async function pushBody(body: Waiting[]): Promise<void> {
     try {
-      await client.push(body.map((entry) => entry.record));
+      // A push carries records of several batches: the payload log files it under the items of each.
+      const subjects = [...new Set(body.flatMap((entry) => entry.subjects))];
+      await withPayloadContext(subjects, () => client.push(body.map((entry) => entry.record)));
       for (const entry of body) entry.done({ ok: true });
     } catch (error) {
       const failure = toDeliveryError(error);
@@ -90,7 +94,8 @@ export function createPusher(client: OmetriaClient, options: { gatherMs: number 
       const queue = queues.get(type) ?? [];
       queues.set(type, queue);
       const since = Date.now();
-      const results = Promise.all(records.map((record) => new Promise<PushResult>((done) => queue.push({ record, since, done }))));
+      const subjects = currentPayloadSubjects();
+      const results = Promise.all(records.map((record) => new Promise<PushResult>((done) => queue.push({ record, subjects, since, done }))));
       if (!running.has(type)) void send(type);
       return results;
     },

@@ -9,6 +9,7 @@
 // page of new errors reads again soon, since more may have scrolled past. A read costs one of the 4 requests a second
 // pushes need: while the pusher is busy, a due read waits (at most `maxCheckMs` after the last one), so a backlog
 // goes out at the full rate and its errors are read in the pauses.
+import { withPayloadContext } from '../kit/index.ts';
 import type { OmetriaClient, OmetriaError } from './client.ts';
 
 /** What is kept of a pushed record while it waits for validation. */
@@ -79,7 +80,8 @@ export function createValidationWatcher(client: OmetriaClient, options: { busy: 
 
   async function checkOnce(): Promise<number> {
     lastCheckAt = client.now();
-    const errors = await client.listErrors();
+    // Made for no item of its own (whichever batch woke the timer): the payload log files it under none.
+    const errors = await withPayloadContext([], () => client.listErrors());
     const fresh = newErrors(errors, (await client.state.get([SEEN])).get(SEEN) as string[] | undefined);
     await client.state.put([{ key: SEEN, value: errors.map(fingerprint) }]);
     // A whole page of new errors: more may have scrolled past; read again soon.
