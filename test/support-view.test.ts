@@ -58,12 +58,23 @@ function apiConfig() {
 let emulator: Emulator;
 let client: CommercetoolsClient;
 let history: ServiceHistory;
+/** A customer whose payment method name holds a card number, as a careless PSP integration writes it. */
+let cardCase: ServiceHistory;
+const CARD = '4111 1111 1111 1111';
 
 beforeAll(async () => {
   emulator = await startEmulator();
   client = createCommercetoolsClient(emulatorCredentials(emulator));
   await seedShop(client, { customers: 4, ordersPerCustomer: 1 });
   history = await seedServiceHistory(client.api, { orders: 6, email: 'Ada.Brennan@Example.com' });
+  cardCase = await seedServiceHistory(client.api, { orders: 1, seed: 99, email: 'card.case@example.com', customerNumber: 'CN-CARD' });
+  const paymentId = cardCase.orders[0]!.paymentId;
+  const payment = (await client.api.payments().withId({ ID: paymentId }).get().execute()).body;
+  await client.api
+    .payments()
+    .withId({ ID: paymentId })
+    .post({ body: { version: payment.version, actions: [{ action: 'setMethodInfoName', name: { 'en-GB': `Visa ${CARD}` } }] } })
+    .execute();
 }, 60_000);
 
 afterAll(async () => {
@@ -146,6 +157,12 @@ describe.each(testStores)('support view ($name)', (testStore) => {
     expect(text).not.toContain('interactionId');
     expect(text).not.toContain('password');
     expect(text).not.toContain('internalNote');
+  });
+
+  it('never shows a card number, even where commercetools holds one', async () => {
+    const order = await json<OrderView>(`/v1/support/orders/${cardCase.orders[0]!.orderNumber}?locale=en-GB`);
+    expect(order.payments[0]?.method).toBe('Visa [card number]');
+    expect(JSON.stringify(order)).not.toContain(CARD.slice(5));
   });
 
   it('answers in a requested locale', async () => {
