@@ -113,6 +113,7 @@ describe.each(testStores)('support view ($name)', (testStore) => {
     expect(customer.email?.toLowerCase()).toBe('ada.brennan@example.com');
     expect(customer).toMatchObject({ firstName: 'Ada', lastName: "Brennan-O'Neill", phone: history.customer.phone, storeKeys: [] });
     expect(customer.customFields).toEqual({ loyaltyTier: 'gold', preferredChannel: 'chat' });
+    expect(customer.customerGroup).toMatchObject({ key: 'vip', name: 'VIP' });
     expect(ordersPage).toMatchObject({ limit: 20, offset: 0, count: 6, total: 6 });
     expect(orders.map((o) => o.orderNumber).sort()).toEqual(history.orders.map((o) => o.orderNumber).sort());
     // Newest first.

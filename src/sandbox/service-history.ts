@@ -7,7 +7,7 @@
 import type { BaseAddress, ByProjectKeyRequestBuilder, OrderImportDraft, PaymentDraft, TransactionDraft } from '@commercetools/platform-sdk';
 import { Random } from './seed.ts';
 
-/** The catalogue items the history's orders are made of (they must exist: seed.ts creates them). */
+/** The catalogue items the history's orders are made of (they must exist: seed.ts creates them, and the vip group). */
 const ITEMS = [
   { sku: 'JMP-MER-001', name: { 'de-DE': 'Merino-Pullover', 'en-GB': 'Merino jumper' }, eur: 8995, gbp: 7900 },
   { sku: 'JKT-RAIN-002', name: { 'de-DE': 'Regenjacke', 'en-GB': 'Rain jacket' }, eur: 14900, gbp: 12900 },
@@ -122,6 +122,8 @@ export async function seedServiceHistory(api: ByProjectKeyRequestBuilder, option
           addresses: [addresses['uk-store'], addresses['dach-store']],
           defaultShippingAddress: 0,
           defaultBillingAddress: 0,
+          // seed.ts creates the group (the emulator keeps it, see emulator.ts keepCustomerGroups).
+          customerGroup: { typeId: 'customer-group', key: 'vip' },
           custom: { type: { typeId: 'type', key: SUPPORT_PROFILE_TYPE }, fields: { loyaltyTier: 'gold', preferredChannel: 'chat', internalNote: 'prefers calls after 6pm' } },
         },
       })
