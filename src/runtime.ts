@@ -101,8 +101,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const writer = createInboxWriter(store.inbox, (items) => engine.inboxCommitted(items));
     ingest = withIngestMetrics(createIngestService({ writer, sealer: createSealer(sealKey), ...ingestLimits }), metrics, hooks);
   }
+  // The support view reads commercetools from this thread; only when some API client may ask for it.
+  const supportClient = config.api.clients.length > 0 ? (await import('./commercetools/client.ts')).createCommercetoolsClient(config.commercetools) : undefined;
   const app = buildServer({
     config,
+    ...(supportClient && { commercetools: supportClient }),
     store,
     ingest,
     metrics,
@@ -135,6 +138,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     stop() {
       stopping ??= (async () => {
         await app.close();
+        await supportClient?.close();
         await ingestThread?.stop();
         await stopEngine();
         await store.close();

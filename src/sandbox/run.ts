@@ -26,6 +26,7 @@ import { emulatorCredentials, startEmulator, type Emulator } from './emulator.ts
 import type { SandboxDestinationCheck, StartedSandboxDestination } from './destination-entry.ts';
 import { sandboxDestinations } from './destinations.ts';
 import { Random, seedShop, type SeededShop } from './seed.ts';
+import { startSupportDemo } from './support-demo.ts';
 import { startSink, type Sink } from './sink.ts';
 import { storefrontDedupeKey } from '../ingest/storefront-events.ts';
 import { SANDBOX_STOREFRONT_NAME, SANDBOX_STOREFRONT_ORIGIN, SandboxStorefront } from './storefront.ts';
@@ -117,6 +118,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
   try {
     const shop = await seedShop(commercetools, { seed: options.seed });
     options.onSeeded?.(shop);
+    const support = await startSupportDemo(commercetools.api, options.seed);
     const signingSecret = randomBytes(24).toString('base64url');
     const sink = await startSink({ signingSecret });
     cleanups.unshift(() => sink.close());
@@ -132,7 +134,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const adminToken = randomBytes(24).toString('base64url');
     // Publishable: its pages would carry it; a fresh one per run all the same.
     const storefrontKey = `pk_sandbox_${randomBytes(12).toString('hex')}`;
-    const rawConfig = sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, connectors: connectors.map((c) => c.started.destination), port: port.port, ingestToken, adminToken, storefrontKey, storePath: files.db });
+    const rawConfig = { ...sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, connectors: connectors.map((c) => c.started.destination), port: port.port, ingestToken, adminToken, storefrontKey, storePath: files.db }), api: support.api };
     const config = configSchema.parse(rawConfig);
 
     const logStream = pino.destination({ dest: files.log, sync: true, mkdir: true });
@@ -148,7 +150,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const actualPort = Number(new URL(url).port);
     writeFileSync(files.config, configFileText({ ...rawConfig, server: { ...rawConfig.server, port: actualPort } }, shownDir));
 
-    printBanner(feed, { url, port, actualPort, sink, connectors, shop, emulator, adminToken, ingestToken, storefrontKey, shownDir });
+    printBanner(feed, { url, port, actualPort, sink, connectors, shop, emulator, adminToken, ingestToken, storefrontKey, shownDir, support: support.banner(url) });
 
     const poster = new Poster({ url, ingestToken, random, feed, labels, stats });
     const destinationNames = config.destinations.map((d) => d.name);
@@ -479,7 +481,7 @@ function feedHooks(feed: Feed, labels: Labels, stats: Stats, sinkUrl: string): E
 
 function printBanner(
   feed: Feed,
-  info: { url: string; port: { requested: number; fellBack: boolean }; actualPort: number; sink: Sink; connectors: Array<{ name: string; started: StartedSandboxDestination }>; shop: SeededShop; emulator: Emulator; adminToken: string; ingestToken: string; storefrontKey: string; shownDir: string },
+  info: { url: string; port: { requested: number; fellBack: boolean }; actualPort: number; sink: Sink; connectors: Array<{ name: string; started: StartedSandboxDestination }>; shop: SeededShop; emulator: Emulator; adminToken: string; ingestToken: string; storefrontKey: string; shownDir: string; support: string[] },
 ): void {
   const { url, shop, shownDir } = info;
   const configFile = `${shownDir}/sandbox.yaml`;
@@ -493,6 +495,7 @@ function printBanner(
   feed.note(`  admin API               curl -H 'Authorization: Bearer ${info.adminToken}' ${url}/v1/dead-letters   (also /v1/status)`);
   feed.note(`  destination "${DESTINATION}"      ${info.sink.url}/records and /events  (generic HTTP, signed, batches of up to ${SINK_BATCH_SIZE})`);
   for (const { name, started } of info.connectors) feed.note(`  destination "${name}"${' '.repeat(Math.max(1, 7 - name.length))}${started.banner}`);
+  for (const line of info.support) feed.note(line);
   feed.note(`  from another shell      npx ctbridge status --config ${configFile}`);
   feed.note(`                          npx ctbridge dlq list --config ${configFile}`);
   feed.note(`  ctbridge's own logs     ${shownDir}/sandbox.log  (JSON, warnings and errors only)`);

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
+import { supportRoleSchema, supportSettingsSchema } from '../support/settings.ts';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
@@ -21,12 +22,14 @@ export const apiClientSchema = z.strictObject({
 /** What a role may do, one optional section per feature. */
 export const roleSchema = z.strictObject({
   description: z.string().optional(),
+  support: supportRoleSchema.optional().describe('what the role sees in the support view (GET /v1/support/…); unset: nothing'),
 });
 
 export const apiSchema = z
   .strictObject({
     clients: z.array(apiClientSchema).default([]).describe('API clients of the support view and agent actions'),
     roles: z.record(z.string().regex(NAME, 'use lowercase letters, digits, - and _'), roleSchema).default({}).describe('what each role may do, per feature'),
+    support: supportSettingsSchema.optional().describe('the support view: cache, page size, rate limit per client, back-office links'),
   })
   .superRefine((api, ctx) => {
     const names = new Set<string>();

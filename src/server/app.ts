@@ -14,6 +14,11 @@ import type { Store } from '../store/store.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { adminRoutes } from './admin-routes.ts';
 import { ApiDescription } from './openapi.ts';
+import { ApiClients } from './api-clients.ts';
+import type { CommercetoolsClient } from '../commercetools/client.ts';
+import { supportRoutes } from '../support/routes.ts';
+import { supportReaderOf } from '../support/reader.ts';
+import { supportSettingsSchema } from '../support/settings.ts';
 import { createIngestBudgets, ingestRoutes } from './ingest-routes.ts';
 import { rawProblem, sendProblem } from './problem.ts';
 import { STOREFRONT_ROUTE, storefrontRoutes } from './storefront-routes.ts';
@@ -35,6 +40,8 @@ export interface ServerDeps {
   metricsText?: () => Promise<string>;
   /** The clock of the storefront rate limits (tests inject one). */
   now?: () => number;
+  /** What the support view reads commercetools with; without it, support lookups answer 503. */
+  commercetools?: Pick<CommercetoolsClient, 'api' | 'projectKey'>;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -102,6 +109,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     version: packageJson.version,
     description: "ctbridge's agent-facing API: the support view of a customer's orders and the actions agents take on them",
   });
+  const clients = new ApiClients(config.api ?? { clients: [], roles: {} });
 
   // One memory bound for the bodies of both intakes.
   const budgets = createIngestBudgets(config.server);
@@ -117,6 +125,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     });
     storefrontRoutes(scope, { storefronts: config.storefronts ?? [], ingest: deps.ingest, budgets, now: deps.now ?? Date.now });
     adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), onReplay: deps.onReplay });
+    const support = supportSettingsSchema.parse(config.api?.support ?? {});
+    const now = deps.now ?? Date.now;
+    supportRoutes(scope, { api, clients, settings: support, reader: supportReaderOf(deps.commercetools, support.cacheMs, now), projectKey: deps.commercetools?.projectKey ?? '', db: store.db, logger, now });
     done();
   });
 

@@ -30,7 +30,7 @@ const ALLOWED_HEADERS = 'content-type, x-storefront-key, x-correlation-id';
 const KEY_HEADER = 'x-storefront-key';
 
 /** A token bucket per key: `requestsPerSecond` refill it, up to `burst`. */
-class RequestBucket {
+export class RequestBucket {
   #tokens: number;
   #at: number;
   readonly #rate: number;
