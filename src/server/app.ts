@@ -14,6 +14,9 @@ import type { Store } from '../store/store.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { adminRoutes } from './admin-routes.ts';
 import { ApiDescription } from './openapi.ts';
+import { ApiClients, type ApiClientsOptions } from './api-clients.ts';
+import { actionRoutes } from '../actions/routes.ts';
+import type { ActionsService } from '../actions/service.ts';
 import { createIngestBudgets, ingestRoutes } from './ingest-routes.ts';
 import { rawProblem, sendProblem } from './problem.ts';
 import { STOREFRONT_ROUTE, storefrontRoutes } from './storefront-routes.ts';
@@ -35,6 +38,10 @@ export interface ServerDeps {
   metricsText?: () => Promise<string>;
   /** The clock of the storefront rate limits (tests inject one). */
   now?: () => number;
+  /** Agent actions, when configured (runtime.ts builds the service with its own commercetools client). */
+  actions?: ActionsService;
+  /** The JWKS fetcher and clock of API bearer tokens (tests). */
+  apiAuth?: ApiClientsOptions;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -103,6 +110,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     description: "ctbridge's agent-facing API: the support view of a customer's orders and the actions agents take on them",
   });
 
+  const clients = new ApiClients(config.api ?? { clients: [], roles: {} }, { ...deps.apiAuth, ...(deps.now && !deps.apiAuth?.now && { now: deps.now }) });
+
   // One memory bound for the bodies of both intakes.
   const budgets = createIngestBudgets(config.server);
   app.register((scope, _options, done) => {
@@ -117,6 +126,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     });
     storefrontRoutes(scope, { storefronts: config.storefronts ?? [], ingest: deps.ingest, budgets, now: deps.now ?? Date.now });
     adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), onReplay: deps.onReplay });
+    if (deps.actions) actionRoutes(scope, { service: deps.actions, clients, api });
     done();
   });
 

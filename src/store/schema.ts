@@ -22,6 +22,7 @@ export interface Database {
   identities: IdentitiesTable;
   event_seconds: EventSecondsTable;
   connector_state: ConnectorStateTable;
+  action_requests: ActionRequestsTable;
 }
 
 /**
@@ -291,4 +292,27 @@ export interface ConnectorStateTable {
   /** The customer the value is about, when it is about one (an erasure deletes it). */
   subject: string | null;
   updated_at: number;
+}
+
+/** Agent actions under an idempotency key (src/actions/requests.ts). JSON columns are text. */
+export interface ActionRequestsTable {
+  id: string;
+  client: string;
+  idempotency_key: string;
+  fingerprint: string;
+  kind: string;
+  order_id: string;
+  role: string;
+  /** in-progress | pending | done | refused | rejected */
+  status: string;
+  request: string;
+  intent: string | null;
+  http_status: number | null;
+  answer: string | null;
+  result: string | null;
+  lease_until: ColumnType<number | null, number | null | undefined, number | null>;
+  decided_by: string | null;
+  correlation_id: string;
+  created_at: ColumnType<number, number, number>;
+  updated_at: ColumnType<number, number, number>;
 }
