@@ -2,8 +2,8 @@
 // key first (in-progress, with a lease), records what it is about to write (intent) before writing, and commits
 // its outcome together with its audit entries in one transaction: a retry finds either the answer to give again,
 // a call still in progress, or — lease expired — a call that died, whose intent tells what to look for.
-import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.ts';
+import type { Kysely, Selectable } from 'kysely';
+import type { ActionRequestsTable, Database } from '../store/schema.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
 
 export type RequestStatus = 'in-progress' | 'pending' | 'done' | 'refused' | 'rejected';
@@ -29,27 +29,28 @@ export interface ActionRequest {
   updatedAt: number;
 }
 
-type Row = Database['action_requests'] extends infer T ? { [K in keyof T]: unknown } : never;
+type Row = Selectable<ActionRequestsTable>;
 
 function fromRow(row: Row): ActionRequest {
-  const json = (value: unknown) => (value === null || value === undefined ? null : (JSON.parse(String(value)) as unknown));
+  const json = (value: string | null) => (value === null ? null : (JSON.parse(value) as unknown));
   return {
-    id: String(row.id),
-    client: String(row.client),
-    idempotencyKey: String(row.idempotency_key),
-    fingerprint: String(row.fingerprint),
-    kind: String(row.kind),
-    orderId: String(row.order_id),
-    role: String(row.role),
-    status: String(row.status) as RequestStatus,
+    id: row.id,
+    client: row.client,
+    idempotencyKey: row.idempotency_key,
+    fingerprint: row.fingerprint,
+    kind: row.kind,
+    orderId: row.order_id,
+    role: row.role,
+    status: row.status as RequestStatus,
     request: json(row.request) as Record<string, unknown>,
     intent: json(row.intent) as Record<string, unknown> | null,
     httpStatus: row.http_status === null ? null : Number(row.http_status),
     answer: json(row.answer),
     result: json(row.result),
+    // PostgreSQL returns bigint columns as strings.
     leaseUntil: row.lease_until === null ? null : Number(row.lease_until),
-    decidedBy: row.decided_by === null ? null : String(row.decided_by),
-    correlationId: String(row.correlation_id),
+    decidedBy: row.decided_by,
+    correlationId: row.correlation_id,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -57,12 +58,12 @@ function fromRow(row: Row): ActionRequest {
 
 export async function findByKey(db: Kysely<Database>, client: string, key: string): Promise<ActionRequest | undefined> {
   const row = await db.selectFrom('action_requests').selectAll().where('client', '=', client).where('idempotency_key', '=', key).executeTakeFirst();
-  return row ? fromRow(row as Row) : undefined;
+  return row ? fromRow(row) : undefined;
 }
 
 export async function findById(db: Kysely<Database>, id: string): Promise<ActionRequest | undefined> {
   const row = await db.selectFrom('action_requests').selectAll().where('id', '=', id).executeTakeFirst();
-  return row ? fromRow(row as Row) : undefined;
+  return row ? fromRow(row) : undefined;
 }
 
 /** Reserves the key: the new row, or the one another call made first (the unique index decides). */

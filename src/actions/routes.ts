@@ -179,7 +179,7 @@ export function actionRoutes(app: FastifyInstance, options: ActionRoutesOptions)
       operationId: 'refundOrder',
       summary: 'Refund an amount or line items of an order',
       description: "Adds a Refund transaction to the order's payment that holds the successful charge (the payment service provider executes it). Never more than charged minus refunded; above the role's limit it becomes a pending approval (202).",
-      schema: refundBodySchema as z.ZodType<ActionBody>,
+      schema: refundBodySchema,
     },
     {
       kind: 'cancel-items',
@@ -187,7 +187,7 @@ export function actionRoutes(app: FastifyInstance, options: ActionRoutesOptions)
       operationId: 'cancelOrderItems',
       summary: 'Cancel quantities of line items (optionally refunding them)',
       description: 'Moves the quantities into the configured cancelled LineItemState (transitionLineItemState). Shipped or already cancelled quantities are refused.',
-      schema: cancelBodySchema as z.ZodType<ActionBody>,
+      schema: cancelBodySchema,
     },
     {
       kind: 'change-state',
@@ -195,7 +195,7 @@ export function actionRoutes(app: FastifyInstance, options: ActionRoutesOptions)
       operationId: 'changeOrderState',
       summary: "Change an order's orderState or workflow state",
       description: 'Only along allowed transitions; never out of a final state, never to Complete while the payment is open.',
-      schema: stateBodySchema as z.ZodType<ActionBody>,
+      schema: stateBodySchema,
     },
   ];
   for (const operation of operations) {

@@ -221,7 +221,7 @@ export interface StateIndex {
 }
 
 export function indexStates(states: readonly State[]): StateIndex {
-  return { byKey: new Map(states.filter((s) => s.key).map((s) => [s.key!, s])), byId: new Map(states.map((s) => [s.id, s])) };
+  return { byKey: new Map(states.filter((s) => s.key).map((s) => [s.key, s])), byId: new Map(states.map((s) => [s.id, s])) };
 }
 
 function quantityIn(line: LineItem, stateIds: ReadonlySet<string>): number {

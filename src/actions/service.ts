@@ -112,13 +112,6 @@ export function fingerprint(call: Pick<ActionCall, 'kind' | 'orderId' | 'body' |
 }
 
 class Conflict extends Error {}
-class Unavailable extends Error {
-  readonly status: number;
-  constructor(message: string, status: number) {
-    super(message);
-    this.status = status;
-  }
-}
 
 interface Fresh {
   order: Order;
@@ -287,7 +280,7 @@ export class ActionsService {
           ...(planned.cancel && { cancel: { cancelled: planned.cancel.cancelled, cancelledBefore: planned.cancel.cancelledBefore, cancelledStateId: planned.cancel.cancelledStateId } }),
           ...(planned.state && { state: { orderState: planned.state.orderState, stateId: planned.state.stateId } }),
           ...(planned.refund && { refund: { centAmount: planned.refund.centAmount, currencyCode: planned.refund.currencyCode, fractionDigits: planned.refund.fractionDigits, payment: planned.refund.payment, parts: planned.refund.parts } }),
-        } as Intent;
+        };
         await saveIntent(this.#db, id, next as unknown as Record<string, unknown>, this.#now());
         let order = fresh.order;
         try {
@@ -346,7 +339,7 @@ export class ActionsService {
     if ((!hasOrderWrite || orderDone) && refundDone && (hasOrderWrite || intent.refund)) {
       const planned: Planned = { checks: [] };
       if (intent.cancel) planned.cancel = { order: { id: fresh.order.id, version: intent.orderVersionBefore }, cancelledStateId: intent.cancel.cancelledStateId, cancelled: intent.cancel.cancelled, cancelledBefore: intent.cancel.cancelledBefore, actions: [] };
-      if (intent.state) planned.state = { order: { id: fresh.order.id, version: intent.orderVersionBefore }, ...intent.state, actions: [] } as StatePlan;
+      if (intent.state) planned.state = { order: { id: fresh.order.id, version: intent.orderVersionBefore }, ...intent.state, actions: [] };
       if (intent.refund) planned.refund = { ...intent.refund, actions: [] };
       return this.#done(call, id, planned, intent.orderVersionBefore, fresh.order, payment, approval);
     }
@@ -354,7 +347,7 @@ export class ActionsService {
       // The order changed, the refund did not happen: do the refund alone.
       const again = planRefund(fresh.order, fresh.payments, { centAmount: intent.refund.centAmount, parts: intent.refund.parts }, { paymentId: undefined, transactionState: this.#config.refundTransactionState, now: this.#now() });
       if (!again.ok) return this.#refused(call, id, again.refusal, fresh.order.version, approval);
-      await saveIntent(this.#db, id, { ...intent, orderDone: true, refund: { ...intent.refund, payment: again.plan.payment } } as unknown as Record<string, unknown>, this.#now());
+      await saveIntent(this.#db, id, { ...intent, orderDone: true, refund: { ...intent.refund, payment: again.plan.payment } }, this.#now());
       const written = await this.#writeRefund(call, again.plan);
       const planned: Planned = { checks: [], refund: again.plan };
       if (intent.cancel) planned.cancel = { order: { id: fresh.order.id, version: intent.orderVersionBefore }, ...intent.cancel, actions: [] };

@@ -135,7 +135,7 @@ function keepTransitionsUnset(project: ReturnType<CommercetoolsMock['project']>)
     if (draft.transitions !== undefined) return created;
     const { transitions: _none, ...kept } = created;
     await storage.add(context.projectKey, 'state', kept);
-    return kept as State;
+    return kept;
   };
 }
 
@@ -181,6 +181,6 @@ export function addOrderActions(mock: CommercetoolsMock, projectKey: string): vo
     await transitionState(context, order, action);
   };
   keepTransitionsUnset(project);
-  serialiseUpdates(orders as never);
-  serialiseUpdates(payments as never);
+  serialiseUpdates(orders);
+  serialiseUpdates(payments);
 }
