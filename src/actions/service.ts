@@ -257,9 +257,12 @@ export class ActionsService {
         const fresh = await this.#read(call.orderId, call.kind);
         versionBefore ??= fresh.order.version;
         if (recovered) {
+          // A call that died may have written: if finishing it fails, the key stays held, never given back.
+          wrote = true;
           const answer = await this.#recover(call, id, recovered, fresh, approval);
           if (answer) return answer;
           recovered = null;
+          wrote = false;
         }
         if (call.ifMatch !== undefined && fresh.order.version !== call.ifMatch && !approval) {
           return this.#refused(call, id, { rule: 'order-version-moved', status: 412, detail: `the order is at version ${fresh.order.version}, not ${call.ifMatch} (If-Match)` }, fresh.order.version, approval);
