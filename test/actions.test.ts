@@ -323,6 +323,18 @@ for (const testStore of testStores) {
         expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([6000]);
       });
 
+      it('holds a cancellation with a refund above the limit for approval, then cancels and refunds together', async () => {
+        const { order: placed, payment: paid } = await fresh({ lines: [{ sku: 'SHIRT-1', quantity: 3, unitCents: 3000 }] });
+        const line = placed.lineItems[0]!;
+        const asked = await call(`/v1/actions/orders/${placed.id}/cancel-items`, { lineItems: [{ lineItemId: line.id, quantity: 2 }], refund: true, reason: 'r' });
+        expect(asked.status).toBe(202);
+        expect((await order(placed.id)).version).toBe(placed.version);
+        const approved = await call(`/v1/actions/${asked.body.id as string}/approve`, undefined, { as: 'lead' });
+        expect(approved.body).toMatchObject({ status: 'done', result: { cancelled: [{ lineItemId: line.id, quantity: 2 }], refund: { amount: { centAmount: 6000 } } } });
+        expect((await order(placed.id)).lineItems[0]!.state).toEqual(expect.arrayContaining([{ quantity: 2, state: { typeId: 'state', id: shop.states.cancelled.id } }]));
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([6000]);
+      });
+
       it('re-checks the safeguards when approving', async () => {
         const { order: placed, payment: paid } = await fresh();
         const asked = await call(`/v1/actions/orders/${placed.id}/refunds`, { amount: { currencyCode: 'EUR', amount: '90.00' }, reason: 'r' });

@@ -180,7 +180,7 @@ export class ActionsService {
     const now = this.#now();
     const reserved = await reserve(
       this.#db,
-      { id, client: call.caller.client, idempotencyKey: call.idempotencyKey, fingerprint: print, kind: call.kind, orderId: call.orderId, role: call.caller.role, request: { body: call.body, ifMatch: call.ifMatch ?? null }, correlationId: call.correlationId },
+      { id, client: call.caller.client, idempotencyKey: call.idempotencyKey, fingerprint: print, kind: call.kind, orderId: call.orderId, role: call.caller.role, request: { body: { ...call.body, reason: redactText(call.body.reason) }, ifMatch: call.ifMatch ?? null }, correlationId: call.correlationId },
       now + this.#config.leaseSeconds * 1000,
       now,
     );
@@ -303,6 +303,8 @@ export class ActionsService {
           if (!(error instanceof Conflict)) throw error;
           if (next.orderDone) {
             // The order write went through; only the refund met a conflict: #writeRefund retried it already.
+            const refusal = (error as { refusal?: Refusal }).refusal;
+            if (refusal) refusal.detail = `the items were cancelled (order version ${order.version}), but the refund was refused: ${refusal.detail}`;
             throw error;
           }
           if (attempt >= this.#config.maxAttempts) {
