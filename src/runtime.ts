@@ -20,6 +20,9 @@ import { createSealer } from './pii/sealed.ts';
 import { startIngestThread, type IngestClient } from './threads/ingest-client.ts';
 import { MessageChannel } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
+import { createCommercetoolsClient } from './commercetools/client.ts';
+import { ActionsService, type ActionsServiceOptions } from './actions/service.ts';
+import type { ApiClientsOptions } from './server/api-clients.ts';
 
 export interface RuntimeOptions {
   config: Config;
@@ -41,6 +44,10 @@ export interface RuntimeOptions {
   engineThread?: boolean;
   /** The clock of the storefront rate limits (tests). */
   now?: () => number;
+  /** Fault injection into agent actions (tests): see ActionsServiceOptions.afterWrite. */
+  actionsAfterWrite?: ActionsServiceOptions['afterWrite'];
+  /** The JWKS fetcher of API bearer tokens (tests). */
+  apiAuth?: ApiClientsOptions;
   /** Called when the engine or the ingest thread dies after it started; the process should exit (default: log and exit 1). */
   onEngineFailure?: (error: Error) => void;
 }
@@ -102,10 +109,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     ingest = withIngestMetrics(createIngestService({ writer, sealer: createSealer(sealKey), ...ingestLimits }), metrics, hooks);
   }
   // The support view reads commercetools from this thread; only when some API client may ask for it.
-  const supportClient = config.api.clients.length > 0 ? (await import('./commercetools/client.ts')).createCommercetoolsClient(config.commercetools) : undefined;
+  const supportClient = config.api.clients.length > 0 ? createCommercetoolsClient(config.commercetools) : undefined;
+  // Agent actions write through a commercetools client of their own, with only the scopes actions need.
+  const actionsClient = config.actions ? createCommercetoolsClient({ ...config.commercetools, ...config.actions.commercetools }) : undefined;
+  const actions =
+    config.actions && actionsClient
+      ? new ActionsService({ db: store.db, commercetools: actionsClient, config: config.actions, logger, ...(options.now && { now: options.now }), ...(options.actionsAfterWrite && { afterWrite: options.actionsAfterWrite }) })
+      : undefined;
   const app = buildServer({
     config,
     ...(supportClient && { commercetools: supportClient }),
+    ...(actions && { actions }),
+    ...(options.apiAuth && { apiAuth: options.apiAuth }),
     store,
     ingest,
     metrics,
@@ -139,6 +154,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       stopping ??= (async () => {
         await app.close();
         await supportClient?.close();
+        await actionsClient?.close();
         await ingestThread?.stop();
         await stopEngine();
         await store.close();

@@ -10,16 +10,19 @@ import { configOption, exitUsage, withStore } from './common.ts';
 export function registerPiiCommands(program: Command): void {
   program
     .command('audit')
-    .description('the changes ctbridge made (or failed to make) for a record in every destination: when, which fields, the outcome')
-    .requiredOption('--record <id>', 'the commercetools resource id')
+    .description('the changes ctbridge made (or failed to make) for a record in every destination, and the agent actions on an order: when, which fields, the outcome')
+    .option('--record <id>', 'the commercetools resource id')
+    .option('--order <id>', 'an order id: the same, including every agent action on it (actor, role, amounts, reason, idempotency key, versions)')
     .option('--limit <n>', 'the newest N entries', '200')
     .option('--json', 'print JSON')
     .addOption(configOption())
-    .action((options: { record: string; limit: string; json?: boolean; config?: string }) =>
+    .action((options: { record?: string; order?: string; limit: string; json?: boolean; config?: string }) =>
       withStore(options, async (store) => {
         const limit = Number(options.limit);
         if (!Number.isInteger(limit) || limit < 1) return exitUsage(`--limit must be a whole number above 0 (got "${options.limit}")`);
-        const entries = await auditOf(store.db, options.record, limit);
+        const record = options.order ?? options.record;
+        if (record === undefined || (options.order !== undefined && options.record !== undefined)) return exitUsage('give one of --record <id> or --order <id>');
+        const entries = await auditOf(store.db, record, limit);
         const presented = entries.map((entry) => ({
           at: new Date(entry.at).toISOString(),
           action: entry.action,
@@ -31,8 +34,8 @@ export function registerPiiCommands(program: Command): void {
           correlationId: entry.correlation_id,
           detail: entry.detail,
         }));
-        if (options.json) return console.log(JSON.stringify({ record: options.record, entries: presented }, null, 2));
-        if (presented.length === 0) return console.log(`no audit entries for ${options.record}`);
+        if (options.json) return console.log(JSON.stringify({ record, entries: presented }, null, 2));
+        if (presented.length === 0) return console.log(`no audit entries for ${record}`);
         for (const e of presented) {
           const what = e.fields === null ? '' : e.fields.length === 0 ? ' (no fields)' : ` ${e.fields.join(', ')}`;
           console.log(`${e.at}  ${(e.destination ?? '-').padEnd(14)} ${e.action.padEnd(14)} ${(e.itemType ?? '').padEnd(14)} v${e.version ?? '-'}  ${e.outcome}${what}  ${e.correlationId ?? ''}${e.detail ? `  ${e.detail}` : ''}`);

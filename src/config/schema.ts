@@ -9,6 +9,7 @@ import { MATCH_KEYS } from '../mapping/record-mapping.ts';
 import { piiPolicySchema } from '../pii/classes.ts';
 import { isStorefrontEventType, STOREFRONT_EVENT_TYPES } from '../ingest/storefront-events.ts';
 import { apiSchema } from '../server/api-clients.ts';
+import { actionsSchema } from '../actions/config.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -370,6 +371,7 @@ export const configSchema = z
     destinations: z.preprocess(withDefaultMappings, z.array(destinationSchema)).default([]),
     storefronts: z.array(storefrontSchema).default([]).describe('storefronts that send behaviour events to POST /v1/events/storefront, each with its publishable key'),
     api: apiSchema.default({ clients: [], roles: {} }).describe('clients and roles of the agent-facing APIs (support view, agent actions)'),
+    actions: actionsSchema.optional().describe('agent actions on orders (refunds, item cancellations, state changes): off unless configured'),
   })
   .superRefine(
     (config, ctx) => {

@@ -123,7 +123,7 @@ function decodeSignature(text: string, encoding: 'hex' | 'base64'): Buffer | und
   return /^[A-Za-z0-9+/\-_]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : undefined;
 }
 
-function bearerToken(headers: IngestAuthRequest['headers']): { ok: true; token: string } | { ok: false; reason: string } {
+export function bearerToken(headers: IngestAuthRequest['headers']): { ok: true; token: string } | { ok: false; reason: string } {
   const header = singleHeader(headers, 'Authorization');
   if (!header.ok) return header;
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header.value);
@@ -144,7 +144,24 @@ async function verifyOidc(
 ): Promise<IngestAuthResult> {
   const bearer = bearerToken(headers);
   if (!bearer.ok) return bearer;
-  const token = bearer.token;
+  const verified = await verifyJwt(bearer.token, { issuers: config.issuers, audience: config.audience }, keys, now);
+  if (!verified.ok) return verified;
+  const claims = verified.claims;
+  // The configuration holds either the service account or allowAnyIdentity: true (see the schema).
+  if (config.email !== undefined) {
+    if (claims.email !== config.email) return fail('token email does not match the configured service account');
+    if (claims.email_verified !== true && claims.email_verified !== 'true') return fail('token email is not verified');
+  }
+  return { ok: true };
+}
+
+export type JwtVerification = { ok: true; claims: Record<string, unknown> } | { ok: false; reason: string };
+
+/**
+ * An RS256 JWT signed by a key of the JWKS, from one of `issuers`, for `audience`, within its lifetime (with a
+ * minute of clock skew); also what the agent-facing API checks bearer tokens with (server/api-clients.ts).
+ */
+export async function verifyJwt(token: string, expected: { issuers: readonly string[]; audience: string }, keys: JwksCache, now: () => number): Promise<JwtVerification> {
   if (token.length > MAX_TOKEN_LENGTH) return fail('token too large');
   const parts = token.split('.');
   if (parts.length !== 3) return fail('malformed token: expected a JWT with three parts');
@@ -170,20 +187,15 @@ async function verifyOidc(
   if (!valid) return fail('token signature is invalid');
 
   const nowS = now() / 1000;
-  if (typeof claims.iss !== 'string' || !config.issuers.includes(claims.iss)) return fail('token issuer is not accepted');
+  if (typeof claims.iss !== 'string' || !expected.issuers.includes(claims.iss)) return fail('token issuer is not accepted');
   const audience = claims.aud;
-  const audienceOk = audience === config.audience || (Array.isArray(audience) && audience.includes(config.audience));
+  const audienceOk = audience === expected.audience || (Array.isArray(audience) && audience.includes(expected.audience));
   if (!audienceOk) return fail('token audience does not match');
   if (typeof claims.exp !== 'number') return fail('token has no exp');
   if (nowS > claims.exp + CLOCK_SKEW_S) return fail('token expired');
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || nowS + CLOCK_SKEW_S < claims.nbf)) return fail('token not yet valid (nbf)');
   if (claims.iat !== undefined && (typeof claims.iat !== 'number' || nowS + CLOCK_SKEW_S < claims.iat)) return fail('token issued in the future (iat)');
-  // The configuration holds either the service account or allowAnyIdentity: true (see the schema).
-  if (config.email !== undefined) {
-    if (claims.email !== config.email) return fail('token email does not match the configured service account');
-    if (claims.email_verified !== true && claims.email_verified !== 'true') return fail('token email is not verified');
-  }
-  return { ok: true };
+  return { ok: true, claims };
 }
 
 function decodeJsonPart(part: string): Record<string, unknown> | undefined {
@@ -199,7 +211,7 @@ function decodeJsonPart(part: string): Record<string, unknown> | undefined {
 type KeyLookup = { ok: true; key: KeyObject } | { ok: false; reason: string };
 
 /** The JWKS, refreshed when its Cache-Control lifetime runs out, or early (rate-limited) when a new kid shows up. */
-class JwksCache {
+export class JwksCache {
   private keys: Map<string, KeyObject> | undefined;
   private expiresAt = 0;
   private lastFetchAt = Number.NEGATIVE_INFINITY;
@@ -292,7 +304,7 @@ function cacheLifetime(cacheControl: string | null): number | undefined {
   return Math.min(Number(match[1]) * 1000, MAX_JWKS_TTL_MS);
 }
 
-function defaultFetchJwks(url: string): Promise<unknown> {
+export function defaultFetchJwks(url: string): Promise<unknown> {
   return fetch(url, { signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });
 }
 

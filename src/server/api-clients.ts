@@ -6,6 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { supportRoleSchema, supportSettingsSchema } from '../support/settings.ts';
+import { roleActionsSchema } from '../actions/config.ts';
+import { JwksCache, bearerToken, defaultFetchJwks, verifyJwt } from '../ingest/auth.ts';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
@@ -23,6 +25,16 @@ export const apiClientSchema = z.strictObject({
 export const roleSchema = z.strictObject({
   description: z.string().optional(),
   support: supportRoleSchema.optional().describe('what the role sees in the support view (GET /v1/support/…); unset: nothing'),
+  actions: roleActionsSchema.optional().describe('agent actions: what the role may do, its refund limits, whether it approves'),
+});
+
+/** OAuth2 bearer JWTs from the installation's identity provider, as an alternative to API keys. */
+export const apiJwtSchema = z.strictObject({
+  jwksUrl: z.url().describe("the identity provider's JWKS (RS256 keys)"),
+  issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe('the accepted `iss`'),
+  audience: z.string().min(1).describe('the `aud` the tokens must be for'),
+  roleClaim: z.string().min(1).default('role').describe('the claim naming the role (one of api.roles); a list of roles is refused as ambiguous'),
+  subjectClaim: z.string().min(1).default('sub').describe('the claim naming the caller in the audit log'),
 });
 
 export const apiSchema = z
@@ -30,6 +42,7 @@ export const apiSchema = z
     clients: z.array(apiClientSchema).default([]).describe('API clients of the support view and agent actions'),
     roles: z.record(z.string().regex(NAME, 'use lowercase letters, digits, - and _'), roleSchema).default({}).describe('what each role may do, per feature'),
     support: supportSettingsSchema.optional().describe('the support view: cache, page size, rate limit per client, back-office links'),
+    jwt: apiJwtSchema.optional().describe('accept bearer JWTs from an identity provider too'),
   })
   .superRefine((api, ctx) => {
     const names = new Set<string>();
@@ -67,14 +80,43 @@ export interface ApiCaller {
 
 export type Authentication = { ok: true; caller: ApiCaller } | { ok: false; status: 401; detail: string };
 
+export interface ApiClientsOptions {
+  /** Fetches the JWKS (tests serve their own); see ingest/auth.ts. */
+  fetchJwks?: (url: string) => Promise<unknown>;
+  now?: () => number;
+}
+
 export class ApiClients {
   // Looked up by digest: a key is high-entropy, so comparing digests leaks nothing usable about it.
   readonly #byDigest: Map<string, { name: string; role: string }>;
   readonly #roles: Record<string, RoleConfig>;
+  readonly #jwt: { config: z.infer<typeof apiJwtSchema>; keys: JwksCache; now: () => number } | undefined;
 
-  constructor(config: ApiConfig) {
+  constructor(config: ApiConfig, options: ApiClientsOptions = {}) {
     this.#byDigest = new Map(config.clients.map((client) => [client.keyHash, { name: client.name, role: client.role }]));
     this.#roles = config.roles;
+    const now = options.now ?? Date.now;
+    if (config.jwt) this.#jwt = { config: config.jwt, keys: new JwksCache(config.jwt.jwksUrl, options.fetchJwks ?? defaultFetchJwks, now), now };
+  }
+
+  /**
+   * The caller by API key (X-Api-Key) or, when api.jwt is configured, by a bearer JWT whose role claim names a
+   * configured role; the client is then `jwt:<subject>`.
+   */
+  async identify(headers: IncomingHttpHeaders): Promise<Authentication> {
+    if (headers[API_KEY_HEADER] !== undefined || !this.#jwt || headers.authorization === undefined) return this.authenticate(headers);
+    const { config, keys, now } = this.#jwt;
+    const bearer = bearerToken(headers);
+    if (!bearer.ok) return { ok: false, status: 401, detail: bearer.reason };
+    const verified = await verifyJwt(bearer.token, { issuers: typeof config.issuer === 'string' ? [config.issuer] : config.issuer, audience: config.audience }, keys, now);
+    if (!verified.ok) return { ok: false, status: 401, detail: verified.reason };
+    const role = verified.claims[config.roleClaim];
+    const subject = verified.claims[config.subjectClaim];
+    if (typeof role !== 'string') return { ok: false, status: 401, detail: `the token's ${config.roleClaim} claim does not name one role` };
+    const grants = Object.hasOwn(this.#roles, role) ? this.#roles[role] : undefined;
+    if (!grants) return { ok: false, status: 401, detail: `the token's role is not one of api.roles` };
+    if (typeof subject !== 'string' || subject === '') return { ok: false, status: 401, detail: `the token has no ${config.subjectClaim} claim` };
+    return { ok: true, caller: { client: `jwt:${subject}`, role, grants } };
   }
 
   authenticate(headers: IncomingHttpHeaders): Authentication {

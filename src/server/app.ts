@@ -14,11 +14,13 @@ import type { Store } from '../store/store.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { adminRoutes } from './admin-routes.ts';
 import { ApiDescription } from './openapi.ts';
-import { ApiClients } from './api-clients.ts';
+import { ApiClients, type ApiClientsOptions } from './api-clients.ts';
 import type { CommercetoolsClient } from '../commercetools/client.ts';
 import { supportRoutes } from '../support/routes.ts';
 import { supportReaderOf } from '../support/reader.ts';
 import { supportSettingsSchema } from '../support/settings.ts';
+import { actionRoutes } from '../actions/routes.ts';
+import type { ActionsService } from '../actions/service.ts';
 import { createIngestBudgets, ingestRoutes } from './ingest-routes.ts';
 import { rawProblem, sendProblem } from './problem.ts';
 import { STOREFRONT_ROUTE, storefrontRoutes } from './storefront-routes.ts';
@@ -42,6 +44,10 @@ export interface ServerDeps {
   now?: () => number;
   /** What the support view reads commercetools with; without it, support lookups answer 503. */
   commercetools?: Pick<CommercetoolsClient, 'api' | 'projectKey'>;
+  /** Agent actions, when configured (runtime.ts builds the service with its own commercetools client). */
+  actions?: ActionsService;
+  /** The JWKS fetcher and clock of API bearer tokens (tests). */
+  apiAuth?: ApiClientsOptions;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -109,7 +115,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     version: packageJson.version,
     description: "ctbridge's agent-facing API: the support view of a customer's orders and the actions agents take on them",
   });
-  const clients = new ApiClients(config.api ?? { clients: [], roles: {} });
+  const clients = new ApiClients(config.api ?? { clients: [], roles: {} }, { ...deps.apiAuth, ...(deps.now && !deps.apiAuth?.now && { now: deps.now }) });
 
   // One memory bound for the bodies of both intakes.
   const budgets = createIngestBudgets(config.server);
@@ -128,6 +134,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const support = supportSettingsSchema.parse(config.api?.support ?? {});
     const now = deps.now ?? Date.now;
     supportRoutes(scope, { api, clients, settings: support, reader: supportReaderOf(deps.commercetools, support.cacheMs, now), projectKey: deps.commercetools?.projectKey ?? '', db: store.db, logger, now });
+    if (deps.actions) actionRoutes(scope, { service: deps.actions, clients, api });
     done();
   });
 

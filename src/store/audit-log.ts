@@ -15,10 +15,13 @@ export interface AuditEntry {
   fields: readonly string[] | null;
   correlationId: string | null;
   /** lease-lost: the outcome of a batch whose lease was lost meanwhile, discarded (engine/leases.ts). */
-  outcome: 'ok' | 'retry' | 'dead-lettered' | 'skipped' | 'lease-lost';
+  outcome: 'ok' | 'retry' | 'dead-lettered' | 'skipped' | 'lease-lost' | ActionOutcome;
   /** Why it failed; must already be redacted (DeliveryError messages are). */
   detail: string | null;
 }
+
+/** Outcomes of agent actions (src/actions): the detail holds actor, role, amounts, reason, key and versions. */
+export type ActionOutcome = 'done' | 'refused' | 'pending' | 'dry-run' | 'approved' | 'rejected' | 'failed';
 
 export type AuditRow = Omit<AuditLogTable, 'id'> & { id: number };
 

@@ -311,6 +311,36 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('payload_log_at').on('payload_log').columns(['destination', 'at']).execute();
       },
     },
+    '0014_i19_actions': {
+      async up(db: Kysely<unknown>) {
+        // Agent actions (src/actions): one row per call under an idempotency key — in progress (holding the key
+        // until lease_until), pending approval, or finished with the answer a retry gets again — committed with
+        // the outcome, and what was about to be written (intent), so a retry after a crash finds out whether it was.
+        await db.schema
+          .createTable('action_requests')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('client', 'text', (c) => c.notNull())
+          .addColumn('idempotency_key', 'text', (c) => c.notNull())
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('order_id', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('request', 'text', (c) => c.notNull())
+          .addColumn('intent', 'text')
+          .addColumn('http_status', 'integer')
+          .addColumn('answer', 'text')
+          .addColumn('result', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('decided_by', 'text')
+          .addColumn('correlation_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('action_requests_key').unique().on('action_requests').columns(['client', 'idempotency_key']).execute();
+        await db.schema.createIndex('action_requests_order').on('action_requests').columns(['order_id', 'created_at']).execute();
+      },
+    },
   };
 }
 

@@ -23,6 +23,7 @@ export interface Database {
   event_seconds: EventSecondsTable;
   connector_state: ConnectorStateTable;
   payload_log: PayloadLogTable;
+  action_requests: ActionRequestsTable;
 }
 
 /**
@@ -318,4 +319,27 @@ export interface PayloadLogTable {
   request_body: string | null;
   response_body: string | null;
   error: string | null;
+}
+
+/** Agent actions under an idempotency key (src/actions/requests.ts). JSON columns are text. */
+export interface ActionRequestsTable {
+  id: string;
+  client: string;
+  idempotency_key: string;
+  fingerprint: string;
+  kind: string;
+  order_id: string;
+  role: string;
+  /** in-progress | pending | done | refused | rejected */
+  status: string;
+  request: string;
+  intent: string | null;
+  http_status: number | null;
+  answer: string | null;
+  result: string | null;
+  lease_until: ColumnType<number | null, number | null | undefined, number | null>;
+  decided_by: string | null;
+  correlation_id: string;
+  created_at: ColumnType<number, number, number>;
+  updated_at: ColumnType<number, number, number>;
 }

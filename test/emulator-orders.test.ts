@@ -1,0 +1,101 @@
+// The order actions the project's emulator layer adds to @labdigital/commercetools-mock (src/sandbox/emulator-orders.ts),
+// through the official SDK as ctbridge calls them, and the configuration rules of agent actions.
+import type { ByProjectKeyRequestBuilder, Order } from '@commercetools/platform-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { actionsSchema } from '../src/actions/config.ts';
+import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
+import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
+import { createOrder, prepareShop, type ActionShop } from './support/actions-fixtures.ts';
+
+describe('emulator: order actions', () => {
+  let emulator: Emulator;
+  let ct: CommercetoolsClient;
+  let api: ByProjectKeyRequestBuilder;
+  let shop: ActionShop;
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    ct = createCommercetoolsClient(emulatorCredentials(emulator));
+    api = ct.api;
+    shop = await prepareShop(api);
+  });
+  afterAll(async () => {
+    await ct?.close();
+    await emulator?.close();
+  });
+
+  const update = (order: Order, actions: unknown[]) => api.orders().withId({ ID: order.id }).post({ body: { version: order.version, actions } as never }).execute();
+  const failure = async (promise: Promise<unknown>) => {
+    const error = (await promise.then(() => undefined, (e: unknown) => e)) as { statusCode?: number; body?: { errors?: { code: string; message: string }[] } } | undefined;
+    return { status: error?.statusCode, code: error?.body?.errors?.[0]?.code, message: error?.body?.errors?.[0]?.message ?? '' };
+  };
+
+  it('transitionLineItemState moves quantities between states by id or key', async () => {
+    const { order } = await createOrder(api, shop, { lines: [{ sku: 'SHIRT-1', quantity: 3, unitCents: 1000 }] });
+    const line = order.lineItems[0]!;
+    const after = (await update(order, [{ action: 'transitionLineItemState', lineItemId: line.id, quantity: 2, fromState: { typeId: 'state', key: 'ordered' }, toState: { typeId: 'state', id: shop.states.shipped.id } }])).body;
+    expect(after.version).toBe(order.version + 1);
+    expect(after.lineItems[0]!.state).toEqual([
+      { quantity: 1, state: { typeId: 'state', id: shop.states.ordered.id } },
+      { quantity: 2, state: { typeId: 'state', id: shop.states.shipped.id } },
+    ]);
+    const emptied = (await update(after, [{ action: 'transitionLineItemState', lineItemId: line.id, quantity: 1, fromState: { typeId: 'state', id: shop.states.ordered.id }, toState: { typeId: 'state', id: shop.states.shipped.id } }])).body;
+    // A state whose quantity reaches zero is no longer listed.
+    expect(emptied.lineItems[0]!.state).toEqual([{ quantity: 3, state: { typeId: 'state', id: shop.states.shipped.id } }]);
+  });
+
+  it('refuses more than the state holds, unknown states and line items, and states of another type, changing nothing', async () => {
+    const { order } = await createOrder(api, shop, { lines: [{ sku: 'SHIRT-1', quantity: 2, unitCents: 1000 }] });
+    const line = order.lineItems[0]!;
+    const move = (overrides: Record<string, unknown>) => update(order, [{ action: 'transitionLineItemState', lineItemId: line.id, quantity: 1, fromState: { typeId: 'state', key: 'ordered' }, toState: { typeId: 'state', key: 'cancelled' }, ...overrides }]);
+    const tooMany = await failure(move({ quantity: 3 }));
+    expect(tooMany).toMatchObject({ status: 400, code: 'InvalidOperation' });
+    expect(tooMany.message).toContain('fewer than the 3');
+    expect(await failure(move({ toState: { typeId: 'state', key: 'nowhere' } }))).toMatchObject({ status: 400, code: 'ReferencedResourceNotFound' });
+    expect(await failure(move({ lineItemId: 'no-such-line' }))).toMatchObject({ status: 400, code: 'InvalidOperation' });
+    const otherType = await failure(move({ toState: { typeId: 'state', key: 'packed' } }));
+    expect(otherType).toMatchObject({ status: 400, code: 'InvalidOperation' });
+    expect(otherType.message).toContain('not of type LineItemState');
+    const unchanged = (await api.orders().withId({ ID: order.id }).get().execute()).body;
+    expect(unchanged.version).toBe(order.version);
+    expect(unchanged.lineItems[0]!.state).toEqual(line.state);
+  });
+
+  it('keeps a State created without transitions open to any transition, and enforces the transitions a State sets', async () => {
+    expect(shop.states.ordered.transitions).toBeUndefined();
+    const { order } = await createOrder(api, shop, { workflowState: 'picking' });
+    expect(await failure(update(order, [{ action: 'transitionState', state: { typeId: 'state', key: 'closed' } }]))).toMatchObject({ status: 400, code: 'InvalidOperation' });
+    const forced = (await update(order, [{ action: 'transitionState', state: { typeId: 'state', key: 'closed' }, force: true }])).body;
+    expect(forced.state?.id).toBe(shop.states.closed.id);
+  });
+
+  it('applies concurrent updates of one payment against its version: one wins, the other gets 409', async () => {
+    const { payment } = await createOrder(api, shop);
+    const refund = (cents: number) =>
+      api.payments().withId({ ID: payment.id }).post({ body: { version: payment.version, actions: [{ action: 'addTransaction', transaction: { type: 'Refund', amount: { currencyCode: 'EUR', centAmount: cents }, state: 'Initial' } }] } }).execute();
+    const results = await Promise.allSettled([refund(100), refund(200), refund(300)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const rejected of results.filter((r) => r.status === 'rejected')) expect((rejected.reason as { statusCode: number }).statusCode).toBe(409);
+    const after = (await api.payments().withId({ ID: payment.id }).get().execute()).body;
+    expect(after.transactions.filter((t) => t.type === 'Refund')).toHaveLength(1);
+    expect(after.version).toBe(payment.version + 1);
+  });
+});
+
+describe('actions configuration', () => {
+  const base = { commercetools: { clientId: 'actions', clientSecret: 'secret', scopes: ['manage_orders:shop', 'manage_payments:shop'] } };
+
+  it('takes defaults for the states and the order-state graph', () => {
+    const parsed = actionsSchema.parse(base);
+    expect(parsed.lineItemStates).toEqual({ cancelled: 'cancelled', shipped: ['shipped'] });
+    expect(parsed.orderStates.Complete).toEqual([]);
+    expect(parsed.refundTransactionState).toBe('Initial');
+  });
+
+  it('refuses scopes actions do not need (least privilege)', () => {
+    const result = actionsSchema.safeParse({ ...base, commercetools: { ...base.commercetools, scopes: ['manage_project:shop', 'manage_customers:shop'] } });
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((issue) => issue.path.join('.'))).toEqual(['commercetools.scopes.0', 'commercetools.scopes.1']);
+    expect(result.error!.issues[0]!.message).toContain('least privilege');
+  });
+});
