@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
 import { CommercetoolsMock } from '@labdigital/commercetools-mock';
+import { honourSortAndTotal } from './emulator-queries.ts';
 
 export interface EmulatorOptions {
   /** 0 (the default) picks a free port. */
@@ -112,6 +113,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     silent: true,
   });
   keepCustomerGroups(mock, projectKey);
+  honourSortAndTotal(mock, projectKey);
 
   // The emulator checks that API calls carry a token it issued, but hands a token to any client id and secret.
   // Real commercetools rejects a wrong secret with 401 invalid_client; do the same so that path is testable.
