@@ -14,7 +14,7 @@ import { startSink } from '../src/sandbox/sink.ts';
 import { openStore, type Store } from '../src/store/store.ts';
 import { freePort, spawnCtbridge, waitForReady, writeConfig, type ChildCtbridge, type ChildExit } from './support/child-ctbridge.ts';
 import { ADMIN_TOKEN, INGEST_TOKEN, untilDone } from './support/harness.ts';
-import { HISTORY_RECORDS, seedHistory } from './support/history.ts';
+import { HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
 import { testStores } from './support/stores.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -9,7 +9,7 @@ import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { startSink, type Sink } from '../src/sandbox/sink.ts';
 import { ADMIN_TOKEN, eventually, INGEST_TOKEN, messageBase, untilDone } from './support/harness.ts';
-import { bumpOrder, HISTORY_RECORDS, seedHistory } from './support/history.ts';
+import { bumpOrder, HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
 import { testStores } from './support/stores.ts';
 
 const CUSTOMERS = 300;

@@ -1,9 +1,9 @@
-// A shop's history in the commercetools emulator for backfill tests and the benchmark: customers, and orders
+// A shop's history in the commercetools emulator, for the backfill tests and the benchmark: customers, and orders
 // spread over them, added straight into the emulator's storage (creating 20,000 orders through its HTTP API would
 // take minutes and test the emulator, not ctbridge). Each resource is what commercetools answers for it at
 // version 1; `bumpOrder` makes a newer version, as an update action would.
 import { randomUUID } from 'node:crypto';
-import type { Emulator } from '../../src/sandbox/emulator.ts';
+import type { Emulator } from './emulator.ts';
 
 export interface History {
   customerIds: string[];
