@@ -3,7 +3,8 @@
 // live message's acknowledgement to the sink receiving its record, for the same steady live load without a
 // backfill and during one, in the same run. The naive baseline reads the same history page by page (offset paging,
 // as a hand-written script would) and posts each record to the sink on its own, 16 at a time, for a few seconds.
-// The emulator and the sink run in this process, ctbridge in its own.
+// The emulator runs in this process, the sink (bench/sink-process.ts, which notes when each correlation id arrives)
+// and ctbridge in their own, so the emulator's work never delays when the sink sees a record.
 // Run alone: `node bench/backfill.ts`; `npm run bench` runs it as scenario 12 with --json.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,8 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { createCommercetoolsClient } from '../src/commercetools/client.ts';
 import { emulatorCredentials, startEmulator } from '../src/sandbox/emulator.ts';
 import { HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
-import { startSink, type Sink } from '../src/sandbox/sink.ts';
+import { epochNow, forkPeer, type Peer } from './ipc.ts';
 import { freePort, peakRssMb } from './processes.ts';
+import type { SinkStats } from './sink-process.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CUSTOMERS = 5_000;
@@ -53,10 +55,8 @@ function percentile(values: number[], p: number): number {
 }
 
 /** Posts live customer messages at a steady rate until `until()` says stop; returns each one's latency to the sink. */
-async function liveLoad(url: string, sink: Sink, prefix: string, until: () => boolean): Promise<number[]> {
+async function liveLoad(url: string, sink: Peer, prefix: string, until: () => boolean): Promise<number[]> {
   const posted = new Map<string, number>();
-  const latencies: number[] = [];
-  const seen = new Set<string>();
   let index = 0;
   const interval = 1000 / LIVE_PER_SECOND;
   const start = performance.now();
@@ -66,29 +66,20 @@ async function liveLoad(url: string, sink: Sink, prefix: string, until: () => bo
     index += 1;
     const customer = { id, version: 1, email: `${id}@live.example`, firstName: 'Live' };
     const body = { notificationType: 'Message', projectKey: 'bench', id: `msg-${id}`, version: 1, sequenceNumber: 1, resource: { typeId: 'customer', id }, resourceVersion: 1, type: 'CustomerCreated', customer, createdAt: new Date().toISOString(), lastModifiedAt: new Date().toISOString() };
-    posted.set(`customer/${id}`, Date.now());
-    pending.push(fetch(`${url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }).then((r) => r.arrayBuffer()));
+    posted.set(id, epochNow());
+    pending.push(fetch(`${url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}`, 'x-correlation-id': id }, body: JSON.stringify(body) }).then((r) => r.arrayBuffer()));
     const next = start + index * interval;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
   }
   await Promise.all(pending);
-  // Every live record reaches the sink; its latency is from the post to the request that carried it.
+  // Every live record reaches the sink; its latency is from the post to the sink receiving the request carrying it.
   const deadline = Date.now() + 60_000;
-  while (seen.size < posted.size && Date.now() < deadline) {
-    for (const request of sink.requests) {
-      const items = Array.isArray(request.body) ? (request.body as Array<Record<string, unknown>>) : [request.body as Record<string, unknown>];
-      for (const item of items) {
-        const key = `${String(item?.recordType)}/${String(item?.id)}`;
-        const at = posted.get(key);
-        if (at !== undefined && !seen.has(key)) {
-          seen.add(key);
-          latencies.push(request.receivedAt - at);
-        }
-      }
-    }
-    if (seen.size < posted.size) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (;;) {
+    const arrivals = await sink.call<Map<string, number>>('arrivals');
+    const latencies = [...posted].flatMap(([id, at]) => (arrivals.has(id) ? [arrivals.get(id)! - at] : []));
+    if (latencies.length === posted.size || Date.now() > deadline) return latencies;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return latencies;
 }
 
 /** The naive script: offset pages of 500 (no sort: as it comes), each resource posted to the sink on its own. */
@@ -121,7 +112,8 @@ async function naiveBackfill(commercetools: ReturnType<typeof createCommercetool
 async function main(): Promise<BackfillFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'ctbridge-bench-backfill-'));
   const emulator = await startEmulator({ projectKey: 'bench-backfill' });
-  const sink = await startSink();
+  const sink = await forkPeer(new URL('./sink-process.ts', import.meta.url).pathname);
+  const sinkUrl = await sink.call<string>('start');
   const log = (text: string) => process.stderr.write(`backfill bench: ${text}\n`);
   let child: ReturnType<typeof spawn> | undefined;
   try {
@@ -134,7 +126,7 @@ async function main(): Promise<BackfillFigures> {
         commercetools: emulatorCredentials(emulator),
         server: { port, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
         store: `sqlite:${join(dir, 'ctbridge.db')}`,
-        destinations: [{ name: 'sink', type: 'http', url: `${sink.url}/records`, batchSize: 100, records: HISTORY_RECORDS }],
+        destinations: [{ name: 'sink', type: 'http', url: `${sinkUrl}/records`, batchSize: 100, records: HISTORY_RECORDS }],
       }),
     );
     child = spawn(process.execPath, ['bin/ctbridge.js', 'start', '--config', configPath], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -168,10 +160,10 @@ async function main(): Promise<BackfillFigures> {
     const done = (await (await admin(`/v1/backfills/${created.id}`)).json()) as { read: number; createdAt: string; finishedAt: string };
     const seconds = (Date.parse(done.finishedAt) - Date.parse(done.createdAt)) / 1000;
     const rssMb = peakRssMb(child.pid!);
-    const delivered = [...sink.records.keys()].filter((key) => key.startsWith('order/') || (key.startsWith('customer/') && !key.includes('/quiet-') && !key.includes('/during-'))).length;
+    const delivered = (await sink.call<SinkStats>('stats')).records - quiet.length - during.length;
     log(`backfill ${done.read} resources in ${seconds.toFixed(1)} s; live p99 during it ${percentile(during, 99)} ms over ${during.length} messages; peak RSS ${rssMb.toFixed(0)} MB`);
 
-    const naiveRate = await naiveBackfill(createCommercetoolsClient(emulatorCredentials(emulator)), sink.url);
+    const naiveRate = await naiveBackfill(createCommercetoolsClient(emulatorCredentials(emulator)), sinkUrl);
     log(`naive ${naiveRate.toFixed(0)} resources/s`);
     return { ctbridgeRate: done.read / seconds, naiveRate, rssMb, liveP99Quiet: percentile(quiet, 99), liveP99During: percentile(during, 99), liveMessagesQuiet: quiet.length, liveMessagesDuring: during.length, delivered, total: TOTAL };
   } finally {
