@@ -52,6 +52,8 @@ const DEFAULT_PAGE = 500;
 const DEFAULT_POLL_MS = 1000;
 const WAIT_POLL_MS = 20;
 const RETRY_MS = 5000;
+/** Keys marked per transaction. */
+const MARK_CHUNK = 100;
 
 export function createBackfillRunner(options: BackfillRunnerOptions): BackfillRunner {
   const { db, reader, routes, pii, notify, logger } = options;
@@ -125,15 +127,27 @@ export function createBackfillRunner(options: BackfillRunnerOptions): BackfillRu
             background: 1,
           });
         }
-        const lastId = page.length > 0 ? String(page.at(-1)!.id) : cursor.afterId;
-        const next: BackfillCursor = page.length < pageSize ? { index: cursor.index + 1, afterId: null } : { index: cursor.index, afterId: lastId };
-        const readDone = next.index >= types.length;
-        await db.transaction().execute(async (trx) => {
-          if (marks.length > 0) await upsertMarks(trx, marks.sort(compareRecordKeys));
-          await advance(trx, row.id, owner, { cursor: next, read: page.length, queued: marks.length, leaseUntil: lease(), readDoneAt: readDone ? at : null });
-        });
-        cursor = next;
-        if (marks.length > 0) notify(row.destination);
+        // Marked a chunk at a time, each with the cursor at its last id (the page is in id order, so a crash
+        // between chunks resumes right after it), giving the event loop back in between: one transaction of a
+        // whole page would hold the store (and a live key's sync) for its whole length.
+        marks.sort(compareRecordKeys);
+        const last = page.length < pageSize;
+        for (let start = 0; start < marks.length || (start === 0 && marks.length === 0); start += MARK_CHUNK) {
+          const chunk = marks.slice(start, start + MARK_CHUNK);
+          const end = start + MARK_CHUNK >= marks.length;
+          const next: BackfillCursor = end && last ? { index: cursor.index + 1, afterId: null } : { index: cursor.index, afterId: chunk.length > 0 ? chunk.at(-1)!.resource_id : cursor.afterId };
+          const readDone = next.index >= types.length;
+          // A page's resources count as read with the chunk that marks them (all of a short or empty page's with its last).
+          const read = end ? page.length - start : chunk.length;
+          await db.transaction().execute(async (trx) => {
+            if (chunk.length > 0) await upsertMarks(trx, chunk);
+            await advance(trx, row.id, owner, { cursor: next, read, queued: chunk.length, leaseUntil: lease(), readDoneAt: readDone ? at : null });
+          });
+          cursor = next;
+          if (chunk.length > 0) notify(row.destination);
+          if (end) break;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
       }
       // Everything is read: the backfill is done when the engine has finished its keys.
       while ((await pendingCount(db, row)) > 0) {
