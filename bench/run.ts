@@ -1,7 +1,7 @@
 // `npm run bench`: measures ctbridge against the naive per-message baseline on this machine, scenario by scenario
 // (see bench/README.md), and prints one table: each ctbridge figure (median over runs) beside the naive figure from
 // the same invocation, ctbridge's advantage, and the bar from the issue with pass/fail. Progress goes to stderr.
-// Options: --runs N (default 3), --only 1,3 (scenario numbers; 10 is Ometria, 11 monday, 12 the support view), --profile (CPU-profile every ctbridge run).
+// Options: --runs N (default 3), --only 1,3 (scenario numbers; 10 is Ometria, 11 monday, 12 the support view, 13 backfill), --profile (CPU-profile every ctbridge run).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import type { MappingFigures } from './mapping.ts';
 import type { IntercomFigures } from './intercom.ts';
 import type { MondayFigures } from './monday.ts';
 import type { OmetriaFigures } from './ometria.ts';
+import type { BackfillFigures } from './backfill.ts';
 import type { SoakFigures } from './soak.ts';
 import type { SupportViewFigures } from './support-view.ts';
 import { forkPeer, type Peer } from './ipc.ts';
@@ -36,6 +37,7 @@ const SOAK = 9;
 const OMETRIA = 10;
 const MONDAY = 11;
 const SUPPORT_VIEW = 12;
+const BACKFILL = 13;
 /** Complete one-minute budget windows the monday scenario measures over: the run takes about this + 1 minutes. */
 const MONDAY_WINDOWS = 1;
 const PROFILE = argv.includes('--profile');
@@ -71,6 +73,8 @@ const BARS = {
   ometriaShare: 0.95,
   mondayShare: 0.9,
   supportViewP95Ms: 150,
+  backfillRate: 2_000,
+  backfillLiveP99Ratio: 2,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -405,6 +409,12 @@ async function main(): Promise<void> {
       supportView = JSON.parse(execFileSync(process.execPath, [new URL('./support-view.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as SupportViewFigures;
       progress(`12. support view — p95 ${dec(supportView.ctbridgeP95)} ms (naive ${dec(supportView.naiveP95)} ms) for a customer with ${supportView.orders} orders; ${dec(supportView.ctbridgeApiRequests)} commercetools requests per view (naive ${dec(supportView.naiveApiRequests)})`);
     }
+    let backfill: BackfillFigures | undefined;
+    if (ONLY.has(BACKFILL)) {
+      // One run (about half a minute): the backfill's rate and the live p99 beside it are measured together.
+      backfill = JSON.parse(execFileSync(process.execPath, [new URL('./backfill.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as BackfillFigures;
+      progress(`13. backfill — ${int(backfill.ctbridgeRate)} resources/s (naive ${int(backfill.naiveRate)}); live p99 ${int(backfill.liveP99Quiet)} ms without, ${int(backfill.liveP99During)} ms during; peak RSS ${int(backfill.rssMb)} MB`);
+    }
     let soak: SoakFigures | undefined;
     if (ONLY.has(SOAK)) {
       // One run of a minute: it asks whether anything breaks, not how fast.
@@ -412,7 +422,7 @@ async function main(): Promise<void> {
       soak = JSON.parse(execFileSync(process.execPath, [new URL('./soak.ts', import.meta.url).pathname, '--json', '--seconds', '60'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as SoakFigures;
       progress(`9. soak — ${soak.legitimateDelivered} of ${soak.legitimateAcked} acknowledged legitimate messages delivered; legitimate answers ${JSON.stringify(soak.legitimateStatuses)}; fuzzer ${JSON.stringify(soak.fuzzStatuses)}; ${soak.attackConnections} attack connections, ${soak.attackClosedByServer} closed by ctbridge; peak RSS ${int(soak.peakRssMb)} MB${soak.survived ? '' : '; ctbridge EXITED'}`);
     }
-    report(collected, mapping, intercom, soak, ometria, monday, supportView);
+    report(collected, mapping, intercom, soak, ometria, monday, supportView, backfill);
     if (env.profileDir) reportProfiles(env.profileDir);
   } finally {
     await Promise.all([env.sink, env.loadgen, env.bulkEmulator, env.burstEmulator].map((peer) => peer.close()));
@@ -425,7 +435,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined, ometria: OmetriaFigures | undefined, monday: MondayFigures | undefined, supportView: SupportViewFigures | undefined): void {
+function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined, ometria: OmetriaFigures | undefined, monday: MondayFigures | undefined, supportView: SupportViewFigures | undefined, backfill: BackfillFigures | undefined): void {
   const find = (n: number) => collected.find((c) => c.scenario.number === n);
   const med = (runs: Run[] | undefined, figure: string) => median((runs ?? []).map((r) => r.figures[figure] ?? Number.NaN));
   type Row = { figure: string; ct: number; naive: number; format: (n: number) => string; better: 'higher' | 'lower'; bar?: { op: '≥' | '≤'; value: number } };
@@ -473,6 +483,12 @@ function report(collected: Collected[], mapping: MappingFigures[], intercom: Int
     rows.push({ figure: `12. support view p95, customer with ${supportView.orders} orders, live reads against the emulator (ms; 1 run of ${supportView.requests})`, ct: supportView.ctbridgeP95, naive: supportView.naiveP95, format: (v) => dec(v), better: 'lower', bar: { op: '≤', value: BARS.supportViewP95Ms } });
     rows.push({ figure: '    support view p50 (ms)', ct: supportView.ctbridgeP50, naive: supportView.naiveP50, format: (v) => dec(v), better: 'lower' });
     rows.push({ figure: '    commercetools requests per view', ct: supportView.ctbridgeApiRequests, naive: supportView.naiveApiRequests, format: (v) => dec(v, 1), better: 'lower' });
+  }
+  if (backfill) {
+    rows.push({ figure: `13. backfill of ${int(backfill.total)} orders and customers into the sink (resources/s; naive: offset pages, one post per record; 1 run)`, ct: backfill.ctbridgeRate, naive: backfill.naiveRate, format: int, better: 'higher', bar: { op: '≥', value: BARS.backfillRate } });
+    rows.push({ figure: '   backfill: records in the sink at the end', ct: backfill.delivered, naive: Number.NaN, format: int, better: 'higher', bar: { op: '≥', value: backfill.total } });
+    rows.push({ figure: '   live p99 during the backfill ÷ without it, same run (x)', ct: backfill.liveP99During / backfill.liveP99Quiet, naive: Number.NaN, format: (v) => dec(v, 2), better: 'lower', bar: { op: '≤', value: BARS.backfillLiveP99Ratio } });
+    rows.push({ figure: '   backfill: peak RSS of ctbridge (MB)', ct: backfill.rssMb, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: BARS.rss } });
   }
   if (soak) {
     // No naive column: the soak asks whether ctbridge holds, not how it compares.

@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import { present } from '../server/admin-routes.ts';
 import { DeadLetters } from '../store/dead-letters.ts';
+import { listBackfills, progressOf } from '../backfill/backfills.ts';
+import { progressLine } from '../backfill/progress-view.ts';
 import { readStatus } from '../store/status.ts';
 import { configOption, exitWithError, withStore } from './common.ts';
 
@@ -73,7 +75,9 @@ export function registerDlqCommands(program: Command): void {
     .addOption(configOption())
     .action((options: { config?: string; json?: boolean }) =>
       withStore(options, async (store, config) => {
-        const status = await readStatus(store, config.destinations.map((d) => d.name));
+        const base = await readStatus(store, config.destinations.map((d) => d.name));
+        const running = await listBackfills(store.db, { running: true });
+        const status = { ...base, backfills: await Promise.all(running.map((row) => progressOf(store.db, row, Date.now()))) };
         if (options.json) return console.log(JSON.stringify(status, null, 2));
         console.log(`inbox (accepted, not yet routed): ${status.inbox}`);
         console.log('destination       records  events  in-flight  oldest-pending  dead-letters');
@@ -82,6 +86,7 @@ export function registerDlqCommands(program: Command): void {
           console.log(`${d.destination.padEnd(16)} ${String(d.pendingRecords).padStart(8)} ${String(d.pendingEvents).padStart(7)} ${String(d.inFlight).padStart(10)} ${age.padStart(15)} ${String(d.deadLetters).padStart(13)}`);
         }
         console.log(`quarantined payloads: ${status.quarantined}; transport notices: ${status.notices}`);
+        for (const b of status.backfills) console.log(`backfill ${b.id} → ${b.destination} (${b.recordTypes.join(', ')}): ${progressLine(b, { bar: false })}`);
       }),
     );
 }

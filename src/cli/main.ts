@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { registerApiKeyCommands } from './api-key-commands.ts';
 import { reportError } from './common.ts';
+import { registerBackfillCommands } from './backfill-commands.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerDlqCommands } from './dlq-commands.ts';
 import { registerMappingCommands } from './mapping-commands.ts';
@@ -27,6 +28,7 @@ registerPiiCommands(program);
 registerSandboxCommand(program);
 registerApiKeyCommands(program);
 registerPayloadCommands(program);
+registerBackfillCommands(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
 applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));

@@ -10,6 +10,9 @@ import { createEngine, type Engine } from './engine.ts';
 import type { EngineHooks } from './hooks.ts';
 import type { ResourceFetcher } from './record-sync.ts';
 import { compileRoutes } from './routes.ts';
+import { createBackfillRunner, registerBackfillMetrics } from '../backfill/runner.ts';
+import { createPageReader } from '../backfill/reader.ts';
+import { piiKeysLoader } from '../pii/keys.ts';
 
 export interface EngineFromConfigOptions {
   config: Config;
@@ -32,20 +35,43 @@ export interface EngineFromConfig {
 export async function engineFromConfig(options: EngineFromConfigOptions): Promise<EngineFromConfig> {
   const { config, store, metrics, logger, hooks, connectors } = options;
   let fetcher = options.fetcher;
-  let closeCommercetools: (() => Promise<void>) | undefined;
-  if (!fetcher) {
-    // Loaded only where it is used: the HTTP thread of `ctbridge start` never reads commercetools.
-    const client = await import('../commercetools/client.ts');
-    const commercetools = client.createCommercetoolsClient(config.commercetools);
-    closeCommercetools = () => commercetools.close();
-    fetcher = client.resourceFetcher(commercetools);
-  }
-  const engine = createEngine({ config, routes: compileRoutes(config), store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(connectors && { connectors }) });
+  // Loaded only where it is used: the HTTP thread of `ctbridge start` never reads commercetools.
+  const client = await import('../commercetools/client.ts');
+  const commercetools = client.createCommercetoolsClient(config.commercetools);
+  fetcher ??= client.resourceFetcher(commercetools);
+  const routes = compileRoutes(config);
+  const engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(connectors && { connectors }) });
+  // Backfills (backfill/) read commercetools page by page and feed the engine's record queues.
+  const backfills = createBackfillRunner({
+    db: store.db,
+    reader: createPageReader(commercetools),
+    routes,
+    pii: piiKeysLoader(store.db, { ...config.pii, emailRules: config.identity }),
+    notify: (destination) => engine.notify([destination]),
+    logger: logger.child({ part: 'backfill' }),
+    leaseMs: config.engine.leaseMs,
+  });
+  registerBackfillMetrics(metrics.registry, store.db);
   return {
-    engine,
+    engine: {
+      ...engine,
+      start() {
+        engine.start();
+        backfills.start();
+      },
+      notify(destinations) {
+        engine.notify(destinations);
+        backfills.wake();
+      },
+      async stop() {
+        await backfills.stop();
+        await engine.stop();
+      },
+    },
     stop: async () => {
+      await backfills.stop();
       await engine.stop();
-      await closeCommercetools?.();
+      await commercetools.close();
     },
   };
 }

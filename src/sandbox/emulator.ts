@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
 import { CommercetoolsMock } from '@labdigital/commercetools-mock';
 import { addOrderActions } from './emulator-orders.ts';
+import { honourSortAndTotal } from './emulator-queries.ts';
 
 export interface EmulatorOptions {
   /** 0 (the default) picks a free port. */
@@ -115,6 +116,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   keepCustomerGroups(mock, projectKey);
   addOrderActions(mock, projectKey);
+  honourSortAndTotal(mock, projectKey);
 
   // The emulator checks that API calls carry a token it issued, but hands a token to any client id and secret.
   // Real commercetools rejects a wrong secret with 401 invalid_client; do the same so that path is testable.

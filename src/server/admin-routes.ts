@@ -7,8 +7,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { DeadLetters } from '../store/dead-letters.ts';
 import { readStatus } from '../store/status.ts';
+import { listBackfills, progressOf } from '../backfill/backfills.ts';
 import type { Store } from '../store/store.ts';
 import { sendProblem } from './problem.ts';
+import { backfillRoutes } from './backfill-routes.ts';
+import type { DestinationConfig } from '../config/schema.ts';
 
 export interface AdminRoutesOptions {
   store: Store;
@@ -16,6 +19,8 @@ export interface AdminRoutesOptions {
   destinations: readonly string[];
   /** Wakes the workers after a replay so it is delivered at once. */
   onReplay: (destination: string | null) => void;
+  /** The destinations' configuration, for backfill requests (backfill-routes.ts). */
+  destinationConfigs?: readonly DestinationConfig[];
 }
 
 export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): void {
@@ -64,8 +69,12 @@ export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): 
 
   app.get('/v1/status', { preHandler: guard }, async (request, reply) => {
     if (!validate(reply, request.query, NO_QUERY, 'query')) return reply;
-    return readStatus(options.store, options.destinations);
+    const status = await readStatus(options.store, options.destinations);
+    const running = await listBackfills(options.store.db, { running: true });
+    return { ...status, backfills: await Promise.all(running.map((row) => progressOf(options.store.db, row, Date.now()))) };
   });
+
+  backfillRoutes(app, { store: options.store, destinations: options.destinationConfigs ?? [], guard, wake: (destination) => options.onReplay(destination) });
 }
 
 const id = z.string().regex(/^[1-9]\d{0,14}$/, 'expected a dead letter id (a positive whole number)').transform(Number);

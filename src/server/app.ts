@@ -130,7 +130,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(deps.ingestAuth && { authOptions: deps.ingestAuth }),
     });
     storefrontRoutes(scope, { storefronts: config.storefronts ?? [], ingest: deps.ingest, budgets, now: deps.now ?? Date.now });
-    adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), onReplay: deps.onReplay });
+    adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), destinationConfigs: config.destinations, onReplay: deps.onReplay });
     const support = supportSettingsSchema.parse(config.api?.support ?? {});
     const now = deps.now ?? Date.now;
     supportRoutes(scope, { api, clients, settings: support, reader: supportReaderOf(deps.commercetools, support.cacheMs, now), projectKey: deps.commercetools?.projectKey ?? '', db: store.db, logger, now });

@@ -286,6 +286,43 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('connector_state_subject').on('connector_state').column('subject').execute();
       },
     },
+    '0010_i16_backfills': {
+      async up(db: Kysely<unknown>) {
+        // Backfills (backfill/): what each reads, its cursor (resumable after a crash), counts and lease.
+        await db.schema
+          .createTable('backfills')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('record_types', 'text', (c) => c.notNull())
+          .addColumn('since', 'bigint')
+          .addColumn('where_predicate', 'text')
+          .addColumn('store_key', 'text')
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('cursor', 'text', (c) => c.notNull())
+          .addColumn('read', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('queued', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('error', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('read_done_at', 'bigint')
+          .addColumn('finished_at', 'bigint')
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .execute();
+        // One running backfill per scope, whichever process asks (the store refuses the second).
+        await db.schema.createIndex('backfills_running_scope').unique().on('backfills').column('scope').where(sql.ref('state'), '=', 'running').execute();
+        await db.schema.createIndex('backfills_created').on('backfills').column('created_at').execute();
+        // Live work first: a key whose pending work only a backfill asked for is claimed after every live one.
+        await db.schema.alterTable('records').addColumn('background', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.dropIndex('records_dirty').execute();
+        await db.schema
+          .createIndex('records_dirty')
+          .on('records')
+          .columns(['destination', 'background', 'due_at'])
+          .where(sql.ref('dirty_seq'), '>', sql.ref('processed_seq'))
+          .execute();
+      },
+    },
     '0013_i18_payload_log': {
       async up(db: Kysely<unknown>) {
         // The request and response bodies of each destination call, for destinations with payloadLog enabled

@@ -81,6 +81,8 @@ export class RecordQueue implements WorkQueue<RecordRow, RecordOutcome> {
         .where(sql<boolean>`dirty_seq > processed_seq`)
         .where('due_at', '<=', a.now)
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', a.now)]))
+        // Live keys first: a backfill's keys (background = 1) are claimed only when no live key is due.
+        .orderBy('background')
         .orderBy('due_at')
         .limit(a.limit)
         .$call((qb) => (dialect === 'postgres' ? qb.forUpdate().skipLocked() : qb));
@@ -348,6 +350,8 @@ export function prepareRecordMarks(db: Kysely<Database>): PreparedBatch<Insertab
           carried_resource: sql`case when ${newerCarried} then excluded.carried_resource else records.carried_resource end`,
           correlation_id: sql`excluded.correlation_id`,
           refresh: sql`case when excluded.refresh > records.refresh then excluded.refresh else records.refresh end`,
+          // A live mark (background 0) makes the key live; a backfill's mark leaves a dirty key's priority as it is.
+          background: sql`case when excluded.background = 0 then 0 when records.dirty_seq > records.processed_seq then records.background else excluded.background end`,
           // A key waiting out a backoff or in flight keeps its due time; a clean key becomes due now.
           due_at: sql`case when records.attempts > 0 or records.lease_until > excluded.due_at then records.due_at else excluded.due_at end`,
           dirtied_at: sql`case when records.dirty_seq > records.processed_seq then records.dirtied_at else excluded.dirtied_at end`,

@@ -24,6 +24,7 @@ export interface Database {
   connector_state: ConnectorStateTable;
   payload_log: PayloadLogTable;
   action_requests: ActionRequestsTable;
+  backfills: BackfillsTable;
 }
 
 /**
@@ -122,6 +123,8 @@ export interface RecordsTable {
   send_seq: Generated<number>;
   /** The `when:` target (JSON) the record was last sent to, null for the destination's default; deletes go there. */
   sent_target: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 1 while the key's pending work is only a backfill's: claimed after every live key (backfill/). */
+  background: ColumnType<number, number | undefined, number>;
 }
 
 /** Event deliveries waiting, in progress or dead-lettered; a row is removed once delivered. */
@@ -342,4 +345,31 @@ export interface ActionRequestsTable {
   correlation_id: string;
   created_at: ColumnType<number, number, number>;
   updated_at: ColumnType<number, number, number>;
+}
+
+/**
+ * A backfill (backfill/): the destination and record types it reads from commercetools, its filters, where it got
+ * to (`cursor`, JSON: the index of the record type being read and the last id read), its counts and its lease.
+ */
+export interface BackfillsTable {
+  id: string;
+  destination: string;
+  /** JSON array of record types, in reading order. */
+  record_types: string;
+  since: number | null;
+  where_predicate: string | null;
+  store_key: string | null;
+  /** What makes two backfills the same (destination, types, filters): one running per scope. */
+  scope: string;
+  state: 'running' | 'done' | 'cancelled' | 'failed';
+  cursor: string;
+  read: number;
+  queued: number;
+  error: string | null;
+  created_at: number;
+  /** When the last page was read (its keys may still be in the queue). */
+  read_done_at: number | null;
+  finished_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
 }
