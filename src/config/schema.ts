@@ -8,6 +8,7 @@ import { compileField, fieldSpecSchema } from '../mapping/field.ts';
 import { MATCH_KEYS } from '../mapping/record-mapping.ts';
 import { piiPolicySchema } from '../pii/classes.ts';
 import { isStorefrontEventType, STOREFRONT_EVENT_TYPES } from '../ingest/storefront-events.ts';
+import { inboundSchema, ownershipProblems, ownershipSchema, type InboundConfig } from './ownership.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -202,6 +203,7 @@ const recordMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
   fields: fieldMap,
   when: whenSchema(target),
   onDelete: z.enum(['delete', 'ignore']).default('delete'),
+  ownership: ownershipSchema,
 });
 
 const eventMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
@@ -277,6 +279,7 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
       .record(z.string(), z.strictObject(eventMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO))
       .superRefine((events, ctx) => checkOrdersReads(events, 'events', ctx), OTHER_PROBLEMS_TOO)
       .default({}),
+    inbound: inboundSchema,
   };
 }
 
@@ -334,6 +337,7 @@ export interface DestinationConfig {
   pii: z.infer<typeof piiPolicySchema>;
   records: Record<string, z.infer<typeof recordMappingSchema>>;
   events: Record<string, z.infer<typeof eventMappingSchema>>;
+  inbound?: InboundConfig | undefined;
   [setting: string]: unknown;
 }
 
@@ -398,6 +402,11 @@ export const configSchema = z
             ctx.addIssue({ code: 'custom', path: ['destinations', index, problem.block, problem.mapping, ...at], message: problem.message });
           }
         }
+      });
+      // Ownership that cannot work (two-way sync: config/ownership.ts).
+      destinations.forEach((destination: unknown, index) => {
+        if (!isPlainObject(destination)) return;
+        for (const problem of ownershipProblems(destination)) ctx.addIssue({ code: 'custom', path: ['destinations', index, ...problem.path], message: problem.message });
       });
       // A policy that hashes or tokenizes needs its key.
       const hashKey = isPlainObject(config.pii) ? config.pii.hashKey : undefined;

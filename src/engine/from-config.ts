@@ -10,6 +10,7 @@ import { createEngine, type Engine } from './engine.ts';
 import type { EngineHooks } from './hooks.ts';
 import type { ResourceFetcher } from './record-sync.ts';
 import { compileRoutes } from './routes.ts';
+import type { CommercetoolsWriter } from '../commercetools/writeback.ts';
 
 export interface EngineFromConfigOptions {
   config: Config;
@@ -21,6 +22,10 @@ export interface EngineFromConfigOptions {
   fetcher?: ResourceFetcher | undefined;
   /** Connectors by destination name, replacing the configured ones (tests). */
   connectors?: Record<string, Connector> | undefined;
+  /** Replaces the commercetools writer of two-way sync (tests). */
+  writer?: CommercetoolsWriter | undefined;
+  /** Wraps it (tests inject concurrent edits). */
+  wrapWriter?: ((writer: CommercetoolsWriter) => CommercetoolsWriter) | undefined;
 }
 
 export interface EngineFromConfig {
@@ -33,14 +38,17 @@ export async function engineFromConfig(options: EngineFromConfigOptions): Promis
   const { config, store, metrics, logger, hooks, connectors } = options;
   let fetcher = options.fetcher;
   let closeCommercetools: (() => Promise<void>) | undefined;
+  let writer = options.writer;
   if (!fetcher) {
     // Loaded only where it is used: the HTTP thread of `ctbridge start` never reads commercetools.
     const client = await import('../commercetools/client.ts');
     const commercetools = client.createCommercetoolsClient(config.commercetools);
     closeCommercetools = () => commercetools.close();
     fetcher = client.resourceFetcher(commercetools);
+    // Two-way sync writes through the same authenticated client.
+    writer ??= (await import('../commercetools/writeback.ts')).commercetoolsWriter(commercetools);
   }
-  const engine = createEngine({ config, routes: compileRoutes(config), store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(connectors && { connectors }) });
+  const engine = createEngine({ config, routes: compileRoutes(config), store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(connectors && { connectors }), writer: writer && options.wrapWriter ? options.wrapWriter(writer) : writer });
   return {
     engine,
     stop: async () => {

@@ -15,10 +15,12 @@ import { adminRoutes } from './admin-routes.ts';
 import { createIngestBudgets, ingestRoutes } from './ingest-routes.ts';
 import { rawProblem, sendProblem } from './problem.ts';
 import { STOREFRONT_ROUTE, storefrontRoutes } from './storefront-routes.ts';
+import { INBOUND_ROUTE, inboundRoutes } from './inbound-routes.ts';
+import type { Sealer } from '../pii/sealed.ts';
 
 const INGEST_ROUTE = '/v1/ingest/commercetools';
 /** Routes whose failure to store a body is answered 503 (deliver it again), not 500. */
-const INTAKE_ROUTES = new Set([INGEST_ROUTE, STOREFRONT_ROUTE]);
+const INTAKE_ROUTES = new Set([INGEST_ROUTE, STOREFRONT_ROUTE, INBOUND_ROUTE]);
 
 export interface ServerDeps {
   config: Pick<Config, 'server' | 'destinations'> & Partial<Pick<Config, 'storefronts'>>;
@@ -33,6 +35,8 @@ export interface ServerDeps {
   metricsText?: () => Promise<string>;
   /** The clock of the storefront rate limits (tests inject one). */
   now?: () => number;
+  /** Seals inbound webhook bodies at rest, and wakes the engine's inbound work when one is stored. */
+  inbound?: { sealer: Pick<Sealer, 'seal'>; onStored: (destination: string) => void };
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -107,6 +111,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(deps.ingestAuth && { authOptions: deps.ingestAuth }),
     });
     storefrontRoutes(scope, { storefronts: config.storefronts ?? [], ingest: deps.ingest, budgets, now: deps.now ?? Date.now });
+    if (deps.inbound) inboundRoutes(scope, { destinations: config.destinations, store, now: deps.now ?? Date.now, ...deps.inbound });
     adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), onReplay: deps.onReplay });
     done();
   });
