@@ -74,7 +74,8 @@ export function writtenBack(state: FieldState): FieldState {
 
 /** An overtaken destination edit won: commercetools gets it (and the destination, which holds another value, after). */
 export function overtakenWrittenBack(state: FieldState, digest: string, at: number): FieldState {
-  return { ...state, ct: digest, ctAt: at, agreedAt: state.dest === digest ? Math.max(state.agreedAt, at) : state.agreedAt };
+  // The destination holds a write of ctbridge's (what overtook the edit): never an edit of its own, so it yields.
+  return agreeIfEqual({ ...state, ct: digest, ctAt: at, destAt: 0 });
 }
 
 function agreeIfEqual(state: FieldState): FieldState {
@@ -115,6 +116,9 @@ export function winner(state: FieldState, rule: ConflictRule): Side | 'agreed' {
   const destChanged = state.destAt > state.agreedAt;
   if (ctChanged && !destChanged) return 'commercetools';
   if (destChanged && !ctChanged) return 'destination';
+  // Neither changed since they last agreed, yet they differ: one side holds a value older than the agreement (an
+  // earlier write of ctbridge's coming back, an edit overwritten since): the newer value stands.
+  if (!ctChanged && !destChanged && state.ctAt !== state.destAt) return state.ctAt > state.destAt ? 'commercetools' : 'destination';
   return conflictWinner(rule, state.ctAt, state.destAt);
 }
 
@@ -122,4 +126,27 @@ export function winner(state: FieldState, rule: ConflictRule): Side | 'agreed' {
 export function conflictWinner(rule: ConflictRule, ctAt: number, destAt: number): Side {
   if (rule.rule === 'lastWriteWins' && ctAt !== destAt) return ctAt > destAt ? 'commercetools' : 'destination';
   return rule.sourceOfTruth;
+}
+
+/**
+ * After a `decide` or `overtaken` event and a read of commercetools (its value's digest and modification time):
+ * whether to write the destination's value back, what the field state is now (`observed`) and after that write
+ * (`written`), whether the destination holds the event's value (the snapshot takes it) and whether commercetools'
+ * value must be sent to the destination again (the record marked dirty).
+ */
+export function decideWriteBack(
+  kind: 'decide' | 'overtaken',
+  state: FieldState,
+  ct: { digest: string; at: number },
+  event: DestinationEvent,
+  rule: ConflictRule,
+): { decision: Side | 'agreed'; observed: FieldState; written: FieldState; holds: boolean; dirty: boolean } {
+  const observed = observeCommercetools(state, ct.digest, ct.at);
+  const holds = kind === 'decide';
+  const decision = kind === 'decide' ? winner(observed, rule) : observed.ct === event.digest ? 'agreed' : conflictWinner(rule, observed.ctAt, event.at);
+  const written = kind === 'decide' ? writtenBack(observed) : overtakenWrittenBack(observed, event.digest, event.at);
+  // commercetools won a current edit: the destination must get commercetools' value; an overtaken edit that won:
+  // the destination holds another value and must get it too.
+  const dirty = (decision === 'commercetools' && kind === 'decide') || (decision === 'destination' && kind === 'overtaken');
+  return { decision, observed, written, holds, dirty };
 }

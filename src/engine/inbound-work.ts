@@ -21,7 +21,7 @@ import type { PiiKeys } from '../pii/keys.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
 import { claimInbound, fieldKeyString, finishInbound, loadFieldStates, markRecordDirty, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
 import type { Database } from '../store/schema.ts';
-import { EMPTY_FIELD_STATE, conflictWinner, observeCommercetools, onDestinationEvent, overtakenWrittenBack, valueDigest, winner, writtenBack, type ConflictRule, type FieldState } from './field-state.ts';
+import { EMPTY_FIELD_STATE, decideWriteBack, onDestinationEvent, valueDigest, type ConflictRule, type FieldState } from './field-state.ts';
 import { decideAfterFailure } from './retry-policy.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
@@ -107,25 +107,23 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       const mapped = await route.mapping.apply(resource, { tokens: undefined, orders: undefined });
       const ctValue = 'payload' in mapped ? mapped.payload[change.field] : undefined;
       const at = typeof resource.lastModifiedAt === 'string' ? Date.parse(resource.lastModifiedAt) : 0;
-      const observed = observeCommercetools(state, valueDigest(ctValue), at);
       const version = typeof resource.version === 'number' ? resource.version : 0;
       const digests = `old ${valueDigest(ctValue)}, new ${newDigest}`;
-      // A current edit: the destination holds it. An overtaken one: the destination holds something else already.
-      const holds = event.kind === 'decide' ? { snapshotValue: change.value } : {};
-      const decision = event.kind === 'decide' ? winner(observed, rule) : observed.ct === newDigest ? 'agreed' : conflictWinner(rule, observed.ctAt, change.at);
-      if (decision !== 'destination') {
-        const agreed = decision === 'agreed';
-        return done(observed, version, agreed ? 'skipped' : 'ok', agreed ? `commercetools already holds the value (${describeRule(rule)})` : `commercetools wins (${describeRule(rule)}; ${digests}): sent back to the destination`, { ...holds, dirty: !agreed && event.kind === 'decide' });
+      const step = decideWriteBack(event.kind, state, { digest: valueDigest(ctValue), at }, { digest: newDigest, at: change.at, byUs: false }, rule);
+      // A current edit: the destination holds it (the snapshot takes it). An overtaken one: it holds something else.
+      const holds = step.holds ? { snapshotValue: change.value } : {};
+      if (step.decision !== 'destination') {
+        const agreed = step.decision === 'agreed';
+        return done(step.observed, version, agreed ? 'skipped' : 'ok', agreed ? `commercetools already holds the value (${describeRule(rule)})` : `commercetools wins (${describeRule(rule)}; ${digests}): sent back to the destination`, { ...holds, dirty: step.dirty });
       }
       const actions = writeActions(ownership.writeBack, inverse(change.value), resource, typeId, change.field);
       try {
         const updated = await writer.update(typeId, found.resourceId, version, actions);
-        const next = event.kind === 'decide' ? writtenBack(observed) : overtakenWrittenBack(observed, newDigest, change.at);
-        return done(next, typeof updated.version === 'number' ? updated.version : null, 'ok', `written to commercetools (${describeRule(rule)}; ${digests}; ${round} conflicts re-decided)`, { ...holds, dirty: event.kind === 'overtaken' });
+        return done(step.written, typeof updated.version === 'number' ? updated.version : null, 'ok', `written to commercetools (${describeRule(rule)}; ${digests}; ${round} conflicts re-decided)`, { ...holds, dirty: step.dirty });
       } catch (error) {
         if (!(error instanceof ConcurrentModificationError)) throw error;
         // Someone else wrote in between: read again, decide again.
-        state = observed;
+        state = step.observed;
       }
     }
     throw new RetryableError(`commercetools changed the ${typeId} ${found.resourceId} ${MAX_CONFLICT_ROUNDS} times while writing ${change.field} back`);
