@@ -9,6 +9,7 @@ import { registerMappingCommands } from './mapping-commands.ts';
 import { registerPiiCommands } from './pii-commands.ts';
 import { registerRunCommands } from './run-commands.ts';
 import { registerSandboxCommand } from './sandbox-command.ts';
+import { registerSetupCommand } from './setup-command.ts';
 
 const program = new Command('ctbridge')
   .description(packageJson.description)
@@ -23,6 +24,7 @@ registerDlqCommands(program);
 registerMappingCommands(program);
 registerPiiCommands(program);
 registerSandboxCommand(program);
+registerSetupCommand(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
 applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));

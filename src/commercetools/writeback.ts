@@ -73,7 +73,7 @@ export async function setupTypes(client: CommercetoolsClient, wanted: readonly T
   for (const field of wanted) byType.set(field.type, [...(byType.get(field.type) ?? []), field]);
   for (const [key, fields] of byType) {
     const resourceTypeId = fields[0]!.resourceTypeId;
-    const definition = (f: TypeFieldWanted): FieldDefinition => ({ name: f.field, label: { en: f.field }, required: false, type: { name: f.fieldType } as FieldDefinition['type'], inputHint: 'SingleLine' });
+    const definition = (f: TypeFieldWanted): FieldDefinition => ({ name: f.field, label: { en: f.field }, required: false, type: { name: f.fieldType }, inputHint: 'SingleLine' });
     let existing: { version: number; resourceTypeIds: string[]; fieldDefinitions: FieldDefinition[] } | undefined;
     try {
       existing = (await client.api.types().withKey({ key }).get().execute()).body;

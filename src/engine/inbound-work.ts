@@ -60,7 +60,7 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   const maxAttempts = destination.inbound?.maxAttempts ?? engine.maxAttempts;
 
   /** One change: its decision and what to commit; throws DeliveryErrors. */
-  async function applyChange(change: InboundChange, row: InboundRow, keys: PiiKeys) {
+  async function applyChange(change: InboundChange, row: InboundRow) {
     // The record it is about.
     let found: { recordType: string; resourceId: string } | undefined;
     for (const recordType of change.recordTypes) {
@@ -136,7 +136,7 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       if (row.body === null) throw new PermanentError('the stored webhook body is gone');
       const changes = definition.inbound!.changes(settings, JSON.parse(keys.sealer.open(row.body)) as unknown);
       const results: Array<Awaited<ReturnType<typeof applyChange>>> = [];
-      for (const change of changes) results.push(await applyChange(change, row, keys));
+      for (const change of changes) results.push(await applyChange(change, row));
       let dirty = false;
       await db.transaction().execute(async (trx) => {
         if (!(await finishInbound(trx, row, { state: 'done' }))) return; // the lease went to another process
@@ -195,14 +195,19 @@ export function writeActions(writeBack: WriteBack, value: unknown, resource: Rec
   if ('standard' in writeBack) {
     const action = WRITABLE_STANDARD[typeId]?.[writeBack.standard];
     if (!action) throw new PermanentError(`${writeBack.standard} of a ${typeId} is not writable`);
-    if (writeBack.standard === 'customerGroup') return [{ action, ...(value !== null && value !== undefined && { customerGroup: { typeId: 'customer-group', key: String(value) } }) }];
+    if (writeBack.standard === 'customerGroup') return [{ action, ...(value !== null && value !== undefined && { customerGroup: { typeId: 'customer-group', key: scalarText(value) } }) }];
     return [{ action, [writeBack.standard]: value ?? undefined }];
   }
-  const typed = value === null || value === undefined || value === '' ? undefined : writeBack.fieldType === 'Number' ? Number(value) : writeBack.fieldType === 'Boolean' ? value === true || value === 'true' : String(value);
-  if (typed !== undefined && typeof typed === 'number' && Number.isNaN(typed)) throw new PermanentError(`${field}: "${String(value)}" is not a number`);
+  const typed = value === null || value === undefined || value === '' ? undefined : writeBack.fieldType === 'Number' ? Number(value) : writeBack.fieldType === 'Boolean' ? value === true || value === 'true' : scalarText(value);
+  if (typed !== undefined && typeof typed === 'number' && Number.isNaN(typed)) throw new PermanentError(`${field}: the value is not a number`);
   const custom = resource.custom as { type?: { id?: string; obj?: { key?: string } } } | undefined;
   if (!custom?.type) {
     return [{ action: 'setCustomType', type: { typeId: 'type', key: writeBack.type }, fields: typed === undefined ? {} : { [writeBack.customField]: typed } }];
   }
   return [{ action: 'setCustomField', name: writeBack.customField, ...(typed !== undefined && { value: typed }) }];
+}
+
+/** A scalar as text; an object (which a custom String field cannot take) as JSON. */
+function scalarText(value: unknown): string {
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
 }

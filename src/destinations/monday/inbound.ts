@@ -16,6 +16,9 @@ import { columnIdOf, type MondaySettings } from './settings.ts';
 
 const COLUMN_EVENTS = new Set(['update_column_value', 'change_column_value', 'change_status_column_value', 'change_specific_column_value']);
 
+/** An id monday sends as a number or a string; anything else is no id. */
+const idText = (value: unknown): string => (typeof value === 'number' || typeof value === 'string' ? String(value) : '');
+
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** A column's webhook value as the mapped field holds it (the reverse of columns.ts). */
@@ -61,12 +64,12 @@ export const mondayInbound: InboundDefinition<MondaySettings> = {
     const event = isRecord(body) ? body.event : undefined;
     if (!isRecord(event)) throw new PermanentError('not a monday webhook: the body has no event object');
     if (typeof event.type !== 'string' || !COLUMN_EVENTS.has(event.type)) return [];
-    const boardId = String(event.boardId ?? '');
-    const itemId = event.pulseId ?? event.itemId;
-    if (itemId === undefined || itemId === null) throw new PermanentError(`monday ${event.type} without pulseId`);
-    const columnId = String(event.columnId ?? '');
+    const boardId = idText(event.boardId);
+    const itemId = idText(event.pulseId ?? event.itemId);
+    if (itemId === '') throw new PermanentError(`monday ${event.type} without pulseId`);
+    const columnId = idText(event.columnId);
     const changedAt = typeof event.changedAt === 'number' ? Math.round(event.changedAt * 1000) : typeof event.triggerTime === 'string' ? Date.parse(event.triggerTime) : Number.NaN;
-    if (!Number.isFinite(changedAt)) throw new PermanentError(`monday ${event.type} of item ${String(itemId)} without changedAt or triggerTime`);
+    if (!Number.isFinite(changedAt)) throw new PermanentError(`monday ${event.type} of item ${itemId} without changedAt or triggerTime`);
     // The mapped field behind the column, per record mapping on that board.
     const byField = new Map<string, string[]>();
     for (const [recordType, spec] of Object.entries(settings.boards)) {
@@ -79,6 +82,6 @@ export const mondayInbound: InboundDefinition<MondaySettings> = {
     const value = valueFromColumn(typeof event.columnType === 'string' ? event.columnType : undefined, event.value);
     // ctbridge's own writes come back too (monday fires for API changes): told apart by the token's user.
     const byUs = settings.apiUserId !== undefined && String(event.userId) === settings.apiUserId;
-    return [...byField].map(([field, recordTypes]) => ({ recordTypes, destinationId: String(itemId), field, value, at: changedAt, byUs }));
+    return [...byField].map(([field, recordTypes]) => ({ recordTypes, destinationId: itemId, field, value, at: changedAt, byUs }));
   },
 };
