@@ -100,6 +100,11 @@ describe('ownership in config check', () => {
     ]);
   });
 
+  it('refuses an inbound auth the connector cannot send', () => {
+    const config = crm({ ownership: { stage: { owner: 'destination', writeBack: { customField: 'stage', type: 't1' } } } }, { inbound: { auth: { type: 'hmac', secret: 'hmac-secret-0123456789' } } });
+    expect(problems(config)).toEqual(['destinations.0.inbound.auth.type: a monday destination authenticates its webhooks with monday or sharedSecret']);
+  });
+
   it('warns about scopes the configuration does not use, and about missing ones', () => {
     const parsed = configSchema.parse(crm({ ownership: { stage: { owner: 'destination', writeBack: { customField: 'stage', type: 't1' } } } }));
     expect(scopeWarnings(['view_customers:demo', 'manage_customers:demo'], parsed.destinations)).toEqual([]);

@@ -407,6 +407,11 @@ export const configSchema = z
       destinations.forEach((destination: unknown, index) => {
         if (!isPlainObject(destination)) return;
         for (const problem of ownershipProblems(destination)) ctx.addIssue({ code: 'custom', path: ['destinations', index, ...problem.path], message: problem.message });
+        // The connector says which webhook authentication its destination can send.
+        const auth = isPlainObject(destination.inbound) && isPlainObject(destination.inbound.auth) ? destination.inbound.auth.type : undefined;
+        const inbound = typeof destination.type === 'string' ? findDestinationDefinition(destination.type)?.inbound : undefined;
+        if (typeof auth === 'string' && !inbound) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'inbound'], message: `a ${String(destination.type)} destination sends no webhooks ctbridge reads` });
+        else if (typeof auth === 'string' && inbound && !inbound.auth.includes(auth as never)) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'inbound', 'auth', 'type'], message: `a ${String(destination.type)} destination authenticates its webhooks with ${inbound.auth.join(' or ')}` });
       });
       // A policy that hashes or tokenizes needs its key.
       const hashKey = isPlainObject(config.pii) ? config.pii.hashKey : undefined;
