@@ -36,7 +36,7 @@ export interface OwnershipInput {
 }
 
 /** The fields to send, the snapshot to keep, and the field states to store once the send succeeds. */
-export function applyOwnership(input: OwnershipInput): { changed: string[]; snapshot: Record<string, unknown>; states: Map<string, FieldState> } {
+export function applyOwnership(input: OwnershipInput): { changed: string[]; snapshot: Record<string, unknown>; states: Map<string, FieldState>; held: Set<string> } {
   const { ownership, previous, record, ctAt } = input;
   const snapshot = { ...input.next };
   const states = new Map<string, FieldState>();
@@ -63,5 +63,5 @@ export function applyOwnership(input: OwnershipInput): { changed: string[]; snap
     }
     if (owned.writeBack) states.set(field, state);
   }
-  return { changed: input.changed.filter((field) => !held.has(field)), snapshot, states };
+  return { changed: input.changed.filter((field) => !held.has(field)), snapshot, states, held };
 }

@@ -392,11 +392,12 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
   let nextSnapshot = pii.snapshot(record, route.mapping.personalFields);
   let changed = changedFields(row.unconfirmed === 1 ? undefined : (snapshot ?? undefined), nextSnapshot);
   let fieldStates: Map<string, FieldState> | undefined;
+  let held = new Set<string>();
   if (owned) {
     // Fields the destination owns or shares (two-way sync): only what ownership lets commercetools send.
     const lastModified = typeof latest.resource.lastModifiedAt === 'string' ? Date.parse(latest.resource.lastModifiedAt) : 0;
     const applied = applyOwnership({ ownership: owned.ownership, previous: snapshot, next: nextSnapshot, record, changed, states: owned.states, ctAt: lastModified });
-    ({ changed, snapshot: nextSnapshot, states: fieldStates } = applied);
+    ({ changed, snapshot: nextSnapshot, states: fieldStates, held } = applied);
   }
   if (changed.length === 0) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
   return {
@@ -408,7 +409,8 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
       ...base,
       target: mapped.target,
       operation: 'upsert',
-      fields: delta === 'changed' ? pick(record, changed) : record,
+      // A connector that takes whole records gets them without the fields ownership holds back.
+      fields: delta === 'changed' ? pick(record, changed) : held.size > 0 ? Object.fromEntries(Object.entries(record).filter(([name]) => !held.has(name))) : record,
       record,
       changed,
       // The last confirmed send, also after an unconfirmed one: what it held and the record has no more must go.
