@@ -8,6 +8,7 @@ import type { Connector } from './destinations/types.ts';
 import type { Engine } from './engine/engine.ts';
 import type { EngineHooks } from './engine/hooks.ts';
 import type { ResourceFetcher } from './engine/record-sync.ts';
+import type { CommercetoolsWriter } from './commercetools/writeback.ts';
 import type { IngestAuthOptions } from './ingest/auth.ts';
 import { createIngestService, withIngestMetrics, type IngestService } from './ingest/ingest-service.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -31,6 +32,8 @@ export interface RuntimeOptions {
   /** Replaces the commercetools API client (tests). */
   fetcher?: ResourceFetcher;
   connectors?: Record<string, Connector>;
+  /** Wraps the commercetools writer of two-way sync (tests inject concurrent edits). */
+  wrapWriter?: (writer: CommercetoolsWriter) => CommercetoolsWriter;
   /** Start the HTTP server (default true). */
   listen?: boolean;
   /** Start the engine's workers (default true). */
@@ -102,7 +105,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   } else {
     // Loaded here, not at the top: with the engine on its thread, this thread never runs it.
     const { engineFromConfig } = await import('./engine/from-config.ts');
-    const built = await engineFromConfig({ config, store, metrics, logger, hooks, fetcher: options.fetcher, connectors: options.connectors });
+    const built = await engineFromConfig({ config, store, metrics, logger, hooks, fetcher: options.fetcher, connectors: options.connectors, wrapWriter: options.wrapWriter });
     engine = built.engine;
     stopEngine = built.stop;
     const writer = createInboxWriter(store.inbox, (items) => engine.inboxCommitted(items));
@@ -132,6 +135,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     }),
     ...(options.ingestAuth && { ingestAuth: options.ingestAuth }),
     ...(options.now && { now: options.now }),
+    inbound: { sealer: createSealer(sealKey), onStored: (destination) => engine.notify([destination]) },
   });
 
   let url: string | undefined;

@@ -2,6 +2,7 @@
 // print the JSON Schema of the file for editor completion.
 import type { Command } from 'commander';
 import { configJsonSchema, resolveConfigPath } from '../config/load.ts';
+import { scopeWarnings } from '../config/ownership.ts';
 import { configOption, loadConfigOrExit } from './common.ts';
 
 export function registerConfigCommands(program: Command): void {
@@ -17,6 +18,8 @@ export function registerConfigCommands(program: Command): void {
       const names = loaded.destinations.map((destination) => destination.name);
       const count = `${names.length} destination${names.length === 1 ? '' : 's'}`;
       process.stdout.write(`${file}: ok (${names.length > 0 ? `${count}: ${names.join(', ')}` : count})\n`);
+      // Least privilege: scopes the configuration does not use (or lacks) are warned about, not refused.
+      for (const warning of scopeWarnings(loaded.commercetools.scopes, loaded.destinations)) process.stderr.write(`${file}: warning: ${warning}\n`);
     });
 
   config

@@ -12,6 +12,7 @@ import { registerPiiCommands } from './pii-commands.ts';
 import { registerPayloadCommands } from './payload-commands.ts';
 import { registerRunCommands } from './run-commands.ts';
 import { registerSandboxCommand } from './sandbox-command.ts';
+import { registerSetupCommand } from './setup-command.ts';
 
 const program = new Command('ctbridge')
   .description(packageJson.description)
@@ -29,6 +30,7 @@ registerSandboxCommand(program);
 registerApiKeyCommands(program);
 registerPayloadCommands(program);
 registerBackfillCommands(program);
+registerSetupCommand(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
 applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));

@@ -10,6 +10,7 @@ import { piiPolicySchema } from '../pii/classes.ts';
 import { isStorefrontEventType, STOREFRONT_EVENT_TYPES } from '../ingest/storefront-events.ts';
 import { apiSchema } from '../server/api-clients.ts';
 import { actionsSchema } from '../actions/config.ts';
+import { inboundSchema, ownershipProblems, ownershipSchema, type InboundConfig } from './ownership.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -204,6 +205,7 @@ const recordMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
   fields: fieldMap,
   when: whenSchema(target),
   onDelete: z.enum(['delete', 'ignore']).default('delete'),
+  ownership: ownershipSchema,
 });
 
 const eventMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
@@ -280,6 +282,7 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
       .record(z.string(), z.strictObject(eventMappingShape(target)).superRefine(checkOmitted, OTHER_PROBLEMS_TOO))
       .superRefine((events, ctx) => checkOrdersReads(events, 'events', ctx), OTHER_PROBLEMS_TOO)
       .default({}),
+    inbound: inboundSchema,
   };
 }
 
@@ -346,6 +349,7 @@ export interface DestinationConfig {
   payloadLog?: z.infer<typeof payloadLogSchema> | undefined;
   records: Record<string, z.infer<typeof recordMappingSchema>>;
   events: Record<string, z.infer<typeof eventMappingSchema>>;
+  inbound?: InboundConfig | undefined;
   [setting: string]: unknown;
 }
 
@@ -412,6 +416,16 @@ export const configSchema = z
             ctx.addIssue({ code: 'custom', path: ['destinations', index, problem.block, problem.mapping, ...at], message: problem.message });
           }
         }
+      });
+      // Ownership that cannot work (two-way sync: config/ownership.ts).
+      destinations.forEach((destination: unknown, index) => {
+        if (!isPlainObject(destination)) return;
+        for (const problem of ownershipProblems(destination)) ctx.addIssue({ code: 'custom', path: ['destinations', index, ...problem.path], message: problem.message });
+        // The connector says which webhook authentication its destination can send.
+        const auth = isPlainObject(destination.inbound) && isPlainObject(destination.inbound.auth) ? destination.inbound.auth.type : undefined;
+        const inbound = typeof destination.type === 'string' ? findDestinationDefinition(destination.type)?.inbound : undefined;
+        if (typeof auth === 'string' && !inbound) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'inbound'], message: `a ${String(destination.type)} destination sends no webhooks ctbridge reads` });
+        else if (typeof auth === 'string' && inbound && !inbound.auth.includes(auth as never)) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'inbound', 'auth', 'type'], message: `a ${String(destination.type)} destination authenticates its webhooks with ${inbound.auth.join(' or ')}` });
       });
       // A policy that hashes or tokenizes needs its key.
       const hashKey = isPlainObject(config.pii) ? config.pii.hashKey : undefined;

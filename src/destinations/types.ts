@@ -178,6 +178,37 @@ export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObjec
    */
   defaultMappings?(settings: z.infer<Settings>): { records: Record<string, unknown>; events: Record<string, unknown> };
   create(settings: z.infer<Settings>, deps: ConnectorDeps): Connector;
+  /** How the destination's webhooks read (two-way sync); without it, the destination sends nothing back. */
+  inbound?: InboundDefinition<z.infer<Settings>>;
+}
+
+/** One field a destination says changed, in the mapped field's own terms (engine/inbound-work.ts writes it back). */
+export interface InboundChange {
+  /** The record mappings the item may belong to (a board can hold several). */
+  recordTypes: string[];
+  /** The destination's id of the item (monday's item id), or … */
+  destinationId?: string | undefined;
+  /** … the commercetools id, when the destination knows it. */
+  resourceId?: string | undefined;
+  /** The mapped field's name. */
+  field: string;
+  /** The value as the mapping produces it (a status label, an E.164 number…). */
+  value: unknown;
+  /** When the destination's change happened (ms), for lastWriteWins. */
+  at: number;
+  /** The change was ctbridge's own write (the destination says who made it): never an edit, only what it holds. */
+  byUs?: boolean | undefined;
+}
+
+/** The inbound auth kinds (config/ownership.ts inboundAuthSchema) and how a destination's webhook bodies read. */
+export interface InboundDefinition<Settings> {
+  auth: ReadonlyArray<'monday' | 'hmac' | 'sharedSecret'>;
+  /** A verification request (monday's `{challenge}`): what to answer, echoed without storing anything. */
+  challenge?(body: unknown): unknown;
+  /** The delivery's own id, so a redelivery is stored once (otherwise a digest of the body). */
+  dedupeKey?(body: unknown): string | undefined;
+  /** The changes a stored body says; throws PermanentError when it cannot be read (a dead letter says why). */
+  changes(settings: Settings, body: unknown): InboundChange[];
 }
 
 /** The field names each record and event mapping of a destination sends (its own and its when: blocks'). */

@@ -30,6 +30,8 @@ import { createEventSeconds, purgeEventSeconds } from '../store/event-seconds.ts
 import { recordLateFailures } from './late-failures.ts';
 import { connectorState } from '../store/connector-state.ts';
 import { createPayloadRecorder } from '../observability/payload-log.ts';
+import type { CommercetoolsWriter } from '../commercetools/writeback.ts';
+import { createInboundWork } from './inbound-work.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
 const RETENTION_INTERVAL_MS = 3600 * 1000;
@@ -51,6 +53,8 @@ export interface EngineDeps {
   hooks?: EngineHooks;
   /** Connectors by destination name, replacing the configured ones (tests inject faulty ones). */
   connectors?: Record<string, Connector>;
+  /** Writes to commercetools (two-way sync); without it, inbound webhooks are stored but not worked off. */
+  writer?: CommercetoolsWriter | undefined;
 }
 
 export interface Engine {
@@ -89,7 +93,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const recordQueue = new RecordQueue(store.db, store.dialect, destination.name);
     const eventQueue = new EventQueue(store.db, store.dialect, destination.name);
     queues.push(recordQueue, eventQueue);
-    const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher });
+    const syncRecords = createRecordSync({ ...common, queue: recordQueue, fetcher, db: store.db });
     const deliverEvents = createEventDelivery({ ...common, queue: eventQueue, fetcher });
     const recordLeases = new Leases({ ...leaseOptions, queue: recordQueue });
     const eventLeases = new Leases({ ...leaseOptions, queue: eventQueue });
@@ -126,11 +130,20 @@ export function createEngine(deps: EngineDeps): Engine {
       notify();
     },
   }) as WorkLoop<never>;
-  const allLoops = () => [...[...loops.values()].flatMap((pair) => [pair.records, pair.events]), erasures];
+  // Inbound work (two-way sync): the destination's stored webhooks, written back to commercetools.
+  const inbound = new Map<string, WorkLoop<never>>();
+  for (const destination of config.destinations) {
+    const definition = findDestinationDefinition(destination.type);
+    if (!destination.inbound || !definition?.inbound || !deps.writer) continue;
+    const log = logger.child({ destination: destination.name, work: 'inbound' });
+    inbound.set(destination.name, createInboundWork({ destination, definition, db: store.db, routes, writer: deps.writer, pii, engine: config.engine, logger: log, owner, onDirty: () => loops.get(destination.name)?.records.notify() }) as WorkLoop<never>);
+  }
+  const allLoops = () => [...[...loops.values()].flatMap((pair) => [pair.records, pair.events]), ...inbound.values(), erasures];
   const notify = (destinations?: Iterable<string>) => {
     for (const name of destinations ?? loops.keys()) {
       loops.get(name)?.records.notify();
       loops.get(name)?.events.notify();
+      inbound.get(name)?.notify();
     }
   };
   const router = createInboxRouter({

@@ -68,6 +68,8 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
         await eraseEventSeconds(trx, `customer:${resourceId}`);
         await trx.deleteFrom('connector_state').where('subject', '=', resourceId).execute();
       }
+      // Two-way sync's field states (digests of its values on both sides) go with the resource.
+      await trx.deleteFrom('field_state').where('resource_id', '=', resourceId).execute();
       const events = await trx.deleteFrom('events').where('resource_type', '=', resourceType).where('resource_id', '=', resourceId).where('dead', '=', 1).executeTakeFirst();
       // The calls the payload log kept about it (store/payload-log.ts).
       await erasePayloads(trx, [resourceId]);

@@ -13,6 +13,7 @@ import { compileRoutes } from './routes.ts';
 import { createBackfillRunner, registerBackfillMetrics } from '../backfill/runner.ts';
 import { createPageReader } from '../backfill/reader.ts';
 import { piiKeysLoader } from '../pii/keys.ts';
+import type { CommercetoolsWriter } from '../commercetools/writeback.ts';
 
 export interface EngineFromConfigOptions {
   config: Config;
@@ -24,6 +25,10 @@ export interface EngineFromConfigOptions {
   fetcher?: ResourceFetcher | undefined;
   /** Connectors by destination name, replacing the configured ones (tests). */
   connectors?: Record<string, Connector> | undefined;
+  /** Replaces the commercetools writer of two-way sync (tests). */
+  writer?: CommercetoolsWriter | undefined;
+  /** Wraps it (tests inject concurrent edits). */
+  wrapWriter?: ((writer: CommercetoolsWriter) => CommercetoolsWriter) | undefined;
 }
 
 export interface EngineFromConfig {
@@ -38,9 +43,12 @@ export async function engineFromConfig(options: EngineFromConfigOptions): Promis
   // Loaded only where it is used: the HTTP thread of `ctbridge start` never reads commercetools.
   const client = await import('../commercetools/client.ts');
   const commercetools = client.createCommercetoolsClient(config.commercetools);
+  // Two-way sync writes through the same authenticated client (a test injecting its own fetcher injects a writer).
+  let writer = options.writer;
+  if (!fetcher) writer ??= (await import('../commercetools/writeback.ts')).commercetoolsWriter(commercetools);
   fetcher ??= client.resourceFetcher(commercetools);
   const routes = compileRoutes(config);
-  const engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(connectors && { connectors }) });
+  const engine = createEngine({ config, routes, store, fetcher, metrics, logger, ...(hooks && { hooks }), ...(connectors && { connectors }), writer: writer && options.wrapWriter ? options.wrapWriter(writer) : writer });
   // Backfills (backfill/) read commercetools page by page and feed the engine's record queues.
   const backfills = createBackfillRunner({
     db: store.db,

@@ -26,6 +26,11 @@ import { runBatch, type BatchKind } from './batch.ts';
 import { sortOldestFirst } from '../commercetools/orders.ts';
 import type { RecordRoute, Routes } from './routes.ts';
 import type { EngineHooks } from './hooks.ts';
+import { applyOwnership, ownershipByRecordType, type Ownership } from './ownership.ts';
+import type { FieldState } from './field-state.ts';
+import { loadFieldStates, saveFieldState } from '../store/inbound.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 
 /** Reads current resources from commercetools; ids missing from the result no longer exist. */
 export interface ResourceFetcher {
@@ -58,6 +63,8 @@ export interface RecordSyncDeps {
   logger: Logger;
   hooks: EngineHooks;
   now?: () => number;
+  /** The store, for field ownership's state (two-way sync); without it ownership is not applied. */
+  db?: Kysely<Database> | undefined;
 }
 
 type Latest =
@@ -78,11 +85,14 @@ interface Pending {
   person: Person | undefined;
   /** The store (market) of the resource, for retention. */
   storeKey: string | undefined;
+  /** Field states of owned fields, stored once the send succeeds (engine/ownership.ts). */
+  fieldStates?: Map<string, FieldState> | undefined;
 }
 
 export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => Promise<void> {
   const { destination, connector, queue, routes, fetcher, references, pii, identities, engine, metrics, logger, hooks } = deps;
   const batch = { ...deps, now: deps.now ?? Date.now };
+  const owned = ownershipByRecordType(routes, destination);
   const kind: BatchKind<RecordRow, RecordItem> = {
     kind: 'record',
     operation: 'records',
@@ -100,6 +110,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
       const sent: Pending[] = [];
       const pending: Pending[] = [];
       const persons: Array<{ person: Person; destinationId: string | undefined }> = [];
+      const fieldStates: Array<{ row: RecordRow; states: Map<string, FieldState> }> = [];
       let latest = new Map<RecordRow, Latest | Error>();
       return {
         async resolve() {
@@ -116,6 +127,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           const orders = await ordersOfCustomers(destination, claimed, latest, fetcher, identities, keys);
           const mergedCustomers = await mergedCustomersOfGuestOrders(destination, claimed, latest, identities, keys);
           const owners = await ownersOfCustomObjects(destination, claimed, latest, fetcher);
+          const states = await ownedFieldStates(deps.db, destination, owned, claimed.map((c) => c.row));
           for (const { row, route } of claimed) {
             const state = latest.get(row);
             if (state instanceof Error) {
@@ -146,7 +158,8 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
             const person = personOf(row, state!, keys);
             let outcome: Plan;
             try {
-              outcome = await plan(row, route, state!, connector.delta, keys, person, ordersOf);
+              const ownership = owned.get(row.record_type);
+              outcome = await plan(row, route, state!, connector.delta, keys, person, ordersOf, ownership && deps.db ? { ownership, states: states.get(`${row.record_type}\u0000${row.resource_id}`) ?? new Map() } : undefined);
             } catch (error) {
               if (!(error instanceof MappingError)) throw error;
               fail(row, new PermanentError(`mapping ${row.record_type}: ${error.message}`), null);
@@ -164,12 +177,13 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
               fail(row, blocked, redactMapped(outcome.record!, route.mapping.personalFields));
               continue;
             }
-            pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person, storeKey: state!.state === 'present' ? recordContext(state!.resource).store : undefined });
+            pending.push({ row, route, item: outcome.item, record: outcome.record, snapshot: outcome.snapshot, person, storeKey: state!.state === 'present' ? recordContext(state!.resource).store : undefined, fieldStates: outcome.fieldStates });
           }
           return pending;
         },
         sent(p, outcome) {
           sent.push(p);
+          if (p.fieldStates && p.fieldStates.size > 0) fieldStates.push({ row: p.row, states: p.fieldStates });
           const deleted = p.item.operation === 'delete';
           // A guest matched to a registered customer is that customer: no identity of its own.
           if (!deleted && p.person && p.item.person?.key === p.person.key) {
@@ -203,6 +217,7 @@ export function createRecordSync(deps: RecordSyncDeps): (rows: RecordRow[]) => P
           return queue.finish(at, { synced, retries, deadLetters, dirty, audit: [...auditEntries(destination, at, sent, pending, retries, deadLetters), ...merges.audit(at)] }, async (trx) => {
             await identities.upsert(trx, destination, persons, at);
             for (const merge of merges.done) await identities.markMerged(trx, destination, merge.from.person, merge.into.person, at);
+            for (const { row, states: sentStates } of fieldStates) for (const [field, fieldState] of sentStates) await saveFieldState(trx, { destination, recordType: row.record_type, resourceId: row.resource_id, field }, fieldState);
           });
         },
       };
@@ -419,9 +434,9 @@ function auditEntries(destination: string, at: number, sent: readonly Pending[],
 
 type Plan =
   | { kind: 'done'; reason: 'stale' | 'unchanged'; result: SyncedResult }
-  | { kind: 'send'; item: RecordItem; record: Record<string, unknown> | null; snapshot: Record<string, unknown> | null };
+  | { kind: 'send'; item: RecordItem; record: Record<string, unknown> | null; snapshot: Record<string, unknown> | null; fieldStates?: Map<string, FieldState> | undefined };
 
-async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta'], pii: PiiKeys, person: Person | undefined, orders: readonly unknown[] | undefined): Promise<Plan> {
+async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: Connector['delta'], pii: PiiKeys, person: Person | undefined, orders: readonly unknown[] | undefined, owned?: { ownership: Ownership; states: ReadonlyMap<string, FieldState> }): Promise<Plan> {
   const snapshot = parseJson(row.snapshot);
   const unchanged = (reason: 'stale' | 'unchanged', version = row.synced_version): Plan => ({
     kind: 'done',
@@ -451,18 +466,28 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
   if (mapped.skip) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
   const record = mapped.payload;
   // After an attempt whose outcome is unknown the destination may hold either state: send the whole record.
-  const nextSnapshot = pii.snapshot(record, route.mapping.personalFields);
-  const changed = changedFields(row.unconfirmed === 1 ? undefined : (snapshot ?? undefined), nextSnapshot);
+  let nextSnapshot = pii.snapshot(record, route.mapping.personalFields);
+  let changed = changedFields(row.unconfirmed === 1 ? undefined : (snapshot ?? undefined), nextSnapshot);
+  let fieldStates: Map<string, FieldState> | undefined;
+  let held = new Set<string>();
+  if (owned) {
+    // Fields the destination owns or shares (two-way sync): only what ownership lets commercetools send.
+    const lastModified = typeof latest.resource.lastModifiedAt === 'string' ? Date.parse(latest.resource.lastModifiedAt) : 0;
+    const applied = applyOwnership({ ownership: owned.ownership, previous: snapshot, next: nextSnapshot, record, changed, states: owned.states, ctAt: lastModified });
+    ({ changed, snapshot: nextSnapshot, states: fieldStates, held } = applied);
+  }
   if (changed.length === 0) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));
   return {
     kind: 'send',
     record,
     snapshot: nextSnapshot,
+    fieldStates,
     item: {
       ...base,
       target: mapped.target,
       operation: 'upsert',
-      fields: delta === 'changed' ? pick(record, changed) : record,
+      // A connector that takes whole records gets them without the fields ownership holds back.
+      fields: delta === 'changed' ? pick(record, changed) : held.size > 0 ? Object.fromEntries(Object.entries(record).filter(([name]) => !held.has(name))) : record,
       record,
       changed,
       // The last confirmed send, also after an unconfirmed one: what it held and the record has no more must go.
@@ -546,4 +571,21 @@ async function resolveLatest(rows: RecordRow[], fetcher: ResourceFetcher, jump: 
 
 function parseJson(text: string | null): Record<string, unknown> | null {
   return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
+}
+
+/** The field states of the claimed records with owned fields, keyed by record type and resource id, then field. */
+async function ownedFieldStates(db: Kysely<Database> | undefined, destination: string, owned: ReadonlyMap<string, Ownership>, rows: readonly RecordRow[]): Promise<Map<string, Map<string, FieldState>>> {
+  const result = new Map<string, Map<string, FieldState>>();
+  if (!db || owned.size === 0) return result;
+  const byType = new Map<string, string[]>();
+  for (const row of rows) if (owned.has(row.record_type)) byType.set(row.record_type, [...(byType.get(row.record_type) ?? []), row.resource_id]);
+  for (const [recordType, ids] of byType) {
+    for (const [key, state] of await loadFieldStates(db, destination, recordType, ids)) {
+      const [type, id, field] = key.split('\u0000') as [string, string, string];
+      const perRecord = result.get(`${type}\u0000${id}`) ?? new Map<string, FieldState>();
+      perRecord.set(field, state);
+      result.set(`${type}\u0000${id}`, perRecord);
+    }
+  }
+  return result;
 }

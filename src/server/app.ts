@@ -24,10 +24,12 @@ import type { ActionsService } from '../actions/service.ts';
 import { createIngestBudgets, ingestRoutes } from './ingest-routes.ts';
 import { rawProblem, sendProblem } from './problem.ts';
 import { STOREFRONT_ROUTE, storefrontRoutes } from './storefront-routes.ts';
+import { INBOUND_ROUTE, inboundRoutes } from './inbound-routes.ts';
+import type { Sealer } from '../pii/sealed.ts';
 
 const INGEST_ROUTE = '/v1/ingest/commercetools';
 /** Routes whose failure to store a body is answered 503 (deliver it again), not 500. */
-const INTAKE_ROUTES = new Set([INGEST_ROUTE, STOREFRONT_ROUTE]);
+const INTAKE_ROUTES = new Set([INGEST_ROUTE, STOREFRONT_ROUTE, INBOUND_ROUTE]);
 
 export interface ServerDeps {
   config: Pick<Config, 'server' | 'destinations'> & Partial<Pick<Config, 'storefronts' | 'api'>>;
@@ -48,6 +50,8 @@ export interface ServerDeps {
   actions?: ActionsService;
   /** The JWKS fetcher and clock of API bearer tokens (tests). */
   apiAuth?: ApiClientsOptions;
+  /** Seals inbound webhook bodies at rest, and wakes the engine's inbound work when one is stored. */
+  inbound?: { sealer: Pick<Sealer, 'seal'>; onStored: (destination: string) => void };
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -130,6 +134,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       ...(deps.ingestAuth && { authOptions: deps.ingestAuth }),
     });
     storefrontRoutes(scope, { storefronts: config.storefronts ?? [], ingest: deps.ingest, budgets, now: deps.now ?? Date.now });
+    if (deps.inbound) inboundRoutes(scope, { destinations: config.destinations, store, now: deps.now ?? Date.now, ...deps.inbound });
     adminRoutes(scope, { store, adminToken: config.server.adminToken, destinations: config.destinations.map((d) => d.name), destinationConfigs: config.destinations, onReplay: deps.onReplay });
     const support = supportSettingsSchema.parse(config.api?.support ?? {});
     const now = deps.now ?? Date.now;

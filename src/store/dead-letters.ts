@@ -6,6 +6,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { sql } from 'kysely';
 import { redactText } from '../observability/redact.ts';
 import type { Database, DeadLettersTable } from './schema.ts';
+import { replayInbound } from './inbound.ts';
 
 export type DeadLetter = Selectable<DeadLettersTable>;
 
@@ -66,6 +67,9 @@ export class DeadLetters {
           .where('dedupe_key', '=', letter.dedupe_key)
           .executeTakeFirst();
         if (Number(updated.numUpdatedRows) === 0) return { ok: false, status: 409, reason: `the delivery behind dead letter ${id} no longer exists` };
+      } else if (letter.kind === 'inbound' && letter.destination !== null && letter.dedupe_key !== null) {
+        // A destination's webhook (two-way sync): its stored body is worked off again.
+        if (!(await replayInbound(trx, letter.destination, letter.dedupe_key, now))) return { ok: false, status: 409, reason: `the webhook behind dead letter ${id} is no longer stored` };
       } else {
         return { ok: false, status: 409, reason: `dead letter ${id} is a quarantined payload that was never understood; fix the sender and deliver it again` };
       }

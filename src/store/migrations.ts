@@ -378,6 +378,44 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('action_requests_order').on('action_requests').columns(['order_id', 'created_at']).execute();
       },
     },
+    '0011_i17_inbound': {
+      async up(db: Kysely<unknown>) {
+        // Destination webhooks (two-way sync), stored before they are answered and worked off like the queues;
+        // a row stays (without its body) once done, as the memory that deduplicates a redelivery.
+        await autoId(db.schema.createTable('inbound'))
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('dedupe_key', 'text', (c) => c.notNull())
+          .addColumn('body', 'text')
+          .addColumn('correlation_id', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('due_at', 'bigint', (c) => c.notNull())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_error', 'text')
+          .addColumn('attempt_log', 'text')
+          .addUniqueConstraint('inbound_dedupe', ['destination', 'dedupe_key'])
+          .execute();
+        await db.schema.createIndex('inbound_due').on('inbound').columns(['destination', 'state', 'due_at']).execute();
+        // Per field both sides write: the digests each side holds and when each changed (engine/field-state.ts).
+        await db.schema
+          .createTable('field_state')
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('record_type', 'text', (c) => c.notNull())
+          .addColumn('resource_id', 'text', (c) => c.notNull())
+          .addColumn('field', 'text', (c) => c.notNull())
+          .addColumn('ct', 'text')
+          .addColumn('ct_at', 'bigint', (c) => c.notNull())
+          .addColumn('dest', 'text')
+          .addColumn('dest_at', 'bigint', (c) => c.notNull())
+          .addColumn('dest_seen_at', 'bigint', (c) => c.notNull())
+          .addColumn('dest_seen_by_us', 'integer', (c) => c.notNull())
+          .addColumn('agreed_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('field_state_pk', ['destination', 'record_type', 'resource_id', 'field'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -25,6 +25,43 @@ export interface Database {
   payload_log: PayloadLogTable;
   action_requests: ActionRequestsTable;
   backfills: BackfillsTable;
+  inbound: InboundTable;
+  field_state: FieldStateTable;
+}
+
+/** Destination webhooks (two-way sync): stored before the answer, worked off with retries (engine/inbound-work.ts). */
+export interface InboundTable {
+  id: Generated<number>;
+  destination: string;
+  /** The delivery's own id (monday's triggerUuid) or a digest of the body: a redelivery is stored once. */
+  dedupe_key: string;
+  /** The body as it arrived, sealed (pii/sealed.ts); null once done. */
+  body: string | null;
+  correlation_id: string;
+  received_at: number;
+  /** pending | done | dead */
+  state: string;
+  due_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  attempts: Generated<number>;
+  last_error: string | null;
+  attempt_log: string | null;
+}
+
+/** Per field both sides write: what each holds (digests) and when each changed (engine/field-state.ts). */
+export interface FieldStateTable {
+  destination: string;
+  record_type: string;
+  resource_id: string;
+  field: string;
+  ct: string | null;
+  ct_at: number;
+  dest: string | null;
+  dest_at: number;
+  dest_seen_at: number;
+  dest_seen_by_us: number;
+  agreed_at: number;
 }
 
 /**

@@ -3,6 +3,7 @@
 // envelopes and chunks). This file is the definition: settings, limits, field checks and which operation sends what.
 import { defineDestination, type FieldProblem } from '../kit/index.ts';
 import { createHttpDestinationClient } from './client.ts';
+import { genericInbound } from './inbound.ts';
 import { sendEvents, sendMerges, sendRecords } from './send.ts';
 import { httpSettings, httpTarget } from './settings.ts';
 
@@ -32,4 +33,6 @@ export const httpDestination = defineDestination({
   records: sendRecords,
   events: sendEvents,
   merges: sendMerges,
+  // The generic signed change contract (inbound.ts), for two-way sync with any HTTP system.
+  inbound: genericInbound,
 });

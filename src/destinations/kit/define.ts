@@ -5,7 +5,7 @@
 // order), turns what an operation throws into that item's outcome, and runs `prepare` at start-up and before
 // record sends until it has succeeded once.
 import type { z } from 'zod';
-import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';
+import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, InboundDefinition, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';
 import { toDeliveryError } from './errors.ts';
 import { withPayloadContext, type PayloadSubject } from './payload-context.ts';
 
@@ -54,6 +54,8 @@ export interface ConnectorDefinition<Settings extends z.ZodObject, Client> {
   /** Merging a guest's profile into a registered customer's; without it they are linked only. */
   merges?: Routing<Client, PersonMergeItem>;
   close?(client: Client): Promise<void>;
+  /** How the destination's webhooks read, for fields it owns or shares (two-way sync). */
+  inbound?: InboundDefinition<z.infer<Settings>>;
 }
 
 export function defineDestination<Settings extends z.ZodObject, Client>(definition: ConnectorDefinition<Settings, Client>): DestinationDefinition<Settings> {
@@ -64,6 +66,7 @@ export function defineDestination<Settings extends z.ZodObject, Client>(definiti
     ...(definition.target && { target: definition.target }),
     ...(definition.checkFields && { checkFields: definition.checkFields.bind(definition) }),
     ...(definition.defaultMappings && { defaultMappings: definition.defaultMappings.bind(definition) }),
+    ...(definition.inbound && { inbound: definition.inbound }),
     create(settings, deps) {
       const client = definition.client(settings, deps);
       let prepared: Promise<void> | undefined;

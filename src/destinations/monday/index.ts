@@ -9,6 +9,7 @@
 import { defineDestination, type FieldProblem } from '../kit/index.ts';
 import { readBoards } from './boards.ts';
 import { createMondayClient } from './client.ts';
+import { mondayInbound } from './inbound.ts';
 import { removeItems, upsertItems } from './records.ts';
 import { mondaySettings, mondayTarget } from './settings.ts';
 
@@ -51,4 +52,6 @@ export const mondayDestination = defineDestination({
     name: 'no events',
     performBatch: (_client, items) => Promise.resolve(items.map(() => ({ ok: true as const }))),
   },
+  // Column changes made in monday, for fields it owns or shares (two-way sync).
+  inbound: mondayInbound,
 });

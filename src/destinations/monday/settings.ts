@@ -55,6 +55,11 @@ export const mondaySettings = z.object({
   requestsPerMinute: z.number().int().positive().default(5_000).describe('the account\'s minute limit on calls; calls are paced under it'),
   maxMutationsPerRequest: z.number().int().min(1).max(100).default(25).describe('most mutations (aliases) one GraphQL request carries; fewer when the complexity budget says so'),
   onDelete: z.enum(['archive', 'delete']).default('archive').describe('what a deleted (or erased) commercetools resource\'s item becomes'),
+  apiUserId: z
+    .union([z.string().regex(/^\d+$/), z.number().int().positive()])
+    .transform(String)
+    .optional()
+    .describe('two-way sync: the monday user the token acts as (a dedicated integration user); webhooks of its changes are ctbridge\'s own writes coming back'),
   createLabelsIfMissing: z.boolean().default(false).describe('a status or dropdown label the column lacks is created, instead of failing the item'),
   boards: z.record(z.string(), boardSpec).refine((boards) => Object.keys(boards).length > 0, 'name at least one board').describe('per record mapping name (and any other name a when: block\'s target uses): the board its records become items of'),
 });

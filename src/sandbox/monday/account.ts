@@ -67,6 +67,16 @@ export interface SimItem {
   updatedAt: number;
 }
 
+/** A column value changed on an existing item: by a person in monday (`hand`) or through the API (`api`). */
+export interface ColumnChange {
+  item: SimItem;
+  column: SimColumn;
+  value: SimValue | undefined;
+  previous: SimValue | undefined;
+  by: 'hand' | 'api';
+  at: number;
+}
+
 /** An application-level error, answered inside a 200 with its code, status_code and error_data (monday's shape). */
 export class MondayApiError extends Error {
   readonly code: string;
@@ -95,6 +105,8 @@ export class MondayAccount {
   readonly items = new Map<string, SimItem>();
   private nextId = 1_000_000_000;
   private readonly now: () => number;
+  /** Told of every column value changed on an existing item, by the API or by hand (webhooks.ts sends them on). */
+  readonly columnListeners: Array<(change: ColumnChange) => void> = [];
 
   constructor(options: { now?: () => number } = {}) {
     this.now = options.now ?? Date.now;
@@ -166,9 +178,21 @@ export class MondayAccount {
     parsed.delete('name');
     const values = this.validate(board, parsed, createLabels);
     if (typeof name === 'string') item.name = name;
-    applyValues(item, values);
+    this.changed(item, values, 'api');
     item.updatedAt = this.now();
     return item;
+  }
+
+  /** Applies values to an existing item and tells the listeners of each that changed. */
+  private changed(item: SimItem, values: Map<string, SimValue | undefined>, by: ColumnChange['by']): void {
+    const before = new Map([...values.keys()].map((id) => [id, item.values.get(id)]));
+    applyValues(item, values);
+    for (const [columnId, value] of values) {
+      const previous = before.get(columnId);
+      if (previous?.value === value?.value) continue;
+      const column = this.board(item.boardId).columns.find((c) => c.id === columnId)!;
+      for (const listener of this.columnListeners) listener({ item, column, value, previous, by, at: this.now() });
+    }
   }
 
   /** Items of a board whose column holds one of the values (its text), as items_page_by_column_values finds them. */
@@ -200,7 +224,8 @@ export class MondayAccount {
   setByHand(itemId: string, columnId: string, value: unknown): void {
     const item = this.item(itemId);
     const values = this.validate(this.board(item.boardId), new Map([[columnId, value]]), true);
-    applyValues(item, values);
+    this.changed(item, values, 'hand');
+    item.updatedAt = this.now();
   }
 
   /** The stored value of a column, parsed (undefined when empty). */

@@ -1,0 +1,213 @@
+// Inbound work (two-way sync), the engine's third kind of work beside record sync and event delivery: a stored
+// webhook of a destination (store/inbound.ts) becomes, field by field, a decision and maybe a commercetools update.
+// For each change: the record it is about (by the destination's id of it, or the commercetools id), the field's
+// ownership (commercetools-owned fields are never written back), an echo of ctbridge's own write to the
+// destination dropped, then — read commercetools, decide by the conflict rule (field-state.ts), write with the
+// version read; on 409 ConcurrentModification read again, decide again, write again. The destination's value is
+// written through the inverse of the field's transforms (mapping/inverse.ts). The field state, the record's
+// snapshot (what the destination holds: so the Subscription's echo of this write sends nothing back) and the audit
+// entry (fields, old/new as digests, rule, outcome) are committed together. A change commercetools wins marks the
+// record dirty, so record sync sends commercetools' value back to the destination. Retries back off, failures
+// that cannot succeed become dead letters (replayable), an unknown item among them with the reason.
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { DestinationConfig, EngineConfig } from '../config/schema.ts';
+import { WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
+import { ConcurrentModificationError, type CommercetoolsWriter, type WritableType } from '../commercetools/writeback.ts';
+import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
+import type { DestinationDefinition, InboundChange } from '../destinations/types.ts';
+import { compileInverse } from '../mapping/inverse.ts';
+import type { PiiKeys } from '../pii/keys.ts';
+import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
+import { claimInbound, fieldKeyString, finishInbound, loadFieldStates, markRecordDirty, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
+import type { Database } from '../store/schema.ts';
+import { EMPTY_FIELD_STATE, decideWriteBack, onDestinationEvent, valueDigest, type ConflictRule, type FieldState } from './field-state.ts';
+import { decideAfterFailure } from './retry-policy.ts';
+import type { Routes } from './routes.ts';
+import { WorkLoop } from './work-loop.ts';
+
+/** Reads and writes of one change, before commercetools is taken to have moved on too fast to ever win against. */
+const MAX_CONFLICT_ROUNDS = 5;
+
+export interface InboundWorkDeps {
+  destination: DestinationConfig;
+  definition: DestinationDefinition;
+  db: Kysely<Database>;
+  routes: Routes;
+  writer: CommercetoolsWriter;
+  pii: () => Promise<PiiKeys>;
+  engine: EngineConfig;
+  logger: Logger;
+  /** This process's lease prefix. */
+  owner: string;
+  /** Records were marked dirty: wake record sync. */
+  onDirty: () => void;
+  now?: () => number;
+}
+
+/** The rule a field's changes are decided by: a destination-owned field's destination always wins. */
+export function ruleOf(ownership: FieldOwnership): ConflictRule {
+  if (ownership.owner === 'destination') return { rule: 'sourceOfTruth', sourceOfTruth: 'destination' };
+  return ownership.conflict ?? { rule: 'sourceOfTruth', sourceOfTruth: 'commercetools' };
+}
+
+const describeRule = (rule: ConflictRule) => (rule.rule === 'lastWriteWins' ? `lastWriteWins (ties: ${rule.sourceOfTruth})` : `sourceOfTruth: ${rule.sourceOfTruth}`);
+
+export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
+  const { destination, definition, db, routes, writer, pii, engine, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const settings = definition.settings.parse(destination);
+  const maxAttempts = destination.inbound?.maxAttempts ?? engine.maxAttempts;
+
+  /** One change: its decision and what to commit; throws DeliveryErrors. */
+  async function applyChange(change: InboundChange, row: InboundRow) {
+    // The record it is about.
+    let found: { recordType: string; resourceId: string } | undefined;
+    for (const recordType of change.recordTypes) {
+      const query = db.selectFrom('records').select(['record_type', 'resource_id']).where('destination', '=', destination.name).where('record_type', '=', recordType);
+      const hit = await (change.resourceId !== undefined ? query.where('resource_id', '=', change.resourceId) : query.where('destination_id', '=', change.destinationId ?? '')).executeTakeFirst();
+      if (hit) {
+        found = { recordType: hit.record_type, resourceId: hit.resource_id };
+        break;
+      }
+    }
+    if (!found) throw new PermanentError(`unknown item: no ${change.recordTypes.join(' or ')} record of ${destination.name} has ${change.resourceId !== undefined ? `the commercetools id ${change.resourceId}` : `the ${destination.name} id ${change.destinationId}`} (ctbridge never synced it, or it was deleted)`);
+    const route = routes.record(destination.name, found.recordType);
+    const ownership = destination.records[found.recordType]?.ownership?.[change.field];
+    const base = { at: now(), action: 'writeback', destination: destination.name, itemType: found.recordType, resourceId: found.resourceId, fields: [change.field], correlationId: row.correlation_id };
+    if (!route || !ownership?.writeBack || ownership.owner === 'commercetools') {
+      return { key: found, audit: { ...base, version: null, outcome: 'skipped', detail: `${change.field} is not written back: ${ownership ? `owner ${ownership.owner}` : 'commercetools owns it'}` } as AuditEntry };
+    }
+    const rule = ruleOf(ownership);
+    const fieldKey = { destination: destination.name, recordType: found.recordType, resourceId: found.resourceId, field: change.field };
+    const before: FieldState = (await loadFieldStates(db, destination.name, found.recordType, [found.resourceId])).get(fieldKeyString(fieldKey)) ?? EMPTY_FIELD_STATE;
+    const newDigest = valueDigest(change.value);
+    const event = onDestinationEvent(before, { digest: newDigest, at: change.at, byUs: change.byUs === true });
+    const done = (state: FieldState, version: number | null, outcome: AuditEntry['outcome'], detail: string, effects: { snapshotValue?: unknown; dirty?: boolean } = {}) => ({
+      key: found,
+      fieldKey,
+      state,
+      ...('snapshotValue' in effects && { snapshotValue: effects.snapshotValue, setSnapshot: true }),
+      dirty: effects.dirty === true,
+      audit: { ...base, version, outcome, detail } as AuditEntry,
+    });
+    if (event.kind === 'ignore') {
+      return done(event.state, null, 'skipped', change.byUs ? 'ctbridge\'s own write coming back from the destination: nothing to write back' : 'the destination already held this value, or a later change superseded it: nothing to write back');
+    }
+    if (event.kind === 'resend') {
+      // The destination holds an older write of ctbridge's: send commercetools' value again.
+      return done(event.state, null, 'skipped', 'the destination holds an earlier write of ctbridge\'s: commercetools\' value is sent again', { snapshotValue: change.value, dirty: true });
+    }
+    let state = event.state;
+    const typeId = route.resourceType as WritableType;
+    const inverse = compileInverse(destination.records[found.recordType]!.fields[change.field] as never);
+    for (let round = 0; round < MAX_CONFLICT_ROUNDS; round += 1) {
+      const resource = await writer.read(typeId, found.resourceId);
+      if (!resource) throw new PermanentError(`the ${typeId} ${found.resourceId} no longer exists in commercetools`);
+      const mapped = await route.mapping.apply(resource, { tokens: undefined, orders: undefined });
+      const ctValue = 'payload' in mapped ? mapped.payload[change.field] : undefined;
+      const at = typeof resource.lastModifiedAt === 'string' ? Date.parse(resource.lastModifiedAt) : 0;
+      const version = typeof resource.version === 'number' ? resource.version : 0;
+      const digests = `old ${valueDigest(ctValue)}, new ${newDigest}`;
+      const step = decideWriteBack(event.kind, state, { digest: valueDigest(ctValue), at }, { digest: newDigest, at: change.at, byUs: false }, rule);
+      // A current edit: the destination holds it (the snapshot takes it). An overtaken one: it holds something else.
+      const holds = step.holds ? { snapshotValue: change.value } : {};
+      if (step.decision !== 'destination') {
+        const agreed = step.decision === 'agreed';
+        return done(step.observed, version, agreed ? 'skipped' : 'ok', agreed ? `commercetools already holds the value (${describeRule(rule)})` : `commercetools wins (${describeRule(rule)}; ${digests}): sent back to the destination`, { ...holds, dirty: step.dirty });
+      }
+      const actions = writeActions(ownership.writeBack, inverse(change.value), resource, typeId, change.field);
+      try {
+        const updated = await writer.update(typeId, found.resourceId, version, actions);
+        return done(step.written, typeof updated.version === 'number' ? updated.version : null, 'ok', `written to commercetools (${describeRule(rule)}; ${digests}; ${round} conflicts re-decided)`, { ...holds, dirty: step.dirty });
+      } catch (error) {
+        if (!(error instanceof ConcurrentModificationError)) throw error;
+        // Someone else wrote in between: read again, decide again.
+        state = step.observed;
+      }
+    }
+    throw new RetryableError(`commercetools changed the ${typeId} ${found.resourceId} ${MAX_CONFLICT_ROUNDS} times while writing ${change.field} back`);
+  }
+
+  async function processRow(row: InboundRow): Promise<void> {
+    const keys = await pii();
+    const at = now();
+    try {
+      if (row.body === null) throw new PermanentError('the stored webhook body is gone');
+      const changes = definition.inbound!.changes(settings, JSON.parse(keys.sealer.open(row.body)) as unknown);
+      const results: Array<Awaited<ReturnType<typeof applyChange>>> = [];
+      for (const change of changes) results.push(await applyChange(change, row));
+      let dirty = false;
+      await db.transaction().execute(async (trx) => {
+        if (!(await finishInbound(trx, row, { state: 'done' }))) return; // the lease went to another process
+        for (const result of results) {
+          if ('state' in result && result.state && result.fieldKey) {
+            await saveFieldState(trx, result.fieldKey, result.state);
+            if ('setSnapshot' in result) {
+              const route = routes.record(destination.name, result.key.recordType)!;
+              // What the destination holds now, in the snapshot's terms (personal fields as digests).
+              const value = keys.snapshot({ [result.fieldKey.field]: result.snapshotValue }, route.mapping.personalFields)[result.fieldKey.field];
+              await setSnapshotField(trx, result.fieldKey, value);
+            }
+            if (result.dirty) {
+              await markRecordDirty(trx, result.key && { destination: destination.name, ...result.key }, row.correlation_id, at);
+              dirty = true;
+            }
+          }
+        }
+        await insertAudit(trx, results.map((result) => result.audit));
+      });
+      if (dirty) deps.onDirty();
+    } catch (error) {
+      const failure = toDeliveryError(error);
+      const decision = decideAfterFailure({ attempts: row.attempts, firstFailedAt: row.received_at, attemptLog: null }, failure, at, { ...engine, maxAttempts });
+      await db.transaction().execute(async (trx) => {
+        if (decision.action === 'retry') {
+          await finishInbound(trx, row, { state: 'pending', error: failure.message, dueAt: decision.dueAt });
+          return;
+        }
+        if (!(await finishInbound(trx, row, { state: 'dead', error: failure.message }))) return;
+        await trx
+          .insertInto('dead_letters')
+          .values({ destination: destination.name, kind: 'inbound', item_type: null, resource_id: null, dedupe_key: row.dedupe_key, correlation_id: row.correlation_id, reason: decision.reason, last_error: failure.message, attempts: decision.attempts, attempt_log: JSON.stringify(decision.attemptLog), payload: null, created_at: at, replayed_at: null })
+          .execute();
+        await insertAudit(trx, [{ at, action: 'writeback', destination: destination.name, itemType: null, resourceId: null, version: null, fields: null, correlationId: row.correlation_id, outcome: 'dead-lettered', detail: decision.reason }]);
+      });
+      logger.warn({ correlationId: row.correlation_id, error: failure.message, action: decision.action }, 'inbound change failed');
+    }
+  }
+
+  return new WorkLoop<InboundRow>({
+    name: 'inbound',
+    concurrency: 1,
+    batchSize: 20,
+    pollIntervalMs: engine.pollIntervalMs,
+    logger,
+    claim: (limit) => claimInbound(db, destination.name, { owner: deps.owner, limit, now: now(), leaseMs: engine.leaseMs }),
+    process: async (rows) => {
+      for (const row of rows) await processRow(row);
+    },
+  });
+}
+
+/** The update actions that put `value` where the field is written back. */
+export function writeActions(writeBack: WriteBack, value: unknown, resource: Record<string, unknown>, typeId: WritableType, field: string): Array<Record<string, unknown>> {
+  if ('standard' in writeBack) {
+    const action = WRITABLE_STANDARD[typeId]?.[writeBack.standard];
+    if (!action) throw new PermanentError(`${writeBack.standard} of a ${typeId} is not writable`);
+    if (writeBack.standard === 'customerGroup') return [{ action, ...(value !== null && value !== undefined && { customerGroup: { typeId: 'customer-group', key: scalarText(value) } }) }];
+    return [{ action, [writeBack.standard]: value ?? undefined }];
+  }
+  const typed = value === null || value === undefined || value === '' ? undefined : writeBack.fieldType === 'Number' ? Number(value) : writeBack.fieldType === 'Boolean' ? value === true || value === 'true' : scalarText(value);
+  if (typed !== undefined && typeof typed === 'number' && Number.isNaN(typed)) throw new PermanentError(`${field}: the value is not a number`);
+  const custom = resource.custom as { type?: { id?: string; obj?: { key?: string } } } | undefined;
+  if (!custom?.type) {
+    return [{ action: 'setCustomType', type: { typeId: 'type', key: writeBack.type }, fields: typed === undefined ? {} : { [writeBack.customField]: typed } }];
+  }
+  return [{ action: 'setCustomField', name: writeBack.customField, ...(typed !== undefined && { value: typed }) }];
+}
+
+/** A scalar as text; an object (which a custom String field cannot take) as JSON. */
+function scalarText(value: unknown): string {
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+}
