@@ -448,7 +448,9 @@ describe('the Intercom connector', () => {
 
   it('pauses the destination until Intercom\'s window resets when it is spent or answers 429, and retries no sooner', async () => {
     // The simulator's clock stands still at the start of a window a minute ahead: every call falls in that window.
-    const windowStart = Date.now() + 60_000 - ((Date.now() + 60_000) % 10_000);
+    // One reading of the clock: two could straddle a millisecond and give a start one short of the window's.
+    const ahead = Date.now() + 60_000;
+    const windowStart = ahead - (ahead % 10_000);
     const sim = await startIntercomSimulator({ token: 'intercom-token', limitPerMinute: 12, now: () => windowStart });
     simulators.push(sim);
     const { connector, limiter } = connectorFor(sim, { attributes: {} });

@@ -77,32 +77,16 @@ export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pic
       push(byResource, route.resourceType, route);
       records.set(`${destination.name}\u0000${recordType}`, route);
     }
+    // Routes of ctbridge's own that send nothing and mark the records that read what they carry dirty.
+    const derived = (recordType: string, resourceType: string, marks: Pick<RecordRoute, 'dirtiesCustomers' | 'dirtiesOwners'>) => {
+      const route: RecordRoute = { destination: destination.name, recordType, resourceType, onDelete: 'delete', mapping: compileMapping({ fields: {} }), ...marks };
+      push(byResource, resourceType, route);
+      records.set(`${destination.name}\u0000${recordType}`, route);
+    };
     const readingOrders = [...records.values()].filter((route) => route.destination === destination.name && route.resourceType === 'customer' && route.mapping.readsOrders);
-    if (readingOrders.length > 0) {
-      const route: RecordRoute = {
-        destination: destination.name,
-        recordType: ORDERS_OF_CUSTOMERS,
-        resourceType: 'order',
-        onDelete: 'delete',
-        mapping: compileMapping({ fields: {} }),
-        dirtiesCustomers: readingOrders.map((r) => r.recordType),
-      };
-      push(byResource, 'order', route);
-      records.set(`${destination.name}\u0000${ORDERS_OF_CUSTOMERS}`, route);
-    }
+    if (readingOrders.length > 0) derived(ORDERS_OF_CUSTOMERS, 'order', { dirtiesCustomers: readingOrders.map((r) => r.recordType) });
     const owners = [...records.values()].filter((route) => route.destination === destination.name).flatMap((route) => customObjectsRead(route));
-    if (owners.length > 0) {
-      const route: RecordRoute = {
-        destination: destination.name,
-        recordType: CUSTOM_OBJECT_OWNERS,
-        resourceType: 'key-value-document',
-        onDelete: 'delete',
-        mapping: compileMapping({ fields: {} }),
-        dirtiesOwners: owners,
-      };
-      push(byResource, 'key-value-document', route);
-      records.set(`${destination.name}\u0000${CUSTOM_OBJECT_OWNERS}`, route);
-    }
+    if (owners.length > 0) derived(CUSTOM_OBJECT_OWNERS, 'key-value-document', { dirtiesOwners: owners });
     for (const [eventType, mapping] of Object.entries(destination.events)) {
       const route: EventRoute = { destination: destination.name, eventType, mapping: compileMapping(mapping, options) };
       for (const messageType of mapping.on) push(byMessage, messageType, route);
