@@ -2,7 +2,7 @@
 // with novomind's defaults filled in — the v2 media type (`application/vnd.novomind.iagent-v2+json`, the only
 // version from iAGENT 11.6 on), OAuth2 at `<host>/iMail/api/rest/token` with the password grant, bearer tokens,
 // errors as JSON with a `message` — and the paths of customers and order status notes. novomind's endpoints
-// belong to each installation (its API console lists them; no public copy exists: ../shared/reference/novomind.md),
+// belong to each installation (its API console lists them; no public copy exists: spec/novomind/README.md),
 // so every default here is overridable: an `operations` entry replaces the default one of the same name, key by key.
 import { z } from 'zod';
 import { eventOperation, oauth2Auth, recordOperations, restSettingsShape, type RestSettings } from '../rest/settings.ts';

@@ -1,6 +1,6 @@
 // A local novomind iAGENT REST API for the tests, the sandbox and the benchmark, as one installation with the
 // novomind preset's paths (destinations/novomind/settings.ts). What is public of novomind
-// (../shared/reference/novomind.md, vendored in spec/novomind/README.md) it follows: the REST base
+// (vendored in spec/novomind/README.md) it follows: the REST base
 // `/iMail/api/rest/…`; media-type versioning, `Accept: application/vnd.novomind.iagent-v2+json` required (only v2
 // from iAGENT 11.6 on: another Accept is 406); OAuth2 with the token endpoint at `/iMail/api/rest/token` and bearer
 // tokens only (RFC 6749 password and client-credentials grants, refresh tokens; errors per RFC 6749 5.2); errors as
