@@ -2,41 +2,22 @@
 // emulator into the http sink. `ctbridge backfill` starts it and is SIGKILLed a third of the way in; a `ctbridge
 // start` sharing the store takes it over from its cursor (no new request) and is SIGKILLed two thirds of the way
 // in; the next `ctbridge start` finishes it. Every record reaches the sink exactly once, at its latest version.
-import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getBackfill, listBackfills } from '../src/backfill/backfills.ts';
 import { emulatorCredentials, startEmulator } from '../src/sandbox/emulator.ts';
 import { startSink } from '../src/sandbox/sink.ts';
 import { openStore, type Store } from '../src/store/store.ts';
-import { freePort, spawnCtbridge, waitForReady, writeConfig, type ChildCtbridge, type ChildExit } from './support/child-ctbridge.ts';
+import { freePort, spawnCtbridge, waitForReady, writeConfig, type ChildCtbridge } from './support/child-ctbridge.ts';
 import { ADMIN_TOKEN, INGEST_TOKEN, untilDone } from './support/harness.ts';
 import { HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
 import { testStores } from './support/stores.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CUSTOMERS = 5_000;
 const ORDERS = 20_000;
 const TOTAL = CUSTOMERS + ORDERS;
-
-/** `ctbridge backfill …` as a child process (stdout and stderr appended to `logFile`). */
-function spawnBackfill(configPath: string, logFile: string, args: string[]): ChildCtbridge {
-  const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['bin/ctbridge.js', 'backfill', '--config', configPath, ...args], { cwd: ROOT, stdio: ['ignore', log, log] });
-  closeSync(log);
-  const exited = new Promise<ChildExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return {
-    pid: child.pid ?? -1,
-    exited,
-    kill(signal) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
 
 describe.each(testStores)('backfill killed and resumed ($name)', (testStore) => {
   afterAll(() => testStore.cleanup());
@@ -74,7 +55,7 @@ describe.each(testStores)('backfill killed and resumed ($name)', (testStore) => 
         }, what, 60_000);
 
       // 1. The command line starts it, and is killed a third of the way in.
-      child = spawnBackfill(configPath, logFile, ['--destination', 'sink', '--records', 'order,customer']);
+      child = spawnCtbridge(configPath, logFile, {}, ['backfill', '--destination', 'sink', '--records', 'order,customer']);
       await until('a third read by the backfill command', (row) => Number(row!.read) >= TOTAL / 3).catch((error: Error) => {
         throw new Error(`${error.message}\n${context()}`);
       });

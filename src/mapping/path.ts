@@ -100,10 +100,9 @@ export function readPath(value: unknown, steps: readonly PathStep[], root: unkno
       return found;
     }
     if (typeof step === 'object') {
-      if (!Array.isArray(current)) return undefined;
-      const expected = 'literal' in step.equals ? step.equals.literal : readPath(root, step.equals.root);
-      if (expected === undefined || expected === null) return undefined;
-      current = (current as unknown[]).find((item) => item !== null && typeof item === 'object' && (item as Record<string, unknown>)[step.key] === expected);
+      const position = filteredIndex(current, step, root);
+      if (position === -1) return undefined;
+      current = (current as unknown[])[position];
       continue;
     }
     current = (current as Record<string | number, unknown>)[step];
@@ -126,10 +125,7 @@ export function concretePaths(value: unknown, steps: readonly PathStep[], root: 
       return (current as unknown[]).flatMap((element, position) => concretePaths(element, steps, root, index + 1, [...at, position]));
     }
     if (typeof step === 'object') {
-      if (!Array.isArray(current)) return [];
-      const expected = 'literal' in step.equals ? step.equals.literal : readPath(root, step.equals.root);
-      if (expected === undefined || expected === null) return [];
-      const position = (current as unknown[]).findIndex((item) => item !== null && typeof item === 'object' && (item as Record<string, unknown>)[step.key] === expected);
+      const position = filteredIndex(current, step, root);
       if (position === -1) return [];
       at.push(position);
       current = (current as unknown[])[position];
@@ -139,6 +135,14 @@ export function concretePaths(value: unknown, steps: readonly PathStep[], root: 
     current = (current as Record<string | number, unknown>)[step];
   }
   return [at];
+}
+
+/** Where in the list `current` the first element the filter picks is; -1 for none (or no list). */
+function filteredIndex(current: unknown, step: FilterStep, root: unknown): number {
+  if (!Array.isArray(current)) return -1;
+  const expected = 'literal' in step.equals ? step.equals.literal : readPath(root, step.equals.root);
+  if (expected === undefined || expected === null) return -1;
+  return (current as unknown[]).findIndex((item) => item !== null && typeof item === 'object' && (item as Record<string, unknown>)[step.key] === expected);
 }
 
 /** The names a path reads (for deciding whether it passes through personal data). */

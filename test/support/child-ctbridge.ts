@@ -61,12 +61,15 @@ export function writeConfig(path: string, config: unknown): void {
   writeFileSync(path, stringify(config));
 }
 
-/** Starts `ctbridge start --config FILE`; stdout and stderr are appended to `logFile`. */
-export function spawnCtbridge(configPath: string, logFile: string, env: Record<string, string> = {}): ChildCtbridge {
+/**
+ * Starts `ctbridge start --config FILE` (or another command: `['backfill', '--destination', 'sink']`); stdout and
+ * stderr are appended to `logFile`.
+ */
+export function spawnCtbridge(configPath: string, logFile: string, env: Record<string, string> = {}, command: readonly string[] = ['start']): ChildCtbridge {
   const log = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, ['bin/ctbridge.js', 'start', '--config', configPath], {
+    child = spawn(process.execPath, ['bin/ctbridge.js', command[0]!, '--config', configPath, ...command.slice(1)], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', log, log],
