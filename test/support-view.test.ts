@@ -14,6 +14,7 @@ import { seedShop } from '../src/sandbox/seed.ts';
 import { seedServiceHistory, type ServiceHistory } from '../src/sandbox/service-history.ts';
 import type { z } from 'zod';
 import type { customerSearchSchema, CustomerView, orderPageSchema, OrderView } from '../src/support/views.ts';
+import { mintJwt, oidcKey } from './support/auth-fixtures.ts';
 import { FakeCommercetools, testConfig } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
@@ -24,6 +25,9 @@ interface Document {
   components: Record<string, unknown>;
   paths: Record<string, { get: { security?: unknown; responses: Record<string, { content?: Record<string, { schema: unknown }> }> } } | undefined>;
 }
+
+const jwtKey = oidcKey('support-key');
+const JWT = { issuer: 'https://id.example.test/', audience: 'ctbridge-support' };
 
 const keys = {
   agent: generateApiKey(),
@@ -51,6 +55,7 @@ function apiConfig() {
       'uk-only': { support: { stores: ['uk-store'] } },
       reporting: { description: 'no support section' },
     },
+    jwt: { jwksUrl: 'https://id.example.test/jwks', issuer: JWT.issuer, audience: JWT.audience, roleClaim: 'ctbridge_role' },
     support: { cacheMs: 10_000, rateLimit: { requestsPerSecond: 1, burst: 30 }, backOffice: { order: 'https://mc.example.com/{projectKey}/orders/{orderId}' } },
   };
 }
@@ -97,7 +102,14 @@ describe.each(testStores)('support view ($name)', (testStore) => {
   beforeAll(async () => {
     const base = testConfig(await testStore.create(), 'http://127.0.0.1:1');
     const config = configSchema.parse({ ...base, commercetools: emulatorCredentials(emulator), api: apiConfig(), destinations: [] });
-    runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: new FakeCommercetools(), work: false, now: () => clock });
+    runtime = await startRuntime({
+      config,
+      logger: pino({ level: 'silent' }),
+      fetcher: new FakeCommercetools(),
+      work: false,
+      now: () => clock,
+      apiAuth: { fetchJwks: () => Promise.resolve({ keys: [jwtKey.jwk] }), now: () => clock },
+    });
   });
   afterAll(async () => {
     await runtime?.stop();
@@ -273,6 +285,30 @@ describe.each(testStores)('support view ($name)', (testStore) => {
     }
   });
 
+  it("accepts an identity provider's bearer token with a role that has a support section, and refuses a bad one", async () => {
+    const path = `/v1/support/customers/${history.customer.id}`;
+    const claims = (overrides: Record<string, unknown> = {}) => ({ iss: JWT.issuer, aud: JWT.audience, sub: 'agent-jo', ctbridge_role: 'masked-uk', exp: Math.floor(clock / 1000) + 300, iat: Math.floor(clock / 1000), ...overrides });
+    const asBearer = (token: string) => get(path, null, { authorization: `Bearer ${token}` });
+
+    const answer = await asBearer(mintJwt(jwtKey, claims()));
+    expect(answer.status, await answer.clone().text()).toBe(200);
+    const view = (await answer.json()) as CustomerView;
+    expect(view.customer.references.customerId).toBe(history.customer.id);
+    // The token's role applies: masked-uk masks the phone on UK orders, as it does for that role's API key.
+    const byKey = await json(path, keys.ukDesk.key);
+    expect(view.orders).toEqual(byKey.orders);
+    const audited = await runtime.store.db.selectFrom('audit_log').select('detail').where('resource_id', '=', history.customer.id).execute();
+    expect(audited.some((row) => JSON.stringify(row.detail).includes('jwt:agent-jo'))).toBe(true);
+
+    for (const token of [mintJwt(jwtKey, claims({ aud: 'someone-else' })), mintJwt(jwtKey, claims({ exp: Math.floor(clock / 1000) - 3600 })), mintJwt({ kid: jwtKey.kid, privateKey: oidcKey().privateKey }, claims())]) {
+      const refused = await asBearer(token);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toMatch(/Bearer/);
+    }
+    const noSection = await asBearer(mintJwt(jwtKey, claims({ ctbridge_role: 'reporting' })));
+    expect(noSection.status).toBe(403);
+  });
+
   it('reads a customer view in three commercetools requests, then from the cache until it expires', async () => {
     // A fresh client in the cache's eyes: other lookups of this file may have read the stores.
     clock += 120_000;
@@ -340,9 +376,9 @@ describe.each(testStores)('support view ($name)', (testStore) => {
     expect(check({ ...order, cardNumber: '4111111111111111' })).toBe(false);
     const payment = order.payments[0]!;
     expect(check({ ...order, payments: [{ ...payment, transactions: [{ ...payment.transactions[0], interactionId: 'x' }] }] })).toBe(false);
-    // Every support operation needs the API key and is in the document.
+    // Every support operation needs an API key or a bearer JWT and is in the document.
     for (const path of ['/v1/support/customers', '/v1/support/customers/{id}', '/v1/support/orders/{orderNumber}', '/v1/support/orders']) {
-      expect(document.paths[path]?.get.security).toEqual([{ apiKey: [] }]);
+      expect(document.paths[path]?.get.security).toEqual([{ apiKey: [] }, { bearerJwt: [] }]);
     }
   });
 });

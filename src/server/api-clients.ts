@@ -99,6 +99,11 @@ export class ApiClients {
     if (config.jwt) this.#jwt = { config: config.jwt, keys: new JwksCache(config.jwt.jwksUrl, options.fetchJwks ?? defaultFetchJwks, now), now };
   }
 
+  /** Whether bearer JWTs are accepted besides API keys (api.jwt is configured). */
+  get acceptsJwt(): boolean {
+    return this.#jwt !== undefined;
+  }
+
   /**
    * The caller by API key (X-Api-Key) or, when api.jwt is configured, by a bearer JWT whose role claim names a
    * configured role; the client is then `jwt:<subject>`.

@@ -57,13 +57,13 @@ const ordersQuery = z.strictObject({ customerId: identifier, locale, ...paging }
 
 const ERRORS = {
   400: { description: 'a parameter is missing or not valid' },
-  401: { description: 'no API key, or not a valid one' },
+  401: { description: 'no API key or bearer token (api.jwt), or not a valid one' },
   403: { description: "the client's role has no support section, or may not see this store" },
   429: { description: 'the client sent more requests than its rate allows; see Retry-After', headers: { 'Retry-After': { description: 'seconds', schema: z.string() } } },
   503: { description: 'commercetools could not be read; retry' },
 } as const;
 
-const SECURITY = ['apiKey'] as const;
+const SECURITY = ['apiKey', 'bearerJwt'] as const;
 const TAGS = ['support view'];
 
 function queryParameters(schema: { shape: Record<string, z.ZodType> }, required: readonly string[] = []): ParameterSpec[] {
@@ -82,14 +82,14 @@ export function supportRoutes(app: FastifyInstance, options: SupportRoutesOption
     correlationId: string;
   }
 
-  /** Authenticates and admits a request; undefined when it was answered (401, 403, 429). */
-  function admit(request: FastifyRequest, reply: FastifyReply): Caller | undefined {
+  /** Authenticates (API key, or a bearer JWT when api.jwt is set) and admits a request; undefined when it was answered (401, 403, 429). */
+  async function admit(request: FastifyRequest, reply: FastifyReply): Promise<Caller | undefined> {
     const header = request.headers['x-correlation-id'];
     const correlationId = typeof header === 'string' && CORRELATION_ID.test(header) ? header : randomUUID();
     reply.header('x-correlation-id', correlationId);
-    const auth = clients.authenticate(request.headers);
+    const auth = await clients.identify(request.headers);
     if (!auth.ok) {
-      void sendProblem(reply.header('www-authenticate', 'ApiKey header="X-Api-Key"'), 401, 'unauthorized', auth.detail);
+      void sendProblem(reply.header('www-authenticate', clients.acceptsJwt ? 'ApiKey header="X-Api-Key", Bearer' : 'ApiKey header="X-Api-Key"'), 401, 'unauthorized', auth.detail);
       return undefined;
     }
     const section = (auth.caller.grants as { support?: unknown }).support;
@@ -195,7 +195,7 @@ export function supportRoutes(app: FastifyInstance, options: SupportRoutesOption
     responses: { 200: { description: 'the matching customers', schema: customerSearchSchema }, ...ERRORS, 404: { description: 'no customer matches' } },
   });
   app.get('/v1/support/customers', async (request, reply) => {
-    const caller = admit(request, reply);
+    const caller = await admit(request, reply);
     if (!caller) return reply;
     const query = parse(customerSearchQuery, request.query, reply);
     if (!query) return reply;
@@ -223,7 +223,7 @@ export function supportRoutes(app: FastifyInstance, options: SupportRoutesOption
     responses: { 200: { description: 'the customer view', schema: customerViewSchema }, ...ERRORS, 404: { description: 'no such customer, or not in a store the role may see' } },
   });
   app.get(fastifyPath('/v1/support/customers/{id}'), async (request, reply) => {
-    const caller = admit(request, reply);
+    const caller = await admit(request, reply);
     if (!caller) return reply;
     const query = parse(customerQuery, request.query, reply);
     const id = parse(identifier, (request.params as { id?: string }).id, reply);
@@ -253,7 +253,7 @@ export function supportRoutes(app: FastifyInstance, options: SupportRoutesOption
     responses: { 200: { description: 'the order view', schema: orderSchema }, ...ERRORS, 404: { description: 'no such order, or not in a store the role may see' } },
   });
   app.get(fastifyPath('/v1/support/orders/{orderNumber}'), async (request, reply) => {
-    const caller = admit(request, reply);
+    const caller = await admit(request, reply);
     if (!caller) return reply;
     const query = parse(orderQuery, request.query, reply);
     const orderNumber = parse(identifier, (request.params as { orderNumber?: string }).orderNumber, reply);
@@ -279,7 +279,7 @@ export function supportRoutes(app: FastifyInstance, options: SupportRoutesOption
     responses: { 200: { description: 'a page of orders', schema: orderPageSchema }, ...ERRORS },
   });
   app.get('/v1/support/orders', async (request, reply) => {
-    const caller = admit(request, reply);
+    const caller = await admit(request, reply);
     if (!caller) return reply;
     const query = parse(ordersQuery, request.query, reply);
     if (!query) return reply;
