@@ -225,6 +225,9 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
       await eventually(() => s.sim.contact('c-e')?.marketing_optin === 'EXPLICITLY_OPTEDIN', 'the opted-in contact');
       const kept = () => s.runtime.store.db.selectFrom('connector_state').select('key').where('subject', '=', 'c-e').execute();
       await eventually(async () => (await kept()).map((row) => row.key).join() === 'consent:c-e', 'the consent kept for them');
+      // Kept sealed, as everything a connector keeps in the store is.
+      const values = await s.runtime.store.db.selectFrom('connector_state').select('value').where('subject', '=', 'c-e').execute();
+      expect(values.map((row) => row.value)).toEqual([expect.stringMatching(/^sealed:v2:/)]);
       await s.post({ ...s.commercetools.deleteCustomer('c-e'), dataErasure: true });
       await eventually(() => s.sim.contact('c-e')?.marketing_optin === 'EXPLICITLY_OPTEDOUT', 'opted out');
       await eventually(async () => (await kept()).length === 0, 'the consent kept for them erased');

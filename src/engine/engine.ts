@@ -8,6 +8,7 @@ import { findDestinationDefinition } from '../destinations/registry.ts';
 import { createDestinationFetch } from '../destinations/kit/fetch.ts';
 import type { Connector } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { Sealer } from '../pii/sealed.ts';
 import { EventQueue } from '../store/event-queue.ts';
 import { RecordQueue } from '../store/record-queue.ts';
 import type { Store } from '../store/store.ts';
@@ -85,7 +86,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
   for (const destination of config.destinations) {
     const log = logger.child({ destination: destination.name });
-    const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log, hooks);
+    const connector = deps.connectors?.[destination.name] ?? buildConnector(destination, store, metrics, log, hooks, async () => (await pii()).sealer);
     connectors.push(connector);
     const common = { destination: destination.name, connector, routes, references, pii, identities, engine: config.engine, metrics, logger: log, hooks };
     const loopOptions = { concurrency: config.engine.concurrency, batchSize: connector.limits.maxBatchSize, pollIntervalMs: config.engine.pollIntervalMs, lingerMs: config.engine.lingerMs, logger: log, yieldTo };
@@ -223,7 +224,7 @@ export function createEngine(deps: EngineDeps): Engine {
   };
 }
 
-function buildConnector(destination: Config['destinations'][number], store: Store, metrics: Metrics, logger: Logger, hooks: EngineHooks): Connector {
+function buildConnector(destination: Config['destinations'][number], store: Store, metrics: Metrics, logger: Logger, hooks: EngineHooks, sealer: () => Promise<Sealer>): Connector {
   const definition = findDestinationDefinition(destination.type);
   if (!definition) throw new Error(`destination "${destination.name}": unknown type "${destination.type}"`);
   // Shared through the store, so that every process sending to this destination stays under one limit.
@@ -238,7 +239,7 @@ function buildConnector(destination: Config['destinations'][number], store: Stor
     logger,
     name: destination.name,
     eventSeconds: createEventSeconds(store.db, destination.name),
-    state: connectorState(store.db, destination.name),
+    state: connectorState(store.db, destination.name, { sealer }),
     reportLateFailures: (failures) => recordLateFailures(store.db, destination.name, failures, { now: Date.now, metrics, logger, hooks }),
   });
   limiter.setRate(connector.limits.rateLimit);
