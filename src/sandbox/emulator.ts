@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
 import { CommercetoolsMock } from '@labdigital/commercetools-mock';
+import { addDiscountRules } from './emulator-discounts.ts';
 import { addOrderActions } from './emulator-orders.ts';
 import { honourSortAndTotal } from './emulator-queries.ts';
 
@@ -117,6 +118,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   keepCustomerGroups(mock, projectKey);
   addOrderActions(mock, projectKey);
   honourSortAndTotal(mock, projectKey);
+  addDiscountRules(mock, projectKey);
 
   // The emulator checks that API calls carry a token it issued, but hands a token to any client id and secret.
   // Real commercetools rejects a wrong secret with 401 invalid_client; do the same so that path is testable.
