@@ -264,7 +264,8 @@ async function existingCodes(api: Api, customerId: string, keys: string[]): Prom
       if (page.length < PAGE_SIZE) return;
     }
   };
-  await query(`groups contains ${quotePredicateString(customerGroupTag(customerId))}`);
+  // `contains any (…)` is the query predicate for an array holding a value (https://docs.commercetools.com/api/predicates/query).
+  await query(`groups contains any (${quotePredicateString(customerGroupTag(customerId))})`);
   const unknown = keys.filter((key) => !found.has(key));
   for (let i = 0; i < unknown.length; i += KEYS_PER_QUERY) {
     await query(`key in (${unknown.slice(i, i + KEYS_PER_QUERY).map(quotePredicateString).join(', ')})`);

@@ -90,7 +90,7 @@ export function addDiscountRules(mock: CommercetoolsMock, projectKey: string, op
     try {
       parseCartPredicate(predicate);
     } catch (error) {
-      throw fail(400, { code: 'InvalidInput', message: `${what}: ${(error as Error).message}` });
+      throw fail(400, { code: 'InvalidInput', message: `${what}: ${(error as Error).message} (the emulator evaluates only ${SUPPORTED_PREDICATES})` });
     }
   };
 
@@ -237,6 +237,7 @@ type Predicate =
 type Operand = { kind: 'field'; name: string } | { kind: 'value'; value: string | number | boolean };
 
 const FIELDS = new Set(['customer.id', 'currency', 'country']);
+const SUPPORTED_PREDICATES = `${[...FIELDS].join(', ')} compared with =, != or in (…), joined by and, or, not and parentheses`;
 const TOKEN = /\s*(?:("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?)|(!=|=|\(|\)|,)|([A-Za-z_][A-Za-z0-9_.]*))/y;
 
 /** Parses the part of the cart predicate language the emulator evaluates; anything else throws, naming it. */
@@ -247,14 +248,14 @@ export function parseCartPredicate(text: string): Predicate {
     if (/^\s*$/.test(text.slice(TOKEN.lastIndex))) break;
     const at = TOKEN.lastIndex;
     const match = TOKEN.exec(text);
-    if (!match) throw new Error(`the emulator cannot read the predicate at character ${at + 1}`);
+    if (!match) throw new Error(`the predicate cannot be read at character ${at + 1}`);
     tokens.push(match[0].trim());
   }
   let position = 0;
   const peek = () => tokens[position];
   const next = () => tokens[position++];
   const expect = (token: string) => {
-    if (next() !== token) throw new Error(`the emulator expected "${token}" in the predicate`);
+    if (next() !== token) throw new Error(`"${token}" was expected in the predicate`);
   };
   const operand = (): Operand => {
     const token = next();
@@ -262,7 +263,7 @@ export function parseCartPredicate(text: string): Predicate {
     if (token.startsWith('"')) return { kind: 'value', value: JSON.parse(token) as string };
     if (/^-?\d/.test(token)) return { kind: 'value', value: Number(token) };
     if (token === 'true' || token === 'false') return { kind: 'value', value: token === 'true' };
-    if (!FIELDS.has(token)) throw new Error(`the emulator evaluates only ${[...FIELDS].join(', ')} in cart predicates, not ${token}`);
+    if (!FIELDS.has(token)) throw new Error(`the field ${token} is not one it knows`);
     return { kind: 'field', name: token };
   };
   const primary = (): Predicate => {
@@ -294,7 +295,7 @@ export function parseCartPredicate(text: string): Predicate {
       expect(')');
       return { kind: 'in', left, values };
     }
-    throw new Error(`the emulator evaluates only =, != and in in cart predicates, not ${op ?? 'the end'}`);
+    throw new Error(`the operator ${op ?? '(none)'} is not one it knows`);
   };
   const and = (): Predicate => {
     let left = primary();
@@ -313,7 +314,7 @@ export function parseCartPredicate(text: string): Predicate {
     return left;
   };
   const predicate = or();
-  if (position < tokens.length) throw new Error(`the emulator cannot read the predicate from "${tokens[position]}" on`);
+  if (position < tokens.length) throw new Error(`the predicate cannot be read from "${tokens[position]}" on`);
   return predicate;
 }
 
