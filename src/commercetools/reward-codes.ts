@@ -87,7 +87,7 @@ export async function syncRewardCodes(client: Pick<CommercetoolsClient, 'api'>, 
       const outcome = code ? await converge(client.api, code, desiredCode(reward, options)) : await create(client.api, reward, options);
       report[outcome].push(rewardId);
     } catch (error) {
-      report.refused.push({ rewardId, reason: refusal(error) });
+      report.refused.push({ rewardId, reason: reasonOrRethrow(error) });
     }
   }
   // Codes of this customer whose reward ended or is no longer listed.
@@ -98,7 +98,7 @@ export async function syncRewardCodes(client: Pick<CommercetoolsClient, 'api'>, 
       const outcome = await deactivate(client.api, code);
       report[outcome].push(rewardId);
     } catch (error) {
-      report.refused.push({ rewardId, reason: refusal(error) });
+      report.refused.push({ rewardId, reason: reasonOrRethrow(error) });
     }
   }
   return report;
@@ -110,7 +110,12 @@ export interface RedeemedReward {
   discountCodeId: string;
 }
 
-export async function redeemedRewards(client: Pick<CommercetoolsClient, 'fetchReferenced'>, order: Record<string, unknown>, prefix: string): Promise<RedeemedReward[]> {
+/** What reads discount codes by id: the commercetools client, or the engine's ResourceFetcher over it. */
+export interface DiscountCodeReader {
+  fetchReferenced(typeId: 'discount-code', by: 'id', ids: string[]): Promise<Map<string, Record<string, unknown>>>;
+}
+
+export async function redeemedRewards(client: DiscountCodeReader, order: Record<string, unknown>, prefix: string): Promise<RedeemedReward[]> {
   const infos = Array.isArray(order.discountCodes) ? (order.discountCodes as { discountCode?: { id?: unknown; obj?: unknown }; state?: unknown }[]) : [];
   // An order keeps the codes' states from its cart; only a code that matched was applied (the API refuses to create
   // an order with one in any other state, and ApplicationStoppedByGroupBestDeal means it was not applied).
@@ -442,7 +447,7 @@ function apiErrorOf(error: unknown): { status: number | undefined; code: string 
 }
 
 /** A per-reward failure: permanent ones are reported for that reward, the others stop the sync to be retried. */
-function refusal(error: unknown): string {
+function reasonOrRethrow(error: unknown): string {
   if (error instanceof DeliveryError && !error.retryable) return error.message;
   throw error;
 }

@@ -2,7 +2,7 @@
 // sandbox and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first,
 // then the HTTP API, through the official SDK. Where the emulator differs from commercetools in a way the sandbox
 // or the tests would otherwise depend on, it is corrected here (keepCustomerGroups), and order actions it lacks are
-// added (emulator-orders.ts).
+// added (emulator-orders.ts), and discount codes are applied as commercetools applies them (emulator-discounts.ts).
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
