@@ -67,10 +67,15 @@ describe('reward codes in commercetools', () => {
     expect(code).toMatchObject({ code: `${PREFIX}${id}`, isActive: true, maxApplications: 1, cartPredicate: `customer.id = "${alice}"`, validUntil: '2027-01-31T23:59:59.000Z' });
     const discount = await discountOf(id);
     expect(code.cartDiscounts).toEqual([{ typeId: 'cart-discount', id: discount.id }]);
-    expect(discount).toMatchObject({ isActive: true, requiresDiscountCode: true, stackingMode: 'Stacking', target: { type: 'totalPrice' }, cartPredicate: `customer.id = "${alice}"` });
+    expect(discount).toMatchObject({ isActive: true, requiresDiscountCode: true, stackingMode: 'Stacking', target: { type: 'totalPrice' }, cartPredicate: `customer.id = "${alice}" and currency in ("EUR")` });
     expect(discount.value).toMatchObject({ type: 'absolute', money: [{ currencyCode: 'EUR', centAmount: 500 }] });
     expect(Number(discount.sortOrder)).toBeGreaterThan(0);
     expect(Number(discount.sortOrder)).toBeLessThan(0.001);
+
+    // A cart in a currency the reward has no amount in would take nothing off and use the reward up: refused.
+    const pounds = await addCode(await cart({ customerId: alice, currency: 'GBP' }), `${PREFIX}${id}`);
+    expect(pounds.discountCodes[0]!.state).toBe('DoesNotMatchCart');
+    expect(await failure(order(pounds))).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
 
     const first = await addCode(await cart({ customerId: alice }), `${PREFIX}${id}`);
     expect(first.discountCodes).toEqual([{ discountCode: { typeId: 'discount-code', id: code.id }, state: 'MatchesCart' }]);
@@ -270,6 +275,14 @@ describe('emulator: discount codes as commercetools applies them', () => {
     expect(await failure(api.discountCodes().post({ body: { key: 'c-1', code: 'CODE-2', cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute())).toMatchObject({ status: 400, code: 'DuplicateField', field: 'key' });
     expect(await failure(api.discountCodes().post({ body: { key: 'c-2', code: 'CODE-1', cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute())).toMatchObject({ status: 400, code: 'DuplicateField', field: 'code' });
     expect(await failure(discount({ sortOrder: '0.25' }))).toMatchObject({ status: 400, code: 'DuplicateField', field: 'sortOrder' });
+  });
+
+  it('makes one resource of two racing creates with one key; the other is refused', async () => {
+    const d = (await discount()).body;
+    const create = () => api.discountCodes().post({ body: { key: 'race-1', code: `RACE-${randomUUID()}`, cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute();
+    const results = await Promise.allSettled([create(), create(), create()]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected')) expect(await failure(Promise.reject(r.reason))).toMatchObject({ status: 400, code: 'DuplicateField', field: 'key' });
   });
 
   it('refuses a cart predicate it cannot evaluate instead of guessing', async () => {

@@ -208,16 +208,20 @@ interface DesiredCode {
 function desiredCode(reward: LoyaltyReward, options: SyncRewardCodesOptions): DesiredCode {
   const key = rewardKey(reward.id);
   // Bound on the code and on its discount: the discount then applies to no one else, whatever code points at it.
+  // Cart predicate identifiers: https://docs.commercetools.com/api/projects/predicates (customer.id, currency).
   const cartPredicate = `customer.id = ${quotePredicateString(options.customerId)}`;
   const value: CartDiscountValueDraft =
     reward.value.type === 'absolute' ? { type: 'absolute', money: reward.value.money.map((m) => ({ currencyCode: m.currencyCode, centAmount: m.centAmount })) } : { type: 'relative', permyriad: reward.value.permyriad };
+  // An absolute discount takes nothing off a cart in another currency, yet the code would match and the order use
+  // the reward up: such a cart does not match, so checkout refuses the code instead.
+  const discountPredicate = value.type === 'absolute' ? `${cartPredicate} and currency in (${value.money.map((m) => quotePredicateString(m.currencyCode)).join(', ')})` : cartPredicate;
   return {
     key,
     cartDiscount: {
       key,
       name: { en: reward.name },
       value,
-      cartPredicate,
+      cartPredicate: discountPredicate,
       // Off the cart's total, the way a voucher is; after the shop's own promotions (a low sort order: commercetools
       // applies higher ones first) and alongside them (Stacking), so a reward neither blocks nor is blocked.
       target: { type: 'totalPrice' },

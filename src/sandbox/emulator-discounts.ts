@@ -51,7 +51,7 @@ export function addDiscountRules(mock: CommercetoolsMock, projectKey: string, op
   const now = options.now ?? Date.now;
   const project = mock.project(projectKey);
   const storage = project.config.storage as unknown as Storage;
-  const codes = project.getRepository('discount-code') as unknown as { create: (context: RepositoryContext, draft: Record<string, unknown>) => Promise<DiscountCode> };
+  const codes = project.getRepository('discount-code') as unknown as { create: (context: RepositoryContext, draft: Record<string, unknown>) => Promise<DiscountCode>; actions: Record<string, unknown> };
   const discounts = project.getRepository('cart-discount') as unknown as {
     create: (context: RepositoryContext, draft: Record<string, unknown>) => Promise<CartDiscount>;
     transformValueDraft: (value: unknown) => unknown;
@@ -94,18 +94,28 @@ export function addDiscountRules(mock: CommercetoolsMock, projectKey: string, op
     }
   };
 
-  const createDiscount = discounts.create.bind(discounts);
-  discounts.create = async (context, draft) => {
-    checkKey(draft.key);
-    checkPredicate(draft.cartPredicate, 'cartPredicate');
-    await unique('cart-discount', 'key', draft.key);
-    await unique('cart-discount', 'sortOrder', draft.sortOrder);
-    const created = await createDiscount(context, draft);
-    if (draft.isActive !== undefined) return created;
-    const kept = { ...created, isActive: true };
-    await storage.add(projectKey, 'cart-discount', kept);
-    return kept;
+  // Creates run one at a time, so that the uniqueness checks and the insert are one step as they are in
+  // commercetools: two racing creates of one key make one resource and one DuplicateField.
+  let creating: Promise<unknown> = Promise.resolve();
+  const serially = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = creating.then(work);
+    creating = run.catch(() => undefined);
+    return run;
   };
+
+  const createDiscount = discounts.create.bind(discounts);
+  discounts.create = (context, draft) =>
+    serially(async () => {
+      checkKey(draft.key);
+      checkPredicate(draft.cartPredicate, 'cartPredicate');
+      await unique('cart-discount', 'key', draft.key);
+      await unique('cart-discount', 'sortOrder', draft.sortOrder);
+      const created = await createDiscount(context, draft);
+      if (draft.isActive !== undefined) return created;
+      const kept = { ...created, isActive: true };
+      await storage.add(projectKey, 'cart-discount', kept);
+      return kept;
+    });
   // Update actions the mock lacks that keep a reward's discount as it should be (CartDiscountChangeValueAction,
   // CartDiscountChangeCartPredicateAction).
   discounts.actions.changeValue = (_context: RepositoryContext, resource: CartDiscount, action: { value: unknown }) => {
@@ -117,20 +127,26 @@ export function addDiscountRules(mock: CommercetoolsMock, projectKey: string, op
   };
 
   const createCode = codes.create.bind(codes);
-  codes.create = async (context, draft) => {
-    checkKey(draft.key);
-    checkPredicate(draft.cartPredicate, 'cartPredicate');
-    await unique('discount-code', 'key', draft.key);
-    await unique('discount-code', 'code', draft.code);
-    const cartDiscounts = [];
-    for (const identifier of (draft.cartDiscounts as { id?: string; key?: string }[] | undefined) ?? []) {
-      const discount = (await storage.getByResourceIdentifier(projectKey, { ...identifier, typeId: 'cart-discount' })) as CartDiscount;
-      cartDiscounts.push({ typeId: 'cart-discount', id: discount.id });
-    }
-    const created = await createCode(context, { ...draft, cartDiscounts });
-    const kept = { ...created, ...(typeof draft.key === 'string' && { key: draft.key }), isActive: draft.isActive !== false };
-    await storage.add(projectKey, 'discount-code', kept);
-    return kept;
+  codes.create = (context, draft) =>
+    serially(async () => {
+      checkKey(draft.key);
+      checkPredicate(draft.cartPredicate, 'cartPredicate');
+      await unique('discount-code', 'key', draft.key);
+      await unique('discount-code', 'code', draft.code);
+      const cartDiscounts = [];
+      for (const identifier of (draft.cartDiscounts as { id?: string; key?: string }[] | undefined) ?? []) {
+        const discount = (await storage.getByResourceIdentifier(projectKey, { ...identifier, typeId: 'cart-discount' })) as CartDiscount;
+        cartDiscounts.push({ typeId: 'cart-discount', id: discount.id });
+      }
+      const created = await createCode(context, { ...draft, cartDiscounts });
+      const kept = { ...created, ...(typeof draft.key === 'string' && { key: draft.key }), isActive: draft.isActive !== false };
+      await storage.add(projectKey, 'discount-code', kept);
+      return kept;
+    });
+  const setCartPredicate = (codes.actions.setCartPredicate as (context: RepositoryContext, resource: DiscountCode, action: { cartPredicate?: string }) => void).bind(codes.actions);
+  codes.actions.setCartPredicate = (context: RepositoryContext, resource: DiscountCode, action: { cartPredicate?: string }) => {
+    checkPredicate(action.cartPredicate, 'cartPredicate');
+    setCartPredicate(context, resource, action);
   };
 
   /** The DiscountCodeState of one code in this cart, now. */
