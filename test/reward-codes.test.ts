@@ -98,6 +98,9 @@ describe('reward codes in commercetools', () => {
       expect(foreign.discountCodes[0]!.state).toBe('DoesNotMatchCart');
       expect(await failure(order(foreign))).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
     }
+    // A cart created with the code in its draft is refused outright, and not stored.
+    expect(await failure(api.carts().post({ body: { currency: 'EUR', customerId: bob, discountCodes: [`${PREFIX}${id}`] } }).execute())).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
+    expect((await api.carts().get({ queryArgs: { where: `customerId="${bob}"` } }).execute()).body.results).toHaveLength(1);
     expect(await ordersOf(bob)).toEqual([]);
     // Bob's attempts used nothing up: Alice still has her one use.
     const own = await addCode(await cart({ customerId: alice }), `${PREFIX}${id}`);

@@ -12,10 +12,13 @@
 //   (outside validFrom/validUntil of it or of all its cart discounts), MaxApplicationReached (`maxApplications` or
 //   `maxApplicationsPerCustomer` used up), DoesNotMatchCart (its `cartPredicate`, or every active discount's, does not
 //   match the cart) or MatchesCart. Add DiscountCode keeps the code with that state (cart/updates/
-//   CartAddDiscountCodeAction.raml; an unknown code is 400 DiscountCodeNonApplicable, reason DoesNotExist, as the
-//   mock already answers), and a cart update recomputes the states.
-// - error/DiscountCodeNonApplicableError.raml: Create Order from Cart with a code in any state but MatchesCart is
-//   400 DiscountCodeNonApplicable, and nothing is created.
+//   CartAddDiscountCodeAction.raml: a code added to a frozen cart is kept as DoesNotMatchCart; an unknown code is
+//   400 DiscountCodeNonApplicable, reason DoesNotExist, as the mock already answers), and a cart update recomputes
+//   the states.
+// - error/DiscountCodeNonApplicableError.raml: Create Cart with such a code in its draft, and Create Order from Cart
+//   with a code in any state but MatchesCart, are 400 DiscountCodeNonApplicable, and nothing is created. (Earlier
+//   revisions of that file listed Add DiscountCode among the requests refused too; the current one, as generated
+//   into the SDKs, e.g. commercetools-sdk-java-v2 commit e14e9636, no longer does.)
 // - discount-code/DiscountCode.raml `maxApplications`: "DiscountCode application is counted at the time of Order
 //   creation"; cancelling or deleting the order does not give the application back.
 // Cart predicates are evaluated for the part of the predicate language ctbridge writes and tests use
@@ -38,6 +41,7 @@ interface Storage {
   getByResourceIdentifier(projectKey: string, identifier: { typeId: string; id?: string; key?: string }): Promise<unknown>;
   query(projectKey: string, typeId: string, params: { where?: string[] }): Promise<{ count: number; results: unknown[] }>;
   add(projectKey: string, typeId: string, resource: unknown): Promise<unknown>;
+  delete(projectKey: string, typeId: string, id: string): Promise<unknown>;
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9_-]{2,256}$/;
@@ -178,10 +182,26 @@ export function addDiscountRules(mock: CommercetoolsMock, projectKey: string, op
     return changed;
   };
 
+  const nonApplicable = (codeId: string, code: string | undefined) =>
+    fail(400, { code: 'DiscountCodeNonApplicable', message: `The discountCode ${codeId} cannot be applied to the cart.`, discountCodeId: codeId, ...(code !== undefined && { discountCode: code }) });
+  const refusedIn = async (cart: Cart): Promise<Error | undefined> => {
+    const refused = (cart.discountCodes ?? []).find((info) => info.state !== 'MatchesCart');
+    if (!refused) return undefined;
+    const code = (await storage.get(projectKey, 'discount-code', refused.discountCode.id)) as DiscountCode | undefined;
+    return nonApplicable(refused.discountCode.id, code?.code);
+  };
+
+  // A cart created with codes in its draft is refused (nothing stored) when one of them does not match it.
   const createCart = carts.create.bind(carts);
   carts.create = async (context, draft) => {
     const created = await createCart(context, draft);
-    if (await recompute(created)) await storage.add(projectKey, 'cart', created);
+    if (!(await recompute(created))) return created;
+    const refused = await refusedIn(created);
+    if (refused) {
+      await storage.delete(projectKey, 'cart', created.id);
+      throw refused;
+    }
+    await storage.add(projectKey, 'cart', created);
     return created;
   };
   // Every cart update (Add DiscountCode among them) ends with the codes' states as they are after it.
@@ -198,21 +218,13 @@ export function addDiscountRules(mock: CommercetoolsMock, projectKey: string, op
     if (!cart) return createFromCart(context, reference, orderNumber);
     await recompute(cart);
     const infos = cart.discountCodes ?? [];
-    const refused = infos.find((info) => info.state !== 'MatchesCart');
-    if (refused) {
-      const code = (await storage.get(projectKey, 'discount-code', refused.discountCode.id)) as DiscountCode | undefined;
-      throw fail(400, {
-        code: 'DiscountCodeNonApplicable',
-        message: `The discountCode ${refused.discountCode.id} cannot be applied to the cart.`,
-        discountCodeId: refused.discountCode.id,
-        ...(code && { discountCode: code.code }),
-      });
-    }
+    const refused = await refusedIn(cart);
+    if (refused) throw refused;
     // Counted before the order is written, with no wait between the check and the count, so two orders racing
     // for a code's last application cannot both have it; given back if the order is not created.
     const infoCodes = (await Promise.all(infos.map((info) => storage.get(projectKey, 'discount-code', info.discountCode.id)))) as DiscountCode[];
     const usedUp = infoCodes.find((code) => exhausted(code, cart.customerId));
-    if (usedUp) throw fail(400, { code: 'DiscountCodeNonApplicable', message: `The discountCode ${usedUp.id} cannot be applied to the cart.`, discountCodeId: usedUp.id, discountCode: usedUp.code });
+    if (usedUp) throw nonApplicable(usedUp.id, usedUp.code);
     const counted = infoCodes.map((code) => code.id);
     for (const id of counted) {
       const used = applied(id);
