@@ -2,11 +2,12 @@
 // sandbox and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first,
 // then the HTTP API, through the official SDK. Where the emulator differs from commercetools in a way the sandbox
 // or the tests would otherwise depend on, it is corrected here (keepCustomerGroups), and order actions it lacks are
-// added (emulator-orders.ts).
+// added (emulator-orders.ts), and discount codes are applied as commercetools applies them (emulator-discounts.ts).
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
 import { CommercetoolsMock } from '@labdigital/commercetools-mock';
+import { addDiscountRules } from './emulator-discounts.ts';
 import { addOrderActions } from './emulator-orders.ts';
 import { honourSortAndTotal } from './emulator-queries.ts';
 
@@ -117,6 +118,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   keepCustomerGroups(mock, projectKey);
   addOrderActions(mock, projectKey);
   honourSortAndTotal(mock, projectKey);
+  addDiscountRules(mock, projectKey);
 
   // The emulator checks that API calls carry a token it issued, but hands a token to any client id and secret.
   // Real commercetools rejects a wrong secret with 401 invalid_client; do the same so that path is testable.
