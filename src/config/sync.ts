@@ -1,0 +1,57 @@
+// How a destination (or one record type of it) learns of changes: `sync: { mode: events }` (the default: the
+// Subscription's notifications) or `sync: { mode: scheduled, every: 5m }` / `cron: "*/5 * * * *"`, where
+// ctbridge polls commercetools on that schedule instead (backfill/scheduled-sync.ts). A record type's own
+// `sync:` replaces its destination's.
+import { z } from 'zod';
+import { checkSchedule, durationSchema, parseDuration, scheduleFields } from './schedule.ts';
+
+export const DEFAULT_OVERLAP = '2m';
+
+export const syncSchema = z
+  .strictObject({
+    mode: z.enum(['events', 'scheduled']).describe('events: changes arrive as Subscription notifications; scheduled: ctbridge polls commercetools for them'),
+    ...scheduleFields,
+    overlap: durationSchema
+      .optional()
+      .describe(`scheduled: each poll reads again what changed this long before the previous poll started, for clock skew between ctbridge and commercetools and for late writes (default ${DEFAULT_OVERLAP}); what is read twice sends nothing`),
+  })
+  .superRefine((sync, ctx) => {
+    if (sync.mode === 'scheduled') {
+      checkSchedule(sync, ctx, 'a scheduled sync');
+      return;
+    }
+    for (const key of ['every', 'cron', 'overlap'] as const) {
+      if (sync[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${key} applies to mode: scheduled (this sync is mode: ${sync.mode})` });
+    }
+  })
+  .describe('how changes reach this destination: Subscription notifications (mode: events, the default) or polling commercetools on a schedule (mode: scheduled, with every or cron)');
+
+export type SyncConfig = z.infer<typeof syncSchema>;
+
+/** One scheduled sync: a record type of a destination polled on its schedule. */
+export interface ScheduledSyncConfig {
+  destination: string;
+  recordType: string;
+  every?: string | undefined;
+  cron?: string | undefined;
+  overlapMs: number;
+}
+
+interface SyncedDestination {
+  name: string;
+  sync?: SyncConfig | undefined;
+  records: Record<string, { sync?: SyncConfig | undefined }>;
+}
+
+/** Every record type whose effective sync (its own, else its destination's) is scheduled. */
+export function scheduledSyncs(destinations: readonly SyncedDestination[]): ScheduledSyncConfig[] {
+  const result: ScheduledSyncConfig[] = [];
+  for (const destination of destinations) {
+    for (const [recordType, mapping] of Object.entries(destination.records)) {
+      const sync = mapping.sync ?? destination.sync;
+      if (sync?.mode !== 'scheduled') continue;
+      result.push({ destination: destination.name, recordType, every: sync.every, cron: sync.cron, overlapMs: parseDuration(sync.overlap ?? DEFAULT_OVERLAP)! });
+    }
+  }
+  return result;
+}
