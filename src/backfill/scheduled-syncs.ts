@@ -127,6 +127,22 @@ export async function scheduledSyncStatus(db: Kysely<Database>, syncs: readonly 
   });
 }
 
+/** `ctbridge status`'s lines: one per scheduled sync, what it is and where it got. */
+export function scheduledSyncLines(statuses: readonly ScheduledSyncStatus[]): string[] {
+  return statuses.map((s) => {
+    const parts = [
+      `scheduled sync ${s.recordType} → ${s.destination} (${s.schedule})${s.running ? ', polling' : ''}`,
+      `last run ${s.lastRunAt ?? 'never'}`,
+      `watermark ${s.watermark ?? '-'}`,
+      `next run ${s.nextRunAt}`,
+      `found ${s.lastFound}, deleted ${s.lastDeleted}`,
+      s.deletions === 'not-detectable' ? `deletions not detectable: ${s.deletionsReason ?? ''}` : `deletions ${s.deletions}`,
+    ];
+    if (s.lastError !== null) parts.push(`last error: ${s.lastError}`);
+    return parts.join('; ');
+  });
+}
+
 /** Background keys of the record type still waiting: a first poll (all of it) keeps at most a window of them queued. */
 export async function pendingBackground(db: Kysely<Database>, destination: string, recordType: string): Promise<number> {
   const row = await db

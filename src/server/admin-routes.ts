@@ -11,6 +11,8 @@ import { listBackfills, progressOf } from '../backfill/backfills.ts';
 import type { Store } from '../store/store.ts';
 import { sendProblem } from './problem.ts';
 import { backfillRoutes } from './backfill-routes.ts';
+import { scheduledSyncStatus } from '../backfill/scheduled-syncs.ts';
+import { scheduledSyncs } from '../config/sync.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 
 export interface AdminRoutesOptions {
@@ -71,7 +73,11 @@ export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): 
     if (!validate(reply, request.query, NO_QUERY, 'query')) return reply;
     const status = await readStatus(options.store, options.destinations);
     const running = await listBackfills(options.store.db, { running: true });
-    return { ...status, backfills: await Promise.all(running.map((row) => progressOf(options.store.db, row, Date.now()))) };
+    return {
+      ...status,
+      backfills: await Promise.all(running.map((row) => progressOf(options.store.db, row, Date.now()))),
+      scheduledSyncs: await scheduledSyncStatus(options.store.db, scheduledSyncs(options.destinationConfigs ?? [])),
+    };
   });
 
   backfillRoutes(app, { store: options.store, destinations: options.destinationConfigs ?? [], guard, wake: (destination) => options.onReplay(destination) });
