@@ -15,6 +15,14 @@ import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbo
 import { bumpOrder, HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
 import { startSink, type Sink } from '../src/sandbox/sink.ts';
 import { ADMIN_TOKEN, eventually, INGEST_TOKEN, messageBase } from './support/harness.ts';
+import { createScheduledSync } from '../src/backfill/scheduled-sync.ts';
+import { createDeletionReader } from '../src/backfill/deletions.ts';
+import { createPageReader, type PageReader } from '../src/backfill/reader.ts';
+import { scheduledSyncs } from '../src/config/sync.ts';
+import { RetryableError } from '../src/destinations/kit/errors.ts';
+import { compileRoutes } from '../src/engine/routes.ts';
+import { piiKeysLoader } from '../src/pii/keys.ts';
+import { openStore } from '../src/store/store.ts';
 import { testStores } from './support/stores.ts';
 
 const FIVE_MINUTES = 5 * 60_000;
@@ -130,7 +138,7 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       const status = (await (await fetch(`${runtime.url}/v1/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { scheduledSyncs: Array<Record<string, unknown>> };
       const row = await runtime.store.db.selectFrom('scheduled_syncs').selectAll().where('record_type', '=', 'customer').executeTakeFirstOrThrow();
       expect(status.scheduledSyncs).toEqual([
-        { destination: 'sink', recordType: 'customer', schedule: 'every 5m', running: false, lastRunAt: expect.any(String), watermark: new Date(Number(row.watermark)).toISOString(), nextRunAt: new Date(Number(row.watermark) + FIVE_MINUTES).toISOString(), lastFound: 2, lastDeleted: 1, deletions: 'detected', deletionsReason: null, lastError: null },
+        { destination: 'sink', recordType: 'customer', schedule: 'every 5m', running: false, lastRunAt: expect.any(String) as string, watermark: new Date(Number(row.watermark)).toISOString(), nextRunAt: new Date(Number(row.watermark) + FIVE_MINUTES).toISOString(), lastFound: 2, lastDeleted: 1, deletions: 'detected', deletionsReason: null, lastError: null },
         expect.objectContaining({ destination: 'sink', recordType: 'order', lastFound: 1, lastDeleted: 0 }),
       ]);
       const metrics = await (await fetch(`${runtime.url}/metrics`)).text();
@@ -195,7 +203,8 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       const config = configFor(emulator, sink, liveSink, await testStore.create());
       const { logger, lines } = logCapture();
       runtime = await startRuntime({ config, logger, scheduledSync: { manual: true } });
-      const tick = runtime.scheduledSync!.tick;
+      const scheduled = runtime.scheduledSync!;
+      const tick = () => scheduled.tick();
       expect((await tick()).map((run) => [run.recordType, run.deletions])).toEqual([['customer', 'not-detectable'], ['order', 'not-detectable']]);
       await eventually(() => sink.records.size === 2, 'the first poll reached the sink');
 
@@ -216,6 +225,82 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       await client.close();
       await sink.close();
       await liveSink.close();
+      await emulator.close();
+    }
+  });
+});
+
+describe.each(testStores)('an interrupted poll ($name)', (testStore) => {
+  afterAll(() => testStore.cleanup());
+
+  it('keeps its cursor and the old watermark, and the next process resumes after the last page it marked', async () => {
+    const emulator = await startEmulator({ projectKey: 'scheduled-resume' });
+    const client = createCommercetoolsClient(emulatorCredentials(emulator));
+    const sink = await startSink();
+    const store = openStore(await testStore.create());
+    try {
+      await store.migrate();
+      const history = await seedHistory(emulator, { customers: 5, orders: 0 });
+      const ids = [...history.customerIds].sort();
+      const config = configFor(emulator, sink, sink, 'sqlite::memory:');
+      const syncs = scheduledSyncs(config.destinations).filter((sync) => sync.recordType === 'customer');
+      const pages = createPageReader(client);
+      const asked: Array<string | null> = [];
+      let failSecondPage = true;
+      const reader: PageReader = {
+        async page(query) {
+          asked.push(query.afterId);
+          if (failSecondPage && asked.length === 2) throw new RetryableError('commercetools is away');
+          return pages.page(query);
+        },
+      };
+      let clock = Date.UTC(2026, 2, 1, 10, 0);
+      const runner = (owner: string) =>
+        createScheduledSync({
+          db: store.db,
+          syncs,
+          reader,
+          deletions: createDeletionReader(client),
+          routes: compileRoutes(config),
+          pii: piiKeysLoader(store.db, { ...config.pii, emailRules: config.identity }),
+          notify: () => undefined,
+          logger: pino({ level: 'silent' }),
+          leaseMs: 5_000,
+          owner,
+          now: () => clock,
+          manual: true,
+          pageSize: 2,
+        });
+      const started = clock;
+      const first = runner('first');
+      await first.start();
+      // The first page is marked, the second fails: nothing completes, the watermark stays unset.
+      expect(await first.tick()).toEqual([]);
+      const interrupted = await store.db.selectFrom('scheduled_syncs').selectAll().executeTakeFirstOrThrow();
+      expect(interrupted).toMatchObject({ watermark: null, last_error: 'commercetools is away', lease_owner: null });
+      expect(Number(interrupted.run_started_at)).toBe(started);
+      expect(JSON.parse(interrupted.cursor!)).toEqual({ afterId: ids[1], resourcesDone: false });
+      const marked = async () => (await store.db.selectFrom('records').select('resource_id').where('destination', '=', 'sink').execute()).map((r) => r.resource_id).sort();
+      expect(await marked()).toEqual(ids.slice(0, 2));
+      await first.stop();
+
+      // Another process, once the retry is due: it goes on after the second id and completes the poll.
+      failSecondPage = false;
+      clock += 60_000;
+      const second = runner('second');
+      await second.start();
+      expect(await second.tick()).toEqual([{ destination: 'sink', recordType: 'customer', found: 5, deleted: 0, deletions: 'not-detectable' }]);
+      expect(asked).toEqual([null, ids[1], ids[1], ids[3]]);
+      expect(await marked()).toEqual(ids);
+      const done = await store.db.selectFrom('scheduled_syncs').selectAll().executeTakeFirstOrThrow();
+      // The watermark is where the interrupted poll started: what changed while it was interrupted is read next time.
+      expect(Number(done.watermark)).toBe(started);
+      expect(done).toMatchObject({ run_started_at: null, cursor: null, last_error: null });
+      await second.stop();
+    } finally {
+      await store.close();
+      await client.close();
+      await sink.close();
       await emulator.close();
     }
   });
