@@ -5,6 +5,7 @@
 // the watermark and sends nothing unchanged; two processes never poll the same sync at once; an event-driven
 // destination beside it keeps getting notifications. Also: the emulator's Messages API records deletions only
 // while the project keeps Messages.
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -45,6 +46,30 @@ async function renameCustomer(client: CommercetoolsClient, id: string, firstName
   await client.api.customers().withId({ ID: id }).post({ body: { version: current.body.version, actions: [{ action: 'setFirstName', firstName }] } }).execute();
 }
 
+/** An order placed now by the customer (straight into the emulator's storage, as seedHistory adds them). */
+async function placeOrder(emulator: Emulator, customerId: string, orderNumber: string): Promise<string> {
+  const id = randomUUID();
+  const now = new Date().toISOString();
+  await emulator.mock.project(emulator.projectKey).unsafeAdd('order', {
+    id,
+    version: 1,
+    createdAt: now,
+    lastModifiedAt: now,
+    orderNumber,
+    orderState: 'Open',
+    customerId,
+    totalPrice: { type: 'centPrecision', currencyCode: 'EUR', centAmount: 500, fractionDigits: 2 },
+    lineItems: [],
+    customLineItems: [],
+    shipping: [],
+    refusedGifts: [],
+    syncInfo: [],
+    origin: 'Customer',
+    shippingMode: 'Single',
+  } as never);
+  return id;
+}
+
 async function deleteCustomer(client: CommercetoolsClient, id: string): Promise<void> {
   const current = await client.api.customers().withId({ ID: id }).get().execute();
   await client.api.customers().withId({ ID: id }).delete({ queryArgs: { version: current.body.version } }).execute();
@@ -58,7 +83,8 @@ function configFor(emulator: Emulator, sink: Sink, liveSink: Sink, store: string
     engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000 },
     destinations: [
       // Polled every five minutes; no Subscription tells it anything.
-      { name: 'sink', type: 'http', url: `${sink.url}/records`, timeoutMs: 5_000, sync: { mode: 'scheduled', every: '5m' }, records: HISTORY_RECORDS },
+      // Its customers carry their order count ($orders): a new order must refresh its customer, found by polling too.
+      { name: 'sink', type: 'http', url: `${sink.url}/records`, timeoutMs: 5_000, sync: { mode: 'scheduled', every: '5m' }, records: { ...HISTORY_RECORDS, customer: { fields: { ...HISTORY_RECORDS.customer.fields, orders: { path: '$orders[*]', pipe: ['count'] } } } } },
       // Event-driven beside it, in the same process.
       { name: 'live', type: 'http', url: `${liveSink.url}/records`, timeoutMs: 5_000, records: { customer: { fields: { firstName: 'firstName' } } } },
     ],
@@ -114,8 +140,12 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       const byType = (runs: Awaited<ReturnType<typeof tick>>) => Object.fromEntries(runs.map((run) => [`${run.destination}/${run.recordType}`, { found: run.found, deleted: run.deleted, deletions: run.deletions }]));
 
       // The first poll is due at once and reads everything there is.
-      expect(byType(await tick())).toEqual({ 'sink/customer': { found: 3, deleted: 0, deletions: 'detected' }, 'sink/order': { found: 3, deleted: 0, deletions: 'detected' } });
-      await eventually(() => sink.records.size === 6, 'the first poll reached the sink');
+      expect(byType(await tick())).toEqual({
+        'sink/customer': { found: 3, deleted: 0, deletions: 'detected' },
+        'sink/order': { found: 3, deleted: 0, deletions: 'detected' },
+        'sink/$orders': { found: 3, deleted: 0, deletions: 'detected' },
+      });
+      await eventually(() => sink.records.size === 6 && history.customerIds.every((id) => sink.records.get(`customer/${id}`)?.orders === 1), 'the first poll reached the sink');
       // Nothing is due before five minutes have passed.
       expect(await tick()).toEqual([]);
 
@@ -124,14 +154,28 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       await renameCustomer(client, history.customerIds[0]!, 'Renamed');
       await deleteCustomer(client, history.customerIds[1]!);
       await bumpOrder(emulator, history.orderIds[0]!, { orderState: 'Confirmed' });
+      const placed = await placeOrder(emulator, history.customerIds[2]!, 'N-1');
       const requestsBefore = sink.requests.length;
       advance(FIVE_MINUTES);
-      expect(byType(await tick())).toEqual({ 'sink/customer': { found: 2, deleted: 1, deletions: 'detected' }, 'sink/order': { found: 1, deleted: 0, deletions: 'detected' } });
-      await eventually(() => sink.records.get(`customer/${added}`)?.firstName === 'Nina' && !sink.records.has(`customer/${history.customerIds[1]}`) && sink.records.get(`order/${history.orderIds[0]}`)?.state === 'Confirmed' && sink.records.get(`customer/${history.customerIds[0]}`)?.firstName === 'Renamed', 'the changes reached the sink');
-      expect(sink.records.size).toBe(6);
+      expect(byType(await tick())).toEqual({
+        'sink/customer': { found: 2, deleted: 1, deletions: 'detected' },
+        'sink/order': { found: 2, deleted: 0, deletions: 'detected' },
+        'sink/$orders': { found: 2, deleted: 0, deletions: 'detected' },
+      });
+      await eventually(
+        () =>
+          sink.records.get(`customer/${added}`)?.firstName === 'Nina' &&
+          !sink.records.has(`customer/${history.customerIds[1]}`) &&
+          sink.records.get(`order/${history.orderIds[0]}`)?.state === 'Confirmed' &&
+          sink.records.get(`order/${placed}`)?.orderNumber === 'N-1' &&
+          sink.records.get(`customer/${history.customerIds[0]}`)?.firstName === 'Renamed' &&
+          sink.records.get(`customer/${history.customerIds[2]}`)?.orders === 2,
+        'the changes reached the sink',
+      );
+      expect(sink.records.size).toBe(7);
       // Only what changed was sent: the untouched customer and orders once, at version 1.
-      expect(sink.versions.get(`customer/${history.customerIds[2]}`)).toEqual([1]);
       expect(sink.versions.get(`order/${history.orderIds[1]}`)).toEqual([1]);
+      expect(sink.versions.get(`order/${history.orderIds[2]}`)).toEqual([1]);
       expect(sink.requests.length).toBeGreaterThan(requestsBefore);
 
       // The status and /metrics show each sync.
@@ -139,7 +183,8 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       const row = await runtime.store.db.selectFrom('scheduled_syncs').selectAll().where('record_type', '=', 'customer').executeTakeFirstOrThrow();
       expect(status.scheduledSyncs).toEqual([
         { destination: 'sink', recordType: 'customer', schedule: 'every 5m', running: false, lastRunAt: expect.any(String) as string, watermark: new Date(Number(row.watermark)).toISOString(), nextRunAt: new Date(Number(row.watermark) + FIVE_MINUTES).toISOString(), lastFound: 2, lastDeleted: 1, deletions: 'detected', deletionsReason: null, lastError: null },
-        expect.objectContaining({ destination: 'sink', recordType: 'order', lastFound: 1, lastDeleted: 0 }),
+        expect.objectContaining({ destination: 'sink', recordType: 'order', lastFound: 2, lastDeleted: 0 }),
+        expect.objectContaining({ destination: 'sink', recordType: '$orders', lastFound: 2, lastDeleted: 0 }),
       ]);
       const metrics = await (await fetch(`${runtime.url}/metrics`)).text();
       expect(metric(metrics, 'ctbridge_scheduled_sync_found', 'destination="sink",record_type="customer"')).toBe(2);
@@ -165,7 +210,11 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       expect(await tick()).toEqual([]);
       const settled = sink.requests.length;
       advance(FIVE_MINUTES);
-      expect(byType(await tick())).toEqual({ 'sink/customer': { found: 0, deleted: 0, deletions: 'detected' }, 'sink/order': { found: 0, deleted: 0, deletions: 'detected' } });
+      expect(byType(await tick())).toEqual({
+        'sink/customer': { found: 0, deleted: 0, deletions: 'detected' },
+        'sink/order': { found: 0, deleted: 0, deletions: 'detected' },
+        'sink/$orders': { found: 0, deleted: 0, deletions: 'detected' },
+      });
       const moved = await runtime.store.db.selectFrom('scheduled_syncs').selectAll().where('record_type', '=', 'customer').executeTakeFirstOrThrow();
       expect(Number(moved.watermark)).toBeGreaterThan(Number(row.watermark));
 
@@ -182,7 +231,7 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       const other = await start();
       advance(FIVE_MINUTES);
       const [mine, theirs] = await Promise.all([tick(), other.scheduledSync!.tick()]);
-      expect([...mine, ...theirs].map((run) => run.recordType).sort()).toEqual(['customer', 'order']);
+      expect([...mine, ...theirs].map((run) => run.recordType).sort()).toEqual(['$orders', 'customer', 'order']);
     } finally {
       for (const runtime of runtimes.reverse()) await runtime.stop();
       await client.close();
@@ -205,7 +254,7 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       runtime = await startRuntime({ config, logger, scheduledSync: { manual: true } });
       const scheduled = runtime.scheduledSync!;
       const tick = () => scheduled.tick();
-      expect((await tick()).map((run) => [run.recordType, run.deletions])).toEqual([['customer', 'not-detectable'], ['order', 'not-detectable']]);
+      expect((await tick()).map((run) => [run.recordType, run.deletions]).sort()).toEqual([['$orders', 'not-detectable'], ['customer', 'not-detectable'], ['order', 'not-detectable']]);
       await eventually(() => sink.records.size === 2, 'the first poll reached the sink');
 
       await deleteCustomer(client, history.customerIds[0]!);
@@ -219,7 +268,7 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       const metrics = await (await fetch(`${runtime.url}/metrics`)).text();
       expect(metric(metrics, 'ctbridge_scheduled_sync_deletions_detectable', 'destination="sink",record_type="customer"')).toBe(0);
       const warnings = lines.filter((line) => line.msg === 'scheduled sync cannot detect deletions');
-      expect(warnings.map((line) => line.recordType).sort()).toEqual(['customer', 'order']);
+      expect(warnings.map((line) => line.recordType).sort()).toEqual(['$orders', 'customer', 'order']);
     } finally {
       await runtime?.stop();
       await client.close();

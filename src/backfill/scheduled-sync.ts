@@ -17,9 +17,10 @@ import type { Insertable, Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { nextRun } from '../config/schedule.ts';
-import type { ScheduledSyncConfig } from '../config/sync.ts';
+import { scheduledSyncs, type ScheduledSyncConfig } from '../config/sync.ts';
+import type { DestinationConfig } from '../config/schema.ts';
 import { Leases, tokenPattern } from '../engine/leases.ts';
-import type { Routes } from '../engine/routes.ts';
+import { compileRoutes, ORDERS_OF_CUSTOMERS, type Routes } from '../engine/routes.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import { compareRecordKeys, prepareRecordMarks } from '../store/record-queue.ts';
 import type { Database, RecordsTable } from '../store/schema.ts';
@@ -319,6 +320,11 @@ export function createScheduledSync(options: ScheduledSyncOptions): ScheduledSyn
       if (syncs.length > 0) await releaseScheduledSyncs(db, tokenPattern(prefix));
     },
   };
+}
+
+/** The scheduled syncs of a configuration, with the orders of customers whose scheduled mappings read `$orders`. */
+export function configuredScheduledSyncs(destinations: readonly DestinationConfig[], routes: Pick<Routes, 'record'> = compileRoutes({ destinations: [...destinations] })): ScheduledSyncConfig[] {
+  return scheduledSyncs(destinations, (destination) => routes.record(destination, ORDERS_OF_CUSTOMERS)?.dirtiesCustomers ?? []);
 }
 
 /** `ctbridge_scheduled_sync_*` on /metrics: each scheduled sync's last run, watermark, next run, what it found, and whether deletions are detectable. */

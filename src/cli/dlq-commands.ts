@@ -7,7 +7,7 @@ import { listBackfills, progressOf } from '../backfill/backfills.ts';
 import { progressLine } from '../backfill/progress-view.ts';
 import { readStatus } from '../store/status.ts';
 import { scheduledSyncLines, scheduledSyncStatus } from '../backfill/scheduled-syncs.ts';
-import { scheduledSyncs } from '../config/sync.ts';
+import { configuredScheduledSyncs } from '../backfill/scheduled-sync.ts';
 import { configOption, exitWithError, withStore } from './common.ts';
 
 export function registerDlqCommands(program: Command): void {
@@ -82,7 +82,7 @@ export function registerDlqCommands(program: Command): void {
         const status = {
           ...base,
           backfills: await Promise.all(running.map((row) => progressOf(store.db, row, Date.now()))),
-          scheduledSyncs: await scheduledSyncStatus(store.db, scheduledSyncs(config.destinations)),
+          scheduledSyncs: await scheduledSyncStatus(store.db, configuredScheduledSyncs(config.destinations)),
         };
         if (options.json) return console.log(JSON.stringify(status, null, 2));
         console.log(`inbox (accepted, not yet routed): ${status.inbox}`);

@@ -5,6 +5,9 @@
 import { z } from 'zod';
 import { checkSchedule, durationSchema, parseDuration, scheduleFields } from './schedule.ts';
 
+/** engine/routes.ts ORDERS_OF_CUSTOMERS (not imported: the configuration does not depend on the engine). */
+const ORDERS_OF_CUSTOMERS = '$orders';
+
 export const DEFAULT_OVERLAP = '2m';
 
 export const syncSchema = z
@@ -43,8 +46,13 @@ interface SyncedDestination {
   records: Record<string, { sync?: SyncConfig | undefined }>;
 }
 
-/** Every record type whose effective sync (its own, else its destination's) is scheduled. */
-export function scheduledSyncs(destinations: readonly SyncedDestination[]): ScheduledSyncConfig[] {
+/**
+ * Every record type whose effective sync (its own, else its destination's) is scheduled. `ordersOfCustomers`
+ * names, per destination, the customer record types whose mappings read `$orders` (engine/routes.ts): when one of
+ * them is scheduled, the destination's orders are polled on its schedule too (record type `$orders`), so that a
+ * changed order refreshes its customer's record as its notification would.
+ */
+export function scheduledSyncs(destinations: readonly SyncedDestination[], ordersOfCustomers: (destination: string) => readonly string[] = () => []): ScheduledSyncConfig[] {
   const result: ScheduledSyncConfig[] = [];
   for (const destination of destinations) {
     for (const [recordType, mapping] of Object.entries(destination.records)) {
@@ -52,6 +60,8 @@ export function scheduledSyncs(destinations: readonly SyncedDestination[]): Sche
       if (sync?.mode !== 'scheduled') continue;
       result.push({ destination: destination.name, recordType, every: sync.every, cron: sync.cron, overlapMs: parseDuration(sync.overlap ?? DEFAULT_OVERLAP)! });
     }
+    const readingOrders = result.find((sync) => sync.destination === destination.name && ordersOfCustomers(destination.name).includes(sync.recordType));
+    if (readingOrders) result.push({ ...readingOrders, recordType: ORDERS_OF_CUSTOMERS });
   }
   return result;
 }

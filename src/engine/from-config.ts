@@ -15,9 +15,8 @@ import { createPageReader } from '../backfill/reader.ts';
 import { piiKeysLoader } from '../pii/keys.ts';
 import type { CommercetoolsWriter } from '../commercetools/writeback.ts';
 import { randomUUID } from 'node:crypto';
-import { createScheduledSync, registerScheduledSyncMetrics, type ScheduledSyncRunner } from '../backfill/scheduled-sync.ts';
+import { configuredScheduledSyncs, createScheduledSync, registerScheduledSyncMetrics, type ScheduledSyncRunner } from '../backfill/scheduled-sync.ts';
 import { createDeletionReader } from '../backfill/deletions.ts';
-import { scheduledSyncs } from '../config/sync.ts';
 
 export interface EngineFromConfigOptions {
   config: Config;
@@ -69,7 +68,7 @@ export async function engineFromConfig(options: EngineFromConfigOptions): Promis
   });
   registerBackfillMetrics(metrics.registry, store.db);
   // Scheduled syncs (backfill/scheduled-sync.ts) poll commercetools for what changed and feed the same queues.
-  const syncs = scheduledSyncs(config.destinations);
+  const syncs = configuredScheduledSyncs(config.destinations, routes);
   const scheduledSync = createScheduledSync({
     db: store.db,
     syncs,

@@ -12,7 +12,7 @@ import type { Store } from '../store/store.ts';
 import { sendProblem } from './problem.ts';
 import { backfillRoutes } from './backfill-routes.ts';
 import { scheduledSyncStatus } from '../backfill/scheduled-syncs.ts';
-import { scheduledSyncs } from '../config/sync.ts';
+import { configuredScheduledSyncs } from '../backfill/scheduled-sync.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 
 export interface AdminRoutesOptions {
@@ -69,6 +69,7 @@ export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): 
     return reply.code(202).send({ replayed: result.replayed.length, skipped: result.skipped });
   });
 
+  const syncs = configuredScheduledSyncs(options.destinationConfigs ?? []);
   app.get('/v1/status', { preHandler: guard }, async (request, reply) => {
     if (!validate(reply, request.query, NO_QUERY, 'query')) return reply;
     const status = await readStatus(options.store, options.destinations);
@@ -76,7 +77,7 @@ export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): 
     return {
       ...status,
       backfills: await Promise.all(running.map((row) => progressOf(options.store.db, row, Date.now()))),
-      scheduledSyncs: await scheduledSyncStatus(options.store.db, scheduledSyncs(options.destinationConfigs ?? [])),
+      scheduledSyncs: await scheduledSyncStatus(options.store.db, syncs),
     };
   });
 
