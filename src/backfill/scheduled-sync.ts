@@ -24,6 +24,7 @@ import { compileRoutes, ORDERS_OF_CUSTOMERS, type Routes } from '../engine/route
 import type { PiiKeys } from '../pii/keys.ts';
 import { compareRecordKeys, prepareRecordMarks } from '../store/record-queue.ts';
 import type { Database, RecordsTable } from '../store/schema.ts';
+import { PermanentError } from '../destinations/kit/errors.ts';
 import { DELETION_MESSAGES, type DeletionMessage, type DeletionReader } from './deletions.ts';
 import type { PageReader } from './reader.ts';
 import { carriedMark } from './runner.ts';
@@ -167,21 +168,29 @@ export function createScheduledSync(options: ScheduledSyncOptions): ScheduledSyn
     // Deletions: from the poll's start minus the overlap (or where the previous poll's reading of them started).
     const messageType = DELETION_MESSAGES[route.resourceType];
     let notDetectable: string | null = null;
-    if (messageType === undefined) notDetectable = `commercetools records no Message when a ${route.resourceType} is deleted`;
-    else if (!(await messagesEnabled())) notDetectable = 'the project does not keep Messages (messages.enabled is false in its settings): enable them to have deletions found';
     let deleted = 0;
-    if (notDetectable === null && messageType !== undefined) {
-      const since = (row.deletions_watermark === null ? runStart : Number(row.deletions_watermark)) - sync.overlapMs;
-      let after: { createdAt: number; id: string } | null = null;
-      for (;;) {
-        const messages = await deletions.page({ messageType, since, after, limit: pageSize });
-        const marks = await deletionMarks(row, route.resourceType, messages, correlationId);
-        deleted += marks.length;
-        if (marks.length > 0) await markChunks(row, token, marks, () => ({}));
-        if (messages.length < pageSize) break;
-        after = { createdAt: messages.at(-1)!.createdAt, id: messages.at(-1)!.id };
+    try {
+      if (messageType === undefined) notDetectable = `commercetools records no Message when a ${route.resourceType} is deleted`;
+      else if (!(await messagesEnabled())) notDetectable = 'the project does not keep Messages (messages.enabled is false in its settings): enable them to have deletions found';
+      else {
+        const since = (row.deletions_watermark === null ? runStart : Number(row.deletions_watermark)) - sync.overlapMs;
+        let after: { createdAt: number; id: string } | null = null;
+        for (;;) {
+          const messages = await deletions.page({ messageType, since, after, limit: pageSize });
+          const marks = await deletionMarks(row, route.resourceType, messages, correlationId);
+          deleted += marks.length;
+          if (marks.length > 0) await markChunks(row, token, marks, () => ({}));
+          if (messages.length < pageSize) break;
+          after = { createdAt: messages.at(-1)!.createdAt, id: messages.at(-1)!.id };
+        }
       }
-    } else if (notDetectable !== null && (row.deletions !== 'not-detectable' || row.deletions_reason !== notDetectable)) {
+    } catch (error) {
+      // A refusal that asking again will not change (a client without the view_messages or view_project_settings
+      // scope): the changes found still count, and the deletions are reported as not detectable, with why.
+      if (!(error instanceof PermanentError)) throw error;
+      notDetectable = `reading deletions failed: ${error.message}`;
+    }
+    if (notDetectable !== null && (row.deletions !== 'not-detectable' || row.deletions_reason !== notDetectable)) {
       // Said once, when it becomes so (the row remembers it across restarts); the status and the metric keep saying it.
       log.warn({ reason: notDetectable }, 'scheduled sync cannot detect deletions');
     }
