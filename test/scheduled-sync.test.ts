@@ -20,7 +20,8 @@ import { createScheduledSync } from '../src/backfill/scheduled-sync.ts';
 import { createDeletionReader } from '../src/backfill/deletions.ts';
 import { createPageReader, type PageReader } from '../src/backfill/reader.ts';
 import { scheduledSyncs } from '../src/config/sync.ts';
-import { RetryableError } from '../src/destinations/kit/errors.ts';
+import { PermanentError, RetryableError } from '../src/destinations/kit/errors.ts';
+import { scheduledSyncStatus } from '../src/backfill/scheduled-syncs.ts';
 import { compileRoutes } from '../src/engine/routes.ts';
 import { piiKeysLoader } from '../src/pii/keys.ts';
 import { openStore } from '../src/store/store.ts';
@@ -346,6 +347,49 @@ describe.each(testStores)('an interrupted poll ($name)', (testStore) => {
       expect(Number(done.watermark)).toBe(started);
       expect(done).toMatchObject({ run_started_at: null, cursor: null, last_error: null });
       await second.stop();
+    } finally {
+      await store.close();
+      await client.close();
+      await sink.close();
+      await emulator.close();
+    }
+  });
+});
+
+describe.each(testStores)('a refused Messages read ($name)', (testStore) => {
+  afterAll(() => testStore.cleanup());
+
+  it('completes the poll with what it found and reports deletions as not detectable, with why', async () => {
+    const emulator = await startEmulator({ projectKey: 'scheduled-refused' });
+    const client = createCommercetoolsClient(emulatorCredentials(emulator));
+    const sink = await startSink();
+    const store = openStore(await testStore.create());
+    try {
+      await store.migrate();
+      await seedHistory(emulator, { customers: 2, orders: 0 });
+      const config = configFor(emulator, sink, sink, 'sqlite::memory:');
+      const runner = createScheduledSync({
+        db: store.db,
+        syncs: scheduledSyncs(config.destinations).filter((sync) => sync.recordType === 'customer'),
+        reader: createPageReader(client),
+        deletions: {
+          messagesEnabled: () => Promise.reject(new PermanentError('reading the project\'s messages configuration: 403 insufficient_scope')),
+          page: () => Promise.reject(new Error('not asked')),
+        },
+        routes: compileRoutes(config),
+        pii: piiKeysLoader(store.db, { ...config.pii, emailRules: config.identity }),
+        notify: () => undefined,
+        logger: pino({ level: 'silent' }),
+        leaseMs: 5_000,
+        owner: 'refused',
+        manual: true,
+      });
+      await runner.start();
+      expect(await runner.tick()).toEqual([{ destination: 'sink', recordType: 'customer', found: 2, deleted: 0, deletions: 'not-detectable' }]);
+      expect(await scheduledSyncStatus(store.db, scheduledSyncs(config.destinations).filter((sync) => sync.recordType === 'customer'))).toEqual([
+        expect.objectContaining({ lastFound: 2, deletions: 'not-detectable', deletionsReason: 'reading deletions failed: reading the project\'s messages configuration: 403 insufficient_scope', lastError: null, watermark: expect.any(String) as string }),
+      ]);
+      await runner.stop();
     } finally {
       await store.close();
       await client.close();
