@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { cronSchema, nextRun, parseCron, parseDuration, scheduleSchema } from '../src/config/schedule.ts';
 import { configSchema } from '../src/config/schema.ts';
-import { scheduledSyncs } from '../src/config/sync.ts';
+import { scheduledSyncs, syncScopeWarnings } from '../src/config/sync.ts';
 import { ConfigError, parseConfigText } from '../src/config/load.ts';
 
 const at = (iso: string) => new Date(iso);
@@ -153,5 +153,20 @@ destinations:
       { path: 'destinations[1].records.customer.sync.overlap', message: 'a duration such as 30s, 5m, 1h30m or 1d (units ms, s, m, h, d), greater than zero' },
       { path: 'destinations[2].sync.mode', message: expect.stringContaining('"events"') as string },
     ]);
+  });
+
+  it('warns when the scopes cannot read deletions for a scheduled sync', () => {
+    const destinations = configSchema.parse({
+      ...base,
+      destinations: [sink({ sync: { mode: 'scheduled', every: '5m' }, records: { ...records, payment: { fields: { id: 'id' } } } })],
+    }).destinations;
+    expect(syncScopeWarnings(['view_customers:p', 'view_orders:p'], destinations)).toEqual([
+      'commercetools.scopes: scheduled sync reads deletions from the Messages API (view_messages) once it has seen that the project keeps them (view_project_settings); without view_messages and view_project_settings deletions are reported as not detectable',
+    ]);
+    expect(syncScopeWarnings(['view_customers:p', 'view_messages:p', 'view_project_settings:p'], destinations)).toEqual([]);
+    expect(syncScopeWarnings(['manage_project:p'], destinations)).toEqual([]);
+    // Only payments scheduled: they have no deletion Message to read.
+    const payments = configSchema.parse({ ...base, destinations: [sink({ records: { payment: { fields: { id: 'id' }, sync: { mode: 'scheduled', every: '5m' } } } })] }).destinations;
+    expect(syncScopeWarnings(['view_payments:p'], payments)).toEqual([]);
   });
 });

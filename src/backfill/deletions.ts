@@ -8,17 +8,6 @@
 // Through the official SDK, on the client the engine reads with (its errors are the kit's classes).
 import { quotePredicateString, toDeliveryErrorFromCommercetools, type CommercetoolsClient } from '../commercetools/client.ts';
 
-/**
- * The Message commercetools records when a resource of the type is deleted. Payments and carts have none
- * (the Message types of https://docs.commercetools.com/api/projects/messages: no PaymentDeleted, no CartDeleted).
- */
-export const DELETION_MESSAGES: Readonly<Record<string, string>> = {
-  customer: 'CustomerDeleted',
-  order: 'OrderDeleted',
-  product: 'ProductDeleted',
-  'business-unit': 'BusinessUnitDeleted',
-};
-
 export interface DeletionMessage {
   id: string;
   resourceId: string;

@@ -65,3 +65,32 @@ export function scheduledSyncs(destinations: readonly SyncedDestination[], order
   }
   return result;
 }
+
+/**
+ * The Message commercetools records when a resource of the type is deleted: what scheduled sync reads deletions
+ * from (backfill/deletions.ts). Payments and carts have none (the Message types of
+ * https://docs.commercetools.com/api/projects/messages: no PaymentDeleted, no CartDeleted).
+ */
+export const DELETION_MESSAGES: Readonly<Record<string, string>> = {
+  customer: 'CustomerDeleted',
+  order: 'OrderDeleted',
+  product: 'ProductDeleted',
+  'business-unit': 'BusinessUnitDeleted',
+};
+
+/**
+ * Scheduled syncs read deletions from the Messages API: warned (not refused) when the configured scopes cannot,
+ * since the sync then reports deletions as not detectable.
+ */
+export function syncScopeWarnings(scopes: readonly string[], destinations: readonly (SyncedDestination & { records: Record<string, { source?: string | undefined; sync?: SyncConfig | undefined }> })[]): string[] {
+  if (scopes.length === 0) return [];
+  const names = new Set(scopes.map((scope) => scope.split(':')[0]!));
+  if (names.has('manage_project')) return [];
+  const withDeletions = scheduledSyncs(destinations).filter((sync) => {
+    const mapping = destinations.find((d) => d.name === sync.destination)?.records[sync.recordType];
+    return DELETION_MESSAGES[mapping?.source ?? sync.recordType] !== undefined;
+  });
+  if (withDeletions.length === 0) return [];
+  const missing = ['view_messages', 'view_project_settings'].filter((scope) => !names.has(scope) && !(scope === 'view_project_settings' && names.has('manage_project_settings')));
+  return missing.length === 0 ? [] : [`commercetools.scopes: scheduled sync reads deletions from the Messages API (view_messages) once it has seen that the project keeps them (view_project_settings); without ${missing.join(' and ')} deletions are reported as not detectable`];
+}
