@@ -10,8 +10,10 @@
 // `messages.deleteDaysAfterCreation` days (15 by default) after their creation. The query is eventually
 // consistent: a Message may show up a little after the change it is about, so readers poll with an overlap.
 // Deleting a customer records a CustomerDeleted Message, deleting an order an OrderDeleted one carrying the
-// deleted `order`; their `resourceVersion` is the version the deletion gave the resource, and
-// `resourceUserProvidedIdentifiers` the resource's key (customerNumber, orderNumber) where it has one.
+// deleted `order`, with `resourceUserProvidedIdentifiers` the resource's key (customerNumber, orderNumber) where it
+// has one. The API reference does not say which `resourceVersion` a deletion's Message has (the ResourceDeleted
+// notification carries the "last seen version"); this takes the deleted resource's version + 1, a deletion being a
+// change of it. ctbridge reads either the same way: a deletion at or above the version it synced.
 //
 // Only those two deletions are recorded here: they are what the sandbox and the tests delete. Each Message gets
 // the deleted resource's version as `sequenceNumber`, where commercetools counts the resource's Messages (no other
