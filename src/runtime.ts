@@ -24,6 +24,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { createCommercetoolsClient } from './commercetools/client.ts';
 import { ActionsService, type ActionsServiceOptions } from './actions/service.ts';
 import type { ApiClientsOptions } from './server/api-clients.ts';
+import type { ScheduledSyncRunner } from './backfill/scheduled-sync.ts';
 
 export interface RuntimeOptions {
   config: Config;
@@ -51,6 +52,8 @@ export interface RuntimeOptions {
   actionsAfterWrite?: ActionsServiceOptions['afterWrite'];
   /** The JWKS fetcher of API bearer tokens (tests). */
   apiAuth?: ApiClientsOptions;
+  /** The clock of scheduled syncs and whether they poll only when `runtime.scheduledSync.tick()` is called (tests). */
+  scheduledSync?: { now?: () => number; manual?: boolean };
   /** Called when the engine or the ingest thread dies after it started; the process should exit (default: log and exit 1). */
   onEngineFailure?: (error: Error) => void;
 }
@@ -61,6 +64,8 @@ export interface Runtime {
   ingest: IngestService;
   metrics: Metrics;
   app: FastifyInstance;
+  /** The scheduled syncs' poller, when the engine runs in this thread (backfill/scheduled-sync.ts). */
+  scheduledSync: ScheduledSyncRunner | undefined;
   /** Base URL of the HTTP server when listening. */
   url: string | undefined;
   stop(): Promise<void>;
@@ -87,6 +92,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let ingest: IngestService;
   let engine: Engine;
   let stopEngine: () => Promise<void>;
+  let scheduledSync: ScheduledSyncRunner | undefined;
   if (options.engineThread) {
     // Two threads besides this one: ingest (read and commit request bodies, nothing else) and the engine
     // (routing and sync, at a lower CPU priority); the ingest thread tells the engine about commits directly.
@@ -105,8 +111,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   } else {
     // Loaded here, not at the top: with the engine on its thread, this thread never runs it.
     const { engineFromConfig } = await import('./engine/from-config.ts');
-    const built = await engineFromConfig({ config, store, metrics, logger, hooks, fetcher: options.fetcher, connectors: options.connectors, wrapWriter: options.wrapWriter });
+    const built = await engineFromConfig({ config, store, metrics, logger, hooks, fetcher: options.fetcher, connectors: options.connectors, wrapWriter: options.wrapWriter, scheduledSync: options.scheduledSync });
     engine = built.engine;
+    scheduledSync = built.scheduledSync;
     stopEngine = built.stop;
     const writer = createInboxWriter(store.inbox, (items) => engine.inboxCommitted(items));
     ingest = withIngestMetrics(createIngestService({ writer, sealer: createSealer(sealKey), ...ingestLimits }), metrics, hooks);
@@ -153,6 +160,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     ingest,
     metrics,
     app,
+    scheduledSync,
     url,
     stop() {
       stopping ??= (async () => {

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import type { Routes } from '../engine/routes.ts';
 import type { PiiKeys } from '../pii/keys.ts';
+import type { Sealer } from '../pii/sealed.ts';
 import { compareRecordKeys, prepareRecordMarks } from '../store/record-queue.ts';
 import type { Database, RecordsTable } from '../store/schema.ts';
 import { PermanentError, DeliveryError } from '../destinations/kit/errors.ts';
@@ -54,6 +55,36 @@ const WAIT_POLL_MS = 20;
 const RETRY_MS = 5000;
 /** Keys marked per transaction. */
 const MARK_CHUNK = 100;
+
+/**
+ * The mark of a record key carrying the resource read from commercetools at its version — what a notification
+ * carrying the full resource makes — or undefined for something that is not a resource (no id or version).
+ */
+export function carriedMark(
+  key: { destination: string; recordType: string; resourceType: string },
+  resource: Record<string, unknown>,
+  options: { sealer: Sealer; at: number; correlationId: string; background: boolean },
+): Insertable<RecordsTable> | undefined {
+  if (typeof resource.id !== 'string' || typeof resource.version !== 'number') return undefined;
+  return {
+    destination: key.destination,
+    record_type: key.recordType,
+    resource_id: resource.id,
+    resource_type: key.resourceType,
+    dirty_seq: 1,
+    due_at: options.at,
+    seen_version: resource.version,
+    deleted_version: null,
+    carried_version: resource.version,
+    // Sealed while it waits, like a resource a message carried (pii/sealed.ts).
+    carried_resource: options.sealer.seal(JSON.stringify(resource)),
+    refresh: 0,
+    correlation_id: options.correlationId,
+    dirtied_at: options.at,
+    occurred_at: null,
+    background: options.background ? 1 : 0,
+  };
+}
 
 export function createBackfillRunner(options: BackfillRunnerOptions): BackfillRunner {
   const { db, reader, routes, pii, notify, logger } = options;
@@ -107,25 +138,8 @@ export function createBackfillRunner(options: BackfillRunnerOptions): BackfillRu
         const at = now();
         const marks: Array<Insertable<RecordsTable>> = [];
         for (const resource of page) {
-          if (typeof resource.id !== 'string' || typeof resource.version !== 'number') continue;
-          marks.push({
-            destination: row.destination,
-            record_type: recordType,
-            resource_id: resource.id,
-            resource_type: route.resourceType,
-            dirty_seq: 1,
-            due_at: at,
-            seen_version: resource.version,
-            deleted_version: null,
-            carried_version: resource.version,
-            // Sealed while it waits, like a resource a message carried (pii/sealed.ts).
-            carried_resource: keys.sealer.seal(JSON.stringify(resource)),
-            refresh: 0,
-            correlation_id: `backfill:${row.id}`,
-            dirtied_at: at,
-            occurred_at: null,
-            background: 1,
-          });
+          const mark = carriedMark({ destination: row.destination, recordType, resourceType: route.resourceType }, resource, { sealer: keys.sealer, at, correlationId: `backfill:${row.id}`, background: true });
+          if (mark) marks.push(mark);
         }
         // Marked a chunk at a time, each with the cursor at its last id (the page is in id order, so a crash
         // between chunks resumes right after it), giving the event loop back in between: one transaction of a

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { configJsonSchema, resolveConfigPath } from '../config/load.ts';
 import { scopeWarnings } from '../config/ownership.ts';
+import { syncScopeWarnings } from '../config/sync.ts';
 import { configOption, loadConfigOrExit } from './common.ts';
 
 export function registerConfigCommands(program: Command): void {
@@ -19,7 +20,7 @@ export function registerConfigCommands(program: Command): void {
       const count = `${names.length} destination${names.length === 1 ? '' : 's'}`;
       process.stdout.write(`${file}: ok (${names.length > 0 ? `${count}: ${names.join(', ')}` : count})\n`);
       // Least privilege: scopes the configuration does not use (or lacks) are warned about, not refused.
-      for (const warning of scopeWarnings(loaded.commercetools.scopes, loaded.destinations)) process.stderr.write(`${file}: warning: ${warning}\n`);
+      for (const warning of [...scopeWarnings(loaded.commercetools.scopes, loaded.destinations), ...syncScopeWarnings(loaded.commercetools.scopes, loaded.destinations)]) process.stderr.write(`${file}: warning: ${warning}\n`);
     });
 
   config

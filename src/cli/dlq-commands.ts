@@ -6,6 +6,8 @@ import { DeadLetters } from '../store/dead-letters.ts';
 import { listBackfills, progressOf } from '../backfill/backfills.ts';
 import { progressLine } from '../backfill/progress-view.ts';
 import { readStatus } from '../store/status.ts';
+import { scheduledSyncLines, scheduledSyncStatus } from '../backfill/scheduled-syncs.ts';
+import { configuredScheduledSyncs } from '../backfill/scheduled-sync.ts';
 import { configOption, exitWithError, withStore } from './common.ts';
 
 export function registerDlqCommands(program: Command): void {
@@ -77,7 +79,11 @@ export function registerDlqCommands(program: Command): void {
       withStore(options, async (store, config) => {
         const base = await readStatus(store, config.destinations.map((d) => d.name));
         const running = await listBackfills(store.db, { running: true });
-        const status = { ...base, backfills: await Promise.all(running.map((row) => progressOf(store.db, row, Date.now()))) };
+        const status = {
+          ...base,
+          backfills: await Promise.all(running.map((row) => progressOf(store.db, row, Date.now()))),
+          scheduledSyncs: await scheduledSyncStatus(store.db, configuredScheduledSyncs(config.destinations)),
+        };
         if (options.json) return console.log(JSON.stringify(status, null, 2));
         console.log(`inbox (accepted, not yet routed): ${status.inbox}`);
         console.log('destination       records  events  in-flight  oldest-pending  dead-letters');
@@ -87,6 +93,7 @@ export function registerDlqCommands(program: Command): void {
         }
         console.log(`quarantined payloads: ${status.quarantined}; transport notices: ${status.notices}`);
         for (const b of status.backfills) console.log(`backfill ${b.id} → ${b.destination} (${b.recordTypes.join(', ')}): ${progressLine(b, { bar: false })}`);
+        for (const line of scheduledSyncLines(status.scheduledSyncs)) console.log(line);
       }),
     );
 }

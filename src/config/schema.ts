@@ -11,6 +11,7 @@ import { isStorefrontEventType, STOREFRONT_EVENT_TYPES } from '../ingest/storefr
 import { apiSchema } from '../server/api-clients.ts';
 import { actionsSchema } from '../actions/config.ts';
 import { inboundSchema, ownershipProblems, ownershipSchema, type InboundConfig } from './ownership.ts';
+import { syncSchema, type SyncConfig } from './sync.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -206,6 +207,7 @@ const recordMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
   when: whenSchema(target),
   onDelete: z.enum(['delete', 'ignore']).default('delete'),
   ownership: ownershipSchema,
+  sync: syncSchema.optional().describe('this record type\'s own sync mode, replacing the destination\'s'),
 });
 
 const eventMappingShape = (target: z.ZodType<Record<string, unknown>>) => ({
@@ -283,6 +285,7 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
       .superRefine((events, ctx) => checkOrdersReads(events, 'events', ctx), OTHER_PROBLEMS_TOO)
       .default({}),
     inbound: inboundSchema,
+    sync: syncSchema.optional(),
   };
 }
 
@@ -350,6 +353,7 @@ export interface DestinationConfig {
   records: Record<string, z.infer<typeof recordMappingSchema>>;
   events: Record<string, z.infer<typeof eventMappingSchema>>;
   inbound?: InboundConfig | undefined;
+  sync?: SyncConfig | undefined;
   [setting: string]: unknown;
 }
 

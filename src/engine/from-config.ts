@@ -14,6 +14,9 @@ import { createBackfillRunner, registerBackfillMetrics } from '../backfill/runne
 import { createPageReader } from '../backfill/reader.ts';
 import { piiKeysLoader } from '../pii/keys.ts';
 import type { CommercetoolsWriter } from '../commercetools/writeback.ts';
+import { randomUUID } from 'node:crypto';
+import { configuredScheduledSyncs, createScheduledSync, registerScheduledSyncMetrics, type ScheduledSyncRunner } from '../backfill/scheduled-sync.ts';
+import { createDeletionReader } from '../backfill/deletions.ts';
 
 export interface EngineFromConfigOptions {
   config: Config;
@@ -29,10 +32,14 @@ export interface EngineFromConfigOptions {
   writer?: CommercetoolsWriter | undefined;
   /** Wraps it (tests inject concurrent edits). */
   wrapWriter?: ((writer: CommercetoolsWriter) => CommercetoolsWriter) | undefined;
+  /** The clock of scheduled syncs, and whether they poll only when ticked (tests drive the schedule). */
+  scheduledSync?: { now?: () => number; manual?: boolean } | undefined;
 }
 
 export interface EngineFromConfig {
   engine: Engine;
+  /** The scheduled syncs' poller (backfill/scheduled-sync.ts). */
+  scheduledSync: ScheduledSyncRunner;
   /** Stops the engine, then closes the commercetools client opened for it (the store stays the caller's). */
   stop: () => Promise<void>;
 }
@@ -60,23 +67,44 @@ export async function engineFromConfig(options: EngineFromConfigOptions): Promis
     leaseMs: config.engine.leaseMs,
   });
   registerBackfillMetrics(metrics.registry, store.db);
+  // Scheduled syncs (backfill/scheduled-sync.ts) poll commercetools for what changed and feed the same queues.
+  const syncs = configuredScheduledSyncs(config.destinations, routes);
+  const scheduledSync = createScheduledSync({
+    db: store.db,
+    syncs,
+    reader: createPageReader(commercetools),
+    deletions: createDeletionReader(commercetools),
+    routes,
+    pii: piiKeysLoader(store.db, { ...config.pii, emailRules: config.identity }),
+    notify: (destination) => engine.notify([destination]),
+    logger: logger.child({ part: 'scheduled-sync' }),
+    leaseMs: config.engine.leaseMs,
+    owner: `${process.pid}-${randomUUID()}`,
+    ...options.scheduledSync,
+  });
+  registerScheduledSyncMetrics(metrics.registry, store.db, syncs);
+  const startScheduled = () => void scheduledSync.start().catch((error: unknown) => logger.error({ err: error }, 'starting the scheduled syncs failed'));
   return {
+    scheduledSync,
     engine: {
       ...engine,
       start() {
         engine.start();
         backfills.start();
+        startScheduled();
       },
       notify(destinations) {
         engine.notify(destinations);
         backfills.wake();
       },
       async stop() {
+        await scheduledSync.stop();
         await backfills.stop();
         await engine.stop();
       },
     },
     stop: async () => {
+      await scheduledSync.stop();
       await backfills.stop();
       await engine.stop();
       await commercetools.close();

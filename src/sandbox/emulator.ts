@@ -2,7 +2,7 @@
 // sandbox and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first,
 // then the HTTP API, through the official SDK. Where the emulator differs from commercetools in a way the sandbox
 // or the tests would otherwise depend on, it is corrected here (keepCustomerGroups), and order actions it lacks are
-// added (emulator-orders.ts), and discount codes are applied as commercetools applies them (emulator-discounts.ts).
+// added (emulator-orders.ts), discount codes are applied as commercetools applies them (emulator-discounts.ts), and the Messages API is added (emulator-messages.ts).
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
@@ -10,6 +10,7 @@ import { CommercetoolsMock } from '@labdigital/commercetools-mock';
 import { addDiscountRules } from './emulator-discounts.ts';
 import { addOrderActions } from './emulator-orders.ts';
 import { honourSortAndTotal } from './emulator-queries.ts';
+import { addMessagesApi } from './emulator-messages.ts';
 
 export interface EmulatorOptions {
   /** 0 (the default) picks a free port. */
@@ -119,6 +120,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   addOrderActions(mock, projectKey);
   honourSortAndTotal(mock, projectKey);
   addDiscountRules(mock, projectKey);
+  addMessagesApi(mock, projectKey);
 
   // The emulator checks that API calls carry a token it issued, but hands a token to any client id and secret.
   // Real commercetools rejects a wrong secret with 401 invalid_client; do the same so that path is testable.

@@ -11,6 +11,8 @@ import { listBackfills, progressOf } from '../backfill/backfills.ts';
 import type { Store } from '../store/store.ts';
 import { sendProblem } from './problem.ts';
 import { backfillRoutes } from './backfill-routes.ts';
+import { scheduledSyncStatus } from '../backfill/scheduled-syncs.ts';
+import { configuredScheduledSyncs } from '../backfill/scheduled-sync.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 
 export interface AdminRoutesOptions {
@@ -67,11 +69,16 @@ export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): 
     return reply.code(202).send({ replayed: result.replayed.length, skipped: result.skipped });
   });
 
+  const syncs = configuredScheduledSyncs(options.destinationConfigs ?? []);
   app.get('/v1/status', { preHandler: guard }, async (request, reply) => {
     if (!validate(reply, request.query, NO_QUERY, 'query')) return reply;
     const status = await readStatus(options.store, options.destinations);
     const running = await listBackfills(options.store.db, { running: true });
-    return { ...status, backfills: await Promise.all(running.map((row) => progressOf(options.store.db, row, Date.now()))) };
+    return {
+      ...status,
+      backfills: await Promise.all(running.map((row) => progressOf(options.store.db, row, Date.now()))),
+      scheduledSyncs: await scheduledSyncStatus(options.store.db, syncs),
+    };
   });
 
   backfillRoutes(app, { store: options.store, destinations: options.destinationConfigs ?? [], guard, wake: (destination) => options.onReplay(destination) });

@@ -378,6 +378,34 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('action_requests_order').on('action_requests').columns(['order_id', 'created_at']).execute();
       },
     },
+    '0015_i16_scheduled_sync': {
+      async up(db: Kysely<unknown>) {
+        // Scheduled syncs (backfill/scheduled-sync.ts): each polled destination and record type, its watermark
+        // (advanced only once a poll's marks are committed), the poll in progress (resumed after a crash) and its
+        // lease (one poller across processes).
+        await db.schema
+          .createTable('scheduled_syncs')
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('record_type', 'text', (c) => c.notNull())
+          .addColumn('schedule', 'text', (c) => c.notNull())
+          .addColumn('watermark', 'bigint')
+          .addColumn('run_started_at', 'bigint')
+          .addColumn('cursor', 'text')
+          .addColumn('run_found', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('deletions_watermark', 'bigint')
+          .addColumn('deletions', 'text')
+          .addColumn('deletions_reason', 'text')
+          .addColumn('last_run_at', 'bigint')
+          .addColumn('last_found', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_deleted', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_run_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_error', 'text')
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addPrimaryKeyConstraint('scheduled_syncs_pk', ['destination', 'record_type'])
+          .execute();
+      },
+    },
     '0011_i17_inbound': {
       async up(db: Kysely<unknown>) {
         // Destination webhooks (two-way sync), stored before they are answered and worked off like the queues;

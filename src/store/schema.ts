@@ -27,6 +27,7 @@ export interface Database {
   backfills: BackfillsTable;
   inbound: InboundTable;
   field_state: FieldStateTable;
+  scheduled_syncs: ScheduledSyncsTable;
 }
 
 /** Destination webhooks (two-way sync): stored before the answer, worked off with retries (engine/inbound-work.ts). */
@@ -407,6 +408,33 @@ export interface BackfillsTable {
   /** When the last page was read (its keys may still be in the queue). */
   read_done_at: number | null;
   finished_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+}
+
+/** Scheduled syncs (backfill/scheduled-sync.ts): per destination and record type, how far polling got, and its lease. */
+export interface ScheduledSyncsTable {
+  destination: string;
+  record_type: string;
+  /** The schedule as configured (`every 5m`, `cron 0 3 * * *`): when it changes, the next run is computed again. */
+  schedule: string;
+  /** When the last complete poll started (ctbridge's clock): the next reads what was modified since (minus the overlap). Null before the first. */
+  watermark: number | null;
+  /** The poll in progress: when it started, and the last id its pages marked (null: none yet). */
+  run_started_at: number | null;
+  cursor: string | null;
+  /** Resources the poll in progress has marked so far. */
+  run_found: number;
+  /** The createdAt (ms) of the last deletion Message worked off. */
+  deletions_watermark: number | null;
+  /** detected | not-detectable | null (not known yet), and why not. */
+  deletions: string | null;
+  deletions_reason: string | null;
+  last_run_at: number | null;
+  last_found: number;
+  last_deleted: number;
+  next_run_at: number;
+  last_error: string | null;
   lease_owner: string | null;
   lease_until: number | null;
 }
