@@ -11,6 +11,7 @@ import { isStorefrontEventType, STOREFRONT_EVENT_TYPES } from '../ingest/storefr
 import { apiSchema } from '../server/api-clients.ts';
 import { actionsSchema } from '../actions/config.ts';
 import { inboundSchema, ownershipProblems, ownershipSchema, type InboundConfig } from './ownership.ts';
+import { reconcileScheduleSchema, type ReconcileSchedule } from '../reconcile/config.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -283,6 +284,7 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
       .superRefine((events, ctx) => checkOrdersReads(events, 'events', ctx), OTHER_PROBLEMS_TOO)
       .default({}),
     inbound: inboundSchema,
+    reconcile: reconcileScheduleSchema,
   };
 }
 
@@ -350,6 +352,7 @@ export interface DestinationConfig {
   records: Record<string, z.infer<typeof recordMappingSchema>>;
   events: Record<string, z.infer<typeof eventMappingSchema>>;
   inbound?: InboundConfig | undefined;
+  reconcile?: ReconcileSchedule | undefined;
   [setting: string]: unknown;
 }
 

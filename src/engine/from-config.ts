@@ -14,6 +14,8 @@ import { createBackfillRunner, registerBackfillMetrics } from '../backfill/runne
 import { createPageReader } from '../backfill/reader.ts';
 import { piiKeysLoader } from '../pii/keys.ts';
 import type { CommercetoolsWriter } from '../commercetools/writeback.ts';
+import { scheduledReconciliation } from '../reconcile/service.ts';
+import { registerReconcileMetrics } from '../reconcile/schedule.ts';
 
 export interface EngineFromConfigOptions {
   config: Config;
@@ -60,23 +62,29 @@ export async function engineFromConfig(options: EngineFromConfigOptions): Promis
     leaseMs: config.engine.leaseMs,
   });
   registerBackfillMetrics(metrics.registry, store.db);
+  // Scheduled reconciliation (reconcile/): destinations with `reconcile: { every }`, one process at a time.
+  const reconciliations = scheduledReconciliation({ config, store, reader: createPageReader(commercetools), fetcher, routes, metrics, logger, connectors, notify: (destination) => engine.notify([destination]) });
+  registerReconcileMetrics(metrics.registry, store.db);
   return {
     engine: {
       ...engine,
       start() {
         engine.start();
         backfills.start();
+        reconciliations.start();
       },
       notify(destinations) {
         engine.notify(destinations);
         backfills.wake();
       },
       async stop() {
+        await reconciliations.stop();
         await backfills.stop();
         await engine.stop();
       },
     },
     stop: async () => {
+      await reconciliations.stop();
       await backfills.stop();
       await engine.stop();
       await commercetools.close();

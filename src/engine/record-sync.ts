@@ -316,6 +316,14 @@ async function ordersOfCustomers(destination: string, claimed: ReadonlyArray<{ r
     const state = latest.get(row);
     if (route.mapping.readsOrders && state !== undefined && !(state instanceof Error) && state.state === 'present') customers.set(row.resource_id, state.resource);
   }
+  return customersOrders(destination, customers, fetcher, identities, keys);
+}
+
+/**
+ * The orders of these customers (by id, with their resources), as a mapping reading `$orders` sees them: their
+ * own, and the guest orders of the guests merged into them at this destination. Reconciliation maps with it too.
+ */
+export async function customersOrders(destination: string, customers: ReadonlyMap<string, Record<string, unknown>>, fetcher: ResourceFetcher, identities: Identities, keys: PiiKeys): Promise<Map<string, Record<string, unknown>[]> | Error> {
   if (customers.size === 0) return new Map();
   try {
     const orders = await fetcher.fetchOrdersOf([...customers.keys()]);

@@ -27,6 +27,21 @@ export interface Database {
   backfills: BackfillsTable;
   inbound: InboundTable;
   field_state: FieldStateTable;
+  reconciliations: ReconciliationsTable;
+}
+
+/** Scheduled reconciliation per destination (reconcile/schedule.ts): its lease and the last run's outcome. */
+export interface ReconciliationsTable {
+  destination: string;
+  lease_owner: string | null;
+  lease_until: number | null;
+  /** When the last run started and finished (ms); a run is due `every` after the last start. */
+  started_at: number | null;
+  finished_at: number | null;
+  /** The last finished run's counts per kind (JSON). */
+  counts: string | null;
+  /** Why the last run failed, if it did (no personal data: errors are redacted). */
+  error: string | null;
 }
 
 /** Destination webhooks (two-way sync): stored before the answer, worked off with retries (engine/inbound-work.ts). */
