@@ -11,9 +11,9 @@
 //
 // Nothing personal leaves here: findings name fields and carry keyed digests of values (the snapshot's digester,
 // pii/snapshot.ts), never values. `repair` queues the fixes through the normal record path, page by page as they
-// are found: every finding's key is marked dirty with `refresh` (read commercetools again) and `unconfirmed` (send
-// the whole record, whatever the snapshot says), so a missing, stale or drifted record is sent again whole and an
-// extra one, which commercetools no longer has, goes through the delete path.
+// are found: every finding's key is marked dirty for a forced resend (read commercetools again, send the whole
+// record whatever the snapshot says, under an idempotency key of its own), so a missing, stale or drifted record is
+// sent again whole and an extra one, which commercetools no longer has, goes through the delete path.
 import { isDeepStrictEqual } from 'node:util';
 import { sql, type Insertable, type Kysely } from 'kysely';
 import type { Connector, RecordReadItem, RecordReadOutcome } from '../destinations/types.ts';
@@ -25,7 +25,7 @@ import type { PiiKeys } from '../pii/keys.ts';
 import { compareRecordKeys, prepareRecordMarks, type RecordRow } from '../store/record-queue.ts';
 import type { Database, Dialect, RecordsTable } from '../store/schema.ts';
 import type { PageReader } from '../backfill/reader.ts';
-import { customersOrders, type ResourceFetcher } from '../engine/record-sync.ts';
+import { customersOrders, FORCED_RESEND, type ResourceFetcher } from '../engine/record-sync.ts';
 import { ownershipByRecordType } from '../engine/ownership.ts';
 import type { RecordRoute, Routes } from '../engine/routes.ts';
 
@@ -383,9 +383,9 @@ async function mapPage(deps: ReconcileDeps, route: RecordRoute, destination: str
 }
 
 /**
- * Marks the keys dirty through the record path: `refresh` reads commercetools again, `unconfirmed` sends the whole
- * record whatever the snapshot says (or, for a resource commercetools no longer has, its delete). One transaction,
- * in the order every writer of `records` locks rows.
+ * Marks the keys dirty through the record path for a forced resend (FORCED_RESEND): commercetools is read again and
+ * the whole record sent under a key of its own, or, for a resource commercetools no longer has, its delete. One
+ * transaction, in the order every writer of `records` locks rows.
  */
 async function queueRepairs(db: Kysely<Database>, marks: ReturnType<typeof prepareRecordMarks>, destination: string, route: RecordRoute, repairs: Array<{ resourceId: string }>, correlationId: string, at: number): Promise<void> {
   const rows: Array<Insertable<RecordsTable>> = repairs
@@ -400,25 +400,11 @@ async function queueRepairs(db: Kysely<Database>, marks: ReturnType<typeof prepa
       deleted_version: null,
       carried_version: null,
       carried_resource: null,
-      refresh: 1,
-      unconfirmed: 1,
+      refresh: FORCED_RESEND,
       correlation_id: correlationId,
       dirtied_at: at,
       occurred_at: null,
     }))
     .sort(compareRecordKeys);
-  await db.transaction().execute(async (trx) => {
-    await marks(trx, rows);
-    await trx
-      .updateTable('records')
-      .set({ unconfirmed: 1 })
-      .where('destination', '=', destination)
-      .where('record_type', '=', route.recordType)
-      .where(
-        'resource_id',
-        'in',
-        rows.map((r) => r.resource_id),
-      )
-      .execute();
-  });
+  await db.transaction().execute((trx) => marks(trx, rows));
 }

@@ -86,7 +86,8 @@ export function resolveRecordTypes(destinations: readonly DestinationConfig[], n
   if (mapped.length === 0) return { ok: false, detail: `--destination: "${name}" maps no records, so there is nothing to reconcile` };
   if (records === undefined) return { ok: true, recordTypes: mapped };
   const unknown = records.filter((type) => !mapped.includes(type));
-  if (unknown.length > 0 || records.length === 0) return { ok: false, detail: `--records: ${unknown.length > 0 ? `"${unknown.join('", "')}" ${unknown.length === 1 ? 'is' : 'are'} not` : 'name at least one of'} the record types of "${name}" (${mapped.join(', ')})` };
+  if (unknown.length > 0) return { ok: false, detail: `--records: ${unknown.map((type) => `"${type}"`).join(', ')} ${unknown.length === 1 ? 'is not a record type' : 'are not record types'} of "${name}" (it maps ${mapped.join(', ')})` };
+  if (records.length === 0) return { ok: false, detail: `--records: name at least one record type of "${name}" (it maps ${mapped.join(', ')})` };
   return { ok: true, recordTypes: [...new Set(records)] };
 }
 

@@ -148,6 +148,7 @@ export interface RecordsTable {
   /**
    * 1 when the state must be read again even if no newer version was announced: a notification without a
    * version, or a replayed dead letter. Otherwise a key whose announced versions are all synced needs no read.
+   * 2: a forced resend reconciliation asked for (engine/record-sync.ts FORCED_RESEND).
    */
   refresh: Generated<number>;
   /** Version and mapped payload last delivered to the destination. */
