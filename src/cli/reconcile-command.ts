@@ -7,12 +7,14 @@ import type { Command } from 'commander';
 import { createPageReader } from '../backfill/reader.ts';
 import { createCommercetoolsClient, resourceFetcher } from '../commercetools/client.ts';
 import { createLogger } from '../observability/logger.ts';
-import { FINDING_KINDS, type ReconcileReport } from '../reconcile/reconcile.ts';
+import { FINDING_KINDS, type ReconcileCounts, type ReconcileReport } from '../reconcile/reconcile.ts';
 import { runSummary } from '../reconcile/schedule.ts';
 import { createReconciler, resolveRecordTypes } from '../reconcile/service.ts';
 import { insertAudit } from '../store/audit-log.ts';
 import { openStore } from '../store/store.ts';
 import { configOption, exitUsage, exitWithError, loadConfigOrExit } from './common.ts';
+
+const PLAIN_PROGRESS_MS = 5_000;
 
 interface ReconcileOptions {
   config?: string;
@@ -44,7 +46,19 @@ export function registerReconcileCommand(program: Command): void {
         await store.migrate();
         const runId = randomUUID();
         if (!options.json) process.stderr.write(`reconciling ${resolved.recordTypes.join(', ')} of ${options.destination}…\n`);
-        const report = await reconciler.run(options.destination, { recordTypes: resolved.recordTypes, repair: options.repair === true, runId });
+        // Progress on stderr: redrawn on a terminal, a line every few seconds otherwise.
+        const tty = process.stderr.isTTY === true;
+        let lastLine = Date.now();
+        const onProgress = (recordType: string, counts: ReconcileCounts) => {
+          const line = `${recordType}: checked ${counts.checked}, ${FINDING_KINDS.map((kind) => `${kind} ${counts[kind]}`).join(', ')}`;
+          if (tty) process.stderr.write(`\r\u001b[K${line}`);
+          else if (Date.now() - lastLine >= PLAIN_PROGRESS_MS) {
+            lastLine = Date.now();
+            process.stderr.write(`${line}\n`);
+          }
+        };
+        const report = await reconciler.run(options.destination, { recordTypes: resolved.recordTypes, repair: options.repair === true, runId, ...(!options.json && { onProgress }) });
+        if (tty && !options.json) process.stderr.write('\r\u001b[K');
         await insertAudit(store.db, [runSummary(report, runId)]);
         console.log(options.json ? JSON.stringify(report, null, 2) : reportTable(report));
       } catch (error) {

@@ -107,6 +107,8 @@ export interface ReconcileOptions {
   runId: string;
   /** Told after each page's repairs were queued (wakes the engine's record workers). */
   onQueued?: () => void;
+  /** Told after each page, with the counts so far (the command's progress line). */
+  onProgress?: (recordType: string, counts: Readonly<ReconcileCounts>) => void;
 }
 
 const DEFAULT_PAGE = 500;
@@ -256,6 +258,7 @@ export async function reconcile(deps: ReconcileDeps, options: ReconcileOptions):
         for (const r of toRepair) repair[r.remove ? 'delete' : 'resend'] += 1;
         options.onQueued?.();
       }
+      options.onProgress?.(recordType, counts);
       if (last) break;
       afterId = resources.at(-1)?.id ?? afterId;
       await new Promise((resolve) => setImmediate(resolve));

@@ -15,7 +15,7 @@ import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { piiKeysLoader } from '../pii/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { PageReader } from '../backfill/reader.ts';
-import { reconcile, type ReconcileReport } from './reconcile.ts';
+import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconcile.ts';
 import { parseEvery } from './config.ts';
 import { createReconcileScheduler, type ReconcileScheduler, type ScheduledDestination } from './schedule.ts';
 
@@ -37,6 +37,7 @@ export interface RunOptions {
   repair?: boolean;
   runId: string;
   onQueued?: () => void;
+  onProgress?: ReconcileOptions['onProgress'];
 }
 
 export interface Reconciler {
@@ -69,7 +70,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const recordTypes = run.recordTypes ?? Object.keys(destination.records);
       return reconcile(
         { db: store.db, dialect: store.dialect, routes, reader: options.reader, fetcher, references, identities, pii, connector: connectorOf(destination), ...(options.now && { now: options.now }) },
-        { destination: name, recordTypes, repair: run.repair ?? false, runId: run.runId, ...(run.onQueued && { onQueued: run.onQueued }) },
+        { destination: name, recordTypes, repair: run.repair ?? false, runId: run.runId, ...(run.onQueued && { onQueued: run.onQueued }), ...(run.onProgress && { onProgress: run.onProgress }) },
       );
     },
     async close() {
