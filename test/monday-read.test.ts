@@ -40,7 +40,7 @@ describe('monday read-back', () => {
       token: TOKEN,
       endpoint: sim.url,
       boards: { customer: { board: accounts.id, externalIdColumn: 'ext_id', columns: { email: 'email_col', phone: 'phone_col', tier: 'tier', stage: 'stage', signed_up: 'signed_up', orders: 'orders', city: 'city' }, mondayOwned: ['stage'] } },
-    } as never);
+    });
     await test.connector.prepare!();
     const record = { name: 'Ada Lovelace', email: 'ada@example.com', phone: '+447400123456', tier: 'Gold', stage: 'Lead', signed_up: '2026-03-01', orders: 3, city: 'London' };
     const [sent] = await test.connector.sendRecords([recordItem({ resourceId: 'c-1', recordType: 'customer', fields: record, record, changed: Object.keys(record) })]);
