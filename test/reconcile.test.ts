@@ -5,7 +5,7 @@
 // commercetools-owned field edited at the destination (drift) — and reconciliation must find each one, say it
 // without a personal value, and with repair fix it through the record path: what reached the sink and the
 // simulator afterwards, and a second run that finds nothing. The scheduled runs are driven by an injected clock,
-// the lease by a run held open.
+// the lease by a run held open (and shown by GET /v1/reconciliations).
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -173,10 +173,11 @@ describe.each(testStores)('reconcile ($name)', (testStore) => {
       runtime = started;
       const logger = pino({ level: 'silent' });
       const reconciler = createReconciler({ config, store: started.store, reader: createPageReader(commercetools), fetcher: resourceFetcher(commercetools), logger });
-      let clock = Date.UTC(2026, 0, 1);
+      // The store's lease times are compared with the wall clock by the admin API: the injected clock starts now.
+      let clock = Date.now();
       const hour = parseEvery('1h')!;
       const scheduler = (run: (destination: string, options: { repair: boolean; runId: string }) => Promise<ReconcileReport>) =>
-        createReconcileScheduler({ db: started.store.db, destinations: [{ name: 'sink', everyMs: hour, repair: false }], run, logger, leaseMs: 60_000, now: () => clock });
+        createReconcileScheduler({ db: started.store.db, destinations: [{ name: 'sink', everyMs: hour, repair: false }], run, logger, leaseMs: 3_600_000, now: () => clock });
       const runs: string[] = [];
       const first = scheduler((destination, options) => {
         runs.push(options.runId);
@@ -207,8 +208,13 @@ describe.each(testStores)('reconcile ($name)', (testStore) => {
       await running;
       const other = scheduler((destination, options) => reconciler.run(destination, options));
       expect(await other.tick()).toEqual([]);
+      // The admin API shows the run in progress.
+      const listed = async () => ((await (await fetch(`${started.url}/v1/reconciliations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: Array<Record<string, unknown>> }).items;
+      const counts = { checked: 3, inSync: 0, missing: 3, stale: 0, extra: 0, drift: 0, pending: 0, failed: 0 };
+      expect(await listed()).toEqual([{ destination: 'sink', every: null, running: true, startedAt: new Date(clock).toISOString(), finishedAt: new Date(clock - hour).toISOString(), counts, error: null }]);
       release();
       expect(await holding).toHaveLength(1);
+      expect(await listed()).toEqual([{ destination: 'sink', every: null, running: false, startedAt: new Date(clock).toISOString(), finishedAt: new Date(clock).toISOString(), counts, error: null }]);
 
       const metrics = await (await fetch(`${started.url}/metrics`)).text();
       expect(metrics).toMatch(/^ctbridge_reconcile_records\{destination="sink",kind="missing"\} 3$/m);

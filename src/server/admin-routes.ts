@@ -11,6 +11,7 @@ import { listBackfills, progressOf } from '../backfill/backfills.ts';
 import type { Store } from '../store/store.ts';
 import { sendProblem } from './problem.ts';
 import { backfillRoutes } from './backfill-routes.ts';
+import { reconcileRoutes } from './reconcile-routes.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 
 export interface AdminRoutesOptions {
@@ -75,6 +76,7 @@ export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): 
   });
 
   backfillRoutes(app, { store: options.store, destinations: options.destinationConfigs ?? [], guard, wake: (destination) => options.onReplay(destination) });
+  reconcileRoutes(app, { store: options.store, destinations: options.destinationConfigs ?? [], guard });
 }
 
 const id = z.string().regex(/^[1-9]\d{0,14}$/, 'expected a dead letter id (a positive whole number)').transform(Number);
