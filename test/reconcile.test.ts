@@ -212,6 +212,9 @@ describe.each(testStores)('reconcile ($name)', (testStore) => {
       const listed = async () => ((await (await fetch(`${started.url}/v1/reconciliations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: Array<Record<string, unknown>> }).items;
       const counts = { checked: 3, inSync: 0, missing: 3, stale: 0, extra: 0, drift: 0, pending: 0, failed: 0 };
       expect(await listed()).toEqual([{ destination: 'sink', every: null, running: true, startedAt: new Date(clock).toISOString(), finishedAt: new Date(clock - hour).toISOString(), counts, error: null }]);
+      const typo = await fetch(`${started.url}/v1/reconciliations?destination=sink`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(typo.status).toBe(400);
+      expect(await typo.json()).toMatchObject({ type: 'urn:ctbridge:problem:invalid-parameter', invalidParams: [{ name: 'destination', reason: 'unknown parameter' }] });
       release();
       expect(await holding).toHaveLength(1);
       expect(await listed()).toEqual([{ destination: 'sink', every: null, running: false, startedAt: new Date(clock).toISOString(), finishedAt: new Date(clock).toISOString(), counts, error: null }]);

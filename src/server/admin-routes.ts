@@ -100,7 +100,7 @@ const LIST_QUERY = z.strictObject({
  * The parameters parsed by `schema`; otherwise answers 400 naming each bad parameter (and what was expected, never
  * the value given) and returns undefined.
  */
-function validate<T>(reply: FastifyReply, input: unknown, schema: z.ZodType<T>, where: 'query' | 'path'): T | undefined {
+export function validate<T>(reply: FastifyReply, input: unknown, schema: z.ZodType<T>, where: 'query' | 'path'): T | undefined {
   const values = (input ?? {}) as Record<string, unknown>;
   const problems: Array<{ name: string; reason: string }> = [];
   // Fastify gives a repeated query parameter as an array: which of them was meant is anyone's guess.

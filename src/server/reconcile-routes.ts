@@ -5,6 +5,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { ReconcileCounts } from '../reconcile/reconcile.ts';
 import type { Store } from '../store/store.ts';
+import { z } from 'zod';
+import { validate } from './admin-routes.ts';
 
 export interface ReconcileRoutesOptions {
   store: Store;
@@ -15,7 +17,9 @@ export interface ReconcileRoutesOptions {
 
 export function reconcileRoutes(app: FastifyInstance, options: ReconcileRoutesOptions): void {
   const now = options.now ?? Date.now;
-  app.get('/v1/reconciliations', { preHandler: options.guard }, async () => {
+  app.get('/v1/reconciliations', { preHandler: options.guard }, async (request, reply) => {
+    // No parameters: an unknown one is a 400 naming it, as on every admin route.
+    if (!validate(reply, request.query, z.strictObject({}), 'query')) return reply;
     const rows = new Map((await options.store.db.selectFrom('reconciliations').selectAll().execute()).map((row) => [row.destination, row]));
     const names = [...new Set([...options.destinations.filter((d) => d.reconcile).map((d) => d.name), ...rows.keys()])].sort();
     const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
