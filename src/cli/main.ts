@@ -10,6 +10,7 @@ import { registerDlqCommands } from './dlq-commands.ts';
 import { registerMappingCommands } from './mapping-commands.ts';
 import { registerPiiCommands } from './pii-commands.ts';
 import { registerPayloadCommands } from './payload-commands.ts';
+import { registerReconcileCommand } from './reconcile-command.ts';
 import { registerRunCommands } from './run-commands.ts';
 import { registerSandboxCommand } from './sandbox-command.ts';
 import { registerSetupCommand } from './setup-command.ts';
@@ -31,6 +32,7 @@ registerApiKeyCommands(program);
 registerPayloadCommands(program);
 registerBackfillCommands(program);
 registerSetupCommand(program);
+registerReconcileCommand(program);
 
 // Commands built elsewhere and attached with addCommand() do not inherit the settings above; apply them to all.
 applyToAll(program, (command) => command.exitOverride().showHelpAfterError('(run "ctbridge --help" for usage)'));

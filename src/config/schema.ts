@@ -12,6 +12,7 @@ import { apiSchema } from '../server/api-clients.ts';
 import { actionsSchema } from '../actions/config.ts';
 import { inboundSchema, ownershipProblems, ownershipSchema, type InboundConfig } from './ownership.ts';
 import { syncSchema, type SyncConfig } from './sync.ts';
+import { reconcileScheduleSchema, type ReconcileSchedule } from '../reconcile/config.ts';
 
 const durationMs = z.number().int().positive();
 
@@ -286,6 +287,7 @@ function destinationCommon(target: z.ZodType<Record<string, unknown>>) {
       .default({}),
     inbound: inboundSchema,
     sync: syncSchema.optional(),
+    reconcile: reconcileScheduleSchema,
   };
 }
 
@@ -354,6 +356,7 @@ export interface DestinationConfig {
   events: Record<string, z.infer<typeof eventMappingSchema>>;
   inbound?: InboundConfig | undefined;
   sync?: SyncConfig | undefined;
+  reconcile?: ReconcileSchedule | undefined;
   [setting: string]: unknown;
 }
 

@@ -74,6 +74,25 @@ export interface PersonMergeItem {
   correlationId: string;
 }
 
+/** One record to read back from the destination, as ctbridge last delivered it (reconciliation). */
+export interface RecordReadItem {
+  recordType: string;
+  resourceType: string;
+  resourceId: string;
+  /** The destination's id for the record, when a send returned one. */
+  destinationId: string | undefined;
+  /** Where it was sent (a `when:` block's target), undefined for the default. */
+  target: Record<string, unknown> | undefined;
+  /** The mapped fields to read, by their names in the mapping. */
+  fields: readonly string[];
+}
+
+/**
+ * What the destination holds of a record now: the mapped fields it can read, as the mapping produces them (a field
+ * it cannot read back is left out, never guessed), or that it holds no such record.
+ */
+export type RecordReadOutcome = { found: true; fields: Record<string, unknown> } | { found: false } | { found: 'error'; error: DeliveryError };
+
 /** `personId`: the destination's id for the person the item is about, when the connector learnt it. */
 export type ItemOutcome = { ok: true; destinationId?: string; personId?: string } | { ok: false; error: DeliveryError };
 
@@ -96,6 +115,11 @@ export interface Connector {
    * first send, which must then make it again.
    */
   prepare?(): Promise<void>;
+  /**
+   * Reads records back from the destination (reconciliation: what it holds now against what ctbridge delivered);
+   * without it only ctbridge's own snapshots are compared. One outcome per item, in order.
+   */
+  readRecords?(items: RecordReadItem[]): Promise<RecordReadOutcome[]>;
   /** Merges guests' profiles into registered customers' (Intercom: lead into user); without it they are linked only. */
   mergePeople?(items: PersonMergeItem[]): Promise<ItemOutcome[]>;
   close?(): Promise<void>;

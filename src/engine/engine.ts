@@ -224,7 +224,7 @@ export function createEngine(deps: EngineDeps): Engine {
   };
 }
 
-function buildConnector(destination: Config['destinations'][number], store: Store, metrics: Metrics, logger: Logger, hooks: EngineHooks, sealer: () => Promise<Sealer>): Connector {
+export function buildConnector(destination: Config['destinations'][number], store: Store, metrics: Metrics, logger: Logger, hooks: EngineHooks, sealer: () => Promise<Sealer>): Connector {
   const definition = findDestinationDefinition(destination.type);
   if (!definition) throw new Error(`destination "${destination.name}": unknown type "${destination.type}"`);
   // Shared through the store, so that every process sending to this destination stays under one limit.

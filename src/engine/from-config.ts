@@ -17,6 +17,8 @@ import type { CommercetoolsWriter } from '../commercetools/writeback.ts';
 import { randomUUID } from 'node:crypto';
 import { configuredScheduledSyncs, createScheduledSync, registerScheduledSyncMetrics, type ScheduledSyncRunner } from '../backfill/scheduled-sync.ts';
 import { createDeletionReader } from '../backfill/deletions.ts';
+import { scheduledReconciliation } from '../reconcile/service.ts';
+import { registerReconcileMetrics } from '../reconcile/schedule.ts';
 
 export interface EngineFromConfigOptions {
   config: Config;
@@ -84,6 +86,9 @@ export async function engineFromConfig(options: EngineFromConfigOptions): Promis
   });
   registerScheduledSyncMetrics(metrics.registry, store.db, syncs);
   const startScheduled = () => void scheduledSync.start().catch((error: unknown) => logger.error({ err: error }, 'starting the scheduled syncs failed'));
+  // Scheduled reconciliation (reconcile/): destinations with `reconcile: { every }`, one process at a time.
+  const reconciliations = scheduledReconciliation({ config, store, reader: createPageReader(commercetools), fetcher, routes, metrics, logger, connectors, notify: (destination) => engine.notify([destination]) });
+  registerReconcileMetrics(metrics.registry, store.db);
   return {
     scheduledSync,
     engine: {
@@ -92,6 +97,7 @@ export async function engineFromConfig(options: EngineFromConfigOptions): Promis
         engine.start();
         backfills.start();
         startScheduled();
+        reconciliations.start();
       },
       notify(destinations) {
         engine.notify(destinations);
@@ -99,12 +105,14 @@ export async function engineFromConfig(options: EngineFromConfigOptions): Promis
       },
       async stop() {
         await scheduledSync.stop();
+        await reconciliations.stop();
         await backfills.stop();
         await engine.stop();
       },
     },
     stop: async () => {
       await scheduledSync.stop();
+      await reconciliations.stop();
       await backfills.stop();
       await engine.stop();
       await commercetools.close();

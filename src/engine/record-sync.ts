@@ -32,6 +32,12 @@ import { loadFieldStates, saveFieldState } from '../store/inbound.ts';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
+/**
+ * `records.refresh` of a key reconciliation marked for a forced resend (reconcile/): read commercetools again, and
+ * send the whole record (or its delete) whatever the snapshot says, since the destination no longer holds it.
+ */
+export const FORCED_RESEND = 2;
+
 /** Reads current resources from commercetools; ids missing from the result no longer exist. */
 export interface ResourceFetcher {
   fetchByIds(typeId: string, ids: string[]): Promise<Map<string, Record<string, unknown>>>;
@@ -316,6 +322,14 @@ async function ordersOfCustomers(destination: string, claimed: ReadonlyArray<{ r
     const state = latest.get(row);
     if (route.mapping.readsOrders && state !== undefined && !(state instanceof Error) && state.state === 'present') customers.set(row.resource_id, state.resource);
   }
+  return customersOrders(destination, customers, fetcher, identities, keys);
+}
+
+/**
+ * The orders of these customers (by id, with their resources), as a mapping reading `$orders` sees them: their
+ * own, and the guest orders of the guests merged into them at this destination. Reconciliation maps with it too.
+ */
+export async function customersOrders(destination: string, customers: ReadonlyMap<string, Record<string, unknown>>, fetcher: ResourceFetcher, identities: Identities, keys: PiiKeys): Promise<Map<string, Record<string, unknown>[]> | Error> {
   if (customers.size === 0) return new Map();
   try {
     const orders = await fetcher.fetchOrdersOf([...customers.keys()]);
@@ -467,7 +481,9 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
   const record = mapped.payload;
   // After an attempt whose outcome is unknown the destination may hold either state: send the whole record.
   let nextSnapshot = pii.snapshot(record, route.mapping.personalFields);
-  let changed = changedFields(row.unconfirmed === 1 ? undefined : (snapshot ?? undefined), nextSnapshot);
+  // A resend reconciliation asked for (the destination differs from the snapshot): the whole record too.
+  const forced = row.refresh === FORCED_RESEND;
+  let changed = changedFields(row.unconfirmed === 1 || forced ? undefined : (snapshot ?? undefined), nextSnapshot);
   let fieldStates: Map<string, FieldState> | undefined;
   let held = new Set<string>();
   if (owned) {
@@ -494,7 +510,8 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
       previous: snapshot ?? undefined,
       // With $orders the record also changes with the customer's orders, at the same customer version, and may
       // come back to an earlier state: the key's dirty_seq tells changes apart, and stays the same for a retry.
-      idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}${orders === undefined ? '' : `:${row.dirty_seq}`}`,
+      // A forced resend is a send of its own: under the version's key a receiver that applies each key once would drop it.
+      idempotencyKey: `${row.destination}:${row.record_type}:${row.resource_id}:${latest.version}${orders === undefined ? '' : `:${row.dirty_seq}`}${forced ? `:resend-${row.dirty_seq}` : ''}`,
     },
   };
 }

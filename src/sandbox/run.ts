@@ -251,6 +251,8 @@ function sandboxConfig(input: { emulator: Emulator; sinkUrl: string; signingSecr
         batchSize: SINK_BATCH_SIZE,
         timeoutMs: 5_000,
         signingSecret: input.signingSecret,
+        // What the sink holds, for `ctbridge reconcile`.
+        read: { url: `${input.sinkUrl}/records/{recordType}/{id}`, fieldsAt: '/fields' },
         records: {
           customer: { source: 'customer', fields: CUSTOMER_FIELDS },
           order: { source: 'order', fields: ORDER_FIELDS },

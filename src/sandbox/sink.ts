@@ -1,7 +1,7 @@
 // A local HTTP receiver standing in for a destination (sandbox, tests, benchmark). It keeps what arrived, applies
 // each Idempotency-Key once (like a well-behaved receiver), verifies the signature when given the secret, and
 // can be told to misbehave: fail with a status, answer 429 with Retry-After, hang past the client's timeout, or
-// hold a request open until the test says so.
+// hold a request open until the test says so. A GET of …/{recordType}/{id} answers the record as it holds it.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { readBody } from './http-body.ts';
@@ -89,6 +89,13 @@ export async function startSink(options: { port?: number; signingSecret?: string
         res.writeHead(fault.status, { 'content-type': 'application/json', ...extra }).end(fault.body ?? JSON.stringify({ error: `injected ${fault.status}` }));
         return;
       }
+      // A receiver that can say what it holds (the http destination's `read` URL): GET …/{recordType}/{id}.
+      if (request.method === 'GET') {
+        const held = heldRecord(sink, request.path);
+        if (held === undefined) res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'no such record' }));
+        else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(held));
+        return;
+      }
       const answer = () => {
         if (options.signingSecret && !validSignature(raw, headers['x-ctbridge-signature'], options.signingSecret)) {
           sink.signatureFailures += 1;
@@ -136,6 +143,13 @@ function apply(sink: Omit<Sink, 'url' | 'close'>, request: SinkRequest): void {
     versions.push(Number(body.version));
     sink.versions.set(id, versions);
   });
+}
+
+/** The record a GET's path (…/{recordType}/{id}, as DELETE names it) is about, as the sink holds it now. */
+function heldRecord(sink: Omit<Sink, 'url' | 'close'>, path: string): { recordType: string; id: string; fields: Record<string, unknown> } | undefined {
+  const [recordType, id] = path.split('?')[0]!.split('/').filter(Boolean).slice(-2).map(decodeURIComponent);
+  const fields = sink.records.get(`${recordType}/${id}`);
+  return fields === undefined || recordType === undefined || id === undefined ? undefined : { recordType, id, fields };
 }
 
 /** DELETE /{recordType}/{id} carries no body; the sink rebuilds what it means from the path. */

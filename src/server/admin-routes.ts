@@ -13,6 +13,7 @@ import { sendProblem } from './problem.ts';
 import { backfillRoutes } from './backfill-routes.ts';
 import { scheduledSyncStatus } from '../backfill/scheduled-syncs.ts';
 import { configuredScheduledSyncs } from '../backfill/scheduled-sync.ts';
+import { reconcileRoutes } from './reconcile-routes.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 
 export interface AdminRoutesOptions {
@@ -82,6 +83,7 @@ export function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): 
   });
 
   backfillRoutes(app, { store: options.store, destinations: options.destinationConfigs ?? [], guard, wake: (destination) => options.onReplay(destination) });
+  reconcileRoutes(app, { store: options.store, destinations: options.destinationConfigs ?? [], guard });
 }
 
 const id = z.string().regex(/^[1-9]\d{0,14}$/, 'expected a dead letter id (a positive whole number)').transform(Number);
@@ -105,7 +107,7 @@ const LIST_QUERY = z.strictObject({
  * The parameters parsed by `schema`; otherwise answers 400 naming each bad parameter (and what was expected, never
  * the value given) and returns undefined.
  */
-function validate<T>(reply: FastifyReply, input: unknown, schema: z.ZodType<T>, where: 'query' | 'path'): T | undefined {
+export function validate<T>(reply: FastifyReply, input: unknown, schema: z.ZodType<T>, where: 'query' | 'path'): T | undefined {
   const values = (input ?? {}) as Record<string, unknown>;
   const problems: Array<{ name: string; reason: string }> = [];
   // Fastify gives a repeated query parameter as an array: which of them was meant is anyone's guess.

@@ -444,6 +444,22 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
           .execute();
       },
     },
+    '0016_i16_reconciliations': {
+      async up(db: Kysely<unknown>) {
+        // Scheduled reconciliation (reconcile/): per destination, who runs it now (a lease, so one process of
+        // several does) and what the last run found, so a restart neither repeats a run early nor forgets its counts.
+        await db.schema
+          .createTable('reconciliations')
+          .addColumn('destination', 'text', (c) => c.primaryKey())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('started_at', 'bigint')
+          .addColumn('finished_at', 'bigint')
+          .addColumn('counts', 'text')
+          .addColumn('error', 'text')
+          .execute();
+      },
+    },
   };
 }
 

@@ -28,6 +28,21 @@ export interface Database {
   inbound: InboundTable;
   field_state: FieldStateTable;
   scheduled_syncs: ScheduledSyncsTable;
+  reconciliations: ReconciliationsTable;
+}
+
+/** Scheduled reconciliation per destination (reconcile/schedule.ts): its lease and the last run's outcome. */
+export interface ReconciliationsTable {
+  destination: string;
+  lease_owner: string | null;
+  lease_until: number | null;
+  /** When the last run started and finished (ms); a run is due `every` after the last start. */
+  started_at: number | null;
+  finished_at: number | null;
+  /** The last finished run's counts per kind (JSON). */
+  counts: string | null;
+  /** Why the last run failed, if it did (no personal data: errors are redacted). */
+  error: string | null;
 }
 
 /** Destination webhooks (two-way sync): stored before the answer, worked off with retries (engine/inbound-work.ts). */
@@ -134,6 +149,7 @@ export interface RecordsTable {
   /**
    * 1 when the state must be read again even if no newer version was announced: a notification without a
    * version, or a replayed dead letter. Otherwise a key whose announced versions are all synced needs no read.
+   * 2: a forced resend reconciliation asked for (engine/record-sync.ts FORCED_RESEND).
    */
   refresh: Generated<number>;
   /** Version and mapped payload last delivered to the destination. */

@@ -3,13 +3,15 @@
 // signature of the body when a signing secret is set, so the receiver can verify it came from ctbridge. Calls go
 // through the kit's http client (the destination's fetch: rate limit, timeout, error classes).
 import { createHmac } from 'node:crypto';
-import { createHttpClient, type ConnectorDeps } from '../kit/index.ts';
+import { createHttpClient, PermanentError, type ConnectorDeps } from '../kit/index.ts';
 import type { HttpSettings } from './settings.ts';
 
 export interface HttpDestinationClient {
   readonly settings: HttpSettings;
   /** One call: the bodies (one, or an array when batchSize > 1) with the items' keys; throws the kit's errors. */
   send(url: string, method: string, bodies: Array<Record<string, unknown>>, keys: string[], correlationIds: string[]): Promise<void>;
+  /** GETs a record's URL: its JSON answer, or undefined when the receiver answers 404 or 410; throws the kit's errors otherwise. */
+  read(url: string): Promise<unknown>;
 }
 
 export function createHttpDestinationClient(settings: HttpSettings, deps: ConnectorDeps): HttpDestinationClient {
@@ -27,6 +29,15 @@ export function createHttpDestinationClient(settings: HttpSettings, deps: Connec
       };
       if (settings.signingSecret) headers['x-ctbridge-signature'] = `sha256=${createHmac('sha256', settings.signingSecret).update(body).digest('hex')}`;
       await http.request({ method, url, headers, body });
+    },
+    async read(url) {
+      try {
+        const answer = await http.request({ method: 'GET', url, headers: { ...baseHeaders, accept: 'application/json' } });
+        return answer.json;
+      } catch (error) {
+        if (error instanceof PermanentError && (error.status === 404 || error.status === 410)) return undefined;
+        throw error;
+      }
     },
   };
 }

@@ -4,6 +4,7 @@
 import { defineDestination, type FieldProblem } from '../kit/index.ts';
 import { createHttpDestinationClient } from './client.ts';
 import { genericInbound } from './inbound.ts';
+import { readRecord } from './read.ts';
 import { sendEvents, sendMerges, sendRecords } from './send.ts';
 import { httpSettings, httpTarget } from './settings.ts';
 
@@ -35,4 +36,6 @@ export const httpDestination = defineDestination({
   merges: sendMerges,
   // The generic signed change contract (inbound.ts), for two-way sync with any HTTP system.
   inbound: genericInbound,
+  // With a read URL in its settings, what the receiver holds can be compared with what was sent (reconciliation).
+  readBack: readRecord,
 });

@@ -19,6 +19,13 @@ export const httpSettings = z.object({
   auth: auth.optional(),
   headers: z.record(z.string(), z.string()).default({}),
   rateLimit: z.strictObject({ requestsPerSecond: z.number().positive(), burst: z.number().int().positive().optional() }).optional(),
+  read: z
+    .strictObject({
+      url: z.string().regex(/^https?:\/\/\S+$/, 'an http(s) URL template such as https://crm.example.com/records/{recordType}/{id}').describe('GET this URL ({recordType}, {id}: the commercetools id, {destinationId}) for what the receiver holds of a record: 200 with JSON, 404 when it has none'),
+      fieldsAt: z.string().regex(/^(\/.*)?$/, 'a JSON pointer such as /fields ("" is the whole answer)').default('').describe('where the record\'s mapped fields are in the answer'),
+    })
+    .optional()
+    .describe('how the receiver answers for a record it holds, so `ctbridge reconcile` can compare it with what was sent'),
   accepts: z
     .strictObject({ records: z.record(z.string(), z.array(z.string().min(1))).default({}), events: z.record(z.string(), z.array(z.string().min(1))).default({}) })
     .optional()

@@ -14,6 +14,7 @@ import { removeContact, upsertContact } from './contacts.ts';
 import { createEvent } from './events.ts';
 import { COMPANY_FIELDS, MAX_METADATA_KEYS, NOT_METADATA, RECORD_SOURCES, STANDARD_FIELDS, TAGS_FIELD } from './fields.ts';
 import { mergeLeadIntoUser } from './merge.ts';
+import { readContact } from './read.ts';
 import { intercomSettings } from './settings.ts';
 
 /**
@@ -61,4 +62,6 @@ export const intercomDestination = defineDestination({
   records: (item) => (item.resourceType === 'business-unit' ? upsertCompany : item.operation === 'delete' ? removeContact : upsertContact),
   events: createEvent,
   merges: mergeLeadIntoUser,
+  // Contacts read back for reconciliation (read.ts).
+  readBack: readContact,
 });

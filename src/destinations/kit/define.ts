@@ -5,7 +5,7 @@
 // order), turns what an operation throws into that item's outcome, and runs `prepare` at start-up and before
 // record sends until it has succeeded once.
 import type { z } from 'zod';
-import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, InboundDefinition, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';
+import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, InboundDefinition, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem, RecordReadItem, RecordReadOutcome } from '../types.ts';
 import { toDeliveryError } from './errors.ts';
 import { withPayloadContext, type PayloadSubject } from './payload-context.ts';
 
@@ -56,6 +56,15 @@ export interface ConnectorDefinition<Settings extends z.ZodObject, Client> {
   close?(client: Client): Promise<void>;
   /** How the destination's webhooks read, for fields it owns or shares (two-way sync). */
   inbound?: InboundDefinition<z.infer<Settings>>;
+  /**
+   * Reading a record back as the destination holds it (reconciliation), when the destination can: `supported`
+   * says whether these settings allow it (the http destination only with a read URL). A thrown error is that
+   * item's outcome.
+   */
+  readBack?: {
+    supported?(settings: z.infer<Settings>): boolean;
+    read(client: Client, item: RecordReadItem): Promise<RecordReadOutcome>;
+  };
 }
 
 export function defineDestination<Settings extends z.ZodObject, Client>(definition: ConnectorDefinition<Settings, Client>): DestinationDefinition<Settings> {
@@ -80,6 +89,7 @@ export function defineDestination<Settings extends z.ZodObject, Client>(definiti
             }))
         : undefined;
       const merges = definition.merges;
+      const readBack = definition.readBack && (definition.readBack.supported?.(settings) ?? true) ? definition.readBack : undefined;
       const connector: Connector = {
         limits: definition.limits(settings),
         delta: definition.delta,
@@ -91,6 +101,7 @@ export function defineDestination<Settings extends z.ZodObject, Client>(definiti
         ...(ready && { prepare: ready }),
         ...(merges && { mergePeople: (items: PersonMergeItem[]) => run(client, merges, items) }),
         ...(definition.close && { close: () => definition.close!(client) }),
+        ...(readBack && { readRecords: (items: RecordReadItem[]) => readAll(client, readBack, items) }),
       };
       return connector;
     },
@@ -124,6 +135,11 @@ async function run<Client, Item>(client: Client, routing: Routing<Client, Item>,
     }),
   );
   return outcomes;
+}
+
+/** Every item read at once (the destination's fetch paces the calls); a thrown error is that item's outcome. */
+function readAll<Client>(client: Client, readBack: { read(client: Client, item: RecordReadItem): Promise<RecordReadOutcome> }, items: RecordReadItem[]): Promise<RecordReadOutcome[]> {
+  return Promise.all(items.map((item) => withPayloadContext([subjectOf(item)], () => readBack.read(client, item)).catch((error: unknown): RecordReadOutcome => ({ found: 'error', error: toDeliveryError(error) }))));
 }
 
 /** What the payload log files a call under: the record, event or merge it was made for. */

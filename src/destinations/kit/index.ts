@@ -7,4 +7,4 @@ export { DEFAULT_TIMEOUT_MS, createDestinationFetch, errorForAnswer, type CallLi
 export { memoryConnectorState } from './state.ts';
 export { currentPayloadSubjects, withPayloadContext, type PayloadExchange, type PayloadSubject } from './payload-context.ts';
 export { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from './http.ts';
-export type { ConnectorDeps, ConnectorLimits, ConnectorState, EventItem, EventSeconds, FieldProblem, ItemOutcome, LateFailure, MappedFieldNames, PersonMergeItem, RecordItem } from '../types.ts';
+export type { ConnectorDeps, ConnectorLimits, ConnectorState, EventItem, EventSeconds, FieldProblem, ItemOutcome, LateFailure, MappedFieldNames, PersonMergeItem, RecordItem, RecordReadItem, RecordReadOutcome } from '../types.ts';

@@ -10,6 +10,7 @@ import { defineDestination, type FieldProblem } from '../kit/index.ts';
 import { readBoards } from './boards.ts';
 import { createMondayClient } from './client.ts';
 import { mondayInbound } from './inbound.ts';
+import { readItem } from './read.ts';
 import { removeItems, upsertItems } from './records.ts';
 import { mondaySettings, mondayTarget } from './settings.ts';
 
@@ -54,4 +55,6 @@ export const mondayDestination = defineDestination({
   },
   // Column changes made in monday, for fields it owns or shares (two-way sync).
   inbound: mondayInbound,
+  // Items read back for reconciliation (read.ts).
+  readBack: readItem,
 });
