@@ -70,6 +70,16 @@ export async function finishInbound(trx: Transaction<Database>, row: InboundRow,
   return Number(result.numUpdatedRows) > 0;
 }
 
+/**
+ * Forgets done deliveries received before `before` (the dedupe window's start), as the router forgets `seen`
+ * notification ids: a redelivery older than the window is stored and worked again, which the field state makes
+ * harmless (a value the destination already held is ignored). Dead and pending rows stay: they hold their body.
+ */
+export async function purgeDoneInbound(db: Db, before: number): Promise<number> {
+  const result = await db.deleteFrom('inbound').where('state', '=', 'done').where('received_at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
 /** Puts a dead delivery back in the queue (a dead letter replayed). */
 export async function replayInbound(trx: Transaction<Database>, destination: string, dedupeKey: string, now: number): Promise<boolean> {
   const result = await trx
