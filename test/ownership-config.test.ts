@@ -117,6 +117,32 @@ describe('ownership in config check', () => {
   });
 });
 
+describe('write-back into a custom object in config check', () => {
+  const target = (customObject: Record<string, unknown>) => ({ owner: 'destination', writeBack: { customObject } });
+
+  it('accepts a container, a key template of the record and a value path, and asks for manage_key_value_documents', () => {
+    const config = crm({ fields: { stage: 'customObjects.crm-stages.id.obj.value.deal.stage' }, ownership: { stage: target({ container: 'crm-stages', key: '{{id}}', path: 'deal.stage' }) } });
+    expect(problems(config)).toEqual([]);
+    const parsed = configSchema.parse(config);
+    expect(scopeWarnings(['view_customers:demo', 'manage_key_value_documents:demo'], parsed.destinations)).toEqual([]);
+    expect(scopeWarnings(['view_customers:demo', 'manage_customers:demo'], parsed.destinations)).toEqual([
+      'commercetools.scopes: manage_customers is not used (no write-back to customers is configured); drop it',
+      'commercetools.scopes: write-back needs manage_key_value_documents, which the scopes lack',
+    ]);
+  });
+
+  it('refuses a key without a placeholder, a bad container or path, and a field read from another object, naming where', () => {
+    expect(problems(crm({ ownership: { stage: target({ container: 'crm stages', key: '{{id}}', path: 'stage' }) } })).join('\n')).toContain('a custom object container: letters, digits, - _ ~ or .');
+    expect(problems(crm({ ownership: { stage: target({ container: 'crm', key: '{{id}}', path: 'deal..stage' }) } })).join('\n')).toContain('a dotted path into the object\'s value');
+    expect(problems(crm({ ownership: { stage: target({ container: 'crm', key: 'fixed', path: 'stage' }) } }))).toEqual([
+      'destinations.0.records.customer.ownership.stage.writeBack.customObject.key: a template needs at least one {{path}} (for fixed text, use value)',
+    ]);
+    expect(problems(crm({ fields: { stage: 'customObjects.other.id.obj.value.stage' }, ownership: { stage: target({ container: 'crm', key: '{{id}}', path: 'stage' }) } }))).toEqual([
+      'destinations.0.records.customer.ownership.stage.writeBack.customObject: the field reads customObjects.other.id.obj.value.stage, but is written to crm at value.stage: read it from customObjects.crm.<key field>.obj.value.stage',
+    ]);
+  });
+});
+
 describe('inverses of transforms', () => {
   it('undoes country, money as object and a one-to-one map; refuses a map that is not one-to-one', () => {
     expect(compileInverse({ path: 'addresses[0].country', pipe: [{ country: { as: 'name' } }] })('Germany')).toBe('DE');

@@ -4,7 +4,8 @@
 // ownership (commercetools-owned fields are never written back), an echo of ctbridge's own write to the
 // destination dropped, then — read commercetools, decide by the conflict rule (field-state.ts), write with the
 // version read; on 409 ConcurrentModification read again, decide again, write again. The destination's value is
-// written through the inverse of the field's transforms (mapping/inverse.ts). The field state, the record's
+// written through the inverse of the field's transforms (mapping/inverse.ts), into a custom field, a standard
+// field or a custom object (by container and a key filled from the record; the rest of its value kept). The field state, the record's
 // snapshot (what the destination holds: so the Subscription's echo of this write sends nothing back) and the audit
 // entry (fields, old/new as digests, rule, outcome) are committed together. A change commercetools wins marks the
 // record dirty, so record sync sends commercetools' value back to the destination. Retries back off, failures
@@ -12,11 +13,13 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DestinationConfig, EngineConfig } from '../config/schema.ts';
-import { WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
+import { CUSTOM_OBJECT_NAME, WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
 import { ConcurrentModificationError, type CommercetoolsWriter, type WritableType } from '../commercetools/writeback.ts';
 import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
 import type { DestinationDefinition, InboundChange } from '../destinations/types.ts';
+import { compileField, recordContext, type FieldSpec } from '../mapping/field.ts';
 import { compileInverse } from '../mapping/inverse.ts';
+import { compilePath, readPath } from '../mapping/path.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
 import { claimInbound, fieldKeyString, finishInbound, loadFieldStates, markRecordDirty, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
@@ -100,14 +103,32 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     }
     let state = event.state;
     const typeId = route.resourceType as WritableType;
-    const inverse = compileInverse(destination.records[found.recordType]!.fields[change.field] as never);
+    const inverse = compileInverse(destination.records[found.recordType]!.fields[change.field] as FieldSpec);
+    const fieldSpec = destination.records[found.recordType]!.fields[change.field] as FieldSpec;
+    const writeBack = ownership.writeBack;
     for (let round = 0; round < MAX_CONFLICT_ROUNDS; round += 1) {
       const resource = await writer.read(typeId, found.resourceId);
       if (!resource) throw new PermanentError(`the ${typeId} ${found.resourceId} no longer exists in commercetools`);
-      const mapped = await route.mapping.apply(resource, { tokens: undefined, orders: undefined });
-      const ctValue = 'payload' in mapped ? mapped.payload[change.field] : undefined;
-      const at = typeof resource.lastModifiedAt === 'string' ? Date.parse(resource.lastModifiedAt) : 0;
-      const version = typeof resource.version === 'number' ? resource.version : 0;
+      let ctValue: unknown;
+      let at: number;
+      let version: number;
+      let write: (value: unknown) => Promise<Record<string, unknown>>;
+      if ('customObject' in writeBack) {
+        const objectTarget = writeBack.customObject;
+        // The value lives in a custom object: commercetools' side of the field is what the object holds there.
+        const address = { container: objectTarget.container, key: customObjectKey(objectTarget.key, resource, change.field) };
+        const object = await writer.readCustomObject(address);
+        ctValue = await forwardValue(fieldSpec, readPath(object?.value, compilePath(objectTarget.path)), resource);
+        at = typeof object?.lastModifiedAt === 'string' ? Date.parse(object.lastModifiedAt) : 0;
+        version = typeof object?.version === 'number' ? object.version : 0;
+        write = (value) => writer.writeCustomObject(address, withValueAt(object?.value, objectTarget.path, value), object ? version : undefined);
+      } else {
+        const mapped = await route.mapping.apply(resource, { tokens: undefined, orders: undefined });
+        ctValue = 'payload' in mapped ? mapped.payload[change.field] : undefined;
+        at = typeof resource.lastModifiedAt === 'string' ? Date.parse(resource.lastModifiedAt) : 0;
+        version = typeof resource.version === 'number' ? resource.version : 0;
+        write = (value) => writer.update(typeId, found.resourceId, version, writeActions(writeBack, value, resource, typeId, change.field));
+      }
       const digests = `old ${valueDigest(ctValue)}, new ${newDigest}`;
       const step = decideWriteBack(event.kind, state, { digest: valueDigest(ctValue), at }, { digest: newDigest, at: change.at, byUs: false }, rule);
       // A current edit: the destination holds it (the snapshot takes it). An overtaken one: it holds something else.
@@ -116,9 +137,8 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
         const agreed = step.decision === 'agreed';
         return done(step.observed, version, agreed ? 'skipped' : 'ok', agreed ? `commercetools already holds the value (${describeRule(rule)})` : `commercetools wins (${describeRule(rule)}; ${digests}): sent back to the destination`, { ...holds, dirty: step.dirty });
       }
-      const actions = writeActions(ownership.writeBack, inverse(change.value), resource, typeId, change.field);
       try {
-        const updated = await writer.update(typeId, found.resourceId, version, actions);
+        const updated = await write(inverse(change.value));
         return done(step.written, typeof updated.version === 'number' ? updated.version : null, 'ok', `written to commercetools (${describeRule(rule)}; ${digests}; ${round} conflicts re-decided)`, { ...holds, dirty: step.dirty });
       } catch (error) {
         if (!(error instanceof ConcurrentModificationError)) throw error;
@@ -190,8 +210,39 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   });
 }
 
-/** The update actions that put `value` where the field is written back. */
-export function writeActions(writeBack: WriteBack, value: unknown, resource: Record<string, unknown>, typeId: WritableType, field: string): Array<Record<string, unknown>> {
+/** The key of a custom object written back: its template filled from the record's resource. */
+export function customObjectKey(template: string, resource: Record<string, unknown>, field: string): string {
+  const key = compileField({ template }).read(resource, recordContext(resource));
+  if (typeof key !== 'string' || !CUSTOM_OBJECT_NAME.test(key) || key.length > 256) {
+    throw new PermanentError(`${field}: the custom object key "${template}" gives ${key === null ? 'nothing' : 'a key commercetools does not allow (letters, digits, - _ ~ . up to 256)'} for this record`);
+  }
+  return key;
+}
+
+/** A stored value as the field maps it (its pipe applied), so both directions compare like with like. */
+async function forwardValue(spec: FieldSpec, stored: unknown, resource: Record<string, unknown>): Promise<unknown> {
+  if (typeof spec === 'string' || !('path' in spec)) return stored;
+  return await compileField({ ...spec, path: 'stored' }).read({ stored }, recordContext(resource));
+}
+
+/** A copy of a custom object's value with `value` at the dotted path (a null removes it: commercetools keeps no nulls). */
+export function withValueAt(current: unknown, path: string, value: unknown): Record<string, unknown> {
+  const root: Record<string, unknown> = current !== null && typeof current === 'object' && !Array.isArray(current) ? { ...(current as Record<string, unknown>) } : {};
+  const names = path.split('.');
+  let at = root;
+  for (const name of names.slice(0, -1)) {
+    const next = at[name];
+    at[name] = next !== null && typeof next === 'object' && !Array.isArray(next) ? { ...(next as Record<string, unknown>) } : {};
+    at = at[name] as Record<string, unknown>;
+  }
+  const last = names.at(-1)!;
+  if (value === null || value === undefined) delete at[last];
+  else at[last] = value;
+  return root;
+}
+
+/** The update actions that put `value` where the field is written back (a custom field or a standard one). */
+export function writeActions(writeBack: Exclude<WriteBack, { customObject: unknown }>, value: unknown, resource: Record<string, unknown>, typeId: WritableType, field: string): Array<Record<string, unknown>> {
   if ('standard' in writeBack) {
     const action = WRITABLE_STANDARD[typeId]?.[writeBack.standard];
     if (!action) throw new PermanentError(`${writeBack.standard} of a ${typeId} is not writable`);
