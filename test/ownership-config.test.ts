@@ -87,7 +87,7 @@ describe('ownership in config check', () => {
     ).toEqual([
       'destinations.0.records.customer.ownership.stage.writeBack.standard: "email" of a customer is not writable by ctbridge (writable: customerGroup, firstName, lastName, companyName, locale, externalId)',
       'destinations.0.records.customer.ownership.tier.conflict: a shared field needs a conflict rule: { sourceOfTruth: commercetools|destination } or lastWriteWins',
-      'destinations.0.records.customer.ownership.tier.writeBack: a shared field flows back: name where it lands in commercetools (writeBack: { customField, type } or { standard })',
+      'destinations.0.records.customer.ownership.tier.writeBack: a shared field flows back: name where it lands in commercetools (writeBack: { customField, type }, { standard } or { customObject })',
     ]);
     const product = { ...base, destinations: [{ name: 'sink', type: 'http', url: 'http://127.0.0.1:1/', inbound: { auth: { type: 'hmac', secret: 'hmac-secret-0123456789' } }, records: { product: { fields: { tag: 'key' }, ownership: { tag: { owner: 'destination', writeBack: { customField: 'tag', type: 'tt' } } } } } }] };
     expect(problems(product)).toEqual(['destinations.0.records.product.ownership.tag.writeBack.customField: product custom fields are not written back (customers\' and orders\' are)']);
