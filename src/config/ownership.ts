@@ -70,13 +70,21 @@ export const inboundAuthSchema = z.discriminatedUnion('type', [
 ]);
 export type InboundAuth = z.infer<typeof inboundAuthSchema>;
 
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
+/** How often to poll: "30s", "2m", "1h", or milliseconds. */
+const pollSchema = z
+  .union([z.number().int().min(100), z.string().regex(/^\d+(s|m|h)$/, 'a duration like 30s, 2m or 1h')])
+  .transform((value) => (typeof value === 'number' ? value : Number(value.slice(0, -1)) * UNIT_MS[value.slice(-1) as keyof typeof UNIT_MS]))
+  .refine((ms) => ms >= 100, 'poll at most every 100 ms');
+
 export const inboundSchema = z
   .strictObject({
-    auth: inboundAuthSchema,
+    auth: inboundAuthSchema.optional().describe('how the destination\'s webhooks authenticate (without it, webhooks are refused)'),
+    poll: pollSchema.optional().describe('for a destination that cannot push: how often its changes are listed (e.g. 2m), where its API can list them'),
     maxAttempts: z.number().int().min(1).default(8).describe('a change that keeps failing becomes a dead letter after this many attempts'),
   })
   .optional()
-  .describe('the destination\'s webhooks, at POST /v1/inbound/<name>, for the fields it owns or shares');
+  .describe('how the destination\'s changes reach ctbridge, for the fields it owns or shares: its webhooks at POST /v1/inbound/<name>, or polling');
 export type InboundConfig = NonNullable<z.infer<typeof inboundSchema>>;
 
 /** Standard fields an update action can set from one value, per resource type. */
@@ -129,8 +137,9 @@ export function ownershipProblems(destination: Record<string, unknown>): Problem
       }
     }
   }
+  if (isPlainObject(destination.inbound) && destination.inbound.auth === undefined && destination.inbound.poll === undefined) problems.push({ path: ['inbound'], message: 'inbound needs auth (the destination pushes webhooks) or poll (ctbridge lists its changes)' });
   if (isPlainObject(destination.inbound) && !writesBack) problems.push({ path: ['inbound'], message: 'inbound webhooks need a field written back: give one a writeBack in ownership' });
-  if (writesBack && !isPlainObject(destination.inbound)) problems.push({ path: ['inbound'], message: 'fields are written back: configure inbound (auth) so the destination\'s changes can reach ctbridge' });
+  if (writesBack && !isPlainObject(destination.inbound)) problems.push({ path: ['inbound'], message: 'fields are written back: configure inbound (auth or poll) so the destination\'s changes can reach ctbridge' });
   return problems;
 }
 

@@ -3,7 +3,7 @@
 // directions decide with (engine/field-state.ts).
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { FieldState } from '../engine/field-state.ts';
-import type { Database, InboundTable } from './schema.ts';
+import type { Database, InboundPollTable, InboundTable } from './schema.ts';
 
 export type InboundRow = Selectable<InboundTable>;
 type Db = Kysely<Database> | Transaction<Database>;
@@ -137,4 +137,34 @@ export async function markRecordDirty(trx: Transaction<Database>, key: Omit<Fiel
     .where('record_type', '=', key.recordType)
     .where('resource_id', '=', key.resourceId)
     .execute();
+}
+
+export type InboundPollRow = Selectable<InboundPollTable>;
+
+/**
+ * Takes the lease on polling a destination when a poll is due and no other process holds it (compare-and-set, so
+ * two processes never poll at once); the row with its cursor, or undefined.
+ */
+export async function claimInboundPoll(db: Kysely<Database>, destination: string, options: { owner: string; now: number; leaseMs: number }): Promise<InboundPollRow | undefined> {
+  const { owner, now, leaseMs } = options;
+  await db.insertInto('inbound_polls').values({ destination, cursor: null, due_at: 0 }).onConflict((oc) => oc.column('destination').doNothing()).execute();
+  return await db
+    .updateTable('inbound_polls')
+    .set({ lease_owner: owner, lease_until: now + leaseMs })
+    .where('destination', '=', destination)
+    .where('due_at', '<=', now)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Ends a poll while this claim still holds its lease (false otherwise): the next cursor, or the error, and when next. */
+export async function finishInboundPoll(db: Db, row: InboundPollRow, outcome: { cursor: string; dueAt: number; now: number } | { error: string; dueAt: number }): Promise<boolean> {
+  const result = await db
+    .updateTable('inbound_polls')
+    .set({ lease_owner: null, lease_until: null, due_at: outcome.dueAt, ...('cursor' in outcome ? { cursor: outcome.cursor, polled_at: outcome.now, last_error: null } : { last_error: outcome.error }) })
+    .where('destination', '=', row.destination)
+    .where('lease_owner', '=', row.lease_owner)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }

@@ -27,6 +27,7 @@ export interface Database {
   backfills: BackfillsTable;
   inbound: InboundTable;
   field_state: FieldStateTable;
+  inbound_polls: InboundPollTable;
 }
 
 /** Destination webhooks (two-way sync): stored before the answer, worked off with retries (engine/inbound-work.ts). */
@@ -47,6 +48,18 @@ export interface InboundTable {
   attempts: Generated<number>;
   last_error: string | null;
   attempt_log: string | null;
+}
+
+/** Polling a destination for its changes (inbound.poll): its cursor, when the next poll is due, who polls it. */
+export interface InboundPollTable {
+  destination: string;
+  /** Where the next poll starts, in the connector's terms; null before the first poll. */
+  cursor: string | null;
+  due_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  polled_at: number | null;
+  last_error: string | null;
 }
 
 /** Per field both sides write: what each holds (digests) and when each changed (engine/field-state.ts). */

@@ -9,7 +9,7 @@
 import { defineDestination, type FieldProblem } from '../kit/index.ts';
 import { readBoards } from './boards.ts';
 import { createMondayClient } from './client.ts';
-import { mondayInbound } from './inbound.ts';
+import { mondayInbound, pollActivityLogs } from './inbound.ts';
 import { removeItems, upsertItems } from './records.ts';
 import { mondaySettings, mondayTarget } from './settings.ts';
 
@@ -54,4 +54,6 @@ export const mondayDestination = defineDestination({
   },
   // Column changes made in monday, for fields it owns or shares (two-way sync).
   inbound: mondayInbound,
+  // Or, where monday cannot call ctbridge, its boards' activity logs (inbound.poll).
+  pollInbound: pollActivityLogs,
 });

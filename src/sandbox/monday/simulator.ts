@@ -15,6 +15,7 @@
 // /work/shared/reference/monday.md summarises them. monday does not publish the complexity of each field: the
 // simulator charges every mutation MUTATION_COST plus its selection, and a list its children times its limit —
 // the same order of magnitude the API's `complexity { query }` reports for such operations.
+import { recordActivityLogs, type ActivityLogQuery, type ActivityLogs } from './activity-logs.ts';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -70,6 +71,9 @@ export interface MondaySimulatorOptions {
   port?: number;
   now?: () => number;
   schemaPath?: string;
+  /** Who the API token acts as, and who edits by hand, in the activity logs' user_id. */
+  apiUserId?: number;
+  handUserId?: number;
 }
 
 export interface RecordedMutation {
@@ -84,6 +88,8 @@ export interface RecordedMutation {
 export interface MondaySimulator {
   url: string;
   account: MondayAccount;
+  /** Every column change, as `boards { activity_logs }` serves it (activity-logs.ts). */
+  activityLogs: ActivityLogs;
   token: string;
   faults: MondayFault[];
   faultFor: ((query: string) => MondayFault | undefined) | undefined;
@@ -122,6 +128,8 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   const now = options.now ?? Date.now;
   const schema = schemaAt(options.schemaPath ?? MONDAY_SCHEMA_PATH);
   const account = new MondayAccount({ now });
+  // Users as webhooks.ts names them by default: the API token's, and a person's.
+  const activityLogs = recordActivityLogs(account, { api: options.apiUserId ?? 1, hand: options.handUserId ?? 2, accountId: ACCOUNT_ID });
   const budgetLimit = options.budgetPerMinute ?? 10_000_000;
   const budgetWindowMs = options.budgetWindowMs ?? MINUTE_MS;
   const requestsPerMinute = options.requestsPerMinute ?? 5_000;
@@ -138,6 +146,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
 
   const sim: Omit<MondaySimulator, 'url' | 'close'> = {
     account,
+    activityLogs,
     token: options.token,
     faults: [],
     faultFor: undefined,
@@ -343,6 +352,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
       state: 'active',
       type: board.parentBoardId ? 'sub_items_board' : 'board',
       columns: (args: { ids?: string[]; types?: string[] }) => board.columns.filter((c) => (!args.ids || args.ids.includes(c.id)) && (!args.types || args.types.includes(c.type))).map((c) => columnView(c)),
+      activity_logs: (args: ActivityLogQuery) => activityLogs.query(board.id, args),
       groups: (args: { ids?: string[] }) => board.groups.filter((g) => !args.ids || args.ids.includes(g.id)).map((g) => ({ id: g.id, title: g.title, archived: false, deleted: false, color: '#579bfc', position: '0' })),
     };
   }
