@@ -9,6 +9,7 @@ import { mondayWebhooks, type MondayWebhooks } from '../src/sandbox/monday/webho
 import { API_USER, announce, createCustomer, inboundDone, itemOf, readCustomer, startTwoWay, until, writebacks, type TwoWay } from './support/two-way-setup.ts';
 import { testStores } from './support/stores.ts';
 import { createCommercetoolsClient } from '../src/commercetools/client.ts';
+import { valueDigest } from '../src/engine/field-state.ts';
 
 const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
 const CONTAINER = 'crm-stages';
@@ -89,6 +90,11 @@ describe.each(testStores)('write-back into a custom object on $name', (store) =>
       expect(audit.map((entry) => entry.outcome)).toEqual(['ok', 'ok']);
       expect(audit[1]!.detail).toContain('1 conflicts re-decided');
       expect(setup.writes).toBe(2);
+      // The field state keeps keyed digests, never an unkeyed digest of the value.
+      const state = await setup.runtime.store.db.selectFrom('field_state').select(['ct', 'dest']).where('resource_id', '=', id).executeTakeFirstOrThrow();
+      expect(state.ct).toMatch(/^k1\./);
+      expect(state.dest).toBe(state.ct);
+      expect([state.ct, state.dest]).not.toContain(valueDigest('Churned'));
 
       // commercetools changes the customer: record sync reads the stage from the object and sends no stage back.
       const current = await readCustomer(setup, id);

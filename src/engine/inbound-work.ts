@@ -24,7 +24,7 @@ import type { PiiKeys } from '../pii/keys.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
 import { claimInbound, fieldKeyString, finishInbound, loadFieldStates, markRecordDirty, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
 import type { Database } from '../store/schema.ts';
-import { EMPTY_FIELD_STATE, decideWriteBack, onDestinationEvent, valueDigest, type ConflictRule, type FieldState } from './field-state.ts';
+import { EMPTY_FIELD_STATE, currentDigest, decideWriteBack, onDestinationEvent, type ConflictRule, type Digester, type FieldState } from './field-state.ts';
 import { decideAfterFailure } from './retry-policy.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
@@ -63,7 +63,7 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   const maxAttempts = destination.inbound?.maxAttempts ?? engine.maxAttempts;
 
   /** One change: its decision and what to commit; throws DeliveryErrors. */
-  async function applyChange(change: InboundChange, row: InboundRow) {
+  async function applyChange(change: InboundChange, row: InboundRow, digest: Digester) {
     // The record it is about.
     let found: { recordType: string; resourceId: string } | undefined;
     for (const recordType of change.recordTypes) {
@@ -83,8 +83,8 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     }
     const rule = ruleOf(ownership);
     const fieldKey = { destination: destination.name, recordType: found.recordType, resourceId: found.resourceId, field: change.field };
-    const before: FieldState = (await loadFieldStates(db, destination.name, found.recordType, [found.resourceId])).get(fieldKeyString(fieldKey)) ?? EMPTY_FIELD_STATE;
-    const newDigest = valueDigest(change.value);
+    const stored: FieldState = (await loadFieldStates(db, destination.name, found.recordType, [found.resourceId])).get(fieldKeyString(fieldKey)) ?? EMPTY_FIELD_STATE;
+    const { state: before, digest: newDigest } = currentDigest(stored, change.value, digest);
     const event = onDestinationEvent(before, { digest: newDigest, at: change.at, byUs: change.byUs === true });
     const done = (state: FieldState, version: number | null, outcome: AuditEntry['outcome'], detail: string, effects: { snapshotValue?: unknown; dirty?: boolean } = {}) => ({
       key: found,
@@ -129,8 +129,9 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
         version = typeof resource.version === 'number' ? resource.version : 0;
         write = (value) => writer.update(typeId, found.resourceId, version, writeActions(writeBack, value, resource, typeId, change.field));
       }
-      const digests = `old ${valueDigest(ctValue)}, new ${newDigest}`;
-      const step = decideWriteBack(event.kind, state, { digest: valueDigest(ctValue), at }, { digest: newDigest, at: change.at, byUs: false }, rule);
+      const ct = currentDigest(state, ctValue, digest);
+      const digests = `old ${ct.digest}, new ${newDigest}`;
+      const step = decideWriteBack(event.kind, ct.state, { digest: ct.digest, at }, { digest: newDigest, at: change.at, byUs: false }, rule);
       // A current edit: the destination holds it (the snapshot takes it). An overtaken one: it holds something else.
       const holds = step.holds ? { snapshotValue: change.value } : {};
       if (step.decision !== 'destination') {
@@ -156,7 +157,7 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       if (row.body === null) throw new PermanentError('the stored webhook body is gone');
       const changes = definition.inbound!.changes(settings, JSON.parse(keys.sealer.open(row.body)) as unknown);
       const results: Array<Awaited<ReturnType<typeof applyChange>>> = [];
-      for (const change of changes) results.push(await applyChange(change, row));
+      for (const change of changes) results.push(await applyChange(change, row, keys.fieldDigest));
       let dirty = false;
       await db.transaction().execute(async (trx) => {
         if (!(await finishInbound(trx, row, { state: 'done' }))) return; // the lease went to another process
