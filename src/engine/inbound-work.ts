@@ -1,8 +1,9 @@
 // Inbound work (two-way sync), the engine's third kind of work beside record sync and event delivery: a stored
 // webhook of a destination (store/inbound.ts) becomes, field by field, a decision and maybe a commercetools update.
 // For each change: the record it is about (by the destination's id of it, or the commercetools id), the field's
-// ownership (commercetools-owned fields are never written back), an echo of ctbridge's own write to the
-// destination dropped, then — read commercetools, decide by the conflict rule (field-state.ts), write with the
+// ownership (commercetools-owned fields are never written back), the record's lease taken (the one record sync's
+// claim takes: the two never decide on one record's field state at once; while record sync has it, the change
+// waits without counting an attempt), an echo of ctbridge's own write to the destination dropped, then — read commercetools, decide by the conflict rule (field-state.ts), write with the
 // version read; on 409 ConcurrentModification read again, decide again, write again. The destination's value is
 // written through the inverse of the field's transforms (mapping/inverse.ts), into a custom field, a standard
 // field or a custom object (by container and a key filled from the record; the rest of its value kept). The field state, the record's
@@ -10,7 +11,7 @@
 // entry (fields, old/new as digests, rule, outcome) are committed together. A change commercetools wins marks the
 // record dirty, so record sync sends commercetools' value back to the destination. Retries back off, failures
 // that cannot succeed become dead letters (replayable), an unknown item among them with the reason.
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DestinationConfig, EngineConfig } from '../config/schema.ts';
 import { CUSTOM_OBJECT_NAME, WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
@@ -22,7 +23,7 @@ import { compileInverse } from '../mapping/inverse.ts';
 import { compilePath, readPath } from '../mapping/path.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
-import { claimInbound, fieldKeyString, finishInbound, loadFieldStates, markRecordDirty, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
+import { claimInbound, fieldKeyString, finishInbound, leaseRecord, loadFieldStates, markRecordDirty, releaseRecord, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
 import type { Database } from '../store/schema.ts';
 import { EMPTY_FIELD_STATE, currentDigest, decideWriteBack, onDestinationEvent, type ConflictRule, type Digester, type FieldState } from './field-state.ts';
 import { decideAfterFailure } from './retry-policy.ts';
@@ -56,6 +57,15 @@ export function ruleOf(ownership: FieldOwnership): ConflictRule {
 
 const describeRule = (rule: ConflictRule) => (rule.rule === 'lastWriteWins' ? `lastWriteWins (ties: ${rule.sourceOfTruth})` : `sourceOfTruth: ${rule.sourceOfTruth}`);
 
+/** The record is leased by record sync: inbound work waits for it, without counting an attempt. */
+class RecordBusyError extends RetryableError {}
+
+/** The records one inbound delivery holds the lease of, under its own owner token. */
+interface RecordLeases {
+  owner: string;
+  records: Array<{ destination: string; recordType: string; resourceId: string }>;
+}
+
 export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   const { destination, definition, db, routes, writer, pii, engine, logger } = deps;
   const now = deps.now ?? Date.now;
@@ -63,7 +73,7 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   const maxAttempts = destination.inbound?.maxAttempts ?? engine.maxAttempts;
 
   /** One change: its decision and what to commit; throws DeliveryErrors. */
-  async function applyChange(change: InboundChange, row: InboundRow, digest: Digester) {
+  async function applyChange(change: InboundChange, row: InboundRow, digest: Digester, lease: RecordLeases) {
     // The record it is about.
     let found: { recordType: string; resourceId: string } | undefined;
     for (const recordType of change.recordTypes) {
@@ -82,6 +92,12 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       return { key: found, audit: { ...base, version: null, outcome: 'skipped', detail: `${change.field} is not written back: ${ownership ? `owner ${ownership.owner}` : 'commercetools owns it'}` } as AuditEntry };
     }
     const rule = ruleOf(ownership);
+    // Decide, write and save under the record's lease: record sync decides on the same field state, and neither
+    // may save over what the other decided (the save of each is in its own finishing transaction).
+    if (!(await leaseRecord(db, { destination: destination.name, ...found }, lease.owner, now(), now() + engine.leaseMs))) {
+      throw new RecordBusyError(`record sync has the ${found.recordType} ${found.resourceId} in flight: tried again once it is done`);
+    }
+    lease.records.push({ destination: destination.name, ...found });
     const fieldKey = { destination: destination.name, recordType: found.recordType, resourceId: found.resourceId, field: change.field };
     const stored: FieldState = (await loadFieldStates(db, destination.name, found.recordType, [found.resourceId])).get(fieldKeyString(fieldKey)) ?? EMPTY_FIELD_STATE;
     const { state: before, digest: newDigest } = currentDigest(stored, change.value, digest);
@@ -153,13 +169,18 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   async function processRow(row: InboundRow): Promise<void> {
     const keys = await pii();
     const at = now();
+    const lease: RecordLeases = { owner: `${deps.owner}/inbound:${row.id}`, records: [] };
+    const release = async (trx: Transaction<Database>) => {
+      for (const key of lease.records) await releaseRecord(trx, key, lease.owner);
+    };
     try {
       if (row.body === null) throw new PermanentError('the stored webhook body is gone');
       const changes = definition.inbound!.changes(settings, JSON.parse(keys.sealer.open(row.body)) as unknown);
       const results: Array<Awaited<ReturnType<typeof applyChange>>> = [];
-      for (const change of changes) results.push(await applyChange(change, row, keys.fieldDigest));
+      for (const change of changes) results.push(await applyChange(change, row, keys.fieldDigest, lease));
       let dirty = false;
       await db.transaction().execute(async (trx) => {
+        await release(trx);
         if (!(await finishInbound(trx, row, { state: 'done' }))) return; // the lease went to another process
         for (const result of results) {
           if ('state' in result && result.state && result.fieldKey) {
@@ -181,8 +202,17 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       if (dirty) deps.onDirty();
     } catch (error) {
       const failure = toDeliveryError(error);
+      if (error instanceof RecordBusyError) {
+        // Not a failure: the record is record sync's for a moment.
+        await db.transaction().execute(async (trx) => {
+          await release(trx);
+          await finishInbound(trx, row, { state: 'pending', error: failure.message, dueAt: now() + engine.pollIntervalMs, deferred: true });
+        });
+        return;
+      }
       const decision = decideAfterFailure({ attempts: row.attempts, firstFailedAt: row.received_at, attemptLog: null }, failure, at, { ...engine, maxAttempts });
       await db.transaction().execute(async (trx) => {
+        await release(trx);
         if (decision.action === 'retry') {
           await finishInbound(trx, row, { state: 'pending', error: failure.message, dueAt: decision.dueAt });
           return;

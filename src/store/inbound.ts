@@ -48,8 +48,9 @@ export async function claimInbound(db: Kysely<Database>, destination: string, op
 }
 
 /** Finishes a claimed delivery, only while this claim still holds its lease (false: another took it over). */
-export async function finishInbound(trx: Transaction<Database>, row: InboundRow, outcome: { state: 'done' } | { state: 'dead'; error: string } | { state: 'pending'; error: string; dueAt: number }): Promise<boolean> {
-  const attempts = row.attempts + (outcome.state === 'done' ? 0 : 1);
+export async function finishInbound(trx: Transaction<Database>, row: InboundRow, outcome: { state: 'done' } | { state: 'dead'; error: string } | { state: 'pending'; error: string; dueAt: number; deferred?: boolean }): Promise<boolean> {
+  // A deferral (the record was busy) is no failed attempt.
+  const attempts = row.attempts + (outcome.state === 'done' || (outcome.state === 'pending' && outcome.deferred === true) ? 0 : 1);
   const log = outcome.state === 'done' ? row.attempt_log : JSON.stringify([...(JSON.parse(row.attempt_log ?? '[]') as unknown[]), { attempt: attempts, error: outcome.error }].slice(-20));
   const result = await trx
     .updateTable('inbound')
@@ -167,4 +168,25 @@ export async function finishInboundPoll(db: Db, row: InboundPollRow, outcome: { 
     .where('lease_owner', '=', row.lease_owner)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
+}
+
+/**
+ * Takes the record's lease for inbound work, as record sync's claim takes it (store/record-queue.ts), so the two
+ * never decide on one record's field state at once: false when another holds it (record sync sending the record).
+ */
+export async function leaseRecord(db: Db, key: Omit<FieldKey, 'field'>, owner: string, now: number, leaseUntil: number): Promise<boolean> {
+  const result = await db
+    .updateTable('records')
+    .set({ lease_owner: owner, lease_until: leaseUntil })
+    .where('destination', '=', key.destination)
+    .where('record_type', '=', key.recordType)
+    .where('resource_id', '=', key.resourceId)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now), eb('lease_owner', '=', owner)]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Gives back a record lease inbound work took (nothing when it has lapsed and another holds it now). */
+export async function releaseRecord(db: Db, key: Omit<FieldKey, 'field'>, owner: string): Promise<void> {
+  await db.updateTable('records').set({ lease_owner: null, lease_until: null }).where('destination', '=', key.destination).where('record_type', '=', key.recordType).where('resource_id', '=', key.resourceId).where('lease_owner', '=', owner).execute();
 }
