@@ -143,6 +143,23 @@ describe('write-back into a custom object in config check', () => {
   });
 });
 
+describe('polling in config check', () => {
+  const stage = { ownership: { stage: { owner: 'destination', writeBack: { customField: 'stage', type: 't1' } } } };
+
+  it('accepts poll as a duration or milliseconds, with or without webhook auth', () => {
+    const parsed = configSchema.parse(crm(stage, { inbound: { poll: '2m' } }));
+    expect(parsed.destinations[0]!.inbound).toEqual({ poll: 120_000, maxAttempts: 8 });
+    expect(configSchema.parse(crm(stage, { inbound: { poll: 30_000, auth: { type: 'monday', signingSecret: 'monday-signing-secret-0123' } } })).destinations[0]!.inbound?.poll).toBe(30_000);
+  });
+
+  it('refuses a bad duration, inbound with neither auth nor poll, and poll for a connector that cannot list its changes', () => {
+    expect(problems(crm(stage, { inbound: { poll: 'soon' } }))).toEqual(['destinations.0.inbound.poll: a duration like 30s, 2m or 1h']);
+    expect(problems(crm(stage, { inbound: {} }))).toEqual(['destinations.0.inbound: inbound needs auth (the destination pushes webhooks) or poll (ctbridge lists its changes)']);
+    const http = { ...base, destinations: [{ name: 'loyalty', type: 'http', url: 'http://127.0.0.1:1/', inbound: { poll: '1m' }, records: { member: { source: 'customer', fields: { tier: 'custom.fields.tier' }, ownership: { tier: { owner: 'destination', writeBack: { customField: 'tier', type: 't1' } } } } } }] };
+    expect(problems(http)).toEqual(['destinations.0.inbound.poll: ctbridge cannot list the changes of a http destination: it must push them (inbound.auth)']);
+  });
+});
+
 describe('inverses of transforms', () => {
   it('undoes country, money as object and a one-to-one map; refuses a map that is not one-to-one', () => {
     expect(compileInverse({ path: 'addresses[0].country', pipe: [{ country: { as: 'name' } }] })('Germany')).toBe('DE');
