@@ -133,6 +133,7 @@ export function createEngine(deps: EngineDeps): Engine {
   }) as WorkLoop<never>;
   // Inbound work (two-way sync): the destination's stored webhooks, written back to commercetools.
   const inbound = new Map<string, WorkLoop<never>>();
+  const pollers: Array<WorkLoop<never>> = [];
   for (const destination of config.destinations) {
     const definition = findDestinationDefinition(destination.type);
     if (!destination.inbound || !definition?.inbound || !deps.writer) continue;
@@ -142,10 +143,10 @@ export function createEngine(deps: EngineDeps): Engine {
     const connector = connectors[config.destinations.indexOf(destination)];
     if (destination.inbound.poll !== undefined && connector?.pollInbound) {
       const poll = { destination: destination.name, connector, db: store.db, intervalMs: destination.inbound.poll, leaseMs: config.engine.leaseMs, owner, sealer: async () => (await pii()).sealer, logger: log.child({ work: 'inbound-poll' }), onStored: () => inbound.get(destination.name)?.notify() };
-      inbound.set(`${destination.name}\u0000poll`, createInboundPoller(poll) as WorkLoop<never>);
+      pollers.push(createInboundPoller(poll) as WorkLoop<never>);
     }
   }
-  const allLoops = () => [...[...loops.values()].flatMap((pair) => [pair.records, pair.events]), ...inbound.values(), erasures];
+  const allLoops = () => [...[...loops.values()].flatMap((pair) => [pair.records, pair.events]), ...inbound.values(), ...pollers, erasures];
   const notify = (destinations?: Iterable<string>) => {
     for (const name of destinations ?? loops.keys()) {
       loops.get(name)?.records.notify();

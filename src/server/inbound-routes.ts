@@ -42,8 +42,7 @@ export function inboundRoutes(app: FastifyInstance, deps: InboundRouteDeps): voi
     // is stored or disclosed (webhooks registered with a personal token carry no JWT, not even here).
     const challenge = definition.inbound.challenge?.(body);
     if (challenge !== undefined) return reply.code(200).send(challenge);
-    const inboundAuth = destination.inbound.auth;
-    const auth = checkInboundAuth(inboundAuth, { headers: request.headers, rawBody: raw }, deps.now());
+    const auth = checkInboundAuth(destination.inbound.auth, { headers: request.headers, rawBody: raw }, deps.now());
     if (!auth.ok) {
       request.log.warn({ destination: destination.name, reason: auth.reason }, 'inbound webhook refused');
       return sendProblem(reply.header('www-authenticate', 'Signature'), 401, 'unauthorized', `the webhook is not authenticated: ${auth.reason}`);

@@ -15,7 +15,6 @@
 // /work/shared/reference/monday.md summarises them. monday does not publish the complexity of each field: the
 // simulator charges every mutation MUTATION_COST plus its selection, and a list its children times its limit —
 // the same order of magnitude the API's `complexity { query }` reports for such operations.
-import { recordActivityLogs, type ActivityLogQuery, type ActivityLogs } from './activity-logs.ts';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -37,6 +36,7 @@ import {
   type ValueNode,
 } from 'graphql';
 import { readBody } from '../http-body.ts';
+import { recordActivityLogs, type ActivityLogQuery, type ActivityLogs } from './activity-logs.ts';
 import { MondayAccount, MondayApiError, type SimBoard, type SimColumn, type SimItem } from './account.ts';
 import { listenLocally } from '../local-server.ts';
 
