@@ -87,7 +87,7 @@ describe('ownership in config check', () => {
     ).toEqual([
       'destinations.0.records.customer.ownership.stage.writeBack.standard: "email" of a customer is not writable by ctbridge (writable: customerGroup, firstName, lastName, companyName, locale, externalId)',
       'destinations.0.records.customer.ownership.tier.conflict: a shared field needs a conflict rule: { sourceOfTruth: commercetools|destination } or lastWriteWins',
-      'destinations.0.records.customer.ownership.tier.writeBack: a shared field flows back: name where it lands in commercetools (writeBack: { customField, type } or { standard })',
+      'destinations.0.records.customer.ownership.tier.writeBack: a shared field flows back: name where it lands in commercetools (writeBack: { customField, type }, { standard } or { customObject })',
     ]);
     const product = { ...base, destinations: [{ name: 'sink', type: 'http', url: 'http://127.0.0.1:1/', inbound: { auth: { type: 'hmac', secret: 'hmac-secret-0123456789' } }, records: { product: { fields: { tag: 'key' }, ownership: { tag: { owner: 'destination', writeBack: { customField: 'tag', type: 'tt' } } } } } }] };
     expect(problems(product)).toEqual(['destinations.0.records.product.ownership.tag.writeBack.customField: product custom fields are not written back (customers\' and orders\' are)']);
@@ -114,6 +114,49 @@ describe('ownership in config check', () => {
     ]);
     const oneWay = configSchema.parse({ ...base, destinations: [{ name: 'sink', type: 'http', url: 'http://127.0.0.1:1/', records: { customer: { fields: { email: 'email' } } } }] });
     expect(scopeWarnings(['manage_customers:demo'], oneWay.destinations)).toEqual(['commercetools.scopes: manage_customers is not used (no write-back to customers is configured); drop it']);
+  });
+});
+
+describe('write-back into a custom object in config check', () => {
+  const target = (customObject: Record<string, unknown>) => ({ owner: 'destination', writeBack: { customObject } });
+
+  it('accepts a container, a key template of the record and a value path, and asks for manage_key_value_documents', () => {
+    const config = crm({ fields: { stage: 'customObjects.crm-stages.id.obj.value.deal.stage' }, ownership: { stage: target({ container: 'crm-stages', key: '{{id}}', path: 'deal.stage' }) } });
+    expect(problems(config)).toEqual([]);
+    const parsed = configSchema.parse(config);
+    expect(scopeWarnings(['view_customers:demo', 'manage_key_value_documents:demo'], parsed.destinations)).toEqual([]);
+    expect(scopeWarnings(['view_customers:demo', 'manage_customers:demo'], parsed.destinations)).toEqual([
+      'commercetools.scopes: manage_customers is not used (no write-back to customers is configured); drop it',
+      'commercetools.scopes: write-back needs manage_key_value_documents, which the scopes lack',
+    ]);
+  });
+
+  it('refuses a key without a placeholder, a bad container or path, and a field read from another object, naming where', () => {
+    expect(problems(crm({ ownership: { stage: target({ container: 'crm stages', key: '{{id}}', path: 'stage' }) } })).join('\n')).toContain('a custom object container: letters, digits, - _ ~ or .');
+    expect(problems(crm({ ownership: { stage: target({ container: 'crm', key: '{{id}}', path: 'deal..stage' }) } })).join('\n')).toContain('a dotted path into the object\'s value');
+    expect(problems(crm({ ownership: { stage: target({ container: 'crm', key: 'fixed', path: 'stage' }) } }))).toEqual([
+      'destinations.0.records.customer.ownership.stage.writeBack.customObject.key: a template needs at least one {{path}} (for fixed text, use value)',
+    ]);
+    expect(problems(crm({ fields: { stage: 'customObjects.other.id.obj.value.stage' }, ownership: { stage: target({ container: 'crm', key: '{{id}}', path: 'stage' }) } }))).toEqual([
+      'destinations.0.records.customer.ownership.stage.writeBack.customObject: the field reads customObjects.other.id.obj.value.stage, but is written to crm at value.stage: read it from customObjects.crm.<key field>.obj.value.stage',
+    ]);
+  });
+});
+
+describe('polling in config check', () => {
+  const stage = { ownership: { stage: { owner: 'destination', writeBack: { customField: 'stage', type: 't1' } } } };
+
+  it('accepts poll as a duration or milliseconds, with or without webhook auth', () => {
+    const parsed = configSchema.parse(crm(stage, { inbound: { poll: '2m' } }));
+    expect(parsed.destinations[0]!.inbound).toEqual({ poll: 120_000, maxAttempts: 8 });
+    expect(configSchema.parse(crm(stage, { inbound: { poll: 30_000, auth: { type: 'monday', signingSecret: 'monday-signing-secret-0123' } } })).destinations[0]!.inbound?.poll).toBe(30_000);
+  });
+
+  it('refuses a bad duration, inbound with neither auth nor poll, and poll for a connector that cannot list its changes', () => {
+    expect(problems(crm(stage, { inbound: { poll: 'soon' } }))).toEqual(['destinations.0.inbound.poll: a duration like 30s, 2m or 1h']);
+    expect(problems(crm(stage, { inbound: {} }))).toEqual(['destinations.0.inbound: inbound needs auth (the destination pushes webhooks) or poll (ctbridge lists its changes)']);
+    const http = { ...base, destinations: [{ name: 'loyalty', type: 'http', url: 'http://127.0.0.1:1/', inbound: { poll: '1m' }, records: { member: { source: 'customer', fields: { tier: 'custom.fields.tier' }, ownership: { tier: { owner: 'destination', writeBack: { customField: 'tier', type: 't1' } } } } } }] };
+    expect(problems(http)).toEqual(['destinations.0.inbound.poll: ctbridge cannot list the changes of a http destination: it must push them (inbound.auth)']);
   });
 });
 

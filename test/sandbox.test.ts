@@ -1,6 +1,7 @@
 // `ctbridge sandbox` end to end, as `npm start` runs it: a child process with a short duration in a temporary
 // directory. It must exit 0, show its live feed, end with every customer and order at the sink matching
-// commercetools, and leave a config file that the operator commands can use.
+// commercetools, bring the stages edited in the monday simulator back to commercetools (two-way sync), and leave a
+// config file that the operator commands can use.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,13 @@ describe('ctbridge sandbox', () => {
     expect(customersMatching).toBe(customers);
     expect(ordersMatching).toBe(orders);
     expect(result.stdout).not.toContain('differs:');
+
+    // Two-way: stages a salesperson set in the monday simulator came back by webhook to commercetools.
+    expect(result.stdout).toMatch(/two-way: a salesperson set customer \S+'s Stage to \w+ in monday → webhook → http:\/\/127\.0\.0\.1:\d+\/v1\/inbound\/monday/);
+    const twoWay = /two-way: (\d+)\/(\d+) stages set in monday by hand reached commercetools \(mondayStage\)/.exec(result.stdout);
+    expect(twoWay, result.stdout.slice(-2000)).not.toBeNull();
+    expect(Number(twoWay![2])).toBeGreaterThan(0);
+    expect(twoWay![1]).toBe(twoWay![2]);
   });
 
   it('leaves a config that `ctbridge status` and `ctbridge dlq list` can use', async () => {

@@ -10,11 +10,14 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FieldOwnership } from '../src/config/ownership.ts';
-import { EMPTY_FIELD_STATE, decideWriteBack, observeCommercetools, onDestinationEvent, sentToDestination, valueDigest, type ConflictRule, type FieldState } from '../src/engine/field-state.ts';
+import { EMPTY_FIELD_STATE, decideWriteBack, keyedDigester, observeCommercetools, onDestinationEvent, sentToDestination, type ConflictRule, type FieldState } from '../src/engine/field-state.ts';
 import { applyOwnership } from '../src/engine/ownership.ts';
 import { loadFieldStates, saveFieldState } from '../src/store/inbound.ts';
 import { openStore, type Store } from '../src/store/store.ts';
 import { testStores } from './support/stores.ts';
+
+/** The field states' digests, keyed as the engine keys them. */
+const valueDigest = keyedDigester(Buffer.alloc(32, 7));
 
 type Command = { kind: 'ct-edit' } | { kind: 'monday-edit'; value: string } | { kind: 'sync' } | { kind: 'deliver'; pick: number; duplicate: boolean };
 
@@ -54,7 +57,7 @@ async function run(store: Store, rule: ConflictRule, commands: Command[], key: t
   const sync = async () => {
     syncPending = false;
     const next = { tier: ct.value };
-    const applied = applyOwnership({ ownership, previous: { tier: snapshot }, next, record: next, changed: ct.value === snapshot ? [] : ['tier'], states: new Map([['tier', await load()]]), ctAt: ct.at });
+    const applied = applyOwnership({ ownership, previous: { tier: snapshot }, next, record: next, changed: ct.value === snapshot ? [] : ['tier'], states: new Map([['tier', await load()]]), ctAt: ct.at, digest: valueDigest });
     if (applied.changed.includes('tier')) {
       // Sent: monday holds it, and tells of the change with ctbridge as its author (when it is one).
       clock += 1;

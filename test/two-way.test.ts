@@ -114,6 +114,7 @@ async function setUp(options: { hold?: boolean; mondayClockAheadMs?: number; wra
     listen: true,
     wrapWriter: (writer) => {
       const counted: CommercetoolsWriter = {
+        ...writer,
         read: (typeId, id) => writer.read(typeId, id),
         update: async (typeId, id, version, actions) => {
           const updated = await writer.update(typeId, id, version, actions);
@@ -283,6 +284,7 @@ describe.each(testStores)('two-way sync on $name', (store) => {
     let raced = false;
     s = await setUp({
       wrapWriter: (writer, ct) => ({
+        ...writer,
         read: (typeId, id) => writer.read(typeId, id),
         update: async (typeId, id, version, actions) => {
           if (!raced) {

@@ -1,7 +1,8 @@
 // Writes to commercetools for two-way sync, through the official SDK on the engine's authenticated client: read a
 // customer or order, and apply update actions at the version read (optimistic concurrency). A 409
 // ConcurrentModification comes out as ConcurrentModificationError, for the caller to read again and decide again;
-// every other failure as one of the kit's error classes. Also the custom Types `ctbridge setup` checks and creates.
+// every other failure as one of the kit's error classes. Custom objects are written whole (create or replace by
+// container and key, at the version read). Also the custom Types `ctbridge setup` checks and creates.
 import type { FieldDefinition, TypeDraft, TypeUpdateAction } from '@commercetools/platform-sdk';
 import { RetryableError } from '../destinations/kit/errors.ts';
 import { toDeliveryErrorFromCommercetools, type CommercetoolsClient } from './client.ts';
@@ -20,6 +21,18 @@ export interface CommercetoolsWriter {
   read(typeId: WritableType, id: string): Promise<Record<string, unknown> | undefined>;
   /** Applies the actions at `version`; the updated resource. */
   update(typeId: WritableType, id: string, version: number, actions: ReadonlyArray<Record<string, unknown>>): Promise<Record<string, unknown>>;
+  /** The custom object at container and key as it is now; undefined when there is none. */
+  readCustomObject(address: CustomObjectAddress): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Creates the custom object (`version` undefined) or replaces its value at `version`; the object written. A
+   * version that is no longer current is a ConcurrentModificationError, as for update.
+   */
+  writeCustomObject(address: CustomObjectAddress, value: unknown, version: number | undefined): Promise<Record<string, unknown>>;
+}
+
+export interface CustomObjectAddress {
+  container: string;
+  key: string;
 }
 
 const statusOf = (error: unknown): number | undefined => {
@@ -49,6 +62,24 @@ export function commercetoolsWriter(client: CommercetoolsClient): CommercetoolsW
       } catch (error) {
         if (statusOf(error) === 409) throw new ConcurrentModificationError(`commercetools: ${typeId} ${id} changed since version ${version} (409 ConcurrentModification)`);
         throw toDeliveryErrorFromCommercetools(error, `updating ${typeId} ${id}`);
+      }
+    },
+    async readCustomObject({ container, key }) {
+      try {
+        return (await client.api.customObjects().withContainerAndKey({ container, key }).get().execute()).body as unknown as Record<string, unknown>;
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw toDeliveryErrorFromCommercetools(error, `reading the custom object ${container}/${key} to write it back`);
+      }
+    },
+    async writeCustomObject({ container, key }, value, version) {
+      // POST /custom-objects creates or replaces by container and key; with a version, only that version is
+      // replaced (409 ConcurrentModification otherwise), and concurrent writes may be refused with 409 even without.
+      try {
+        return (await client.api.customObjects().post({ body: { container, key, value, ...(version !== undefined && { version }) } }).execute()).body as unknown as Record<string, unknown>;
+      } catch (error) {
+        if (statusOf(error) === 409) throw new ConcurrentModificationError(`commercetools: the custom object ${container}/${key} changed${version === undefined ? ' while it was created' : ` since version ${version}`} (409 ConcurrentModification)`);
+        throw toDeliveryErrorFromCommercetools(error, `writing the custom object ${container}/${key}`);
       }
     },
   };

@@ -4,10 +4,12 @@
 // least-privilege warnings (scopes the configuration does not use) live here too.
 import { z } from 'zod';
 import { compileInverse } from '../mapping/inverse.ts';
-import type { FieldSpec } from '../mapping/field.ts';
+import { compileField, type FieldSpec } from '../mapping/field.ts';
 import type { ConflictRule } from '../engine/field-state.ts';
 
 const side = z.enum(['commercetools', 'destination']);
+/** A custom object's container or key (commercetools' CustomObjectDraft). */
+export const CUSTOM_OBJECT_NAME = /^[-_~.a-zA-Z0-9]+$/;
 
 /** Where a written-back field lands in commercetools. */
 export const writeBackSchema = z.union([
@@ -17,6 +19,16 @@ export const writeBackSchema = z.union([
     fieldType: z.enum(['String', 'Number', 'Boolean']).default('String').describe('the field\'s type in that Type'),
   }),
   z.strictObject({ standard: z.string().min(1).describe('a field commercetools lets an update action set, e.g. customerGroup (by key)') }),
+  z.strictObject({
+    customObject: z
+      .strictObject({
+        // commercetools' CustomObjectDraft: container and key match ^[-_~.a-zA-Z0-9]+$ (spec/commercetools).
+        container: z.string().regex(CUSTOM_OBJECT_NAME, 'a custom object container: letters, digits, - _ ~ or .').max(256),
+        key: z.string().min(1).describe('a template of the record\'s resource giving the object\'s key, e.g. "{{id}}" (the customer id)'),
+        path: z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, 'a dotted path into the object\'s value, e.g. stage or monday.stage').describe('where in the object\'s value the field lands'),
+      })
+      .describe('a custom object, created or updated (its other values kept)'),
+  }),
 ]);
 export type WriteBack = z.infer<typeof writeBackSchema>;
 
@@ -58,13 +70,21 @@ export const inboundAuthSchema = z.discriminatedUnion('type', [
 ]);
 export type InboundAuth = z.infer<typeof inboundAuthSchema>;
 
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
+/** How often to poll: "30s", "2m", "1h", or milliseconds. */
+const pollSchema = z
+  .union([z.number().int().min(100), z.string().regex(/^\d+(s|m|h)$/, 'a duration like 30s, 2m or 1h')])
+  .transform((value) => (typeof value === 'number' ? value : Number(value.slice(0, -1)) * UNIT_MS[value.slice(-1) as keyof typeof UNIT_MS]))
+  .refine((ms) => ms >= 100, 'poll at most every 100 ms');
+
 export const inboundSchema = z
   .strictObject({
-    auth: inboundAuthSchema,
+    auth: inboundAuthSchema.optional().describe('how the destination\'s webhooks authenticate (without it, webhooks are refused)'),
+    poll: pollSchema.optional().describe('for a destination that cannot push: how often its changes are listed (e.g. 2m), where its API can list them'),
     maxAttempts: z.number().int().min(1).default(8).describe('a change that keeps failing becomes a dead letter after this many attempts'),
   })
   .optional()
-  .describe('the destination\'s webhooks, at POST /v1/inbound/<name>, for the fields it owns or shares');
+  .describe('how the destination\'s changes reach ctbridge, for the fields it owns or shares: its webhooks at POST /v1/inbound/<name>, or polling');
 export type InboundConfig = NonNullable<z.infer<typeof inboundSchema>>;
 
 /** Standard fields an update action can set from one value, per resource type. */
@@ -98,7 +118,7 @@ export function ownershipProblems(destination: Record<string, unknown>): Problem
       }
       if (raw.owner === 'shared' && raw.conflict === undefined) problems.push({ path: [...at, 'conflict'], message: 'a shared field needs a conflict rule: { sourceOfTruth: commercetools|destination } or lastWriteWins' });
       if (raw.owner !== 'shared' && raw.conflict !== undefined) problems.push({ path: [...at, 'conflict'], message: 'only a shared field has a conflict rule' });
-      if (raw.owner === 'shared' && raw.writeBack === undefined) problems.push({ path: [...at, 'writeBack'], message: 'a shared field flows back: name where it lands in commercetools (writeBack: { customField, type } or { standard })' });
+      if (raw.owner === 'shared' && raw.writeBack === undefined) problems.push({ path: [...at, 'writeBack'], message: 'a shared field flows back: name where it lands in commercetools (writeBack: { customField, type }, { standard } or { customObject })' });
       if (raw.owner === 'commercetools' && raw.writeBack !== undefined) problems.push({ path: [...at, 'writeBack'], message: 'a commercetools-owned field is never written back' });
       if (!isPlainObject(raw.writeBack)) continue;
       writesBack = true;
@@ -109,6 +129,7 @@ export function ownershipProblems(destination: Record<string, unknown>): Problem
       if (typeof writeBack.standard === 'string' && !Object.hasOwn(WRITABLE_STANDARD[source] ?? {}, writeBack.standard)) {
         problems.push({ path: [...at, 'writeBack', 'standard'], message: `"${writeBack.standard}" of a ${source} is not writable by ctbridge (writable: ${Object.keys(WRITABLE_STANDARD[source] ?? {}).join(', ') || 'none'})` });
       }
+      if (isPlainObject(writeBack.customObject)) problems.push(...customObjectProblems(writeBack.customObject, source, fields[field], at));
       try {
         compileInverse(fields[field] as FieldSpec);
       } catch (error) {
@@ -116,8 +137,35 @@ export function ownershipProblems(destination: Record<string, unknown>): Problem
       }
     }
   }
+  if (isPlainObject(destination.inbound) && destination.inbound.auth === undefined && destination.inbound.poll === undefined) problems.push({ path: ['inbound'], message: 'inbound needs auth (the destination pushes webhooks) or poll (ctbridge lists its changes)' });
   if (isPlainObject(destination.inbound) && !writesBack) problems.push({ path: ['inbound'], message: 'inbound webhooks need a field written back: give one a writeBack in ownership' });
-  if (writesBack && !isPlainObject(destination.inbound)) problems.push({ path: ['inbound'], message: 'fields are written back: configure inbound (auth) so the destination\'s changes can reach ctbridge' });
+  if (writesBack && !isPlainObject(destination.inbound)) problems.push({ path: ['inbound'], message: 'fields are written back: configure inbound (auth or poll) so the destination\'s changes can reach ctbridge' });
+  return problems;
+}
+
+/**
+ * A custom object target that cannot work: a key template that does not compile, a record whose resource the
+ * engine cannot read for the key, or a field mapped from another custom object than the one written (record sync
+ * would then compare what the destination holds with another value, and send it back for ever).
+ */
+function customObjectProblems(target: Record<string, unknown>, source: string, spec: unknown, at: Array<string | number>): Problem[] {
+  const problems: Problem[] = [];
+  const where = [...at, 'writeBack', 'customObject'];
+  if (!CUSTOM_FIELD_TYPES.has(source)) problems.push({ path: where, message: `the key of a custom object comes from the record's ${source}, which ctbridge does not read for write-back (customers and orders)` });
+  if (typeof target.key === 'string') {
+    try {
+      compileField({ template: target.key });
+    } catch (error) {
+      problems.push({ path: [...where, 'key'], message: (error as Error).message });
+    }
+  }
+  const path = typeof spec === 'string' ? spec : isPlainObject(spec) && typeof spec.path === 'string' ? spec.path : undefined;
+  if (path?.startsWith('customObjects.') && typeof target.container === 'string' && typeof target.path === 'string') {
+    const [, container, , ...rest] = path.split('.');
+    if (container !== target.container || rest.join('.') !== `obj.value.${target.path}`) {
+      problems.push({ path: where, message: `the field reads ${path}, but is written to ${target.container} at value.${target.path}: read it from customObjects.${target.container}.<key field>.obj.value.${target.path}` });
+    }
+  }
   return problems;
 }
 
@@ -128,13 +176,16 @@ export function writeBackTypes(destinations: readonly Record<string, unknown>[])
     const records = isPlainObject(destination.records) ? destination.records : {};
     for (const [name, mapping] of Object.entries(records)) {
       if (!isPlainObject(mapping) || !isPlainObject(mapping.ownership)) continue;
-      if (Object.values(mapping.ownership).some((o) => isPlainObject(o) && o.writeBack !== undefined)) types.add(typeof mapping.source === 'string' ? mapping.source : name);
+      for (const owned of Object.values(mapping.ownership)) {
+        if (!isPlainObject(owned) || owned.writeBack === undefined) continue;
+        types.add(isPlainObject(owned.writeBack) && 'customObject' in owned.writeBack ? 'key-value-document' : typeof mapping.source === 'string' ? mapping.source : name);
+      }
     }
   }
   return types;
 }
 
-const MANAGE_SCOPE: Record<string, string> = { customer: 'manage_customers', order: 'manage_orders' };
+const MANAGE_SCOPE: Record<string, string> = { customer: 'manage_customers', order: 'manage_orders', 'key-value-document': 'manage_key_value_documents' };
 
 /**
  * Least privilege: a write scope the configuration never uses, a project-wide scope, or a write-back without

@@ -433,6 +433,7 @@ export const configSchema = z
         const inbound = typeof destination.type === 'string' ? findDestinationDefinition(destination.type)?.inbound : undefined;
         if (typeof auth === 'string' && !inbound) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'inbound'], message: `a ${String(destination.type)} destination sends no webhooks ctbridge reads` });
         else if (typeof auth === 'string' && inbound && !inbound.auth.includes(auth as never)) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'inbound', 'auth', 'type'], message: `a ${String(destination.type)} destination authenticates its webhooks with ${inbound.auth.join(' or ')}` });
+        if (isPlainObject(destination.inbound) && destination.inbound.poll !== undefined && !inbound?.polls) ctx.addIssue({ code: 'custom', path: ['destinations', index, 'inbound', 'poll'], message: `ctbridge cannot list the changes of a ${String(destination.type)} destination: it must push them (inbound.auth)` });
       });
       // A policy that hashes or tokenizes needs its key.
       const hashKey = isPlainObject(config.pii) ? config.pii.hashKey : undefined;

@@ -122,7 +122,19 @@ export interface Connector {
   readRecords?(items: RecordReadItem[]): Promise<RecordReadOutcome[]>;
   /** Merges guests' profiles into registered customers' (Intercom: lead into user); without it they are linked only. */
   mergePeople?(items: PersonMergeItem[]): Promise<ItemOutcome[]>;
+  /** Lists the destination's changes since `cursor` (two-way sync by polling, `inbound.poll`); see InboundPage. */
+  pollInbound?(cursor: string | undefined, now: number): Promise<InboundPage>;
   close?(): Promise<void>;
+}
+
+/**
+ * What a poll of a destination found: changes as bodies its `inbound.changes` reads, each under an id of its own
+ * (stored once, like a webhook delivery: a change listed by two polls is worked once), and where the next poll
+ * starts (kept only once the bodies are stored).
+ */
+export interface InboundPage {
+  deliveries: Array<{ dedupeKey: string; body: unknown }>;
+  cursor: string;
 }
 
 export interface ConnectorDeps {
@@ -233,6 +245,8 @@ export interface InboundDefinition<Settings> {
   dedupeKey?(body: unknown): string | undefined;
   /** The changes a stored body says; throws PermanentError when it cannot be read (a dead letter says why). */
   changes(settings: Settings, body: unknown): InboundChange[];
+  /** The connector can list changes (Connector.pollInbound), for `inbound.poll`. */
+  polls?: boolean;
 }
 
 /** The field names each record and event mapping of a destination sends (its own and its when: blocks'). */

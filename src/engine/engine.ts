@@ -32,6 +32,7 @@ import { recordLateFailures } from './late-failures.ts';
 import { connectorState } from '../store/connector-state.ts';
 import { createPayloadRecorder } from '../observability/payload-log.ts';
 import type { CommercetoolsWriter } from '../commercetools/writeback.ts';
+import { createInboundPoller } from './inbound-poll.ts';
 import { createInboundWork } from './inbound-work.ts';
 
 const YIELD_TO_INGEST_MAX_MS = 50;
@@ -133,13 +134,20 @@ export function createEngine(deps: EngineDeps): Engine {
   }) as WorkLoop<never>;
   // Inbound work (two-way sync): the destination's stored webhooks, written back to commercetools.
   const inbound = new Map<string, WorkLoop<never>>();
+  const pollers: Array<WorkLoop<never>> = [];
   for (const destination of config.destinations) {
     const definition = findDestinationDefinition(destination.type);
     if (!destination.inbound || !definition?.inbound || !deps.writer) continue;
     const log = logger.child({ destination: destination.name, work: 'inbound' });
     inbound.set(destination.name, createInboundWork({ destination, definition, db: store.db, routes, writer: deps.writer, pii, engine: config.engine, logger: log, owner, onDirty: () => loops.get(destination.name)?.records.notify() }) as WorkLoop<never>);
+    // A destination that cannot push is polled for its changes, which become the same inbound work.
+    const connector = connectors[config.destinations.indexOf(destination)];
+    if (destination.inbound.poll !== undefined && connector?.pollInbound) {
+      const poll = { destination: destination.name, connector, db: store.db, intervalMs: destination.inbound.poll, leaseMs: config.engine.leaseMs, owner, sealer: async () => (await pii()).sealer, logger: log.child({ work: 'inbound-poll' }), onStored: () => inbound.get(destination.name)?.notify() };
+      pollers.push(createInboundPoller(poll) as WorkLoop<never>);
+    }
   }
-  const allLoops = () => [...[...loops.values()].flatMap((pair) => [pair.records, pair.events]), ...inbound.values(), erasures];
+  const allLoops = () => [...[...loops.values()].flatMap((pair) => [pair.records, pair.events]), ...inbound.values(), ...pollers, erasures];
   const notify = (destinations?: Iterable<string>) => {
     for (const name of destinations ?? loops.keys()) {
       loops.get(name)?.records.notify();

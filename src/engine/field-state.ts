@@ -1,5 +1,5 @@
 // What ctbridge knows of one field both sides may write (a `shared` field, or a destination-owned one written
-// back): the value each side last held as ctbridge saw it (as a digest, never the value), when that side changed
+// back): the value each side last held as ctbridge saw it (as a keyed digest, never the value), when that side changed
 // it, and when the two last agreed. Record sync (commercetools → destination) and inbound work (destination →
 // commercetools) observe values into it and ask it who wins; both go through these pure functions, so the two
 // directions decide alike whatever order their work runs in (test/two-way-property.test.ts).
@@ -11,7 +11,7 @@
 // event of ctbridge's own write to the destination (the connector knows its API user) is never an edit: it only
 // says what the destination holds, and if that is not what must win, commercetools' value is sent again. A real
 // edit the destination overwrote with a later write of ctbridge's still competes by the rule against commercetools.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 
 export type Side = 'commercetools' | 'destination';
@@ -40,9 +40,36 @@ export interface FieldState {
 
 export const EMPTY_FIELD_STATE: FieldState = { ct: null, ctAt: 0, dest: null, destAt: 0, destSeenAt: 0, destSeenByUs: false, agreedAt: 0 };
 
-/** A digest of a mapped value: equal values give equal digests, and the value cannot be read back from it. */
+/**
+ * The unkeyed digest field states were written with before their digests were keyed: equal values give equal
+ * digests, but a guess at a personal value (an e-mail, a phone number) can be tested against it. Only read now, to
+ * recognise old rows (currentDigest).
+ */
 export function valueDigest(value: unknown): string {
   return createHash('sha256').update(canonical(value ?? null)).digest('base64url').slice(0, 32);
+}
+
+/** Digests a mapped value for the field state. */
+export type Digester = (value: unknown) => string;
+
+/** Marks a keyed digest; a digest without it is an unkeyed one of an older row. */
+const KEYED = 'k1.';
+
+/** HMAC-SHA256 under a key of the store's key ring (pii/keys.ts): without the key, no guess can be tested. */
+export function keyedDigester(key: Buffer): Digester {
+  return (value) => `${KEYED}${createHmac('sha256', key).update(canonical(value ?? null)).digest('base64url').slice(0, 32)}`;
+}
+
+/**
+ * The keyed digest of `value`, and the state with an unkeyed digest of that same value (a row written before the
+ * digests were keyed) replaced by it, so old rows compare as they did and are keyed once they are saved again.
+ */
+export function currentDigest(state: FieldState, value: unknown, digest: Digester): { state: FieldState; digest: string } {
+  const keyed = digest(value);
+  const legacy = (held: string | null) => held !== null && !held.startsWith(KEYED);
+  if (!legacy(state.ct) && !legacy(state.dest)) return { state, digest: keyed };
+  const old = valueDigest(value);
+  return { state: { ...state, ...(state.ct === old && { ct: keyed }), ...(state.dest === old && { dest: keyed }) }, digest: keyed };
 }
 
 function canonical(value: unknown): string {

@@ -1,27 +1,31 @@
 // Inbound work (two-way sync), the engine's third kind of work beside record sync and event delivery: a stored
 // webhook of a destination (store/inbound.ts) becomes, field by field, a decision and maybe a commercetools update.
 // For each change: the record it is about (by the destination's id of it, or the commercetools id), the field's
-// ownership (commercetools-owned fields are never written back), an echo of ctbridge's own write to the
-// destination dropped, then — read commercetools, decide by the conflict rule (field-state.ts), write with the
+// ownership (commercetools-owned fields are never written back), the record's lease taken (the one record sync's
+// claim takes: the two never decide on one record's field state at once; while record sync has it, the change
+// waits without counting an attempt), an echo of ctbridge's own write to the destination dropped, then — read commercetools, decide by the conflict rule (field-state.ts), write with the
 // version read; on 409 ConcurrentModification read again, decide again, write again. The destination's value is
-// written through the inverse of the field's transforms (mapping/inverse.ts). The field state, the record's
+// written through the inverse of the field's transforms (mapping/inverse.ts), into a custom field, a standard
+// field or a custom object (by container and a key filled from the record; the rest of its value kept). The field state, the record's
 // snapshot (what the destination holds: so the Subscription's echo of this write sends nothing back) and the audit
 // entry (fields, old/new as digests, rule, outcome) are committed together. A change commercetools wins marks the
 // record dirty, so record sync sends commercetools' value back to the destination. Retries back off, failures
 // that cannot succeed become dead letters (replayable), an unknown item among them with the reason.
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DestinationConfig, EngineConfig } from '../config/schema.ts';
-import { WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
+import { CUSTOM_OBJECT_NAME, WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
 import { ConcurrentModificationError, type CommercetoolsWriter, type WritableType } from '../commercetools/writeback.ts';
 import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
 import type { DestinationDefinition, InboundChange } from '../destinations/types.ts';
+import { compileField, recordContext, type FieldSpec } from '../mapping/field.ts';
 import { compileInverse } from '../mapping/inverse.ts';
+import { compilePath, readPath } from '../mapping/path.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
-import { claimInbound, fieldKeyString, finishInbound, loadFieldStates, markRecordDirty, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
+import { claimInbound, fieldKeyString, finishInbound, leaseRecord, loadFieldStates, markRecordDirty, releaseRecord, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
 import type { Database } from '../store/schema.ts';
-import { EMPTY_FIELD_STATE, decideWriteBack, onDestinationEvent, valueDigest, type ConflictRule, type FieldState } from './field-state.ts';
+import { EMPTY_FIELD_STATE, currentDigest, decideWriteBack, onDestinationEvent, type ConflictRule, type Digester, type FieldState } from './field-state.ts';
 import { decideAfterFailure } from './retry-policy.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
@@ -53,6 +57,15 @@ export function ruleOf(ownership: FieldOwnership): ConflictRule {
 
 const describeRule = (rule: ConflictRule) => (rule.rule === 'lastWriteWins' ? `lastWriteWins (ties: ${rule.sourceOfTruth})` : `sourceOfTruth: ${rule.sourceOfTruth}`);
 
+/** The record is leased by record sync: inbound work waits for it, without counting an attempt. */
+class RecordBusyError extends RetryableError {}
+
+/** The records one inbound delivery holds the lease of, under its own owner token. */
+interface RecordLeases {
+  owner: string;
+  records: Array<{ destination: string; recordType: string; resourceId: string }>;
+}
+
 export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   const { destination, definition, db, routes, writer, pii, engine, logger } = deps;
   const now = deps.now ?? Date.now;
@@ -60,7 +73,7 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   const maxAttempts = destination.inbound?.maxAttempts ?? engine.maxAttempts;
 
   /** One change: its decision and what to commit; throws DeliveryErrors. */
-  async function applyChange(change: InboundChange, row: InboundRow) {
+  async function applyChange(change: InboundChange, row: InboundRow, digest: Digester, lease: RecordLeases) {
     // The record it is about.
     let found: { recordType: string; resourceId: string } | undefined;
     for (const recordType of change.recordTypes) {
@@ -79,9 +92,15 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       return { key: found, audit: { ...base, version: null, outcome: 'skipped', detail: `${change.field} is not written back: ${ownership ? `owner ${ownership.owner}` : 'commercetools owns it'}` } as AuditEntry };
     }
     const rule = ruleOf(ownership);
+    // Decide, write and save under the record's lease: record sync decides on the same field state, and neither
+    // may save over what the other decided (the save of each is in its own finishing transaction).
+    if (!(await leaseRecord(db, { destination: destination.name, ...found }, lease.owner, now(), now() + engine.leaseMs))) {
+      throw new RecordBusyError(`record sync has the ${found.recordType} ${found.resourceId} in flight: tried again once it is done`);
+    }
+    lease.records.push({ destination: destination.name, ...found });
     const fieldKey = { destination: destination.name, recordType: found.recordType, resourceId: found.resourceId, field: change.field };
-    const before: FieldState = (await loadFieldStates(db, destination.name, found.recordType, [found.resourceId])).get(fieldKeyString(fieldKey)) ?? EMPTY_FIELD_STATE;
-    const newDigest = valueDigest(change.value);
+    const stored: FieldState = (await loadFieldStates(db, destination.name, found.recordType, [found.resourceId])).get(fieldKeyString(fieldKey)) ?? EMPTY_FIELD_STATE;
+    const { state: before, digest: newDigest } = currentDigest(stored, change.value, digest);
     const event = onDestinationEvent(before, { digest: newDigest, at: change.at, byUs: change.byUs === true });
     const done = (state: FieldState, version: number | null, outcome: AuditEntry['outcome'], detail: string, effects: { snapshotValue?: unknown; dirty?: boolean } = {}) => ({
       key: found,
@@ -100,25 +119,43 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     }
     let state = event.state;
     const typeId = route.resourceType as WritableType;
-    const inverse = compileInverse(destination.records[found.recordType]!.fields[change.field] as never);
+    const inverse = compileInverse(destination.records[found.recordType]!.fields[change.field] as FieldSpec);
+    const fieldSpec = destination.records[found.recordType]!.fields[change.field] as FieldSpec;
+    const writeBack = ownership.writeBack;
     for (let round = 0; round < MAX_CONFLICT_ROUNDS; round += 1) {
       const resource = await writer.read(typeId, found.resourceId);
       if (!resource) throw new PermanentError(`the ${typeId} ${found.resourceId} no longer exists in commercetools`);
-      const mapped = await route.mapping.apply(resource, { tokens: undefined, orders: undefined });
-      const ctValue = 'payload' in mapped ? mapped.payload[change.field] : undefined;
-      const at = typeof resource.lastModifiedAt === 'string' ? Date.parse(resource.lastModifiedAt) : 0;
-      const version = typeof resource.version === 'number' ? resource.version : 0;
-      const digests = `old ${valueDigest(ctValue)}, new ${newDigest}`;
-      const step = decideWriteBack(event.kind, state, { digest: valueDigest(ctValue), at }, { digest: newDigest, at: change.at, byUs: false }, rule);
+      let ctValue: unknown;
+      let at: number;
+      let version: number;
+      let write: (value: unknown) => Promise<Record<string, unknown>>;
+      if ('customObject' in writeBack) {
+        const objectTarget = writeBack.customObject;
+        // The value lives in a custom object: commercetools' side of the field is what the object holds there.
+        const address = { container: objectTarget.container, key: customObjectKey(objectTarget.key, resource, change.field) };
+        const object = await writer.readCustomObject(address);
+        ctValue = await forwardValue(fieldSpec, readPath(object?.value, compilePath(objectTarget.path)), resource);
+        at = typeof object?.lastModifiedAt === 'string' ? Date.parse(object.lastModifiedAt) : 0;
+        version = typeof object?.version === 'number' ? object.version : 0;
+        write = (value) => writer.writeCustomObject(address, withValueAt(object?.value, objectTarget.path, value), object ? version : undefined);
+      } else {
+        const mapped = await route.mapping.apply(resource, { tokens: undefined, orders: undefined });
+        ctValue = 'payload' in mapped ? mapped.payload[change.field] : undefined;
+        at = typeof resource.lastModifiedAt === 'string' ? Date.parse(resource.lastModifiedAt) : 0;
+        version = typeof resource.version === 'number' ? resource.version : 0;
+        write = (value) => writer.update(typeId, found.resourceId, version, writeActions(writeBack, value, resource, typeId, change.field));
+      }
+      const ct = currentDigest(state, ctValue, digest);
+      const digests = `old ${ct.digest}, new ${newDigest}`;
+      const step = decideWriteBack(event.kind, ct.state, { digest: ct.digest, at }, { digest: newDigest, at: change.at, byUs: false }, rule);
       // A current edit: the destination holds it (the snapshot takes it). An overtaken one: it holds something else.
       const holds = step.holds ? { snapshotValue: change.value } : {};
       if (step.decision !== 'destination') {
         const agreed = step.decision === 'agreed';
         return done(step.observed, version, agreed ? 'skipped' : 'ok', agreed ? `commercetools already holds the value (${describeRule(rule)})` : `commercetools wins (${describeRule(rule)}; ${digests}): sent back to the destination`, { ...holds, dirty: step.dirty });
       }
-      const actions = writeActions(ownership.writeBack, inverse(change.value), resource, typeId, change.field);
       try {
-        const updated = await writer.update(typeId, found.resourceId, version, actions);
+        const updated = await write(inverse(change.value));
         return done(step.written, typeof updated.version === 'number' ? updated.version : null, 'ok', `written to commercetools (${describeRule(rule)}; ${digests}; ${round} conflicts re-decided)`, { ...holds, dirty: step.dirty });
       } catch (error) {
         if (!(error instanceof ConcurrentModificationError)) throw error;
@@ -132,13 +169,18 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   async function processRow(row: InboundRow): Promise<void> {
     const keys = await pii();
     const at = now();
+    const lease: RecordLeases = { owner: `${deps.owner}/inbound:${row.id}`, records: [] };
+    const release = async (trx: Transaction<Database>) => {
+      for (const key of lease.records) await releaseRecord(trx, key, lease.owner);
+    };
     try {
       if (row.body === null) throw new PermanentError('the stored webhook body is gone');
       const changes = definition.inbound!.changes(settings, JSON.parse(keys.sealer.open(row.body)) as unknown);
       const results: Array<Awaited<ReturnType<typeof applyChange>>> = [];
-      for (const change of changes) results.push(await applyChange(change, row));
+      for (const change of changes) results.push(await applyChange(change, row, keys.fieldDigest, lease));
       let dirty = false;
       await db.transaction().execute(async (trx) => {
+        await release(trx);
         if (!(await finishInbound(trx, row, { state: 'done' }))) return; // the lease went to another process
         for (const result of results) {
           if ('state' in result && result.state && result.fieldKey) {
@@ -160,8 +202,17 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       if (dirty) deps.onDirty();
     } catch (error) {
       const failure = toDeliveryError(error);
+      if (error instanceof RecordBusyError) {
+        // Not a failure: the record is record sync's for a moment.
+        await db.transaction().execute(async (trx) => {
+          await release(trx);
+          await finishInbound(trx, row, { state: 'pending', error: failure.message, dueAt: now() + engine.pollIntervalMs, deferred: true });
+        });
+        return;
+      }
       const decision = decideAfterFailure({ attempts: row.attempts, firstFailedAt: row.received_at, attemptLog: null }, failure, at, { ...engine, maxAttempts });
       await db.transaction().execute(async (trx) => {
+        await release(trx);
         if (decision.action === 'retry') {
           await finishInbound(trx, row, { state: 'pending', error: failure.message, dueAt: decision.dueAt });
           return;
@@ -190,8 +241,39 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
   });
 }
 
-/** The update actions that put `value` where the field is written back. */
-export function writeActions(writeBack: WriteBack, value: unknown, resource: Record<string, unknown>, typeId: WritableType, field: string): Array<Record<string, unknown>> {
+/** The key of a custom object written back: its template filled from the record's resource. */
+export function customObjectKey(template: string, resource: Record<string, unknown>, field: string): string {
+  const key = compileField({ template }).read(resource, recordContext(resource));
+  if (typeof key !== 'string' || !CUSTOM_OBJECT_NAME.test(key) || key.length > 256) {
+    throw new PermanentError(`${field}: the custom object key "${template}" gives ${key === null ? 'nothing' : 'a key commercetools does not allow (letters, digits, - _ ~ . up to 256)'} for this record`);
+  }
+  return key;
+}
+
+/** A stored value as the field maps it (its pipe applied), so both directions compare like with like. */
+async function forwardValue(spec: FieldSpec, stored: unknown, resource: Record<string, unknown>): Promise<unknown> {
+  if (typeof spec === 'string' || !('path' in spec)) return stored;
+  return await compileField({ ...spec, path: 'stored' }).read({ stored }, recordContext(resource));
+}
+
+/** A copy of a custom object's value with `value` at the dotted path (a null removes it: commercetools keeps no nulls). */
+export function withValueAt(current: unknown, path: string, value: unknown): Record<string, unknown> {
+  const root: Record<string, unknown> = current !== null && typeof current === 'object' && !Array.isArray(current) ? { ...(current as Record<string, unknown>) } : {};
+  const names = path.split('.');
+  let at = root;
+  for (const name of names.slice(0, -1)) {
+    const next = at[name];
+    at[name] = next !== null && typeof next === 'object' && !Array.isArray(next) ? { ...(next as Record<string, unknown>) } : {};
+    at = at[name] as Record<string, unknown>;
+  }
+  const last = names.at(-1)!;
+  if (value === null || value === undefined) delete at[last];
+  else at[last] = value;
+  return root;
+}
+
+/** The update actions that put `value` where the field is written back (a custom field or a standard one). */
+export function writeActions(writeBack: Exclude<WriteBack, { customObject: unknown }>, value: unknown, resource: Record<string, unknown>, typeId: WritableType, field: string): Array<Record<string, unknown>> {
   if ('standard' in writeBack) {
     const action = WRITABLE_STANDARD[typeId]?.[writeBack.standard];
     if (!action) throw new PermanentError(`${writeBack.standard} of a ${typeId} is not writable`);

@@ -11,6 +11,7 @@
 // not count.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
+import { purgeDoneInbound } from '../store/inbound.ts';
 import { inboxHead, quarantineInboxHead, readHeadAttempts, reconcileInbox, recordHeadAttempt, recordHeadFailure } from '../store/inbox.ts';
 import { routeInbox, type RouteResult } from './routing.ts';
 import type { PiiKeys } from '../pii/keys.ts';
@@ -44,7 +45,8 @@ export function createInboxRouter(deps: {
   onRouted: (queued: RouteResult['queued'], items: number, erasures: number) => void;
 }): WorkLoop<RouteResult> {
   const { store, routes, metrics, logger, hooks, onRouted } = deps;
-  let lastPurge = Date.now();
+  // The dedupe memory is purged at start-up and then every PURGE_EVERY_MS.
+  let lastPurge = Number.NEGATIVE_INFINITY;
   let reconciled = false;
   /** Whether this process has checked for an attempt a previous one left unfinished. */
   let started = false;
@@ -127,7 +129,7 @@ export function createInboxRouter(deps: {
       const now = Date.now();
       if (now - lastPurge >= PURGE_EVERY_MS) {
         lastPurge = now;
-        await store.db.deleteFrom('seen').where('received_at', '<', now - deps.dedupeWindowMs).execute();
+        await purgeDedupeMemory(store, now, deps.dedupeWindowMs);
       }
       const { sealer } = await deps.pii();
       if (!started) {
@@ -169,6 +171,13 @@ export function createInboxRouter(deps: {
       return Promise.resolve();
     },
   });
+}
+
+/** Forgets notification ids and done destination webhooks (two-way sync) received before the dedupe window. */
+export async function purgeDedupeMemory(store: Pick<Store, 'db'>, now: number, dedupeWindowMs: number): Promise<{ seen: number; inbound: number }> {
+  const before = now - dedupeWindowMs;
+  const seen = await store.db.deleteFrom('seen').where('received_at', '<', before).executeTakeFirst();
+  return { seen: Number(seen.numDeletedRows), inbound: await purgeDoneInbound(store.db, before) };
 }
 
 function emptyResult(): RouteResult {

@@ -4,7 +4,7 @@
 // does (inbound work writes the destination's value to commercetools) or when both already hold the same value
 // (the Subscription's echo of a write-back). A field held back keeps, in the snapshot, what the destination holds.
 import type { FieldOwnership } from '../config/ownership.ts';
-import { EMPTY_FIELD_STATE, observeCommercetools, sentToDestination, valueDigest, winner, type FieldState } from './field-state.ts';
+import { EMPTY_FIELD_STATE, currentDigest, observeCommercetools, sentToDestination, winner, type Digester, type FieldState } from './field-state.ts';
 import { ruleOf } from './inbound-work.ts';
 import type { Routes } from './routes.ts';
 
@@ -33,6 +33,8 @@ export interface OwnershipInput {
   states: ReadonlyMap<string, FieldState>;
   /** When commercetools last modified the resource (ms). */
   ctAt: number;
+  /** The field states' digester (keyed). */
+  digest: Digester;
 }
 
 /** The fields to send, the snapshot to keep, and the field states to store once the send succeeds. */
@@ -43,7 +45,8 @@ export function applyOwnership(input: OwnershipInput): { changed: string[]; snap
   const held = new Set<string>();
   for (const [field, owned] of Object.entries(ownership)) {
     const changed = input.changed.includes(field);
-    const state = observeCommercetools(input.states.get(field) ?? EMPTY_FIELD_STATE, valueDigest(record[field]), ctAt);
+    const current = currentDigest(input.states.get(field) ?? EMPTY_FIELD_STATE, record[field], input.digest);
+    const state = observeCommercetools(current.state, current.digest, ctAt);
     if (previous === null) {
       // Created at the destination now: every field goes, and both sides hold commercetools' value.
       if (owned.writeBack) states.set(field, sentToDestination(state));

@@ -489,7 +489,7 @@ async function plan(row: RecordRow, route: RecordRoute, latest: Latest, delta: C
   if (owned) {
     // Fields the destination owns or shares (two-way sync): only what ownership lets commercetools send.
     const lastModified = typeof latest.resource.lastModifiedAt === 'string' ? Date.parse(latest.resource.lastModifiedAt) : 0;
-    const applied = applyOwnership({ ownership: owned.ownership, previous: snapshot, next: nextSnapshot, record, changed, states: owned.states, ctAt: lastModified });
+    const applied = applyOwnership({ ownership: owned.ownership, previous: snapshot, next: nextSnapshot, record, changed, states: owned.states, ctAt: lastModified, digest: pii.fieldDigest });
     ({ changed, snapshot: nextSnapshot, states: fieldStates, held } = applied);
   }
   if (changed.length === 0) return unchanged('unchanged', Math.max(latest.version, row.synced_version ?? 0));

@@ -1,6 +1,6 @@
 // What the engine needs to keep personal data out of its own rows, loaded once per process: the snapshot
-// digester, (with pii.vault configured) the token vault, and the person resolver whose email digests identify
-// guests. All are keyed from the root key (secrets.ts).
+// digester, (with pii.vault configured) the token vault, the person resolver whose email digests identify
+// guests, and the digester of two-way sync's field states. All are keyed from the root key (secrets.ts).
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { deriveKey, loadRootKey, sealKeyOf } from './secrets.ts';
@@ -8,6 +8,7 @@ import { createSnapshotter, type Snapshotter } from './snapshot.ts';
 import { createSealer, type Sealer } from './sealed.ts';
 import { createVault, type Vault, type VaultConfig } from './vault.ts';
 import { createPersonResolver, type EmailRules, type PersonResolver } from '../identity/person.ts';
+import { keyedDigester, type Digester } from '../engine/field-state.ts';
 
 export interface PiiKeys {
   snapshot: Snapshotter;
@@ -16,6 +17,8 @@ export interface PiiKeys {
   persons: PersonResolver;
   /** Encrypts what is kept only to be used again (a dead event's message). */
   sealer: Sealer;
+  /** Digests of the values of fields both sides write (engine/field-state.ts), keyed. */
+  fieldDigest: Digester;
 }
 
 export interface PiiSettings {
@@ -36,6 +39,7 @@ export function piiKeysLoader(db: Kysely<Database>, settings: PiiSettings): () =
         tokens: settings.vault ? createVault(db, settings.vault, deriveKey(root, 'blind-index')) : undefined,
         // What was sealed under the store's own key before pii.hashKey was configured still opens.
         sealer: createSealer(sealKeyOf(root), settings.hashKey === undefined ? [] : [sealKeyOf(await loadRootKey(db, undefined))]),
+        fieldDigest: keyedDigester(deriveKey(root, 'field-state')),
         persons: createPersonResolver(settings.emailRules ?? { foldDots: [], foldPlus: [] }, deriveKey(root, 'identity')),
       };
     })().catch((error: unknown) => {

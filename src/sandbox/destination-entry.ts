@@ -15,6 +15,11 @@ export interface StartedSandboxDestination {
   readonly destination: Record<string, unknown>;
   /** One line for the banner: where the simulator listens and what it receives. */
   readonly banner: string;
+  /**
+   * After the initial load, with ctbridge listening: what needs its URL or commercetools (webhooks registered,
+   * custom Types), and edits made in the destination that flow back (two-way sync). Awaited before the generator runs.
+   */
+  connect?(context: SandboxConnectContext): Promise<void>;
   /** Compares what arrived with what commercetools holds now, once the sandbox has drained. */
   check(context: SandboxCheckContext): Promise<SandboxDestinationCheck>;
   stop(): Promise<void>;
@@ -36,4 +41,13 @@ export interface SandboxDestinationCheck {
   mismatches: string[];
   /** The summary line: what matched, and the simulator's own figures. */
   summary: string;
+}
+
+export interface SandboxConnectContext {
+  /** ctbridge's base URL. */
+  url: string;
+  commercetools: CommercetoolsClient;
+  /** Writes a line to the sandbox's output. */
+  note: (line: string) => void;
+  label: (id: string, typeId: string) => string;
 }

@@ -155,6 +155,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const poster = new Poster({ url, ingestToken, random, feed, labels, stats });
     const destinationNames = config.destinations.map((d) => d.name);
     await initialLoad({ runtime, destinations: destinationNames, commercetools, shop, poster, feed, stats, sink });
+    for (const { started } of connectors) await started.connect?.({ url, commercetools, note: (line) => feed.note(line), label: (id, typeId) => labels.resource(id, typeId) });
 
     const generator = createChangeGenerator(commercetools, { seed: options.seed, shop });
     const created = { customers: [] as string[], orders: [] as string[] };
@@ -937,7 +938,9 @@ async function waitUntilDrained(runtime: Runtime, destinations: string[], limitM
   const deadline = Date.now() + limitMs;
   while (Date.now() < deadline) {
     const status = await readStatus(runtime.store, destinations);
-    if (status.inbox === 0 && status.destinations.every((d) => d.pendingRecords === 0 && d.pendingEvents === 0 && d.inFlight === 0)) return true;
+    // Destination edits flowing back (two-way sync) count too.
+    const inbound = await runtime.store.db.selectFrom('inbound').select('id').where('state', '=', 'pending').limit(1).execute();
+    if (status.inbox === 0 && inbound.length === 0 && status.destinations.every((d) => d.pendingRecords === 0 && d.pendingEvents === 0 && d.inFlight === 0)) return true;
     await sleep(100);
   }
   return false;

@@ -24,11 +24,12 @@ export interface InboundRouteDeps {
 }
 
 export function inboundRoutes(app: FastifyInstance, deps: InboundRouteDeps): void {
-  const byName = new Map(deps.destinations.filter((d) => d.inbound !== undefined).map((d) => [d.name, d]));
+  // A destination that is polled without webhook auth takes no webhooks.
+  const byName = new Map(deps.destinations.filter((d) => d.inbound?.auth !== undefined).map((d) => [d.name, d]));
   app.post<{ Params: { destination: string } }>(INBOUND_ROUTE, async (request, reply) => {
     const destination = byName.get(request.params.destination);
     const definition = destination ? findDestinationDefinition(destination.type) : undefined;
-    if (!destination?.inbound || !definition?.inbound) return sendProblem(reply, 404, 'not-found', `no destination "${request.params.destination}" takes inbound webhooks`);
+    if (!destination?.inbound?.auth || !definition?.inbound) return sendProblem(reply, 404, 'not-found', `no destination "${request.params.destination}" takes inbound webhooks`);
     const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     if (raw.length === 0) return sendProblem(reply, 400, 'empty-body', 'the body is empty');
     let body: unknown;

@@ -3,7 +3,7 @@
 // directions decide with (engine/field-state.ts).
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { FieldState } from '../engine/field-state.ts';
-import type { Database, InboundTable } from './schema.ts';
+import type { Database, InboundPollTable, InboundTable } from './schema.ts';
 
 export type InboundRow = Selectable<InboundTable>;
 type Db = Kysely<Database> | Transaction<Database>;
@@ -48,8 +48,9 @@ export async function claimInbound(db: Kysely<Database>, destination: string, op
 }
 
 /** Finishes a claimed delivery, only while this claim still holds its lease (false: another took it over). */
-export async function finishInbound(trx: Transaction<Database>, row: InboundRow, outcome: { state: 'done' } | { state: 'dead'; error: string } | { state: 'pending'; error: string; dueAt: number }): Promise<boolean> {
-  const attempts = row.attempts + (outcome.state === 'done' ? 0 : 1);
+export async function finishInbound(trx: Transaction<Database>, row: InboundRow, outcome: { state: 'done' } | { state: 'dead'; error: string } | { state: 'pending'; error: string; dueAt: number; deferred?: boolean }): Promise<boolean> {
+  // A deferral (the record was busy) is no failed attempt.
+  const attempts = row.attempts + (outcome.state === 'done' || (outcome.state === 'pending' && outcome.deferred === true) ? 0 : 1);
   const log = outcome.state === 'done' ? row.attempt_log : JSON.stringify([...(JSON.parse(row.attempt_log ?? '[]') as unknown[]), { attempt: attempts, error: outcome.error }].slice(-20));
   const result = await trx
     .updateTable('inbound')
@@ -68,6 +69,16 @@ export async function finishInbound(trx: Transaction<Database>, row: InboundRow,
     .where('lease_owner', '=', row.lease_owner)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
+}
+
+/**
+ * Forgets done deliveries received before `before` (the dedupe window's start), as the router forgets `seen`
+ * notification ids: a redelivery older than the window is stored and worked again, which the field state makes
+ * harmless (a value the destination already held is ignored). Dead and pending rows stay: they hold their body.
+ */
+export async function purgeDoneInbound(db: Db, before: number): Promise<number> {
+  const result = await db.deleteFrom('inbound').where('state', '=', 'done').where('received_at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 /** Puts a dead delivery back in the queue (a dead letter replayed). */
@@ -127,4 +138,55 @@ export async function markRecordDirty(trx: Transaction<Database>, key: Omit<Fiel
     .where('record_type', '=', key.recordType)
     .where('resource_id', '=', key.resourceId)
     .execute();
+}
+
+export type InboundPollRow = Selectable<InboundPollTable>;
+
+/**
+ * Takes the lease on polling a destination when a poll is due and no other process holds it (compare-and-set, so
+ * two processes never poll at once); the row with its cursor, or undefined.
+ */
+export async function claimInboundPoll(db: Kysely<Database>, destination: string, options: { owner: string; now: number; leaseMs: number }): Promise<InboundPollRow | undefined> {
+  const { owner, now, leaseMs } = options;
+  await db.insertInto('inbound_polls').values({ destination, cursor: null, due_at: 0 }).onConflict((oc) => oc.column('destination').doNothing()).execute();
+  return await db
+    .updateTable('inbound_polls')
+    .set({ lease_owner: owner, lease_until: now + leaseMs })
+    .where('destination', '=', destination)
+    .where('due_at', '<=', now)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Ends a poll while this claim still holds its lease (false otherwise): the next cursor, or the error, and when next. */
+export async function finishInboundPoll(db: Db, row: InboundPollRow, outcome: { cursor: string; dueAt: number; now: number } | { error: string; dueAt: number }): Promise<boolean> {
+  const result = await db
+    .updateTable('inbound_polls')
+    .set({ lease_owner: null, lease_until: null, due_at: outcome.dueAt, ...('cursor' in outcome ? { cursor: outcome.cursor, polled_at: outcome.now, last_error: null } : { last_error: outcome.error }) })
+    .where('destination', '=', row.destination)
+    .where('lease_owner', '=', row.lease_owner)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/**
+ * Takes the record's lease for inbound work, as record sync's claim takes it (store/record-queue.ts), so the two
+ * never decide on one record's field state at once: false when another holds it (record sync sending the record).
+ */
+export async function leaseRecord(db: Db, key: Omit<FieldKey, 'field'>, owner: string, now: number, leaseUntil: number): Promise<boolean> {
+  const result = await db
+    .updateTable('records')
+    .set({ lease_owner: owner, lease_until: leaseUntil })
+    .where('destination', '=', key.destination)
+    .where('record_type', '=', key.recordType)
+    .where('resource_id', '=', key.resourceId)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now), eb('lease_owner', '=', owner)]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Gives back a record lease inbound work took (nothing when it has lapsed and another holds it now). */
+export async function releaseRecord(db: Db, key: Omit<FieldKey, 'field'>, owner: string): Promise<void> {
+  await db.updateTable('records').set({ lease_owner: null, lease_until: null }).where('destination', '=', key.destination).where('record_type', '=', key.recordType).where('resource_id', '=', key.resourceId).where('lease_owner', '=', owner).execute();
 }

@@ -460,6 +460,24 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
           .execute();
       },
     },
+    '0017_i17_inbound_polls': {
+      async up(db: Kysely<unknown>) {
+        // Polling a destination that cannot push (inbound.poll): where the next poll starts, when it is due, and
+        // the lease of the process polling it, so processes sharing a store poll one at a time.
+        await db.schema
+          .createTable('inbound_polls')
+          .addColumn('destination', 'text', (c) => c.primaryKey())
+          .addColumn('cursor', 'text')
+          .addColumn('due_at', 'bigint', (c) => c.notNull())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('polled_at', 'bigint')
+          .addColumn('last_error', 'text')
+          .execute();
+        // Done webhooks are purged by age after the dedupe window.
+        await db.schema.createIndex('inbound_done').on('inbound').columns(['state', 'received_at']).execute();
+      },
+    },
   };
 }
 

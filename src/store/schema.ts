@@ -29,6 +29,7 @@ export interface Database {
   field_state: FieldStateTable;
   scheduled_syncs: ScheduledSyncsTable;
   reconciliations: ReconciliationsTable;
+  inbound_polls: InboundPollTable;
 }
 
 /** Scheduled reconciliation per destination (reconcile/schedule.ts): its lease and the last run's outcome. */
@@ -63,6 +64,18 @@ export interface InboundTable {
   attempts: Generated<number>;
   last_error: string | null;
   attempt_log: string | null;
+}
+
+/** Polling a destination for its changes (inbound.poll): its cursor, when the next poll is due, who polls it. */
+export interface InboundPollTable {
+  destination: string;
+  /** Where the next poll starts, in the connector's terms; null before the first poll. */
+  cursor: string | null;
+  due_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  polled_at: number | null;
+  last_error: string | null;
 }
 
 /** Per field both sides write: what each holds (digests) and when each changed (engine/field-state.ts). */

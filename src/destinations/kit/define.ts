@@ -5,7 +5,7 @@
 // order), turns what an operation throws into that item's outcome, and runs `prepare` at start-up and before
 // record sends until it has succeeded once.
 import type { z } from 'zod';
-import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, InboundDefinition, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem, RecordReadItem, RecordReadOutcome } from '../types.ts';
+import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, InboundDefinition, InboundPage, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem, RecordReadItem, RecordReadOutcome } from '../types.ts';
 import { toDeliveryError } from './errors.ts';
 import { withPayloadContext, type PayloadSubject } from './payload-context.ts';
 
@@ -65,6 +65,8 @@ export interface ConnectorDefinition<Settings extends z.ZodObject, Client> {
     supported?(settings: z.infer<Settings>): boolean;
     read(client: Client, item: RecordReadItem): Promise<RecordReadOutcome>;
   };
+  /** Lists the destination's changes since a cursor, as bodies `inbound.changes` reads (`inbound.poll`). */
+  pollInbound?(client: Client, cursor: string | undefined, now: number): Promise<InboundPage>;
 }
 
 export function defineDestination<Settings extends z.ZodObject, Client>(definition: ConnectorDefinition<Settings, Client>): DestinationDefinition<Settings> {
@@ -75,7 +77,7 @@ export function defineDestination<Settings extends z.ZodObject, Client>(definiti
     ...(definition.target && { target: definition.target }),
     ...(definition.checkFields && { checkFields: definition.checkFields.bind(definition) }),
     ...(definition.defaultMappings && { defaultMappings: definition.defaultMappings.bind(definition) }),
-    ...(definition.inbound && { inbound: definition.inbound }),
+    ...(definition.inbound && { inbound: { ...definition.inbound, ...(definition.pollInbound && { polls: true }) } }),
     create(settings, deps) {
       const client = definition.client(settings, deps);
       let prepared: Promise<void> | undefined;
@@ -100,6 +102,7 @@ export function defineDestination<Settings extends z.ZodObject, Client>(definiti
         sendEvents: (items) => run(client, definition.events, items),
         ...(ready && { prepare: ready }),
         ...(merges && { mergePeople: (items: PersonMergeItem[]) => run(client, merges, items) }),
+        ...(definition.pollInbound && { pollInbound: (cursor: string | undefined, now: number) => definition.pollInbound!(client, cursor, now) }),
         ...(definition.close && { close: () => definition.close!(client) }),
         ...(readBack && { readRecords: (items: RecordReadItem[]) => readAll(client, readBack, items) }),
       };

@@ -11,7 +11,8 @@
 // a fraction), `triggerTime` (ISO 8601), `triggerUuid` (one per event: the delivery's id; monday retries a failed
 // delivery with the same body) and `userId`. Authentication is the JWT in Authorization (../../server/inbound-auth.ts).
 import { PermanentError } from '../kit/index.ts';
-import type { InboundChange, InboundDefinition } from '../types.ts';
+import type { InboundChange, InboundDefinition, InboundPage } from '../types.ts';
+import type { MondayClient } from './client.ts';
 import { columnIdOf, type MondaySettings } from './settings.ts';
 
 const COLUMN_EVENTS = new Set(['update_column_value', 'change_column_value', 'change_status_column_value', 'change_specific_column_value']);
@@ -61,7 +62,7 @@ export const mondayInbound: InboundDefinition<MondaySettings> = {
     return isRecord(event) && typeof event.triggerUuid === 'string' ? `monday:${event.triggerUuid}` : undefined;
   },
   changes(settings, body): InboundChange[] {
-    const event = isRecord(body) ? body.event : undefined;
+    const event = isRecord(body) && isRecord(body.activity_log) ? eventOfLog(body.activity_log) : isRecord(body) ? body.event : undefined;
     if (!isRecord(event)) throw new PermanentError('not a monday webhook: the body has no event object');
     if (typeof event.type !== 'string' || !COLUMN_EVENTS.has(event.type)) return [];
     const boardId = idText(event.boardId);
@@ -85,3 +86,73 @@ export const mondayInbound: InboundDefinition<MondaySettings> = {
     return [...byField].map(([field, recordTypes]) => ({ recordTypes, destinationId: itemId, field, value, at: changedAt, byUs }));
   },
 };
+
+/**
+ * An activity log entry (polling, below) as the webhook event it corresponds to: `data` is a JSON string with
+ * board_id, pulse_id, column_id, column_type, value and previous_value in the webhook's forms; `created_at` is
+ * 17-digit Unix time (tenths of microseconds) as a string; `user_id` who made the change.
+ */
+function eventOfLog(entry: Record<string, unknown>): Record<string, unknown> {
+  let data: unknown;
+  try {
+    data = typeof entry.data === 'string' ? JSON.parse(entry.data) : entry.data;
+  } catch {
+    throw new PermanentError(`monday activity log ${idText(entry.id)}: its data is not JSON`);
+  }
+  if (!isRecord(data)) throw new PermanentError(`monday activity log ${idText(entry.id)} without data`);
+  const createdAt = Number(entry.created_at);
+  return {
+    type: entry.event,
+    boardId: data.board_id,
+    pulseId: data.pulse_id,
+    columnId: data.column_id,
+    columnType: data.column_type,
+    value: data.value,
+    ...(Number.isFinite(createdAt) && createdAt > 0 && { changedAt: createdAt / 1e7 }),
+    userId: entry.user_id,
+  };
+}
+
+/** Logs may be written a little after the change they record: each poll reads back this far before its cursor. */
+const POLL_OVERLAP_MS = 60_000;
+/** Logs per page, and the most pages one poll reads (monday returns at most 10,000 logs). */
+const LOGS_PER_PAGE = 100;
+const MAX_PAGES = 100;
+
+const ACTIVITY_LOGS = `query ($board: [ID!], $from: ISO8601DateTime, $to: ISO8601DateTime, $columns: [String], $limit: Int, $page: Int) {
+  complexity { before after query reset_in_x_seconds }
+  boards(ids: $board) { id activity_logs(from: $from, to: $to, column_ids: $columns, limit: $limit, page: $page) { id event entity data created_at user_id account_id } }
+}`;
+
+/**
+ * Polling instead of webhooks: each configured board's activity logs (developer.monday.com/api-reference/docs/
+ * activity-logs: `boards { activity_logs(from, to, column_ids, limit, page) }`, newest first, `id` a UUID) of the
+ * mapped columns, from the cursor (the previous poll's `to`, read back by POLL_OVERLAP_MS) to now. Each column
+ * change is one delivery under its log id; the cursor is this poll's `to`.
+ */
+export async function pollActivityLogs(client: MondayClient, cursor: string | undefined, now: number): Promise<InboundPage> {
+  const to = now;
+  const from = (cursor !== undefined && Number.isFinite(Number(cursor)) ? Number(cursor) : now) - POLL_OVERLAP_MS;
+  const deliveries: InboundPage['deliveries'] = [];
+  const boards = new Map<string, Set<string>>();
+  for (const spec of Object.values(client.settings.boards)) {
+    const columns = boards.get(spec.board) ?? new Set<string>();
+    for (const column of Object.values(spec.columns)) columns.add(columnIdOf(column));
+    boards.set(spec.board, columns);
+  }
+  for (const [board, columns] of boards) {
+    for (let page = 1; page <= MAX_PAGES; page += 1) {
+      const variables = { board: [board], from: new Date(from).toISOString(), to: new Date(to).toISOString(), columns: [...columns], limit: LOGS_PER_PAGE, page };
+      const answer = await client.request(`reading the activity logs of board ${board}`, ACTIVITY_LOGS, variables, 10 + LOGS_PER_PAGE * 8);
+      const logs = ((answer.data.boards as Array<{ activity_logs?: unknown[] | null }> | null | undefined)?.[0]?.activity_logs ?? []).filter(isRecord);
+      for (const log of logs) {
+        if (typeof log.id !== 'string' || !COLUMN_EVENTS.has(String(log.event))) continue;
+        deliveries.push({ dedupeKey: `monday-log:${log.id}`, body: { activity_log: log } });
+      }
+      if (logs.length < LOGS_PER_PAGE) break;
+    }
+  }
+  // Oldest first, so that the changes are worked in the order they were made.
+  deliveries.reverse();
+  return { deliveries, cursor: String(to) };
+}

@@ -9,7 +9,7 @@
 import { defineDestination, type FieldProblem } from '../kit/index.ts';
 import { readBoards } from './boards.ts';
 import { createMondayClient } from './client.ts';
-import { mondayInbound } from './inbound.ts';
+import { mondayInbound, pollActivityLogs } from './inbound.ts';
 import { readItem } from './read.ts';
 import { removeItems, upsertItems } from './records.ts';
 import { mondaySettings, mondayTarget } from './settings.ts';
@@ -57,4 +57,6 @@ export const mondayDestination = defineDestination({
   inbound: mondayInbound,
   // Items read back for reconciliation (read.ts).
   readBack: readItem,
+  // Or, where monday cannot call ctbridge, its boards' activity logs (inbound.poll).
+  pollInbound: pollActivityLogs,
 });

@@ -36,6 +36,7 @@ import {
   type ValueNode,
 } from 'graphql';
 import { readBody } from '../http-body.ts';
+import { recordActivityLogs, type ActivityLogQuery, type ActivityLogs } from './activity-logs.ts';
 import { MondayAccount, MondayApiError, type SimBoard, type SimColumn, type SimItem } from './account.ts';
 import { listenLocally } from '../local-server.ts';
 
@@ -70,6 +71,9 @@ export interface MondaySimulatorOptions {
   port?: number;
   now?: () => number;
   schemaPath?: string;
+  /** Who the API token acts as, and who edits by hand, in the activity logs' user_id. */
+  apiUserId?: number;
+  handUserId?: number;
 }
 
 export interface RecordedMutation {
@@ -84,6 +88,8 @@ export interface RecordedMutation {
 export interface MondaySimulator {
   url: string;
   account: MondayAccount;
+  /** Every column change, as `boards { activity_logs }` serves it (activity-logs.ts). */
+  activityLogs: ActivityLogs;
   token: string;
   faults: MondayFault[];
   faultFor: ((query: string) => MondayFault | undefined) | undefined;
@@ -122,6 +128,8 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   const now = options.now ?? Date.now;
   const schema = schemaAt(options.schemaPath ?? MONDAY_SCHEMA_PATH);
   const account = new MondayAccount({ now });
+  // Users as webhooks.ts names them by default: the API token's, and a person's.
+  const activityLogs = recordActivityLogs(account, { api: options.apiUserId ?? 1, hand: options.handUserId ?? 2, accountId: ACCOUNT_ID });
   const budgetLimit = options.budgetPerMinute ?? 10_000_000;
   const budgetWindowMs = options.budgetWindowMs ?? MINUTE_MS;
   const requestsPerMinute = options.requestsPerMinute ?? 5_000;
@@ -138,6 +146,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
 
   const sim: Omit<MondaySimulator, 'url' | 'close'> = {
     account,
+    activityLogs,
     token: options.token,
     faults: [],
     faultFor: undefined,
@@ -343,6 +352,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
       state: 'active',
       type: board.parentBoardId ? 'sub_items_board' : 'board',
       columns: (args: { ids?: string[]; types?: string[] }) => board.columns.filter((c) => (!args.ids || args.ids.includes(c.id)) && (!args.types || args.types.includes(c.type))).map((c) => columnView(c)),
+      activity_logs: (args: ActivityLogQuery) => activityLogs.query(board.id, args),
       groups: (args: { ids?: string[] }) => board.groups.filter((g) => !args.ids || args.ids.includes(g.id)).map((g) => ({ id: g.id, title: g.title, archived: false, deleted: false, color: '#579bfc', position: '0' })),
     };
   }

@@ -51,7 +51,7 @@ const ACCOUNT_ID = 4_242_424;
 const STATUS_STYLE = { color: '#00c875', border: '#00B461', var_name: 'green-shadow' };
 
 /** A stored column value in the JSON form webhooks carry it in. */
-function webhookValue(type: string, stored: SimValue | undefined): unknown {
+export function webhookValue(type: string, stored: SimValue | undefined): unknown {
   if (!stored) return null;
   const parsed = JSON.parse(stored.value) as Record<string, unknown>;
   switch (type) {
