@@ -51,6 +51,12 @@ export const inboundAuthSchema = z.discriminatedUnion('type', [
     prefix: z.string().default('sha256='),
   }),
   z.strictObject({
+    type: z.literal('momentis'),
+    secret: z.string().min(16, 'the webhook signing secret must be at least 16 characters'),
+    header: z.string().min(1).default('Momentis-Signature'),
+    toleranceSeconds: z.number().int().min(1).max(3600).default(300).describe('a signature older (or further in the future) than this is refused'),
+  }),
+  z.strictObject({
     type: z.literal('sharedSecret'),
     secret: z.string().min(16, 'the shared secret must be at least 16 characters'),
     header: z.string().min(1).default('X-Ctbridge-Secret'),

@@ -202,7 +202,7 @@ export interface InboundChange {
 
 /** The inbound auth kinds (config/ownership.ts inboundAuthSchema) and how a destination's webhook bodies read. */
 export interface InboundDefinition<Settings> {
-  auth: ReadonlyArray<'monday' | 'hmac' | 'sharedSecret'>;
+  auth: ReadonlyArray<'monday' | 'hmac' | 'sharedSecret' | 'momentis'>;
   /** A verification request (monday's `{challenge}`): what to answer, echoed without storing anything. */
   challenge?(body: unknown): unknown;
   /** The delivery's own id, so a redelivery is stored once (otherwise a digest of the body). */
