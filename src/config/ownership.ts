@@ -87,7 +87,7 @@ export interface Problem {
 }
 
 /** Ownership that cannot work, per destination entry (read defensively: the entry may be partly invalid). */
-export function ownershipProblems(destination: Record<string, unknown>): Problem[] {
+export function ownershipProblems(destination: Record<string, unknown>, options: { sendsSnapshots?: boolean } = {}): Problem[] {
   const problems: Problem[] = [];
   const records = isPlainObject(destination.records) ? destination.records : {};
   let writesBack = false;
@@ -122,7 +122,8 @@ export function ownershipProblems(destination: Record<string, unknown>): Problem
       }
     }
   }
-  if (isPlainObject(destination.inbound) && !writesBack) problems.push({ path: ['inbound'], message: 'inbound webhooks need a field written back: give one a writeBack in ownership' });
+  // A destination sending snapshots of its own fields (Momentis) writes them without any mapped field.
+  if (isPlainObject(destination.inbound) && !writesBack && options.sendsSnapshots !== true) problems.push({ path: ['inbound'], message: 'inbound webhooks need a field written back: give one a writeBack in ownership' });
   if (writesBack && !isPlainObject(destination.inbound)) problems.push({ path: ['inbound'], message: 'fields are written back: configure inbound (auth) so the destination\'s changes can reach ctbridge' });
   return problems;
 }

@@ -8,14 +8,16 @@
 // snapshot (what the destination holds: so the Subscription's echo of this write sends nothing back) and the audit
 // entry (fields, old/new as digests, rule, outcome) are committed together. A change commercetools wins marks the
 // record dirty, so record sync sends commercetools' value back to the destination. Retries back off, failures
-// that cannot succeed become dead letters (replayable), an unknown item among them with the reason.
+// that cannot succeed become dead letters (replayable), an unknown item among them with the reason. A destination
+// that sends whole snapshots of fields it owns (Momentis' loyalty state) has them written to the resource's custom
+// fields instead, when newer than the version commercetools holds (applySnapshot).
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DestinationConfig, EngineConfig } from '../config/schema.ts';
 import { WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
 import { ConcurrentModificationError, type CommercetoolsWriter, type WritableType } from '../commercetools/writeback.ts';
 import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
-import type { DestinationDefinition, InboundChange } from '../destinations/types.ts';
+import type { DestinationDefinition, InboundChange, InboundSnapshot } from '../destinations/types.ts';
 import { compileInverse } from '../mapping/inverse.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
@@ -129,13 +131,48 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     throw new RetryableError(`commercetools changed the ${typeId} ${found.resourceId} ${MAX_CONFLICT_ROUNDS} times while writing ${change.field} back`);
   }
 
+  /**
+   * A snapshot of fields the destination owns outright: written to the resource's custom fields when newer than
+   * the version there (a redelivered or overtaken snapshot changes nothing), at the version read; 409 → again.
+   */
+  async function applySnapshot(snapshot: InboundSnapshot, row: InboundRow) {
+    const key = { recordType: snapshot.resourceType, resourceId: snapshot.resourceId };
+    const base = { action: 'writeback', destination: destination.name, itemType: snapshot.resourceType, resourceId: snapshot.resourceId, fields: Object.keys(snapshot.fields), correlationId: row.correlation_id };
+    for (let round = 0; round < MAX_CONFLICT_ROUNDS; round += 1) {
+      const resource = await writer.read(snapshot.resourceType, snapshot.resourceId);
+      if (!resource) throw new PermanentError(`the ${snapshot.resourceType} ${snapshot.resourceId} does not exist in commercetools`);
+      const version = typeof resource.version === 'number' ? resource.version : 0;
+      const custom = resource.custom as { type?: unknown; fields?: Record<string, unknown> } | undefined;
+      const held = custom?.fields?.[snapshot.versionField];
+      if (typeof held === 'number' && held >= snapshot.version) {
+        return { key, audit: { ...base, at: now(), version, outcome: 'skipped', detail: `commercetools holds version ${held} of these fields, this snapshot is version ${snapshot.version}` } as AuditEntry };
+      }
+      const present = Object.fromEntries(Object.entries(snapshot.fields).filter(([, value]) => value !== null));
+      const actions = custom?.type
+        ? Object.entries(snapshot.fields).map(([name, value]) => ({ action: 'setCustomField', name, ...(value !== null && { value }) }))
+        : [{ action: 'setCustomType', type: { typeId: 'type', key: snapshot.type }, fields: present }];
+      try {
+        const updated = await writer.update(snapshot.resourceType, snapshot.resourceId, version, actions);
+        // Momentis' rewards as customer-bound discount codes (syncRewardCodes of commercetools/reward-codes.ts)
+        // join here: after the snapshot is written, before the row is finished, so a failure retries both.
+        return { key, audit: { ...base, at: now(), version: typeof updated.version === 'number' ? updated.version : null, outcome: 'ok', detail: `version ${snapshot.version} written (${round} conflicts re-read)` } as AuditEntry };
+      } catch (error) {
+        if (!(error instanceof ConcurrentModificationError)) throw error;
+      }
+    }
+    throw new RetryableError(`commercetools changed the ${snapshot.resourceType} ${snapshot.resourceId} ${MAX_CONFLICT_ROUNDS} times while writing ${destination.name}'s snapshot`);
+  }
+
   async function processRow(row: InboundRow): Promise<void> {
     const keys = await pii();
     const at = now();
     try {
       if (row.body === null) throw new PermanentError('the stored webhook body is gone');
-      const changes = definition.inbound!.changes(settings, JSON.parse(keys.sealer.open(row.body)) as unknown);
+      const body = JSON.parse(keys.sealer.open(row.body)) as unknown;
+      const snapshot = definition.inbound!.snapshot?.(settings, body);
+      const changes = snapshot ? [] : definition.inbound!.changes(settings, body);
       const results: Array<Awaited<ReturnType<typeof applyChange>>> = [];
+      if (snapshot) results.push(await applySnapshot(snapshot, row));
       for (const change of changes) results.push(await applyChange(change, row));
       let dirty = false;
       await db.transaction().execute(async (trx) => {
