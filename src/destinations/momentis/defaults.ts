@@ -70,7 +70,8 @@ function loyaltyType(reverseOn: ReadonlyArray<string>): string {
 )`;
 }
 
-const REASON = `(type = "OrderStateChanged" ? "cancellation" : type = "PaymentTransactionAdded" ? "refund" : type = "ReturnInfoAdded" ? "return" : null)`;
+// Without a reason (an accrual), the field is left out: the contract's accrual has none.
+const REASON = `(type = "OrderStateChanged" ? "cancellation" : type = "PaymentTransactionAdded" ? "refund" : type = "ReturnInfoAdded" ? "return")`;
 
 const RETURNED = `{
   "currencyCode": $subject.totalPrice.currencyCode,

@@ -73,7 +73,8 @@ export const momentisDestination = defineDestination({
       if (!item.person?.key.startsWith('customer:')) return Promise.resolve(SKIPPED);
       if (text(item.payload.type) === undefined) return Promise.resolve(SKIPPED);
       if (elsewhere(connection.settings, storeOf(item.payload))) return Promise.resolve(SKIPPED);
-      return sendEvent.perform(connection, item);
+      // A field the message has no value for is left out (the contract's bodies have no nulls: an accrual no reason).
+      return sendEvent.perform(connection, { ...item, payload: Object.fromEntries(Object.entries(item.payload).filter(([, value]) => value !== null && value !== undefined)) });
     },
   },
   close(connection) {

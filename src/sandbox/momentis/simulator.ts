@@ -117,6 +117,8 @@ export interface MomentisSimulator {
   readonly webhooks: WebhookDelivery[];
   readonly stats: { tokensIssued: number; duplicateInteractions: number; idempotentReplays: number };
   faults: MomentisFault[];
+  /** Where webhooks go from now on (the receiver may start after the simulator); undefined: none are sent. */
+  setWebhook(webhook: MomentisSimulatorOptions['webhook']): void;
   /** Waits until no webhook is pending or in flight (retries included, up to their last attempt). */
   webhooksSettled(): Promise<void>;
   close(): Promise<void>;
@@ -157,15 +159,15 @@ export async function startMomentisSimulator(options: MomentisSimulatorOptions =
   const memberView = (externalId: string, member: Member) => ({ ...member.input, externalId, loyalty: member.loyalty, createdAt: new Date(member.createdAt).toISOString(), updatedAt: new Date(member.updatedAt).toISOString() });
 
   // Webhooks, one delivery at a time in the order the changes happened; a failure is retried after a backoff.
-  const maxAttempts = options.webhook?.maxAttempts ?? 5;
-  const retryDelayMs = options.webhook?.retryDelayMs ?? 1000;
+  let hook = options.webhook;
   const settle = () => {
     if (inFlight === 0 && webhooks.every((delivery) => delivery.state !== 'pending')) settledWaiters.splice(0).forEach((resolve) => resolve());
   };
   /** Delivers one webhook, retrying with backoff before the next one goes, so they arrive in the order of the changes. */
   const deliver = async (delivery: WebhookDelivery): Promise<void> => {
-    const hook = options.webhook!;
-    while (delivery.state === 'pending' && !closed) {
+    while (delivery.state === 'pending' && !closed && hook) {
+      const maxAttempts = hook.maxAttempts ?? 5;
+      const retryDelayMs = hook.retryDelayMs ?? 1000;
       inFlight += 1;
       const raw = JSON.stringify(delivery.body);
       let status: number;
@@ -193,7 +195,7 @@ export async function startMomentisSimulator(options: MomentisSimulatorOptions =
   };
   let chain = Promise.resolve();
   const emit = (externalId: string, member: Member, types: string[]) => {
-    if (!options.webhook) return;
+    if (!hook) return;
     for (const type of types) {
       const delivery: WebhookDelivery = {
         body: { id: `evt_${randomBytes(12).toString('hex')}`, type, occurredAt: new Date(now()).toISOString(), member: { externalId }, loyalty: structuredClone(member.loyalty) },
@@ -423,6 +425,9 @@ export async function startMomentisSimulator(options: MomentisSimulatorOptions =
     },
     set faults(faults) {
       state.faults = faults;
+    },
+    setWebhook(webhook) {
+      hook = webhook;
     },
     webhooksSettled() {
       return new Promise<void>((resolve) => {
