@@ -50,7 +50,7 @@ const money = (of: string) => `{ "currencyCode": ${of}.currencyCode, "centAmount
 const DATA = `{
   "orderId": $subject.id,
   "orderNumber": $subject.orderNumber,
-  "cartId": type = "CartCreated" ? resource.id,
+  "cartId": type = "CartCreated" ? resource.id : $subject.cart.id,
   "total": $subject.totalPrice ? ${money('$subject.totalPrice')},
   "orderState": orderState, "previousOrderState": oldOrderState,
   "shipmentState": shipmentState, "previousShipmentState": oldShipmentState,

@@ -3,7 +3,8 @@
 // loyalty transactions (defaults.ts); everything overridable in the configuration. What Momentis needs beyond a
 // plain REST call: an event is about a member, so one about a guest (no customer) is not sent — Momentis knows
 // members only; a message that means no interaction or transaction (its mapped `type` is empty) is not sent; and
-// a brand's destination (`stores`) takes only what belongs to its stores, so two programmes stay apart. Momentis
+// a brand's destination (`stores`) takes only what belongs to its stores, so two programmes stay apart; a cart
+// created and never ordered becomes `cart.abandoned` after the idle time (cart-abandonment.ts). Momentis
 // owns points, tier and rewards: an outbound mapping of the loyalty fields is refused at start-up, and they come
 // back only through the webhooks (inbound.ts).
 import { defineDestination, type EventItem, type FieldProblem, type ItemOutcome, type MappedFieldNames, type RecordItem } from '../kit/index.ts';
@@ -12,12 +13,20 @@ import { createRestClient } from '../rest/client.ts';
 import { sendEvent, type RestConnection } from '../rest/events.ts';
 import { sendRecord } from '../rest/records.ts';
 import { createEventWindow } from '../rest/window.ts';
+import { createCartAbandonment, type CartAbandonment } from './cart-abandonment.ts';
 import { momentisDefaultMappings } from './defaults.ts';
 import { LOYALTY_FIELDS, momentisInbound } from './inbound.ts';
 import { momentisSettings, momentisToRest, type MomentisSettings } from './settings.ts';
 
 interface MomentisConnection extends RestConnection {
   settings: MomentisSettings;
+  carts: CartAbandonment | undefined;
+}
+
+/** The cart an interaction is about (data.cartId), if any. */
+function cartOf(payload: Record<string, unknown>): string | undefined {
+  const data = payload.data;
+  return data !== null && typeof data === 'object' ? text((data as Record<string, unknown>).cartId) : undefined;
 }
 
 const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
@@ -57,7 +66,10 @@ export const momentisDestination = defineDestination({
   defaultMappings: (settings) => momentisDefaultMappings(settings),
   client(settings, deps): MomentisConnection {
     const client = createRestClient(momentisToRest(settings), deps);
-    return { client, window: createEventWindow(client), settings };
+    const connection: MomentisConnection = { client, window: createEventWindow(client), settings, carts: undefined };
+    const { enabled, idleMinutes, checkMs } = settings.cartAbandonment;
+    if (enabled) connection.carts = createCartAbandonment(client, { idleMs: idleMinutes * 60_000, checkMs, send: (item) => sendEvent.perform(connection, item) });
+    return connection;
   },
   records: {
     name: 'upsert member',
@@ -68,13 +80,20 @@ export const momentisDestination = defineDestination({
   },
   events: {
     name: 'send interaction or transaction',
-    perform(connection: MomentisConnection, item: EventItem) {
+    async perform(connection: MomentisConnection, item: EventItem) {
       // Only a member has a timeline and a balance; a message meaning nothing here has no type.
-      if (!item.person?.key.startsWith('customer:')) return Promise.resolve(SKIPPED);
-      if (text(item.payload.type) === undefined) return Promise.resolve(SKIPPED);
-      if (elsewhere(connection.settings, storeOf(item.payload))) return Promise.resolve(SKIPPED);
+      if (!item.person?.key.startsWith('customer:')) return SKIPPED;
+      const type = text(item.payload.type);
+      if (type === undefined) return SKIPPED;
+      if (elsewhere(connection.settings, storeOf(item.payload))) return SKIPPED;
       // A field the message has no value for is left out (the contract's bodies have no nulls: an accrual no reason).
-      return sendEvent.perform(connection, { ...item, payload: Object.fromEntries(Object.entries(item.payload).filter(([, value]) => value !== null && value !== undefined)) });
+      const outcome = await sendEvent.perform(connection, { ...item, payload: Object.fromEntries(Object.entries(item.payload).filter(([, value]) => value !== null && value !== undefined)) });
+      const cart = item.eventType === 'interactions' ? cartOf(item.payload) : undefined;
+      if (outcome.ok && cart !== undefined && connection.carts) {
+        if (type === 'cart.created') await connection.carts.created(item, cart, item.occurredAt ?? connection.client.now());
+        else if (type === 'order.placed') await connection.carts.ordered(item, cart, item.occurredAt ?? connection.client.now());
+      }
+      return outcome;
     },
   },
   close(connection) {

@@ -90,6 +90,14 @@ export const momentisSettings = z.object({
     .default(['refund', 'cancellation'])
     .describe('what takes points back in the default mappings: refunds (their amount), cancellations (the order total), returns (the goods\' value: only where returns are not refunded through payment transactions, or the points go back twice)'),
   loyaltyType: z.string().regex(/^[A-Za-z0-9_-]{2,256}$/, 'a Type key').default('ctbridge-loyalty').describe('the customer custom Type the loyalty fields (loyaltyPoints, loyaltyTier, loyaltyRewards, loyaltyVersion) are in; ctbridge setup creates it'),
+  cartAbandonment: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      idleMinutes: z.number().positive().max(30 * 24 * 60).default(60).describe('a cart no order came from this long after it was created is abandoned'),
+      checkMs: z.number().int().min(10).max(600_000).default(30_000).describe('how often waiting carts are looked at'),
+    })
+    .default({ enabled: true, idleMinutes: 60, checkMs: 30_000 })
+    .describe('cart.abandoned interactions for carts no order came from (needs the interactions of cart.created)'),
   backOfficeUrl: z.url().default('https://mc.europe-west1.gcp.commercetools.com').describe('the Merchant Center (or another back office): interactions link to <backOfficeUrl>/<projectKey>/orders/<id>'),
   operations: z.preprocess(
     withDefaultOperations,
