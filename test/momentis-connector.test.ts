@@ -39,7 +39,7 @@ describe('Momentis connector', () => {
     simulator = await startMomentisSimulator({ apiKeys: [API_KEY] });
     let clock = Date.UTC(2026, 11, 1, 10, 0);
     const state = memoryConnectorState();
-    const { connector } = createTestConnector(momentisDestination, { baseUrl: simulator.url, auth: { apiKey: API_KEY }, cartAbandonment: { idleMinutes: 30, checkMs: 20 } }, { state, now: () => clock });
+    const { connector } = createTestConnector(momentisDestination, { baseUrl: simulator.url, auth: { apiKey: API_KEY }, cartAbandonment: { idleMinutes: 30, checkMs: 20 } } as never, { state, now: () => clock });
     const outcomes = await connector.sendEvents([interaction('c-1', 'cart.created', 'cart-a', 0), interaction('c-2', 'cart.created', 'cart-b', 1), interaction('c-3', 'order.placed', 'cart-c', 2)]);
     expect(outcomes.every((outcome) => outcome.ok)).toBe(true);
     // cart-b's order; cart-c's order arrived before its creation.
@@ -61,7 +61,7 @@ describe('Momentis connector', () => {
 
   it('sends nothing for a guest or for a message that means no interaction', async () => {
     simulator = await startMomentisSimulator({ apiKeys: [API_KEY] });
-    const { connector } = createTestConnector(momentisDestination, { baseUrl: simulator.url, auth: { apiKey: API_KEY }, cartAbandonment: { enabled: false } });
+    const { connector } = createTestConnector(momentisDestination, { baseUrl: simulator.url, auth: { apiKey: API_KEY }, cartAbandonment: { enabled: false } } as never);
     const outcomes = await connector.sendEvents([interaction(undefined, 'cart.created', 'cart-g', 0), interaction('c-1', null, 'cart-x', 1)]);
     expect(outcomes).toEqual([{ ok: true }, { ok: true }]);
     expect(simulator.requests).toHaveLength(0);
@@ -71,7 +71,7 @@ describe('Momentis connector', () => {
     simulator = await startMomentisSimulator({ apiKeys: [API_KEY] });
     simulator.faults = [{ kind: 'status', status: 429, retryAfter: 7 }];
     const clock = Date.UTC(2026, 11, 1, 10, 0);
-    const { connector, limiter } = createTestConnector(momentisDestination, { baseUrl: simulator.url, auth: { apiKey: API_KEY }, cartAbandonment: { enabled: false } }, { now: () => clock });
+    const { connector, limiter } = createTestConnector(momentisDestination, { baseUrl: simulator.url, auth: { apiKey: API_KEY }, cartAbandonment: { enabled: false } } as never, { now: () => clock });
     const [outcome] = await connector.sendEvents([interaction('c-1', 'cart.created', 'cart-r', 0)]);
     expect(outcome!.ok).toBe(false);
     expect(outcome!.ok === false && outcome!.error.retryable).toBe(true);
