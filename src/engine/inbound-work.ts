@@ -222,7 +222,10 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     logger,
     claim: (limit) => claimInbound(db, destination.name, { owner: deps.owner, limit, now: now(), leaseMs: engine.leaseMs }),
     process: async (rows) => {
-      for (const row of rows) await processRow(row);
+      // Snapshots carry their version and are written only when newer, so their order does not matter: a batch's
+      // go at once (two of one resource meet as a 409, read again). Field edits go one after another.
+      if (definition.inbound?.snapshot) await Promise.all(rows.map((row) => processRow(row)));
+      else for (const row of rows) await processRow(row);
     },
   });
 }

@@ -8,8 +8,9 @@
 // configurable rules: points per currency unit per currency (a currency without a rule is refused, 422), a reversal
 // never takes back more than the order earned, tiers at balance thresholds, a reward each time lifetime points
 // pass a multiple of a threshold. Every change of a member's loyalty state raises its version and sends signed
-// webhooks (balance, tier, reward issued or redeemed) with the full snapshot to the configured URL, retried with
-// backoff on a failed delivery (not on 401, which says the signature is refused). Faults (429 with Retry-After,
+// webhooks (balance, tier, reward issued or redeemed) with the full snapshot to the configured URL — a member's in
+// the order of its changes, different members' at once — retried with backoff on a failed delivery (not on 401,
+// which says the signature is refused). Faults (429 with Retry-After,
 // 5xx, latency, a reset connection) can be injected; state is inspectable (GET endpoints and the fields below).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -163,7 +164,7 @@ export async function startMomentisSimulator(options: MomentisSimulatorOptions =
   const settle = () => {
     if (inFlight === 0 && webhooks.every((delivery) => delivery.state !== 'pending')) settledWaiters.splice(0).forEach((resolve) => resolve());
   };
-  /** Delivers one webhook, retrying with backoff before the next one goes, so they arrive in the order of the changes. */
+  /** Delivers one webhook, retrying with backoff before the member's next one goes, so they arrive in the order of its changes. */
   const deliver = async (delivery: WebhookDelivery): Promise<void> => {
     while (delivery.state === 'pending' && !closed && hook) {
       const maxAttempts = hook.maxAttempts ?? 5;
@@ -193,7 +194,8 @@ export async function startMomentisSimulator(options: MomentisSimulatorOptions =
     }
     settle();
   };
-  let chain = Promise.resolve();
+  // One member's webhooks go one after another, in the order of the changes; different members' at once.
+  const chains = new Map<string, Promise<void>>();
   const emit = (externalId: string, member: Member, types: string[]) => {
     if (!hook) return;
     for (const type of types) {
@@ -204,7 +206,11 @@ export async function startMomentisSimulator(options: MomentisSimulatorOptions =
         state: 'pending',
       };
       webhooks.push(delivery);
-      chain = chain.then(() => deliver(delivery));
+      const next = (chains.get(externalId) ?? Promise.resolve()).then(() => deliver(delivery));
+      chains.set(externalId, next);
+      void next.then(() => {
+        if (chains.get(externalId) === next) chains.delete(externalId);
+      });
     }
   };
 
