@@ -1,7 +1,7 @@
 // `npm run bench`: measures ctbridge against the naive per-message baseline on this machine, scenario by scenario
 // (see bench/README.md), and prints one table: each ctbridge figure (median over runs) beside the naive figure from
 // the same invocation, ctbridge's advantage, and the bar from the issue with pass/fail. Progress goes to stderr.
-// Options: --runs N (default 3), --only 1,3 (scenario numbers; 10 is Ometria, 11 monday, 12 the support view, 13 backfill), --profile (CPU-profile every ctbridge run).
+// Options: --runs N (default 3), --only 1,3 (scenario numbers; 10 is Ometria, 11 monday, 12 the support view, 13 backfill, 14 Momentis), --profile (CPU-profile every ctbridge run).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import type { OmetriaFigures } from './ometria.ts';
 import type { BackfillFigures } from './backfill.ts';
 import type { SoakFigures } from './soak.ts';
 import type { SupportViewFigures } from './support-view.ts';
+import type { MomentisFigures } from './momentis.ts';
 import { forkPeer, type Peer } from './ipc.ts';
 import type { BodySpec, RunResult } from './loadgen.ts';
 import { cpuSeconds, peakRssMb, startCtbridge, startNaive, type SystemUnderTest } from './processes.ts';
@@ -29,7 +30,7 @@ const option = (name: string): string | undefined => {
   return index >= 0 ? argv[index + 1] : undefined;
 };
 const RUNS = Math.max(1, Number(option('--runs') ?? 3));
-const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8,9,10,11,12').split(',').map(Number));
+const ONLY = new Set((option('--only') ?? '1,2,3,4,5,7,8,9,10,11,12,14').split(',').map(Number));
 /** Scenarios 7 (mapping throughput), 8 (Intercom) and 9 (the soak) run in processes of their own, without the system-under-test machinery. */
 const MAPPING = 7;
 const INTERCOM = 8;
@@ -38,6 +39,7 @@ const OMETRIA = 10;
 const MONDAY = 11;
 const SUPPORT_VIEW = 12;
 const BACKFILL = 13;
+const MOMENTIS = 14;
 /** Complete one-minute budget windows the monday scenario measures over: the run takes about this + 1 minutes. */
 const MONDAY_WINDOWS = 1;
 const PROFILE = argv.includes('--profile');
@@ -415,6 +417,12 @@ async function main(): Promise<void> {
       backfill = JSON.parse(execFileSync(process.execPath, [new URL('./backfill.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as BackfillFigures;
       progress(`13. backfill — ${int(backfill.ctbridgeRate)} resources/s (naive ${int(backfill.naiveRate)}); live p99 ${int(backfill.liveP99Quiet)} ms without, ${int(backfill.liveP99During)} ms during; peak RSS ${int(backfill.rssMb)} MB`);
     }
+    let momentis: MomentisFigures | undefined;
+    if (ONLY.has(MOMENTIS)) {
+      // One run (under a minute): 500 payment messages at 100 a second, each to its balance on the customer.
+      momentis = JSON.parse(execFileSync(process.execPath, [new URL('./momentis.ts', import.meta.url).pathname, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as MomentisFigures;
+      progress(`14. Momentis — payment message to balance on the customer: p50 ${dec(momentis.p50, 2)} s, p99 ${dec(momentis.p99, 2)} s at ${momentis.rate} orders/s (accrual booked: p50 ${dec(momentis.accrualP50, 2)} s); ${momentis.missing} missing`);
+    }
     let soak: SoakFigures | undefined;
     if (ONLY.has(SOAK)) {
       // One run of a minute: it asks whether anything breaks, not how fast.
@@ -422,7 +430,7 @@ async function main(): Promise<void> {
       soak = JSON.parse(execFileSync(process.execPath, [new URL('./soak.ts', import.meta.url).pathname, '--json', '--seconds', '60'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as SoakFigures;
       progress(`9. soak — ${soak.legitimateDelivered} of ${soak.legitimateAcked} acknowledged legitimate messages delivered; legitimate answers ${JSON.stringify(soak.legitimateStatuses)}; fuzzer ${JSON.stringify(soak.fuzzStatuses)}; ${soak.attackConnections} attack connections, ${soak.attackClosedByServer} closed by ctbridge; peak RSS ${int(soak.peakRssMb)} MB${soak.survived ? '' : '; ctbridge EXITED'}`);
     }
-    report(collected, mapping, intercom, soak, ometria, monday, supportView, backfill);
+    report(collected, mapping, intercom, soak, ometria, monday, supportView, backfill, momentis);
     if (env.profileDir) reportProfiles(env.profileDir);
   } finally {
     await Promise.all([env.sink, env.loadgen, env.bulkEmulator, env.burstEmulator].map((peer) => peer.close()));
@@ -435,7 +443,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined, ometria: OmetriaFigures | undefined, monday: MondayFigures | undefined, supportView: SupportViewFigures | undefined, backfill: BackfillFigures | undefined): void {
+function report(collected: Collected[], mapping: MappingFigures[], intercom: IntercomFigures | undefined, soak: SoakFigures | undefined, ometria: OmetriaFigures | undefined, monday: MondayFigures | undefined, supportView: SupportViewFigures | undefined, backfill: BackfillFigures | undefined, momentis?: MomentisFigures): void {
   const find = (n: number) => collected.find((c) => c.scenario.number === n);
   const med = (runs: Run[] | undefined, figure: string) => median((runs ?? []).map((r) => r.figures[figure] ?? Number.NaN));
   type Row = { figure: string; ct: number; naive: number; format: (n: number) => string; better: 'higher' | 'lower'; bar?: { op: '≥' | '≤'; value: number } };
@@ -489,6 +497,13 @@ function report(collected: Collected[], mapping: MappingFigures[], intercom: Int
     rows.push({ figure: '   backfill: records in the sink at the end', ct: backfill.delivered, naive: Number.NaN, format: int, better: 'higher', bar: { op: '≥', value: backfill.total } });
     rows.push({ figure: '   live p99 during the backfill ÷ without it, same run (x)', ct: backfill.liveP99During / backfill.liveP99Quiet, naive: Number.NaN, format: (v) => dec(v, 2), better: 'lower', bar: { op: '≤', value: BARS.backfillLiveP99Ratio } });
     rows.push({ figure: '   backfill: peak RSS of ctbridge (MB)', ct: backfill.rssMb, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: BARS.rss } });
+  }
+  if (momentis) {
+    // No naive column: nothing else turns a payment into points on the customer.
+    rows.push({ figure: `14. Momentis: payment message to the balance on the commercetools customer, p50 at ${momentis.rate} orders/s (s; 1 run of ${momentis.orders})`, ct: momentis.p50, naive: Number.NaN, format: (v) => dec(v, 2), better: 'lower' });
+    rows.push({ figure: '    Momentis: the same, p99 (s)', ct: momentis.p99, naive: Number.NaN, format: (v) => dec(v, 2), better: 'lower' });
+    rows.push({ figure: '    Momentis: payment message to the accrual booked at Momentis, p50 (s)', ct: momentis.accrualP50, naive: Number.NaN, format: (v) => dec(v, 2), better: 'lower' });
+    rows.push({ figure: '    Momentis: balances that never arrived', ct: momentis.missing, naive: Number.NaN, format: int, better: 'lower', bar: { op: '≤', value: 0 } });
   }
   if (soak) {
     // No naive column: the soak asks whether ctbridge holds, not how it compares.

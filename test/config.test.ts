@@ -170,7 +170,7 @@ describe('ctbridge config check, in-process', () => {
   });
 
   it('lists the known destination types for an unknown one', () => {
-    expectInvalid(edit(['type: http', 'type: intercomm']), (f) => [`${f}: destinations[0].type: unknown type "intercomm" (known destination types: http, intercom, ometria, monday, rest, novomind)`]);
+    expectInvalid(edit(['type: http', 'type: intercomm']), (f) => [`${f}: destinations[0].type: unknown type "intercomm" (known destination types: http, intercom, ometria, monday, rest, novomind, momentis)`]);
   });
 
   it('reports an invalid mapping path where it is written', () => {

@@ -1,5 +1,6 @@
 // `ctbridge setup [--dry-run]`: what commercetools must have before two-way sync writes back — the custom Types and
-// fields that written-back fields land in (ownership.<field>.writeBack.customField). Creates a missing Type, adds
+// fields that written-back fields land in (ownership.<field>.writeBack.customField), and those a destination's
+// webhooks write whole (Momentis: the Type ctbridge-loyalty). Creates a missing Type, adds
 // missing fields to an existing one, and changes nothing that is already right, so it can run at every deploy;
 // `--dry-run` reports what it would change and changes nothing. A Type for another resource, or a field of another
 // type, cannot be fixed without losing data: it is reported and the command exits 1.
@@ -8,6 +9,7 @@ import { createCommercetoolsClient } from '../commercetools/client.ts';
 import { setupTypes, type TypeFieldWanted, type WritableType } from '../commercetools/writeback.ts';
 import type { Config } from '../config/schema.ts';
 import { configOption, exitWithError, loadConfigOrExit } from './common.ts';
+import { findDestinationDefinition } from '../destinations/registry.ts';
 
 /** The custom fields the configuration writes back, with their Type and resource type. */
 export function wantedTypeFields(config: Pick<Config, 'destinations'>): TypeFieldWanted[] {
@@ -20,6 +22,12 @@ export function wantedTypeFields(config: Pick<Config, 'destinations'>): TypeFiel
         const field: TypeFieldWanted = { type: writeBack.type, resourceTypeId: (mapping.source ?? name) as WritableType, field: writeBack.customField, fieldType: writeBack.fieldType };
         wanted.set(`${field.type}/${field.field}`, field);
       }
+    }
+    // Fields a destination's webhooks write whole (Momentis' loyalty state).
+    const inbound = destination.inbound ? findDestinationDefinition(destination.type)?.inbound : undefined;
+    if (inbound?.snapshotFields) {
+      const settings = findDestinationDefinition(destination.type)!.settings.parse(destination);
+      for (const field of inbound.snapshotFields(settings)) wanted.set(`${field.type}/${field.field}`, field);
     }
   }
   return [...wanted.values()];

@@ -63,6 +63,12 @@ export const inboundAuthSchema = z.discriminatedUnion('type', [
     prefix: z.string().default('sha256='),
   }),
   z.strictObject({
+    type: z.literal('momentis'),
+    secret: z.string().min(16, 'the webhook signing secret must be at least 16 characters'),
+    header: z.string().min(1).default('Momentis-Signature'),
+    toleranceSeconds: z.number().int().min(1).max(3600).default(300).describe('a signature older (or further in the future) than this is refused'),
+  }),
+  z.strictObject({
     type: z.literal('sharedSecret'),
     secret: z.string().min(16, 'the shared secret must be at least 16 characters'),
     header: z.string().min(1).default('X-Ctbridge-Secret'),
@@ -101,7 +107,7 @@ export interface Problem {
 }
 
 /** Ownership that cannot work, per destination entry (read defensively: the entry may be partly invalid). */
-export function ownershipProblems(destination: Record<string, unknown>): Problem[] {
+export function ownershipProblems(destination: Record<string, unknown>, options: { sendsSnapshots?: boolean } = {}): Problem[] {
   const problems: Problem[] = [];
   const records = isPlainObject(destination.records) ? destination.records : {};
   let writesBack = false;
@@ -138,7 +144,8 @@ export function ownershipProblems(destination: Record<string, unknown>): Problem
     }
   }
   if (isPlainObject(destination.inbound) && destination.inbound.auth === undefined && destination.inbound.poll === undefined) problems.push({ path: ['inbound'], message: 'inbound needs auth (the destination pushes webhooks) or poll (ctbridge lists its changes)' });
-  if (isPlainObject(destination.inbound) && !writesBack) problems.push({ path: ['inbound'], message: 'inbound webhooks need a field written back: give one a writeBack in ownership' });
+  // A destination sending snapshots of its own fields (Momentis) writes them without any mapped field.
+  if (isPlainObject(destination.inbound) && !writesBack && options.sendsSnapshots !== true) problems.push({ path: ['inbound'], message: 'inbound webhooks need a field written back: give one a writeBack in ownership' });
   if (writesBack && !isPlainObject(destination.inbound)) problems.push({ path: ['inbound'], message: 'fields are written back: configure inbound (auth or poll) so the destination\'s changes can reach ctbridge' });
   return problems;
 }

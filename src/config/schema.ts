@@ -427,7 +427,8 @@ export const configSchema = z
       // Ownership that cannot work (two-way sync: config/ownership.ts).
       destinations.forEach((destination: unknown, index) => {
         if (!isPlainObject(destination)) return;
-        for (const problem of ownershipProblems(destination)) ctx.addIssue({ code: 'custom', path: ['destinations', index, ...problem.path], message: problem.message });
+        const sendsSnapshots = typeof destination.type === 'string' && findDestinationDefinition(destination.type)?.inbound?.snapshot !== undefined;
+        for (const problem of ownershipProblems(destination, { sendsSnapshots })) ctx.addIssue({ code: 'custom', path: ['destinations', index, ...problem.path], message: problem.message });
         // The connector says which webhook authentication its destination can send.
         const auth = isPlainObject(destination.inbound) && isPlainObject(destination.inbound.auth) ? destination.inbound.auth.type : undefined;
         const inbound = typeof destination.type === 'string' ? findDestinationDefinition(destination.type)?.inbound : undefined;

@@ -6,8 +6,9 @@ import { mondayDestination } from './monday/index.ts';
 import { ometriaDestination } from './ometria/index.ts';
 import { restDestination } from './rest/index.ts';
 import { novomindDestination } from './novomind/index.ts';
+import { momentisDestination } from './momentis/index.ts';
 
-export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination, ometriaDestination, mondayDestination, restDestination, novomindDestination];
+export const destinationDefinitions: readonly DestinationDefinition[] = [httpDestination, intercomDestination, ometriaDestination, mondayDestination, restDestination, novomindDestination, momentisDestination];
 
 export function findDestinationDefinition(type: string): DestinationDefinition | undefined {
   return destinationDefinitions.find((definition) => definition.type === type);

@@ -238,7 +238,7 @@ export interface InboundChange {
 
 /** The inbound auth kinds (config/ownership.ts inboundAuthSchema) and how a destination's webhook bodies read. */
 export interface InboundDefinition<Settings> {
-  auth: ReadonlyArray<'monday' | 'hmac' | 'sharedSecret'>;
+  auth: ReadonlyArray<'monday' | 'hmac' | 'sharedSecret' | 'momentis'>;
   /** A verification request (monday's `{challenge}`): what to answer, echoed without storing anything. */
   challenge?(body: unknown): unknown;
   /** The delivery's own id, so a redelivery is stored once (otherwise a digest of the body). */
@@ -247,6 +247,28 @@ export interface InboundDefinition<Settings> {
   changes(settings: Settings, body: unknown): InboundChange[];
   /** The connector can list changes (Connector.pollInbound), for `inbound.poll`. */
   polls?: boolean;
+  /**
+   * For fields the destination owns outright and sends whole (Momentis' loyalty state), instead of field edits:
+   * the snapshot a body carries, written to the resource's custom fields when it is newer than the one there.
+   * Undefined: the body is read by `changes`. Throws PermanentError when it cannot be read.
+   */
+  snapshot?(settings: Settings, body: unknown): InboundSnapshot | undefined;
+  /** The custom Type fields its snapshots write, which `ctbridge setup` creates. */
+  snapshotFields?(settings: Settings): Array<{ type: string; resourceTypeId: 'customer' | 'order'; field: string; fieldType: 'String' | 'Number' | 'Boolean' }>;
+}
+
+/** The whole state of fields a destination owns, for one resource (engine/inbound-work.ts writes it). */
+export interface InboundSnapshot {
+  resourceType: 'customer' | 'order';
+  /** The commercetools id. */
+  resourceId: string;
+  /** The key of the custom Type that has the fields. */
+  type: string;
+  /** The custom fields' values (null: removed). */
+  fields: Record<string, string | number | boolean | null>;
+  /** The field holding the snapshot's version: a snapshot not newer than the one commercetools holds is dropped. */
+  versionField: string;
+  version: number;
 }
 
 /** The field names each record and event mapping of a destination sends (its own and its when: blocks'). */

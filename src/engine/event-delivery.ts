@@ -88,7 +88,9 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
             const person = subject ? keys.persons(subject.typeId, subject.resource) : undefined;
             let mapped: Mapped;
             try {
-              mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(customerIdOf(person)) });
+              // `$subject`: the order or cart the message is about, for what the message alone does not say.
+              const about = subject && (subject.typeId === 'order' || subject.typeId === 'cart') ? { context: { subject: subject.resource } } : {};
+              mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(customerIdOf(person)), ...about });
             } catch (error) {
               if (!(error instanceof MappingError)) throw error;
               fail(row, new PermanentError(`mapping ${row.event_type}: ${error.message}`));

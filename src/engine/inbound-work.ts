@@ -10,14 +10,16 @@
 // snapshot (what the destination holds: so the Subscription's echo of this write sends nothing back) and the audit
 // entry (fields, old/new as digests, rule, outcome) are committed together. A change commercetools wins marks the
 // record dirty, so record sync sends commercetools' value back to the destination. Retries back off, failures
-// that cannot succeed become dead letters (replayable), an unknown item among them with the reason.
+// that cannot succeed become dead letters (replayable), an unknown item among them with the reason. A destination
+// that sends whole snapshots of fields it owns (Momentis' loyalty state) has them written to the resource's custom
+// fields instead, when newer than the version commercetools holds (applySnapshot).
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DestinationConfig, EngineConfig } from '../config/schema.ts';
 import { CUSTOM_OBJECT_NAME, WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
 import { ConcurrentModificationError, type CommercetoolsWriter, type WritableType } from '../commercetools/writeback.ts';
 import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
-import type { DestinationDefinition, InboundChange } from '../destinations/types.ts';
+import type { DestinationDefinition, InboundChange, InboundSnapshot } from '../destinations/types.ts';
 import { compileField, recordContext, type FieldSpec } from '../mapping/field.ts';
 import { compileInverse } from '../mapping/inverse.ts';
 import { compilePath, readPath } from '../mapping/path.ts';
@@ -166,6 +168,38 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     throw new RetryableError(`commercetools changed the ${typeId} ${found.resourceId} ${MAX_CONFLICT_ROUNDS} times while writing ${change.field} back`);
   }
 
+  /**
+   * A snapshot of fields the destination owns outright: written to the resource's custom fields when newer than
+   * the version there (a redelivered or overtaken snapshot changes nothing), at the version read; 409 → again.
+   */
+  async function applySnapshot(snapshot: InboundSnapshot, row: InboundRow) {
+    const key = { recordType: snapshot.resourceType, resourceId: snapshot.resourceId };
+    const base = { action: 'writeback', destination: destination.name, itemType: snapshot.resourceType, resourceId: snapshot.resourceId, fields: Object.keys(snapshot.fields), correlationId: row.correlation_id };
+    for (let round = 0; round < MAX_CONFLICT_ROUNDS; round += 1) {
+      const resource = await writer.read(snapshot.resourceType, snapshot.resourceId);
+      if (!resource) throw new PermanentError(`the ${snapshot.resourceType} ${snapshot.resourceId} does not exist in commercetools`);
+      const version = typeof resource.version === 'number' ? resource.version : 0;
+      const custom = resource.custom as { type?: unknown; fields?: Record<string, unknown> } | undefined;
+      const held = custom?.fields?.[snapshot.versionField];
+      if (typeof held === 'number' && held >= snapshot.version) {
+        return { key, audit: { ...base, at: now(), version, outcome: 'skipped', detail: `commercetools holds version ${held} of these fields, this snapshot is version ${snapshot.version}` } as AuditEntry };
+      }
+      const present = Object.fromEntries(Object.entries(snapshot.fields).filter(([, value]) => value !== null));
+      const actions = custom?.type
+        ? Object.entries(snapshot.fields).map(([name, value]) => ({ action: 'setCustomField', name, ...(value !== null && { value }) }))
+        : [{ action: 'setCustomType', type: { typeId: 'type', key: snapshot.type }, fields: present }];
+      try {
+        const updated = await writer.update(snapshot.resourceType, snapshot.resourceId, version, actions);
+        // Momentis' rewards as customer-bound discount codes (syncRewardCodes of commercetools/reward-codes.ts)
+        // join here: after the snapshot is written, before the row is finished, so a failure retries both.
+        return { key, audit: { ...base, at: now(), version: typeof updated.version === 'number' ? updated.version : null, outcome: 'ok', detail: `version ${snapshot.version} written (${round} conflicts re-read)` } as AuditEntry };
+      } catch (error) {
+        if (!(error instanceof ConcurrentModificationError)) throw error;
+      }
+    }
+    throw new RetryableError(`commercetools changed the ${snapshot.resourceType} ${snapshot.resourceId} ${MAX_CONFLICT_ROUNDS} times while writing ${destination.name}'s snapshot`);
+  }
+
   async function processRow(row: InboundRow): Promise<void> {
     const keys = await pii();
     const at = now();
@@ -175,8 +209,11 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     };
     try {
       if (row.body === null) throw new PermanentError('the stored webhook body is gone');
-      const changes = definition.inbound!.changes(settings, JSON.parse(keys.sealer.open(row.body)) as unknown);
+      const body = JSON.parse(keys.sealer.open(row.body)) as unknown;
+      const snapshot = definition.inbound!.snapshot?.(settings, body);
+      const changes = snapshot ? [] : definition.inbound!.changes(settings, body);
       const results: Array<Awaited<ReturnType<typeof applyChange>>> = [];
+      if (snapshot) results.push(await applySnapshot(snapshot, row));
       for (const change of changes) results.push(await applyChange(change, row, keys.fieldDigest, lease));
       let dirty = false;
       await db.transaction().execute(async (trx) => {
@@ -236,7 +273,10 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     logger,
     claim: (limit) => claimInbound(db, destination.name, { owner: deps.owner, limit, now: now(), leaseMs: engine.leaseMs }),
     process: async (rows) => {
-      for (const row of rows) await processRow(row);
+      // Snapshots carry their version and are written only when newer, so their order does not matter: a batch's
+      // go at once (two of one resource meet as a 409, read again). Field edits go one after another.
+      if (definition.inbound?.snapshot) await Promise.all(rows.map((row) => processRow(row)));
+      else for (const row of rows) await processRow(row);
     },
   });
 }

@@ -9,6 +9,7 @@
 //   items: { jsonata: "$sum(lineItems.quantity)" }       a JSONata expression, for what the others cannot say
 //   market: $store                                       the record's context (see MAPPING_CONTEXT)
 //   orders: { path: "$orders[*]", pipe: [count] }        a customer's orders, oldest first (customer mappings)
+//   total: $subject.totalPrice.centAmount                the order or cart an event's message is about (event mappings)
 // and any of these may carry `pipe: [transform, { transform: args }]` (transforms.ts). Compiled once; reading a
 // field is a walk over compiled steps. Only JSONata is asynchronous (its evaluate returns a promise), so a field
 // reads synchronously unless it, or a fallback in it, is a JSONata expression.
@@ -43,7 +44,7 @@ export type FieldSpec =
  * Names a path may start with to read the record's context instead of the resource: `$store`, `$locale`…, and
  * `$orders`, a customer's orders (read from commercetools for the mappings that use it).
  */
-export const MAPPING_CONTEXT = ['locale', 'country', 'currency', 'store', 'channel', 'projectKey', 'orders'] as const satisfies ReadonlyArray<keyof TransformContext>;
+export const MAPPING_CONTEXT = ['locale', 'country', 'currency', 'store', 'channel', 'projectKey', 'orders', 'subject'] as const satisfies ReadonlyArray<keyof TransformContext>;
 
 export class FieldSpecError extends Error {
   override readonly name = 'FieldSpecError';
@@ -114,8 +115,8 @@ function compileReader(expression: string): Reader {
   return { steps: steps.slice(1), fromContext: name };
 }
 
-/** It reads commercetools data (the resource, or the customer's orders), which may be personal. */
-const readsData = (reader: Reader): boolean => reader.fromContext === undefined || reader.fromContext === 'orders';
+/** It reads commercetools data (the resource, the customer's orders, the event's subject), which may be personal. */
+const readsData = (reader: Reader): boolean => reader.fromContext === undefined || reader.fromContext === 'orders' || reader.fromContext === 'subject';
 
 function readWith(reader: Reader, source: unknown, context: TransformContext): unknown {
   return reader.fromContext === undefined ? readPath(source, reader.steps) : readPath(context[reader.fromContext], reader.steps);

@@ -31,6 +31,11 @@ export interface TransformContext {
    * commercetools when the mapping does, so totals and "last order" fields are computed, never accumulated.
    */
   orders?: readonly unknown[] | undefined;
+  /**
+   * What an event's message is about — its order or cart (for a payment, the order it belongs to) as the message
+   * carries it or commercetools has it: `$subject` in an event mapping (an order's total for a payment message).
+   */
+  subject?: Record<string, unknown> | undefined;
   /** Told of personal data the PII policy found inside a field's value and treated (the mapping preview lists it). */
   onInnerPii?: ((field: string, piiClass: PiiClass, treatment: PiiTreatment) => void) | undefined;
 }

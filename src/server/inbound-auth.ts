@@ -1,8 +1,9 @@
 // Authentication of a destination's webhooks (POST /v1/inbound/<destination>), per the kind its `inbound.auth`
 // names and its connector declares: monday's JWT (Authorization: <JWT>, HS256 with the app's Signing Secret,
 // `exp` and, when configured, `aud` checked — developer.monday.com/apps/docs/authorization-header), an HMAC-SHA256
-// over the raw body with a shared secret (the Momentis contract, and any system that signs), or a shared secret
-// in a header. Only node:crypto; comparisons in constant time; reasons never hold what was presented.
+// over the raw body with a shared secret (any system that signs), Momentis' timestamped HMAC
+// (`Momentis-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, spec/momentis: a `t`
+// outside the tolerance is refused, so a captured delivery cannot be replayed later), or a shared secret in a header. Only node:crypto; comparisons in constant time; reasons never hold what was presented.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { InboundAuth } from '../config/ownership.ts';
 
@@ -27,6 +28,8 @@ export function checkInboundAuth(auth: InboundAuth, request: { headers: Record<s
       if (presented === undefined) return fail(`missing ${auth.header} header`);
       return sameSecret(presented, auth.secret) ? OK : fail('shared secret mismatch');
     }
+    case 'momentis':
+      return checkMomentisSignature(header(request.headers, auth.header), request.rawBody, auth.secret, auth.toleranceSeconds, nowMs);
     case 'hmac': {
       const presented = header(request.headers, auth.header);
       if (presented === undefined) return fail(`missing ${auth.header} header`);
@@ -70,4 +73,27 @@ export function signMondayJwt(claims: Record<string, unknown>, secret: string): 
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
   const signature = createHmac('sha256', secret).update(`${head}.${payload}`).digest('base64url');
   return `${head}.${payload}.${signature}`;
+}
+
+/** Momentis' signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` (more v1 allowed, for a secret being rolled). */
+export function checkMomentisSignature(presented: string | undefined, rawBody: Buffer, secret: string, toleranceSeconds: number, nowMs: number): InboundAuthResult {
+  if (presented === undefined) return fail('missing Momentis-Signature header');
+  let t: number | undefined;
+  const signatures: Buffer[] = [];
+  for (const part of presented.split(',')) {
+    const [name, value = ''] = part.trim().split('=', 2) as [string, string | undefined];
+    if (name === 't' && /^\d{1,12}$/.test(value)) t = Number(value);
+    else if (name === 'v1' && /^[0-9a-f]{64}$/i.test(value)) signatures.push(Buffer.from(value, 'hex'));
+  }
+  if (t === undefined) return fail('the signature has no timestamp (t=)');
+  if (signatures.length === 0) return fail('the signature has no v1 value');
+  if (Math.abs(nowMs / 1000 - t) > toleranceSeconds) return fail(`the signature's timestamp is outside the tolerance of ${toleranceSeconds} s`);
+  const expected = createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest();
+  return signatures.some((signature) => timingSafeEqual(signature, expected)) ? OK : fail('signature mismatch');
+}
+
+/** The Momentis-Signature value for a body sent at `nowMs`, for the simulator and tests. */
+export function signMomentisBody(rawBody: string | Buffer, secret: string, nowMs: number): string {
+  const t = Math.floor(nowMs / 1000);
+  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest('hex')}`;
 }

@@ -2,7 +2,7 @@
 // `schedule` (every N minutes), held in the connector's state (the store, shared by every process) and sent at the
 // end of its window, in the order the events happened (window.ts). Templates read: id (the resource's id),
 // resourceType, eventType, sourceType, fields (the mapped payload), occurredAt (ISO 8601), correlationId,
-// idempotencyKey, person, personId.
+// idempotencyKey, person, personId, customerId (the commercetools customer the event is about; none for a guest).
 import { PermanentError, type EventItem, type ItemOperation, type ItemOutcome } from '../kit/index.ts';
 import type { RestClient } from './client.ts';
 import type { TemplateContext } from './template.ts';
@@ -20,6 +20,7 @@ export function eventContext(item: EventItem): TemplateContext {
     idempotencyKey: item.idempotencyKey,
     person: item.person?.key,
     personId: item.person?.destinationId,
+    customerId: item.person?.key.startsWith('customer:') ? item.person.key.slice('customer:'.length) : undefined,
   };
 }
 

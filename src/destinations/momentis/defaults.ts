@@ -1,0 +1,141 @@
+// The mappings a Momentis destination gets when it maps nothing itself (ordinary mapping fields, so `ctbridge
+// mapping preview` shows them and a destination can copy and change them):
+// - `member` (customers): the contract's member — externalId (the customer id), e-mail, names and phone as vault
+//   tokens by default (memberPii), store (the brand's own store of the customer first), locale, currency,
+//   customer group key, brand.
+// - `interactions`: what happened to a member's carts, orders, payments, shipments, returns and refunds, one
+//   interaction per source message (its id the message's), with the market context (store, channel, locale,
+//   currency, price channel) and a link to the order in the back office. A message that means no interaction (a
+//   payment transaction still pending, a shipment state between) has no type and is not sent.
+// - `loyalty`: an accrual when an order is paid (its total, in its currency, with its store), a reversal when it
+//   is cancelled or refunded (the refund's amount) — and, when `reverseOn` has it, when goods are returned (their
+//   value; only for shops whose returns are not refunded through payment transactions, which would reverse twice).
+// The order a payment or order-state message only names is read from commercetools: `$subject` (event-delivery).
+import type { MomentisSettings } from './settings.ts';
+
+/** The commercetools messages that become interactions. */
+export const INTERACTION_MESSAGES = ['CartCreated', 'OrderCreated', 'OrderStateChanged', 'PaymentTransactionAdded', 'PaymentTransactionStateChanged', 'OrderShipmentStateChanged', 'ParcelAddedToDelivery', 'ReturnInfoAdded'];
+
+/** The commercetools messages that may become loyalty transactions. */
+export const LOYALTY_MESSAGES = ['OrderPaymentStateChanged', 'OrderStateChanged', 'PaymentTransactionAdded', 'ReturnInfoAdded'];
+
+const INTERACTION_TYPE = `(
+  type = "CartCreated" ? "cart.created" :
+  type = "OrderCreated" ? "order.placed" :
+  type = "OrderStateChanged" ? "order.state_changed" :
+  type = "PaymentTransactionAdded" ? (
+    transaction.state = "Failure" ? "payment.failed" :
+    transaction.type = "Refund" ? (transaction.state = "Success" ? "payment.refunded" : "refund.created") :
+    transaction.state = "Success" and transaction.type = "Authorization" ? "payment.authorized" :
+    transaction.state = "Success" and transaction.type = "Charge" ? "payment.captured" : null
+  ) :
+  type = "PaymentTransactionStateChanged" ? (state = "Failure" ? "payment.failed" : null) :
+  type = "OrderShipmentStateChanged" ? (shipmentState = "Shipped" ? "shipment.shipped" : shipmentState = "Delivered" ? "shipment.delivered" : null) :
+  type = "ParcelAddedToDelivery" ? "shipment.shipped" :
+  type = "ReturnInfoAdded" ? "return.created" :
+  null
+)`;
+
+/** The market: what the order or cart says (JSONata leaves out what it lacks). */
+const CONTEXT = `{
+  "store": $subject.store.key,
+  "channel": $subject.lineItems[0].distributionChannel.id,
+  "locale": $subject.locale,
+  "currency": $subject.totalPrice.currencyCode,
+  "priceChannel": $subject.lineItems[0].price.channel.id
+}`;
+
+const money = (of: string) => `{ "currencyCode": ${of}.currencyCode, "centAmount": ${of}.centAmount, "fractionDigits": ${of}.fractionDigits }`;
+
+const DATA = `{
+  "orderId": $subject.id,
+  "orderNumber": $subject.orderNumber,
+  "cartId": type = "CartCreated" ? resource.id : $subject.cart.id,
+  "total": $subject.totalPrice ? ${money('$subject.totalPrice')},
+  "orderState": orderState, "previousOrderState": oldOrderState,
+  "shipmentState": shipmentState, "previousShipmentState": oldShipmentState,
+  "transactionType": transaction.type, "transactionState": transaction.state ? transaction.state : state,
+  "amount": transaction.amount ? ${money('transaction.amount')},
+  "trackingId": parcel.trackingData.trackingId, "carrier": parcel.trackingData.carrier,
+  "returnedQuantity": returnInfo ? $sum(returnInfo.items.quantity), "returnTrackingId": returnInfo.returnTrackingId
+}`;
+
+function loyaltyType(reverseOn: ReadonlyArray<string>): string {
+  return `(
+  type = "OrderPaymentStateChanged" ? (paymentState = "Paid" ? "accrue" : null) :
+  type = "OrderStateChanged" ? (${reverseOn.includes('cancellation') ? 'orderState = "Cancelled" ? "reverse" : null' : 'null'}) :
+  type = "PaymentTransactionAdded" ? (${reverseOn.includes('refund') ? 'transaction.type = "Refund" and transaction.state = "Success" ? "reverse" : null' : 'null'}) :
+  type = "ReturnInfoAdded" ? (${reverseOn.includes('return') ? '"reverse"' : 'null'}) :
+  null
+)`;
+}
+
+// Without a reason (an accrual), the field is left out: the contract's accrual has none.
+const REASON = `(type = "OrderStateChanged" ? "cancellation" : type = "PaymentTransactionAdded" ? "refund" : type = "ReturnInfoAdded" ? "return")`;
+
+const RETURNED = `{
+  "currencyCode": $subject.totalPrice.currencyCode,
+  "centAmount": $sum(returnInfo.items.($item := $; $line := $subject.lineItems[id = $item.lineItemId]; $line.price.value.centAmount * $item.quantity)),
+  "fractionDigits": $subject.totalPrice.fractionDigits
+}`;
+
+const AMOUNT = `(type = "PaymentTransactionAdded" ? ${money('transaction.amount')} : type = "ReturnInfoAdded" ? ${RETURNED} : ${money('$subject.totalPrice')})`;
+
+/** Personal fields as tokens (the vault) or as the destination's pii policy says. */
+const personal = (path: string, settings: MomentisSettings, pipe: string[] = []) => {
+  const steps = settings.memberPii === 'tokenize' ? [...pipe, 'tokenize'] : pipe;
+  return steps.length === 0 ? path : { path, pipe: steps };
+};
+
+/** The customer's store: one of the brand's stores when it has one, else its first. */
+function storeOf(settings: MomentisSettings): unknown {
+  if (!settings.stores) return 'stores[0].key';
+  const list = JSON.stringify(settings.stores);
+  return { jsonata: `($mine := $filter(stores.key, function($k) { $k in ${list} }); $exists($mine[0]) ? $mine[0] : stores[0].key)` };
+}
+
+export function momentisDefaultMappings(settings: MomentisSettings): { records: Record<string, unknown>; events: Record<string, unknown> } {
+  const link = `"${settings.backOfficeUrl.replace(/\/+$/, '').replaceAll('"', '\\"')}/" & $projectKey & ($subject.cartState ? "/orders/carts/" : "/orders/") & $subject.id`;
+  return {
+    records: {
+      member: {
+        source: 'customer',
+        fields: {
+          externalId: 'id',
+          email: personal('email', settings, ['trim', 'lower']),
+          firstName: personal('firstName', settings),
+          lastName: personal('lastName', settings),
+          phone: personal('addresses[?id=defaultShippingAddressId].phone', settings),
+          store: storeOf(settings),
+          locale: 'locale',
+          customerGroup: 'customerGroup.obj.key',
+          ...(settings.brand !== undefined && { brand: { value: settings.brand } }),
+        },
+      },
+    },
+    events: {
+      interactions: {
+        on: INTERACTION_MESSAGES,
+        fields: {
+          type: { jsonata: INTERACTION_TYPE },
+          occurredAt: { path: 'createdAt', pipe: ['iso8601'] },
+          context: { jsonata: CONTEXT },
+          link: { jsonata: `$subject.id ? ${link}` },
+          data: { jsonata: DATA },
+        },
+      },
+      loyalty: {
+        on: LOYALTY_MESSAGES,
+        fields: {
+          type: { jsonata: loyaltyType(settings.reverseOn) },
+          orderId: { first: ['$subject.id', 'resource.id'] },
+          orderNumber: '$subject.orderNumber',
+          amount: { jsonata: AMOUNT },
+          reason: { jsonata: REASON },
+          store: '$subject.store.key',
+          occurredAt: { path: 'createdAt', pipe: ['iso8601'] },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,113 @@
+// What a user configures for a Momentis destination (`type: momentis`): the REST destination's settings with the
+// contract's defaults filled in (spec/momentis/momentis.openapi.yaml) — OAuth2 client credentials at /oauth/token
+// with the contract's scopes, or an API key in X-Api-Key; JSON; errors as RFC 7807 problems (`/detail`); the
+// paths of members, interactions and transactions — and what the default mappings need: the brand, the stores
+// (markets) that belong to it, how members' personal data leaves, where the back office shows an order. Every
+// default is overridable: an `operations` entry replaces the default one of the same name, key by key.
+import { z } from 'zod';
+import { eventOperation, oauth2Auth, recordOperations, restSettingsShape, type RestSettings } from '../rest/settings.ts';
+
+export const MOMENTIS_TOKEN_PATH = '/oauth/token';
+export const MOMENTIS_SCOPES = 'members:write interactions:write loyalty:write';
+
+/**
+ * The contract's calls. A member is upserted by its commercetools id (PUT: create and update alike); an event of
+ * `interactions` becomes one interaction on the member's timeline, one of `loyalty` a transaction (its source
+ * message id as Idempotency-Key and sourceId).
+ */
+export const MOMENTIS_OPERATIONS = {
+  records: {
+    member: {
+      create: { method: 'PUT', path: '/v1/members/{id}' },
+      update: { method: 'PUT', path: '/v1/members/{id}' },
+    },
+  },
+  events: {
+    interactions: {
+      send: {
+        method: 'POST',
+        path: '/v1/members/{customerId}/interactions',
+        body: { interactions: [{ id: '{{idempotencyKey}}', type: '{{fields.type}}', occurredAt: '{{fields.occurredAt}}', context: '{{fields.context}}', link: '{{fields.link}}', data: '{{fields.data}}' }] },
+      },
+    },
+    loyalty: {
+      send: {
+        method: 'POST',
+        path: '/v1/members/{customerId}/transactions',
+        body: { type: '{{fields.type}}', sourceId: '{{idempotencyKey}}', orderId: '{{fields.orderId}}', orderNumber: '{{fields.orderNumber}}', amount: '{{fields.amount}}', reason: '{{fields.reason}}', store: '{{fields.store}}', occurredAt: '{{fields.occurredAt}}' },
+      },
+    },
+  },
+} as const;
+
+/** The OAuth2 settings with the contract's token endpoint, grant and scopes as defaults. */
+const momentisOAuth2 = z.preprocess(
+  (value) => (value !== null && typeof value === 'object' && !Array.isArray(value) ? { tokenUrl: MOMENTIS_TOKEN_PATH, grant: 'client_credentials', scope: MOMENTIS_SCOPES, ...value } : value),
+  oauth2Auth,
+);
+
+/** An API key: `{ apiKey: ${KEY} }` in the X-Api-Key header, or `{ apiKey: { header, value } }`. */
+const momentisApiKey = z.preprocess(
+  (value) => (typeof value === 'string' ? { header: 'X-Api-Key', value } : value !== null && typeof value === 'object' && !Array.isArray(value) ? { header: 'X-Api-Key', ...value } : value),
+  z.strictObject({ header: z.string().min(1), value: z.string().min(1) }),
+);
+
+/** The given operations over the defaults, a mapping's operations key by key over its defaults. */
+function withDefaultOperations(value: unknown): unknown {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) return value;
+  const given = (value ?? {}) as { records?: unknown; events?: unknown };
+  const merge = (defaults: Record<string, object>, over: unknown): unknown => {
+    if (over !== undefined && (over === null || typeof over !== 'object' || Array.isArray(over))) return over;
+    const out: Record<string, unknown> = { ...defaults };
+    for (const [name, ops] of Object.entries((over ?? {}) as Record<string, unknown>)) {
+      const base = defaults[name];
+      out[name] = base && ops !== null && typeof ops === 'object' && !Array.isArray(ops) ? { ...base, ...ops } : ops;
+    }
+    return out;
+  };
+  return { ...given, records: merge(MOMENTIS_OPERATIONS.records, given.records), events: merge(MOMENTIS_OPERATIONS.events, given.events) };
+}
+
+export const momentisSettings = z.object({
+  ...restSettingsShape,
+  baseUrl: z.url().describe('the Momentis API\'s address (the contract\'s paths are below it, /v1/…)'),
+  auth: z
+    .union([z.strictObject({ oauth2: momentisOAuth2 }), z.strictObject({ apiKey: momentisApiKey })])
+    .describe('OAuth2 client credentials (token at /oauth/token, scopes members:write interactions:write loyalty:write by default) or an API key (X-Api-Key)'),
+  errorMessage: restSettingsShape.errorMessage.unwrap().default('/detail'),
+  brand: z.string().min(1).optional().describe('the brand this Momentis programme is for: sent with each member'),
+  stores: z
+    .array(z.string().min(1))
+    .min(1)
+    .optional()
+    .describe('the store keys (markets) of this brand: members, interactions and transactions of other stores stay away from it; without it, every store'),
+  memberPii: z
+    .enum(['tokenize', 'policy'])
+    .default('tokenize')
+    .describe('members\' e-mail, names and phone in the default mappings: vault tokens (tokenize: needs pii.vault), or as the destination\'s pii policy says'),
+  reverseOn: z
+    .array(z.enum(['refund', 'cancellation', 'return']))
+    .default(['refund', 'cancellation'])
+    .describe('what takes points back in the default mappings: refunds (their amount), cancellations (the order total), returns (the goods\' value: only where returns are not refunded through payment transactions, or the points go back twice)'),
+  loyaltyType: z.string().regex(/^[A-Za-z0-9_-]{2,256}$/, 'a Type key').default('ctbridge-loyalty').describe('the customer custom Type the loyalty fields (loyaltyPoints, loyaltyTier, loyaltyRewards, loyaltyVersion) are in; ctbridge setup creates it'),
+  cartAbandonment: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      idleMinutes: z.number().positive().max(30 * 24 * 60).default(60).describe('a cart no order came from this long after it was created is abandoned'),
+      checkMs: z.number().int().min(10).max(600_000).default(30_000).describe('how often waiting carts are looked at'),
+    })
+    .default({ enabled: true, idleMinutes: 60, checkMs: 30_000 })
+    .describe('cart.abandoned interactions for carts no order came from (needs the interactions of cart.created)'),
+  backOfficeUrl: z.url().default('https://mc.europe-west1.gcp.commercetools.com').describe('the Merchant Center (or another back office): interactions link to <backOfficeUrl>/<projectKey>/orders/<id>'),
+  operations: z.preprocess(
+    withDefaultOperations,
+    z.strictObject({ records: z.record(z.string(), recordOperations), events: z.record(z.string(), eventOperation) }),
+  ),
+});
+
+export type MomentisSettings = z.infer<typeof momentisSettings>;
+
+/** The REST settings a Momentis destination runs with. */
+export function momentisToRest(settings: MomentisSettings): RestSettings {
+  return settings;
+}

@@ -1,0 +1,214 @@
+// Momentis end to end, on both stores: commercetools messages through ingest and the engine, with the connector's
+// default mappings, to two Momentis simulators (two brands: one for the euro store over OAuth2, one for the pound
+// store with an API key), whose signed webhooks come back to ctbridge and land on the commercetools customer in
+// the commercetools emulator. A paid order accrues once (its payment message delivered twice), a refund reverses;
+// the points, tier and rewards reach the customer's custom fields, the highest version winning; a duplicated and
+// reordered stream of an order's messages is one interaction each on the member's timeline, in occurrence order,
+// with market context and a back-office link; each brand sees only its own store's members, orders and currency;
+// every request the connector made follows the contract; a webhook with a bad signature or an old timestamp is
+// refused (401) and stores nothing.
+import { randomBytes, randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
+import { setupTypes } from '../src/commercetools/writeback.ts';
+import { configSchema } from '../src/config/schema.ts';
+import { momentisInbound } from '../src/destinations/momentis/inbound.ts';
+import { startRuntime, type Runtime } from '../src/runtime.ts';
+import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
+import { momentisContract } from '../src/sandbox/momentis/contract.ts';
+import { startMomentisSimulator, type MomentisSimulator } from '../src/sandbox/momentis/simulator.ts';
+import { signMomentisBody } from '../src/server/inbound-auth.ts';
+import { ADMIN_TOKEN, INGEST_TOKEN, eventually } from './support/harness.ts';
+import { testStores } from './support/stores.ts';
+
+const CLIENT = { clientId: 'ctbridge-alpine', clientSecret: 'momentis-client-secret-0123' };
+const API_KEY = 'mk_thames_0123456789abcdef';
+const EU_SECRET = 'whsec_alpine_0123456789abcdef';
+const UK_SECRET = 'whsec_thames_0123456789abcdef';
+const VAULT = { keys: { k1: randomBytes(32).toString('base64') }, activeKey: 'k1' };
+const LOYALTY_TYPE = 'ctbridge-loyalty';
+
+let emulator: Emulator;
+let ct: CommercetoolsClient;
+
+beforeAll(async () => {
+  emulator = await startEmulator({ projectKey: 'test-project' });
+  ct = createCommercetoolsClient(emulatorCredentials(emulator));
+  for (const key of ['eu-store', 'uk-store']) await ct.api.stores().post({ body: { key, name: { en: key } } }).execute();
+  // What `ctbridge setup` does for a Momentis destination with inbound webhooks.
+  await setupTypes(ct, momentisInbound.snapshotFields!({ loyaltyType: LOYALTY_TYPE } as never), false);
+});
+afterAll(async () => {
+  await ct.close();
+  await emulator.close();
+});
+
+let sequence = 0;
+/** A commercetools Message about a resource, at `minute` past ten (its order in time). */
+function message(resourceId: string, typeId: string, type: string, fields: Record<string, unknown>, minute?: number): Record<string, unknown> {
+  sequence += 1;
+  const at = new Date(Date.UTC(2026, 11, 1, 10, minute ?? 0, 0, minute === undefined ? sequence : 0)).toISOString();
+  return { notificationType: 'Message', projectKey: 'test-project', id: randomUUID(), version: 1, sequenceNumber: sequence, resource: { typeId, id: resourceId }, resourceVersion: sequence, resourceUserProvidedIdentifiers: {}, createdAt: at, lastModifiedAt: at, type, ...fields };
+}
+
+const money = (currencyCode: string, centAmount: number) => ({ type: 'centPrecision', currencyCode, centAmount, fractionDigits: 2 });
+
+describe.each(testStores)('Momentis on $name', (testStore) => {
+  let runtime: Runtime;
+  let eu: MomentisSimulator;
+  let uk: MomentisSimulator;
+  const post = async (...bodies: unknown[]) => {
+    for (const body of bodies) {
+      const response = await fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
+      expect(response.status).toBe(202);
+    }
+  };
+  const customerFields = async (id: string) => ((await ct.api.customers().withId({ ID: id }).get().execute()).body.custom?.fields ?? {}) as Record<string, unknown>;
+
+  async function customer(store: string, email: string) {
+    const created = (await ct.api.customers().post({ body: { email, firstName: 'Ada', lastName: 'Lovelace', password: 'secret-password', stores: [{ typeId: 'store', key: store }], locale: store === 'uk-store' ? 'en-GB' : 'de-DE' } }).execute()).body.customer;
+    await post({ ...message(created.id, 'customer', 'CustomerCreated', {}), customer: created });
+    return created;
+  }
+
+  async function order(customerId: string, store: string, currency: string, centAmount: number) {
+    const imported = (await ct.api.orders().importOrder().post({ body: { customerId, customerEmail: 'x@example.com', orderNumber: `N-${randomUUID().slice(0, 8)}`, store: { typeId: 'store', key: store }, totalPrice: { currencyCode: currency, centAmount }, lineItems: [], orderState: 'Open', paymentState: 'Pending' } }).execute()).body;
+    const payment = (await ct.api.payments().post({ body: { customer: { typeId: 'customer', id: customerId }, amountPlanned: { currencyCode: currency, centAmount } } }).execute()).body;
+    await ct.api.orders().withId({ ID: imported.id }).post({ body: { version: imported.version, actions: [{ action: 'addPayment', payment: { typeId: 'payment', id: payment.id } }] } }).execute();
+    return { order: (await ct.api.orders().withId({ ID: imported.id }).get().execute()).body, paymentId: payment.id };
+  }
+
+  beforeAll(async () => {
+    eu = await startMomentisSimulator({ clients: [CLIENT], rules: { pointsPerUnit: { EUR: 1 }, tiers: [{ name: 'bronze', threshold: 0 }, { name: 'silver', threshold: 500 }], reward: { everyPoints: 500, name: '5 EUR off', value: { type: 'absolute', money: [{ currencyCode: 'EUR', centAmount: 500 }] } } } });
+    uk = await startMomentisSimulator({ apiKeys: [API_KEY], rules: { pointsPerUnit: { GBP: 2 }, tiers: [{ name: 'member', threshold: 0 }] } });
+    const config = configSchema.parse({
+      commercetools: { ...emulatorCredentials(emulator), scopes: [] },
+      server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+      store: await testStore.create(),
+      engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 60_000, maxAttempts: 5, lingerMs: 20 },
+      pii: { hashKey: 'a-hash-key-of-16-chars-or-more', vault: VAULT },
+      // No records: or events: the connector's default mappings.
+      destinations: [
+        { name: 'momentis-alpine', type: 'momentis', baseUrl: eu.url, auth: { oauth2: CLIENT }, brand: 'Alpine', stores: ['eu-store'], inbound: { auth: { type: 'momentis', secret: EU_SECRET } } },
+        { name: 'momentis-thames', type: 'momentis', baseUrl: uk.url, auth: { apiKey: API_KEY }, brand: 'Thames', stores: ['uk-store'], inbound: { auth: { type: 'momentis', secret: UK_SECRET } } },
+      ],
+    });
+    runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), listen: true });
+    eu.setWebhook({ url: `${runtime.url}/v1/inbound/momentis-alpine`, secret: EU_SECRET, retryDelayMs: 50 });
+    uk.setWebhook({ url: `${runtime.url}/v1/inbound/momentis-thames`, secret: UK_SECRET, retryDelayMs: 50 });
+  });
+  afterAll(async () => {
+    await runtime.stop();
+    await eu.close();
+    await uk.close();
+    await testStore.cleanup();
+  });
+
+  it('accrues a paid order once, reverses a refund, and puts points, tier and rewards on the commercetools customer', async () => {
+    const ada = await customer('eu-store', `ada.${randomUUID().slice(0, 6)}@example.com`);
+    await eventually(() => eu.members.get(ada.id)?.input.brand === 'Alpine', 'the member in Momentis');
+    const member = eu.members.get(ada.id)!.input;
+    expect(member).toMatchObject({ externalId: ada.id, store: 'eu-store', locale: ada.locale ?? null, brand: 'Alpine' });
+    // Personal values leave as vault tokens.
+    expect(member.email).toMatch(/^tok_/);
+    expect(member.firstName).toMatch(/^tok_/);
+
+    const { order: placed, paymentId } = await order(ada.id, 'eu-store', 'EUR', 60_000);
+    const paid = message(placed.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' });
+    await post(paid, paid);
+    await eventually(async () => (await customerFields(ada.id)).loyaltyPoints === 600, 'the balance on the commercetools customer');
+    let fields = await customerFields(ada.id);
+    expect(fields).toMatchObject({ loyaltyPoints: 600, loyaltyTier: 'silver', loyaltyVersion: 1 });
+    const rewards = JSON.parse(String(fields.loyaltyRewards)) as Array<{ id: string; status: string; value: unknown }>;
+    expect(rewards).toHaveLength(1);
+    expect(rewards[0]).toMatchObject({ status: 'available', value: { type: 'absolute', money: [{ currencyCode: 'EUR', centAmount: 500 }] } });
+    const accruals = eu.ledger.filter((entry) => entry.externalId === ada.id);
+    expect(accruals.map((entry) => [entry.type, entry.points, entry.idempotencyKey])).toEqual([['accrue', 600, paid.id]]);
+    expect(accruals[0]!.body).toMatchObject({ orderId: placed.id, orderNumber: placed.orderNumber, store: 'eu-store', amount: { currencyCode: 'EUR', centAmount: 60_000, fractionDigits: 2 } });
+
+    const refund = message(paymentId, 'payment', 'PaymentTransactionAdded', { transaction: { id: randomUUID(), type: 'Refund', amount: money('EUR', 15_000), state: 'Success' } });
+    await post(refund);
+    await eventually(async () => (await customerFields(ada.id)).loyaltyPoints === 450, 'the reversal on the commercetools customer');
+    fields = await customerFields(ada.id);
+    expect(fields).toMatchObject({ loyaltyPoints: 450, loyaltyTier: 'bronze', loyaltyVersion: 2 });
+    expect(eu.ledger.filter((entry) => entry.externalId === ada.id).map((entry) => [entry.type, entry.points])).toEqual([['accrue', 600], ['reverse', -150]]);
+    expect(eu.ledger.at(-1)!.body).toMatchObject({ reason: 'refund', orderId: placed.id });
+  });
+
+  it('gives each interaction of a duplicated and reordered stream once, in occurrence order, with its market and a link', async () => {
+    const grace = await customer('eu-store', `grace.${randomUUID().slice(0, 6)}@example.com`);
+    const { order: placed, paymentId } = await order(grace.id, 'eu-store', 'EUR', 4_990);
+    const stream = [
+      { ...message(placed.id, 'order', 'OrderCreated', {}, 1), order: placed },
+      message(paymentId, 'payment', 'PaymentTransactionAdded', { transaction: { id: randomUUID(), type: 'Authorization', amount: money('EUR', 4_990), state: 'Success' } }, 2),
+      message(paymentId, 'payment', 'PaymentTransactionAdded', { transaction: { id: randomUUID(), type: 'Charge', amount: money('EUR', 4_990), state: 'Success' } }, 3),
+      message(placed.id, 'order', 'OrderShipmentStateChanged', { shipmentState: 'Shipped', oldShipmentState: 'Pending' }, 4),
+      message(placed.id, 'order', 'OrderShipmentStateChanged', { shipmentState: 'Delivered', oldShipmentState: 'Shipped' }, 5),
+      message(placed.id, 'order', 'ReturnInfoAdded', { returnInfo: { items: [{ id: 'r1', quantity: 1, lineItemId: 'l1', shipmentState: 'Returned', paymentState: 'Initial' }], returnTrackingId: 'RT-1' } }, 6),
+      message(placed.id, 'order', 'OrderStateChanged', { orderState: 'Complete', oldOrderState: 'Open' }, 7),
+    ];
+    // Reordered, with duplicates, as a push subscription may deliver them.
+    await post(stream[4], stream[1], stream[6], stream[0], stream[4], stream[3], stream[2], stream[5], stream[0], stream[1]);
+    await eventually(() => eu.timeline(grace.id).length === stream.length, 'every interaction on the timeline');
+    const timeline = eu.timeline(grace.id);
+    expect(timeline.map((interaction) => interaction.id)).toEqual(stream.map((m) => m.id));
+    expect(timeline.map((interaction) => interaction.type)).toEqual(['order.placed', 'payment.authorized', 'payment.captured', 'shipment.shipped', 'shipment.delivered', 'return.created', 'order.state_changed']);
+    for (const interaction of timeline) {
+      expect(interaction.context).toMatchObject({ store: 'eu-store', currency: 'EUR' });
+      expect(interaction.link).toBe(`https://mc.europe-west1.gcp.commercetools.com/test-project/orders/${placed.id}`);
+    }
+    expect(timeline[6]!.data).toMatchObject({ orderState: 'Complete', previousOrderState: 'Open', orderNumber: placed.orderNumber });
+    // Nothing reached Momentis twice.
+    const appended = eu.requests.filter((r) => r.path === `/v1/members/${grace.id}/interactions` && r.method === 'POST');
+    expect(appended).toHaveLength(stream.length);
+  });
+
+  it('keeps two brands apart: each Momentis sees only its own stores, in its currency', async () => {
+    const alice = await customer('uk-store', `alice.${randomUUID().slice(0, 6)}@example.com`);
+    const bruno = await customer('eu-store', `bruno.${randomUUID().slice(0, 6)}@example.com`);
+    const { order: ukOrder } = await order(alice.id, 'uk-store', 'GBP', 2_000);
+    const { order: euOrder } = await order(bruno.id, 'eu-store', 'EUR', 2_000);
+    await post(message(ukOrder.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid' }), message(euOrder.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid' }));
+    await eventually(async () => (await customerFields(alice.id)).loyaltyPoints === 40 && (await customerFields(bruno.id)).loyaltyPoints === 20, 'both balances on their customers');
+    expect(uk.members.get(alice.id)?.input).toMatchObject({ brand: 'Thames', store: 'uk-store' });
+    expect(uk.members.has(bruno.id)).toBe(false);
+    expect(eu.members.has(alice.id)).toBe(false);
+    expect(uk.ledger.map((entry) => (entry.body.amount as { currencyCode: string }).currencyCode)).toEqual(['GBP']);
+    expect(eu.ledger.some((entry) => entry.externalId === alice.id)).toBe(false);
+  });
+
+  it('sends only what the contract allows', () => {
+    const contract = momentisContract();
+    const requests = [...eu.requests, ...uk.requests].filter((r) => r.path.startsWith('/v1/'));
+    expect(requests.length).toBeGreaterThan(10);
+    for (const request of requests) {
+      const route = contract.route(request.path)!;
+      expect(contract.request(request.method, route.template, request.body), `${request.method} ${request.path}`).toEqual({ ok: true });
+      expect(request.status, `${request.method} ${request.path}: ${JSON.stringify(request.answer)}`).toBeLessThan(300);
+    }
+  });
+
+  it('refuses a webhook with a bad signature or an old timestamp (401, nothing stored), and ignores an older snapshot', async () => {
+    const eve = await customer('eu-store', `eve.${randomUUID().slice(0, 6)}@example.com`);
+    await eventually(() => eu.members.has(eve.id), 'the member in Momentis');
+    const event = (version: number, balance: number) => JSON.stringify({ id: `evt_${randomUUID()}`, type: 'member.balance_changed', occurredAt: new Date().toISOString(), member: { externalId: eve.id }, loyalty: { version, balance, tier: 'bronze', rewards: [] } });
+    const send = (body: string, signature: string | undefined) => fetch(`${runtime.url}/v1/inbound/momentis-alpine`, { method: 'POST', headers: { 'content-type': 'application/json', ...(signature && { 'momentis-signature': signature }) }, body });
+    const stored = async () => (await runtime.store.db.selectFrom('inbound').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
+    const before = Number(await stored());
+    const forged = event(9, 9_999);
+    expect((await send(forged, signMomentisBody(forged, 'whsec_not_the_secret_0123', Date.now()))).status).toBe(401);
+    expect((await send(forged, undefined)).status).toBe(401);
+    expect((await send(forged, signMomentisBody(forged, EU_SECRET, Date.now() - 301_000))).status).toBe(401);
+    expect((await send(forged, signMomentisBody(forged, EU_SECRET, Date.now() + 301_000))).status).toBe(401);
+    expect(Number(await stored())).toBe(before);
+
+    const newer = event(7, 70);
+    const older = event(6, 60);
+    expect((await send(newer, signMomentisBody(newer, EU_SECRET, Date.now()))).status).toBe(200);
+    await eventually(async () => (await customerFields(eve.id)).loyaltyVersion === 7, 'the newer snapshot on the customer');
+    expect((await send(older, signMomentisBody(older, EU_SECRET, Date.now()))).status).toBe(200);
+    await eventually(async () => (await runtime.store.db.selectFrom('audit_log').select('detail').where('destination', '=', 'momentis-alpine').where('resource_id', '=', eve.id).where('outcome', '=', 'skipped').execute()).length === 1, 'the older snapshot seen and skipped');
+    expect(await customerFields(eve.id)).toMatchObject({ loyaltyPoints: 70, loyaltyVersion: 7 });
+  });
+});
