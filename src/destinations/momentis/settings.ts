@@ -5,7 +5,7 @@
 // (markets) that belong to it, how members' personal data leaves, where the back office shows an order. Every
 // default is overridable: an `operations` entry replaces the default one of the same name, key by key.
 import { z } from 'zod';
-import { eventOperation, oauth2Auth, recordOperations, restSettingsShape, type RestSettings } from '../rest/settings.ts';
+import { oauth2Auth, presetOperations, restSettingsShape, type RestSettings } from '../rest/settings.ts';
 
 export const MOMENTIS_TOKEN_PATH = '/oauth/token';
 export const MOMENTIS_SCOPES = 'members:write interactions:write loyalty:write';
@@ -52,22 +52,6 @@ const momentisApiKey = z.preprocess(
   z.strictObject({ header: z.string().min(1), value: z.string().min(1) }),
 );
 
-/** The given operations over the defaults, a mapping's operations key by key over its defaults. */
-function withDefaultOperations(value: unknown): unknown {
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) return value;
-  const given = (value ?? {}) as { records?: unknown; events?: unknown };
-  const merge = (defaults: Record<string, object>, over: unknown): unknown => {
-    if (over !== undefined && (over === null || typeof over !== 'object' || Array.isArray(over))) return over;
-    const out: Record<string, unknown> = { ...defaults };
-    for (const [name, ops] of Object.entries((over ?? {}) as Record<string, unknown>)) {
-      const base = defaults[name];
-      out[name] = base && ops !== null && typeof ops === 'object' && !Array.isArray(ops) ? { ...base, ...ops } : ops;
-    }
-    return out;
-  };
-  return { ...given, records: merge(MOMENTIS_OPERATIONS.records, given.records), events: merge(MOMENTIS_OPERATIONS.events, given.events) };
-}
-
 export const momentisSettings = z.object({
   ...restSettingsShape,
   baseUrl: z.url().describe('the Momentis API\'s address (the contract\'s paths are below it, /v1/…)'),
@@ -99,10 +83,7 @@ export const momentisSettings = z.object({
     .default({ enabled: true, idleMinutes: 60, checkMs: 30_000 })
     .describe('cart.abandoned interactions for carts no order came from (needs the interactions of cart.created)'),
   backOfficeUrl: z.url().default('https://mc.europe-west1.gcp.commercetools.com').describe('the Merchant Center (or another back office): interactions link to <backOfficeUrl>/<projectKey>/orders/<id>'),
-  operations: z.preprocess(
-    withDefaultOperations,
-    z.strictObject({ records: z.record(z.string(), recordOperations), events: z.record(z.string(), eventOperation) }),
-  ),
+  operations: presetOperations(MOMENTIS_OPERATIONS),
 });
 
 export type MomentisSettings = z.infer<typeof momentisSettings>;

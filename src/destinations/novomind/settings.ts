@@ -5,7 +5,7 @@
 // belong to each installation (its API console lists them; no public copy exists: spec/novomind/README.md),
 // so every default here is overridable: an `operations` entry replaces the default one of the same name, key by key.
 import { z } from 'zod';
-import { eventOperation, oauth2Auth, recordOperations, restSettingsShape, type RestSettings } from '../rest/settings.ts';
+import { oauth2Auth, presetOperations, restSettingsShape, type RestSettings } from '../rest/settings.ts';
 
 export const NOVOMIND_MEDIA_TYPE = 'application/vnd.novomind.iagent-v2+json';
 export const NOVOMIND_TOKEN_PATH = '/iMail/api/rest/token';
@@ -32,22 +32,6 @@ const novomindOAuth2 = z.preprocess(
   oauth2Auth,
 );
 
-/** The given operations over the defaults: a mapping's operations key by key (create, update…) over its defaults. */
-function withDefaultOperations(value: unknown): unknown {
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) return value;
-  const given = (value ?? {}) as { records?: unknown; events?: unknown };
-  const merge = (defaults: Record<string, object>, over: unknown): unknown => {
-    if (over !== undefined && (over === null || typeof over !== 'object' || Array.isArray(over))) return over;
-    const out: Record<string, unknown> = { ...defaults };
-    for (const [name, ops] of Object.entries((over ?? {}) as Record<string, unknown>)) {
-      const base = defaults[name];
-      out[name] = base && ops !== null && typeof ops === 'object' && !Array.isArray(ops) ? { ...base, ...ops } : ops;
-    }
-    return out;
-  };
-  return { ...given, records: merge(NOVOMIND_OPERATIONS.records, given.records), events: merge(NOVOMIND_OPERATIONS.events, given.events) };
-}
-
 export const novomindSettings = z.object({
   ...restSettingsShape,
   baseUrl: z.url().describe('the installation\'s address, e.g. https://service.example.com (the REST API is below /iMail/api/rest)'),
@@ -60,10 +44,7 @@ export const novomindSettings = z.object({
     .strictObject({ everyMinutes: z.number().positive().max(24 * 60).optional().describe('batch status notes: sent together at the end of each window of this many minutes') })
     .default({})
     .describe('how status changes reach novomind: at once (default) or batched'),
-  operations: z.preprocess(
-    withDefaultOperations,
-    z.strictObject({ records: z.record(z.string(), recordOperations), events: z.record(z.string(), eventOperation) }),
-  ),
+  operations: presetOperations(NOVOMIND_OPERATIONS),
 });
 
 export type NovomindSettings = z.infer<typeof novomindSettings>;

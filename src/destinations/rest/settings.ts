@@ -100,4 +100,29 @@ export const restSettingsShape = {
 
 export const restSettings = z.object(restSettingsShape);
 
+type DefaultOperations = { records: Record<string, object>; events: Record<string, object> };
+
+/**
+ * The `operations` setting of a preset (novomind, Momentis): what is given over the preset's defaults, a
+ * mapping's operations key by key (create, update…) over its defaults; anything not an object is left for the
+ * schema to refuse.
+ */
+export function presetOperations(defaults: DefaultOperations) {
+  const merge = (base: Record<string, object>, over: unknown): unknown => {
+    if (over !== undefined && (over === null || typeof over !== 'object' || Array.isArray(over))) return over;
+    const out: Record<string, unknown> = { ...base };
+    for (const [name, ops] of Object.entries((over ?? {}) as Record<string, unknown>)) {
+      const preset = base[name];
+      out[name] = preset && ops !== null && typeof ops === 'object' && !Array.isArray(ops) ? { ...preset, ...ops } : ops;
+    }
+    return out;
+  };
+  const withDefaults = (value: unknown): unknown => {
+    if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) return value;
+    const given = (value ?? {}) as { records?: unknown; events?: unknown };
+    return { ...given, records: merge(defaults.records, given.records), events: merge(defaults.events, given.events) };
+  };
+  return z.preprocess(withDefaults, z.strictObject({ records: z.record(z.string(), recordOperations), events: z.record(z.string(), eventOperation) }));
+}
+
 export type RestSettings = z.infer<typeof restSettings>;
