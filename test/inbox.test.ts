@@ -163,15 +163,19 @@ describe('IngestPressure', () => {
   });
 
   it('lets waiting work go at the deadline even while the burst goes on', async () => {
-    const pressure = new IngestPressure();
-    pressure.committed(1_000);
-    const keepBusy = setInterval(() => pressure.committed(1_000), 2);
-    try {
-      const waited = pressure.idle(30);
-      await expect(waited).resolves.toBeUndefined();
-      expect(pressure.busy()).toBe(true);
-    } finally {
-      clearInterval(keepBusy);
-    }
+    // A burst that never pauses: every reading of the clock finds 1,000 more items committed 5 ms later.
+    let clock = 3_000_000;
+    const pressure: IngestPressure = new IngestPressure({
+      now: () => {
+        clock += 5;
+        pressure.committed(1_000, clock);
+        return clock;
+      },
+    });
+    const start = clock;
+    await expect(pressure.idle(30)).resolves.toBeUndefined();
+    // It waited until the deadline, not for the burst to end: still busy.
+    expect(clock - start).toBeGreaterThanOrEqual(30);
+    expect(pressure.busy(clock)).toBe(true);
   });
 });

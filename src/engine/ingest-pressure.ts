@@ -21,8 +21,13 @@ export class IngestPressure {
   #lastCommitAt = Number.NEGATIVE_INFINITY;
   /** Committed by this process and not yet routed, as far as this process knows. */
   #backlog = 0;
+  readonly #clock: () => number;
 
-  committed(items: number, now = Date.now()): void {
+  constructor(options: { now?: () => number } = {}) {
+    this.#clock = options.now ?? Date.now;
+  }
+
+  committed(items: number, now = this.#clock()): void {
     this.#roll(now);
     this.#bucketItems += items;
     this.#lastCommitAt = now;
@@ -34,7 +39,7 @@ export class IngestPressure {
   }
 
   /** Whether commits are arriving in a burst right now. */
-  busy(now = Date.now()): boolean {
+  busy(now = this.#clock()): boolean {
     if (now - this.#lastCommitAt >= QUIET_MS || this.#backlog >= MAX_BACKLOG) return false;
     this.#roll(now);
     return this.#previousItems + this.#bucketItems >= (BUSY_ITEMS_PER_SECOND * WINDOW_MS) / 1000;
@@ -42,8 +47,8 @@ export class IngestPressure {
 
   /** Resolves once the burst is over, or after `maxWaitMs` at the latest. */
   async idle(maxWaitMs: number): Promise<void> {
-    const deadline = Date.now() + maxWaitMs;
-    for (let now = Date.now(); now < deadline && this.busy(now); now = Date.now()) {
+    const deadline = this.#clock() + maxWaitMs;
+    for (let now = this.#clock(); now < deadline && this.busy(now); now = this.#clock()) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(QUIET_MS, deadline - now)));
     }
   }
