@@ -332,8 +332,13 @@ export function createScheduledSync(options: ScheduledSyncOptions): ScheduledSyn
 }
 
 /** The scheduled syncs of a configuration, with the orders of customers whose scheduled mappings read `$orders`. */
-export function configuredScheduledSyncs(destinations: readonly DestinationConfig[], routes: Pick<Routes, 'record'> = compileRoutes({ destinations: [...destinations] })): ScheduledSyncConfig[] {
-  return scheduledSyncs(destinations, (destination) => routes.record(destination, ORDERS_OF_CUSTOMERS)?.dirtiesCustomers ?? []);
+export function configuredScheduledSyncs(destinations: readonly DestinationConfig[], routes?: Pick<Routes, 'record'>): ScheduledSyncConfig[] {
+  const direct = scheduledSyncs(destinations);
+  if (direct.length === 0) return direct;
+  // Only which mappings read $orders is asked of the routes (the status, which maps nothing): compiled with a
+  // stand-in key, as the configuration's validation does, since a mapping that hashes needs one to compile.
+  const compiled = routes ?? compileRoutes({ destinations: [...destinations], pii: { hashKey: 'scheduled-sync-status-only' } });
+  return scheduledSyncs(destinations, (destination) => compiled.record(destination, ORDERS_OF_CUSTOMERS)?.dirtiesCustomers ?? []);
 }
 
 /** `ctbridge_scheduled_sync_*` on /metrics: each scheduled sync's last run, watermark, next run, what it found, and whether deletions are detectable. */
