@@ -153,7 +153,7 @@ describe('polling in config check', () => {
   });
 
   it('refuses a bad duration, inbound with neither auth nor poll, and poll for a connector that cannot list its changes', () => {
-    expect(problems(crm(stage, { inbound: { poll: 'soon' } }))).toEqual(['destinations.0.inbound.poll: a duration like 30s, 2m or 1h']);
+    expect(problems(crm(stage, { inbound: { poll: 'soon' } }))).toEqual(['destinations.0.inbound.poll: a duration such as 30s, 5m, 1h30m or 1d (units ms, s, m, h, d), greater than zero']);
     expect(problems(crm(stage, { inbound: {} }))).toEqual(['destinations.0.inbound: inbound needs auth (the destination pushes webhooks) or poll (ctbridge lists its changes)']);
     const http = { ...base, destinations: [{ name: 'loyalty', type: 'http', url: 'http://127.0.0.1:1/', inbound: { poll: '1m' }, records: { member: { source: 'customer', fields: { tier: 'custom.fields.tier' }, ownership: { tier: { owner: 'destination', writeBack: { customField: 'tier', type: 't1' } } } } } }] };
     expect(problems(http)).toEqual(['destinations.0.inbound.poll: ctbridge cannot list the changes of a http destination: it must push them (inbound.auth)']);

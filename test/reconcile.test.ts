@@ -15,7 +15,8 @@ import { ConfigError, parseConfigText } from '../src/config/load.ts';
 import { configSchema, type Config } from '../src/config/schema.ts';
 import { reportTable } from '../src/cli/reconcile-command.ts';
 import type { ReconcileReport } from '../src/reconcile/reconcile.ts';
-import { createReconcileScheduler, parseEvery } from '../src/reconcile/schedule.ts';
+import { parseDuration } from '../src/config/schedule.ts';
+import { createReconcileScheduler } from '../src/reconcile/schedule.ts';
 import { createReconciler, resolveRecordTypes } from '../src/reconcile/service.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
@@ -175,7 +176,7 @@ describe.each(testStores)('reconcile ($name)', (testStore) => {
       const reconciler = createReconciler({ config, store: started.store, reader: createPageReader(commercetools), fetcher: resourceFetcher(commercetools), logger });
       // The store's lease times are compared with the wall clock by the admin API: the injected clock starts now.
       let clock = Date.now();
-      const hour = parseEvery('1h')!;
+      const hour = parseDuration('1h')!;
       const scheduler = (run: (destination: string, options: { repair: boolean; runId: string }) => Promise<ReconcileReport>) =>
         createReconcileScheduler({ db: started.store.db, destinations: [{ name: 'sink', everyMs: hour, repair: false }], run, logger, leaseMs: 3_600_000, now: () => clock });
       const runs: string[] = [];
@@ -239,11 +240,11 @@ describe.each(testStores)('reconcile ($name)', (testStore) => {
 
 describe('reconcile configuration', () => {
   it('takes reconcile.every as a duration of at least a minute, naming the field when it is wrong', () => {
-    expect(parseEvery('24h')).toBe(86_400_000);
-    expect(parseEvery('1d12h')).toBe(129_600_000);
-    expect(parseEvery('90m')).toBe(5_400_000);
-    expect(parseEvery('24 hours')).toBeUndefined();
-    expect(parseEvery('')).toBeUndefined();
+    expect(parseDuration('24h')).toBe(86_400_000);
+    expect(parseDuration('1d12h')).toBe(129_600_000);
+    expect(parseDuration('90m')).toBe(5_400_000);
+    expect(parseDuration('24 hours')).toBeUndefined();
+    expect(parseDuration('')).toBeUndefined();
     const base = { server: { ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } } }, commercetools: { projectKey: 'p', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' }, store: 'sqlite::memory:' };
     const destination = (reconcile: unknown) => ({ ...base, destinations: [{ name: 'sink', type: 'http', url: 'http://127.0.0.1:1/records', records: { customer: { fields: { email: 'email' } } }, reconcile }] });
     expect(configSchema.parse(destination({ every: '24h' })).destinations[0]!.reconcile).toEqual({ every: '24h', repair: false });

@@ -3,6 +3,7 @@
 // a destination). The checks `config check` runs on them (ownership that cannot work, named by location) and the
 // least-privilege warnings (scopes the configuration does not use) live here too.
 import { z } from 'zod';
+import { DURATION_MESSAGE, parseDuration } from './schedule.ts';
 import { compileInverse } from '../mapping/inverse.ts';
 import { compileField, type FieldSpec } from '../mapping/field.ts';
 import type { ConflictRule } from '../engine/field-state.ts';
@@ -76,11 +77,14 @@ export const inboundAuthSchema = z.discriminatedUnion('type', [
 ]);
 export type InboundAuth = z.infer<typeof inboundAuthSchema>;
 
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
-/** How often to poll: "30s", "2m", "1h", or milliseconds. */
+/** How often to poll: a duration ("30s", "2m", "1h": config/schedule.ts) or milliseconds. */
 const pollSchema = z
-  .union([z.number().int().min(100), z.string().regex(/^\d+(s|m|h)$/, 'a duration like 30s, 2m or 1h')])
-  .transform((value) => (typeof value === 'number' ? value : Number(value.slice(0, -1)) * UNIT_MS[value.slice(-1) as keyof typeof UNIT_MS]))
+  .union([z.number().int(), z.string()])
+  .transform((value, ctx) => {
+    const ms = typeof value === 'number' ? value : parseDuration(value);
+    if (ms === undefined) ctx.addIssue({ code: 'custom', message: DURATION_MESSAGE });
+    return ms ?? z.NEVER;
+  })
   .refine((ms) => ms >= 100, 'poll at most every 100 ms');
 
 export const inboundSchema = z

@@ -16,7 +16,9 @@ export function parseDuration(text: string): number | undefined {
   return total > 0 && Number.isSafeInteger(total) ? total : undefined;
 }
 
-export const durationSchema = z.string().refine((text) => parseDuration(text) !== undefined, 'a duration such as 30s, 5m, 1h30m or 1d (units ms, s, m, h, d), greater than zero');
+export const DURATION_MESSAGE = 'a duration such as 30s, 5m, 1h30m or 1d (units ms, s, m, h, d), greater than zero';
+
+export const durationSchema = z.string().refine((text) => parseDuration(text) !== undefined, DURATION_MESSAGE);
 
 interface Field {
   name: string;

@@ -12,7 +12,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { insertAudit } from '../store/audit-log.ts';
 import type { Database } from '../store/schema.ts';
 import { FINDING_KINDS, type ReconcileCounts, type ReconcileReport } from './reconcile.ts';
-export { parseEvery, reconcileScheduleSchema, type ReconcileSchedule } from './config.ts';
+export { reconcileScheduleSchema, type ReconcileSchedule } from './config.ts';
 
 export interface ScheduledDestination {
   name: string;

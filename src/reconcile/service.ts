@@ -16,7 +16,7 @@ import { piiKeysLoader } from '../pii/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { PageReader } from '../backfill/reader.ts';
 import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconcile.ts';
-import { parseEvery } from './config.ts';
+import { parseDuration } from '../config/schedule.ts';
 import { createReconcileScheduler, type ReconcileScheduler, type ScheduledDestination } from './schedule.ts';
 
 export interface ReconcilerOptions {
@@ -96,7 +96,7 @@ export function resolveRecordTypes(destinations: readonly DestinationConfig[], n
 export function scheduledDestinations(destinations: readonly DestinationConfig[]): ScheduledDestination[] {
   return destinations.flatMap((d) => {
     const schedule = d.reconcile;
-    const everyMs = schedule ? parseEvery(schedule.every) : undefined;
+    const everyMs = schedule ? parseDuration(schedule.every) : undefined;
     return schedule && everyMs !== undefined && Object.keys(d.records).length > 0 ? [{ name: d.name, everyMs, repair: schedule.repair }] : [];
   });
 }
