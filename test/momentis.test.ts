@@ -6,7 +6,8 @@
 // reordered stream of an order's messages is one interaction each on the member's timeline, in occurrence order,
 // with market context and a back-office link; each brand sees only its own store's members, orders and currency;
 // every request the connector made follows the contract; a webhook with a bad signature or an old timestamp is
-// refused (401) and stores nothing.
+// refused (401) and stores nothing; a reward becomes a discount code only its customer can use, once, and the
+// order that used it is reported to Momentis as one redemption, after which the code is deactivated.
 import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,7 +69,7 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
 
   async function customer(store: string, email: string) {
     const created = (await ct.api.customers().post({ body: { email, firstName: 'Ada', lastName: 'Lovelace', password: 'secret-password', stores: [{ typeId: 'store', key: store }], locale: store === 'uk-store' ? 'en-GB' : 'de-DE' } }).execute()).body.customer;
-    await post({ ...message(created.id, 'customer', 'CustomerCreated', {}), customer: created });
+    await post({ ...message(created.id, 'customer', 'CustomerCreated', {}), resourceVersion: created.version, customer: created });
     return created;
   }
 
@@ -176,6 +177,50 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     expect(eu.members.has(alice.id)).toBe(false);
     expect(uk.ledger.map((entry) => (entry.body.amount as { currencyCode: string }).currencyCode)).toEqual(['GBP']);
     expect(eu.ledger.some((entry) => entry.externalId === alice.id)).toBe(false);
+  });
+
+  it('turns a reward into a discount code only its customer can use once, and reports the order that used it once', async () => {
+    const kim = await customer('eu-store', `kim.${randomUUID().slice(0, 6)}@example.com`);
+    const bob = await customer('eu-store', `bob.${randomUUID().slice(0, 6)}@example.com`);
+    await eventually(() => eu.members.has(kim.id) && eu.members.has(bob.id), 'both members in Momentis');
+    // 600 points: the simulator issues a reward at every 500 earned, and sends reward_issued.
+    const { order: earning } = await order(kim.id, 'eu-store', 'EUR', 60_000);
+    await post(message(earning.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' }));
+    await eventually(() => (eu.members.get(kim.id)?.loyalty.rewards.length ?? 0) === 1, 'the reward issued by Momentis');
+    const rewardId = eu.members.get(kim.id)!.loyalty.rewards[0]!.id;
+    const codeOf = async () => (await ct.api.discountCodes().get({ queryArgs: { where: `key = "momentis-reward-${rewardId}"` } }).execute()).body.results[0];
+    await eventually(async () => (await codeOf()) !== undefined, 'the discount code in commercetools');
+    expect(await codeOf()).toMatchObject({ code: `MOM-${rewardId}`, isActive: true, maxApplications: 1, cartPredicate: `customer.id = "${kim.id}"` });
+    const discount = (await ct.api.cartDiscounts().withKey({ key: `momentis-reward-${rewardId}` }).get().execute()).body;
+    expect(discount.stores).toEqual([{ typeId: 'store', key: 'eu-store' }]);
+
+    const cart = async (customerId: string) => {
+      const created = (await ct.api.carts().post({ body: { currency: 'EUR', customerId, store: { typeId: 'store', key: 'eu-store' }, customLineItems: [{ name: { en: 'Gift box' }, slug: 'gift-box', quantity: 1, money: { currencyCode: 'EUR', centAmount: 4_000 } }] } }).execute()).body;
+      return (await ct.api.carts().withId({ ID: created.id }).post({ body: { version: created.version, actions: [{ action: 'addDiscountCode', code: `MOM-${rewardId}` }] } }).execute()).body;
+    };
+    const refusal = (promise: Promise<unknown>) => promise.then(() => undefined, (error: { statusCode?: number; body?: { errors?: { code: string }[] } }) => ({ status: error.statusCode, code: error.body?.errors?.[0]?.code }));
+    // Another customer's cart: the code does not match, and no order comes of it.
+    const foreign = await cart(bob.id);
+    expect(foreign.discountCodes[0]!.state).toBe('DoesNotMatchCart');
+    expect(await refusal(ct.api.orders().post({ body: { cart: { typeId: 'cart', id: foreign.id }, version: foreign.version } }).execute())).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
+    // Its customer's cart: the order is placed with it.
+    const own = await cart(kim.id);
+    expect(own.discountCodes[0]!.state).toBe('MatchesCart');
+    const placed = (await ct.api.orders().post({ body: { cart: { typeId: 'cart', id: own.id }, version: own.version } }).execute()).body;
+
+    // OrderCreated reports the redemption, once however often it is delivered.
+    const created = message(placed.id, 'order', 'OrderCreated', { order: placed });
+    await post(created, created);
+    await eventually(() => eu.members.get(kim.id)!.loyalty.rewards[0]!.status === 'redeemed', 'the reward redeemed in Momentis');
+    const redeemed = eu.ledger.filter((entry) => entry.externalId === kim.id && entry.type === 'redeem');
+    expect(redeemed.map((entry) => [entry.rewardId, entry.sourceId, entry.idempotencyKey])).toEqual([[rewardId, created.id, `${placed.id}:${rewardId}`]]);
+    expect(redeemed[0]!.body).toMatchObject({ type: 'redeem', orderId: placed.id, occurredAt: new Date(placed.createdAt).toISOString() });
+    // reward_redeemed comes back: the code is deactivated, the reward gone from the customer's available ones.
+    await eventually(async () => (await codeOf())?.isActive === false, 'the code deactivated');
+    await eventually(async () => (JSON.parse(String((await customerFields(kim.id)).loyaltyRewards)) as unknown[]).length === 0, 'no available reward on the customer');
+    expect(eu.ledger.filter((entry) => entry.type === 'redeem')).toHaveLength(1);
+    // Another brand's Momentis heard nothing of it.
+    expect(uk.ledger.some((entry) => entry.type === 'redeem')).toBe(false);
   });
 
   it('sends only what the contract allows', () => {
