@@ -7,13 +7,15 @@
 // with market context and a back-office link; each brand sees only its own store's members, orders and currency;
 // every request the connector made follows the contract; a webhook with a bad signature or an old timestamp is
 // refused (401) and stores nothing; a reward becomes a discount code only its customer can use, once, and the
-// order that used it is reported to Momentis as one redemption, after which the code is deactivated.
+// order that used it is reported to Momentis as one redemption, after which the code is deactivated; a webhook
+// whose reward codes fail is retried and makes them then.
 import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
 import { setupTypes } from '../src/commercetools/writeback.ts';
 import { configSchema } from '../src/config/schema.ts';
+import { RetryableError } from '../src/destinations/kit/errors.ts';
 import { momentisInbound } from '../src/destinations/momentis/inbound.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
@@ -59,6 +61,7 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
   let runtime: Runtime;
   let eu: MomentisSimulator;
   let uk: MomentisSimulator;
+  let rewardSyncFailures = 0;
   const post = async (...bodies: unknown[]) => {
     for (const body of bodies) {
       const response = await fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
@@ -95,7 +98,22 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
         { name: 'momentis-thames', type: 'momentis', baseUrl: uk.url, auth: { apiKey: API_KEY }, brand: 'Thames', stores: ['uk-store'], inbound: { auth: { type: 'momentis', secret: UK_SECRET } } },
       ],
     });
-    runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), listen: true });
+    runtime = await startRuntime({
+      config,
+      logger: pino({ level: 'silent' }),
+      listen: true,
+      // commercetools failing while reward codes are written, as many times as a test asks.
+      wrapWriter: (writer) => ({
+        ...writer,
+        syncRewardCodes: (options) => {
+          if (rewardSyncFailures > 0) {
+            rewardSyncFailures -= 1;
+            return Promise.reject(new RetryableError('commercetools: 503 while writing reward codes', { status: 503 }));
+          }
+          return writer.syncRewardCodes(options);
+        },
+      }),
+    });
     eu.setWebhook({ url: `${runtime.url}/v1/inbound/momentis-alpine`, secret: EU_SECRET, retryDelayMs: 50 });
     uk.setWebhook({ url: `${runtime.url}/v1/inbound/momentis-thames`, secret: UK_SECRET, retryDelayMs: 50 });
   });
@@ -221,6 +239,28 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     expect(eu.ledger.filter((entry) => entry.type === 'redeem')).toHaveLength(1);
     // Another brand's Momentis heard nothing of it.
     expect(uk.ledger.some((entry) => entry.type === 'redeem')).toBe(false);
+  });
+
+  it('retries a webhook whose reward codes failed: the snapshot stays written once, and the code comes on the next attempt', async () => {
+    const lea = await customer('eu-store', `lea.${randomUUID().slice(0, 6)}@example.com`);
+    await eventually(() => eu.members.has(lea.id), 'the member in Momentis');
+    rewardSyncFailures = 1;
+    const { order: earning } = await order(lea.id, 'eu-store', 'EUR', 50_000);
+    await post(message(earning.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' }));
+    await eventually(() => (eu.members.get(lea.id)?.loyalty.rewards.length ?? 0) === 1, 'the reward issued by Momentis');
+    const rewardId = eu.members.get(lea.id)!.loyalty.rewards[0]!.id;
+    await eventually(async () => (await ct.api.discountCodes().get({ queryArgs: { where: `key = "momentis-reward-${rewardId}"` } }).execute()).body.results[0]?.isActive === true, 'the code after the retry');
+    expect(rewardSyncFailures).toBe(0);
+    // The webhook that met the failure was tried again and finished.
+    const retried = () => runtime.store.db.selectFrom('inbound').select(['state', 'attempts']).where('destination', '=', 'momentis-alpine').where('attempt_log', 'like', '%503 while writing reward codes%').execute();
+    await eventually(async () => (await retried()).some((row) => row.state === 'done'), 'the failed webhook done on its retry');
+    expect(await retried()).toEqual([{ state: 'done', attempts: 1 }]);
+    expect(await customerFields(lea.id)).toMatchObject({ loyaltyPoints: 500, loyaltyVersion: 1 });
+    // The webhook whose codes failed wrote no audit of its write; its retry (and the other webhooks of the same
+    // change, which carry the same version) found version 1 written and synced the codes: one of them created it.
+    const audit = await runtime.store.db.selectFrom('audit_log').select(['outcome', 'detail']).where('destination', '=', 'momentis-alpine').where('resource_id', '=', lea.id).where('action', '=', 'writeback').execute();
+    expect(new Set(audit.map((entry) => entry.outcome))).toEqual(new Set(['skipped']));
+    expect(audit.filter((entry) => entry.detail?.includes('holds version 1 of these fields, this snapshot is version 1; reward codes 1 created'))).toHaveLength(1);
   });
 
   it('sends only what the contract allows', () => {
