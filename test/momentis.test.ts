@@ -6,13 +6,16 @@
 // reordered stream of an order's messages is one interaction each on the member's timeline, in occurrence order,
 // with market context and a back-office link; each brand sees only its own store's members, orders and currency;
 // every request the connector made follows the contract; a webhook with a bad signature or an old timestamp is
-// refused (401) and stores nothing.
+// refused (401) and stores nothing; a reward becomes a discount code only its customer can use, once, and the
+// order that used it is reported to Momentis as one redemption, after which the code is deactivated; a webhook
+// whose reward codes fail is retried and makes them then.
 import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
 import { setupTypes } from '../src/commercetools/writeback.ts';
 import { configSchema } from '../src/config/schema.ts';
+import { RetryableError } from '../src/destinations/kit/errors.ts';
 import { momentisInbound } from '../src/destinations/momentis/inbound.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
@@ -58,6 +61,7 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
   let runtime: Runtime;
   let eu: MomentisSimulator;
   let uk: MomentisSimulator;
+  let rewardSyncFailures = 0;
   const post = async (...bodies: unknown[]) => {
     for (const body of bodies) {
       const response = await fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
@@ -68,7 +72,7 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
 
   async function customer(store: string, email: string) {
     const created = (await ct.api.customers().post({ body: { email, firstName: 'Ada', lastName: 'Lovelace', password: 'secret-password', stores: [{ typeId: 'store', key: store }], locale: store === 'uk-store' ? 'en-GB' : 'de-DE' } }).execute()).body.customer;
-    await post({ ...message(created.id, 'customer', 'CustomerCreated', {}), customer: created });
+    await post({ ...message(created.id, 'customer', 'CustomerCreated', {}), resourceVersion: created.version, customer: created });
     return created;
   }
 
@@ -94,7 +98,22 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
         { name: 'momentis-thames', type: 'momentis', baseUrl: uk.url, auth: { apiKey: API_KEY }, brand: 'Thames', stores: ['uk-store'], inbound: { auth: { type: 'momentis', secret: UK_SECRET } } },
       ],
     });
-    runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), listen: true });
+    runtime = await startRuntime({
+      config,
+      logger: pino({ level: 'silent' }),
+      listen: true,
+      // commercetools failing while reward codes are written, as many times as a test asks.
+      wrapWriter: (writer) => ({
+        ...writer,
+        syncRewardCodes: (options) => {
+          if (rewardSyncFailures > 0) {
+            rewardSyncFailures -= 1;
+            return Promise.reject(new RetryableError('commercetools: 503 while writing reward codes', { status: 503 }));
+          }
+          return writer.syncRewardCodes(options);
+        },
+      }),
+    });
     eu.setWebhook({ url: `${runtime.url}/v1/inbound/momentis-alpine`, secret: EU_SECRET, retryDelayMs: 50 });
     uk.setWebhook({ url: `${runtime.url}/v1/inbound/momentis-thames`, secret: UK_SECRET, retryDelayMs: 50 });
   });
@@ -176,6 +195,72 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     expect(eu.members.has(alice.id)).toBe(false);
     expect(uk.ledger.map((entry) => (entry.body.amount as { currencyCode: string }).currencyCode)).toEqual(['GBP']);
     expect(eu.ledger.some((entry) => entry.externalId === alice.id)).toBe(false);
+  });
+
+  it('turns a reward into a discount code only its customer can use once, and reports the order that used it once', async () => {
+    const kim = await customer('eu-store', `kim.${randomUUID().slice(0, 6)}@example.com`);
+    const bob = await customer('eu-store', `bob.${randomUUID().slice(0, 6)}@example.com`);
+    await eventually(() => eu.members.has(kim.id) && eu.members.has(bob.id), 'both members in Momentis');
+    // 600 points: the simulator issues a reward at every 500 earned, and sends reward_issued.
+    const { order: earning } = await order(kim.id, 'eu-store', 'EUR', 60_000);
+    await post(message(earning.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' }));
+    await eventually(() => (eu.members.get(kim.id)?.loyalty.rewards.length ?? 0) === 1, 'the reward issued by Momentis');
+    const rewardId = eu.members.get(kim.id)!.loyalty.rewards[0]!.id;
+    const codeOf = async () => (await ct.api.discountCodes().get({ queryArgs: { where: `key = "momentis-reward-${rewardId}"` } }).execute()).body.results[0];
+    await eventually(async () => (await codeOf()) !== undefined, 'the discount code in commercetools');
+    expect(await codeOf()).toMatchObject({ code: `MOM-${rewardId}`, isActive: true, maxApplications: 1, cartPredicate: `customer.id = "${kim.id}"` });
+    const discount = (await ct.api.cartDiscounts().withKey({ key: `momentis-reward-${rewardId}` }).get().execute()).body;
+    expect(discount.stores).toEqual([{ typeId: 'store', key: 'eu-store' }]);
+
+    const cart = async (customerId: string) => {
+      const created = (await ct.api.carts().post({ body: { currency: 'EUR', customerId, store: { typeId: 'store', key: 'eu-store' }, customLineItems: [{ name: { en: 'Gift box' }, slug: 'gift-box', quantity: 1, money: { currencyCode: 'EUR', centAmount: 4_000 } }] } }).execute()).body;
+      return (await ct.api.carts().withId({ ID: created.id }).post({ body: { version: created.version, actions: [{ action: 'addDiscountCode', code: `MOM-${rewardId}` }] } }).execute()).body;
+    };
+    const refusal = (promise: Promise<unknown>) => promise.then(() => undefined, (error: { statusCode?: number; body?: { errors?: { code: string }[] } }) => ({ status: error.statusCode, code: error.body?.errors?.[0]?.code }));
+    // Another customer's cart: the code does not match, and no order comes of it.
+    const foreign = await cart(bob.id);
+    expect(foreign.discountCodes[0]!.state).toBe('DoesNotMatchCart');
+    expect(await refusal(ct.api.orders().post({ body: { cart: { typeId: 'cart', id: foreign.id }, version: foreign.version } }).execute())).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
+    // Its customer's cart: the order is placed with it.
+    const own = await cart(kim.id);
+    expect(own.discountCodes[0]!.state).toBe('MatchesCart');
+    const placed = (await ct.api.orders().post({ body: { cart: { typeId: 'cart', id: own.id }, version: own.version } }).execute()).body;
+
+    // OrderCreated reports the redemption, once however often it is delivered.
+    const created = message(placed.id, 'order', 'OrderCreated', { order: placed });
+    await post(created, created);
+    await eventually(() => eu.members.get(kim.id)!.loyalty.rewards[0]!.status === 'redeemed', 'the reward redeemed in Momentis');
+    const redeemed = eu.ledger.filter((entry) => entry.externalId === kim.id && entry.type === 'redeem');
+    expect(redeemed.map((entry) => [entry.rewardId, entry.sourceId, entry.idempotencyKey])).toEqual([[rewardId, created.id, `${placed.id}:${rewardId}`]]);
+    expect(redeemed[0]!.body).toMatchObject({ type: 'redeem', orderId: placed.id, occurredAt: new Date(placed.createdAt).toISOString() });
+    // reward_redeemed comes back: the code is deactivated, the reward gone from the customer's available ones.
+    await eventually(async () => (await codeOf())?.isActive === false, 'the code deactivated');
+    await eventually(async () => (JSON.parse(String((await customerFields(kim.id)).loyaltyRewards)) as unknown[]).length === 0, 'no available reward on the customer');
+    expect(eu.ledger.filter((entry) => entry.type === 'redeem')).toHaveLength(1);
+    // Another brand's Momentis heard nothing of it.
+    expect(uk.ledger.some((entry) => entry.type === 'redeem')).toBe(false);
+  });
+
+  it('retries a webhook whose reward codes failed: the snapshot stays written once, and the code comes on the next attempt', async () => {
+    const lea = await customer('eu-store', `lea.${randomUUID().slice(0, 6)}@example.com`);
+    await eventually(() => eu.members.has(lea.id), 'the member in Momentis');
+    rewardSyncFailures = 1;
+    const { order: earning } = await order(lea.id, 'eu-store', 'EUR', 50_000);
+    await post(message(earning.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' }));
+    await eventually(() => (eu.members.get(lea.id)?.loyalty.rewards.length ?? 0) === 1, 'the reward issued by Momentis');
+    const rewardId = eu.members.get(lea.id)!.loyalty.rewards[0]!.id;
+    await eventually(async () => (await ct.api.discountCodes().get({ queryArgs: { where: `key = "momentis-reward-${rewardId}"` } }).execute()).body.results[0]?.isActive === true, 'the code after the retry');
+    expect(rewardSyncFailures).toBe(0);
+    // The webhook that met the failure was tried again and finished.
+    const retried = () => runtime.store.db.selectFrom('inbound').select(['state', 'attempts']).where('destination', '=', 'momentis-alpine').where('attempt_log', 'like', '%503 while writing reward codes%').execute();
+    await eventually(async () => (await retried()).some((row) => row.state === 'done'), 'the failed webhook done on its retry');
+    expect(await retried()).toEqual([{ state: 'done', attempts: 1 }]);
+    expect(await customerFields(lea.id)).toMatchObject({ loyaltyPoints: 500, loyaltyVersion: 1 });
+    // The webhook whose codes failed wrote no audit of its write; its retry (and the other webhooks of the same
+    // change, which carry the same version) found version 1 written and synced the codes: one of them created it.
+    const audit = await runtime.store.db.selectFrom('audit_log').select(['outcome', 'detail']).where('destination', '=', 'momentis-alpine').where('resource_id', '=', lea.id).where('action', '=', 'writeback').execute();
+    expect(new Set(audit.map((entry) => entry.outcome))).toEqual(new Set(['skipped']));
+    expect(audit.filter((entry) => entry.detail?.includes('holds version 1 of these fields, this snapshot is version 1; reward codes 1 created'))).toHaveLength(1);
   });
 
   it('sends only what the contract allows', () => {

@@ -2,10 +2,11 @@
 // customer or order, and apply update actions at the version read (optimistic concurrency). A 409
 // ConcurrentModification comes out as ConcurrentModificationError, for the caller to read again and decide again;
 // every other failure as one of the kit's error classes. Custom objects are written whole (create or replace by
-// container and key, at the version read). Also the custom Types `ctbridge setup` checks and creates.
+// container and key, at the version read). Momentis' reward codes go through here too. Also the custom Types `ctbridge setup` checks and creates.
 import type { FieldDefinition, TypeDraft, TypeUpdateAction } from '@commercetools/platform-sdk';
 import { RetryableError } from '../destinations/kit/errors.ts';
 import { toDeliveryErrorFromCommercetools, type CommercetoolsClient } from './client.ts';
+import { syncRewardCodes, type RewardCodeSyncReport, type SyncRewardCodesOptions } from './reward-codes.ts';
 
 export type WritableType = 'customer' | 'order';
 
@@ -28,6 +29,8 @@ export interface CommercetoolsWriter {
    * version that is no longer current is a ConcurrentModificationError, as for update.
    */
   writeCustomObject(address: CustomObjectAddress, value: unknown, version: number | undefined): Promise<Record<string, unknown>>;
+  /** Makes a customer's reward discount codes what its rewards say (reward-codes.ts). */
+  syncRewardCodes(options: SyncRewardCodesOptions): Promise<RewardCodeSyncReport>;
 }
 
 export interface CustomObjectAddress {
@@ -44,6 +47,7 @@ const statusOf = (error: unknown): number | undefined => {
 export function commercetoolsWriter(client: CommercetoolsClient): CommercetoolsWriter {
   const endpoint = (typeId: WritableType, id: string) => (typeId === 'customer' ? client.api.customers().withId({ ID: id }) : client.api.orders().withId({ ID: id }));
   return {
+    syncRewardCodes: (options) => syncRewardCodes(client, options),
     async read(typeId, id) {
       try {
         const response = await endpoint(typeId, id).get().execute();

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { DeliveryError } from './kit/errors.ts';
 import type { DestinationFetch } from './kit/fetch.ts';
 import type { ResolvedPerson } from '../identity/identities.ts';
+import type { LoyaltyReward } from '../commercetools/reward-codes.ts';
 
 /** One record (a commercetools resource mapped for this destination) to create, update or delete. */
 export interface RecordItem {
@@ -269,6 +270,17 @@ export interface InboundSnapshot {
   /** The field holding the snapshot's version: a snapshot not newer than the one commercetools holds is dropped. */
   versionField: string;
   version: number;
+  /** Rewards that become customer-bound discount codes once the snapshot is written (commercetools/reward-codes.ts). */
+  rewardCodes?: SnapshotRewardCodes | undefined;
+}
+
+export interface SnapshotRewardCodes {
+  /** The member's full reward list in this snapshot. */
+  rewards: LoyaltyReward[];
+  prefix: string;
+  storeKey?: string | undefined;
+  /** The custom field holding the available rewards as JSON (what a newer snapshot left there). */
+  rewardsField: string;
 }
 
 /** The field names each record and event mapping of a destination sends (its own and its when: blocks'). */

@@ -12,11 +12,13 @@
 // record dirty, so record sync sends commercetools' value back to the destination. Retries back off, failures
 // that cannot succeed become dead letters (replayable), an unknown item among them with the reason. A destination
 // that sends whole snapshots of fields it owns (Momentis' loyalty state) has them written to the resource's custom
-// fields instead, when newer than the version commercetools holds (applySnapshot).
+// fields instead, when newer than the version commercetools holds (applySnapshot), and its rewards become
+// customer-bound discount codes (commercetools/reward-codes.ts).
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DestinationConfig, EngineConfig } from '../config/schema.ts';
 import { CUSTOM_OBJECT_NAME, WRITABLE_STANDARD, type FieldOwnership, type WriteBack } from '../config/ownership.ts';
+import type { LoyaltyReward, RewardCodeSyncReport } from '../commercetools/reward-codes.ts';
 import { ConcurrentModificationError, type CommercetoolsWriter, type WritableType } from '../commercetools/writeback.ts';
 import { PermanentError, RetryableError, toDeliveryError } from '../destinations/kit/errors.ts';
 import type { DestinationDefinition, InboundChange, InboundSnapshot } from '../destinations/types.ts';
@@ -182,22 +184,50 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       const custom = resource.custom as { type?: unknown; fields?: Record<string, unknown> } | undefined;
       const held = custom?.fields?.[snapshot.versionField];
       if (typeof held === 'number' && held >= snapshot.version) {
-        return { key, audit: { ...base, at: now(), version, outcome: 'skipped', detail: `commercetools holds version ${held} of these fields, this snapshot is version ${snapshot.version}` } as AuditEntry };
+        // This very snapshot, written by an attempt whose reward codes then failed: the codes are synced again
+        // (idempotent). A newer one's own row syncs its codes.
+        const codes = held === snapshot.version ? await syncRewardCodesOf(snapshot) : '';
+        return { key, audit: { ...base, at: now(), version, outcome: 'skipped', detail: `commercetools holds version ${held} of these fields, this snapshot is version ${snapshot.version}${codes}` } as AuditEntry };
       }
       const present = Object.fromEntries(Object.entries(snapshot.fields).filter(([, value]) => value !== null));
       const actions = custom?.type
         ? Object.entries(snapshot.fields).map(([name, value]) => ({ action: 'setCustomField', name, ...(value !== null && { value }) }))
         : [{ action: 'setCustomType', type: { typeId: 'type', key: snapshot.type }, fields: present }];
+      let updated: Record<string, unknown>;
       try {
-        const updated = await writer.update(snapshot.resourceType, snapshot.resourceId, version, actions);
-        // Momentis' rewards as customer-bound discount codes (syncRewardCodes of commercetools/reward-codes.ts)
-        // join here: after the snapshot is written, before the row is finished, so a failure retries both.
-        return { key, audit: { ...base, at: now(), version: typeof updated.version === 'number' ? updated.version : null, outcome: 'ok', detail: `version ${snapshot.version} written (${round} conflicts re-read)` } as AuditEntry };
+        updated = await writer.update(snapshot.resourceType, snapshot.resourceId, version, actions);
       } catch (error) {
         if (!(error instanceof ConcurrentModificationError)) throw error;
+        continue;
       }
+      // After the snapshot is written, before the row is finished: a failure retries the row, which finds this
+      // version written and syncs the codes again.
+      const codes = await syncRewardCodesOf(snapshot);
+      return { key, audit: { ...base, at: now(), version: typeof updated.version === 'number' ? updated.version : null, outcome: 'ok', detail: `version ${snapshot.version} written (${round} conflicts re-read)${codes}` } as AuditEntry };
     }
     throw new RetryableError(`commercetools changed the ${snapshot.resourceType} ${snapshot.resourceId} ${MAX_CONFLICT_ROUNDS} times while writing ${destination.name}'s snapshot`);
+  }
+
+  /**
+   * The snapshot's rewards as customer-bound discount codes (commercetools/reward-codes.ts); what was done, for the
+   * audit (reward ids and counts, nothing personal). Snapshots of one customer may be applied at once: when a newer
+   * one was written meanwhile, its rewards as commercetools holds them are synced too, so the sync finishing last
+   * leaves the newest rewards' codes.
+   */
+  async function syncRewardCodesOf(snapshot: InboundSnapshot): Promise<string> {
+    const codes = snapshot.rewardCodes;
+    if (!codes || snapshot.resourceType !== 'customer') return '';
+    let rewards: LoyaltyReward[] = codes.rewards;
+    let version = snapshot.version;
+    for (let round = 0; ; round += 1) {
+      const report = await writer.syncRewardCodes({ customerId: snapshot.resourceId, rewards, prefix: codes.prefix, storeKey: codes.storeKey, now });
+      const fields = ((await writer.read('customer', snapshot.resourceId))?.custom as { fields?: Record<string, unknown> } | undefined)?.fields;
+      const held = fields?.[snapshot.versionField];
+      const newer = typeof held === 'number' && held > version && round + 1 < MAX_CONFLICT_ROUNDS ? heldRewards(fields?.[codes.rewardsField]) : undefined;
+      if (!newer) return describeCodes(report);
+      rewards = newer;
+      version = held as number;
+    }
   }
 
   async function processRow(row: InboundRow): Promise<void> {
@@ -279,6 +309,23 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
       else for (const row of rows) await processRow(row);
     },
   });
+}
+
+/** The rewards a snapshot left in commercetools (the JSON of its available ones), or undefined when unreadable. */
+function heldRewards(value: unknown): LoyaltyReward[] | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    const parsed = JSON.parse(value) as unknown;
+    return Array.isArray(parsed) ? (parsed as LoyaltyReward[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeCodes(report: RewardCodeSyncReport): string {
+  const counts = (['created', 'updated', 'deactivated'] as const).map((kind) => `${report[kind].length} ${kind}`).join(', ');
+  const refused = report.refused.map((entry) => `${entry.rewardId}: ${entry.reason}`).join('; ');
+  return `; reward codes ${counts}${refused ? `, refused ${refused}` : ''}`;
 }
 
 /** The key of a custom object written back: its template filled from the record's resource. */

@@ -10,6 +10,8 @@
 // - `loyalty`: an accrual when an order is paid (its total, in its currency, with its store), a reversal when it
 //   is cancelled or refunded (the refund's amount) — and, when `reverseOn` has it, when goods are returned (their
 //   value; only for shops whose returns are not refunded through payment transactions, which would reverse twice).
+// - `redemptions` (with `rewardCodes.enabled`): an order placed with reward codes, whose codes the connector
+//   reports to Momentis as one `redeem` transaction each (index.ts); an order without codes is not sent.
 // The order a payment or order-state message only names is read from commercetools: `$subject` (event-delivery).
 import type { MomentisSettings } from './settings.ts';
 
@@ -94,6 +96,12 @@ function storeOf(settings: MomentisSettings): unknown {
   return { jsonata: `($mine := $filter(stores.key, function($k) { $k in ${list} }); $exists($mine[0]) ? $mine[0] : stores[0].key)` };
 }
 
+/** The order as placed, with its discount codes' keys and codes (expanded: the `codes` field), for finding the rewards it redeemed. */
+const PLACED_ORDER = `order.{
+  "id": id, "customerId": customerId, "orderNumber": orderNumber, "createdAt": createdAt,
+  "discountCodes": [discountCodes.{ "state": state, "discountCode": { "id": discountCode.id, "obj": discountCode.obj.{ "key": key, "code": code } } }]
+}`;
+
 export function momentisDefaultMappings(settings: MomentisSettings): { records: Record<string, unknown>; events: Record<string, unknown> } {
   const link = `"${settings.backOfficeUrl.replace(/\/+$/, '').replaceAll('"', '\\"')}/" & $projectKey & ($subject.cartState ? "/orders/carts/" : "/orders/") & $subject.id`;
   return {
@@ -136,6 +144,19 @@ export function momentisDefaultMappings(settings: MomentisSettings): { records: 
           occurredAt: { path: 'createdAt', pipe: ['iso8601'] },
         },
       },
+      ...(settings.rewardCodes.enabled && {
+        redemptions: {
+          on: ['OrderCreated'],
+          fields: {
+            type: { jsonata: '$count(order.discountCodes) > 0 ? "redeem" : null' },
+            // The codes the order used; as a path through `[*]`, it has the engine expand the discount code
+            // references (mapping/references.ts), which `order` reads too.
+            codes: 'order.discountCodes[*].discountCode.obj.code',
+            order: { jsonata: PLACED_ORDER },
+            store: 'order.store.key',
+          },
+        },
+      }),
     },
   };
 }

@@ -5,7 +5,8 @@
 // `ctbridge-loyalty` (`loyaltyType`): loyaltyPoints, loyaltyTier, loyaltyRewards (the available rewards as JSON,
 // nothing personal in them) and loyaltyVersion (engine/inbound-work.ts writes it, only when newer than the
 // version there). A redelivery has the same event id: stored once. Signed per the contract (Momentis-Signature,
-// server/inbound-auth.ts).
+// server/inbound-auth.ts). With `rewardCodes.enabled`, the snapshot also carries the member's rewards, which the
+// engine turns into customer-bound discount codes after writing it (commercetools/reward-codes.ts).
 import { z } from 'zod';
 import { PermanentError } from '../kit/index.ts';
 import type { InboundDefinition, InboundSnapshot } from '../types.ts';
@@ -64,6 +65,15 @@ export const momentisInbound: InboundDefinition<MomentisSettings> = {
         loyaltyRewards: JSON.stringify(availableRewards(event)),
         loyaltyVersion: event.loyalty.version,
       },
+      ...(settings.rewardCodes.enabled && {
+        rewardCodes: {
+          rewards: event.loyalty.rewards.map(({ id, name, status, value, expiresAt }) => ({ id, name, status, value, ...(expiresAt !== undefined && { expiresAt }) })),
+          prefix: settings.rewardCodes.prefix,
+          // A brand with one store: its rewards are for carts of that store only.
+          storeKey: settings.stores?.length === 1 ? settings.stores[0] : undefined,
+          rewardsField: 'loyaltyRewards',
+        },
+      }),
     };
   },
   snapshotFields: (settings) => [

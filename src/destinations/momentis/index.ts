@@ -6,11 +6,13 @@
 // a brand's destination (`stores`) takes only what belongs to its stores, so two programmes stay apart; a cart
 // created and never ordered becomes `cart.abandoned` after the idle time (cart-abandonment.ts). Momentis
 // owns points, tier and rewards: an outbound mapping of the loyalty fields is refused at start-up, and they come
-// back only through the webhooks (inbound.ts).
+// back only through the webhooks (inbound.ts). An order placed with reward codes of this programme (its code
+// prefix) is reported as one `redeem` transaction per reward, keyed by order and reward (commercetools/reward-codes.ts).
+import { redeemedRewards, redeemTransaction, type DiscountCodeReader } from '../../commercetools/reward-codes.ts';
 import { defineDestination, type EventItem, type FieldProblem, type ItemOutcome, type MappedFieldNames, type RecordItem } from '../kit/index.ts';
 import { checkOperations } from '../rest/index.ts';
 import { createRestClient } from '../rest/client.ts';
-import { sendEvent, type RestConnection } from '../rest/events.ts';
+import { eventContext, sendEvent, type RestConnection } from '../rest/events.ts';
 import { sendRecord } from '../rest/records.ts';
 import { createEventWindow } from '../rest/window.ts';
 import { createCartAbandonment, type CartAbandonment } from './cart-abandonment.ts';
@@ -55,6 +57,29 @@ function checkLoyaltyFields(mapped: MappedFieldNames): FieldProblem[] {
 
 const SKIPPED: ItemOutcome = { ok: true };
 
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** The engine expanded every discount code of the order it could read; one it could not is gone, no reward's. */
+const EXPANDED_ONLY: DiscountCodeReader = { fetchReferenced: () => Promise.resolve(new Map()) };
+
+/**
+ * One redeem transaction per reward an order used, each under the Idempotency-Key of order and reward, so a retry
+ * (all of them again) books each reward once. Only codes with this programme's prefix: another brand's are its own.
+ */
+async function sendRedemptions(connection: MomentisConnection, item: EventItem): Promise<ItemOutcome> {
+  const order = item.payload.order;
+  const operation = connection.client.settings.operations.events[item.eventType];
+  if (!isRecord(order) || operation === undefined) return SKIPPED;
+  const { prefix } = connection.settings.rewardCodes;
+  const infos = Array.isArray(order.discountCodes) ? (order.discountCodes as Array<{ discountCode?: { obj?: { code?: unknown } } }>) : [];
+  const own = infos.filter((info) => typeof info.discountCode?.obj?.code === 'string' && info.discountCode.obj.code.startsWith(prefix));
+  for (const reward of await redeemedRewards(EXPANDED_ONLY, { ...order, discountCodes: own }, prefix)) {
+    const transaction = redeemTransaction(order, reward, item.idempotencyKey);
+    await connection.client.call(operation.send, { ...eventContext(item), customerId: transaction.memberId, fields: transaction.body }, { idempotencyKey: transaction.idempotencyKey, correlationId: item.correlationId, defaultBody: transaction.body });
+  }
+  return { ok: true };
+}
+
 export const momentisDestination = defineDestination({
   type: 'momentis',
   description: 'Momentis loyalty and customer care (contract spec/momentis): members, an interaction timeline, loyalty accruals and reversals; points, tier and rewards back through signed webhooks',
@@ -86,6 +111,7 @@ export const momentisDestination = defineDestination({
       const type = text(item.payload.type);
       if (type === undefined) return SKIPPED;
       if (elsewhere(connection.settings, storeOf(item.payload))) return SKIPPED;
+      if (type === 'redeem') return sendRedemptions(connection, item);
       // A field the message has no value for is left out (the contract's bodies have no nulls: an accrual no reason).
       const outcome = await sendEvent.perform(connection, { ...item, payload: Object.fromEntries(Object.entries(item.payload).filter(([, value]) => value !== null && value !== undefined)) });
       const cart = item.eventType === 'interactions' ? cartOf(item.payload) : undefined;

@@ -5,6 +5,7 @@
 // (markets) that belong to it, how members' personal data leaves, where the back office shows an order. Every
 // default is overridable: an `operations` entry replaces the default one of the same name, key by key.
 import { z } from 'zod';
+import { DEFAULT_REWARD_CODE_PREFIX } from '../../commercetools/reward-codes.ts';
 import { oauth2Auth, presetOperations, restSettingsShape, type RestSettings } from '../rest/settings.ts';
 
 export const MOMENTIS_TOKEN_PATH = '/oauth/token';
@@ -28,6 +29,14 @@ export const MOMENTIS_OPERATIONS = {
         method: 'POST',
         path: '/v1/members/{customerId}/interactions',
         body: { interactions: [{ id: '{{idempotencyKey}}', type: '{{fields.type}}', occurredAt: '{{fields.occurredAt}}', context: '{{fields.context}}', link: '{{fields.link}}', data: '{{fields.data}}' }] },
+      },
+    },
+    // One redeem transaction per reward code an order used (the connector sends them: index.ts).
+    redemptions: {
+      send: {
+        method: 'POST',
+        path: '/v1/members/{customerId}/transactions',
+        body: { type: '{{fields.type}}', sourceId: '{{fields.sourceId}}', rewardId: '{{fields.rewardId}}', orderId: '{{fields.orderId}}', orderNumber: '{{fields.orderNumber}}', occurredAt: '{{fields.occurredAt}}' },
       },
     },
     loyalty: {
@@ -82,6 +91,13 @@ export const momentisSettings = z.object({
     })
     .default({ enabled: true, idleMinutes: 60, checkMs: 30_000 })
     .describe('cart.abandoned interactions for carts no order came from (needs the interactions of cart.created)'),
+  rewardCodes: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      prefix: z.string().regex(/^[A-Za-z0-9_-]{0,32}$/, 'letters, digits, "-" or "_", at most 32').default(DEFAULT_REWARD_CODE_PREFIX).describe('put before the reward id to make the code shoppers type'),
+    })
+    .default({ enabled: true, prefix: DEFAULT_REWARD_CODE_PREFIX })
+    .describe('available rewards as single-use commercetools discount codes bound to their customer (needs inbound webhooks), and orders using one reported back as redeem transactions'),
   backOfficeUrl: z.url().default('https://mc.europe-west1.gcp.commercetools.com').describe('the Merchant Center (or another back office): interactions link to <backOfficeUrl>/<projectKey>/orders/<id>'),
   operations: presetOperations(MOMENTIS_OPERATIONS),
 });
