@@ -1,7 +1,8 @@
 // `ctbridge sandbox` end to end, as `npm start` runs it: a child process with a short duration in a temporary
 // directory. It must exit 0, show its live feed, end with every customer and order at the sink matching
-// commercetools, bring the stages edited in the monday simulator back to commercetools (two-way sync), and leave a
-// config file that the operator commands can use.
+// commercetools, bring the stages edited in the monday simulator back to commercetools (two-way sync), turn paid
+// orders into Momentis points on the commercetools customer, and leave a config file that the operator commands
+// can use.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,14 @@ describe('ctbridge sandbox', () => {
     expect(twoWay, result.stdout.slice(-2000)).not.toBeNull();
     expect(Number(twoWay![2])).toBeGreaterThan(0);
     expect(twoWay![1]).toBe(twoWay![2]);
+
+    // Momentis: paid orders were accrued in the simulator's ledger, and the points came back by webhook to seeded
+    // customers in commercetools.
+    expect(result.stdout).toMatch(/two-way: Momentis webhooks \(balance, tier, rewards\) → http:\/\/127\.0\.0\.1:\d+\/v1\/inbound\/momentis/);
+    const loyalty = /momentis: +\d+ members; ledger: (\d+) accruals, .*; (\d+) customers \((\d+) seeded\) hold loyaltyPoints in commercetools/.exec(result.stdout);
+    expect(loyalty, result.stdout.slice(-2000)).not.toBeNull();
+    expect(Number(loyalty![1])).toBeGreaterThan(0);
+    expect(Number(loyalty![3])).toBeGreaterThan(0);
   });
 
   it('leaves a config that `ctbridge status` and `ctbridge dlq list` can use', async () => {

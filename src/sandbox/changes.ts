@@ -2,7 +2,8 @@
 // the real platform would deliver for them (the emulator emits none): Messages in the Platform format and
 // ResourceCreated / ResourceUpdated change notifications, with versions taken from what the API answered. Also
 // scrambles a delivery stream with duplicates and reordering, as real queues do. Products change too (a price
-// changed and published, a product unpublished or published again), so the sandbox shows products arriving.
+// changed and published, a product unpublished or published again), so the sandbox shows products arriving, and
+// open orders get paid (OrderPaymentStateChanged), which is what a loyalty programme awards points for.
 import { randomUUID } from 'node:crypto';
 import type {
   ByProjectKeyRequestBuilder,
@@ -47,7 +48,7 @@ export type ResourceUpdatedNotification = Envelope & { notificationType: 'Resour
 export type ChangeNotification = ResourceCreatedNotification | ResourceUpdatedNotification;
 export type PlatformNotification = PlatformMessage | ChangeNotification;
 
-export type ChangeKind = 'customer-name' | 'customer-email' | 'customer-created' | 'order-state' | 'order-created' | 'payment-transaction' | 'product-price' | 'product-publication';
+export type ChangeKind = 'customer-name' | 'customer-email' | 'customer-created' | 'order-state' | 'order-paid' | 'order-created' | 'payment-transaction' | 'product-price' | 'product-publication';
 
 export interface AppliedChange {
   kind: ChangeKind;
@@ -77,6 +78,8 @@ export interface ChangeGenerator {
   changeCustomerEmail(customerId: string, email?: string): Promise<AppliedChange>;
   createCustomer(country?: CountryCode): Promise<AppliedChange>;
   changeOrderState(orderId: string, orderState?: OrderState): Promise<AppliedChange>;
+  /** The order's payment state set to Paid (OrderPaymentStateChanged), as a payment service provider's capture does. */
+  markOrderPaid(orderId: string): Promise<AppliedChange>;
   createOrder(customerId: string): Promise<AppliedChange>;
   addPaymentTransaction(paymentId: string, transaction?: Partial<TransactionDraft>): Promise<AppliedChange>;
   /**
@@ -125,6 +128,7 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
   let createdCustomers = 0;
   let createdOrders = 0;
   let emailChanges = 0;
+  let randomChanges = 0;
 
   // Changes to one resource run one after the other: each reads the version the previous one produced.
   const serialised = <T>(id: string, task: () => Promise<T>): Promise<T> => {
@@ -197,6 +201,14 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
       scope: 'All',
       productProjection: { id: after.id, version: after.version, key: after.key, productType: after.productType, ...after.masterData.current, published: true, hasStagedChanges: false, createdAt: after.createdAt, lastModifiedAt: after.lastModifiedAt },
     });
+
+  /** One of the generator's orders that is neither paid nor cancelled, if any. */
+  const unpaidOrderId = async (): Promise<string | undefined> => {
+    const known = new Set(orderIds);
+    const open = (await api.orders().get({ queryArgs: { where: 'orderState = "Open" or orderState = "Confirmed"', limit: 500 } }).execute()).body.results;
+    const unpaid = open.filter((order) => known.has(order.id) && order.paymentState !== 'Paid').map((order) => order.id);
+    return unpaid.length > 0 ? random.pick(unpaid) : undefined;
+  };
 
   const countryOf = (customer: Customer): CountryCode => {
     const known = customerCountry.get(customer.id);
@@ -313,6 +325,24 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
       });
     },
 
+    markOrderPaid(orderId) {
+      return serialised(orderId, async () => {
+        const before = await getOrder(orderId);
+        if (before.paymentState === 'Paid') throw new Error(`order ${before.orderNumber ?? orderId} is paid already`);
+        const after = (await api.orders().withId({ ID: orderId }).post({ body: { version: before.version, actions: [{ action: 'changePaymentState', paymentState: 'Paid' }] } }).execute()).body;
+        const identifiers = orderIdentifiers(after);
+        return {
+          kind: 'order-paid' as const,
+          summary: `order ${after.orderNumber ?? orderId}: payment ${before.paymentState ?? 'none'} → Paid`,
+          resource: { typeId: 'order' as const, id: orderId },
+          oldVersion: before.version,
+          version: after.version,
+          messages: [message('order', after, before.version, identifiers, { type: 'OrderPaymentStateChanged', paymentState: 'Paid', ...(before.paymentState ? { oldPaymentState: before.paymentState } : {}) })],
+          changes: [updated('order', after, before.version, identifiers)],
+        };
+      });
+    },
+
     async createOrder(customerId) {
       const customer = await getCustomer(customerId);
       const country = countryOf(customer);
@@ -414,6 +444,12 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
     },
 
     async randomChange() {
+      // Every fifth change, the first included, an open order gets paid: a short run shows points earned too.
+      randomChanges += 1;
+      if (randomChanges % 5 === 1) {
+        const unpaid = await unpaidOrderId();
+        if (unpaid) return generator.markOrderPaid(unpaid);
+      }
       const roll = random.next();
       if (customerIds.length === 0 || roll < 0.04) return generator.createCustomer();
       if (roll < 0.3) return generator.changeCustomerName(random.pick(customerIds));

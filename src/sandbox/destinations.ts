@@ -3,7 +3,8 @@
 import type { SandboxDestinationEntry } from './destination-entry.ts';
 import { intercomSandbox } from './intercom/sandbox-entry.ts';
 import { mondaySandbox } from './monday/sandbox-entry.ts';
+import { momentisSandbox } from './momentis/sandbox-entry.ts';
 import { ometriaSandbox } from './ometria/sandbox-entry.ts';
 import { novomindSandbox } from './novomind/sandbox-entry.ts';
 
-export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox, ometriaSandbox, mondaySandbox, novomindSandbox];
+export const sandboxDestinations: readonly SandboxDestinationEntry[] = [intercomSandbox, ometriaSandbox, mondaySandbox, novomindSandbox, momentisSandbox];
