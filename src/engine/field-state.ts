@@ -130,7 +130,12 @@ export function onDestinationEvent(state: FieldState, event: DestinationEvent): 
     return { kind: 'overtaken', state };
   }
   const seen = { ...state, destSeenAt: event.at, destSeenByUs: event.byUs };
-  if (event.digest === state.dest) return { kind: 'ignore', state: seen };
+  if (event.digest === state.dest) {
+    // The value ctbridge last saw, edited again later (changed and changed back, the change in between not yet
+    // delivered): a newer edit of the destination's, which competes with commercetools' value by its own time.
+    if (!event.byUs && event.at > state.destAt && state.ct !== null && state.ct !== state.dest) return { kind: 'decide', state: { ...seen, destAt: event.at } };
+    return { kind: 'ignore', state: seen };
+  }
   if (event.byUs) return { kind: 'resend', state: { ...seen, dest: event.digest, destAt: 0 } };
   return { kind: 'decide', state: agreeIfEqual({ ...seen, dest: event.digest, destAt: event.at }) };
 }
