@@ -1,5 +1,6 @@
 // The order actions the project's emulator layer adds to @labdigital/commercetools-mock (src/sandbox/emulator-orders.ts),
-// through the official SDK as ctbridge calls them, and the configuration rules of agent actions.
+// through the official SDK as ctbridge calls them, a correction of its money (carts' totals in their currency's
+// fraction digits) and the configuration rules of agent actions.
 import type { ByProjectKeyRequestBuilder, Order } from '@commercetools/platform-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { actionsSchema } from '../src/actions/config.ts';
@@ -79,6 +80,39 @@ describe('emulator: order actions', () => {
     const after = (await api.payments().withId({ ID: payment.id }).get().execute()).body;
     expect(after.transactions.filter((t) => t.type === 'Refund')).toHaveLength(1);
     expect(after.version).toBe(payment.version + 1);
+  });
+});
+
+describe('emulator: cart and order totals', () => {
+  let emulator: Emulator;
+  let ct: CommercetoolsClient;
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    ct = createCommercetoolsClient(emulatorCredentials(emulator));
+  });
+  afterAll(async () => {
+    await ct?.close();
+    await emulator?.close();
+  });
+
+  it("gives a cart's total, after every update, and its order's, the fraction digits of the currency", async () => {
+    const { api } = ct;
+    await api.productTypes().post({ body: { key: 'plain', name: 'plain', description: 'plain' } }).execute();
+    await api
+      .products()
+      .post({ body: { productType: { typeId: 'product-type', key: 'plain' }, name: { en: 'Jumper' }, slug: { en: 'jumper' }, masterVariant: { sku: 'JMP-1', prices: [{ value: { currencyCode: 'GBP', centAmount: 7900 } }] }, publish: true } })
+      .execute();
+    const cart = (await api.carts().post({ body: { currency: 'GBP', lineItems: [{ sku: 'JMP-1', quantity: 1 }] } }).execute()).body;
+    expect(cart.totalPrice).toEqual({ type: 'centPrecision', currencyCode: 'GBP', centAmount: 7900, fractionDigits: 2 });
+    const more = (await api.carts().withId({ ID: cart.id }).post({ body: { version: cart.version, actions: [{ action: 'changeLineItemQuantity', lineItemId: cart.lineItems[0]!.id, quantity: 3 }] } }).execute()).body;
+    expect(more.totalPrice).toEqual({ type: 'centPrecision', currencyCode: 'GBP', centAmount: 23700, fractionDigits: 2 });
+    const order = (await api.orders().post({ body: { cart: { typeId: 'cart', id: more.id }, version: more.version } }).execute()).body;
+    expect(order.totalPrice).toEqual({ type: 'centPrecision', currencyCode: 'GBP', centAmount: 23700, fractionDigits: 2 });
+    expect((await api.orders().withId({ ID: order.id }).get().execute()).body.totalPrice.fractionDigits).toBe(2);
+    // Without line items, the currency's own minor units (ISO 4217).
+    expect((await api.carts().post({ body: { currency: 'JPY' } }).execute()).body.totalPrice.fractionDigits).toBe(0);
+    expect((await api.carts().post({ body: { currency: 'EUR' } }).execute()).body.totalPrice.fractionDigits).toBe(2);
   });
 });
 

@@ -1,11 +1,11 @@
 // Runs the commercetools emulator (@labdigital/commercetools-mock) as a real HTTP server on 127.0.0.1, so the
 // sandbox and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first,
 // then the HTTP API, through the official SDK. Where the emulator differs from commercetools in a way the sandbox
-// or the tests would otherwise depend on, it is corrected here (keepCustomerGroups), and order actions it lacks are
+// or the tests would otherwise depend on, it is corrected here (keepCustomerGroups, keepCartFractionDigits), and order actions it lacks are
 // added (emulator-orders.ts), discount codes are applied as commercetools applies them (emulator-discounts.ts), and the Messages API is added (emulator-messages.ts).
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
+import type { Cart, CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';
 import { CommercetoolsMock } from '@labdigital/commercetools-mock';
 import { addDiscountRules } from './emulator-discounts.ts';
 import { addOrderActions } from './emulator-orders.ts';
@@ -106,6 +106,43 @@ function keepCustomerGroups(mock: CommercetoolsMock, projectKey: string): void {
   };
 }
 
+/**
+ * The emulator gives a cart's `totalPrice` `fractionDigits: 0` whatever its currency (CartRepository.create writes
+ * 0 and only the cent amount is recomputed after, as of @labdigital/commercetools-mock 4.4.0), and an order created
+ * from the cart copies it: 183.00 GBP reads as 18,300 GBP to anyone who honours the field, as Momentis' points do.
+ * In commercetools a CentPrecisionMoney's fractionDigits are the currency's default, 2 for EUR and GBP
+ * (https://docs.commercetools.com/api/types#centprecisionmoney). The cart is corrected after its create and after
+ * every update, with the digits its line items' prices carry (the currency's), so orders from it are right too.
+ */
+function keepCartFractionDigits(mock: CommercetoolsMock, projectKey: string): void {
+  const project = mock.project(projectKey);
+  const storage = project.config.storage;
+  const carts = project.getRepository('cart') as unknown as {
+    create: (context: { projectKey: string }, draft: unknown) => Promise<Cart>;
+    actions: { apply: (context: { projectKey: string }, resource: Cart, version: number, actions: unknown[]) => Promise<Cart> };
+  };
+  const correct = async (cart: Writable<Cart>): Promise<Cart> => {
+    const digits = cart.lineItems.find((item) => item.price.value.currencyCode === cart.totalPrice.currencyCode)?.price.value.fractionDigits ?? currencyFractionDigits(cart.totalPrice.currencyCode);
+    if (cart.totalPrice.fractionDigits === digits) return cart;
+    cart.totalPrice = { ...cart.totalPrice, fractionDigits: digits };
+    await storage.add(projectKey, 'cart', cart);
+    return cart;
+  };
+  const create = carts.create.bind(carts);
+  carts.create = async (context, draft) => correct(await create(context, draft));
+  const apply = carts.actions.apply.bind(carts.actions);
+  carts.actions.apply = async (context, resource, version, actions) => correct(await apply(context, resource, version, actions));
+}
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** ISO 4217 minor units, for a cart without line items: 2 but for the currencies with none or three. */
+function currencyFractionDigits(currencyCode: string): number {
+  if (['JPY', 'KRW', 'CLP', 'ISK', 'VND', 'XAF', 'XOF'].includes(currencyCode)) return 0;
+  if (['BHD', 'JOD', 'KWD', 'OMR', 'TND'].includes(currencyCode)) return 3;
+  return 2;
+}
+
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const projectKey = options.projectKey ?? 'ctbridge-sandbox';
   const clientId = options.clientId ?? `sandbox-${randomBytes(6).toString('hex')}`;
@@ -117,6 +154,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     silent: true,
   });
   keepCustomerGroups(mock, projectKey);
+  keepCartFractionDigits(mock, projectKey);
   addOrderActions(mock, projectKey);
   honourSortAndTotal(mock, projectKey);
   addDiscountRules(mock, projectKey);
