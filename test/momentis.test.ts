@@ -181,6 +181,11 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     // Nothing reached Momentis twice.
     const appended = eu.requests.filter((r) => r.path === `/v1/members/${grace.id}/interactions` && r.method === 'POST');
     expect(appended).toHaveLength(stream.length);
+    // The OrderCreated used no reward code, so it redeems nothing: done once, audited as skipped, not as delivered.
+    const redemptions = () => runtime.store.db.selectFrom('audit_log').select('outcome').where('destination', '=', 'momentis-alpine').where('action', '=', 'event.deliver').where('item_type', '=', 'redemptions').where('resource_id', '=', placed.id).execute();
+    await eventually(async () => (await redemptions()).length > 0, 'the redemption event decided');
+    expect((await redemptions()).map((entry) => entry.outcome)).toEqual(['skipped']);
+    expect(eu.ledger.filter((entry) => entry.externalId === grace.id && entry.type === 'redeem')).toEqual([]);
   });
 
   it('keeps two brands apart: each Momentis sees only its own stores, in its currency', async () => {

@@ -65,6 +65,13 @@ describe('ctbridge sandbox', () => {
     expect(loyalty, result.stdout.slice(-2000)).not.toBeNull();
     expect(Number(loyalty![1])).toBeGreaterThan(0);
     expect(Number(loyalty![3])).toBeGreaterThan(0);
+    // A reward redeemed at checkout: a customer holding one orders with its code, and the order's OrderCreated
+    // reports the redemption to Momentis exactly once.
+    expect(result.stdout).toMatch(/checkout +customer \S+ redeems a Momentis reward: order \S+ placed with MOM-rw_[0-9a-f]+/);
+    const checkout = /(\d+) rewards redeemed at checkout, (\d+)\/(\d+) reported to Momentis once/.exec(result.stdout);
+    expect(checkout, result.stdout.slice(-2000)).not.toBeNull();
+    expect(Number(checkout![1])).toBeGreaterThan(0);
+    expect(checkout![2]).toBe(checkout![1]);
   });
 
   it('leaves a config that `ctbridge status` and `ctbridge dlq list` can use', async () => {

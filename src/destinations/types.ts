@@ -94,8 +94,12 @@ export interface RecordReadItem {
  */
 export type RecordReadOutcome = { found: true; fields: Record<string, unknown> } | { found: false } | { found: 'error'; error: DeliveryError };
 
-/** `personId`: the destination's id for the person the item is about, when the connector learnt it. */
-export type ItemOutcome = { ok: true; destinationId?: string; personId?: string } | { ok: false; error: DeliveryError };
+/**
+ * `personId`: the destination's id for the person the item is about, when the connector learnt it. `skipped`: the
+ * connector decided the destination has nothing to receive (an event about a guest, a message meaning nothing
+ * there); an event is then done and audited as skipped, not as delivered.
+ */
+export type ItemOutcome = { ok: true; destinationId?: string; personId?: string; skipped?: true } | { ok: false; error: DeliveryError };
 
 export interface ConnectorLimits {
   /** Most items one send call may carry. */

@@ -129,6 +129,10 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
         },
         sent({ row, item, person }, outcome) {
           delivered.push(row);
+          if (outcome.skipped) {
+            skipped.add(row);
+            return;
+          }
           // Guests become known here (an order placed without an account), so that registering merges them.
           if (person && item.person?.key === person.key) persons.push({ person, destinationId: outcome.personId ?? item.person.destinationId });
           hooks.onDelivered?.({ destination, eventType: row.event_type, dedupeKey: row.dedupe_key });

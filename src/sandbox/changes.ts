@@ -80,7 +80,8 @@ export interface ChangeGenerator {
   changeOrderState(orderId: string, orderState?: OrderState): Promise<AppliedChange>;
   /** The order's payment state set to Paid (OrderPaymentStateChanged), as a payment service provider's capture does. */
   markOrderPaid(orderId: string): Promise<AppliedChange>;
-  createOrder(customerId: string): Promise<AppliedChange>;
+  /** A cart of the customer's market ordered; `discountCodes` go into the cart (refused as commercetools refuses them). */
+  createOrder(customerId: string, options?: { discountCodes?: readonly string[] }): Promise<AppliedChange>;
   addPaymentTransaction(paymentId: string, transaction?: Partial<TransactionDraft>): Promise<AppliedChange>;
   /**
    * A price of the product's master variant changed by a few percent (up or down) and published, as a merchandiser
@@ -343,7 +344,7 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
       });
     },
 
-    async createOrder(customerId) {
+    async createOrder(customerId, options = {}) {
       const customer = await getCustomer(customerId);
       const country = countryOf(customer);
       const profile = countryProfile(country);
@@ -359,6 +360,7 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
         customerEmail: customer.email,
         store: { typeId: 'store', key: profile.storeKey },
         lineItems: [...skus].map((sku) => ({ sku, quantity: random.chance(0.8) ? 1 : 2 })),
+        ...(options.discountCodes?.length && { discountCodes: [...options.discountCodes] }),
         ...(address ? { shippingAddress: stripAddressId(address), billingAddress: stripAddressId(address) } : {}),
       };
       const cart = (await api.carts().post({ body: cartDraft }).execute()).body;
@@ -370,7 +372,7 @@ export function createChangeGenerator(target: { api: ByProjectKeyRequestBuilder;
       const identifiers = orderIdentifiers(order);
       return {
         kind: 'order-created',
-        summary: `order ${orderNumber}: OrderCreated`,
+        summary: `order ${orderNumber}: OrderCreated${options.discountCodes?.length ? ` with ${options.discountCodes.join(', ')}` : ''}`,
         resource: { typeId: 'order', id: order.id },
         oldVersion: undefined,
         version: order.version,

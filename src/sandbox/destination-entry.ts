@@ -20,6 +20,12 @@ export interface StartedSandboxDestination {
    * custom Types), and edits made in the destination that flow back (two-way sync). Awaited before the generator runs.
    */
   connect?(context: SandboxConnectContext): Promise<void>;
+  /**
+   * What shoppers do because of the destination, called every few seconds while the generator runs and once more
+   * when it stops (`final`), e.g. an order placed with a reward's discount code. Changes go through `placeOrder`,
+   * which posts their notifications as the generator's own.
+   */
+  act?(context: SandboxActContext): Promise<void>;
   /** Compares what arrived with what commercetools holds now, once the sandbox has drained. */
   check(context: SandboxCheckContext): Promise<SandboxDestinationCheck>;
   stop(): Promise<void>;
@@ -41,6 +47,17 @@ export interface SandboxDestinationCheck {
   mismatches: string[];
   /** The summary line: what matched, and the simulator's own figures. */
   summary: string;
+}
+
+export interface SandboxActContext {
+  commercetools: CommercetoolsClient;
+  /** An order of the customer's market, its cart holding `discountCodes`; throws what commercetools answered. */
+  placeOrder: (customerId: string, options: { discountCodes?: readonly string[] }) => Promise<{ id: string; orderNumber: string }>;
+  /** A line of the live feed. */
+  line: (kind: string, text: string) => void;
+  label: (id: string, typeId: string) => string;
+  /** The generator has stopped: the last call, before ctbridge drains. */
+  final: boolean;
 }
 
 export interface SandboxConnectContext {

@@ -70,6 +70,8 @@ const BURST_SIZE = 20;
 const BURST_EVERY_S = 10;
 /** How often a shopper on the storefront sends a behaviour event. */
 const STOREFRONT_EVERY_S = 2;
+/** How often the connectors' shopper side acts (a reward redeemed at checkout). */
+const CONNECTOR_ACT_EVERY_S = 2;
 const FAULT_CYCLE_START_S = 3;
 const FAULT_CYCLE_S = 15;
 const DRAIN_LIMIT_MS = 15_000;
@@ -160,8 +162,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const generator = createChangeGenerator(commercetools, { seed: options.seed, shop });
     const created = { customers: [] as string[], orders: [] as string[] };
     const storefront = new SandboxStorefront({ url, key: storefrontKey, random, shop });
-    const run = new GeneratorRun({ generator, poster, feed, random, sink, shop, created, storefront, runtimeUrl: url, adminToken, stats, labels, waitIdle: (limitMs) => waitUntilDrained(runtime, destinationNames, limitMs) });
+    const run = new GeneratorRun({ generator, poster, feed, random, sink, shop, created, storefront, runtimeUrl: url, adminToken, stats, labels, commercetools, connectors: connectors.map((c) => c.started), waitIdle: (limitMs) => waitUntilDrained(runtime, destinationNames, limitMs) });
     const stopReason = await run.loop(options);
+    await run.act(true);
     feed.note('');
     feed.note(`stopping (${stopReason}): generator stopped; sink faults cleared; waiting for ctbridge to drain its queues (at most ${DRAIN_LIMIT_MS / 1000} s)…`);
 
@@ -744,6 +747,8 @@ interface GeneratorDeps {
   adminToken: string;
   stats: Stats;
   labels: Labels;
+  commercetools: CommercetoolsClient;
+  connectors: StartedSandboxDestination[];
   /** Resolves once ctbridge's queues are empty (true) or the limit passed (false). */
   waitIdle(limitMs: number): Promise<boolean>;
 }
@@ -763,6 +768,7 @@ class GeneratorRun {
     const started = feed.elapsedS();
     let nextBurst = 2;
     let nextStorefront = 1;
+    let nextAct = CONNECTOR_ACT_EVERY_S;
     let nextCycle = FAULT_CYCLE_START_S;
     const cycleSteps: Array<{ at: number; run: () => Promise<void> }> = [];
     while (!options.signal.aborted) {
@@ -787,6 +793,10 @@ class GeneratorRun {
       if (now >= nextStorefront) {
         nextStorefront += STOREFRONT_EVERY_S;
         await this.#shop();
+      }
+      if (now >= nextAct) {
+        nextAct += CONNECTOR_ACT_EVERY_S;
+        await this.act(false);
       }
       if (now >= nextBurst) {
         nextBurst += BURST_EVERY_S;
@@ -909,6 +919,23 @@ class GeneratorRun {
       feed.line('replayed', `${body.replayed ?? 0} dead letter(s) via POST /v1/dead-letters/replay (${why})${body.skipped?.length ? `; ${body.skipped.length} skipped` : ''}`);
     } catch (error) {
       feed.line('replay', `POST /v1/dead-letters/replay failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** The connectors' shopper side (SandboxDestinationEntry.act); its orders are posted as the generator's own. */
+  async act(final: boolean): Promise<void> {
+    const { generator, poster, feed, labels, commercetools, connectors } = this.#d;
+    const placeOrder = async (customerId: string, options: { discountCodes?: readonly string[] }) => {
+      const change = await generator.createOrder(customerId, options);
+      this.#remember(change);
+      await poster.deliver([...change.messages, ...change.changes]);
+      const orderNumber = change.messages[0]?.resourceUserProvidedIdentifiers?.orderNumber ?? change.resource.id;
+      return { id: change.resource.id, orderNumber };
+    };
+    for (const connector of connectors) {
+      await connector
+        .act?.({ commercetools, placeOrder, final, line: (kind, text) => feed.line(kind, text), label: (id, typeId) => labels.resource(id, typeId) })
+        .catch((error: unknown) => feed.line('generator', `a connector's shopper step failed and is skipped: ${(error as Error).message}`));
     }
   }
 

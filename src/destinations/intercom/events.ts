@@ -21,7 +21,7 @@ export const createEvent: ItemOperation<IntercomClient, EventItem> = {
   name: 'create data event',
   async perform(client, item) {
     const named = item.payload[EVENT_NAME_FIELD];
-    if (Object.hasOwn(item.payload, EVENT_NAME_FIELD) && (named === null || named === '')) return { ok: true };
+    if (Object.hasOwn(item.payload, EVENT_NAME_FIELD) && (named === null || named === '')) return { ok: true, skipped: true };
     if (named !== undefined && typeof named !== 'string') throw new PermanentError(`event ${item.eventType}: event_name must be text, not ${JSON.stringify(named)}`);
     const eventName = named ?? item.eventType;
     const contact = await eventContact(client, item);

@@ -55,7 +55,7 @@ function checkLoyaltyFields(mapped: MappedFieldNames): FieldProblem[] {
   return problems;
 }
 
-const SKIPPED: ItemOutcome = { ok: true };
+const SKIPPED: ItemOutcome = { ok: true, skipped: true };
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
