@@ -155,6 +155,43 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     expect(eu.ledger.at(-1)!.body).toMatchObject({ reason: 'refund', orderId: placed.id });
   });
 
+  it('books a capture and a refund a payment provider adds as Pending and moves to Success: interactions, and the reversal once', async () => {
+    const ivy = await customer('eu-store', `ivy.${randomUUID().slice(0, 6)}@example.com`);
+    const { order: placed, paymentId } = await order(ivy.id, 'eu-store', 'EUR', 40_000);
+    const paid = message(placed.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' });
+    // The transactions as commercetools holds them: added Pending, then moved to Success (or Failure).
+    const transact = async (type: 'Charge' | 'Refund', centAmount: number, state: 'Success' | 'Failure') => {
+      let payment = (await ct.api.payments().withId({ ID: paymentId }).get().execute()).body;
+      payment = (await ct.api.payments().withId({ ID: paymentId }).post({ body: { version: payment.version, actions: [{ action: 'addTransaction', transaction: { type, amount: { currencyCode: 'EUR', centAmount }, state: 'Pending' } }] } }).execute()).body;
+      const transaction = payment.transactions.at(-1)!;
+      await ct.api.payments().withId({ ID: paymentId }).post({ body: { version: payment.version, actions: [{ action: 'changeTransactionState', transactionId: transaction.id, state }] } }).execute();
+      return [
+        message(paymentId, 'payment', 'PaymentTransactionAdded', { transaction: { id: transaction.id, type, amount: money('EUR', centAmount), state: 'Pending' } }),
+        message(paymentId, 'payment', 'PaymentTransactionStateChanged', { transactionId: transaction.id, state }),
+      ];
+    };
+    const charge = await transact('Charge', 40_000, 'Success');
+    const failedRefund = await transact('Refund', 5_000, 'Failure');
+    const refund = await transact('Refund', 10_000, 'Success');
+    await post(paid, ...charge, ...failedRefund, ...refund, refund[1]);
+    await eventually(async () => (await customerFields(ivy.id)).loyaltyPoints === 300, 'the reversal on the commercetools customer');
+    expect(eu.ledger.filter((entry) => entry.externalId === ivy.id).map((entry) => [entry.type, entry.points, entry.idempotencyKey])).toEqual([
+      ['accrue', 400, paid.id],
+      ['reverse', -100, refund[1]!.id],
+    ]);
+    expect(eu.ledger.at(-1)!.body).toMatchObject({ reason: 'refund', amount: { currencyCode: 'EUR', centAmount: 10_000, fractionDigits: 2 } });
+    // A Pending transaction is no interaction yet (but a refund asked for is); its move to Success or Failure is.
+    await eventually(() => eu.timeline(ivy.id).length === 5, 'the interactions');
+    expect(eu.timeline(ivy.id).map((interaction) => [interaction.type, interaction.data.transactionType, interaction.data.transactionState])).toEqual([
+      ['payment.captured', 'Charge', 'Success'],
+      ['refund.created', 'Refund', 'Pending'],
+      ['payment.failed', 'Refund', 'Failure'],
+      ['refund.created', 'Refund', 'Pending'],
+      ['payment.refunded', 'Refund', 'Success'],
+    ]);
+    expect(eu.timeline(ivy.id)[4]!.data).toMatchObject({ amount: { currencyCode: 'EUR', centAmount: 10_000, fractionDigits: 2 }, orderId: placed.id });
+  });
+
   it('gives each interaction of a duplicated and reordered stream once, in occurrence order, with its market and a link', async () => {
     const grace = await customer('eu-store', `grace.${randomUUID().slice(0, 6)}@example.com`);
     const { order: placed, paymentId } = await order(grace.id, 'eu-store', 'EUR', 4_990);

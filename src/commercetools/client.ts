@@ -252,8 +252,9 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
         chunked(paymentIds).map(async (chunk) => {
           let orders: Record<string, unknown>[];
           try {
-            // A payment belongs to one order: a chunk's orders fit one page.
-            const queryArgs = { where: `paymentInfo(payments(id in (${chunk.map(quotePredicateString).join(', ')})))`, limit: chunk.length, withTotal: false };
+            // A payment belongs to one order: a chunk's orders fit one page. The payments come expanded: a message
+            // about a payment's transaction (PaymentTransactionStateChanged) names only its id and new state.
+            const queryArgs = { where: `paymentInfo(payments(id in (${chunk.map(quotePredicateString).join(', ')})))`, limit: chunk.length, withTotal: false, expand: ['paymentInfo.payments[*]'] };
             orders = (await api.orders().get({ queryArgs }).execute()).body.results as unknown as Record<string, unknown>[];
           } catch (error) {
             throw toDeliveryErrorFromCommercetools(error, 'querying the orders of payments', redact);

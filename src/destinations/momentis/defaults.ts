@@ -8,7 +8,7 @@
 //   currency, price channel) and a link to the order in the back office. A message that means no interaction (a
 //   payment transaction still pending, a shipment state between) has no type and is not sent.
 // - `loyalty`: an accrual when an order is paid (its total, in its currency, with its store), a reversal when it
-//   is cancelled or refunded (the refund's amount) — and, when `reverseOn` has it, when goods are returned (their
+//   is cancelled or refunded (the refund's amount, when the refund transaction is added as Success or moves to it) — and, when `reverseOn` has it, when goods are returned (their
 //   value; only for shops whose returns are not refunded through payment transactions, which would reverse twice).
 // - `redemptions` (with `rewardCodes.enabled`): an order placed with reward codes, whose codes the connector
 //   reports to Momentis as one `redeem` transaction each (index.ts); an order without codes is not sent.
@@ -19,7 +19,16 @@ import type { MomentisSettings } from './settings.ts';
 export const INTERACTION_MESSAGES = ['CartCreated', 'OrderCreated', 'OrderStateChanged', 'PaymentTransactionAdded', 'PaymentTransactionStateChanged', 'OrderShipmentStateChanged', 'ParcelAddedToDelivery', 'ReturnInfoAdded'];
 
 /** The commercetools messages that may become loyalty transactions. */
-export const LOYALTY_MESSAGES = ['OrderPaymentStateChanged', 'OrderStateChanged', 'PaymentTransactionAdded', 'ReturnInfoAdded'];
+export const LOYALTY_MESSAGES = ['OrderPaymentStateChanged', 'OrderStateChanged', 'PaymentTransactionAdded', 'PaymentTransactionStateChanged', 'ReturnInfoAdded'];
+
+/**
+ * The payment transaction a payment message is about: the message's own (PaymentTransactionAdded), or, for
+ * PaymentTransactionStateChanged, which names only the transaction id and its new state, the one in the order's
+ * payments (a payment message's `$subject` is its order, payments expanded: commercetools/client.ts). A payment
+ * service provider usually adds a transaction as Pending and moves it to Success later, so the capture or refund
+ * is the state change, not the addition.
+ */
+const TRANSACTION = `(type = "PaymentTransactionStateChanged" ? $merge([$subject.paymentInfo.payments.obj.transactions[id = $$.transactionId], { "state": $$.state }]) : transaction)`;
 
 const INTERACTION_TYPE = `(
   type = "CartCreated" ? "cart.created" :
@@ -31,7 +40,13 @@ const INTERACTION_TYPE = `(
     transaction.state = "Success" and transaction.type = "Authorization" ? "payment.authorized" :
     transaction.state = "Success" and transaction.type = "Charge" ? "payment.captured" : null
   ) :
-  type = "PaymentTransactionStateChanged" ? (state = "Failure" ? "payment.failed" : null) :
+  type = "PaymentTransactionStateChanged" ? (
+    $t := ${TRANSACTION};
+    state = "Failure" ? "payment.failed" :
+    state = "Success" and $t.type = "Refund" ? "payment.refunded" :
+    state = "Success" and $t.type = "Authorization" ? "payment.authorized" :
+    state = "Success" and $t.type = "Charge" ? "payment.captured" : null
+  ) :
   type = "OrderShipmentStateChanged" ? (shipmentState = "Shipped" ? "shipment.shipped" : shipmentState = "Delivered" ? "shipment.delivered" : null) :
   type = "ParcelAddedToDelivery" ? "shipment.shipped" :
   type = "ReturnInfoAdded" ? "return.created" :
@@ -56,8 +71,8 @@ const DATA = `{
   "total": $subject.totalPrice ? ${money('$subject.totalPrice')},
   "orderState": orderState, "previousOrderState": oldOrderState,
   "shipmentState": shipmentState, "previousShipmentState": oldShipmentState,
-  "transactionType": transaction.type, "transactionState": transaction.state ? transaction.state : state,
-  "amount": transaction.amount ? ${money('transaction.amount')},
+  "transactionType": ${TRANSACTION}.type, "transactionState": ${TRANSACTION}.state,
+  "amount": ${TRANSACTION}.amount ? ${money(`${TRANSACTION}.amount`)},
   "trackingId": parcel.trackingData.trackingId, "carrier": parcel.trackingData.carrier,
   "returnedQuantity": returnInfo ? $sum(returnInfo.items.quantity), "returnTrackingId": returnInfo.returnTrackingId
 }`;
@@ -67,13 +82,14 @@ function loyaltyType(reverseOn: ReadonlyArray<string>): string {
   type = "OrderPaymentStateChanged" ? (paymentState = "Paid" ? "accrue" : null) :
   type = "OrderStateChanged" ? (${reverseOn.includes('cancellation') ? 'orderState = "Cancelled" ? "reverse" : null' : 'null'}) :
   type = "PaymentTransactionAdded" ? (${reverseOn.includes('refund') ? 'transaction.type = "Refund" and transaction.state = "Success" ? "reverse" : null' : 'null'}) :
+  type = "PaymentTransactionStateChanged" ? (${reverseOn.includes('refund') ? `state = "Success" and ${TRANSACTION}.type = "Refund" ? "reverse" : null` : 'null'}) :
   type = "ReturnInfoAdded" ? (${reverseOn.includes('return') ? '"reverse"' : 'null'}) :
   null
 )`;
 }
 
 // Without a reason (an accrual), the field is left out: the contract's accrual has none.
-const REASON = `(type = "OrderStateChanged" ? "cancellation" : type = "PaymentTransactionAdded" ? "refund" : type = "ReturnInfoAdded" ? "return")`;
+const REASON = `(type = "OrderStateChanged" ? "cancellation" : type in ["PaymentTransactionAdded", "PaymentTransactionStateChanged"] ? "refund" : type = "ReturnInfoAdded" ? "return")`;
 
 const RETURNED = `{
   "currencyCode": $subject.totalPrice.currencyCode,
@@ -81,7 +97,7 @@ const RETURNED = `{
   "fractionDigits": $subject.totalPrice.fractionDigits
 }`;
 
-const AMOUNT = `(type = "PaymentTransactionAdded" ? ${money('transaction.amount')} : type = "ReturnInfoAdded" ? ${RETURNED} : ${money('$subject.totalPrice')})`;
+const AMOUNT = `(type in ["PaymentTransactionAdded", "PaymentTransactionStateChanged"] ? ${money(`${TRANSACTION}.amount`)} : type = "ReturnInfoAdded" ? ${RETURNED} : ${money('$subject.totalPrice')})`;
 
 /** Personal fields as tokens (the vault) or as the destination's pii policy says. */
 const personal = (path: string, settings: MomentisSettings, pipe: string[] = []) => {
