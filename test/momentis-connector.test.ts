@@ -88,6 +88,18 @@ describe('Momentis connector', () => {
     expect(issue?.message).toContain("Momentis' own");
   });
 
+  it("refuses a market outside the brand's stores, naming it", () => {
+    const result = configSchema.safeParse({
+      ...BASE,
+      destinations: [{ name: 'momentis', type: 'momentis', baseUrl: 'http://127.0.0.1:9/', auth: { apiKey: API_KEY }, stores: ['eu-store'], markets: { 'eu-store': { currency: 'EUR' }, 'uk-stor': { currency: 'GBP' } } }],
+    });
+    expect(result.success).toBe(false);
+    const issue = result.error!.issues.find((i) => i.path.join('.') === 'destinations.0.markets.uk-stor');
+    expect(issue?.message).toBe('"uk-stor" is not one of this brand\'s stores (eu-store)');
+    const badCurrency = configSchema.safeParse({ ...BASE, destinations: [{ name: 'momentis', type: 'momentis', baseUrl: 'http://127.0.0.1:9/', auth: { apiKey: API_KEY }, markets: { 'eu-store': { currency: 'euro' } } }] });
+    expect(badCurrency.error?.issues.find((i) => i.path.join('.') === 'destinations.0.markets.eu-store.currency')?.message).toBe('an ISO 4217 currency code');
+  });
+
   it('has ctbridge setup create the loyalty Type when the destination takes webhooks, and needs no written-back field for them', () => {
     const config = configSchema.parse({ ...BASE, destinations: [{ name: 'momentis', type: 'momentis', baseUrl: 'http://127.0.0.1:9/', auth: { apiKey: API_KEY }, inbound: { auth: { type: 'momentis', secret: 'whsec_0123456789abcdef' } } }] });
     expect(wantedTypeFields(config).map((f) => `${f.type}.${f.field}:${f.fieldType}`).sort()).toEqual(['ctbridge-loyalty.loyaltyPoints:Number', 'ctbridge-loyalty.loyaltyRewards:String', 'ctbridge-loyalty.loyaltyTier:String', 'ctbridge-loyalty.loyaltyVersion:Number']);

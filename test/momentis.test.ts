@@ -70,8 +70,8 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
   };
   const customerFields = async (id: string) => ((await ct.api.customers().withId({ ID: id }).get().execute()).body.custom?.fields ?? {}) as Record<string, unknown>;
 
-  async function customer(store: string, email: string) {
-    const created = (await ct.api.customers().post({ body: { email, firstName: 'Ada', lastName: 'Lovelace', password: 'secret-password', stores: [{ typeId: 'store', key: store }], locale: store === 'uk-store' ? 'en-GB' : 'de-DE' } }).execute()).body.customer;
+  async function customer(store: string, email: string, locale: string | null = store === 'uk-store' ? 'en-GB' : 'de-DE') {
+    const created = (await ct.api.customers().post({ body: { email, firstName: 'Ada', lastName: 'Lovelace', password: 'secret-password', stores: [{ typeId: 'store', key: store }], ...(locale && { locale }) } }).execute()).body.customer;
     await post({ ...message(created.id, 'customer', 'CustomerCreated', {}), resourceVersion: created.version, customer: created });
     return created;
   }
@@ -94,8 +94,9 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
       pii: { hashKey: 'a-hash-key-of-16-chars-or-more', vault: VAULT },
       // No records: or events: the connector's default mappings.
       destinations: [
-        { name: 'momentis-alpine', type: 'momentis', baseUrl: eu.url, auth: { oauth2: CLIENT }, brand: 'Alpine', stores: ['eu-store'], inbound: { auth: { type: 'momentis', secret: EU_SECRET } } },
-        { name: 'momentis-thames', type: 'momentis', baseUrl: uk.url, auth: { apiKey: API_KEY }, brand: 'Thames', stores: ['uk-store'], inbound: { auth: { type: 'momentis', secret: UK_SECRET } } },
+        // Alpine's stores are its markets' keys; Thames names its stores and the one market's currency.
+        { name: 'momentis-alpine', type: 'momentis', baseUrl: eu.url, auth: { oauth2: CLIENT }, brand: 'Alpine', markets: { 'eu-store': { currency: 'EUR', locale: 'de-AT', priceChannel: 'alpine-eu-prices' } }, inbound: { auth: { type: 'momentis', secret: EU_SECRET } } },
+        { name: 'momentis-thames', type: 'momentis', baseUrl: uk.url, auth: { apiKey: API_KEY }, brand: 'Thames', stores: ['uk-store'], markets: { 'uk-store': { currency: 'GBP' } }, inbound: { auth: { type: 'momentis', secret: UK_SECRET } } },
       ],
     });
     runtime = await startRuntime({
@@ -225,20 +226,27 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     expect(eu.ledger.filter((entry) => entry.externalId === grace.id && entry.type === 'redeem')).toEqual([]);
   });
 
-  it('keeps two brands apart: each Momentis sees only its own stores, in its currency', async () => {
+  it('keeps two brands apart: each Momentis sees only its own stores, in its market\'s currency, language and price book', async () => {
     const alice = await customer('uk-store', `alice.${randomUUID().slice(0, 6)}@example.com`);
-    const bruno = await customer('eu-store', `bruno.${randomUUID().slice(0, 6)}@example.com`);
+    const bruno = await customer('eu-store', `bruno.${randomUUID().slice(0, 6)}@example.com`, null);
     const { order: ukOrder } = await order(alice.id, 'uk-store', 'GBP', 2_000);
     const { order: euOrder } = await order(bruno.id, 'eu-store', 'EUR', 2_000);
     await post(message(ukOrder.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid' }), message(euOrder.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid' }));
     await eventually(async () => (await customerFields(alice.id)).loyaltyPoints === 40 && (await customerFields(bruno.id)).loyaltyPoints === 20, 'both balances on their customers');
     // The customers' upserts are record sync's, apart from the payments' events: they may land after the balances.
     await eventually(() => uk.members.get(alice.id)?.input.brand !== undefined && eu.members.get(bruno.id)?.input.brand !== undefined, 'both members upserted');
-    expect(uk.members.get(alice.id)?.input).toMatchObject({ brand: 'Thames', store: 'uk-store' });
+    expect(uk.members.get(alice.id)?.input).toMatchObject({ brand: 'Thames', store: 'uk-store', currency: 'GBP', locale: 'en-GB' });
+    // Bruno has no locale of his own: his market's.
+    expect(eu.members.get(bruno.id)?.input).toMatchObject({ brand: 'Alpine', store: 'eu-store', currency: 'EUR', locale: 'de-AT' });
     expect(uk.members.has(bruno.id)).toBe(false);
     expect(eu.members.has(alice.id)).toBe(false);
     expect(uk.ledger.map((entry) => (entry.body.amount as { currencyCode: string }).currencyCode)).toEqual(['GBP']);
     expect(eu.ledger.some((entry) => entry.externalId === alice.id)).toBe(false);
+    // An interaction names the market's price book where the brand's market has one.
+    await post({ ...message(euOrder.id, 'order', 'OrderCreated', {}), order: euOrder }, { ...message(ukOrder.id, 'order', 'OrderCreated', {}), order: ukOrder });
+    await eventually(() => eu.timeline(bruno.id).length === 1 && uk.timeline(alice.id).length === 1, 'both orders on their timelines');
+    expect(eu.timeline(bruno.id)[0]!.context).toEqual({ store: 'eu-store', currency: 'EUR', priceChannel: 'alpine-eu-prices' });
+    expect(uk.timeline(alice.id)[0]!.context).toEqual({ store: 'uk-store', currency: 'GBP' });
   });
 
   it('turns a reward into a discount code only its customer can use once, and reports the order that used it once', async () => {

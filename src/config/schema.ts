@@ -412,12 +412,15 @@ export const configSchema = z
           });
         }
       }
-      // Mapped fields the destination does not have (as far as its definition can tell without calling it).
+      // Settings that contradict each other, and mapped fields the destination does not have (as far as its
+      // definition can tell without calling it).
       destinations.forEach((destination: unknown, index) => {
         if (!isPlainObject(destination) || typeof destination.type !== 'string') return;
         const definition = findDestinationDefinition(destination.type);
-        const parsed = definition?.checkFields ? definition.settings.safeParse(destination) : undefined;
-        if (!definition?.checkFields || !parsed?.success) return;
+        const parsed = definition?.checkFields || definition?.checkSettings ? definition.settings.safeParse(destination) : undefined;
+        if (!definition || !parsed?.success) return;
+        for (const problem of definition.checkSettings?.(parsed.data) ?? []) ctx.addIssue({ code: 'custom', path: ['destinations', index, ...problem.path], message: problem.message });
+        if (!definition.checkFields) return;
         for (const problem of definition.checkFields(parsed.data, mappedFieldNames(destination))) {
           for (const at of fieldLocations(destination, problem.block, problem.mapping, problem.field)) {
             ctx.addIssue({ code: 'custom', path: ['destinations', index, problem.block, problem.mapping, ...at], message: problem.message });

@@ -213,6 +213,8 @@ export interface DestinationDefinition<Settings extends z.ZodObject = z.ZodObjec
    * start-up: each problem names the mapping and field. Only what can be known without calling the destination.
    */
   checkFields?(settings: z.infer<Settings>, mappings: MappedFieldNames): FieldProblem[];
+  /** Rules across settings that each setting's own schema cannot say (a market outside the brand's stores). */
+  checkSettings?(settings: z.infer<Settings>): SettingsProblem[];
   /**
    * The record and event mappings a destination of this type gets when it maps nothing itself (its `records:` and
    * `events:` both left out), from its settings: a working set-up out of the box.
@@ -293,6 +295,12 @@ export interface MappedFieldNames {
   /** The commercetools resource type each record mapping reads (its source, or its name). */
   recordSources: Record<string, string>;
   events: Record<string, string[]>;
+}
+
+/** A setting at fault: its path in the destination block, and why. */
+export interface SettingsProblem {
+  path: ReadonlyArray<string | number>;
+  message: string;
 }
 
 export interface FieldProblem {

@@ -1,7 +1,7 @@
 // Runs the commercetools emulator (@labdigital/commercetools-mock) as a real HTTP server on 127.0.0.1, so the
 // sandbox and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first,
 // then the HTTP API, through the official SDK. Where the emulator differs from commercetools in a way the sandbox
-// or the tests would otherwise depend on, it is corrected here (keepCustomerGroups, keepCartFractionDigits), and order actions it lacks are
+// or the tests would otherwise depend on, it is corrected here (keepCustomerDraft, keepCartFractionDigits), and order actions it lacks are
 // added (emulator-orders.ts), discount codes are applied as commercetools applies them (emulator-discounts.ts), and the Messages API is added (emulator-messages.ts).
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -75,6 +75,7 @@ function invalidClientBody(): Record<string, unknown> {
 
 /**
  * The emulator creates a customer without the `customerGroup` and `customerGroupAssignments` of its CustomerDraft
+ * (and without its `locale`, `salutation` and `vatId`, kept below as given)
  * (its CustomerRepository.create sets `customerGroupAssignments: []` and never reads `customerGroup`, as of
  * @labdigital/commercetools-mock 4.4.0; only the setCustomerGroup update action sets a group). commercetools keeps
  * both, the group given by id or by key as a ResourceIdentifier and answered as a Reference by id, and refuses a
@@ -85,7 +86,7 @@ function invalidClientBody(): Record<string, unknown> {
  * reports this for customers (labd/commercetools-node-mock's issues searched); the same gap on prices, a price's
  * customerGroup dropped, was https://github.com/labd/commercetools-node-mock/issues/283 (fixed by pull request 424).
  */
-function keepCustomerGroups(mock: CommercetoolsMock, projectKey: string): void {
+function keepCustomerDraft(mock: CommercetoolsMock, projectKey: string): void {
   const project = mock.project(projectKey);
   const storage = project.config.storage;
   const customers = project.getRepository('customer');
@@ -99,8 +100,10 @@ function keepCustomerGroups(mock: CommercetoolsMock, projectKey: string): void {
     const assignments = [];
     for (const assignment of draft.customerGroupAssignments ?? []) assignments.push({ customerGroup: await reference(context, assignment.customerGroup) });
     const created = await create(context, draft);
-    if (!group && assignments.length === 0) return created;
-    const kept = { ...created, ...(group && { customerGroup: group }), customerGroupAssignments: assignments };
+    // The same create drops `locale`, `salutation` and `vatId`, which commercetools keeps as given.
+    const dropped = { ...(draft.locale !== undefined && { locale: draft.locale }), ...(draft.salutation !== undefined && { salutation: draft.salutation }), ...(draft.vatId !== undefined && { vatId: draft.vatId }) };
+    if (!group && assignments.length === 0 && Object.keys(dropped).length === 0) return created;
+    const kept = { ...created, ...dropped, ...(group && { customerGroup: group }), customerGroupAssignments: assignments };
     await storage.add(context.projectKey, 'customer', kept);
     return kept;
   };
@@ -153,7 +156,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     defaultProjectKey: projectKey,
     silent: true,
   });
-  keepCustomerGroups(mock, projectKey);
+  keepCustomerDraft(mock, projectKey);
   keepCartFractionDigits(mock, projectKey);
   addOrderActions(mock, projectKey);
   honourSortAndTotal(mock, projectKey);

@@ -5,7 +5,7 @@
 // order), turns what an operation throws into that item's outcome, and runs `prepare` at start-up and before
 // record sends until it has succeeded once.
 import type { z } from 'zod';
-import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, InboundDefinition, InboundPage, ItemOutcome, MappedFieldNames, PersonMergeItem, RecordItem, RecordReadItem, RecordReadOutcome } from '../types.ts';
+import type { Connector, ConnectorDeps, ConnectorLimits, DestinationDefinition, EventItem, FieldProblem, InboundDefinition, InboundPage, ItemOutcome, MappedFieldNames, SettingsProblem, PersonMergeItem, RecordItem, RecordReadItem, RecordReadOutcome } from '../types.ts';
 import { toDeliveryError } from './errors.ts';
 import { withPayloadContext, type PayloadSubject } from './payload-context.ts';
 
@@ -36,6 +36,8 @@ export interface ConnectorDefinition<Settings extends z.ZodObject, Client> {
   target?: z.ZodObject;
   /** Mapped fields the destination does not have, as start-up errors (see DestinationDefinition). */
   checkFields?(settings: z.infer<Settings>, mappings: MappedFieldNames): FieldProblem[];
+  /** Rules across settings, as start-up errors (see DestinationDefinition). */
+  checkSettings?(settings: z.infer<Settings>): SettingsProblem[];
   /** The mappings a destination that maps nothing itself gets (see DestinationDefinition). */
   defaultMappings?(settings: z.infer<Settings>): { records: Record<string, unknown>; events: Record<string, unknown> };
   /** Most items per send call, and the calls per second the destination allows (its shared rate limiter's rate). */
@@ -76,6 +78,7 @@ export function defineDestination<Settings extends z.ZodObject, Client>(definiti
     settings: definition.settings,
     ...(definition.target && { target: definition.target }),
     ...(definition.checkFields && { checkFields: definition.checkFields.bind(definition) }),
+    ...(definition.checkSettings && { checkSettings: definition.checkSettings.bind(definition) }),
     ...(definition.defaultMappings && { defaultMappings: definition.defaultMappings.bind(definition) }),
     ...(definition.inbound && { inbound: { ...definition.inbound, ...(definition.pollInbound && { polls: true }) } }),
     create(settings, deps) {

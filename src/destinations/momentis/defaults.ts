@@ -1,19 +1,21 @@
 // The mappings a Momentis destination gets when it maps nothing itself (ordinary mapping fields, so `ctbridge
 // mapping preview` shows them and a destination can copy and change them):
 // - `member` (customers): the contract's member — externalId (the customer id), e-mail, names and phone as vault
-//   tokens by default (memberPii), store (the brand's own store of the customer first), locale, currency,
-//   customer group key, brand.
+//   tokens by default (memberPii), store (the brand's own store of the customer first), locale (the market's when
+//   the customer has none), currency (the market's: `markets`), customer group key, brand.
 // - `interactions`: what happened to a member's carts, orders, payments, shipments, returns and refunds, one
 //   interaction per source message (its id the message's), with the market context (store, channel, locale,
-//   currency, price channel) and a link to the order in the back office. A message that means no interaction (a
-//   payment transaction still pending, a shipment state between) has no type and is not sent.
+//   currency, price channel: the market's price book when `markets` names one) and a link to the order in the
+//   back office. A message that means no interaction (a payment transaction still pending, a shipment state
+//   between) has no type and is not sent.
 // - `loyalty`: an accrual when an order is paid (its total, in its currency, with its store), a reversal when it
-//   is cancelled or refunded (the refund's amount, when the refund transaction is added as Success or moves to it) — and, when `reverseOn` has it, when goods are returned (their
-//   value; only for shops whose returns are not refunded through payment transactions, which would reverse twice).
+//   is cancelled or refunded (the refund's amount, when the refund transaction is added as Success or moves to
+//   it) — and, when `reverseOn` has it, when goods are returned (their value; only for shops whose returns are
+//   not refunded through payment transactions, which would reverse twice).
 // - `redemptions` (with `rewardCodes.enabled`): an order placed with reward codes, whose codes the connector
 //   reports to Momentis as one `redeem` transaction each (index.ts); an order without codes is not sent.
 // The order a payment or order-state message only names is read from commercetools: `$subject` (event-delivery).
-import type { MomentisSettings } from './settings.ts';
+import { brandStores, type MomentisSettings } from './settings.ts';
 
 /** The commercetools messages that become interactions. */
 export const INTERACTION_MESSAGES = ['CartCreated', 'OrderCreated', 'OrderStateChanged', 'PaymentTransactionAdded', 'PaymentTransactionStateChanged', 'OrderShipmentStateChanged', 'ParcelAddedToDelivery', 'ReturnInfoAdded'];
@@ -53,13 +55,13 @@ const INTERACTION_TYPE = `(
   null
 )`;
 
-/** The market: what the order or cart says (JSONata leaves out what it lacks). */
-const CONTEXT = `{
+/** The market: what the order or cart says, the price book its market names (JSONata leaves out what it lacks). */
+const context = (settings: MomentisSettings) => `{
   "store": $subject.store.key,
   "channel": $subject.lineItems[0].distributionChannel.id,
   "locale": $subject.locale,
   "currency": $subject.totalPrice.currencyCode,
-  "priceChannel": $subject.lineItems[0].price.channel.id
+  "priceChannel": ${settings.markets ? `$subject.store.key and ${marketOf(settings, '$subject.store.key', 'priceChannel')} ? ${marketOf(settings, '$subject.store.key', 'priceChannel')} : ` : ''}$subject.lineItems[0].price.channel.id
 }`;
 
 const money = (of: string) => `{ "currencyCode": ${of}.currencyCode, "centAmount": ${of}.centAmount, "fractionDigits": ${of}.fractionDigits }`;
@@ -105,11 +107,21 @@ const personal = (path: string, settings: MomentisSettings, pipe: string[] = [])
   return steps.length === 0 ? path : { path, pipe: steps };
 };
 
-/** The customer's store: one of the brand's stores when it has one, else its first. */
-function storeOf(settings: MomentisSettings): unknown {
-  if (!settings.stores) return 'stores[0].key';
-  const list = JSON.stringify(settings.stores);
-  return { jsonata: `($mine := $filter(stores.key, function($k) { $k in ${list} }); $exists($mine[0]) ? $mine[0] : stores[0].key)` };
+/** The customer's store (a JSONata expression): one of the brand's stores when it has one, else its first. */
+function storeOf(settings: MomentisSettings): string {
+  const stores = brandStores(settings);
+  if (!stores) return 'stores[0].key';
+  return `($mine := $filter(stores.key, function($k) { $k in ${JSON.stringify(stores)} }); $exists($mine[0]) ? $mine[0] : stores[0].key)`;
+}
+
+/** A market's setting for a store key (a JSONata expression), when markets are configured. */
+const marketOf = (settings: MomentisSettings, store: string, field: 'currency' | 'locale' | 'priceChannel') => `$lookup(${JSON.stringify(settings.markets ?? {})}, ${store}).${field}`;
+
+/** The member's market: its currency, and its language when the customer has none of its own. */
+function marketFields(settings: MomentisSettings): Record<string, unknown> {
+  if (!settings.markets) return { locale: 'locale' };
+  const store = storeOf(settings);
+  return { locale: { jsonata: `locale ? locale : ${marketOf(settings, `(${store})`, 'locale')}` }, currency: { jsonata: marketOf(settings, `(${store})`, 'currency') } };
 }
 
 /** The order as placed, with its discount codes' keys and codes (expanded: the `codes` field), for finding the rewards it redeemed. */
@@ -130,8 +142,8 @@ export function momentisDefaultMappings(settings: MomentisSettings): { records: 
           firstName: personal('firstName', settings),
           lastName: personal('lastName', settings),
           phone: personal('addresses[?id=defaultShippingAddressId].phone', settings),
-          store: storeOf(settings),
-          locale: 'locale',
+          store: { jsonata: storeOf(settings) },
+          ...marketFields(settings),
           customerGroup: 'customerGroup.obj.key',
           ...(settings.brand !== undefined && { brand: { value: settings.brand } }),
         },
@@ -143,7 +155,7 @@ export function momentisDefaultMappings(settings: MomentisSettings): { records: 
         fields: {
           type: { jsonata: INTERACTION_TYPE },
           occurredAt: { path: 'createdAt', pipe: ['iso8601'] },
-          context: { jsonata: CONTEXT },
+          context: { jsonata: context(settings) },
           link: { jsonata: `$subject.id ? ${link}` },
           data: { jsonata: DATA },
         },

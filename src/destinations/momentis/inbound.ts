@@ -10,7 +10,9 @@
 import { z } from 'zod';
 import { PermanentError } from '../kit/index.ts';
 import type { InboundDefinition, InboundSnapshot } from '../types.ts';
-import type { MomentisSettings } from './settings.ts';
+import { brandStores, type MomentisSettings } from './settings.ts';
+
+const soleStore = (stores: readonly string[] | undefined) => (stores?.length === 1 ? stores[0] : undefined);
 
 /** The customer custom fields Momentis owns: never sent from commercetools. */
 export const LOYALTY_FIELDS: ReadonlySet<string> = new Set(['loyaltyPoints', 'loyaltyTier', 'loyaltyRewards', 'loyaltyVersion']);
@@ -70,7 +72,7 @@ export const momentisInbound: InboundDefinition<MomentisSettings> = {
           rewards: event.loyalty.rewards.map(({ id, name, status, value, expiresAt }) => ({ id, name, status, value, ...(expiresAt !== undefined && { expiresAt }) })),
           prefix: settings.rewardCodes.prefix,
           // A brand with one store: its rewards are for carts of that store only.
-          storeKey: settings.stores?.length === 1 ? settings.stores[0] : undefined,
+          storeKey: soleStore(brandStores(settings)),
           rewardsField: 'loyaltyRewards',
         },
       }),

@@ -18,7 +18,7 @@ import { createEventWindow } from '../rest/window.ts';
 import { createCartAbandonment, type CartAbandonment } from './cart-abandonment.ts';
 import { momentisDefaultMappings } from './defaults.ts';
 import { LOYALTY_FIELDS, momentisInbound } from './inbound.ts';
-import { momentisSettings, momentisToRest, type MomentisSettings } from './settings.ts';
+import { brandStores, checkMomentisSettings, momentisSettings, momentisToRest, type MomentisSettings } from './settings.ts';
 
 interface MomentisConnection extends RestConnection {
   settings: MomentisSettings;
@@ -40,7 +40,10 @@ function storeOf(values: Record<string, unknown>): string | undefined {
 }
 
 /** Another brand's store: not this destination's. */
-const elsewhere = (settings: MomentisSettings, store: string | undefined) => settings.stores !== undefined && store !== undefined && !settings.stores.includes(store);
+const elsewhere = (settings: MomentisSettings, store: string | undefined) => {
+  const stores = brandStores(settings);
+  return stores !== undefined && store !== undefined && !stores.includes(store);
+};
 
 /** Momentis owns the loyalty fields: a mapping sending them from commercetools is refused. */
 function checkLoyaltyFields(mapped: MappedFieldNames): FieldProblem[] {
@@ -87,6 +90,7 @@ export const momentisDestination = defineDestination({
   limits: (settings) => ({ maxBatchSize: settings.concurrency, rateLimit: settings.rateLimit }),
   // A PUT replaces the whole member: whenever something changed, the whole mapped record goes.
   delta: 'full',
+  checkSettings: checkMomentisSettings,
   checkFields: (settings, mapped) => [...checkOperations(momentisToRest(settings), mapped), ...checkLoyaltyFields(mapped)],
   defaultMappings: (settings) => momentisDefaultMappings(settings),
   client(settings, deps): MomentisConnection {

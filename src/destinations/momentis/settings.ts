@@ -6,6 +6,7 @@
 // default is overridable: an `operations` entry replaces the default one of the same name, key by key.
 import { z } from 'zod';
 import { DEFAULT_REWARD_CODE_PREFIX } from '../../commercetools/reward-codes.ts';
+import type { SettingsProblem } from '../types.ts';
 import { oauth2Auth, presetOperations, restSettingsShape, type RestSettings } from '../rest/settings.ts';
 
 export const MOMENTIS_TOKEN_PATH = '/oauth/token';
@@ -74,6 +75,17 @@ export const momentisSettings = z.object({
     .min(1)
     .optional()
     .describe('the store keys (markets) of this brand: members, interactions and transactions of other stores stay away from it; without it, every store'),
+  markets: z
+    .record(
+      z.string().min(1),
+      z.strictObject({
+        currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 currency code').describe("the market's currency: its members get it"),
+        locale: z.string().min(2).optional().describe("the market's language: members without a locale of their own get it"),
+        priceChannel: z.string().min(1).optional().describe("the key of the market's price channel (its price book): each interaction's context names it"),
+      }),
+    )
+    .optional()
+    .describe('per store key of this brand, its market: currency, language and price book; without `stores`, its keys are the brand\'s stores'),
   memberPii: z
     .enum(['tokenize', 'policy'])
     .default('tokenize')
@@ -103,6 +115,20 @@ export const momentisSettings = z.object({
 });
 
 export type MomentisSettings = z.infer<typeof momentisSettings>;
+
+/** A market outside the brand's stores would never see a member: a typo, said where it is. */
+export function checkMomentisSettings(settings: MomentisSettings): SettingsProblem[] {
+  const { stores, markets } = settings;
+  if (!stores || !markets) return [];
+  return Object.keys(markets)
+    .filter((key) => !stores.includes(key))
+    .map((key) => ({ path: ['markets', key], message: `"${key}" is not one of this brand's stores (${stores.join(', ')})` }));
+}
+
+/** The store keys of the destination's brand: `stores`, else its markets'; undefined means every store. */
+export function brandStores(settings: Pick<MomentisSettings, 'stores' | 'markets'>): readonly string[] | undefined {
+  return settings.stores ?? (settings.markets ? Object.keys(settings.markets) : undefined);
+}
 
 /** The REST settings a Momentis destination runs with. */
 export function momentisToRest(settings: MomentisSettings): RestSettings {
