@@ -5,7 +5,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mintJwt, oidcKey, selfSignedCertificate, SNS_CERT_URL, snsMessage, startCertificateServer } from './support/auth-fixtures.ts';
-import { adminFetch, eventually, startHarness, type Harness, type HarnessOptions } from './support/harness.ts';
+import { adminFetch, eventually, metricValue, startHarness, type Harness, type HarnessOptions } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
 const PATH = '/v1/ingest/commercetools';
@@ -50,6 +50,8 @@ describe.each(testStores)('ingest authentication over HTTP on $name', (testStore
     expect((await send('in-time', nowS - 30, nowS - 30)).status).toBe(202);
     await eventually(() => h.sink.records.has('customer/in-time'), 'the message in time synced');
     expect([...h.sink.records.keys()]).toEqual(['customer/in-time']);
+    // The refusals are on /metrics, by route: a push source whose secret rotated shows here.
+    expect(await metricValue(h, 'ctbridge_http_refusals_total', { route: PATH, status: '401' })).toBe(4);
   });
 
   it('oidc with the service account configured: a token of another identity is refused', async () => {

@@ -192,6 +192,8 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
   });
 
   it('refuses a missing or wrong key with 401, and takes the key from ?key= too', async () => {
+    const refusals = () => metricValue(h, 'ctbridge_http_refusals_total', { route: '/v1/events/storefront', status: '401' });
+    const before = await refusals();
     const none = await send(productViewed(), { origin: SHOP });
     expect(none.status).toBe(401);
     expect(((await none.json()) as { type: string }).type).toBe('urn:ctbridge:problem:unauthorized');
@@ -202,6 +204,8 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     // The page may read why (its origin is allowed), so a developer sees the problem.
     expect(wrong.headers.get('access-control-allow-origin')).toBe(SHOP);
     expect((await send(productViewed(), { origin: SHOP }, `?key=${encodeURIComponent(KEY)}`)).status).toBe(202);
+    // Counted on /metrics by route and status.
+    expect((await refusals()) - before).toBe(2);
   });
 
   it('takes a sendBeacon body (text/plain, key in the query) and refuses one over 64 KiB with 413', async () => {
@@ -213,6 +217,7 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
   });
 
   it('refuses a foreign or missing Origin with 403, unless the storefront accepts requests without one', async () => {
+    const before = await metricValue(h, 'ctbridge_http_refusals_total', { route: '/v1/events/storefront', status: '403' });
     const foreign = await send(productViewed(), { origin: OTHER, 'x-storefront-key': KEY });
     expect(foreign.status).toBe(403);
     expect(((await foreign.json()) as { type: string }).type).toBe('urn:ctbridge:problem:forbidden');
@@ -221,6 +226,7 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     expect((await send(productViewed(), { origin: 'https://backend.example.com', 'x-storefront-key': KEY })).status).toBe(403);
     expect((await send(productViewed(), { 'x-storefront-key': KEY })).status).toBe(403);
     expect((await send(productViewed(), { 'x-storefront-key': SERVER_KEY })).status).toBe(202);
+    expect((await metricValue(h, 'ctbridge_http_refusals_total', { route: '/v1/events/storefront', status: '403' })) - before).toBe(3);
   });
 
   it('answers CORS preflights for allowed origins, and only for them', async () => {
@@ -240,6 +246,7 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
   });
 
   it('answers 429 with Retry-After past a key\'s rate, and accepts again once the bucket refills', async () => {
+    const before = await metricValue(h, 'ctbridge_http_refusals_total', { route: '/v1/events/storefront', status: '429' });
     const limited = { origin: SHOP, 'x-storefront-key': LIMITED_KEY };
     expect((await send(productViewed(), limited)).status).toBe(202);
     expect((await send(productViewed(), limited)).status).toBe(202);
@@ -253,6 +260,7 @@ describe.each(testStores)('storefront events on $name', (testStore) => {
     clock += 1_000;
     expect((await send(productViewed(), limited)).status).toBe(202);
     expect((await send(productViewed(), limited)).status).toBe(429);
+    expect((await metricValue(h, 'ctbridge_http_refusals_total', { route: '/v1/events/storefront', status: '429' })) - before).toBe(2);
   });
 
   it('dead-letters an event the destination refuses without the shopper\'s e-mail, and delivers it once on replay', async () => {

@@ -16,6 +16,7 @@ export interface Metrics {
   ingested: Counter<'source'>;
   duplicates: Counter;
   quarantined: Counter;
+  refusals: Counter;
   queued: Counter<'destination' | 'kind'>;
   inFlight: Gauge<'destination' | 'kind'>;
   succeeded: Counter<'destination' | 'kind'>;
@@ -57,6 +58,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     watchThreadHeap: (name, read) => void watched.set(name, read),
     ingested: new Counter({ name: 'ctbridge_ingested_total', help: 'Notifications accepted and durably stored', labelNames: ['source'], registers }),
     duplicates: new Counter({ name: 'ctbridge_duplicates_total', help: 'Notifications acknowledged as already seen', registers }),
+    refusals: new Counter({
+      name: 'ctbridge_http_refusals_total',
+      help: 'Requests refused: 401 (no or a wrong credential or signature), 403 (origin, role or scope not allowed), 429 (over a rate limit), by route',
+      labelNames: ['route', 'status'],
+      registers,
+    }),
     quarantined: new Counter({ name: 'ctbridge_quarantined_total', help: 'Unrecognisable payloads acknowledged and kept as dead letters', registers }),
     queued: new Counter({ name: 'ctbridge_queued_total', help: 'Record keys marked dirty and events queued', labelNames: ['destination', 'kind'], registers }),
     inFlight: new Gauge({ name: 'ctbridge_in_flight', help: 'Items claimed by a worker and not yet finished', labelNames: ['destination', 'kind'], registers }),

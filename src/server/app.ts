@@ -96,6 +96,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // 16 KB) on a thread with a small heap.
   app.server.maxConnections = config.server.maxConnections;
 
+  // Refusals, by route pattern (bounded): a push subscription whose credential rotated, an attack, a storefront
+  // over its rate all show here before anyone reads a log.
+  app.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    if (status === 401 || status === 403 || status === 429) metrics.refusals.inc({ route: request.routeOptions.url ?? 'unmatched', status: String(status) });
+    done();
+  });
+
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
