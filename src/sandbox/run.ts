@@ -413,6 +413,7 @@ class Stats {
   readonly syncedBy = new Map<string, number>();
   delivered = 0;
   retried = 0;
+  initialRetries = 0;
   deadLettered = 0;
   replayed = 0;
   bursts = 0;
@@ -474,6 +475,11 @@ function feedHooks(feed: Feed, labels: Labels, stats: Stats, sinkUrl: string): E
     },
     onRetry(event) {
       stats.retried += 1;
+      // The initial load's retries (an order before its customer on a board that links them) are counted in its line.
+      if (feed.initialLoad) {
+        stats.initialRetries += 1;
+        return;
+      }
       const what = event.kind === 'record' ? labels.resource(event.key) : `event for ${labels.message(event.key)}`;
       group('retried', `attempt ${event.attempt} failed, will retry with backoff: ${shorten(event.error)}`, what);
     },
@@ -727,7 +733,8 @@ async function initialLoad(deps: { runtime: Runtime; destinations: string[]; com
   feed.initialLoad = false;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const synced = [...stats.syncedBy].map(([destination, n]) => `${n} to ${destination === 'sink' ? `the sink in ${sink.requests.length - callsBefore} calls` : destination}`).join(', ');
-  feed.line('initial', `${accepted} accepted; records synced: ${synced} (${seconds} s). Now the live feed:`);
+  const retried = stats.initialRetries > 0 ? `; ${stats.initialRetries} sends retried (an order can reach a destination before its customer, and waits for it)` : '';
+  feed.line('initial', `${accepted} accepted; records synced: ${synced}${retried} (${seconds} s). Now the live feed:`);
   feed.note('');
 }
 

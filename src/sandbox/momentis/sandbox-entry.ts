@@ -150,6 +150,6 @@ async function check(momentis: MomentisSimulator, redemptions: readonly Redempti
     matching: current,
     total: changed.length,
     mismatches,
-    summary: `${momentis.members.size} members; ledger: ${count('accrue')} accruals, ${count('reverse')} reversals, ${count('redeem')} redemptions; ${rewards} rewards issued; ${checkout}; ${delivered}/${momentis.webhooks.length} webhooks delivered; ${holding} customers (${holdingSeeded} seeded) hold loyaltyPoints in commercetools, ${current}/${changed.length} equal to their Momentis balance`,
+    summary: `${momentis.members.size} members; ledger: ${count('accrue')} accruals, ${count('reverse')} reversals (${momentis.ledger.filter((entry) => entry.type === 'reverse' && entry.points !== 0).length} taking points back; the others' orders had earned none), ${count('redeem')} redemptions; ${rewards} rewards issued; ${checkout}; ${delivered}/${momentis.webhooks.length} webhooks delivered; ${holding} customers (${holdingSeeded} seeded) hold loyaltyPoints in commercetools, ${current}/${changed.length} equal to their Momentis balance`,
   };
 }
