@@ -3,8 +3,8 @@
 // updated customers and orders reach the http sink, a deletion reaches it through the Messages API when the
 // project keeps Messages, and is reported as not detectable when it does not; a restart on the same store keeps
 // the watermark and sends nothing unchanged; two processes never poll the same sync at once; an event-driven
-// destination beside it keeps getting notifications. Also: the emulator's Messages API records deletions only
-// while the project keeps Messages.
+// destination beside it keeps getting notifications; the engine thread of `ctbridge start` polls too. Also: the
+// emulator's Messages API records deletions only while the project keeps Messages.
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
@@ -275,6 +275,38 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       await client.close();
       await sink.close();
       await liveSink.close();
+      await emulator.close();
+    }
+  });
+
+  it("polls from the engine's own thread, as `ctbridge start` runs it, on real time", async () => {
+    // The thread has the real clock: so must the emulator's lastModifiedAt.
+    vi.useRealTimers();
+    const emulator = await startEmulator({ projectKey: 'scheduled-thread' });
+    const sink = await startSink();
+    const client = createCommercetoolsClient(emulatorCredentials(emulator));
+    let runtime: Runtime | undefined;
+    try {
+      const ada = await createCustomer(client, 'ada.thread@example.com', 'Ada');
+      const config = configSchema.parse({
+        commercetools: emulatorCredentials(emulator),
+        server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+        store: await testStore.create(),
+        engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000 },
+        destinations: [{ name: 'sink', type: 'http', url: `${sink.url}/records`, timeoutMs: 5_000, sync: { mode: 'scheduled', every: '1s', overlap: '1s' }, records: { customer: { fields: { firstName: 'firstName' } } } }],
+      });
+      runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), listen: true, engineThread: true });
+      // The first poll is due at once; the next ones every second, each finding what changed since the last.
+      await eventually(() => sink.records.get(`customer/${ada}`)?.firstName === 'Ada', 'the first poll reached the sink');
+      await renameCustomer(client, ada, 'Augusta');
+      const bea = await createCustomer(client, 'bea.thread@example.com', 'Bea');
+      await eventually(() => sink.records.get(`customer/${ada}`)?.firstName === 'Augusta' && sink.records.get(`customer/${bea}`)?.firstName === 'Bea', 'a later poll reached the sink');
+      const status = (await (await fetch(`${runtime.url}/v1/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { scheduledSyncs: Array<{ destination: string; recordType: string; lastRunAt: string | null }> };
+      expect(status.scheduledSyncs).toEqual([expect.objectContaining({ destination: 'sink', recordType: 'customer', lastRunAt: expect.any(String) as unknown })]);
+    } finally {
+      await runtime?.stop();
+      await client.close();
+      await sink.close();
       await emulator.close();
     }
   });
