@@ -10,7 +10,6 @@ import { testStores } from './support/stores.ts';
 import { createCommercetoolsClient } from '../src/commercetools/client.ts';
 import { valueDigest } from '../src/engine/field-state.ts';
 
-const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
 const CONTAINER = 'crm-stages';
 
 const env = useEmulator('custom-object-test');
@@ -23,9 +22,8 @@ describe.each(testStores)('write-back into a custom object on $name', (store) =>
     const ct = createCommercetoolsClient(emulatorCredentials(env.emulator));
     try {
       const setup = await perTest.start({
-        webhooks: { signingSecret: SIGNING_SECRET },
+        webhooks: {},
         destination: () => ({
-          inbound: { auth: { type: 'monday', signingSecret: SIGNING_SECRET } },
           records: {
             customer: {
               fields: { name: { template: '{{firstName}} {{lastName}}' }, email: 'email', stage: { path: `customObjects.${CONTAINER}.id.obj.value.stage`, pipe: [{ default: { value: 'Lead' } }] } },

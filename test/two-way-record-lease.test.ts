@@ -7,8 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { announce, createCustomer, inboundDone, itemOf, twoWayPerTest, until, useEmulator, writebacks } from './support/two-way-setup.ts';
 import { testStores } from './support/stores.ts';
 
-const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
-
 const env = useEmulator('record-lease-test');
 
 describe.each(testStores)('inbound work under the record lease on $name', (store) => {
@@ -16,9 +14,8 @@ describe.each(testStores)('inbound work under the record lease on $name', (store
 
   it('waits while record sync holds the record, then writes back once and gives the lease back', async () => {
     const setup = await perTest.start({
-      webhooks: { signingSecret: SIGNING_SECRET },
+      webhooks: {},
       destination: () => ({
-        inbound: { auth: { type: 'monday', signingSecret: SIGNING_SECRET } },
         records: {
           customer: {
             fields: { email: 'email', stage: { path: 'customObjects.stages.id.obj.value.stage', pipe: [{ default: { value: 'Lead' } }] } },

@@ -13,9 +13,8 @@ import type { CommercetoolsWriter } from '../src/commercetools/writeback.ts';
 import { signMondayJwt } from '../src/server/inbound-auth.ts';
 import { ADMIN_TOKEN } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
-import { announce, createCustomer as createCustomerOf, inboundDone, itemOf, readCustomer, twoWayPerTest, until, updateCustomer, useEmulator, writebacks, type TwoWayWithHooks } from './support/two-way-setup.ts';
+import { SIGNING_SECRET, announce, createCustomer as createCustomerOf, inboundDone, itemOf, readCustomer, twoWayPerTest, until, updateCustomer, useEmulator, writebacks, type TwoWayWithHooks } from './support/two-way-setup.ts';
 
-const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
 const HMAC_SECRET = 'loyalty-shared-hmac-secret-0123456789';
 const TYPE_KEY = 'ctbridge-customer';
 
@@ -35,11 +34,10 @@ function setUp(perTest: ReturnType<typeof twoWayPerTest>, options: { hold?: bool
   return perTest.start({
     now: () => Date.now() + (options.mondayClockAheadMs ?? 0),
     extraColumns: [{ id: 'tier', type: 'text' }],
-    webhooks: { signingSecret: SIGNING_SECRET, hold: options.hold ?? false },
+    webhooks: { hold: options.hold ?? false },
     ...(options.wrapWriter && { wrapWriter: options.wrapWriter }),
     destination: (board) => ({
       boards: { customer: { board: board.id, externalIdColumn: 'ext_id', columns: { email: 'email', stage: 'stage', tier: 'tier' } } },
-      inbound: { auth: { type: 'monday', signingSecret: SIGNING_SECRET } },
       records: {
         customer: {
           fields: {

@@ -18,6 +18,8 @@ import { INGEST_TOKEN, TEST_SERVER, customerMessage, untilDone } from './harness
 import type { TestStore } from './stores.ts';
 
 export const MONDAY_TOKEN = 'monday-two-way-token';
+/** The monday app's Signing Secret: webhooks are signed with it, and the crm destination's inbound checks it. */
+export const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
 /** The monday user ctbridge's token acts as. */
 export const API_USER = 7_000_001;
 
@@ -48,8 +50,11 @@ export interface TwoWayOptions {
   extraColumns?: BoardSpec['columns'];
   /** Destinations beside the monday one (e.g. a generic inbound), given the simulator. */
   otherDestinations?: (sim: MondaySimulator) => Array<Record<string, unknown>>;
-  /** Registers monday's webhooks of the board to the crm destination, signed with the app's Signing Secret. */
-  webhooks?: { signingSecret: string; hold?: boolean };
+  /**
+   * Registers monday's webhooks of the board to the crm destination (held until released when `hold`), signed with
+   * SIGNING_SECRET, which the destination's inbound checks unless its block says otherwise.
+   */
+  webhooks?: { hold?: boolean };
   wrapWriter?: (writer: CommercetoolsWriter, ct: CommercetoolsClient) => CommercetoolsWriter;
   /** monday's clock (the simulator's and its webhooks'). */
   now?: () => number;
@@ -82,6 +87,7 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
         endpoint: sim.url,
         apiUserId: API_USER,
         boards: { customer: { board: board.id, externalIdColumn: 'ext_id', columns: { email: 'email', stage: 'stage' } } },
+        ...(options.webhooks && { inbound: { auth: { type: 'monday', signingSecret: SIGNING_SECRET } } }),
         ...options.destination(board),
       },
       ...(options.otherDestinations?.(sim) ?? []),
@@ -111,7 +117,7 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
   });
   let hooks: MondayWebhooks | undefined;
   if (options.webhooks) {
-    hooks = mondayWebhooks(sim.account, { url: `${runtime.url}/v1/inbound/crm`, signingSecret: options.webhooks.signingSecret, boardId: board.id, hold: options.webhooks.hold ?? false, apiUserId: API_USER, ...(options.now && { now: options.now }) });
+    hooks = mondayWebhooks(sim.account, { url: `${runtime.url}/v1/inbound/crm`, signingSecret: SIGNING_SECRET, boardId: board.id, hold: options.webhooks.hold ?? false, apiUserId: API_USER, ...(options.now && { now: options.now }) });
     await hooks.register();
   }
   return Object.assign(setup, {
