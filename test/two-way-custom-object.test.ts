@@ -3,42 +3,27 @@
 // customer's id), created when there is none and updated at the version read with its other values kept; a
 // concurrent write of the object (409 ConcurrentModification) is re-read, re-decided and retried; and record sync,
 // which maps the field from that object, sends nothing back for the write.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
-import { mondayWebhooks, type MondayWebhooks } from '../src/sandbox/monday/webhooks.ts';
-import { API_USER, announce, createCustomer, inboundDone, itemOf, readCustomer, startTwoWay, until, writebacks, type TwoWay } from './support/two-way-setup.ts';
+import { describe, expect, it } from 'vitest';
+import { emulatorCredentials } from '../src/sandbox/emulator.ts';
+import { announce, createCustomer, inboundDone, itemOf, readCustomer, twoWayPerTest, until, useEmulator, writebacks } from './support/two-way-setup.ts';
 import { testStores } from './support/stores.ts';
 import { createCommercetoolsClient } from '../src/commercetools/client.ts';
 import { valueDigest } from '../src/engine/field-state.ts';
 
-const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
 const CONTAINER = 'crm-stages';
 
-let emulator: Emulator;
-beforeAll(async () => {
-  emulator = await startEmulator({ projectKey: 'custom-object-test' });
-});
-afterAll(() => emulator.close());
+const env = useEmulator('custom-object-test');
 
 describe.each(testStores)('write-back into a custom object on $name', (store) => {
-  let s: TwoWay | undefined;
-  let hooks: MondayWebhooks | undefined;
-  afterEach(async () => {
-    hooks?.stop();
-    await s?.stop();
-    s = undefined;
-  });
-  afterAll(() => store.cleanup());
+  const perTest = twoWayPerTest(store, env);
 
   it('creates the object, then updates it at its version through a 409, keeping its other values, and sends nothing back', async () => {
     let raced = 0;
-    const ct = createCommercetoolsClient(emulatorCredentials(emulator));
+    const ct = createCommercetoolsClient(emulatorCredentials(env.emulator));
     try {
-      s = await startTwoWay({
-        emulator,
-        storeUrl: await store.create(),
+      const setup = await perTest.start({
+        webhooks: {},
         destination: () => ({
-          inbound: { auth: { type: 'monday', signingSecret: SIGNING_SECRET } },
           records: {
             customer: {
               fields: { name: { template: '{{firstName}} {{lastName}}' }, email: 'email', stage: { path: `customObjects.${CONTAINER}.id.obj.value.stage`, pipe: [{ default: { value: 'Lead' } }] } },
@@ -58,9 +43,6 @@ describe.each(testStores)('write-back into a custom object on $name', (store) =>
           },
         }),
       });
-      const setup = s;
-      hooks = mondayWebhooks(setup.sim.account, { url: `${setup.runtime.url}/v1/inbound/crm`, signingSecret: SIGNING_SECRET, boardId: setup.board.id, apiUserId: API_USER });
-      await hooks.register();
       const customer = await createCustomer(setup);
       const id = customer.id as string;
       await announce(setup, customer, 'CustomerCreated');

@@ -4,41 +4,24 @@
 // simulator, with no webhook registered, reaches commercetools by polling once, however many polls list it; the
 // poll runs only when due on the injected clock, resumes from its cursor, and one process polls at a time.
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createCommercetoolsClient } from '../src/commercetools/client.ts';
-import { setupTypes } from '../src/commercetools/writeback.ts';
+import { describe, expect, it } from 'vitest';
 import { pollOnce } from '../src/engine/inbound-poll.ts';
 import type { InboundPage } from '../src/destinations/types.ts';
-import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { openStore } from '../src/store/store.ts';
-import { announce, createCustomer, inboundDone, itemOf, readCustomer, startTwoWay, until, writebacks, type TwoWay } from './support/two-way-setup.ts';
+import { announce, createCustomer, inboundDone, itemOf, readCustomer, twoWayPerTest, until, useEmulator, writebacks } from './support/two-way-setup.ts';
 import { eventually } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
 const TYPE_KEY = 'ctbridge-poll-customer';
 const POLL_MS = 150;
 
-let emulator: Emulator;
-beforeAll(async () => {
-  emulator = await startEmulator({ projectKey: 'poll-test' });
-  const ct = createCommercetoolsClient(emulatorCredentials(emulator));
-  await setupTypes(ct, [{ type: TYPE_KEY, resourceTypeId: 'customer', field: 'mondayStage', fieldType: 'String' }], false);
-  await ct.close();
-});
-afterAll(() => emulator.close());
+const env = useEmulator('poll-test', [{ type: TYPE_KEY, resourceTypeId: 'customer', field: 'mondayStage', fieldType: 'String' }]);
 
 describe.each(testStores)('polling a destination for its changes on $name', (store) => {
-  let s: TwoWay | undefined;
-  afterEach(async () => {
-    await s?.stop();
-    s = undefined;
-  });
-  afterAll(() => store.cleanup());
+  const perTest = twoWayPerTest(store, env);
 
   it('writes an edit made in monday back to commercetools once, by polling its activity logs, with no webhook', async () => {
-    s = await startTwoWay({
-      emulator,
-      storeUrl: await store.create(),
+    const setup = await perTest.start({
       destination: () => ({
         inbound: { poll: POLL_MS },
         records: {
@@ -49,7 +32,6 @@ describe.each(testStores)('polling a destination for its changes on $name', (sto
         },
       }),
     });
-    const setup = s;
     // No webhooks: the destination takes none.
     const refused = await fetch(`${setup.runtime.url}/v1/inbound/crm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event":{}}' });
     expect(refused.status).toBe(404);

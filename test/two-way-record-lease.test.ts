@@ -3,36 +3,19 @@
 // record's lease — the lease record sync's claim takes. On both stores: while record sync holds a record, a change
 // of it from monday waits (no attempt counted, nothing written), and once the record is free it is written back once
 // and the lease given back.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
-import { mondayWebhooks, type MondayWebhooks } from '../src/sandbox/monday/webhooks.ts';
-import { API_USER, announce, createCustomer, inboundDone, itemOf, startTwoWay, until, writebacks, type TwoWay } from './support/two-way-setup.ts';
+import { describe, expect, it } from 'vitest';
+import { announce, createCustomer, inboundDone, itemOf, twoWayPerTest, until, useEmulator, writebacks } from './support/two-way-setup.ts';
 import { testStores } from './support/stores.ts';
 
-const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
-
-let emulator: Emulator;
-beforeAll(async () => {
-  emulator = await startEmulator({ projectKey: 'record-lease-test' });
-});
-afterAll(() => emulator.close());
+const env = useEmulator('record-lease-test');
 
 describe.each(testStores)('inbound work under the record lease on $name', (store) => {
-  let s: TwoWay | undefined;
-  let hooks: MondayWebhooks | undefined;
-  afterEach(async () => {
-    hooks?.stop();
-    await s?.stop();
-    s = undefined;
-  });
-  afterAll(() => store.cleanup());
+  const perTest = twoWayPerTest(store, env);
 
   it('waits while record sync holds the record, then writes back once and gives the lease back', async () => {
-    s = await startTwoWay({
-      emulator,
-      storeUrl: await store.create(),
+    const setup = await perTest.start({
+      webhooks: {},
       destination: () => ({
-        inbound: { auth: { type: 'monday', signingSecret: SIGNING_SECRET } },
         records: {
           customer: {
             fields: { email: 'email', stage: { path: 'customObjects.stages.id.obj.value.stage', pipe: [{ default: { value: 'Lead' } }] } },
@@ -41,9 +24,7 @@ describe.each(testStores)('inbound work under the record lease on $name', (store
         },
       }),
     });
-    const setup = s;
-    hooks = mondayWebhooks(setup.sim.account, { url: `${setup.runtime.url}/v1/inbound/crm`, signingSecret: SIGNING_SECRET, boardId: setup.board.id, apiUserId: API_USER });
-    await hooks.register();
+    const { hooks } = setup;
     const customer = await createCustomer(setup);
     const id = customer.id as string;
     await announce(setup, customer, 'CustomerCreated');

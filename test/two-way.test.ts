@@ -7,95 +7,53 @@
 // webhook is refused with 401 and stores nothing; an inbound change for an unknown item becomes a dead letter with
 // the reason (and is replayed); a generic HMAC-signed inbound (the Momentis contract's kind) writes back too.
 import { createHmac } from 'node:crypto';
-import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
-import { setupTypes, type CommercetoolsWriter } from '../src/commercetools/writeback.ts';
-import { configSchema } from '../src/config/schema.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
-import type { SimBoard } from '../src/sandbox/monday/account.ts';
-import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
-import { startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
-import { mondayWebhooks, type MondayWebhooks } from '../src/sandbox/monday/webhooks.ts';
+import { describe, expect, it } from 'vitest';
+import type { CommercetoolsClient } from '../src/commercetools/client.ts';
+import type { CommercetoolsWriter } from '../src/commercetools/writeback.ts';
 import { signMondayJwt } from '../src/server/inbound-auth.ts';
-import { ADMIN_TOKEN, INGEST_TOKEN, customerMessage, untilDone } from './support/harness.ts';
+import { ADMIN_TOKEN } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
+import { SIGNING_SECRET, announce, createCustomer as createCustomerOf, inboundDone, itemOf, readCustomer, twoWayPerTest, until, updateCustomer, useEmulator, writebacks, type TwoWayWithHooks } from './support/two-way-setup.ts';
 
-const TOKEN = 'monday-two-way-token';
-const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
 const HMAC_SECRET = 'loyalty-shared-hmac-secret-0123456789';
 const TYPE_KEY = 'ctbridge-customer';
-/** The monday user ctbridge's token acts as: webhooks of its writes say so in userId. */
-const API_USER = 7_000_001;
 
-interface Setup {
-  runtime: Runtime;
-  sim: MondaySimulator;
-  board: SimBoard;
-  hooks: MondayWebhooks;
-  ct: CommercetoolsClient;
-  post(body: unknown): Promise<Response>;
-  writes: number;
-  stop(): Promise<void>;
-}
+// What `ctbridge setup` does: the custom Type of the written-back fields.
+const env = useEmulator('test-project', [
+  { type: TYPE_KEY, resourceTypeId: 'customer', field: 'mondayStage', fieldType: 'String' },
+  { type: TYPE_KEY, resourceTypeId: 'customer', field: 'tier', fieldType: 'String' },
+]);
 
-let emulator: Emulator;
-let currentStore: (typeof testStores)[number];
+type Setup = TwoWayWithHooks;
 
-beforeAll(async () => {
-  emulator = await startEmulator({ projectKey: 'test-project' });
-  const ct = createCommercetoolsClient(emulatorCredentials(emulator));
-  // What `ctbridge setup` does: the custom Type of the written-back fields.
-  await setupTypes(ct, [
-    { type: TYPE_KEY, resourceTypeId: 'customer', field: 'mondayStage', fieldType: 'String' },
-    { type: TYPE_KEY, resourceTypeId: 'customer', field: 'tier', fieldType: 'String' },
-  ], false);
-  await ct.close();
-});
-afterAll(() => emulator.close());
-
-async function setUp(options: { hold?: boolean; mondayClockAheadMs?: number; wrapWriter?: (writer: CommercetoolsWriter, ct: CommercetoolsClient) => CommercetoolsWriter } = {}): Promise<Setup> {
-  const mondayNow = () => Date.now() + (options.mondayClockAheadMs ?? 0);
-  const sim = await startMondaySimulator({ token: TOKEN, now: mondayNow });
-  const board = sim.account.createBoard({
-    name: 'Accounts',
-    columns: [
-      { id: 'ext_id', type: 'text' },
-      { id: 'email', type: 'email' },
-      { id: 'stage', type: 'status', labels: ['Lead', 'Customer', 'Churned'] },
-      { id: 'tier', type: 'text' },
-    ],
-  });
-  const ct = createCommercetoolsClient(emulatorCredentials(emulator));
-  const config = configSchema.parse({
-    commercetools: { ...emulatorCredentials(emulator), scopes: [] },
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-    store: await currentStore.create(),
-    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, maxAttempts: 4 },
-    destinations: [
-      {
-        name: 'crm',
-        type: 'monday',
-        token: TOKEN,
-        endpoint: sim.url,
-        apiUserId: API_USER,
-        boards: { customer: { board: board.id, externalIdColumn: 'ext_id', columns: { email: 'email', stage: 'stage', tier: 'tier' } } },
-        inbound: { auth: { type: 'monday', signingSecret: SIGNING_SECRET } },
-        records: {
-          customer: {
-            fields: {
-              name: { template: '{{firstName}} {{lastName}}' },
-              email: 'email',
-              stage: { path: 'custom.fields.mondayStage', pipe: [{ default: { value: 'Lead' } }] },
-              tier: 'custom.fields.tier',
-            },
-            ownership: {
-              stage: { owner: 'destination', writeBack: { customField: 'mondayStage', type: TYPE_KEY } },
-              tier: { owner: 'shared', conflict: 'lastWriteWins', writeBack: { customField: 'tier', type: TYPE_KEY } },
-            },
+/**
+ * The monday board with a monday-owned stage and a shared tier (lastWriteWins), both written back to custom fields,
+ * monday's webhooks registered (held until released when `hold`), and a generic HMAC-signed inbound beside it.
+ */
+function setUp(perTest: ReturnType<typeof twoWayPerTest>, options: { hold?: boolean; mondayClockAheadMs?: number; wrapWriter?: (writer: CommercetoolsWriter, ct: CommercetoolsClient) => CommercetoolsWriter } = {}): Promise<Setup> {
+  return perTest.start({
+    now: () => Date.now() + (options.mondayClockAheadMs ?? 0),
+    extraColumns: [{ id: 'tier', type: 'text' }],
+    webhooks: { hold: options.hold ?? false },
+    ...(options.wrapWriter && { wrapWriter: options.wrapWriter }),
+    destination: (board) => ({
+      boards: { customer: { board: board.id, externalIdColumn: 'ext_id', columns: { email: 'email', stage: 'stage', tier: 'tier' } } },
+      records: {
+        customer: {
+          fields: {
+            name: { template: '{{firstName}} {{lastName}}' },
+            email: 'email',
+            stage: { path: 'custom.fields.mondayStage', pipe: [{ default: { value: 'Lead' } }] },
+            tier: 'custom.fields.tier',
+          },
+          ownership: {
+            stage: { owner: 'destination', writeBack: { customField: 'mondayStage', type: TYPE_KEY } },
+            tier: { owner: 'shared', conflict: 'lastWriteWins', writeBack: { customField: 'tier', type: TYPE_KEY } },
           },
         },
       },
+    }),
+    otherDestinations: (sim) => [
       {
         name: 'loyalty',
         type: 'http',
@@ -107,71 +65,10 @@ async function setUp(options: { hold?: boolean; mondayClockAheadMs?: number; wra
       },
     ],
   });
-  const setup = { writes: 0 } as Setup;
-  const runtime = await startRuntime({
-    config,
-    logger: pino({ level: 'silent' }),
-    listen: true,
-    wrapWriter: (writer) => {
-      const counted: CommercetoolsWriter = {
-        ...writer,
-        read: (typeId, id) => writer.read(typeId, id),
-        update: async (typeId, id, version, actions) => {
-          const updated = await writer.update(typeId, id, version, actions);
-          setup.writes += 1;
-          return updated;
-        },
-      };
-      return options.wrapWriter ? options.wrapWriter(counted, ct) : counted;
-    },
-  });
-  const hooks = mondayWebhooks(sim.account, { url: `${runtime.url}/v1/inbound/crm`, signingSecret: SIGNING_SECRET, boardId: board.id, hold: options.hold ?? false, apiUserId: API_USER, now: mondayNow });
-  await hooks.register();
-  Object.assign(setup, {
-    runtime,
-    sim,
-    board,
-    hooks,
-    ct,
-    post: (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
-    async stop() {
-      hooks.stop();
-      await runtime.stop();
-      await sim.close();
-      await ct.close();
-    },
-  });
-  return setup;
 }
 
-async function createCustomer(s: Setup, fields: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const { body } = await s.ct.api
-    .customers()
-    .post({ body: { email: `two.way.${Math.random().toString(36).slice(2)}@example.org`, firstName: 'Ada', lastName: 'Lovelace', ...(Object.keys(fields).length > 0 && { custom: { type: { typeId: 'type', key: TYPE_KEY }, fields } }) } })
-    .execute();
-  return body.customer as unknown as Record<string, unknown>;
-}
-
-const readCustomer = async (s: Setup, id: string) => (await s.ct.api.customers().withId({ ID: id }).get().execute()).body as unknown as Record<string, unknown> & { version: number; custom?: { fields: Record<string, unknown> } };
-
-async function updateCustomer(s: Setup, id: string, actions: Array<Record<string, unknown>>): Promise<Record<string, unknown>> {
-  const current = await readCustomer(s, id);
-  return (await s.ct.api.customers().withId({ ID: id }).post({ body: { version: current.version, actions: actions as never } }).execute()).body as unknown as Record<string, unknown>;
-}
-
-/** Sends the message of a customer's current version and waits until record sync has processed it. */
-async function announce(s: Setup, customer: Record<string, unknown>, type: string): Promise<void> {
-  const response = await s.post(customerMessage(customer, type));
-  expect(response.status).toBe(202);
-  await until(s, async () => {
-    const row = await s.runtime.store.db.selectFrom('records').select(['processed_seq', 'dirty_seq', 'synced_version']).where('destination', '=', 'crm').where('resource_id', '=', customer.id as string).executeTakeFirst();
-    return row !== undefined && Number(row.processed_seq) >= Number(row.dirty_seq) && Number(row.synced_version) >= (customer.version as number);
-  }, `record sync of ${type}`);
-}
-
-function until(s: Setup, check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  return untilDone(async () => ({ done: await check(), remaining: s.sim.stats.calls + s.hooks.delivered.length + s.writes }), what, 15_000);
-}
+/** A customer, with custom fields of the written-back fields' Type when given. */
+const createCustomer = (s: Setup, fields: Record<string, string> = {}) => createCustomerOf(s, Object.keys(fields).length > 0 ? { type: TYPE_KEY, fields } : undefined);
 
 /**
  * Delivers the held webhooks and announces each new commercetools version (as the Subscription would), round after
@@ -198,24 +95,11 @@ async function settle(s: Setup, customerId: string): Promise<void> {
   throw new Error('the two sides did not settle within 10 rounds');
 }
 
-const itemOf = (s: Setup, customerId: string) => s.sim.account.itemsOf(s.board.id).find((item) => item.values.get('ext_id')?.text === customerId);
-const inboundDone = async (s: Setup) => (await s.runtime.store.db.selectFrom('inbound').select('id').where('state', '=', 'pending').execute()).length === 0;
-const writebacks = (s: Setup, resourceId: string) => s.runtime.store.db.selectFrom('audit_log').selectAll().where('action', '=', 'writeback').where('resource_id', '=', resourceId).orderBy('id').execute();
-
 describe.each(testStores)('two-way sync on $name', (store) => {
-  let s: Setup | undefined;
-  beforeAll(() => {
-    currentStore = store;
-  });
-  afterEach(async () => {
-    await s?.stop();
-    s = undefined;
-  });
-  afterAll(() => store.cleanup());
+  const perTest = twoWayPerTest(store, env);
 
   it('writes a monday-owned status to commercetools once, never overwrites it from commercetools, and sends nothing back for its own write', async () => {
-    s = await setUp();
-    const setup = s;
+    const setup = await setUp(perTest);
     const customer = await createCustomer(setup);
     await announce(setup, customer, 'CustomerCreated');
     const item = itemOf(setup, customer.id as string)!;
@@ -252,8 +136,7 @@ describe.each(testStores)('two-way sync on $name', (store) => {
 
   it('does not write back the echo of its own write to a shared field, and converges concurrent edits to the later one', async () => {
     // monday's clock runs ahead of commercetools': its edit below is the later one.
-    s = await setUp({ hold: true, mondayClockAheadMs: 1_000 });
-    const setup = s;
+    const setup = await setUp(perTest, { hold: true, mondayClockAheadMs: 1_000 });
     const customer = await createCustomer(setup, { tier: 'silver' });
     await announce(setup, customer, 'CustomerCreated');
     const item = itemOf(setup, customer.id as string)!;
@@ -282,7 +165,7 @@ describe.each(testStores)('two-way sync on $name', (store) => {
 
   it('re-reads, re-decides and retries a write-back that commercetools refuses with 409', async () => {
     let raced = false;
-    s = await setUp({
+    const setup = await setUp(perTest, {
       wrapWriter: (writer, ct) => ({
         ...writer,
         read: (typeId, id) => writer.read(typeId, id),
@@ -296,7 +179,6 @@ describe.each(testStores)('two-way sync on $name', (store) => {
         },
       }),
     });
-    const setup = s;
     const customer = await createCustomer(setup);
     await announce(setup, customer, 'CustomerCreated');
     setup.sim.account.setByHand(itemOf(setup, customer.id as string)!.id, 'stage', { label: 'Churned' });
@@ -311,8 +193,7 @@ describe.each(testStores)('two-way sync on $name', (store) => {
   });
 
   it('refuses forged and unsigned webhooks with 401 and stores nothing; answers the challenge', async () => {
-    s = await setUp();
-    const setup = s;
+    const setup = await setUp(perTest);
     const url = `${setup.runtime.url}/v1/inbound/crm`;
     const body = JSON.stringify({ event: { type: 'update_column_value', boardId: Number(setup.board.id), pulseId: 1, columnId: 'stage', columnType: 'color', value: { label: { text: 'Churned' } }, changedAt: 1, triggerUuid: 'forged' } });
     const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -334,8 +215,7 @@ describe.each(testStores)('two-way sync on $name', (store) => {
   });
 
   it('makes an inbound change for an unknown item a dead letter with the reason, deduplicates redeliveries, and replays', async () => {
-    s = await setUp();
-    const setup = s;
+    const setup = await setUp(perTest);
     const body = JSON.stringify({ event: { type: 'update_column_value', boardId: Number(setup.board.id), pulseId: 424242, columnId: 'stage', columnType: 'color', value: { label: { index: 1, text: 'Customer' } }, changedAt: Date.now() / 1000, triggerUuid: 'a1b2c3' } });
     const headers = { 'content-type': 'application/json', authorization: signMondayJwt({ exp: Math.floor(Date.now() / 1000) + 60 }, SIGNING_SECRET) };
     const first = await fetch(`${setup.runtime.url}/v1/inbound/crm`, { method: 'POST', headers, body });
@@ -354,8 +234,7 @@ describe.each(testStores)('two-way sync on $name', (store) => {
   });
 
   it('writes back a change of an HMAC-signed generic inbound (the shared-secret contract of Momentis)', async () => {
-    s = await setUp();
-    const setup = s;
+    const setup = await setUp(perTest);
     const customer = await createCustomer(setup, { tier: 'silver' });
     // The loyalty record exists once it was synced.
     await setup.runtime.store.db

@@ -1,11 +1,17 @@
-// Runs `ctbridge start` as a real child process for tests that must kill it (crash safety): writes the YAML
+// Runs ctbridge as a real child process. For tests that must kill it (crash safety): writes the YAML
 // configuration, starts `node bin/ctbridge.js start`, waits for /readyz, and kills or stops it, reporting how it
-// exited. The child's output goes to a log file so a failing test can point at it.
+// exited; the child's output goes to a log file so a failing test can point at it. For tests of the operator's
+// commands (backfill, reconcile): runs a command to its end with its output captured, against a commercetools
+// emulator and an http sink started for the test.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { startEmulator, type Emulator } from '../../src/sandbox/emulator.ts';
+import { startSink, type Sink } from '../../src/sandbox/sink.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -59,6 +65,47 @@ function canListen(port: number): Promise<boolean> {
 
 export function writeConfig(path: string, config: unknown): void {
   writeFileSync(path, stringify(config));
+}
+
+/** Writes the configuration as `ctbridge.yaml` in a new temporary folder named from `prefix`; returns its path. */
+export function writeTempConfig(prefix: string, config: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), prefix)), 'ctbridge.yaml');
+  writeConfig(path, config);
+  return path;
+}
+
+export interface CommandResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `ctbridge ARGS` to its end, its output captured (not a terminal), without blocking this process's event
+ * loop: the emulator and sink the command talks to live here.
+ */
+export function runCtbridge(args: readonly string[]): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/ctbridge.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.once('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Runs `test` with a commercetools emulator of the project and an http sink, both closed afterwards whatever happens. */
+export async function withEmulatorAndSink(projectKey: string, test: (emulator: Emulator, sink: Sink) => Promise<void>): Promise<void> {
+  const emulator = await startEmulator({ projectKey });
+  let sink: Sink | undefined;
+  try {
+    sink = await startSink();
+    await test(emulator, sink);
+  } finally {
+    await sink?.close();
+    await emulator.close();
+  }
 }
 
 /**

@@ -14,6 +14,8 @@ import { startSink, type Sink } from '../../src/sandbox/sink.ts';
 
 export const INGEST_TOKEN = 'test-ingest-token-0123456789';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+/** The server block of a test configuration: any free port on 127.0.0.1, ingest and admin with the test tokens. */
+export const TEST_SERVER = { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer' as const, token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN };
 
 /** commercetools as the engine sees it: resources by id with versions; tests change them and emit messages. */
 export class FakeCommercetools implements ResourceFetcher {
@@ -177,7 +179,7 @@ export interface Harness {
 export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server' | 'pii' | 'identity' | 'storefronts'> = {}): Config {
   return configSchema.parse({
     commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN, ...options.server },
+    server: { ...TEST_SERVER, ...options.server },
     store: storeUrl,
     ...(options.pii && { pii: options.pii }),
     ...(options.identity && { identity: options.identity }),

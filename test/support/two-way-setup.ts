@@ -1,19 +1,25 @@
-// What the two-way sync tests beyond test/two-way.test.ts share: a monday simulator with a customer board (an
-// external id, an e-mail and a status), ctbridge started on a store of the matrix against the commercetools
-// emulator with the caller's monday destination block, a writer that counts what reaches commercetools, and the
-// helpers to create customers, announce them as the Subscription would and wait for inbound work.
+// What the two-way sync tests share: a monday simulator with a customer board (an external id, an e-mail and a
+// status, and any columns a test adds), ctbridge started on a store of the matrix against the commercetools emulator
+// with the caller's monday destination block (and any other destinations), monday's webhooks registered when the
+// test asks for them, a writer that counts what reaches commercetools, and the helpers to create and change
+// customers, announce them as the Subscription would and wait for inbound work. The suite helpers start the
+// emulator of a test file and stop each test's set-up after it, on each store of the matrix.
 import pino from 'pino';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../../src/commercetools/client.ts';
-import type { CommercetoolsWriter } from '../../src/commercetools/writeback.ts';
+import { setupTypes, type CommercetoolsWriter, type TypeFieldWanted } from '../../src/commercetools/writeback.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { startRuntime, type Runtime } from '../../src/runtime.ts';
-import type { SimBoard } from '../../src/sandbox/monday/account.ts';
-import { emulatorCredentials, type Emulator } from '../../src/sandbox/emulator.ts';
+import type { BoardSpec, SimBoard } from '../../src/sandbox/monday/account.ts';
+import { emulatorCredentials, startEmulator, type Emulator } from '../../src/sandbox/emulator.ts';
 import { startMondaySimulator, type MondaySimulator } from '../../src/sandbox/monday/simulator.ts';
-import { ADMIN_TOKEN, INGEST_TOKEN, customerMessage, untilDone } from './harness.ts';
+import { mondayWebhooks, type MondayWebhooks } from '../../src/sandbox/monday/webhooks.ts';
+import { INGEST_TOKEN, TEST_SERVER, customerMessage, untilDone } from './harness.ts';
+import type { TestStore } from './stores.ts';
 
 export const MONDAY_TOKEN = 'monday-two-way-token';
+/** The monday app's Signing Secret: webhooks are signed with it, and the crm destination's inbound checks it. */
+export const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
 /** The monday user ctbridge's token acts as. */
 export const API_USER = 7_000_001;
 
@@ -22,10 +28,17 @@ export interface TwoWay {
   sim: MondaySimulator;
   board: SimBoard;
   ct: CommercetoolsClient;
+  /** monday's webhooks to the crm destination, when the set-up was asked for them (registered). */
+  hooks: MondayWebhooks | undefined;
   /** Writes that reached commercetools (updates and custom objects). */
   writes: number;
+  /** POSTs a body to the commercetools ingest endpoint, as the Subscription would. */
+  post(body: unknown): Promise<Response>;
   stop(): Promise<void>;
 }
+
+/** A set-up whose monday webhooks were asked for. */
+export type TwoWayWithHooks = TwoWay & { hooks: MondayWebhooks };
 
 export interface TwoWayOptions {
   emulator: Emulator;
@@ -33,10 +46,22 @@ export interface TwoWayOptions {
   /** The monday destination's block beyond name, type, token, endpoint, apiUserId and boards. */
   destination: (board: SimBoard) => Record<string, unknown>;
   engine?: Record<string, unknown>;
+  /** Columns of the customer board beyond ext_id, email and stage. */
+  extraColumns?: BoardSpec['columns'];
+  /** Destinations beside the monday one (e.g. a generic inbound), given the simulator. */
+  otherDestinations?: (sim: MondaySimulator) => Array<Record<string, unknown>>;
+  /**
+   * Registers monday's webhooks of the board to the crm destination (held until released when `hold`), signed with
+   * SIGNING_SECRET, which the destination's inbound checks unless its block says otherwise.
+   */
+  webhooks?: { hold?: boolean };
   wrapWriter?: (writer: CommercetoolsWriter, ct: CommercetoolsClient) => CommercetoolsWriter;
+  /** monday's clock (the simulator's and its webhooks'). */
   now?: () => number;
 }
 
+export function startTwoWay(options: TwoWayOptions & { webhooks: NonNullable<TwoWayOptions['webhooks']> }): Promise<TwoWayWithHooks>;
+export function startTwoWay(options: TwoWayOptions): Promise<TwoWay>;
 export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
   const sim = await startMondaySimulator({ token: MONDAY_TOKEN, ...(options.now && { now: options.now }) });
   const board = sim.account.createBoard({
@@ -45,12 +70,13 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
       { id: 'ext_id', type: 'text' },
       { id: 'email', type: 'email' },
       { id: 'stage', type: 'status', labels: ['Lead', 'Customer', 'Churned'] },
+      ...(options.extraColumns ?? []),
     ],
   });
   const ct = createCommercetoolsClient(emulatorCredentials(options.emulator));
   const config = configSchema.parse({
     commercetools: { ...emulatorCredentials(options.emulator), scopes: [] },
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+    server: TEST_SERVER,
     store: options.storeUrl,
     engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, maxAttempts: 4, ...options.engine },
     destinations: [
@@ -61,8 +87,10 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
         endpoint: sim.url,
         apiUserId: API_USER,
         boards: { customer: { board: board.id, externalIdColumn: 'ext_id', columns: { email: 'email', stage: 'stage' } } },
+        ...(options.webhooks && { inbound: { auth: { type: 'monday', signingSecret: SIGNING_SECRET } } }),
         ...options.destination(board),
       },
+      ...(options.otherDestinations?.(sim) ?? []),
     ],
   });
   const setup = { writes: 0 } as TwoWay;
@@ -87,12 +115,20 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
       return options.wrapWriter ? options.wrapWriter(counted, ct) : counted;
     },
   });
+  let hooks: MondayWebhooks | undefined;
+  if (options.webhooks) {
+    hooks = mondayWebhooks(sim.account, { url: `${runtime.url}/v1/inbound/crm`, signingSecret: SIGNING_SECRET, boardId: board.id, hold: options.webhooks.hold ?? false, apiUserId: API_USER, ...(options.now && { now: options.now }) });
+    await hooks.register();
+  }
   return Object.assign(setup, {
     runtime,
     sim,
     board,
     ct,
+    hooks,
+    post: (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
     async stop() {
+      hooks?.stop();
       await runtime.stop();
       await sim.close();
       await ct.close();
@@ -100,19 +136,75 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
   });
 }
 
-export async function createCustomer(s: TwoWay): Promise<Record<string, unknown>> {
+/**
+ * The commercetools emulator of a test file: started before its tests, with the custom Types its write-backs need
+ * made as `ctbridge setup` makes them, and closed after them. Read `emulator` inside the tests.
+ */
+export function useEmulator(projectKey: string, types: readonly TypeFieldWanted[] = []): { readonly emulator: Emulator } {
+  let emulator: Emulator | undefined;
+  beforeAll(async () => {
+    emulator = await startEmulator({ projectKey });
+    if (types.length === 0) return;
+    const ct = createCommercetoolsClient(emulatorCredentials(emulator));
+    try {
+      await setupTypes(ct, types, false);
+    } finally {
+      await ct.close();
+    }
+  });
+  afterAll(() => emulator?.close());
+  return {
+    get emulator() {
+      if (!emulator) throw new Error('the emulator is started in beforeAll: read it inside a test');
+      return emulator;
+    },
+  };
+}
+
+/**
+ * Inside a describe of one store of the matrix: `start` starts a set-up on a new database of that store against the
+ * file's emulator; each test's set-up is stopped after it, whatever its outcome, and the store's databases are
+ * dropped after the describe.
+ */
+export function twoWayPerTest(store: TestStore, env: { readonly emulator: Emulator }): {
+  start(options: Omit<TwoWayOptions, 'emulator' | 'storeUrl'> & { webhooks: NonNullable<TwoWayOptions['webhooks']> }): Promise<TwoWayWithHooks>;
+  start(options: Omit<TwoWayOptions, 'emulator' | 'storeUrl'>): Promise<TwoWay>;
+} {
+  let current: TwoWay | undefined;
+  afterEach(async () => {
+    const stopping = current;
+    current = undefined;
+    await stopping?.stop();
+  });
+  afterAll(() => store.cleanup());
+  return {
+    async start(options: Omit<TwoWayOptions, 'emulator' | 'storeUrl'>) {
+      current = await startTwoWay({ ...options, emulator: env.emulator, storeUrl: await store.create() });
+      return current as TwoWayWithHooks;
+    },
+  };
+}
+
+/** A new customer in commercetools (Ada Lovelace, a unique e-mail), with custom fields of the Type `custom.type` if given. */
+export async function createCustomer(s: TwoWay, custom?: { type: string; fields: Record<string, string> }): Promise<Record<string, unknown>> {
   const { body } = await s.ct.api
     .customers()
-    .post({ body: { email: `two.way.${Math.random().toString(36).slice(2)}@example.org`, firstName: 'Ada', lastName: 'Lovelace' } })
+    .post({ body: { email: `two.way.${Math.random().toString(36).slice(2)}@example.org`, firstName: 'Ada', lastName: 'Lovelace', ...(custom && { custom: { type: { typeId: 'type', key: custom.type }, fields: custom.fields } }) } })
     .execute();
   return body.customer as unknown as Record<string, unknown>;
 }
 
 export const readCustomer = async (s: TwoWay, id: string) => (await s.ct.api.customers().withId({ ID: id }).get().execute()).body as unknown as Record<string, unknown> & { version: number; custom?: { fields: Record<string, unknown> } };
 
+/** Applies update actions to a customer at its current version; returns the customer as updated. */
+export async function updateCustomer(s: TwoWay, id: string, actions: Array<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  const current = await readCustomer(s, id);
+  return (await s.ct.api.customers().withId({ ID: id }).post({ body: { version: current.version, actions: actions as never } }).execute()).body as unknown as Record<string, unknown>;
+}
+
 /** Sends the message of a customer's current version and waits until record sync has processed it. */
 export async function announce(s: TwoWay, customer: Record<string, unknown>, type: string): Promise<void> {
-  const response = await fetch(`${s.runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(customerMessage(customer, type)) });
+  const response = await s.post(customerMessage(customer, type));
   expect(response.status).toBe(202);
   await until(s, async () => {
     const row = await s.runtime.store.db.selectFrom('records').select(['processed_seq', 'dirty_seq', 'synced_version']).where('destination', '=', 'crm').where('resource_id', '=', customer.id as string).executeTakeFirst();
@@ -120,9 +212,9 @@ export async function announce(s: TwoWay, customer: Record<string, unknown>, typ
   }, `record sync of ${type}`);
 }
 
-/** Waits for `check`, for as long as the simulator, the writes or inbound work make progress. */
+/** Waits for `check`, for as long as the simulator, the webhooks, the writes or inbound work make progress. */
 export function until(s: TwoWay, check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  return untilDone(async () => ({ done: await check(), remaining: s.sim.stats.calls + s.writes + (await s.runtime.store.db.selectFrom('inbound').select('id').execute()).length }), what, 15_000);
+  return untilDone(async () => ({ done: await check(), remaining: s.sim.stats.calls + (s.hooks?.delivered.length ?? 0) + s.writes + (await s.runtime.store.db.selectFrom('inbound').select('id').execute()).length }), what, 15_000);
 }
 
 export const inboundDone = async (s: TwoWay) => (await s.runtime.store.db.selectFrom('inbound').select('id').where('state', '=', 'pending').execute()).length === 0;

@@ -7,7 +7,8 @@
 // complexity budget, rate, daily or concurrency limit, an invalid query) is thrown as one of the kit's error
 // classes. The complexity each answer reports (`complexity { after reset_in_x_seconds }`) paces the next
 // requests: one that the budget left cannot pay for waits for the reset instead of being refused.
-// Sources: /work/shared/reference/monday.md; developer.monday.com "Error handling" and "Rate limits".
+// Sources: developer.monday.com "Error handling" and "Rate limits", restated in spec/monday/README.md ("Errors",
+// "Limits").
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForAnswer, parseRetryAfter, type ConnectorDeps } from '../kit/index.ts';

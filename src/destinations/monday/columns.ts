@@ -3,8 +3,8 @@
 // date {date,time} in UTC, numbers (as text), link {url,text}, checkbox {checked}, dropdown {labels}, country
 // {countryCode,countryName}, board_relation {item_ids}. A value the type cannot take is a PermanentError naming the
 // field and column (the item fails alone); null clears the column. Pure functions, except the phone and country
-// libraries, loaded on first use. Source: developer.monday.com api-reference "Column types reference" (per type)
-// and /work/shared/reference/monday.md.
+// libraries, loaded on first use. Source: developer.monday.com api-reference "Column types reference" (per type),
+// restated in spec/monday/README.md, "Column values".
 import { createRequire } from 'node:module';
 import type Countries from 'i18n-iso-countries';
 import type { parsePhoneNumberFromString as ParsePhoneNumber } from 'libphonenumber-js/max';

@@ -12,9 +12,10 @@
 // Sources: developer.monday.com api-reference "Error handling" (2025-01 unified format, HTTP 200 for application
 // errors, Retry-After, request_id in extensions), "Rate limits" (complexity budget per minute, 5M per query, daily
 // and minute limits, concurrency), apps docs "Authorization header", changelog 2025-01 complexity error format;
-// /work/shared/reference/monday.md summarises them. monday does not publish the complexity of each field: the
-// simulator charges every mutation MUTATION_COST plus its selection, and a list its children times its limit —
-// the same order of magnitude the API's `complexity { query }` reports for such operations.
+// spec/monday/README.md ("Errors", "Limits") restates them. monday does not publish the complexity of each field
+// (spec/monday/README.md, "What the sources leave open"): the simulator charges every mutation MUTATION_COST plus
+// its selection, and a list its children times its limit — the same order of magnitude the API's
+// `complexity { query }` reports for such operations.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
