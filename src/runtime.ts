@@ -23,6 +23,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
 import { createCommercetoolsClient } from './commercetools/client.ts';
 import { ActionsService, type ActionsServiceOptions } from './actions/service.ts';
+import { createActionsSweeper, type ActionsSweeper } from './actions/sweeper.ts';
 import type { ApiClientsOptions } from './server/api-clients.ts';
 import type { ScheduledSyncRunner } from './backfill/scheduled-sync.ts';
 
@@ -50,6 +51,8 @@ export interface RuntimeOptions {
   now?: () => number;
   /** Fault injection into agent actions (tests): see ActionsServiceOptions.afterWrite. */
   actionsAfterWrite?: ActionsServiceOptions['afterWrite'];
+  /** Fault injection into agent actions (tests): see ActionsServiceOptions.beforeWrite. */
+  actionsBeforeWrite?: ActionsServiceOptions['beforeWrite'];
   /** The JWKS fetcher of API bearer tokens (tests). */
   apiAuth?: ApiClientsOptions;
   /** The clock of scheduled syncs and whether they poll only when `runtime.scheduledSync.tick()` is called (tests). */
@@ -66,6 +69,8 @@ export interface Runtime {
   app: FastifyInstance;
   /** The scheduled syncs' poller, when the engine runs in this thread (backfill/scheduled-sync.ts). */
   scheduledSync: ScheduledSyncRunner | undefined;
+  /** Settles agent actions whose process died (actions/sweeper.ts), when actions are configured; it runs with the engine's workers. */
+  actionsSweeper: ActionsSweeper | undefined;
   /** Base URL of the HTTP server when listening. */
   url: string | undefined;
   stop(): Promise<void>;
@@ -124,8 +129,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const actionsClient = config.actions ? createCommercetoolsClient({ ...config.commercetools, ...config.actions.commercetools }) : undefined;
   const actions =
     config.actions && actionsClient
-      ? new ActionsService({ db: store.db, commercetools: actionsClient, config: config.actions, logger, ...(options.now && { now: options.now }), ...(options.actionsAfterWrite && { afterWrite: options.actionsAfterWrite }) })
+      ? new ActionsService({ db: store.db, commercetools: actionsClient, config: config.actions, logger, ...(options.now && { now: options.now }), ...(options.actionsAfterWrite && { afterWrite: options.actionsAfterWrite }), ...(options.actionsBeforeWrite && { beforeWrite: options.actionsBeforeWrite }) })
       : undefined;
+  const actionsSweeper = actions && config.actions ? createActionsSweeper({ service: actions, logger, leaseSeconds: config.actions.leaseSeconds }) : undefined;
   const app = buildServer({
     config,
     ...(supportClient && { commercetools: supportClient }),
@@ -161,10 +167,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     app,
     scheduledSync,
+    actionsSweeper,
     url,
     stop() {
       stopping ??= (async () => {
         await app.close();
+        await actionsSweeper?.stop();
+        actions?.close();
         await supportClient?.close();
         await actionsClient?.close();
         await ingestThread?.stop();
@@ -183,6 +192,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       throw error;
     }
     engine.start();
+    actionsSweeper?.start();
   }
   return runtime;
 }

@@ -11,7 +11,9 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
-import { configSchema } from '../src/config/schema.ts';
+import { ActionsService, type ActionCall, type Answer } from '../src/actions/service.ts';
+import { findByKey } from '../src/actions/requests.ts';
+import { configSchema, type Config } from '../src/config/schema.ts';
 import { startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { generateApiKey } from '../src/server/api-clients.ts';
 import { auditOf } from '../src/store/audit-log.ts';
@@ -36,6 +38,7 @@ for (const testStore of testStores) {
     let clock = Date.parse('2026-03-01T10:00:00Z');
     let failAfterWrite = 0;
     let storeUrl: string;
+    let config: Config;
 
     beforeAll(async () => {
       emulator = await startEmulator();
@@ -43,7 +46,7 @@ for (const testStore of testStores) {
       api = ct.api;
       shop = await prepareShop(api);
       const limits = { EUR: '50.00', GBP: '50.00', USD: '50.00' };
-      const config = configSchema.parse({
+      config = configSchema.parse({
         commercetools: { projectKey: emulator.projectKey, authUrl: emulator.authUrl, apiUrl: emulator.apiUrl, clientId: 'read-only-client', clientSecret: 'not-used-for-actions' },
         server: { ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } } },
         store: (storeUrl = await testStore.create()),
@@ -277,6 +280,183 @@ for (const testStore of testStores) {
         const again = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
         expect(again.body).toEqual(retried.body);
         expect((await audit(placed.id)).map((e) => e.outcome)).toEqual(['failed', 'done']);
+      });
+    });
+
+    describe('calls whose process died mid-call', () => {
+      type Resource = 'order' | 'payment';
+      /**
+       * Another ctbridge on the same store whose process dies at a commercetools write — before it (the intent is
+       * committed, nothing written) or after it (written, the outcome never committed) — as a crash leaves it: the
+       * call never answers, its row stays in progress, and nothing renews its lease any more. `resume` lets a
+       * process that only stalled carry on (its lease may have been taken over meanwhile).
+       */
+      function dyingProcess(at: { when: 'before' | 'after'; resource: Resource }) {
+        let reached!: () => void;
+        const crashed = new Promise<void>((resolve) => (reached = resolve));
+        let resume!: () => void;
+        const stalled = new Promise<void>((resolve) => (resume = resolve));
+        const hook = (write: { resource: Resource }) => {
+          if (write.resource !== at.resource) return;
+          reached();
+          return stalled;
+        };
+        const service = new ActionsService({ db: runtime.store.db, commercetools: ct, config: config.actions!, logger: pino({ level: 'silent' }), now: () => clock, ...(at.when === 'before' ? { beforeWrite: hook } : { afterWrite: hook }) });
+        let answer: Promise<Answer> | undefined;
+        return {
+          service,
+          /** Starts the call and returns once the process is dead at the write. */
+          async dieDuring(run: (dying: ActionsService) => Promise<Answer>) {
+            answer = run(service);
+            await crashed;
+            service.close();
+          },
+          /** A stalled process that comes back: the rest of its call runs. */
+          async resume() {
+            resume();
+            return answer!;
+          },
+        };
+      }
+      const caller = (client: string, role: string) => ({ client, role, grants: config.api.roles[role]! });
+      const refundCall = (orderId: string, key: string, body: ActionCall['body']): ActionCall => ({ kind: 'refund', orderId, body, caller: caller('agent-ann', 'agent'), idempotencyKey: key, dryRun: false, correlationId: `corr-${key}` });
+      const outcomes = async (orderId: string) => (await audit(orderId)).map((e) => (typeof e.detail.recoveredBy === 'string' ? `${e.outcome}:${e.detail.recoveredBy}` : e.outcome));
+      const expire = () => (clock += 31_000);
+
+      it('settles a refund whose process died after writing: the sweeper finds the write, and a retry gets the answer it would have had', async () => {
+        const { order: placed, payment: paid } = await fresh();
+        const body = { amount: { currencyCode: 'EUR', amount: '9.00' }, reason: 'goodwill' };
+        const key = newKey();
+        const dying = dyingProcess({ when: 'after', resource: 'payment' });
+        await dying.dieDuring((service) => service.perform(refundCall(placed.id, key, body)));
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([900]);
+        expect(await findByKey(runtime.store.db, 'agent-ann', key)).toMatchObject({ status: 'in-progress' });
+        // Within its lease the call may still be running: the sweeper leaves it, a retry is told to wait.
+        expect((await runtime.actionsSweeper!.tick()).map((o) => o.id)).not.toContain((await findByKey(runtime.store.db, 'agent-ann', key))!.id);
+        expect((await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key })).body).toMatchObject({ rule: 'idempotency-in-progress' });
+        expire();
+        const swept = await runtime.actionsSweeper!.tick();
+        const row = await findByKey(runtime.store.db, 'agent-ann', key);
+        expect(swept).toContainEqual({ id: row!.id, outcome: 'done' });
+        expect(row).toMatchObject({ status: 'done', leaseUntil: null });
+        const retried = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
+        expect(retried.status).toBe(200);
+        expect(retried.headers['idempotent-replayed']).toBe('true');
+        const transaction = (await refunds(paid.id))[0]!;
+        expect(retried.body).toMatchObject({ id: row!.id, status: 'done', refund: { amount: { centAmount: 900 }, paymentId: paid.id, transactionId: transaction.id, transactionState: 'Initial' } });
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([900]);
+        expect(await outcomes(placed.id)).toEqual(['done:sweeper']);
+      });
+
+      it('gives the key back when the process died before its write reached commercetools, and the retry refunds once', async () => {
+        const { order: placed, payment: paid } = await fresh();
+        const body = { amount: { currencyCode: 'EUR', amount: '4.00' }, reason: 'goodwill' };
+        const key = newKey();
+        const dying = dyingProcess({ when: 'before', resource: 'payment' });
+        await dying.dieDuring((service) => service.perform(refundCall(placed.id, key, body)));
+        const row = await findByKey(runtime.store.db, 'agent-ann', key);
+        expect(row).toMatchObject({ status: 'in-progress', intent: { refund: { centAmount: 400 } } });
+        expire();
+        expect(await runtime.actionsSweeper!.tick()).toContainEqual({ id: row!.id, outcome: 'released' });
+        expect(await findByKey(runtime.store.db, 'agent-ann', key)).toBeUndefined();
+        expect(await refunds(paid.id)).toHaveLength(0);
+        const retried = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
+        expect(retried.status).toBe(200);
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([400]);
+        const entries = await audit(placed.id);
+        expect(entries.map((e) => e.outcome)).toEqual(['failed', 'done']);
+        expect(entries[0]!.detail).toMatchObject({ abandoned: true, recoveredBy: 'sweeper', idempotencyKey: key, detail: 'the call died; none of its writes reached commercetools' });
+      });
+
+      it('a retry after the lease finishes a call that died before writing, and refunds once', async () => {
+        const { order: placed, payment: paid } = await fresh();
+        const body = { amount: { currencyCode: 'EUR', amount: '3.00' }, reason: 'goodwill' };
+        const key = newKey();
+        const dying = dyingProcess({ when: 'before', resource: 'payment' });
+        await dying.dieDuring((service) => service.perform(refundCall(placed.id, key, body)));
+        expire();
+        const retried = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
+        expect(retried.status).toBe(200);
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([300]);
+        expect(await runtime.actionsSweeper!.tick()).not.toContainEqual(expect.objectContaining({ id: retried.body.id }));
+        expect(await outcomes(placed.id)).toEqual(['done']);
+      });
+
+      it('finishes the refund of a cancellation whose process died between the two writes', async () => {
+        const { order: placed, payment: paid } = await fresh({ lines: [{ sku: 'SHIRT-1', quantity: 3, unitCents: 1000 }] });
+        const line = placed.lineItems[0]!;
+        const key = newKey();
+        const dying = dyingProcess({ when: 'before', resource: 'payment' });
+        const cancel: ActionCall = { kind: 'cancel-items', orderId: placed.id, body: { lineItems: [{ lineItemId: line.id, quantity: 2 }], refund: true, reason: 'out of stock' }, caller: caller('agent-ann', 'agent'), idempotencyKey: key, dryRun: false, correlationId: 'corr-cancel' };
+        await dying.dieDuring((service) => service.perform(cancel));
+        const cancelledAfterCrash = await order(placed.id);
+        expect(cancelledAfterCrash.version).toBeGreaterThan(placed.version);
+        expect(await refunds(paid.id)).toHaveLength(0);
+        expire();
+        const row = await findByKey(runtime.store.db, 'agent-ann', key);
+        expect(await runtime.actionsSweeper!.tick()).toContainEqual({ id: row!.id, outcome: 'done' });
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([2000]);
+        const after = await order(placed.id);
+        // The items were cancelled once: the sweeper wrote the refund alone.
+        expect(after.version).toBe(cancelledAfterCrash.version);
+        expect(after.lineItems[0]!.state).toEqual(expect.arrayContaining([{ quantity: 2, state: { typeId: 'state', id: shop.states.cancelled.id } }]));
+        expect((await findByKey(runtime.store.db, 'agent-ann', key))!.answer).toMatchObject({ status: 'done', cancelled: [{ lineItemId: line.id, quantity: 2 }], refund: { amount: { centAmount: 2000 } } });
+        expect(await outcomes(placed.id)).toEqual(['done:sweeper']);
+      });
+
+      it('settles an approval whose process died after the refund was written: approved by its approver, once', async () => {
+        const { order: placed, payment: paid } = await fresh();
+        const body = { amount: { currencyCode: 'EUR', amount: '70.00' }, reason: 'broken' };
+        const key = newKey();
+        const asked = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
+        expect(asked.status).toBe(202);
+        const id = asked.body.id as string;
+        const dying = dyingProcess({ when: 'after', resource: 'payment' });
+        await dying.dieDuring((service) => service.decide(id, caller('super-sam', 'supervisor'), 'approve', 'corr-approve'));
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([7000]);
+        // While its lease runs: the approval is under way; the requester's retry gets its first answer again.
+        expect((await call(`/v1/actions/${id}/approve`, undefined, { as: 'supervisor' })).body).toMatchObject({ rule: 'not-pending', action: { status: 'in-progress' } });
+        expect((await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key })).body).toEqual(asked.body);
+        expire();
+        expect(await runtime.actionsSweeper!.tick()).toContainEqual({ id, outcome: 'done' });
+        expect((await call(`/v1/actions/${id}`, undefined, { as: 'agent' })).body).toMatchObject({ id, status: 'done', decidedBy: 'super-sam', result: { refund: { amount: { centAmount: 7000 } } } });
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([7000]);
+        expect((await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key })).body).toEqual(asked.body);
+        const entries = await audit(placed.id);
+        expect(entries.map((e) => e.outcome)).toEqual(['pending', 'approved']);
+        expect(entries[1]!.detail).toMatchObject({ approver: 'super-sam', approverRole: 'supervisor', recoveredBy: 'sweeper' });
+      });
+
+      it("an approver's retry settles an approval whose process died before writing, then approves it once", async () => {
+        const { order: placed, payment: paid } = await fresh();
+        const asked = await call(`/v1/actions/orders/${placed.id}/refunds`, { amount: { currencyCode: 'EUR', amount: '75.00' }, reason: 'broken' });
+        const id = asked.body.id as string;
+        const dying = dyingProcess({ when: 'before', resource: 'payment' });
+        await dying.dieDuring((service) => service.decide(id, caller('super-sam', 'supervisor'), 'approve', 'corr-approve'));
+        expect(await refunds(paid.id)).toHaveLength(0);
+        expire();
+        const approved = await call(`/v1/actions/${id}/approve`, undefined, { as: 'supervisor' });
+        expect(approved.status).toBe(200);
+        expect(approved.body).toMatchObject({ id, status: 'done', decidedBy: 'super-sam' });
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([7500]);
+        expect(await outcomes(placed.id)).toEqual(['pending', 'failed:retry', 'approved']);
+      });
+
+      it('a call that stalled past its lease writes nothing once a retry has taken it over', async () => {
+        const { order: placed, payment: paid } = await fresh();
+        const body = { amount: { currencyCode: 'EUR', amount: '6.00' }, reason: 'goodwill' };
+        const key = newKey();
+        const stalling = dyingProcess({ when: 'before', resource: 'payment' });
+        await stalling.dieDuring((service) => service.perform(refundCall(placed.id, key, body)));
+        expire();
+        const retried = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
+        expect(retried.status).toBe(200);
+        // The stalled process comes back and sends the write it had planned: the payment moved (409), and it finds
+        // its row taken over instead of planning the refund again.
+        const late = await stalling.resume();
+        expect(late.body).toMatchObject({ rule: 'idempotency-in-progress' });
+        expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([600]);
+        expect((await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key })).body).toEqual(retried.body);
       });
     });
 

@@ -1,8 +1,8 @@
 // `ctbridge sandbox` end to end, as `npm start` runs it: a child process with a short duration in a temporary
 // directory. It must exit 0, show its live feed, end with every customer and order at the sink matching
 // commercetools, bring the stages edited in the monday simulator back to commercetools (two-way sync), turn paid
-// orders into Momentis points on the commercetools customer, and leave a config file that the operator commands
-// can use.
+// orders into Momentis points on the commercetools customer, show how to try agent actions, and leave a config
+// file that the operator commands can use.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,8 @@ describe('ctbridge sandbox', () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/POST http:\/\/127\.0\.0\.1:\d+\/v1\/ingest\/commercetools/);
     expect(result.stdout).toContain(`npx ctbridge status --config ${join(dir, 'sandbox.yaml')}`);
+    // Agent actions are on: the banner shows a refund to try with the run's agent key.
+    expect(result.stdout).toMatch(/agent actions +curl -H 'X-Api-Key: ctb_\S+' -H 'Idempotency-Key: refund-1' -H 'Content-Type: application\/json' -d '\{"amount":\{"currencyCode":"(EUR|GBP)","amount":"5\.00"\},"reason":"goodwill"\}' http:\/\/127\.0\.0\.1:\d+\/v1\/actions\/orders\/[0-9a-f-]{36}\/refunds/);
     expect(result.stdout).toMatch(/ ingested {4}\S+ (customer|order|payment) .* → accepted/);
     expect(result.stdout).toMatch(/ synced {6}(customer|order) \S+ v\d+: changed /);
     expect(result.stdout).toMatch(/ burst {7}.*update/);

@@ -50,6 +50,14 @@ export const actionsSchema = z.strictObject({
     .describe('allowed orderState transitions; a state with none (or missing) is final'),
   refundTransactionState: z.enum(['Initial', 'Pending']).default('Initial').describe('the state a Refund transaction is added in; the payment service provider executes it and moves it on'),
   maxAttempts: z.number().int().min(1).max(20).default(5).describe('how often an action is re-checked and tried again when the order or payment changed meanwhile (409)'),
-  leaseSeconds: z.number().int().min(5).max(3600).default(60).describe('how long a call holds its idempotency key; a retry after that finds out what the first call did'),
+  leaseSeconds: z
+    .number()
+    .int()
+    .min(15)
+    .max(3600)
+    .default(60)
+    .describe(
+      'how long a call holds its idempotency key unless it renews it (it does while it runs). Once a dead call\'s lease has run out, a retry with its key, or the sweeper `ctbridge start` runs, looks in commercetools for its writes and settles it. At least 15: longer than a commercetools request may take (10 s), so a write still on its way is not mistaken for one that never happened',
+    ),
 });
 export type ActionsConfig = z.infer<typeof actionsSchema>;

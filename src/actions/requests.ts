@@ -2,6 +2,11 @@
 // key first (in-progress, with a lease), records what it is about to write (intent) before writing, and commits
 // its outcome together with its audit entries in one transaction: a retry finds either the answer to give again,
 // a call still in progress, or — lease expired — a call that died, whose intent tells what to look for.
+//
+// The lease is the row's `lease_until`: the holder renews it while the call runs, and every write the holder makes
+// to the row (intent, outcome, giving the key back) is fenced by the value it last set. While a row is in progress
+// that value only grows (a take-over needs it in the past and sets it in the future), so it names the holder: a
+// call that outlived its lease (a hung process) finds the row taken over and writes nothing more to it.
 import type { Kysely, Selectable } from 'kysely';
 import type { ActionRequestsTable, Database } from '../store/schema.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
@@ -72,7 +77,7 @@ export async function reserve(
   draft: Pick<ActionRequest, 'id' | 'client' | 'idempotencyKey' | 'fingerprint' | 'kind' | 'orderId' | 'role' | 'request' | 'correlationId'>,
   leaseUntil: number,
   now: number,
-): Promise<{ created: true } | { created: false; existing: ActionRequest }> {
+): Promise<{ created: true; lease: RequestLease } | { created: false; existing: ActionRequest }> {
   try {
     await db
       .insertInto('action_requests')
@@ -97,7 +102,7 @@ export async function reserve(
         updated_at: now,
       })
       .execute();
-    return { created: true };
+    return { created: true, lease: new RequestLease(db, draft.id, leaseUntil) };
   } catch (error) {
     const existing = await findByKey(db, draft.client, draft.idempotencyKey);
     if (!existing) throw error;
@@ -107,18 +112,25 @@ export async function reserve(
 
 /**
  * Takes over a row from `status` (an in-progress call whose lease ran out, or a pending one being approved): only
- * one caller wins, the one whose update still finds the row as it read it.
+ * one caller wins, the one whose update still finds the row as it read it. `intent` replaces the row's intent (an
+ * approval records its approver, so whoever finishes it after a crash knows who decided).
  */
-export async function takeOver(db: Kysely<Database>, seen: ActionRequest, leaseUntil: number, now: number): Promise<boolean> {
-  let query = db.updateTable('action_requests').set({ status: 'in-progress', lease_until: leaseUntil, updated_at: now }).where('id', '=', seen.id).where('status', '=', seen.status).where('updated_at', '=', seen.updatedAt);
+export async function takeOver(db: Kysely<Database>, seen: ActionRequest, leaseUntil: number, now: number, intent?: Record<string, unknown>): Promise<RequestLease | undefined> {
+  let query = db
+    .updateTable('action_requests')
+    .set({ status: 'in-progress', lease_until: leaseUntil, updated_at: now, ...(intent && { intent: JSON.stringify(intent) }) })
+    .where('id', '=', seen.id)
+    .where('status', '=', seen.status)
+    .where('updated_at', '=', seen.updatedAt);
   query = seen.leaseUntil === null ? query.where('lease_until', 'is', null) : query.where('lease_until', '=', seen.leaseUntil);
   const result = await query.executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  return Number(result.numUpdatedRows) === 1 ? new RequestLease(db, seen.id, leaseUntil) : undefined;
 }
 
-/** What the call is about to write, committed before it writes. */
-export async function saveIntent(db: Kysely<Database>, id: string, intent: Record<string, unknown>, now: number): Promise<void> {
-  await db.updateTable('action_requests').set({ intent: JSON.stringify(intent), updated_at: now }).where('id', '=', id).execute();
+/** In-progress rows whose lease ran out before `now` (their call died), longest expired first. */
+export async function abandoned(db: Kysely<Database>, now: number, limit: number): Promise<ActionRequest[]> {
+  const rows = await db.selectFrom('action_requests').selectAll().where('status', '=', 'in-progress').where('lease_until', '<', now).orderBy('lease_until').limit(limit).execute();
+  return rows.map(fromRow);
 }
 
 export interface Outcome {
@@ -129,37 +141,89 @@ export interface Outcome {
   decidedBy?: string;
 }
 
-/** Commits the outcome and its audit entries together. */
-export async function finish(db: Kysely<Database>, id: string, outcome: Outcome, audit: readonly AuditEntry[], now: number): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('action_requests')
-      .set({
-        status: outcome.status,
-        ...(outcome.answer && { http_status: outcome.answer.httpStatus, answer: JSON.stringify(outcome.answer.body) }),
-        result: JSON.stringify(outcome.result),
-        lease_until: null,
-        ...(outcome.decidedBy !== undefined && { decided_by: outcome.decidedBy }),
-        updated_at: now,
-      })
-      .where('id', '=', id)
-      .execute();
-    await insertAudit(trx, audit);
-  });
-}
+/**
+ * A call's hold on its row. Each write through it is fenced by the lease as this holder last set it and says
+ * whether the holder still had the row; they run one after another, so a renewal never races the holder's own write.
+ */
+export class RequestLease {
+  readonly #db: Kysely<Database>;
+  readonly id: string;
+  #until: number;
+  #queue: Promise<unknown> = Promise.resolve();
 
-/** Gives the key back (nothing was written): a retry starts afresh. The audit entry stays. */
-export async function release(db: Kysely<Database>, id: string, audit: readonly AuditEntry[]): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('action_requests').where('id', '=', id).execute();
-    await insertAudit(trx, audit);
-  });
-}
+  constructor(db: Kysely<Database>, id: string, until: number) {
+    this.#db = db;
+    this.id = id;
+    this.#until = until;
+  }
 
-/** A pending request goes back to pending (its approval failed before writing anything). */
-export async function backToPending(db: Kysely<Database>, id: string, audit: readonly AuditEntry[], now: number): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx.updateTable('action_requests').set({ status: 'pending', lease_until: null, intent: null, updated_at: now }).where('id', '=', id).execute();
-    await insertAudit(trx, audit);
-  });
+  #fenced(work: (until: number) => Promise<boolean>): Promise<boolean> {
+    const next = this.#queue.then(() => work(this.#until));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #held(db: Kysely<Database>, until: number) {
+    return db.updateTable('action_requests').where('id', '=', this.id).where('status', '=', 'in-progress').where('lease_until', '=', until);
+  }
+
+  /** Moves the lease on to `until`; false when another holder took the row over. */
+  renew(until: number): Promise<boolean> {
+    return this.#fenced(async (held) => {
+      const result = await this.#held(this.#db, held).set({ lease_until: until }).executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      this.#until = until;
+      return true;
+    });
+  }
+
+  /** What the call is about to write, committed before it writes. */
+  saveIntent(intent: Record<string, unknown>, now: number): Promise<boolean> {
+    return this.#fenced(async (held) => Number((await this.#held(this.#db, held).set({ intent: JSON.stringify(intent), updated_at: now }).executeTakeFirst()).numUpdatedRows) === 1);
+  }
+
+  /** Commits the outcome and its audit entries together (neither, when the lease was lost). */
+  finish(outcome: Outcome, audit: readonly AuditEntry[], now: number): Promise<boolean> {
+    return this.#fenced((held) =>
+      this.#db.transaction().execute(async (trx) => {
+        const result = await this.#held(trx, held)
+          .set({
+            status: outcome.status,
+            ...(outcome.answer && { http_status: outcome.answer.httpStatus, answer: JSON.stringify(outcome.answer.body) }),
+            result: JSON.stringify(outcome.result),
+            lease_until: null,
+            ...(outcome.decidedBy !== undefined && { decided_by: outcome.decidedBy }),
+            updated_at: now,
+          })
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) !== 1) return false;
+        await insertAudit(trx, audit);
+        return true;
+      }),
+    );
+  }
+
+  /** Gives the key back (nothing was written): a retry starts afresh. The audit entry stays. */
+  release(audit: readonly AuditEntry[]): Promise<boolean> {
+    return this.#fenced((held) =>
+      this.#db.transaction().execute(async (trx) => {
+        const result = await trx.deleteFrom('action_requests').where('id', '=', this.id).where('status', '=', 'in-progress').where('lease_until', '=', held).executeTakeFirst();
+        if (Number(result.numDeletedRows) !== 1) return false;
+        await insertAudit(trx, audit);
+        return true;
+      }),
+    );
+  }
+
+  /** A pending request goes back to pending (its approval wrote nothing). */
+  backToPending(audit: readonly AuditEntry[], now: number): Promise<boolean> {
+    return this.#fenced((held) =>
+      this.#db.transaction().execute(async (trx) => {
+        const result = await this.#held(trx, held).set({ status: 'pending', lease_until: null, intent: null, updated_at: now }).executeTakeFirst();
+        if (Number(result.numUpdatedRows) !== 1) return false;
+        await insertAudit(trx, audit);
+        return true;
+      }),
+    );
+  }
 }

@@ -9,6 +9,14 @@
 // outcome is committed with its audit entries; what is about to be written is committed before writing, so a retry
 // after a crash between the write and that commit finds the write (the new Refund transaction, the cancelled
 // quantities, the new state) instead of writing twice.
+//
+// A call holds its key under a lease (actions.leaseSeconds), renewed while it runs; every write to its row is fenced
+// by it (requests.ts), and it checks it still holds the row before each commercetools write. A call whose process
+// died leaves its row in progress: once the lease has run out, a retry with the same key finishes it (and may do the
+// call afresh: the caller asks again), and so does the sweeper `ctbridge start` runs (sweeper.ts), which only looks:
+// the planned writes found → done, with the answer the call would have given; none found → the key is given back
+// (an approval goes back to pending); the items cancelled but the refund missing → the refund is made, as a retry
+// would. Each resolution is audited.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Order, Payment, State } from '@commercetools/platform-sdk';
 import type { Kysely } from 'kysely';
@@ -20,7 +28,7 @@ import type { ApiCaller } from '../server/api-clients.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
 import type { Database } from '../store/schema.ts';
 import type { ActionKind, ActionsConfig, OrderStateName, RoleActions } from './config.ts';
-import { backToPending, findById, finish, release, reserve, saveIntent, takeOver, type ActionRequest } from './requests.ts';
+import { abandoned, findById, reserve, takeOver, type ActionRequest, type Outcome, type RequestLease } from './requests.ts';
 import {
   cancelApplied,
   indexStates,
@@ -90,6 +98,8 @@ export interface ActionsServiceOptions {
   now?: () => number;
   /** Fault injection for tests: called after each commercetools write, before its outcome is committed. */
   afterWrite?: (write: { resource: 'order' | 'payment'; id: string }) => void | Promise<void>;
+  /** Fault injection for tests: called before each commercetools write, after its intent is committed. */
+  beforeWrite?: (write: { resource: 'order' | 'payment'; id: string }) => void | Promise<void>;
 }
 
 export const ACTION_PROBLEM_PREFIX = 'urn:ctbridge:problem:action:';
@@ -113,6 +123,9 @@ export function fingerprint(call: Pick<ActionCall, 'kind' | 'orderId' | 'body' |
 
 class Conflict extends Error {}
 
+/** The call's row was taken over (its lease ran out while it ran): it writes nothing more. */
+class LeaseLost extends Error {}
+
 interface Fresh {
   order: Order;
   payments: Payment[];
@@ -127,6 +140,23 @@ interface Intent {
   refund?: Pick<RefundPlan, 'centAmount' | 'currencyCode' | 'fractionDigits' | 'payment' | 'parts'>;
   orderDone?: boolean;
 }
+
+/** An approval's approver, recorded when it takes the row over (so whoever finishes it after a crash knows). */
+interface Approver {
+  client: string;
+  role: string;
+}
+
+/** The row's intent: the approver of an approval under way, and what the call planned once it has. */
+type StoredIntent = Partial<Intent> & { approval?: Approver };
+
+/** The planned writes in a row's intent, if the call got as far as planning them. */
+function plannedOf(stored: StoredIntent | null): Intent | null {
+  return stored && typeof stored.orderVersionBefore === 'number' ? (stored as Intent) : null;
+}
+
+/** Who finishes a call that died: a retry with its key (or an approver's), or the sweeper. */
+type RecoveredBy = 'retry' | 'sweeper';
 
 interface Planned {
   orderWrite?: { version: number; actions: CancelPlan['actions'] };
@@ -153,6 +183,8 @@ export class ActionsService {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #afterWrite: ActionsServiceOptions['afterWrite'];
+  readonly #beforeWrite: ActionsServiceOptions['beforeWrite'];
+  readonly #renewals = new Set<NodeJS.Timeout>();
 
   constructor(options: ActionsServiceOptions) {
     this.#db = options.db;
@@ -161,6 +193,17 @@ export class ActionsService {
     this.#logger = options.logger.child({ component: 'actions' });
     this.#now = options.now ?? Date.now;
     this.#afterWrite = options.afterWrite;
+    this.#beforeWrite = options.beforeWrite;
+  }
+
+  get #leaseMs(): number {
+    return this.#config.leaseSeconds * 1000;
+  }
+
+  /** Stops renewing the leases of calls in flight (the process is stopping; their rows are taken over later). */
+  close(): void {
+    for (const timer of this.#renewals) clearInterval(timer);
+    this.#renewals.clear();
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -181,24 +224,26 @@ export class ActionsService {
     const reserved = await reserve(
       this.#db,
       { id, client: call.caller.client, idempotencyKey: call.idempotencyKey, fingerprint: print, kind: call.kind, orderId: call.orderId, role: call.caller.role, request: { body: { ...call.body, reason: redactText(call.body.reason) }, ifMatch: call.ifMatch ?? null }, correlationId: call.correlationId },
-      now + this.#config.leaseSeconds * 1000,
+      now + this.#leaseMs,
       now,
     );
-    if (reserved.created) return this.#run(call, id, null);
+    if (reserved.created) return this.#run(call, reserved.lease, null);
     const existing = reserved.existing;
     if (existing.fingerprint !== print) {
       await this.#audit([this.#entry(call, 'refused', { rule: 'idempotency-key-reused' })]);
       return problem({ rule: 'idempotency-key-reused', status: 422, detail: 'this Idempotency-Key was used with another request; use a new key for a new request' });
     }
-    if (existing.status !== 'in-progress') return this.#replay(existing);
+    // An answer already given (202: a pending refund, now perhaps being approved) is the one a retry gets.
+    if (existing.status !== 'in-progress' || existing.answer !== null) return this.#replay(existing);
     if ((existing.leaseUntil ?? 0) > now) {
       return { ...problem({ rule: 'idempotency-in-progress', status: 409, detail: 'a call with this Idempotency-Key is in progress; try again shortly' }), headers: { 'retry-after': '1' } };
     }
     // The call that held the key died: find out what it did, then finish it.
-    if (!(await takeOver(this.#db, existing, now + this.#config.leaseSeconds * 1000, now))) {
+    const lease = await takeOver(this.#db, existing, now + this.#leaseMs, now);
+    if (!lease) {
       return { ...problem({ rule: 'idempotency-in-progress', status: 409, detail: 'a call with this Idempotency-Key is in progress; try again shortly' }), headers: { 'retry-after': '1' } };
     }
-    return this.#run(call, existing.id, (existing.intent as Intent | null) ?? null);
+    return this.#run(call, lease, plannedOf(existing.intent));
   }
 
   #replay(existing: ActionRequest): Answer {
@@ -247,10 +292,11 @@ export class ActionsService {
    * first. `approval`: the call is a pending refund being approved (the approver's limit applies, not the
    * requester's, and its first answer — 202 — stays the one a retry of the original call gets).
    */
-  async #run(call: ActionCall, id: string, intent: Intent | null, approval?: { approver: ApiCaller }): Promise<Answer> {
+  async #run(call: ActionCall, lease: RequestLease, intent: Intent | null, approval?: { approver: ApiCaller }): Promise<Answer> {
     let wrote = false;
     let versionBefore: number | undefined;
     const grants = approval ? approval.approver.grants.actions : call.caller.grants.actions;
+    const stopRenewing = this.#keepLease(lease);
     try {
       let recovered = intent;
       for (let attempt = 1; ; attempt += 1) {
@@ -259,32 +305,33 @@ export class ActionsService {
         if (recovered) {
           // A call that died may have written: if finishing it fails, the key stays held, never given back.
           wrote = true;
-          const answer = await this.#recover(call, id, recovered, fresh, approval);
+          const answer = await this.#recover(call, lease, recovered, fresh, approval, 'retry');
           if (answer) return answer;
           recovered = null;
           wrote = false;
         }
         if (call.ifMatch !== undefined && fresh.order.version !== call.ifMatch && !approval) {
-          return this.#refused(call, id, { rule: 'order-version-moved', status: 412, detail: `the order is at version ${fresh.order.version}, not ${call.ifMatch} (If-Match)` }, fresh.order.version, approval);
+          return await this.#refused(call, lease, { rule: 'order-version-moved', status: 412, detail: `the order is at version ${fresh.order.version}, not ${call.ifMatch} (If-Match)` }, fresh.order.version, approval);
         }
         const planning = this.#plan(call, fresh);
-        if (!planning.ok) return this.#refused(call, id, planning.refusal, fresh.order.version, approval);
+        if (!planning.ok) return await this.#refused(call, lease, planning.refusal, fresh.order.version, approval);
         const { planned } = planning;
         if (planned.refund && !this.#withinLimit(grants, fresh, planned.refund.centAmount)) {
           if (approval) {
             const refusal: Refusal = { rule: 'approval-over-limit', status: 403, detail: `the refund is above the approver's role "${approval.approver.role}" limit` };
-            await backToPending(this.#db, id, [this.#entry(call, 'refused', { rule: refusal.rule, approver: approval.approver.client, approverRole: approval.approver.role, ...this.#amountDetail(planned.refund) })], this.#now());
+            if (!(await lease.backToPending([this.#entry(call, 'refused', { rule: refusal.rule, approver: approval.approver.client, approverRole: approval.approver.role, ...this.#amountDetail(planned.refund) })], this.#now()))) throw new LeaseLost();
             return problem(refusal);
           }
-          return this.#pending(call, id, planned, fresh);
+          return await this.#pending(call, lease, planned, fresh);
         }
-        const next: Intent = {
+        const next: StoredIntent & Intent = {
+          ...(approval && { approval: { client: approval.approver.client, role: approval.approver.role } }),
           orderVersionBefore: fresh.order.version,
           ...(planned.cancel && { cancel: { cancelled: planned.cancel.cancelled, cancelledBefore: planned.cancel.cancelledBefore, cancelledStateId: planned.cancel.cancelledStateId } }),
           ...(planned.state && { state: { orderState: planned.state.orderState, stateId: planned.state.stateId } }),
           ...(planned.refund && { refund: { centAmount: planned.refund.centAmount, currencyCode: planned.refund.currencyCode, fractionDigits: planned.refund.fractionDigits, payment: planned.refund.payment, parts: planned.refund.parts } }),
         };
-        await saveIntent(this.#db, id, next as unknown as Record<string, unknown>, this.#now());
+        await this.#saveIntent(lease, next);
         let order = fresh.order;
         try {
           if (planned.orderWrite) {
@@ -294,11 +341,11 @@ export class ActionsService {
           }
           let payment: Payment | undefined;
           if (planned.refund) {
-            if (next.orderDone) await saveIntent(this.#db, id, next as unknown as Record<string, unknown>, this.#now());
+            if (next.orderDone) await this.#saveIntent(lease, next);
             wrote = true;
-            payment = await this.#writeRefund(call, planned.refund);
+            payment = await this.#writeRefund(call, lease, planned.refund);
           }
-          return await this.#done(call, id, planned, versionBefore, order, payment, approval);
+          return await this.#done(call, lease, planned, versionBefore, order, payment, approval);
         } catch (error) {
           if (!(error instanceof Conflict)) throw error;
           if (next.orderDone) {
@@ -308,25 +355,62 @@ export class ActionsService {
             throw error;
           }
           if (attempt >= this.#config.maxAttempts) {
-            return this.#refused(call, id, { rule: 'concurrent-modification', status: 409, detail: `the order or its payment kept changing over ${attempt} attempts; try again` }, fresh.order.version, approval);
+            return await this.#refused(call, lease, { rule: 'concurrent-modification', status: 409, detail: `the order or its payment kept changing over ${attempt} attempts; try again` }, fresh.order.version, approval);
           }
           wrote = false;
         }
       }
     } catch (error) {
-      return this.#failure(call, id, error, wrote, versionBefore, approval);
+      return await this.#failure(call, lease, error, wrote, versionBefore, approval);
+    } finally {
+      stopRenewing();
     }
   }
 
-  /** The refund write, re-checked against a fresh payment on each conflict (the amount stays what was planned). */
-  async #writeRefund(call: ActionCall, plan: RefundPlan): Promise<Payment> {
+  /** Renews the call's lease every third of it while the call runs; stops when the row was taken over. */
+  #keepLease(lease: RequestLease): () => void {
+    const timer = setInterval(() => {
+      lease.renew(this.#now() + this.#leaseMs).then(
+        (held) => {
+          if (!held) stop();
+        },
+        (error: unknown) => this.#logger.warn({ actionId: lease.id, err: error }, 'renewing the lease of an action failed; tried again shortly'),
+      );
+    }, Math.max(1000, Math.floor(this.#leaseMs / 3)));
+    timer.unref();
+    this.#renewals.add(timer);
+    const stop = () => {
+      clearInterval(timer);
+      this.#renewals.delete(timer);
+    };
+    return stop;
+  }
+
+  /** Commits what is about to be written; a call that lost its row writes nothing. */
+  async #saveIntent(lease: RequestLease, intent: StoredIntent): Promise<void> {
+    if (!(await lease.saveIntent(intent, this.#now()))) throw new LeaseLost();
+  }
+
+  async #commit(lease: RequestLease, outcome: Outcome, audit: AuditEntry[]): Promise<void> {
+    if (!(await lease.finish(outcome, audit, this.#now()))) throw new LeaseLost();
+  }
+
+  /**
+   * The refund write, re-checked against a fresh payment on each conflict (the amount stays what was planned).
+   * `planned`: finishing a call that died, whose own refund may be what the conflict was (a write it had in flight
+   * that landed late): found, it is the refund, not a reason to add another.
+   */
+  async #writeRefund(call: ActionCall, lease: RequestLease, plan: RefundPlan, planned?: Intent['refund']): Promise<Payment> {
     let current = plan;
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.#write('payment', current.payment.id, current.payment.version, current.actions);
       } catch (error) {
         if (!(error instanceof Conflict) || attempt >= this.#config.maxAttempts) throw error;
+        if (!(await lease.renew(this.#now() + this.#leaseMs))) throw new LeaseLost();
         const reread = await this.#read(call.orderId, 'refund');
+        const landed = planned ? reread.payments.find((p) => p.id === planned.payment.id && refundApplied(p, planned)) : undefined;
+        if (landed) return landed;
         const again = planRefund(reread.order, reread.payments, { centAmount: plan.centAmount, parts: plan.parts }, { paymentId: (call.body as RefundBody).paymentId, transactionState: this.#config.refundTransactionState, now: this.#now() });
         if (!again.ok) throw Object.assign(new Conflict(again.refusal.detail), { refusal: again.refusal });
         current = again.plan;
@@ -335,30 +419,99 @@ export class ActionsService {
   }
 
   /** A call that died after planning: which of its writes happened? Answers when it can finish the call. */
-  async #recover(call: ActionCall, id: string, intent: Intent, fresh: Fresh, approval?: { approver: ApiCaller }): Promise<Answer | undefined> {
+  async #recover(call: ActionCall, lease: RequestLease, intent: Intent, fresh: Fresh, approval: { approver: ApiCaller } | undefined, by: RecoveredBy): Promise<Answer | undefined> {
     const orderDone = (intent.cancel ? cancelApplied(fresh.order, intent.cancel) : true) && (intent.state ? stateApplied(fresh.order, intent.state) : true);
     const payment = intent.refund ? fresh.payments.find((p) => p.id === intent.refund!.payment.id) : undefined;
     const refundDone = intent.refund ? payment !== undefined && refundApplied(payment, intent.refund) : true;
     const hasOrderWrite = Boolean(intent.cancel || intent.state);
-    this.#logger.info({ actionId: id, orderDone: hasOrderWrite ? orderDone : null, refundDone: intent.refund ? refundDone : null }, 'a call that died is taken over: looking for its writes');
+    this.#logger.info({ actionId: lease.id, by, orderDone: hasOrderWrite ? orderDone : null, refundDone: intent.refund ? refundDone : null }, 'a call that died is taken over: looking for its writes');
     if ((!hasOrderWrite || orderDone) && refundDone && (hasOrderWrite || intent.refund)) {
       const planned: Planned = { checks: [] };
       if (intent.cancel) planned.cancel = { order: { id: fresh.order.id, version: intent.orderVersionBefore }, cancelledStateId: intent.cancel.cancelledStateId, cancelled: intent.cancel.cancelled, cancelledBefore: intent.cancel.cancelledBefore, actions: [] };
       if (intent.state) planned.state = { order: { id: fresh.order.id, version: intent.orderVersionBefore }, ...intent.state, actions: [] };
       if (intent.refund) planned.refund = { ...intent.refund, actions: [] };
-      return this.#done(call, id, planned, intent.orderVersionBefore, fresh.order, payment, approval);
+      return this.#done(call, lease, planned, intent.orderVersionBefore, fresh.order, payment, approval, { recoveredBy: by });
     }
     if (hasOrderWrite && orderDone && intent.refund && !refundDone) {
       // The order changed, the refund did not happen: do the refund alone.
       const again = planRefund(fresh.order, fresh.payments, { centAmount: intent.refund.centAmount, parts: intent.refund.parts }, { paymentId: undefined, transactionState: this.#config.refundTransactionState, now: this.#now() });
-      if (!again.ok) return this.#refused(call, id, again.refusal, fresh.order.version, approval);
-      await saveIntent(this.#db, id, { ...intent, orderDone: true, refund: { ...intent.refund, payment: again.plan.payment } }, this.#now());
-      const written = await this.#writeRefund(call, again.plan);
+      if (!again.ok) return this.#refused(call, lease, again.refusal, fresh.order.version, approval);
+      await this.#saveIntent(lease, { ...intent, orderDone: true, refund: { ...intent.refund, payment: again.plan.payment } });
+      const written = await this.#writeRefund(call, lease, again.plan, intent.refund);
       const planned: Planned = { checks: [], refund: again.plan };
       if (intent.cancel) planned.cancel = { order: { id: fresh.order.id, version: intent.orderVersionBefore }, ...intent.cancel, actions: [] };
-      return this.#done(call, id, planned, intent.orderVersionBefore, fresh.order, written, approval);
+      return this.#done(call, lease, planned, intent.orderVersionBefore, fresh.order, written, approval, { recoveredBy: by });
     }
     return undefined;
+  }
+
+  /**
+   * Finishes the calls whose process died (in progress, lease run out) that no retry came for. It takes each row's
+   * lease first, so of several processes one finishes a row; it writes to commercetools only to finish a refund
+   * whose cancellation went through. Returns how each row ended.
+   */
+  async sweep(limit = 50): Promise<{ id: string; outcome: 'done' | 'released' | 'pending' | 'refused' | 'left' }[]> {
+    const outcomes: { id: string; outcome: 'done' | 'released' | 'pending' | 'refused' | 'left' }[] = [];
+    for (const record of await abandoned(this.#db, this.#now(), limit)) {
+      const now = this.#now();
+      const lease = await takeOver(this.#db, record, now + this.#leaseMs, now);
+      if (!lease) continue;
+      outcomes.push({ id: record.id, outcome: await this.#settle(record, lease, 'sweeper', `sweep:${record.id}`) });
+    }
+    return outcomes;
+  }
+
+  /**
+   * Settles a call that died, holding its row's lease: its planned writes found → done; none (or none planned) →
+   * the key given back, or an approval back to pending; a failure reading commercetools → left in progress under
+   * the lease just taken, for the next try.
+   */
+  async #settle(record: ActionRequest, lease: RequestLease, by: RecoveredBy, correlationId: string): Promise<'done' | 'released' | 'pending' | 'refused' | 'left'> {
+    const stored = record.intent as StoredIntent | null;
+    const approver = stored?.approval;
+    const call = this.#callOf(record, correlationId, {});
+    const approval = approver ? { approver: { client: approver.client, role: approver.role, grants: {} } } : undefined;
+    const intent = plannedOf(stored);
+    const stopRenewing = this.#keepLease(lease);
+    try {
+      if (intent) {
+        const fresh = await this.#read(record.orderId, call.kind);
+        const answer = await this.#recover(call, lease, intent, fresh, approval, by);
+        if (answer) return answer.status === 200 ? 'done' : 'refused';
+      }
+      const entry = this.#entry(call, 'failed', {
+        abandoned: true,
+        recoveredBy: by,
+        ...(approver && { approver: approver.client, approverRole: approver.role }),
+        detail: intent ? 'the call died; none of its writes reached commercetools' : 'the call died before planning any write',
+      });
+      // Nothing was written: as after a failure before writing, the key is free for a retry (which starts afresh).
+      if (approver) return (await lease.backToPending([entry], this.#now())) ? 'pending' : 'left';
+      return (await lease.release([entry])) ? 'released' : 'left';
+    } catch (error) {
+      // The order is gone, or finishing the refund was refused (the payment changed since): refused, as a retry would be.
+      const refusal = error instanceof NotFound ? { rule: 'order-not-found', status: 404, detail: `commercetools has no order ${record.orderId}` } : (error as { refusal?: Refusal }).refusal;
+      if (refusal) return this.#refused(call, lease, refusal, intent?.orderVersionBefore ?? 0, approval).then(() => 'refused' as const, () => 'left' as const);
+      const message = error instanceof Error ? error.message : String(error);
+      this.#logger.warn({ actionId: record.id, by, err: { message: redactText(message) } }, 'a call that died could not be settled yet; tried again once its lease runs out');
+      return 'left';
+    } finally {
+      stopRenewing();
+    }
+  }
+
+  /** The call a row records, as its requester made it. */
+  #callOf(record: ActionRequest, correlationId: string, grants: ApiCaller['grants']): ActionCall {
+    return {
+      kind: record.kind as ActionKind,
+      orderId: record.orderId,
+      body: record.request.body as ActionBody,
+      caller: { client: record.client, role: record.role, grants },
+      idempotencyKey: record.idempotencyKey,
+      ifMatch: (record.request.ifMatch as number | null | undefined) ?? undefined,
+      dryRun: false,
+      correlationId,
+    };
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -372,18 +525,9 @@ export class ActionsService {
   }
 
   async decide(id: string, caller: ApiCaller, decision: 'approve' | 'reject', correlationId: string): Promise<Answer> {
-    const record = await findById(this.#db, id);
+    let record = await findById(this.#db, id);
     if (!record || (record.client !== caller.client && !caller.grants.actions?.approve)) return problem({ rule: 'action-not-found', status: 404, detail: `no action ${id}` });
-    const call: ActionCall = {
-      kind: record.kind as ActionKind,
-      orderId: record.orderId,
-      body: record.request.body as ActionBody,
-      caller: { client: record.client, role: record.role, grants: caller.grants },
-      idempotencyKey: record.idempotencyKey,
-      ifMatch: undefined,
-      dryRun: false,
-      correlationId,
-    };
+    const call = this.#callOf(record, correlationId, caller.grants);
     const decider = { approver: caller.client, approverRole: caller.role, decision };
     if (!caller.grants.actions?.approve) {
       await this.#audit([this.#entry(call, 'refused', { rule: 'approver-not-allowed', ...decider })]);
@@ -393,16 +537,24 @@ export class ActionsService {
       await this.#audit([this.#entry(call, 'refused', { rule: 'own-request', ...decider })]);
       return problem({ rule: 'own-request', status: 403, detail: 'a request is approved or rejected by someone other than its requester' });
     }
-    if (record.status !== 'pending') return problem({ rule: 'not-pending', status: 409, detail: `the action is ${record.status}, not pending` }, { action: this.#recordView(record) });
     const now = this.#now();
-    if (!(await takeOver(this.#db, record, now + this.#config.leaseSeconds * 1000, now))) {
-      return problem({ rule: 'not-pending', status: 409, detail: 'the action was decided meanwhile' });
+    if (record.status === 'in-progress' && (record.intent as StoredIntent | null)?.approval && (record.leaseUntil ?? 0) < now) {
+      // A decision whose process died: settle it first (its refund found → done; nothing written → pending again).
+      const settling = await takeOver(this.#db, record, now + this.#leaseMs, now);
+      if (settling) await this.#settle(record, settling, 'retry', correlationId);
+      record = (await findById(this.#db, id)) ?? record;
+      if (record.status === 'done' && record.decidedBy === caller.client) return this.view(id, caller);
     }
+    if (record.status !== 'pending') return problem({ rule: 'not-pending', status: 409, detail: `the action is ${record.status}, not pending` }, { action: this.#recordView(record) });
+    const lease = await takeOver(this.#db, record, this.#now() + this.#leaseMs, this.#now(), { approval: { client: caller.client, role: caller.role } satisfies Approver });
+    if (!lease) return problem({ rule: 'not-pending', status: 409, detail: 'the action was decided meanwhile' });
     if (decision === 'reject') {
-      await finish(this.#db, id, { status: 'rejected', result: { rejectedBy: caller.client }, decidedBy: caller.client }, [this.#entry(call, 'rejected', decider)], this.#now());
+      if (!(await lease.finish({ status: 'rejected', result: { rejectedBy: caller.client }, decidedBy: caller.client }, [this.#entry(call, 'rejected', decider)], this.#now()))) {
+        return problem({ rule: 'not-pending', status: 409, detail: 'the action was decided meanwhile' });
+      }
       return this.view(id, caller);
     }
-    const answer = await this.#run(call, id, null, { approver: caller });
+    const answer = await this.#run(call, lease, null, { approver: caller });
     if (answer.status >= 400) return answer;
     return this.view(id, caller);
   }
@@ -488,6 +640,7 @@ export class ActionsService {
   async #write<T extends 'order' | 'payment'>(resource: T, id: string, version: number, actions: unknown[]): Promise<T extends 'order' ? Order : Payment> {
     const api = this.#ct.api;
     let result: Order | Payment;
+    await this.#beforeWrite?.({ resource, id });
     try {
       const body = { version, actions } as never;
       result = resource === 'order' ? (await api.orders().withId({ ID: id }).post({ body }).execute()).body : (await api.payments().withId({ ID: id }).post({ body }).execute()).body;
@@ -503,7 +656,8 @@ export class ActionsService {
   // -------------------------------------------------------------------------------------------------------------
   // Outcomes
 
-  async #done(call: ActionCall, id: string, planned: Planned, versionBefore: number, order: Order, payment: Payment | undefined, approval?: { approver: ApiCaller }): Promise<Answer> {
+  async #done(call: ActionCall, lease: RequestLease, planned: Planned, versionBefore: number, order: Order, payment: Payment | undefined, approval?: { approver: ApiCaller }, recovery?: { recoveredBy: RecoveredBy }): Promise<Answer> {
+    const id = lease.id;
     const transaction = planned.refund && payment ? payment.transactions.find((t) => !planned.refund!.payment.transactionIdsBefore.includes(t.id) && t.type === 'Refund' && t.amount.centAmount === planned.refund!.centAmount) : undefined;
     const body = {
       id,
@@ -515,9 +669,9 @@ export class ActionsService {
       ...(planned.state && { orderState: order.orderState, ...(order.state && { state: order.state.id }) }),
       ...(planned.refund && { refund: { ...this.#refundView(planned.refund), paymentId: planned.refund.payment.id, ...(payment && { paymentVersion: payment.version }), ...(transaction && { transactionId: transaction.id, transactionState: transaction.state }) } }),
     };
-    const detail = { orderVersionBefore: versionBefore, orderVersionAfter: order.version, ...this.#amountDetail(planned.refund), ...(approval && { approver: approval.approver.client, approverRole: approval.approver.role }) };
+    const detail = { orderVersionBefore: versionBefore, orderVersionAfter: order.version, ...this.#amountDetail(planned.refund), ...(approval && { approver: approval.approver.client, approverRole: approval.approver.role }), ...recovery };
     const audit = [this.#entry(call, approval ? 'approved' : 'done', detail, this.#actionNames(planned).length > 0 ? this.#actionNames(planned) : this.#intentNames(planned), order.version)];
-    await finish(this.#db, id, { status: 'done', ...(!approval && { answer: { httpStatus: 200, body } }), result: body, ...(approval && { decidedBy: approval.approver.client }) }, audit, this.#now());
+    await this.#commit(lease, { status: 'done', ...(!approval && { answer: { httpStatus: 200, body } }), result: body, ...(approval && { decidedBy: approval.approver.client }) }, audit);
     return { status: 200, body };
   }
 
@@ -525,7 +679,8 @@ export class ActionsService {
     return [...(planned.cancel ? ['order.transitionLineItemState'] : []), ...(planned.state ? ['order.changeOrderState'] : []), ...(planned.refund ? ['payment.addTransaction'] : [])];
   }
 
-  async #pending(call: ActionCall, id: string, planned: Planned, fresh: Fresh): Promise<Answer> {
+  async #pending(call: ActionCall, lease: RequestLease, planned: Planned, fresh: Fresh): Promise<Answer> {
+    const id = lease.id;
     const body = {
       id,
       kind: call.kind,
@@ -535,34 +690,52 @@ export class ActionsService {
       refund: this.#refundView(planned.refund!),
       detail: `the refund is above the limit of the role "${call.caller.role}": it waits for approval (POST /v1/actions/${id}/approve by a role that may approve)`,
     };
-    await finish(this.#db, id, { status: 'pending', answer: { httpStatus: 202, body }, result: body }, [this.#entry(call, 'pending', { orderVersionBefore: fresh.order.version, ...this.#amountDetail(planned.refund) }, this.#actionNames(planned), fresh.order.version)], this.#now());
+    await this.#commit(lease, { status: 'pending', answer: { httpStatus: 202, body }, result: body }, [this.#entry(call, 'pending', { orderVersionBefore: fresh.order.version, ...this.#amountDetail(planned.refund) }, this.#actionNames(planned), fresh.order.version)]);
     return { status: 202, body, headers: { location: `/v1/actions/${id}` } };
   }
 
-  async #refused(call: ActionCall, id: string, refusal: Refusal, orderVersion: number, approval?: { approver: ApiCaller }): Promise<Answer> {
+  async #refused(call: ActionCall, lease: RequestLease, refusal: Refusal, orderVersion: number, approval?: { approver: ApiCaller }): Promise<Answer> {
     const answer = problem(refusal);
     const audit = [this.#entry(call, 'refused', { rule: refusal.rule, orderVersionBefore: orderVersion, ...(approval && { approver: approval.approver.client, approverRole: approval.approver.role }) }, null, orderVersion)];
-    await finish(this.#db, id, { status: 'refused', ...(!approval && { answer: { httpStatus: answer.status, body: answer.body } }), result: answer.body, ...(approval && { decidedBy: approval.approver.client }) }, audit, this.#now());
+    await this.#commit(lease, { status: 'refused', ...(!approval && { answer: { httpStatus: answer.status, body: answer.body } }), result: answer.body, ...(approval && { decidedBy: approval.approver.client }) }, audit);
     return answer;
   }
 
-  async #failure(call: ActionCall, id: string, error: unknown, wrote: boolean, versionBefore: number | undefined, approval?: { approver: ApiCaller }): Promise<Answer> {
-    const refusal = (error as { refusal?: Refusal }).refusal;
-    if (refusal) return this.#refused(call, id, refusal, versionBefore ?? 0, approval);
-    if (error instanceof NotFound) return this.#refused(call, id, { rule: 'order-not-found', status: 404, detail: `commercetools has no order ${call.orderId}` }, 0, approval);
+  async #failure(call: ActionCall, lease: RequestLease, error: unknown, wrote: boolean, versionBefore: number | undefined, approval?: { approver: ApiCaller }): Promise<Answer> {
+    const id = lease.id;
+    if (error instanceof LeaseLost) return this.#leaseLost(call, id, wrote, versionBefore);
+    try {
+      const refusal = (error as { refusal?: Refusal }).refusal;
+      if (refusal) return await this.#refused(call, lease, refusal, versionBefore ?? 0, approval);
+      if (error instanceof NotFound) return await this.#refused(call, lease, { rule: 'order-not-found', status: 404, detail: `commercetools has no order ${call.orderId}` }, 0, approval);
+    } catch (failure) {
+      if (failure instanceof LeaseLost) return this.#leaseLost(call, id, wrote, versionBefore);
+      throw failure;
+    }
     const message = error instanceof Error ? error.message : String(error);
     this.#logger.error({ actionId: id, err: { message: redactText(message) }, wrote }, 'an action failed');
     const entry = this.#entry(call, 'failed', { orderVersionBefore: versionBefore ?? null, error: redactText(message).slice(0, 500), writeMayHaveHappened: wrote });
     if (!wrote) {
       // Nothing was written: the key is given back (a pending refund stays pending) and a retry starts afresh.
-      if (approval) await backToPending(this.#db, id, [entry], this.#now());
-      else await release(this.#db, id, [entry]);
+      // (A call that lost its row meanwhile changes nothing: the row's new holder settles it.)
+      if (approval) await lease.backToPending([entry], this.#now());
+      else await lease.release([entry]);
     } else {
       // A write may have happened: the key stays held until its lease runs out; a retry then looks for the write.
       await this.#audit([entry]).catch(() => undefined);
     }
     const status = (error as { retryable?: boolean }).retryable === false ? 502 : 503;
     return { ...problem({ rule: 'commercetools-failed', status, detail: wrote ? 'commercetools failed during the write; retry with the same Idempotency-Key to learn whether it happened (it is never applied twice)' : 'commercetools could not be read or written; nothing was changed, retry' }), headers: { 'retry-after': String(wrote ? this.#config.leaseSeconds : 1) } };
+  }
+
+  /** The call ran past its lease and its row was taken over: the new holder settles it; this call only says so. */
+  async #leaseLost(call: ActionCall, id: string, wrote: boolean, versionBefore: number | undefined): Promise<Answer> {
+    this.#logger.warn({ actionId: id, wrote }, 'an action lost its lease while it ran (taken over by a retry or the sweeper); it writes nothing more');
+    await this.#audit([this.#entry(call, 'failed', { orderVersionBefore: versionBefore ?? null, leaseLost: true, writeMayHaveHappened: wrote })]).catch(() => undefined);
+    return {
+      ...problem({ rule: 'idempotency-in-progress', status: 409, detail: `the call took longer than its lease (actions.leaseSeconds) and was taken over; retry with the same Idempotency-Key to learn its outcome (it is never applied twice)` }),
+      headers: { 'retry-after': String(this.#config.leaseSeconds) },
+    };
   }
 
   async #readFailure(call: ActionCall, error: unknown): Promise<Answer> {

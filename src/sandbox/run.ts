@@ -26,7 +26,7 @@ import { emulatorCredentials, startEmulator, type Emulator } from './emulator.ts
 import type { SandboxDestinationCheck, StartedSandboxDestination } from './destination-entry.ts';
 import { sandboxDestinations } from './destinations.ts';
 import { Random, seedShop, type SeededShop } from './seed.ts';
-import { startSupportDemo } from './support-demo.ts';
+import { sandboxActions, startSupportDemo } from './support-demo.ts';
 import { startSink, type Sink } from './sink.ts';
 import { storefrontDedupeKey } from '../ingest/storefront-events.ts';
 import { SANDBOX_STOREFRONT_NAME, SANDBOX_STOREFRONT_ORIGIN, SandboxStorefront } from './storefront.ts';
@@ -136,7 +136,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxSummar
     const adminToken = randomBytes(24).toString('base64url');
     // Publishable: its pages would carry it; a fresh one per run all the same.
     const storefrontKey = `pk_sandbox_${randomBytes(12).toString('hex')}`;
-    const rawConfig = { ...sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, connectors: connectors.map((c) => c.started.destination), port: port.port, ingestToken, adminToken, storefrontKey, storePath: files.db }), api: support.api };
+    const rawConfig = { ...sandboxConfig({ emulator, sinkUrl: sink.url, signingSecret, connectors: connectors.map((c) => c.started.destination), port: port.port, ingestToken, adminToken, storefrontKey, storePath: files.db }), api: support.api, actions: sandboxActions(emulator) };
     const config = configSchema.parse(rawConfig);
 
     const logStream = pino.destination({ dest: files.log, sync: true, mkdir: true });
