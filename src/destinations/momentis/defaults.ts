@@ -96,7 +96,10 @@ function storeOf(settings: MomentisSettings): unknown {
   return { jsonata: `($mine := $filter(stores.key, function($k) { $k in ${list} }); $exists($mine[0]) ? $mine[0] : stores[0].key)` };
 }
 
-/** The order as placed, with its discount codes' keys and codes (expanded: the `codes` field), for finding the rewards it redeemed. */
+/**
+ * The order as placed, with its discount codes' keys and codes, for finding the rewards it redeemed: the engine
+ * expands the discount code references the expression reads (`discountCode.obj`) before mapping.
+ */
 const PLACED_ORDER = `order.{
   "id": id, "customerId": customerId, "orderNumber": orderNumber, "createdAt": createdAt,
   "discountCodes": [discountCodes.{ "state": state, "discountCode": { "id": discountCode.id, "obj": discountCode.obj.{ "key": key, "code": code } } }]
@@ -149,9 +152,6 @@ export function momentisDefaultMappings(settings: MomentisSettings): { records: 
           on: ['OrderCreated'],
           fields: {
             type: { jsonata: '$count(order.discountCodes) > 0 ? "redeem" : null' },
-            // The codes the order used; as a path through `[*]`, it has the engine expand the discount code
-            // references (mapping/references.ts), which `order` reads too.
-            codes: 'order.discountCodes[*].discountCode.obj.code',
             order: { jsonata: PLACED_ORDER },
             store: 'order.store.key',
           },
