@@ -1,5 +1,6 @@
 // Mappings in the running engine: when: blocks that route a store's records to another endpoint, change their
-// fields or leave them out; referenced objects expanded from one cached lookup; a JSONata field that fails
+// fields or leave them out; referenced objects expanded from one cached lookup, also those only JSONata reads (on the
+// message and on its $subject); a JSONata field that fails
 // on one record dead-letters that record with the reason, not the batch; and a customer's order context
 // ($orders) kept current by order messages that do not even say whose order it is. On both stores.
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,6 +60,55 @@ describe.each(testStores)('mappings in the engine on $name', (testStore) => {
     } finally {
       await h.stop();
       await ukSink.close();
+    }
+  });
+
+  it('expands the references JSONata fields read, through lists and on $subject, as the event reaches the destination', async () => {
+    const h = await startHarness({
+      storeUrl: await testStore.create(),
+      destination: {
+        records: { customer: { fields: { email: 'email' } } },
+        events: {
+          order: {
+            on: ['OrderCreated', 'OrderStateChanged'],
+            // JSONata only: no path field names the references for it.
+            fields: {
+              placed: { jsonata: 'order.{ "id": id, "codes": [discountCodes.{ "state": state, "code": discountCode.obj.code }] }' },
+              matching: { jsonata: '[$subject.discountCodes[state = "MatchesCart"].discountCode.obj.code]' },
+              storeName: { jsonata: '$subject.store.obj.name' },
+            },
+          },
+        },
+      },
+    });
+    try {
+      h.commercetools.referenced.set(
+        'discount-code',
+        new Map([
+          ['dc-1', { id: 'dc-1', key: 'reward-1', code: 'MOM-1' }],
+          ['dc-2', { id: 'dc-2', key: 'reward-2', code: 'MOM-2' }],
+        ]),
+      );
+      h.commercetools.referenced.set('store', new Map([['uk', { id: 's-uk', key: 'uk', name: 'UK shop' }]]));
+      const code = (id: string, state: string) => ({ discountCode: { typeId: 'discount-code', id }, state });
+      const created = h.commercetools.upsertOrder('o-codes', { customerEmail: 'g@example.com', store: { typeId: 'store', key: 'uk' }, discountCodes: [code('dc-1', 'MatchesCart'), code('dc-2', 'DoesNotMatchCart')] });
+      await h.post(created);
+      const eventsOf = (type: string) => h.sink.applied.filter((item) => item.kind === 'event' && item.body.sourceType === type).map((item) => item.body.payload);
+      await eventually(() => eventsOf('OrderCreated').length === 1, 'the OrderCreated event delivered');
+      expect(eventsOf('OrderCreated')).toEqual([
+        {
+          placed: { id: 'o-codes', codes: [{ state: 'MatchesCart', code: 'MOM-1' }, { state: 'DoesNotMatchCart', code: 'MOM-2' }] },
+          matching: ['MOM-1'],
+          storeName: 'UK shop',
+        },
+      ]);
+
+      // OrderStateChanged only names the order: its $subject is read from commercetools, and expanded there.
+      await h.post(h.commercetools.upsertOrder('o-codes', { orderState: 'Confirmed' }));
+      await eventually(() => eventsOf('OrderStateChanged').length === 1, 'the OrderStateChanged event delivered');
+      expect(eventsOf('OrderStateChanged')).toEqual([{ placed: null, matching: ['MOM-1'], storeName: 'UK shop' }]);
+    } finally {
+      await h.stop();
     }
   });
 

@@ -1,12 +1,14 @@
 // Mapped fields on the official commercetools examples: paths with filters, templates, literals, fallbacks and
-// transform pipelines, the context transforms see, which fields count as personal data, and the start-up errors
-// a wrong field gives, where it is written.
+// transform pipelines, the context transforms see, which fields count as personal data, the references they read
+// (JSONata expressions' too, from their syntax tree) and their expansion, and the start-up errors a wrong field
+// gives, where it is written.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/config/load.ts';
 import { compileField, recordContext } from '../src/mapping/field.ts';
 import { compileMapping, MappingError, type CompiledMapping } from '../src/mapping/record-mapping.ts';
 import { createReferenceExpander } from '../src/mapping/references.ts';
+import { unexpandedReferenceWarnings } from '../src/engine/routes.ts';
 
 async function payloadOf(mapping: CompiledMapping, source: unknown): Promise<Record<string, unknown> | 'skipped'> {
   const mapped = await mapping.apply(source);
@@ -253,6 +255,96 @@ describe('referenced objects', () => {
     ]);
     expect(failed).toBeInstanceOf(Error);
     expect(untouched).toEqual({ customerGroup: { typeId: 'customer-group', id: 'g1' } });
+  });
+});
+
+describe('references read through JSONata', () => {
+  const flatten = { flatten: true };
+  const readsOf = (jsonata: string) => {
+    const field = compileField({ jsonata });
+    return { resource: field.references, subject: field.subjectReferences, unexpanded: field.unexpandedReferences };
+  };
+  // The order as placed, its codes' keys and codes in an object built per discount code (the Momentis redemption's).
+  const placedOrder = 'order.{ "id": id, "discountCodes": [discountCodes.{ "state": state, "code": discountCode.obj.{ "key": key, "code": code } }] }';
+
+  it('are the steps before each obj, into every list on the way, wherever the expression reads them from', () => {
+    expect(readsOf('customerGroup.obj.key')).toEqual({ resource: [['customerGroup']], subject: [], unexpanded: [] });
+    // A filter reads from each element, and every element is expanded: the filter picks after.
+    expect(readsOf('order.discountCodes[state = "MatchesCart"].discountCode.obj.code').resource).toEqual([['order', flatten, 'discountCodes', flatten, 'discountCode']]);
+    expect(readsOf('lineItems[distributionChannel.obj.key = "berlin"].quantity').resource).toEqual([['lineItems', flatten, 'distributionChannel']]);
+    // An object constructor reads from what the path before it gave; one inside it from each of its elements.
+    expect(readsOf(placedOrder).resource).toEqual([['order', flatten, 'discountCodes', flatten, 'discountCode']]);
+    expect(readsOf('{ "group": customerGroup.obj.name, "stores": [stores.obj.key], "state": $exists(state) ? state.obj.key }').resource).toEqual([['customerGroup'], ['stores'], ['state']]);
+    // `$$` is the input wherever it is; `$subject` the event's order or cart.
+    expect(readsOf('lineItems.($$.store.obj.name & ": " & name.en)').resource).toEqual([['store']]);
+    expect(readsOf('$subject.discountCodes.discountCode.obj.code')).toEqual({ resource: [], subject: [['discountCodes', flatten, 'discountCode']], unexpanded: [] });
+    expect(readsOf('customObjects.consent.id.obj.value.email').resource).toEqual([['customObjects', 'consent', 'id']]);
+    // A category's ancestors come expanded with it: nothing more to expand, and nothing to warn about.
+    expect(readsOf('categories.obj.{ "path": $join(ancestors.obj.name.en, " > ") }')).toEqual({ resource: [['categories']], subject: [], unexpanded: [] });
+  });
+
+  it('say which obj reads cannot be told before mapping: a variable of its own, $orders, what a function gives', () => {
+    expect(readsOf('$map(discountCodes, function($c) { $c.discountCode.obj.code })')).toEqual({ resource: [], subject: [], unexpanded: ['$c.discountCode.obj'] });
+    expect(readsOf('$orders.store.obj.key').unexpanded).toEqual(['$orders.store.obj']);
+    expect(readsOf('$lookup($, "customerGroup").obj.name').unexpanded).toEqual(['(…).obj']);
+    expect(readsOf('$sum(lineItems.quantity)')).toEqual({ resource: [], subject: [], unexpanded: [] });
+    // A reference inside an expanded object: the outer one is expanded, the inner one is not.
+    expect(readsOf('store.obj.distributionChannels.obj.key')).toEqual({ resource: [['store']], subject: [], unexpanded: ['store.obj.distributionChannels.obj'] });
+    expect(compileField('store.obj.distributionChannels[0].obj.key').unexpandedReferences).toEqual(['store.obj.distributionChannels[0].obj.key']);
+  });
+
+  it('have the expander fill in every reference the expression reads, through lists, and the mapping sees them', async () => {
+    const codes = new Map([
+      ['dc-1', { id: 'dc-1', key: 'reward-1', code: 'MOM-1' }],
+      ['dc-2', { id: 'dc-2', key: 'reward-2', code: 'MOM-2' }],
+    ]);
+    const expander = createReferenceExpander((typeId, _by, values) => Promise.resolve(new Map(typeId === 'discount-code' ? values.flatMap((value) => (codes.has(value) ? [[value, codes.get(value)!] as const] : [])) : [])));
+    const mapping = compileMapping({
+      fields: {
+        order: { jsonata: placedOrder },
+        matching: { jsonata: '[order.discountCodes[state = "MatchesCart"].discountCode.obj.code]' },
+      },
+    });
+    const code = (id: string, state: string) => ({ discountCode: { typeId: 'discount-code', id }, state });
+    const message = { type: 'OrderCreated', order: { id: 'o-1', discountCodes: [code('dc-1', 'MatchesCart'), code('dc-2', 'DoesNotMatchCart')] } };
+    const [expanded] = await expander.expand([{ resource: message, references: mapping.references }]);
+    expect(await payloadOf(mapping, expanded)).toEqual({
+      order: {
+        id: 'o-1',
+        discountCodes: [
+          { state: 'MatchesCart', code: { key: 'reward-1', code: 'MOM-1' } },
+          { state: 'DoesNotMatchCart', code: { key: 'reward-2', code: 'MOM-2' } },
+        ],
+      },
+      matching: ['MOM-1'],
+    });
+    // An order whose discount codes are a single object rather than a list is read the same way.
+    const [single] = await expander.expand([{ resource: { order: { id: 'o-2', discountCodes: code('dc-2', 'MatchesCart') } }, references: mapping.references }]);
+    expect(await payloadOf(mapping, single)).toMatchObject({ matching: ['MOM-2'] });
+  });
+
+  it('in a list, are the elements\' own, where the list is', async () => {
+    const mapping = compileMapping({ fields: { lines: { list: 'lineItems', fields: { sku: 'variant.sku', channel: 'distributionChannel.obj.key', store: { jsonata: '$$.store.obj.key' } } } } });
+    expect(mapping.references).toEqual([['lineItems', { each: true }, 'distributionChannel'], ['lineItems', { each: true }, 'store']]);
+    const channels = new Map([['ch-1', { id: 'ch-1', key: 'berlin' }]]);
+    const expander = createReferenceExpander((typeId, _by, values) => Promise.resolve(new Map(typeId === 'channel' ? values.filter((value) => channels.has(value)).map((value) => [value, channels.get(value)!] as const) : [])));
+    const order = { lineItems: [{ variant: { sku: 'a' }, distributionChannel: { typeId: 'channel', id: 'ch-1' } }, { variant: { sku: 'b' } }] };
+    const [expanded] = await expander.expand([{ resource: order, references: mapping.references }]);
+    // `$$` in a list's element is the element: it has no store.
+    expect(await payloadOf(mapping, expanded)).toEqual({ lines: [{ sku: 'a', channel: 'berlin', store: null }, { sku: 'b', channel: null, store: null }] });
+  });
+
+  it('that are not expanded make config check warn, naming the field', () => {
+    const config = parseConfigText(configWith(`          email: email
+          codes: { jsonata: "$map(discountCodes, function($c) { $c.discountCode.obj.code })" }
+          group: { jsonata: "customerGroup.obj.name" }
+        when:
+          - match: { store: uk }
+            fields: { lastStore: "$orders[*].store.obj.key" }`), 'ctbridge.yaml', {});
+    expect(unexpandedReferenceWarnings(config)).toEqual([
+      'destinations[0].records.customer.fields.codes: $c.discountCode.obj is not expanded (only a reference reached by a path from the resource or $subject is), so it has no obj',
+      'destinations[0].records.customer.when[0].fields.lastStore: $orders[*].store.obj.key is not expanded (only a reference reached by a path from the resource or $subject is), so it has no obj',
+    ]);
   });
 });
 

@@ -3,7 +3,8 @@
 // delivered / retry / dead letter. Each event carries its person: from the resource its message carries, or, for
 // order, payment and cart messages that only name their resource (OrderStateChanged, PaymentTransactionAdded…),
 // from that resource as commercetools has it (for a payment, the order it belongs to, which also names a guest),
-// read in one query per type for the batch; a storefront event's person is the shopper it names.
+// read in one query per type for the batch; a storefront event's person is the shopper it names. The references a
+// mapping reads are expanded before it maps: on the message, and on that order or cart (`$subject.store.obj.name`).
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, EventItem } from '../destinations/types.ts';
@@ -77,6 +78,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
           }
           const expanded = await references.expand(routed.map(({ route, message }) => ({ resource: message, references: route.mapping.references })));
           const subjects = await subjectsOf(routed, fetcher);
+          await expandSubjects(routed, subjects, references);
           const sendable: Array<BatchEntry<EventRow, EventItem>> = [];
           for (const [index, { row, route }] of routed.entries()) {
             const message = expanded[index];
@@ -89,7 +91,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
             let mapped: Mapped;
             try {
               // `$subject`: the order or cart the message is about, for what the message alone does not say.
-              const about = subject && (subject.typeId === 'order' || subject.typeId === 'cart') ? { context: { subject: subject.resource } } : {};
+              const about = subject && MAPPED_SUBJECTS.has(subject.typeId) ? { context: { subject: subject.resource } } : {};
               mapped = await route.mapping.apply(message, { tokens: keys.tokens?.forSubject(customerIdOf(person)), ...about });
             } catch (error) {
               if (!(error instanceof MappingError)) throw error;
@@ -169,6 +171,24 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
 const LOOKED_UP = new Set(['order', 'payment', 'cart']);
 
 type Subject = { typeId: string; resource: Record<string, unknown> };
+
+/** The subjects a mapping reads as `$subject`. */
+const MAPPED_SUBJECTS = new Set(['order', 'cart']);
+
+/** Fills in the references the mappings read on `$subject` (`$subject.store.obj.name`), one expansion for the batch. */
+async function expandSubjects(routed: ReadonlyArray<{ row: EventRow; route: EventRoute }>, subjects: Map<EventRow, Subject | Error | undefined>, expander: ReferenceExpander): Promise<void> {
+  const wanted = routed.flatMap(({ row, route }) => {
+    const subject = subjects.get(row);
+    const reads = route.mapping.subjectReferences.length > 0 && subject !== undefined && !(subject instanceof Error) && MAPPED_SUBJECTS.has(subject.typeId);
+    return reads ? [{ row, subject, references: route.mapping.subjectReferences }] : [];
+  });
+  if (wanted.length === 0) return;
+  const expanded = await expander.expand(wanted.map(({ subject, references }) => ({ resource: subject.resource, references })));
+  wanted.forEach(({ row, subject }, index) => {
+    const resource = expanded[index];
+    subjects.set(row, resource instanceof Error ? resource : { ...subject, resource: resource as Record<string, unknown> });
+  });
+}
 
 /**
  * What each message is about, for its person: the resource it carries (or the customer it names), else the order

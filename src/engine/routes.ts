@@ -102,6 +102,25 @@ export function compileRoutes(config: Pick<Config, 'destinations'> & Partial<Pic
   };
 }
 
+/**
+ * The `.obj` reads of the configured mappings that no expansion serves (a JSONata variable's, `$orders`'): they map
+ * as if the reference had no object, which `config check` warns about.
+ */
+export function unexpandedReferenceWarnings(config: Pick<Config, 'destinations'> & Partial<Pick<Config, 'pii' | 'commercetools'>>): string[] {
+  const routes = compileRoutes(config);
+  return config.destinations.flatMap((destination, index) => {
+    const mappings = [
+      ...Object.keys(destination.records).map((name) => ({ at: `records.${name}`, route: routes.record(destination.name, name) })),
+      ...Object.keys(destination.events).map((name) => ({ at: `events.${name}`, route: routes.event(destination.name, name) })),
+    ];
+    return mappings.flatMap(({ at, route }) =>
+      (route?.mapping.unexpandedReferences ?? []).map(
+        ({ field, reads }) => `destinations[${index}].${at}.${field}: ${reads} is not expanded (only a reference reached by a path from the resource or $subject is), so it has no obj`,
+      ),
+    );
+  });
+}
+
 /** The custom objects a record route's mapping reads by where they are (`customObjects.<container>.<field>`). */
 function customObjectsRead(route: RecordRoute): CustomObjectOwner[] {
   return route.mapping.references.flatMap((path) =>

@@ -11,6 +11,10 @@ export interface CompiledField {
   usesContext: boolean;
   /** Paths of the References whose expanded object it reads (`customerGroup` for `customerGroup.obj.name`). */
   references: readonly (readonly PathStep[])[];
+  /** The same on `$subject`, the order or cart an event's message is about (`$subject.store.obj.name`: `store`). */
+  subjectReferences: readonly (readonly PathStep[])[];
+  /** Its `.obj` reads that are not expanded, as written (`$orders.store.obj`, JSONata's `$c.obj`): their obj is missing. */
+  unexpandedReferences: readonly string[];
   /** It reads `$orders` (a path or JSONata): the customer's orders must be fetched before it is read. */
   readsOrders: boolean;
   /** The names of the source fields it reads, for telling whether it carries personal data. */

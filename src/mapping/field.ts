@@ -17,7 +17,9 @@ import { createRequire } from 'node:module';
 import type jsonataModule from 'jsonata';
 import { z } from 'zod';
 import type { CompiledField } from './compiled-field.ts';
-import { compilePath, pathNames, readPath, type PathStep } from './path.ts';
+import { jsonataReferences } from './jsonata-references.ts';
+import { compilePath, EACH, pathNames, readPath, type PathStep } from './path.ts';
+import { CUSTOM_OBJECTS_STEP } from './references.ts';
 import { compilePipeline, type TransformContext, type TransformFunction, type TransformSecrets } from './transforms.ts';
 import { PII_CLASSES, type PiiClass, type PiiPolicy } from '../pii/classes.ts';
 import { applyPiiPolicy, tokenizing } from '../pii/policy.ts';
@@ -72,6 +74,7 @@ export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}, po
   } catch (error) {
     throw new FieldSpecError((error as Error).message);
   }
+  // Every compiled field is built with the same properties in the same order, so reading one stays monomorphic.
   return {
     read: base.async
       ? async (source, context) => pipeline(await base.read(source, context), context)
@@ -79,6 +82,8 @@ export function compileField(spec: FieldSpec, secrets: TransformSecrets = {}, po
     async: base.async,
     usesContext: true,
     references: base.references,
+    subjectReferences: base.subjectReferences,
+    unexpandedReferences: base.unexpandedReferences,
     readsOrders: base.readsOrders,
     sourceNames: base.sourceNames,
     sourceLeaves: base.sourceLeaves,
@@ -95,24 +100,26 @@ function baseOf(spec: Exclude<FieldSpec, string>, secrets: TransformSecrets, pol
   if ('first' in spec) return fromFallbacks(spec.first, secrets);
   if ('jsonata' in spec) return fromJsonata(spec.jsonata);
   const literal = spec.value;
-  return { read: () => literal, async: false, usesContext: false, references: [], readsOrders: false, sourceNames: [], sourceLeaves: [], transforms: [] };
+  return { read: () => literal, async: false, usesContext: false, references: [], subjectReferences: [], unexpandedReferences: [], readsOrders: false, sourceNames: [], sourceLeaves: [], transforms: [] };
 }
 
 /** A compiled path, reading the resource, or the context when it starts with `$name`. */
 interface Reader {
   steps: PathStep[];
   fromContext: keyof TransformContext | undefined;
+  /** The path as written. */
+  written: string;
 }
 
 function compileReader(expression: string): Reader {
   const steps = compilePath(expression);
   const head = steps[0];
-  if (typeof head !== 'string' || !head.startsWith('$')) return { steps, fromContext: undefined };
+  if (typeof head !== 'string' || !head.startsWith('$')) return { steps, fromContext: undefined, written: expression };
   const name = head.slice(1) as keyof TransformContext;
   if (!(MAPPING_CONTEXT as readonly string[]).includes(name)) {
     throw new FieldSpecError(`"${head}" is not part of the record's context (it has ${MAPPING_CONTEXT.map((n) => `$${n}`).join(', ')})`);
   }
-  return { steps: steps.slice(1), fromContext: name };
+  return { steps: steps.slice(1), fromContext: name, written: expression };
 }
 
 /** It reads commercetools data (the resource, the customer's orders, the event's subject), which may be personal. */
@@ -130,11 +137,14 @@ function fromPath(expression: string): CompiledField {
     throw new FieldSpecError((error as Error).message);
   }
   const { steps } = reader;
+  const { references, subjectReferences, unexpandedReferences } = referencesIn([reader]);
   return {
     read: reader.fromContext === undefined ? (source) => readPath(source, steps) : (source, context) => readWith(reader, source, context),
     async: false,
     usesContext: reader.fromContext !== undefined,
-    references: referencesIn([reader]),
+    references,
+    subjectReferences,
+    unexpandedReferences,
     readsOrders: reader.fromContext === 'orders',
     sourceNames: readsData(reader) ? pathNames(steps) : [],
     sourceLeaves: leavesOf([reader]),
@@ -155,6 +165,7 @@ function fromJsonata(text: string): CompiledField {
     const { message, position } = error as { message: string; position?: number };
     throw new FieldSpecError(`JSONata syntax error${position === undefined ? '' : ` at character ${position}`}: ${message}`);
   }
+  const references = jsonataReferences(expression.ast());
   return {
     async read(source, context) {
       // The context is bound as variables: $locale, $store, $projectKey…
@@ -164,7 +175,9 @@ function fromJsonata(text: string): CompiledField {
     },
     async: true,
     usesContext: true,
-    references: jsonataReferences(expression.ast()),
+    references: references.resource,
+    subjectReferences: references.subject,
+    unexpandedReferences: references.unexpanded,
     readsOrders: jsonataReadsOrders(expression.ast()),
     sourceNames: jsonataNames(expression.ast()),
     // Which name ends a path is not worked out for JSONata: every name it mentions counts.
@@ -181,6 +194,7 @@ export function explicitClass(spec: FieldSpec): PiiClass | 'none' | undefined {
 /** One object per element of the list at `path`, each mapped by `fields` with the element as its source. */
 function fromList(path: string, fields: Record<string, FieldSpec>, secrets: TransformSecrets, policy: PiiPolicy): CompiledField {
   const list = fromPath(path);
+  const { steps: listSteps, fromContext: listFrom } = compileReader(path);
   const entries = Object.entries(fields ?? {});
   if (entries.length === 0) throw new FieldSpecError('a list needs fields: { name: path-in-each-element, … }');
   const compiled = entries.flatMap(([name, spec]): Array<[string, CompiledField]> => {
@@ -193,6 +207,7 @@ function fromList(path: string, fields: Record<string, FieldSpec>, secrets: Tran
     return field === undefined ? [] : [[name, field]];
   });
   const async = compiled.some(([, field]) => field.async);
+  const { references, subjectReferences, unexpandedReferences } = elementReferences(list, listSteps, listFrom, compiled.map(([, field]) => field));
   const mapElement = (element: unknown, context: TransformContext): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const [name, field] of compiled) {
@@ -217,8 +232,10 @@ function fromList(path: string, fields: Record<string, FieldSpec>, secrets: Tran
     },
     async,
     usesContext: list.usesContext || compiled.some(([, field]) => field.usesContext),
-    // Paths inside the elements are relative to them: only the list's own are expanded.
-    references: list.references,
+    // Paths inside the elements are relative to them: each element's, where the list is.
+    references,
+    subjectReferences,
+    unexpandedReferences,
     readsOrders: list.readsOrders || compiled.some(([, field]) => field.readsOrders),
     sourceNames: [...list.sourceNames, ...compiled.flatMap(([, field]) => field.sourceNames)],
     // Its elements' fields are classified (and treated by the PII policy) one by one.
@@ -235,17 +252,53 @@ function leavesOf(readers: readonly Reader[]): string[] {
   });
 }
 
+type FieldReferences = Pick<CompiledField, 'references' | 'subjectReferences' | 'unexpandedReferences'>;
+
 /**
- * The reference a path expands: the steps before its `obj` (`store` in `store.obj.name`; through a list,
- * `discountCodes[*].discountCode` in `discountCodes[*].discountCode.obj.code`, each element's).
+ * The references paths expand: the steps before their `obj` (`store` in `store.obj.name`; through a list,
+ * `discountCodes[*].discountCode` in `discountCodes[*].discountCode.obj.code`, each element's), on the resource or
+ * on `$subject`. The customer's `$orders` are read after expansion: theirs are not expanded, nor is a reference
+ * inside an expanded object.
  */
-function referencesIn(readers: readonly Reader[]): PathStep[][] {
-  const out: PathStep[][] = [];
-  for (const { steps, fromContext } of readers) {
+function referencesIn(readers: readonly Reader[]): FieldReferences {
+  const out = { references: [] as PathStep[][], subjectReferences: [] as PathStep[][], unexpandedReferences: [] as string[] };
+  for (const { steps, fromContext, written } of readers) {
     const at = steps.indexOf('obj');
-    if (fromContext === undefined && at > 0) out.push(steps.slice(0, at));
+    if (at <= 0) continue;
+    // A reference inside the expanded object is not expanded (a category's ancestors come expanded with it).
+    const inner = steps.indexOf('obj', at + 1);
+    if (fromContext === 'orders' || (inner !== -1 && steps[inner - 1] !== 'ancestors')) out.unexpandedReferences.push(written);
+    if (fromContext === undefined) out.references.push(steps.slice(0, at));
+    else if (fromContext === 'subject') out.subjectReferences.push(steps.slice(0, at));
   }
   return out;
+}
+
+/**
+ * A list's references and its elements': an element's paths are relative to it, so each is expanded in every
+ * element of the list, where the list is (`lineItems[*].distributionChannel` for a field `distributionChannel.obj.key`
+ * of a list of `lineItems`). A custom object is named from the resource, never from an element: not expanded.
+ */
+function elementReferences(list: CompiledField, listSteps: readonly PathStep[], listFrom: Reader['fromContext'], elements: readonly CompiledField[]): FieldReferences {
+  const out = { references: [...list.references], subjectReferences: [...list.subjectReferences], unexpandedReferences: [...list.unexpandedReferences] };
+  const within = (path: readonly PathStep[]): PathStep[] => [...listSteps, EACH, ...path];
+  for (const element of elements) {
+    for (const path of element.references) {
+      if (path[0] === CUSTOM_OBJECTS_STEP) out.unexpandedReferences.push(`${pathText(path)}.obj (in a list)`);
+      else if (listFrom === undefined) out.references.push(within(path));
+      else if (listFrom === 'subject') out.subjectReferences.push(within(path));
+      else out.unexpandedReferences.push(`${pathText(path)}.obj (in a list of $${listFrom})`);
+    }
+    // `$subject` means the same inside an element.
+    out.subjectReferences.push(...element.subjectReferences);
+    out.unexpandedReferences.push(...element.unexpandedReferences);
+  }
+  return out;
+}
+
+/** A derived path as text, for saying which one is not expanded. */
+function pathText(path: readonly PathStep[]): string {
+  return path.flatMap((step) => (typeof step === 'string' ? [step] : typeof step === 'number' ? [`[${step}]`] : [])).join('.');
 }
 
 /** Calls `visit` with every node of a JSONata syntax tree. */
@@ -258,24 +311,6 @@ function walkJsonata(node: unknown, visit: (node: Record<string, unknown>) => vo
   const record = node as Record<string, unknown>;
   visit(record);
   for (const child of Object.values(record)) if (child !== null && typeof child === 'object') walkJsonata(child, visit);
-}
-
-/** The same for JSONata: each path expression whose leading name steps reach an `obj`. */
-function jsonataReferences(ast: unknown): PathStep[][] {
-  const out: PathStep[][] = [];
-  walkJsonata(ast, (node) => {
-    if (node.type !== 'path' || !Array.isArray(node.steps)) return;
-    const names: string[] = [];
-    for (const step of node.steps as Array<Record<string, unknown>>) {
-      if (step.type !== 'name' || typeof step.value !== 'string') break;
-      if (step.value === 'obj' && names.length > 0) {
-        out.push([...names]);
-        break;
-      }
-      names.push(step.value);
-    }
-  });
-  return out;
 }
 
 /** The expression reads the `$orders` variable. */
@@ -311,6 +346,7 @@ function fromTemplate(template: string): CompiledField {
   parts.push(template.slice(last));
   const paths = parts.filter((part) => typeof part !== 'string');
   if (paths.length === 0) throw new FieldSpecError('a template needs at least one {{path}} (for fixed text, use value)');
+  const { references, subjectReferences, unexpandedReferences } = referencesIn(paths);
   return {
     read(source, context) {
       let text = '';
@@ -330,7 +366,9 @@ function fromTemplate(template: string): CompiledField {
     },
     async: false,
     usesContext: paths.some((reader) => reader.fromContext !== undefined),
-    references: referencesIn(paths),
+    references,
+    subjectReferences,
+    unexpandedReferences,
     readsOrders: paths.some((reader) => reader.fromContext === 'orders'),
     sourceNames: paths.flatMap((reader) => (readsData(reader) ? pathNames(reader.steps) : [])),
     sourceLeaves: leavesOf(paths),
@@ -367,6 +405,8 @@ function fromFallbacks(specs: FieldSpec[], secrets: TransformSecrets): CompiledF
     async: compiled.some((field) => field.async),
     usesContext: compiled.some((field) => field.usesContext),
     references: compiled.flatMap((field) => field.references),
+    subjectReferences: compiled.flatMap((field) => field.subjectReferences),
+    unexpandedReferences: compiled.flatMap((field) => field.unexpandedReferences),
     readsOrders: compiled.some((field) => field.readsOrders),
     sourceNames: compiled.flatMap((field) => field.sourceNames),
     sourceLeaves: compiled.flatMap((field) => field.sourceLeaves),

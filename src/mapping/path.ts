@@ -15,9 +15,19 @@ export interface EachStep {
   each: true;
 }
 
-export type PathStep = string | number | FilterStep | EachStep;
+/**
+ * JSONata's way into lists: each element when the value is a list (lists in it too), else the value itself. No path
+ * written in a mapping has it; it stands between the names of a path read from a JSONata expression, which cannot
+ * tell where the lists are (`order.discountCodes.discountCode`).
+ */
+export interface FlattenStep {
+  flatten: true;
+}
 
-const EACH: EachStep = { each: true };
+export type PathStep = string | number | FilterStep | EachStep | FlattenStep;
+
+export const EACH: EachStep = { each: true };
+export const FLATTEN: FlattenStep = { flatten: true };
 
 export class PathSyntaxError extends Error {
   override readonly name = 'PathSyntaxError';
@@ -87,6 +97,18 @@ export function readPath(value: unknown, steps: readonly PathStep[], root: unkno
   for (let at = from; at < steps.length; at += 1) {
     const step = steps[at]!;
     if (current === null || typeof current !== 'object') return undefined;
+    if (typeof step === 'object' && 'flatten' in step) {
+      if (!Array.isArray(current)) continue;
+      // Like JSONata: a list in the list is read into too, and what the elements give is one flat list.
+      const found: unknown[] = [];
+      for (const element of current as unknown[]) {
+        const item = readPath(element, steps, root, Array.isArray(element) ? at : at + 1);
+        if (item === undefined) continue;
+        if (Array.isArray(item)) found.push(...(item as unknown[]));
+        else found.push(item);
+      }
+      return found;
+    }
     if (typeof step === 'object' && 'each' in step) {
       if (!Array.isArray(current)) return undefined;
       const found: unknown[] = [];
@@ -120,6 +142,11 @@ export function concretePaths(value: unknown, steps: readonly PathStep[], root: 
   for (let index = from; index < steps.length; index += 1) {
     const step = steps[index]!;
     if (current === null || typeof current !== 'object') return [];
+    if (typeof step === 'object' && 'flatten' in step) {
+      if (!Array.isArray(current)) continue;
+      // A list in the list is gone into as well: the same step again, one level down.
+      return (current as unknown[]).flatMap((element, position) => concretePaths(element, steps, root, Array.isArray(element) ? index : index + 1, [...at, position]));
+    }
     if (typeof step === 'object' && 'each' in step) {
       if (!Array.isArray(current)) return [];
       return (current as unknown[]).flatMap((element, position) => concretePaths(element, steps, root, index + 1, [...at, position]));

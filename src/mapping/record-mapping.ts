@@ -73,6 +73,10 @@ export interface CompiledMapping {
   personalFields: ReadonlySet<string>;
   /** Paths of the References whose expanded object (`.obj`) a field reads: expand these before `apply`. */
   references: readonly (readonly PathStep[])[];
+  /** The same on `$subject` (event mappings): expand these on the subject before `apply`. */
+  subjectReferences: readonly (readonly PathStep[])[];
+  /** The `.obj` reads no expansion serves (`$c.obj` in JSONata), by field (`when[0].fields.x` for an override). */
+  unexpandedReferences: ReadonlyArray<{ field: string; reads: string }>;
   /** A field reads `$orders`: fetch the customer's orders and pass them to `apply`. */
   readsOrders: boolean;
   /** Rejects with a MappingError when a field cannot be computed (a JSONata expression failing on this input). */
@@ -103,6 +107,7 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
   const policy = options.policy ?? {};
   const info: MappedFieldInfo[] = [];
   const personalFields = new Set<string>();
+  const unexpandedReferences: Array<{ field: string; reads: string }> = [];
   const compileAll = (fields: Readonly<Record<string, FieldSpec>>, prefix: string, definedIn: string): Array<[string, CompiledField]> => {
     const out: Array<[string, CompiledField]> = [];
     for (const [name, raw] of compileFields(fields, secrets, policy, prefix)) {
@@ -112,7 +117,9 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
       if (personal) personalFields.add(name);
       info.push({ name, personal, transforms: field?.transforms ?? raw.transforms, definedIn, piiClass, treatment });
       // A field the policy drops never leaves: it is not computed at all.
-      if (field !== undefined) out.push([name, field]);
+      if (field === undefined) continue;
+      out.push([name, field]);
+      for (const reads of field.unexpandedReferences) unexpandedReferences.push({ field: `${prefix === '' ? 'fields.' : prefix}${name}`, reads });
     }
     return out;
   };
@@ -127,6 +134,7 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
 
   const all = [base, ...blocks.map((block) => block.fields)].flat();
   const references = uniquePaths(all.flatMap(([, field]) => field.references));
+  const subjectReferences = uniquePaths(all.flatMap(([, field]) => field.subjectReferences));
   const readsOrders = all.some(([, field]) => field.readsOrders);
   const needsContext = blocks.length > 0 || all.some(([, field]) => field.usesContext);
   const projectKey = options.projectKey;
@@ -162,6 +170,8 @@ export function compileMapping(spec: MappingSpec, options: MappingOptions = {}):
     fields: info,
     personalFields,
     references,
+    subjectReferences,
+    unexpandedReferences,
     readsOrders,
     async apply(source, applyOptions) {
       const overrides = applyOptions?.context;

@@ -2,7 +2,9 @@
 // `state.obj.key`): before a batch is mapped, the referenced objects it needs are looked up in a shared cache and
 // the missing ones are fetched in one query per type — never one commercetools call per field or per record.
 // Objects like customer groups, stores, channels and states change rarely, so they are cached for a while (a
-// change shows in the next sync after the entry expires).
+// change shows in the next sync after the entry expires). Which references a mapping reads is worked out when it
+// compiles (field.ts; for JSONata, jsonata-references.ts); a path may then go through lists, by `[*]`, a filter, or
+// the FLATTEN steps of a path read from JSONata, and each reference it reaches is expanded where it is.
 // Custom objects (`key-value-document`) are expanded too, with two differences: a resource rarely references one,
 // so a mapping names one by where it is — `customObjects.<container>.<field>.obj` is the custom object in that
 // container whose key is the resource's <field> (`customObjects.consent.id.obj.value.email`: the object keyed by
@@ -210,7 +212,7 @@ function wantedAt(resource: unknown, path: readonly PathStep[]): Array<{ at: rea
     if (typeof container !== 'string' || (typeof key !== 'string' && typeof key !== 'number') || String(key) === '') return [];
     return [{ at: path, target: { typeId: 'key-value-document', by: 'key', value: `${container}/${String(key)}` } }];
   }
-  // Through `[*]` or a filter (`discountCodes[*].discountCode`): each reference where it is.
+  // Through `[*]`, a filter or FLATTEN steps (`discountCodes[*].discountCode`): each reference where it is.
   if (path.some((step) => typeof step === 'object')) return concretePaths(resource, path).flatMap((at) => wantedAt(resource, at));
   const reference = readPath(resource, path);
   if (Array.isArray(reference)) return reference.flatMap((element, index) => (referenceTarget(element) ? [{ at: [...path, index], target: referenceTarget(element)! }] : []));

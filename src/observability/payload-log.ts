@@ -50,7 +50,7 @@ export function payloadTreatment(policy: PiiPolicy, settings: Record<string, unk
   const secrets = secretValues(settings).sort((a, b) => b.length - a.length);
   const logPolicy: PiiPolicy = Object.fromEntries(PII_CLASSES.filter((piiClass) => piiClass !== 'payment').map((piiClass) => [piiClass, policy[piiClass] === 'drop' ? 'drop' : 'mask']));
   const rules = innerRules(logPolicy, {})!;
-  const identity: CompiledField = { read: (source) => source, async: false, usesContext: false, references: [], readsOrders: false, sourceNames: [], sourceLeaves: [], transforms: [] };
+  const identity: CompiledField = { read: (source) => source, async: false, usesContext: false, references: [], subjectReferences: [], unexpandedReferences: [], readsOrders: false, sourceNames: [], sourceLeaves: [], transforms: [] };
   const scanner = scanningInner('payload', identity, rules);
   const personal = (value: unknown): unknown => scanner.read(value, {});
   const scrub = (text: string) => {

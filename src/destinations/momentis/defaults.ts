@@ -124,7 +124,10 @@ function marketFields(settings: MomentisSettings): Record<string, unknown> {
   return { locale: { jsonata: `locale ? locale : ${marketOf(settings, `(${store})`, 'locale')}` }, currency: { jsonata: marketOf(settings, `(${store})`, 'currency') } };
 }
 
-/** The order as placed, with its discount codes' keys and codes (expanded: the `codes` field), for finding the rewards it redeemed. */
+/**
+ * The order as placed, with its discount codes' keys and codes, for finding the rewards it redeemed: the engine
+ * expands the discount code references the expression reads (`discountCode.obj`) before mapping.
+ */
 const PLACED_ORDER = `order.{
   "id": id, "customerId": customerId, "orderNumber": orderNumber, "createdAt": createdAt,
   "discountCodes": [discountCodes.{ "state": state, "discountCode": { "id": discountCode.id, "obj": discountCode.obj.{ "key": key, "code": code } } }]
@@ -177,9 +180,6 @@ export function momentisDefaultMappings(settings: MomentisSettings): { records: 
           on: ['OrderCreated'],
           fields: {
             type: { jsonata: '$count(order.discountCodes) > 0 ? "redeem" : null' },
-            // The codes the order used; as a path through `[*]`, it has the engine expand the discount code
-            // references (mapping/references.ts), which `order` reads too.
-            codes: 'order.discountCodes[*].discountCode.obj.code',
             order: { jsonata: PLACED_ORDER },
             store: 'order.store.key',
           },
