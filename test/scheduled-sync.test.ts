@@ -224,9 +224,9 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       advance(FIVE_MINUTES);
       expect(byType(await tick())['sink/customer']).toEqual({ found: 1, deleted: 0, deletions: 'detected' });
       await eventually(() => sink.records.get(`customer/${history.customerIds[2]}`)?.firstName === 'Later', 'the change after the restart reached the sink');
-      const sinkPaths = sink.requests.slice(settled).map((r) => JSON.stringify(r.body));
-      expect(sinkPaths).toHaveLength(1);
-      expect(sinkPaths[0]).toContain(history.customerIds[2]);
+      // Only that customer was sent (a send the sink was slow to answer under load may go twice, as retries do).
+      const sent = sink.requests.slice(settled).flatMap((r) => (Array.isArray(r.body) ? r.body : [r.body]) as Array<{ recordType?: string; id?: string }>);
+      expect(new Set(sent.map((item) => `${item.recordType}/${item.id}`))).toEqual(new Set([`customer/${history.customerIds[2]}`]));
 
       // Two processes on the store, ticking at once: each sync is polled by one of them.
       const other = await start();
