@@ -2,15 +2,19 @@
 // waits), sending items straight to the strict monday simulator, asserting on the boards the simulator holds and
 // the mutations it received — start-up checks of columns and groups, column values in monday's formats, only
 // changed columns on update, monday-owned columns written once, one failing mutation failing its item alone,
-// HTTP-200 errors classified by code, links to items that do not exist yet, routing, line items in each mode, and
-// the request kept in a failure for the dead letter. The runtime half (both stores) is test/monday.test.ts.
+// HTTP-200 errors classified by code, monday's concurrency limit (FIELD_LIMIT_EXCEEDED) waited out and retried,
+// links to items that do not exist yet, routing, line items in each mode, and the request kept in a failure for
+// the dead letter. The runtime half (both stores) is test/monday.test.ts.
+import { request } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decideAfterFailure } from '../src/engine/retry-policy.ts';
 import { PermanentError, RateLimitedError, RetryableError } from '../src/destinations/kit/index.ts';
 import { mondayDestination } from '../src/destinations/monday/index.ts';
 import type { ItemOutcome } from '../src/destinations/types.ts';
 import type { SimBoard } from '../src/sandbox/monday/account.ts';
 import { MONDAY_API_VERSION, startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
 import { createTestConnector, recordItem } from './support/connector-test.ts';
+import { eventually } from './support/harness.ts';
 
 const TOKEN = 'monday-test-token';
 
@@ -390,15 +394,44 @@ describe('monday\'s errors and limits', () => {
     expect(revoked.message).toContain('monday refused the token');
   });
 
-  it('FIELD_LIMIT_EXCEEDED makes requests smaller until they fit', async () => {
-    await sim.close();
-    sim = await startMondaySimulator({ token: TOKEN, maxRootFields: 2 });
-    accounts = sim.account.createBoard({ name: 'Accounts', columns: [{ id: 'ext_id', type: 'text' }] });
-    const test = createTestConnector(mondayDestination, { token: TOKEN, endpoint: sim.url, boards: { customer: { board: accounts.id, externalIdColumn: 'ext_id' } } });
+  it('FIELD_LIMIT_EXCEEDED is the concurrency limit: the destination pauses for retry_in_seconds and the items are retried whole, never dead letters', async () => {
+    // The connector's clock is the test's: the wait monday asks for passes when the test moves it, not in real time.
+    let clock = Date.UTC(2026, 11, 5, 12, 0, 0);
+    const test = createTestConnector(mondayDestination, settings() as never, { now: () => clock });
     await test.connector.prepare!();
-    const outcomes = await test.connector.sendRecords(Array.from({ length: 5 }, (_, i) => recordItem({ resourceId: `c${i}`, fields: { name: `N${i}` } })));
-    outcomes.forEach((o) => expectOk(o));
-    expect(itemsOn(accounts)).toHaveLength(5);
+    const items = Array.from({ length: 3 }, (_, i) => recordItem({ resourceId: `c${i}`, fields: { name: `N${i}` } }));
+    sim.faults.push({ kind: 'fieldLimit', retryInSeconds: 15 });
+    const failed = await test.connector.sendRecords(items);
+    for (const outcome of failed) {
+      const error = expectFailure(outcome);
+      expect(error).toBeInstanceOf(RateLimitedError);
+      expect(error.message).toContain('FIELD_LIMIT_EXCEEDED');
+      expect((error as RateLimitedError).retryAfterMs).toBe(15_000);
+      // The engine retries it (no sooner than monday said), it does not become a dead letter.
+      const decision = decideAfterFailure({ attempts: 0, firstFailedAt: null, attemptLog: null }, error, clock, { maxAttempts: 10, maxAgeMs: 86_400_000, backoffBaseMs: 1_000, backoffMaxMs: 60_000 }, () => 0);
+      expect(decision).toMatchObject({ action: 'retry', dueAt: clock + 15_000 });
+    }
+    // Every process sending to monday waits too (the shared limiter, from Retry-After).
+    expect(test.limiter.pausedUntil).toBe(clock + 15_000);
+    expect(itemsOn(accounts)).toHaveLength(0);
+
+    clock += 15_000;
+    const calls = sim.stats.calls;
+    const retried = await test.connector.sendRecords(items);
+    retried.forEach((o) => expectOk(o));
+    expect(itemsOn(accounts).map((item) => item.name).sort()).toEqual(['N0', 'N1', 'N2']);
+    // Not made smaller: one lookup and one request with all three mutations, as before the limit.
+    expect(sim.stats.calls - calls).toBe(2);
+    expect(sim.mutations.map((m) => `${m.field} ${m.alias}`)).toEqual(['create_item m0', 'create_item m1', 'create_item m2']);
+  });
+
+  it('FIELD_LIMIT_EXCEEDED in the flat shape of older versions waits its error_data.retry_in_seconds too', async () => {
+    const test = await prepared();
+    sim.faults.push({ kind: 'legacy', errorCode: 'FIELD_LIMIT_EXCEEDED', message: 'Concurrency limit exceeded for the field', statusCode: 429, errorData: { retry_in_seconds: 2, entity: 'boards' }, httpStatus: 429 });
+    const error = expectFailure((await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]))[0]);
+    expect(error).toBeInstanceOf(RateLimitedError);
+    expect((error as RateLimitedError).retryAfterMs).toBe(2_000);
+    expect(error.status).toBe(429);
   });
 
   it('waits for the complexity budget to reset instead of sending what it cannot pay for', async () => {
@@ -428,6 +461,50 @@ describe('the simulator, as monday answers', () => {
     const body = (await response.json()) as { data?: { boards: Array<{ id: string; name: string }> }; errors?: unknown };
     expect(body.errors).toBeUndefined();
     expect(body.data?.boards).toEqual([{ id: accounts.id, name: 'Accounts' }]);
+  });
+
+  it('answers FIELD_LIMIT_EXCEEDED (HTTP 429, retry_in_seconds, Retry-After) to a request beyond the ones allowed to run at once', async () => {
+    await sim.close();
+    sim = await startMondaySimulator({ token: TOKEN, maxConcurrentRequests: 2, concurrencyRetryInSeconds: 7 });
+    accounts = sim.account.createBoard({ name: 'Accounts', columns: [{ id: 'ext_id', type: 'text' }] });
+    const body = JSON.stringify({ query: boardQuery, variables: { ids: [accounts.id] } });
+    // Two requests whose bodies are still arriving: in flight, not answered yet.
+    const held = [0, 1].map(() => {
+      const sending = request(sim.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: TOKEN } });
+      const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        sending.once('error', reject);
+        sending.once('response', (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+          response.once('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+        });
+      });
+      sending.write(body.slice(0, 10));
+      return { sending, answer };
+    });
+    await eventually(() => sim.inFlight() === 2, 'two requests in flight');
+
+    const refused = await post({}, boardQuery, { ids: [accounts.id] });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('7');
+    const error = (await refused.json()) as { errors: Array<{ message: string; extensions: Record<string, unknown> }>; data?: unknown };
+    expect(error.data).toBeUndefined();
+    expect(error.errors).toEqual([{ message: 'Concurrency limit exceeded for the field', extensions: { code: 'FIELD_LIMIT_EXCEEDED', status_code: 429, error_data: { retry_in_seconds: 7, entity: 'boards' } } }]);
+    expect(sim.stats.concurrencyLimited).toBe(1);
+
+    // The two held ones are answered as usual once their bodies arrive, and the limit has room again.
+    held.forEach(({ sending }) => sending.end(body.slice(10)));
+    for (const answer of await Promise.all(held.map(({ answer }) => answer))) {
+      expect(answer.status).toBe(200);
+      expect((JSON.parse(answer.body) as { data: { boards: unknown[] } }).data.boards).toHaveLength(1);
+    }
+    await eventually(() => sim.inFlight() === 0, 'nothing in flight');
+    expect((await post({}, boardQuery, { ids: [accounts.id] })).status).toBe(200);
+    // Injected, the same answer.
+    sim.faults.push({ kind: 'fieldLimit', retryInSeconds: 3 });
+    const injected = await post({}, boardQuery, { ids: [accounts.id] });
+    expect(injected.status).toBe(429);
+    expect(((await injected.json()) as { errors: Array<{ extensions: { code: string; error_data: unknown } }> }).errors[0]!.extensions).toMatchObject({ code: 'FIELD_LIMIT_EXCEEDED', error_data: { retry_in_seconds: 3 } });
   });
 
   it('serves the pinned version, and refuses a version it does not implement with monday\'s error shape', async () => {

@@ -1,8 +1,9 @@
 // The monday connector end to end, on both stores: commercetools messages through ingest and the engine to the
 // strict monday simulator, asserting on the boards it holds — customers, business units and orders on the right
 // boards and groups per store (when: blocks), an update sending only the changed columns, a monday-owned column
-// edited in monday never overwritten, an exhausted complexity budget delaying but losing nothing, HTTP-200 errors
-// becoming retries or dead letters (with the GraphQL request and monday's error) by their code, and an order that
+// edited in monday never overwritten, an exhausted complexity budget delaying but losing nothing, monday's errors
+// (HTTP 200 ones, and the concurrency limit FIELD_LIMIT_EXCEEDED) becoming retries or dead letters (with the
+// GraphQL request and monday's error) by their code, and an order that
 // arrives before its customer linked to the customer's item in the end. How each item becomes GraphQL is
 // test/monday-connector.test.ts.
 import pino from 'pino';
@@ -205,13 +206,19 @@ describe.each(testStores)('the monday connector on $name', (testStore) => {
     }
   });
 
-  it('HTTP-200 errors become retries or dead letters by their code; the dead letter keeps the request and monday\'s error', async () => {
+  it('monday\'s errors become retries or dead letters by their code; the dead letter keeps the request and monday\'s error', async () => {
     const s = await setUp();
     try {
       // A budget error first: retried, then delivered.
       s.sim.faults.push({ kind: 'error', code: 'COMPLEXITY_BUDGET_EXHAUSTED', message: 'Complexity budget exhausted', retryInSeconds: 1, statusCode: 429 });
       await s.post(s.commercetools.upsertCustomer('c1', { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace' }));
       await until(s, () => itemByExternalId(s, s.accounts, 'c1') !== undefined, 'the customer after the budget error');
+      // The concurrency limit: waited out and retried, not a dead letter (the one below is the only one).
+      const limited = s.sim.stats.concurrencyLimited;
+      s.sim.faults.push({ kind: 'fieldLimit', retryInSeconds: 1 });
+      await s.post(s.commercetools.upsertCustomer('c2', { email: 'alan@example.com', firstName: 'Alan', lastName: 'Turing' }));
+      await until(s, () => itemByExternalId(s, s.accounts, 'c2') !== undefined, 'the customer after the concurrency limit');
+      expect(s.sim.stats.concurrencyLimited).toBe(limited + 1);
       // A status label the column does not have: permanent, a dead letter.
       await s.post(s.commercetools.upsertOrder('o-bad', { orderNumber: 'DE-2', customerId: 'c1', orderState: 'Cancelled', totalPrice: money(100), lineItems: [] }));
       let letters: Awaited<ReturnType<typeof deadLetters>> = [];

@@ -3,7 +3,7 @@
 // fetch and the small HTTP client over it. Connectors import nothing from the engine.
 export { defineDestination, type BatchOperation, type ConnectorDefinition, type ItemOperation, type Operation, type Routing } from './define.ts';
 export { DeliveryError, PermanentError, RateLimitedError, RetryableError, classifyStatus, errorForStatus, parseRetryAfter, toDeliveryError, type StatusClass } from './errors.ts';
-export { DEFAULT_TIMEOUT_MS, createDestinationFetch, errorForAnswer, type CallLimiter, type CallOptions, type DestinationFetch, type DestinationFetchDeps } from './fetch.ts';
+export { DEFAULT_RATE_LIMIT_PAUSE_MS, DEFAULT_TIMEOUT_MS, createDestinationFetch, errorForAnswer, type CallLimiter, type CallOptions, type DestinationFetch, type DestinationFetchDeps } from './fetch.ts';
 export { memoryConnectorState } from './state.ts';
 export { currentPayloadSubjects, withPayloadContext, type PayloadExchange, type PayloadSubject } from './payload-context.ts';
 export { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from './http.ts';

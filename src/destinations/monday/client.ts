@@ -6,12 +6,14 @@
 // `path`) is that mutation's own and is handed back with the data; an error about the whole request (no path:
 // complexity budget, rate, daily or concurrency limit, an invalid query) is thrown as one of the kit's error
 // classes. The complexity each answer reports (`complexity { after reset_in_x_seconds }`) paces the next
-// requests: one that the budget left cannot pay for waits for the reset instead of being refused.
-// Sources: developer.monday.com "Error handling" and "Rate limits", restated in spec/monday/README.md ("Errors",
-// "Limits").
+// requests: one that the budget left cannot pay for waits for the reset instead of being refused. A rate or
+// concurrency limit (FIELD_LIMIT_EXCEEDED among them: too many requests running at once, not too many fields)
+// holds this process's next requests for the wait monday gave, and its items are retried no sooner.
+// Sources: developer.monday.com "Error handling" and "Rate limits", the changelog's "New descriptive field limit
+// exceeded error", restated in spec/monday/README.md ("Errors", "Limits").
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForAnswer, parseRetryAfter, type ConnectorDeps } from '../kit/index.ts';
+import { DEFAULT_RATE_LIMIT_PAUSE_MS, DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForAnswer, parseRetryAfter, type ConnectorDeps } from '../kit/index.ts';
 import type { MondaySettings } from './settings.ts';
 
 /** One error of monday's `errors` array (2025 shape), or what an older-shape answer said. */
@@ -59,8 +61,6 @@ export interface MondayClient {
   readonly knownItems: ItemIds;
   /** What one mutation has cost so far (the most seen), for sizing requests to the budget. */
   readonly costPerMutation: { value: number };
-  /** Most mutations a request carries now (lowered when monday answers FIELD_LIMIT_EXCEEDED). */
-  readonly mutationsPerRequest: { value: number };
   /**
    * Sends one GraphQL operation (waiting first when the complexity budget left cannot pay `estimatedCost`);
    * resolves with the data and the per-field errors, throws a DeliveryError for a failure of the whole request.
@@ -84,17 +84,22 @@ interface MondaySdk {
   ClientError: new (...args: never[]) => Error & { response: Record<string, unknown> & { status: number; headers?: Headers } };
 }
 
-/** Codes that mean "wait and try again" for the whole destination. */
-const RATE_CODES = new Set(['COMPLEXITY_BUDGET_EXHAUSTED', 'ComplexityException', 'RATE_LIMIT_EXCEEDED', 'Rate Limit Exceeded', 'maxConcurrencyExceeded', 'DAILY_LIMIT_EXCEEDED', 'IP_RATE_LIMIT_EXCEEDED']);
+/**
+ * Codes that mean "wait and try again" for the whole destination. FIELD_LIMIT_EXCEEDED is one: monday's changelog
+ * ("New descriptive field limit exceeded error") says it comes when too many requests run concurrently, and is
+ * resolved by waiting the `retry_in_seconds` its `error_data` gives — a smaller request would not help.
+ */
+const RATE_CODES = new Set(['COMPLEXITY_BUDGET_EXHAUSTED', 'ComplexityException', 'RATE_LIMIT_EXCEEDED', 'Rate Limit Exceeded', 'maxConcurrencyExceeded', 'FIELD_LIMIT_EXCEEDED', 'DAILY_LIMIT_EXCEEDED', 'IP_RATE_LIMIT_EXCEEDED']);
 const KNOWN_ITEMS = 50_000;
 /** The longest a request waits for monday's budget to reset (a minute's window and a little). */
 const LONGEST_WAIT_MS = 65_000;
 
 export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps): MondayClient {
   const { logger } = deps;
+  const now = deps.now ?? Date.now;
   const { ApiClient, ClientError } = requireModule('@mondaydotcomorg/api') as MondaySdk;
   // monday sends Retry-After with its errors (HTTP 200 ones too): every process waits that long.
-  const fetch = deps.fetch.with({ timeoutMs: settings.timeoutMs, budgetResetAt: retryAfterReset });
+  const fetch = deps.fetch.with({ timeoutMs: settings.timeoutMs, budgetResetAt: (headers) => retryAfterReset(headers, now()) });
   const api = new ApiClient({
     token: settings.token,
     apiVersion: settings.apiVersion,
@@ -102,7 +107,7 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
     // errorPolicy all: an answer with data and errors (one alias failed) comes back as data, not as a throw.
     requestConfig: { fetch, errorPolicy: 'all' },
   });
-  const budget = new ComplexityBudget();
+  const budget = new ComplexityBudget(now);
   const knownItems = new Map<string, string>();
 
   const costPerMutation = { value: 30_000 };
@@ -133,7 +138,7 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
     if (refused?.budgetLimit !== undefined) budget.learnLimit(refused.budgetLimit);
     if (refused?.queryCost !== undefined && mutations > 0) costPerMutation.value = Math.ceil(refused.queryCost / mutations);
     if (status < 200 || status >= 300 || whole.length > 0 || body.data === null || body.data === undefined) {
-      const failure = classify(doing, status, headers, whole[0] ?? errors[0], fetch.options);
+      const failure = classify(doing, status, headers, whole[0] ?? errors[0], fetch.options, now());
       if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined) budget.exhausted(failure.retryAfterMs);
       throw failure;
     }
@@ -153,26 +158,25 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
       delete: (key) => void knownItems.delete(key),
     },
     costPerMutation,
-    mutationsPerRequest: { value: settings.maxMutationsPerRequest },
     request,
     mutationsThatFit: (costEach) => budget.fit(costEach),
   };
 }
 
-/** monday's FIELD_LIMIT_EXCEEDED: the request held too many fields (aliases); for one item, permanent. */
-export class FieldLimitExceeded extends PermanentError {}
-
-/** The failure of a whole request as a kit error class, with monday's code in the message. */
-export function classify(doing: string, status: number, headers: Headers | undefined, error: MondayError | undefined, options = {}): DeliveryError {
+/**
+ * The failure of a whole request as a kit error class, with monday's code in the message. A rate or concurrency
+ * limit waits what monday said (`retry_in_seconds`, else Retry-After, else the older message's "reset in N
+ * seconds"), or when it said nothing the kit's pause after a 429 (the daily limit: until midnight UTC).
+ */
+export function classify(doing: string, status: number, headers: Headers | undefined, error: MondayError | undefined, options = {}, now = Date.now()): DeliveryError {
   const code = error?.code;
   const detail = error ? `${code ? `${code}: ` : ''}${error.message}` : `HTTP ${status}`;
   const message = `${doing}: monday answered ${detail}`;
-  const retryAfterMs = error?.retryInSeconds !== undefined ? error.retryInSeconds * 1000 : (parseRetryAfter(headers?.get('retry-after')) ?? retryFromMessage(error?.message));
-  if (code && RATE_CODES.has(code)) return new RateLimitedError(message, { status: error?.statusCode ?? 429, retryAfterMs: retryAfterMs ?? (code === 'DAILY_LIMIT_EXCEEDED' ? untilMidnightUtc() : undefined) });
+  const retryAfterMs = error?.retryInSeconds !== undefined ? error.retryInSeconds * 1000 : (parseRetryAfter(headers?.get('retry-after'), now) ?? retryFromMessage(error?.message));
+  if (code && RATE_CODES.has(code)) return new RateLimitedError(message, { status: error?.statusCode ?? 429, retryAfterMs: retryAfterMs ?? (code === 'DAILY_LIMIT_EXCEEDED' ? untilMidnightUtc(now) : DEFAULT_RATE_LIMIT_PAUSE_MS) });
   if (status === 401 || status === 403 || code === 'UserUnauthorizedException' || code === 'UNAUTHORIZED') {
     return new PermanentError(`${message}: monday refused the token; replace it and replay`, { status: status === 200 ? (error?.statusCode ?? 401) : status });
   }
-  if (code === 'FIELD_LIMIT_EXCEEDED') return new FieldLimitExceeded(message);
   if (status >= 300) return errorForAnswer(status, headers, message, options) ?? new RetryableError(message, { status });
   return errorOfField(message, error);
 }
@@ -185,8 +189,7 @@ export function errorOfField(message: string, error: MondayError | undefined): D
   if (statusCode !== undefined && statusCode >= 500) return new RetryableError(message, { status: statusCode });
   if (statusCode === 429) return new RateLimitedError(message, { status: 429 });
   if (code === 'INTERNAL_SERVER_ERROR') return new RetryableError(message);
-  // Invalid column values, unknown columns or boards, FIELD_LIMIT_EXCEEDED, an invalid query: trying the same
-  // again cannot help.
+  // Invalid column values, unknown columns or boards, an invalid query: trying the same again cannot help.
   return new PermanentError(message, statusCode !== undefined && statusCode !== 200 ? { status: statusCode } : {});
 }
 
@@ -194,7 +197,8 @@ export function errorOfField(message: string, error: MondayError | undefined): D
 function errorsOf(body: Record<string, unknown>): MondayError[] {
   const out: MondayError[] = [];
   if (typeof body.error_code === 'string' || typeof body.error_message === 'string') {
-    out.push({ message: String(body.error_message ?? body.error_code), code: typeof body.error_code === 'string' ? body.error_code : undefined, statusCode: typeof body.status_code === 'number' ? body.status_code : undefined, path: undefined, retryInSeconds: undefined, errorData: body.error_data as Record<string, unknown> | undefined });
+    const errorData = body.error_data as Record<string, unknown> | undefined;
+    out.push({ message: String(body.error_message ?? body.error_code), code: typeof body.error_code === 'string' ? body.error_code : undefined, statusCode: typeof body.status_code === 'number' ? body.status_code : undefined, path: undefined, retryInSeconds: retryInSecondsOf(undefined, errorData), errorData });
     return out;
   }
   const errors = Array.isArray(body.errors) ? (body.errors as unknown[]) : [];
@@ -205,18 +209,28 @@ function errorsOf(body: Record<string, unknown>): MondayError[] {
     }
     const e = error as { message?: unknown; path?: unknown[]; extensions?: Record<string, unknown> };
     const extensions = e.extensions ?? {};
+    const errorData = extensions.error_data as Record<string, unknown> | undefined;
     out.push({
       message: typeof e.message === 'string' ? e.message : 'unknown error',
       code: typeof extensions.code === 'string' ? extensions.code : undefined,
       statusCode: typeof extensions.status_code === 'number' ? extensions.status_code : undefined,
       path: Array.isArray(e.path) && e.path.length > 0 ? String(e.path[0]) : undefined,
-      retryInSeconds: typeof extensions.retry_in_seconds === 'number' ? extensions.retry_in_seconds : undefined,
-      errorData: extensions.error_data as Record<string, unknown> | undefined,
+      retryInSeconds: retryInSecondsOf(extensions, errorData),
+      errorData,
       queryCost: typeof extensions.complexity === 'number' ? extensions.complexity : undefined,
       budgetLimit: typeof extensions.complexity_budget_limit === 'number' ? extensions.complexity_budget_limit : undefined,
     });
   }
   return out;
+}
+
+/**
+ * The wait an error gives: `retry_in_seconds` in its extensions (the complexity and IP limits) or in its
+ * `error_data` (FIELD_LIMIT_EXCEEDED, in both shapes).
+ */
+function retryInSecondsOf(extensions: Record<string, unknown> | undefined, errorData: Record<string, unknown> | undefined): number | undefined {
+  const seconds = extensions?.retry_in_seconds ?? errorData?.retry_in_seconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
 }
 
 /** The older complexity message says "reset in N seconds". */
@@ -225,16 +239,16 @@ function retryFromMessage(message: string | undefined): number | undefined {
   return match ? Number(match[1]) * 1000 : undefined;
 }
 
-function untilMidnightUtc(now = Date.now()): number {
+function untilMidnightUtc(now: number): number {
   const midnight = new Date(now);
   midnight.setUTCHours(24, 0, 0, 0);
   return midnight.getTime() - now;
 }
 
 /** Retry-After on any answer (monday sends it with its errors, HTTP 200 included): when calls may start again. */
-function retryAfterReset(headers: Headers): number | undefined {
-  const wait = parseRetryAfter(headers.get('retry-after'));
-  return wait === undefined ? undefined : Date.now() + wait;
+function retryAfterReset(headers: Headers, now: number): number | undefined {
+  const wait = parseRetryAfter(headers.get('retry-after'), now);
+  return wait === undefined ? undefined : now + wait;
 }
 
 /**
@@ -248,13 +262,19 @@ class ComplexityBudget {
   /** The budget of a whole window, as far as known (the largest `before` seen, or what an error said). */
   private limit: number | undefined;
 
+  private readonly now: () => number;
+
+  constructor(now: () => number) {
+    this.now = now;
+  }
+
   learnLimit(limit: number): void {
     this.limit = limit;
   }
 
   fit(costEach: number): number {
     const whole = this.limit === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(this.limit / costEach));
-    if (this.left === undefined || Date.now() >= this.resetAt) return whole;
+    if (this.left === undefined || this.now() >= this.resetAt) return whole;
     const now = Math.floor(this.left / costEach);
     // Nothing fits now: the request waits for the reset, and may then be a whole window's worth.
     return now >= 1 ? Math.min(now, whole) : whole;
@@ -262,7 +282,7 @@ class ComplexityBudget {
 
   async reserve(cost: number): Promise<void> {
     for (;;) {
-      const now = Date.now();
+      const now = this.now();
       // A new window: its whole budget, when known, so that concurrent requests share it until an answer says
       // what is left and when it resets (monday's windows are a minute).
       if (now >= this.resetAt) {
@@ -280,7 +300,7 @@ class ComplexityBudget {
 
   observe(after: number, resetInSeconds: number, before?: number): void {
     if (before !== undefined) this.limit = Math.max(this.limit ?? 0, before);
-    const resetAt = Date.now() + resetInSeconds * 1000;
+    const resetAt = this.now() + resetInSeconds * 1000;
     // A new window (a later reset) replaces what was known; in the same window, the lowest figure is the latest.
     if (this.left === undefined || resetAt > this.resetAt + 1_500) this.left = after;
     else this.left = Math.min(this.left, after);
@@ -289,6 +309,6 @@ class ComplexityBudget {
 
   exhausted(retryAfterMs: number): void {
     this.left = 0;
-    this.resetAt = Date.now() + retryAfterMs;
+    this.resetAt = this.now() + retryAfterMs;
   }
 }

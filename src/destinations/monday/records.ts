@@ -283,8 +283,8 @@ const removalMutation = (client: MondayClient) => (client.settings.onDelete === 
 async function removeItemIds(client: MondayClient, ids: string[]): Promise<Array<MondayError | DeliveryError | undefined>> {
   const mutation = removalMutation(client);
   const results = new Array<MondayError | DeliveryError | undefined>(ids.length);
-  for (let start = 0; start < ids.length; start += client.mutationsPerRequest.value) {
-    const chunk = ids.slice(start, start + client.mutationsPerRequest.value);
+  for (let start = 0; start < ids.length; start += client.settings.maxMutationsPerRequest) {
+    const chunk = ids.slice(start, start + client.settings.maxMutationsPerRequest);
     const query = `mutation ctbridgeRemove(${chunk.map((_, i) => `$i${i}: ID`).join(', ')}) {\n  complexity { before after query reset_in_x_seconds }\n  ${chunk.map((_, i) => `m${i}: ${mutation}(item_id: $i${i}) { id }`).join('\n  ')}\n}`;
     try {
       const answer = await client.request(`${mutation === 'delete_item' ? 'deleting' : 'archiving'} ${chunk.length} items`, query, Object.fromEntries(chunk.map((id, i) => [`i${i}`, id])), chunk.length * client.costPerMutation.value);
@@ -317,8 +317,8 @@ async function moveToGroups(client: MondayClient, placed: Array<{ p: Plan; id: s
     }
   }
   const moves = placed.map((entry, at) => ({ ...entry, at })).filter(({ id, groupId, at }) => errors[at] === undefined && current.has(id) && current.get(id) !== groupId);
-  for (let start = 0; start < moves.length; start += client.mutationsPerRequest.value) {
-    const chunk = moves.slice(start, start + client.mutationsPerRequest.value);
+  for (let start = 0; start < moves.length; start += client.settings.maxMutationsPerRequest) {
+    const chunk = moves.slice(start, start + client.settings.maxMutationsPerRequest);
     const query = `mutation ctbridgeMove(${chunk.map((_, i) => `$i${i}: ID, $g${i}: String!`).join(', ')}) {\n  complexity { before after query reset_in_x_seconds }\n  ${chunk.map((_, i) => `m${i}: move_item_to_group(item_id: $i${i}, group_id: $g${i}) { id }`).join('\n  ')}\n}`;
     try {
       const answer = await client.request(`moving ${chunk.length} items to their groups`, query, Object.fromEntries(chunk.flatMap(({ id, groupId }, i) => [[`i${i}`, id], [`g${i}`, groupId]])), chunk.length * client.costPerMutation.value, chunk.length);

@@ -2,13 +2,13 @@
 // item id for are looked up by their external-id column (items_page_by_column_values, one alias per board), then
 // each becomes a create_item / create_subitem (all its columns) or a change_multiple_column_values (only the
 // columns given, nothing when none changed), as aliases of as few requests as the complexity budget and
-// FIELD_LIMIT_EXCEEDED allow. A mutation that fails inside a request fails its row alone; a failure of the whole
+// `maxMutationsPerRequest` allow. A mutation that fails inside a request fails its row alone; a failure of the whole
 // request fails its rows. Each failure names monday's error and the GraphQL mutation that was sent (its
 // variables come from the mapped record, so personal values are in the form the destination's PII policy allows,
 // and the kit's error class removes any e-mail or phone number left in the text).
 import { PermanentError, RateLimitedError, RetryableError, type DeliveryError } from '../kit/index.ts';
 import { redact } from '../../observability/redact.ts';
-import { FieldLimitExceeded, errorOfField, type GraphQLAnswer, type MondayClient, type MondayError } from './client.ts';
+import { errorOfField, type GraphQLAnswer, type MondayClient, type MondayError } from './client.ts';
 
 export interface Row {
   /** `${what}` in messages: `order o-1`, `order o-1 line item li-2`. */
@@ -58,8 +58,9 @@ export async function lookUp(client: MondayClient, wanted: Array<{ boardId: stri
     const ids = [...group.ids];
     for (let i = 0; i < ids.length; i += 400) aliases.push({ boardId: group.boardId, column: group.column, ids: ids.slice(i, i + 400) });
   }
-  for (let start = 0; start < aliases.length; start += client.mutationsPerRequest.value) {
-    const chunk = aliases.slice(start, start + client.mutationsPerRequest.value);
+  const perRequest = client.settings.maxMutationsPerRequest;
+  for (let start = 0; start < aliases.length; start += perRequest) {
+    const chunk = aliases.slice(start, start + perRequest);
     const variables: Record<string, unknown> = {};
     const declarations: string[] = [];
     const fields: string[] = [];
@@ -149,18 +150,13 @@ async function mutate(client: MondayClient, pending: Pending[], results: RowResu
   });
   let start = 0;
   while (start < work.length) {
-    const size = Math.max(1, Math.min(client.mutationsPerRequest.value, client.mutationsThatFit(client.costPerMutation.value)));
+    const size = Math.max(1, Math.min(client.settings.maxMutationsPerRequest, client.mutationsThatFit(client.costPerMutation.value)));
     const chunk = work.slice(start, start + size);
     const { query, variables, snapshots } = mutationRequest(client, chunk);
     let answer: GraphQLAnswer;
     try {
       answer = await client.request(`upserting ${chunk.length} items`, query, variables, chunk.length * client.costPerMutation.value + 10, chunk.length);
     } catch (error) {
-      if (error instanceof FieldLimitExceeded && chunk.length > 1) {
-        // Fewer aliases per request from now on, and this chunk again in smaller parts.
-        client.mutationsPerRequest.value = Math.max(1, Math.floor(chunk.length / 2));
-        continue;
-      }
       chunk.forEach(({ index }, i) => (results[index] = { ok: false, error: withRequest(error as DeliveryError, snapshots[i]!) }));
       start += chunk.length;
       continue;

@@ -5,13 +5,14 @@
 // values with monday's formats and validation. Limits are monday's: the token goes in `Authorization` as it is (no
 // `Bearer`), `API-Version` names the version; every query is charged its complexity against a per-minute budget
 // (COMPLEXITY_BUDGET_EXHAUSTED with `retry_in_seconds` once spent), one query may cost at most 5,000,000 points,
-// a request may hold only so many fields (FIELD_LIMIT_EXCEEDED), calls per minute are limited (HTTP 429 "Rate
-// Limit Exceeded") and so are calls per day (DAILY_LIMIT_EXCEEDED, until midnight UTC). Application errors come
-// with HTTP 200 and an `errors` array (with partial `data`), as monday answers them; faults can be injected, and
-// everything that arrived can be inspected.
+// calls per minute are limited (HTTP 429 "Rate Limit Exceeded") and so are calls per day (DAILY_LIMIT_EXCEEDED,
+// until midnight UTC) and requests running at once (FIELD_LIMIT_EXCEEDED, HTTP 429, with `retry_in_seconds`).
+// Application errors come with HTTP 200 and an `errors` array (with partial `data`), as monday answers them;
+// faults can be injected, and everything that arrived can be inspected.
 // Sources: developer.monday.com api-reference "Error handling" (2025-01 unified format, HTTP 200 for application
 // errors, Retry-After, request_id in extensions), "Rate limits" (complexity budget per minute, 5M per query, daily
-// and minute limits, concurrency), apps docs "Authorization header", changelog 2025-01 complexity error format;
+// and minute limits, concurrency), apps docs "Authorization header", changelog 2025-01 complexity error format and
+// "New descriptive field limit exceeded error" (FIELD_LIMIT_EXCEEDED is the concurrency limit);
 // spec/monday/README.md ("Errors", "Limits") restates them. monday does not publish the complexity of each field
 // (spec/monday/README.md, "What the sources leave open"): the simulator charges every mutation MUTATION_COST plus
 // its selection, and a list its children times its limit — the same order of magnitude the API's
@@ -54,8 +55,10 @@ export type MondayFault =
   | { kind: 'reset' }
   /** An application error in monday's 2025 shape, answered with `httpStatus` (200 by default). */
   | { kind: 'error'; code: string; message: string; statusCode?: number; retryInSeconds?: number; httpStatus?: number }
-  /** The older shape some errors still come in: error_code, status_code, error_message at the top. */
-  | { kind: 'legacy'; errorCode: string; message: string; statusCode?: number };
+  /** The older shape some errors still come in: error_code, status_code, error_message, error_data at the top. */
+  | { kind: 'legacy'; errorCode: string; message: string; statusCode?: number; errorData?: Record<string, unknown>; httpStatus?: number }
+  /** FIELD_LIMIT_EXCEEDED, as the concurrency limit answers it (see `maxConcurrentRequests`). */
+  | { kind: 'fieldLimit'; retryInSeconds?: number; entity?: string };
 
 export interface MondaySimulatorOptions {
   token: string;
@@ -67,8 +70,13 @@ export interface MondaySimulatorOptions {
   requestsPerMinute?: number;
   /** Requests per day (UTC) before DAILY_LIMIT_EXCEEDED; unlimited when unset (Pro and Enterprise limits are soft). */
   dailyLimit?: number;
-  /** Most root fields (aliases) one request may hold before FIELD_LIMIT_EXCEEDED. */
-  maxRootFields?: number;
+  /**
+   * Most requests in flight at once (received, not yet answered) before FIELD_LIMIT_EXCEEDED. monday publishes no
+   * figure; the default is generous, so that only a test that means to reach it does.
+   */
+  maxConcurrentRequests?: number;
+  /** The `retry_in_seconds` FIELD_LIMIT_EXCEEDED gives (15 in monday's example of the error). */
+  concurrencyRetryInSeconds?: number;
   port?: number;
   now?: () => number;
   schemaPath?: string;
@@ -95,10 +103,14 @@ export interface MondaySimulator {
   faults: MondayFault[];
   faultFor: ((query: string) => MondayFault | undefined) | undefined;
   stats: {
-    /** Requests received, answered with COMPLEXITY_BUDGET_EXHAUSTED, with HTTP 429, refused by validation. */
+    /**
+     * Requests received, answered with COMPLEXITY_BUDGET_EXHAUSTED, with HTTP 429 for the minute limit, with
+     * FIELD_LIMIT_EXCEEDED for the concurrency limit, refused by validation.
+     */
     calls: number;
     budgetExhausted: number;
     rateLimited: number;
+    concurrencyLimited: number;
     invalid: number;
     /** Complexity charged in all, and mutations executed. */
     complexity: number;
@@ -108,6 +120,8 @@ export interface MondaySimulator {
   mutations: RecordedMutation[];
   /** The current budget window. */
   budget(): { limit: number; left: number; resetInSeconds: number; windowStart: number };
+  /** Requests received (their headers) and not yet answered. */
+  inFlight(): number;
   close(): Promise<void>;
 }
 
@@ -134,7 +148,9 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   const budgetLimit = options.budgetPerMinute ?? 10_000_000;
   const budgetWindowMs = options.budgetWindowMs ?? MINUTE_MS;
   const requestsPerMinute = options.requestsPerMinute ?? 5_000;
-  const maxRootFields = options.maxRootFields ?? 100;
+  const maxConcurrentRequests = options.maxConcurrentRequests ?? 100;
+  const concurrencyRetryInSeconds = options.concurrencyRetryInSeconds ?? 15;
+  let inFlight = 0;
   let budgetWindow = { start: Number.NEGATIVE_INFINITY, used: 0 };
   let requestWindow = { start: Number.NEGATIVE_INFINITY, used: 0 };
   let day = { key: '', used: 0 };
@@ -151,12 +167,17 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
     token: options.token,
     faults: [],
     faultFor: undefined,
-    stats: { calls: 0, budgetExhausted: 0, rateLimited: 0, invalid: 0, complexity: 0, mutations: 0 },
+    stats: { calls: 0, budgetExhausted: 0, rateLimited: 0, concurrencyLimited: 0, invalid: 0, complexity: 0, mutations: 0 },
     mutations: [],
     budget: currentBudget,
+    inFlight: () => inFlight,
   };
 
+  // A request is in flight from its headers to the end of its answer (or its connection's): what the concurrency
+  // limit counts.
   const server: Server = createServer((req, res) => {
+    inFlight += 1;
+    res.once('close', () => (inFlight -= 1));
     void readBody(req).then((raw) => handle(req, res, raw));
   });
 
@@ -175,6 +196,22 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   /** A request-level error (no data): monday's 2025 shape. */
   const errorBody = (message: string, extensions: Record<string, unknown>) => ({ errors: [{ message, extensions }], account_id: ACCOUNT_ID, extensions: requestExtensions() });
 
+  /**
+   * The concurrency limit. monday's changelog ("New descriptive field limit exceeded error",
+   * developer.monday.com/api-reference/changelog/new-descriptive-field-limit-exceeded-error): FIELD_LIMIT_EXCEEDED
+   * "occurs when there are too many requests running concurrently", resolved by waiting the time the error gives
+   * before retrying; its example, in the flat shape of versions before 2025-01: error_message "Concurrency limit
+   * exceeded for the field", error_data {retry_in_seconds, entity}, status_code 429. From 2025-01 the same fields
+   * come as an `errors` entry's message and extensions ("Error handling": code, status_code, error_data). The HTTP
+   * status is 429: "Error handling" answers 200 only for application errors and a status of their own for
+   * transport ones, "429 - Too many requests" among them, and "Error codes" gives the concurrency limit
+   * ("Concurrency limit exceeded") HTTP status 429. Retry-After carries the wait, as on monday's other errors.
+   */
+  function concurrencyLimited(res: ServerResponse, entity: string, retryInSeconds: number): void {
+    sim.stats.concurrencyLimited += 1;
+    send(res, 429, errorBody('Concurrency limit exceeded for the field', { code: 'FIELD_LIMIT_EXCEEDED', status_code: 429, error_data: { retry_in_seconds: retryInSeconds, entity } }), { 'retry-after': String(retryInSeconds) });
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): void {
     sim.stats.calls += 1;
     const url = new URL(req.url ?? '/', 'http://simulator');
@@ -191,7 +228,8 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
     const fault = sim.faults.shift() ?? sim.faultFor?.(body.query);
     if (fault?.kind === 'reset') return void req.socket.destroy();
     if (fault?.kind === 'status') return send(res, fault.status, { error_message: `injected ${fault.status}`, status_code: fault.status }, fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {});
-    if (fault?.kind === 'legacy') return send(res, 200, { error_code: fault.errorCode, status_code: fault.statusCode ?? 200, error_message: fault.message, error_data: {}, errors: [fault.message], account_id: ACCOUNT_ID });
+    if (fault?.kind === 'legacy') return send(res, fault.httpStatus ?? 200, { error_code: fault.errorCode, status_code: fault.statusCode ?? 200, error_message: fault.message, error_data: fault.errorData ?? {}, errors: [fault.message], account_id: ACCOUNT_ID });
+    if (fault?.kind === 'fieldLimit') return concurrencyLimited(res, fault.entity ?? 'boards', fault.retryInSeconds ?? concurrencyRetryInSeconds);
     if (fault?.kind === 'error') {
       return send(res, fault.httpStatus ?? 200, errorBody(fault.message, { code: fault.code, status_code: fault.statusCode ?? 429, ...(fault.retryInSeconds !== undefined && { retry_in_seconds: fault.retryInSeconds }) }), fault.retryInSeconds !== undefined ? { 'retry-after': String(fault.retryInSeconds) } : {});
     }
@@ -241,9 +279,10 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
     }
     const variables = body.variables !== null && typeof body.variables === 'object' ? (body.variables as Record<string, unknown>) : {};
 
-    const rootFields = operation.selectionSet.selections.filter((s) => !(s.kind === Kind.FIELD && s.name.value === 'complexity')).length;
-    if (rootFields > maxRootFields) {
-      return send(res, 200, errorBody(`Too many fields in one request: ${rootFields}, at most ${maxRootFields}`, { code: 'FIELD_LIMIT_EXCEEDED', status_code: 200, error_data: { fields: rootFields, limit: maxRootFields } }));
+    if (inFlight > maxConcurrentRequests) {
+      // The entity: the first field the operation asks for (monday's example names "boards").
+      const first = operation.selectionSet.selections.find((s) => s.kind === Kind.FIELD && s.name.value !== 'complexity');
+      return concurrencyLimited(res, first?.kind === Kind.FIELD ? first.name.value : operation.operation, concurrencyRetryInSeconds);
     }
 
     const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
