@@ -3,7 +3,7 @@
 // readable: a digest of the same value still compares equal (and is replaced by the keyed one), another value
 // still differs.
 import { describe, expect, it } from 'vitest';
-import { EMPTY_FIELD_STATE, currentDigest, keyedDigester, onDestinationEvent, valueDigest } from '../src/engine/field-state.ts';
+import { EMPTY_FIELD_STATE, currentDigest, decideWriteBack, keyedDigester, onDestinationEvent, valueDigest } from '../src/engine/field-state.ts';
 
 const digest = keyedDigester(Buffer.alloc(32, 1));
 
@@ -23,8 +23,12 @@ describe('field state digests', () => {
     const same = currentDigest(old, 'Customer', digest);
     expect(same.digest).toBe(digest('Customer'));
     expect(same.state).toEqual({ ...old, ct: digest('Customer'), dest: digest('Customer') });
-    // monday tells of the value both already hold: nothing to write back.
-    expect(onDestinationEvent(same.state, { digest: same.digest, at: 20, byUs: false }).kind).toBe('ignore');
+    // monday tells of the value both already hold: decided against commercetools' value as read, the same one, so
+    // nothing is written back and both agree as of the edit.
+    const told = onDestinationEvent(same.state, { digest: same.digest, at: 20, byUs: false });
+    const step = decideWriteBack('decide', told.state, { digest: same.digest, at: 10 }, { digest: same.digest, at: 20, byUs: false }, { rule: 'lastWriteWins', sourceOfTruth: 'commercetools' });
+    expect(step.decision).toBe('agreed');
+    expect(step.observed.agreedAt).toBe(20);
 
     const other = currentDigest(old, 'Churned', digest);
     expect(other.state).toEqual(old);

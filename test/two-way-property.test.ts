@@ -152,8 +152,13 @@ describe.each(testStores)('concurrent edits of a shared field on $name', (testSt
       await store.migrate();
       let runs = 0;
       // Found by this property: monday edited to gold, then silver, then gold again while silver's webhook was still
-      // on its way; the second gold is a newer edit than commercetools' value, not a repeat of the first.
-      const examples: Command[][] = [[{ kind: 'monday-edit', value: 'gold' }, { kind: 'ct-edit' }, { kind: 'monday-edit', value: 'silver' }, { kind: 'deliver', pick: 0, duplicate: false }, { kind: 'monday-edit', value: 'gold' }, { kind: 'deliver', pick: 3, duplicate: false }]];
+      // on its way; the second gold is a newer edit than commercetools' value, not a repeat of the first. The same
+      // after commercetools changed unsynced (the field state still saw both agree); and a hand edit to the value
+      // ctbridge had just sent, which leaves both sides agreeing as of that edit.
+      const examples: Command[][] = [[{ kind: 'monday-edit', value: 'gold' }, { kind: 'ct-edit' }, { kind: 'monday-edit', value: 'silver' }, { kind: 'deliver', pick: 0, duplicate: false }, { kind: 'monday-edit', value: 'gold' }, { kind: 'deliver', pick: 3, duplicate: false }],
+        [{ kind: 'monday-edit', value: 'platinum' }, { kind: 'deliver', pick: 0, duplicate: false }, { kind: 'ct-edit' }, { kind: 'monday-edit', value: 'silver' }, { kind: 'monday-edit', value: 'platinum' }, { kind: 'deliver', pick: 3, duplicate: false }],
+        [{ kind: 'ct-edit' }, { kind: 'monday-edit', value: '$ct' }, { kind: 'sync' }, { kind: 'deliver', pick: 0, duplicate: false }, { kind: 'ct-edit' }],
+      ];
       await fc.assert(
         fc.asyncProperty(fc.array(commandArb, { maxLength: 40 }), async (commands) => {
           runs += 1;

@@ -85,7 +85,8 @@ export const sameValue = (a: unknown, b: unknown): boolean => isDeepStrictEqual(
 
 /** commercetools holds `digest`, read at a version last modified at `at`: a change only when the value differs. */
 export function observeCommercetools(state: FieldState, digest: string, at: number): FieldState {
-  if (state.ct === digest) return state;
+  // Unchanged, and the destination holds it too: they agree as of the later of their times.
+  if (state.ct === digest) return agreeIfEqual(state);
   return agreeIfEqual({ ...state, ct: digest, ctAt: Math.max(at, state.ctAt) });
 }
 
@@ -132,8 +133,9 @@ export function onDestinationEvent(state: FieldState, event: DestinationEvent): 
   const seen = { ...state, destSeenAt: event.at, destSeenByUs: event.byUs };
   if (event.digest === state.dest) {
     // The value ctbridge last saw, edited again later (changed and changed back, the change in between not yet
-    // delivered): a newer edit of the destination's, which competes with commercetools' value by its own time.
-    if (!event.byUs && event.at > state.destAt && state.ct !== null && state.ct !== state.dest) return { kind: 'decide', state: { ...seen, destAt: event.at } };
+    // delivered): a newer edit of the destination's, which competes by its own time with the value commercetools
+    // holds when the decision reads it — which may have changed since the state last saw it.
+    if (!event.byUs && event.at > state.destAt) return { kind: 'decide', state: { ...seen, destAt: event.at } };
     return { kind: 'ignore', state: seen };
   }
   if (event.byUs) return { kind: 'resend', state: { ...seen, dest: event.digest, destAt: 0 } };
