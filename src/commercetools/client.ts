@@ -2,14 +2,24 @@
 // carry it. Built on the official SDK (client-credentials OAuth, token cached and reused until it expires); the SDK's
 // own retries are off because the engine owns retries, and every failure comes out as one of the kit's error
 // classes (destinations/kit/errors.ts) with a message that never holds the client secret or a token.
-import { createApiBuilderFromCtpClient } from '@commercetools/platform-sdk';
+import { createRequire } from 'node:module';
+import type * as PlatformSdk from '@commercetools/platform-sdk';
 import type { ByProjectKeyRequestBuilder } from '@commercetools/platform-sdk';
-import { ClientBuilder } from '@commercetools/ts-client';
+import type * as TsClient from '@commercetools/ts-client';
 import type { ResourceFetcher } from '../engine/record-sync.ts';
 import { groupOrdersByCustomer, paymentIdsOf, sortOldestFirst } from './orders.ts';
 import type { ExpandableType } from '../mapping/references.ts';
 import type { Middleware, TokenCache, TokenStore } from '@commercetools/ts-client';
 import { DeliveryError, PermanentError, RateLimitedError, RetryableError, errorForStatus, parseRetryAfter } from '../destinations/kit/errors.ts';
+
+// The SDK is loaded when the first client is made, not with this module: its code (about 1 MB of source, kept on
+// the heap of every thread that loads it) stays out of the threads that only import the helpers below, such as
+// `ctbridge start`'s HTTP thread when no support view or agent actions are configured.
+const requireSdk = createRequire(import.meta.url);
+const loadSdk = () => ({
+  createApiBuilderFromCtpClient: (requireSdk('@commercetools/platform-sdk') as typeof PlatformSdk).createApiBuilderFromCtpClient,
+  ClientBuilder: (requireSdk('@commercetools/ts-client') as typeof TsClient).ClientBuilder,
+});
 
 export type FetchableTypeId = 'customer' | 'order' | 'payment' | 'cart' | 'product' | 'business-unit' | 'key-value-document';
 
@@ -129,6 +139,7 @@ export function createCommercetoolsClient(config: CommercetoolsClientConfig, opt
     return new Response(NULL_BODY_STATUSES.has(status) ? null : text, { status, headers: stripLengthHeaders(headers) });
   };
 
+  const { ClientBuilder, createApiBuilderFromCtpClient } = loadSdk();
   const client = new ClientBuilder()
     .withProjectKey(config.projectKey)
     .withMiddleware(tokens.middleware)
