@@ -66,18 +66,19 @@ const context = (settings: MomentisSettings) => `{
 
 const money = (of: string) => `{ "currencyCode": ${of}.currencyCode, "centAmount": ${of}.centAmount, "fractionDigits": ${of}.fractionDigits }`;
 
-const DATA = `{
+// The transaction is found once ($t) and read for its type, state and amount.
+const DATA = `($t := ${TRANSACTION}; {
   "orderId": $subject.id,
   "orderNumber": $subject.orderNumber,
   "cartId": type = "CartCreated" ? resource.id : $subject.cart.id,
   "total": $subject.totalPrice ? ${money('$subject.totalPrice')},
   "orderState": orderState, "previousOrderState": oldOrderState,
   "shipmentState": shipmentState, "previousShipmentState": oldShipmentState,
-  "transactionType": ${TRANSACTION}.type, "transactionState": ${TRANSACTION}.state,
-  "amount": ${TRANSACTION}.amount ? ${money(`${TRANSACTION}.amount`)},
+  "transactionType": $t.type, "transactionState": $t.state,
+  "amount": $t.amount ? ${money('$t.amount')},
   "trackingId": parcel.trackingData.trackingId, "carrier": parcel.trackingData.carrier,
   "returnedQuantity": returnInfo ? $sum(returnInfo.items.quantity), "returnTrackingId": returnInfo.returnTrackingId
-}`;
+})`;
 
 function loyaltyType(reverseOn: ReadonlyArray<string>): string {
   return `(
@@ -99,7 +100,7 @@ const RETURNED = `{
   "fractionDigits": $subject.totalPrice.fractionDigits
 }`;
 
-const AMOUNT = `(type in ["PaymentTransactionAdded", "PaymentTransactionStateChanged"] ? ${money(`${TRANSACTION}.amount`)} : type = "ReturnInfoAdded" ? ${RETURNED} : ${money('$subject.totalPrice')})`;
+const AMOUNT = `(type in ["PaymentTransactionAdded", "PaymentTransactionStateChanged"] ? ($t := ${TRANSACTION}; ${money('$t.amount')}) : type = "ReturnInfoAdded" ? ${RETURNED} : ${money('$subject.totalPrice')})`;
 
 /** Personal fields as tokens (the vault) or as the destination's pii policy says. */
 const personal = (path: string, settings: MomentisSettings, pipe: string[] = []) => {
