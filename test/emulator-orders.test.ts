@@ -8,7 +8,7 @@ import { createCommercetoolsClient, type CommercetoolsClient } from '../src/comm
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { createOrder, prepareShop, type ActionShop } from './support/actions-fixtures.ts';
 
-describe('emulator: order actions', () => {
+describe('emulator: order actions and totals', () => {
   let emulator: Emulator;
   let ct: CommercetoolsClient;
   let api: ByProjectKeyRequestBuilder;
@@ -81,23 +81,8 @@ describe('emulator: order actions', () => {
     expect(after.transactions.filter((t) => t.type === 'Refund')).toHaveLength(1);
     expect(after.version).toBe(payment.version + 1);
   });
-});
-
-describe('emulator: cart and order totals', () => {
-  let emulator: Emulator;
-  let ct: CommercetoolsClient;
-
-  beforeAll(async () => {
-    emulator = await startEmulator();
-    ct = createCommercetoolsClient(emulatorCredentials(emulator));
-  });
-  afterAll(async () => {
-    await ct?.close();
-    await emulator?.close();
-  });
 
   it("gives a cart's total, after every update, and its order's, the fraction digits of the currency", async () => {
-    const { api } = ct;
     await api.productTypes().post({ body: { key: 'plain', name: 'plain', description: 'plain' } }).execute();
     await api
       .products()

@@ -5,7 +5,6 @@
 // the watermark and sends nothing unchanged; two processes never poll the same sync at once; an event-driven
 // destination beside it keeps getting notifications; the engine thread of `ctbridge start` polls too. Also: the
 // emulator's Messages API records deletions only while the project keeps Messages.
-import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -13,7 +12,7 @@ import { configSchema, type Config } from '../src/config/schema.ts';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
-import { bumpOrder, HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
+import { addOrder, bumpOrder, HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
 import { startSink, type Sink } from '../src/sandbox/sink.ts';
 import { ADMIN_TOKEN, eventually, INGEST_TOKEN, messageBase } from './support/harness.ts';
 import { createScheduledSync } from '../src/backfill/scheduled-sync.ts';
@@ -45,30 +44,6 @@ async function createCustomer(client: CommercetoolsClient, email: string, firstN
 async function renameCustomer(client: CommercetoolsClient, id: string, firstName: string): Promise<void> {
   const current = await client.api.customers().withId({ ID: id }).get().execute();
   await client.api.customers().withId({ ID: id }).post({ body: { version: current.body.version, actions: [{ action: 'setFirstName', firstName }] } }).execute();
-}
-
-/** An order placed now by the customer (straight into the emulator's storage, as seedHistory adds them). */
-async function placeOrder(emulator: Emulator, customerId: string, orderNumber: string): Promise<string> {
-  const id = randomUUID();
-  const now = new Date().toISOString();
-  await emulator.mock.project(emulator.projectKey).unsafeAdd('order', {
-    id,
-    version: 1,
-    createdAt: now,
-    lastModifiedAt: now,
-    orderNumber,
-    orderState: 'Open',
-    customerId,
-    totalPrice: { type: 'centPrecision', currencyCode: 'EUR', centAmount: 500, fractionDigits: 2 },
-    lineItems: [],
-    customLineItems: [],
-    shipping: [],
-    refusedGifts: [],
-    syncInfo: [],
-    origin: 'Customer',
-    shippingMode: 'Single',
-  } as never);
-  return id;
 }
 
 async function deleteCustomer(client: CommercetoolsClient, id: string): Promise<void> {
@@ -155,7 +130,7 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
       await renameCustomer(client, history.customerIds[0]!, 'Renamed');
       await deleteCustomer(client, history.customerIds[1]!);
       await bumpOrder(emulator, history.orderIds[0]!, { orderState: 'Confirmed' });
-      const placed = await placeOrder(emulator, history.customerIds[2]!, 'N-1');
+      const placed = await addOrder(emulator, { at: new Date().toISOString(), orderNumber: 'N-1', customerId: history.customerIds[2]!, centAmount: 500 });
       const requestsBefore = sink.requests.length;
       advance(FIVE_MINUTES);
       expect(byType(await tick())).toEqual({

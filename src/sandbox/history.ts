@@ -1,7 +1,7 @@
 // A shop's history in the commercetools emulator, for the backfill tests and the benchmark: customers, and orders
 // spread over them, added straight into the emulator's storage (creating 20,000 orders through its HTTP API would
 // take minutes and test the emulator, not ctbridge). Each resource is what commercetools answers for it at
-// version 1; `bumpOrder` makes a newer version, as an update action would.
+// version 1 (`addOrder` adds one more); `bumpOrder` makes a newer version, as an update action would.
 import { randomUUID } from 'node:crypto';
 import type { Emulator } from './emulator.ts';
 
@@ -40,27 +40,32 @@ export async function seedHistory(emulator: Emulator, counts: { customers: numbe
   }
   const orderIds: string[] = [];
   for (let i = 0; i < counts.orders; i += 1) {
-    const id = randomUUID();
-    orderIds.push(id);
-    await project.unsafeAdd('order', {
-      id,
-      version: 1,
-      createdAt: at(i),
-      lastModifiedAt: at(i),
-      orderNumber: `H-${i}`,
-      orderState: 'Open',
-      ...(customerIds.length > 0 && { customerId: customerIds[i % customerIds.length] }),
-      totalPrice: { type: 'centPrecision', currencyCode: 'EUR', centAmount: 1000 + i, fractionDigits: 2 },
-      lineItems: [],
-      customLineItems: [],
-      shipping: [],
-      refusedGifts: [],
-      syncInfo: [],
-      origin: 'Customer',
-      shippingMode: 'Single',
-    } as never);
+    orderIds.push(await addOrder(emulator, { at: at(i), orderNumber: `H-${i}`, customerId: customerIds[i % customerIds.length], centAmount: 1000 + i }));
   }
   return { customerIds, orderIds };
+}
+
+/** An open EUR order without line items, added at version 1 as of `at` (an ISO time); its id. */
+export async function addOrder(emulator: Emulator, order: { at: string; orderNumber: string; customerId?: string | undefined; centAmount: number }): Promise<string> {
+  const id = randomUUID();
+  await emulator.mock.project(emulator.projectKey).unsafeAdd('order', {
+    id,
+    version: 1,
+    createdAt: order.at,
+    lastModifiedAt: order.at,
+    orderNumber: order.orderNumber,
+    orderState: 'Open',
+    ...(order.customerId !== undefined && { customerId: order.customerId }),
+    totalPrice: { type: 'centPrecision', currencyCode: 'EUR', centAmount: order.centAmount, fractionDigits: 2 },
+    lineItems: [],
+    customLineItems: [],
+    shipping: [],
+    refusedGifts: [],
+    syncInfo: [],
+    origin: 'Customer',
+    shippingMode: 'Single',
+  } as never);
+  return id;
 }
 
 /** Makes a newer version of an order in the emulator (as an update action would) and returns it. */
