@@ -7,7 +7,7 @@
 // to the row (intent, outcome, giving the key back) is fenced by the value it last set. While a row is in progress
 // that value only grows (a take-over needs it in the past and sets it in the future), so it names the holder: a
 // call that outlived its lease (a hung process) finds the row taken over and writes nothing more to it.
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ActionRequestsTable, Database } from '../store/schema.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
 
@@ -127,9 +127,12 @@ export async function takeOver(db: Kysely<Database>, seen: ActionRequest, leaseU
   return Number(result.numUpdatedRows) === 1 ? new RequestLease(db, seen.id, leaseUntil) : undefined;
 }
 
-/** In-progress rows whose lease ran out before `now` (their call died), longest expired first. */
+/**
+ * In-progress rows whose lease ran out before `now` (their call died), longest expired first. The status is a
+ * literal so both databases see the partial index's condition (action_requests_expired) in the query.
+ */
 export async function abandoned(db: Kysely<Database>, now: number, limit: number): Promise<ActionRequest[]> {
-  const rows = await db.selectFrom('action_requests').selectAll().where('status', '=', 'in-progress').where('lease_until', '<', now).orderBy('lease_until').limit(limit).execute();
+  const rows = await db.selectFrom('action_requests').selectAll().where('status', '=', sql.lit('in-progress')).where('lease_until', '<', now).orderBy('lease_until').limit(limit).execute();
   return rows.map(fromRow);
 }
 

@@ -478,6 +478,13 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('inbound_done').on('inbound').columns(['state', 'received_at']).execute();
       },
     },
+    '0021_actions_sweep': {
+      async up(db: Kysely<unknown>) {
+        // The actions sweeper (actions/sweeper.ts) looks for calls whose lease ran out, every half lease, in a table
+        // that keeps every request ever made: only the few in progress are indexed.
+        await db.schema.createIndex('action_requests_expired').on('action_requests').column('lease_until').where(sql.ref('status'), '=', 'in-progress').execute();
+      },
+    },
   };
 }
 
