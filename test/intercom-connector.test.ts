@@ -6,15 +6,20 @@
 // two in one second both kept, at most 10 metadata keys), removed values removed,
 // a revoked token as a permanent error that says so, statuses classified as the kit says, Intercom's rate-limit
 // headers pausing the destination (and a workspace allowance below limitPerMinute said once), an archived contact
-// brought back, associates detached, one lead per guest, two customers sharing an email kept apart. The runtime's part (coalescing, the order context, the timeline, merges of
+// brought back, associates detached, one lead per guest (also among processes sharing the store, and across a
+// restart or a crash), two customers sharing an email kept apart. The runtime's part (coalescing, the order context, the timeline, merges of
 // guests, erasure, the rate-limit backlog, start-up) is test/intercom.test.ts.
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, RateLimitedError, RetryableError } from '../src/destinations/kit/index.ts';
+import { LEAD_CLAIM_MS } from '../src/destinations/intercom/contacts.ts';
 import { intercomDestination } from '../src/destinations/intercom/index.ts';
+import type { ConnectorState } from '../src/destinations/types.ts';
 import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
 import { createEventSeconds } from '../src/store/event-seconds.ts';
+import { connectorState } from '../src/store/connector-state.ts';
 import { openStore } from '../src/store/store.ts';
+import { testStores } from './support/stores.ts';
 import { createTestConnector, eventItem, mergeItem, recordItem } from './support/connector-test.ts';
 
 const ATTRIBUTES = { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string', total_orders: 'integer', lifetime_value_EUR: 'float', lifetime_value_USD: 'float' } as const;
@@ -498,5 +503,98 @@ describe('the Intercom connector', () => {
     expect(sim.stats.calls).toBe(1 + 7 + 1 + 4);
     expect(test.calls).toBe(sim.stats.calls);
     expect(test.limiter.acquired).toBe(sim.stats.calls);
+  });
+});
+
+// Every process sending to the destination shares the store's connector state: one lead per guest among them all.
+describe.each(testStores)('guest leads shared through the store on $name', (testStore) => {
+  afterAll(() => testStore.cleanup());
+
+  const GUEST = 'guest:store:mia-digest';
+  const guestOrder = (n: number) => eventItem({ eventType: 'placed-order', resource: { typeId: 'order', id: `mo-${n}` }, payload: { order_number: `MO-${n}`, email: 'mia@example.com' }, person: { key: GUEST, destinationId: undefined } });
+  const leadsOf = (sim: IntercomSimulator) => [...sim.workspace.contacts.values()].filter((c) => c.role === 'lead');
+
+  async function sharedState(): Promise<{ state: ConnectorState; close: () => Promise<void> }> {
+    const store = openStore(await testStore.create());
+    await store.migrate();
+    return { state: connectorState(store.db, 'intercom'), close: () => store.close() };
+  }
+
+  it('makes one lead while two processes send the guest\'s orders, the second retrying until the first recorded it', async () => {
+    const sim = await simulator();
+    const { state, close } = await sharedState();
+    try {
+      // The first process stops right after claiming the guest, until released.
+      let claimed!: () => void;
+      const claimedYet = new Promise<void>((resolve) => (claimed = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const pausing: ConnectorState = { ...state, add: async (entry) => ((await state.add(entry)) ? (claimed(), await released, true) : false) };
+      const first = connectorFor(sim, {}, { state: pausing }).connector;
+      const second = connectorFor(sim, {}, { state }).connector;
+
+      const firstSend = first.sendEvents([guestOrder(1)]);
+      await claimedYet;
+      const [waiting] = await second.sendEvents([guestOrder(2)]);
+      expect(waiting).toMatchObject({ ok: false, error: { name: 'RetryableError', message: 'another process is creating this guest\'s Intercom lead' } });
+      expect(leadsOf(sim)).toHaveLength(0);
+      release();
+      const [sent] = await firstSend;
+      const [retried] = await second.sendEvents([guestOrder(2)]);
+
+      const [lead] = leadsOf(sim);
+      expect(leadsOf(sim)).toHaveLength(1);
+      expect([sent, retried]).toEqual([{ ok: true, personId: lead!.id }, { ok: true, personId: lead!.id }]);
+      expect(sim.workspace.events.map((e) => `${e.metadata.order_number as string}:${e.contactId}`)).toEqual([`MO-1:${lead!.id}`, `MO-2:${lead!.id}`]);
+      expect((await state.get([`guest-lead/${GUEST}`])).get(`guest-lead/${GUEST}`)).toEqual({ leadId: lead!.id });
+
+      // Merged into the user: the identity table has the user from now on, the store forgets the lead.
+      const user = sim.workspace.createContact({ role: 'user', external_id: 'c-mia', email: 'mia@example.com' });
+      const [merged] = await first.mergePeople!([{ ...mergeItem(lead!.id, user.id), from: { person: GUEST, destinationId: lead!.id } }]);
+      expect(merged).toEqual({ ok: true });
+      expect((await state.get([`guest-lead/${GUEST}`])).size).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it('finds after a restart the lead made before, makes another when Intercom lost it, and takes over the claim of a process that died', async () => {
+    const sim = await simulator();
+    const { state, close } = await sharedState();
+    let now = Date.UTC(2026, 11, 5, 12);
+    const process = (overrides: Partial<ConnectorState> = {}) => connectorFor(sim, {}, { state: { ...state, ...overrides }, now: () => now }).connector;
+    try {
+      // The lead is made, the event fails; the process restarts (nothing in memory) and retries.
+      sim.faultFor = (method, path) => (method === 'POST' && path === '/events' ? { kind: 'status', status: 503 } : undefined);
+      expect((await process().sendEvents([guestOrder(3)]))[0]).toMatchObject({ ok: false, error: { status: 503 } });
+      sim.faultFor = undefined;
+      const [retried] = await process().sendEvents([guestOrder(3)]);
+      const [lead] = leadsOf(sim);
+      expect(leadsOf(sim)).toHaveLength(1);
+      expect(retried).toEqual({ ok: true, personId: lead!.id });
+
+      // Deleted in Intercom before the identity table had it: the 404 forgets it in the store, the retry makes another.
+      sim.workspace.deleteContact(lead!.id);
+      expect((await process().sendEvents([guestOrder(4)]))[0]).toMatchObject({ ok: false, error: { name: 'RetryableError', status: 404 } });
+      expect((await state.get([`guest-lead/${GUEST}`])).size).toBe(0);
+      const [again] = await process().sendEvents([guestOrder(4)]);
+      const [second] = leadsOf(sim);
+      expect(second!.id).not.toBe(lead!.id);
+      expect(again).toEqual({ ok: true, personId: second!.id });
+
+      // A process that claimed another guest and died before creating the lead: the others wait, then take over.
+      const other = (n: number) => eventItem({ eventType: 'placed-order', payload: { order_number: `ZO-${n}`, email: 'zoe@example.com' }, person: { key: 'guest:store:zoe-digest', destinationId: undefined } });
+      const died = process({ add: async (entry) => (await state.add(entry), Promise.reject(new Error('the process died'))) });
+      expect((await died.sendEvents([other(1)]))[0]).toMatchObject({ ok: false });
+      expect((await process().sendEvents([other(1)]))[0]).toMatchObject({ ok: false, error: { message: 'another process is creating this guest\'s Intercom lead' } });
+      now += LEAD_CLAIM_MS + 1;
+      const [takenOver] = await process().sendEvents([other(1)]);
+      const zoe = leadsOf(sim).filter((c) => c.email === 'zoe@example.com');
+      expect(zoe).toHaveLength(1);
+      expect(takenOver).toEqual({ ok: true, personId: zoe[0]!.id });
+      expect(sim.stats.byOperation.get('CreateContact')).toBe(3);
+    } finally {
+      await close();
+    }
   });
 });

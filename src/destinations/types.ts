@@ -186,6 +186,8 @@ export interface EventSeconds {
 export interface ConnectorState {
   get(keys: readonly string[]): Promise<Map<string, unknown>>;
   put(entries: ReadonlyArray<{ key: string; value: unknown; subject?: string | undefined }>): Promise<void>;
+  /** Writes the entry only when its key is absent; true when this call wrote it (of two processes, one does). */
+  add(entry: { key: string; value: unknown; subject?: string | undefined }): Promise<boolean>;
   /** Deletes these keys; returns the ones that existed (and so were taken by this call, not by another process). */
   take(keys: readonly string[]): Promise<string[]>;
   /** The entries whose key starts with `prefix`, in key order, after `after` when given. */

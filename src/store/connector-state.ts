@@ -3,7 +3,8 @@
 // Values are JSON text, sealed when the engine gives a sealer: what a connector keeps may be personal (a held
 // event's payload waiting for its batching window, a contact's e-mail) and waits in the store like a carried
 // resource does, so it is kept encrypted like one (pii/sealed.ts; rows written before sealing still read).
-// `take` deletes and returns what existed, so of two processes taking the same key only one gets it.
+// `take` deletes and returns what existed, so of two processes taking the same key only one gets it; `add` writes
+// only what is absent, so of two processes adding the same key only one does.
 import type { Kysely } from 'kysely';
 import type { ConnectorState } from '../destinations/types.ts';
 import type { Sealer } from '../pii/sealed.ts';
@@ -44,6 +45,12 @@ export function connectorState(db: Kysely<Database>, destination: string, option
           .onConflict((oc) => oc.columns(['destination', 'key']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), subject: eb.ref('excluded.subject'), updated_at: eb.ref('excluded.updated_at') })))
           .execute();
       }
+    },
+    async add(entry) {
+      const sealer = await sealing();
+      const row = { destination, key: entry.key, value: sealer.seal(JSON.stringify(entry.value)), subject: entry.subject ?? null, updated_at: now() };
+      const added = await db.insertInto('connector_state').values(row).onConflict((oc) => oc.columns(['destination', 'key']).doNothing()).returning('key').executeTakeFirst();
+      return added !== undefined;
     },
     async take(keys) {
       const taken: string[] = [];

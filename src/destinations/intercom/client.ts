@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type * as IntercomSdk from 'intercom-client';
 import type { Logger } from 'pino';
-import { DeliveryError, PermanentError, RetryableError, errorForAnswer, type ConnectorDeps, type EventSeconds } from '../kit/index.ts';
+import { DeliveryError, PermanentError, RetryableError, errorForAnswer, type ConnectorDeps, type ConnectorState, type EventSeconds } from '../kit/index.ts';
 import type { IntercomSettings } from './settings.ts';
 
 export type IntercomApi = IntercomSdk.IntercomClient;
@@ -15,6 +15,9 @@ export interface IntercomClient {
   readonly logger: Logger;
   /** The seconds events claimed per name and contact, for Intercom's dedupe on created_at (events.ts). */
   readonly eventSeconds: EventSeconds;
+  /** What the destination keeps in the store for every process sending to it (a guest's lead: contacts.ts). */
+  readonly state: ConnectorState | undefined;
+  readonly now: () => number;
   /** Runs one SDK call (`doing` says what, for the error message); its failure comes out as a kit error class. */
   call<T>(doing: string, request: (api: IntercomApi) => Promise<T>): Promise<T>;
   /**
@@ -84,6 +87,8 @@ export function createIntercomClient(settings: IntercomSettings, deps: Connector
     settings,
     logger,
     eventSeconds: deps.eventSeconds,
+    state: deps.state,
+    now: deps.now ?? Date.now,
     call,
     async createContact(doing, body) {
       try {

@@ -43,7 +43,7 @@ export const createEvent: ItemOperation<IntercomClient, EventItem> = {
       // The customer's contact is not there yet (its record sync is behind): try again later.
       if (error instanceof PermanentError && error.status === 404) {
         // A guest's lead remembered here but gone from Intercom (merged away, deleted): the retry makes a new one.
-        if (contact.guest) forgetGuestLead(client, contact.guest, contact.id!);
+        if (contact.guest) await forgetGuestLead(client, contact.guest, contact.id!);
         throw new RetryableError(`${error.message} (the contact does not exist yet)`, { status: 404 });
       }
       throw error;

@@ -11,6 +11,11 @@ export function memoryConnectorState(): ConnectorState & { readonly entries: Map
       for (const entry of list) entries.set(entry.key, { value: structuredClone(entry.value), subject: entry.subject });
       return Promise.resolve();
     },
+    add(entry) {
+      if (entries.has(entry.key)) return Promise.resolve(false);
+      entries.set(entry.key, { value: structuredClone(entry.value), subject: entry.subject });
+      return Promise.resolve(true);
+    },
     take: (keys) => Promise.resolve(keys.filter((key) => entries.delete(key))),
     list(prefix, options = {}) {
       const keys = [...entries.keys()].filter((key) => key.startsWith(prefix) && (options.after === undefined || key > options.after)).sort();
