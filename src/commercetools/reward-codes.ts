@@ -4,7 +4,10 @@
 // redeemed, for the `redeem` transaction sent back to Momentis. Momentis owns the rewards; commercetools holds only
 // what checkout needs to apply them. Writes go through the official SDK on the engine's client, at the version
 // read (409 → read and decide again, as commercetools/writeback.ts does), so running a sync twice, or from two
-// processes at once, leaves one code per reward and changes nothing the second time.
+// processes at once, leaves one code per reward and changes nothing the second time. One cart discount per reward
+// is within commercetools' limits: the limit of 100 active cart discounts applies only to those that need no code
+// (release note "Limit discount codes on carts", 2017-09-11; CartDiscount: "isActive=true and
+// requiresDiscountCode=false"); a code names up to 10 cart discounts (ours one) and a cart holds up to 10 codes.
 import { createHash } from 'node:crypto';
 import type { CartDiscount, CartDiscountDraft, CartDiscountUpdateAction, CartDiscountValueDraft, DiscountCode, DiscountCodeDraft, DiscountCodeUpdateAction } from '@commercetools/platform-sdk';
 import { DeliveryError, PermanentError, RetryableError } from '../destinations/kit/errors.ts';
