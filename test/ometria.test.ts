@@ -2,8 +2,9 @@
 // default mappings, to the strict Ometria simulator at its real 4 requests a second — 1,000 customers with their
 // orders in at most 10 pushes per type, consent that flip-flops out of order converging to the newest, a suppressed
 // contact never opted in (a replay included), a record Ometria refuses asynchronously dead-lettered while its
-// batch-mates are delivered, a guest's orders and the registration one profile, and a product's listings. How the
-// connector maps single items is test/ometria-connector.test.ts.
+// batch-mates are delivered, a custom event Ometria refuses asynchronously replayed once fixed (and, in the store,
+// how its delivery is kept until Ometria can no longer refuse it), a guest's orders and the registration one
+// profile, and a product's listings. How the connector maps single items is test/ometria-connector.test.ts.
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
