@@ -97,9 +97,12 @@ export type RecordReadOutcome = { found: true; fields: Record<string, unknown> }
 /**
  * `personId`: the destination's id for the person the item is about, when the connector learnt it. `skipped`: the
  * connector decided the destination has nothing to receive (an event about a guest, a message meaning nothing
- * there); an event is then done and audited as skipped, not as delivered.
+ * there); an event is then done and audited as skipped, not as delivered. `settlesAt` (ms): the destination
+ * accepted the item but may still refuse it until then (it validates later and the connector reports a refusal
+ * through `reportLateFailures`, as Ometria's does); an event's delivery is kept until then, so that the dead letter
+ * of a late refusal can be replayed.
  */
-export type ItemOutcome = { ok: true; destinationId?: string; personId?: string; skipped?: true } | { ok: false; error: DeliveryError };
+export type ItemOutcome = { ok: true; destinationId?: string; personId?: string; skipped?: true; settlesAt?: number } | { ok: false; error: DeliveryError };
 
 export interface ConnectorLimits {
   /** Most items one send call may carry. */

@@ -9,7 +9,7 @@ import { createDestinationFetch } from '../destinations/kit/fetch.ts';
 import type { Connector } from '../destinations/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Sealer } from '../pii/sealed.ts';
-import { EventQueue } from '../store/event-queue.ts';
+import { EventQueue, purgeSettledEvents } from '../store/event-queue.ts';
 import { RecordQueue } from '../store/record-queue.ts';
 import type { Store } from '../store/store.ts';
 import { createEventDelivery } from './event-delivery.ts';
@@ -188,6 +188,14 @@ export function createEngine(deps: EngineDeps): Engine {
         if (purged > 0) logger.debug({ eventSeconds: purged }, 'forgot the seconds of events sent long ago');
       },
       (error: unknown) => logger.warn({ err: error }, 'forgetting old event seconds failed; tried again in an hour'),
+    );
+    // Deliveries kept until the destination could no longer refuse them (store/event-queue.ts): those of a
+    // destination that has gone quiet, or is no longer configured, go here.
+    purgeSettledEvents(store.db, Date.now()).then(
+      (purged) => {
+        if (purged > 0) logger.debug({ events: purged }, 'deleted delivered events the destination can no longer refuse');
+      },
+      (error: unknown) => logger.warn({ err: error }, 'deleting settled event deliveries failed; tried again in an hour'),
     );
     if (!retention || (retention.days === undefined && retention.auditDays === undefined && Object.keys(retention.stores).length === 0 && Object.keys(retention.payloadLogDays).length === 0)) return;
     purgeExpired(store.db, retention, Date.now()).then(

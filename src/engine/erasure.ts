@@ -2,10 +2,11 @@
 // notification says so; a *Deleted Message carrying dataErasure counts too), or `ctbridge erase --customer`. The
 // resource's records at every destination are deleted there through the normal record-sync delete (the
 // connector's own delete or archive), and ctbridge's own copies of it go: snapshots, carried resources, dead event
-// payloads; for a customer also the person: vault tokens, identities and the seconds their events were sent at.
-// Orders, carts, payments, shopping lists, reviews and quotes hold personal data too (addresses, emails, names), so
-// any resource type is erased, not only customers. One transaction per request, which also deletes the request and
-// writes the audit entry, so a crash midway repeats the whole request and two processes never both carry it out.
+// payloads (and deliveries kept for a late refusal); for a customer also the person: vault tokens, identities and
+// the seconds their events were sent at. Orders, carts, payments, shopping lists, reviews and quotes hold personal
+// data too (addresses, emails, names), so any resource type is erased, not only customers. One transaction per
+// request, which also deletes the request and writes the audit entry, so a crash midway repeats the whole request
+// and two processes never both carry it out.
 // Routing asks for one erasure per resource however many notifications say so (engine/routing.ts).
 import { erasePayloads } from '../store/payload-log.ts';
 import { sql, type Kysely } from 'kysely';
@@ -70,7 +71,8 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
       }
       // Two-way sync's field states (digests of its values on both sides) go with the resource.
       await trx.deleteFrom('field_state').where('resource_id', '=', resourceId).execute();
-      const events = await trx.deleteFrom('events').where('resource_type', '=', resourceType).where('resource_id', '=', resourceId).where('dead', '=', 1).executeTakeFirst();
+      // Dead events, and deliveries kept until the destination can no longer refuse them (store/event-queue.ts).
+      const events = await trx.deleteFrom('events').where('resource_type', '=', resourceType).where('resource_id', '=', resourceId).where('dead', '!=', 0).executeTakeFirst();
       // The calls the payload log kept about it (store/payload-log.ts).
       await erasePayloads(trx, [resourceId]);
       await insertAudit(trx, [

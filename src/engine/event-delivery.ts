@@ -1,10 +1,12 @@
 // Event delivery for one destination: the steps of a batch (batch.ts runs them) that map each claimed event from
 // its source message, hand it to the connector with the source message id as idempotency key, and record
-// delivered / retry / dead letter. Each event carries its person: from the resource its message carries, or, for
-// order, payment and cart messages that only name their resource (OrderStateChanged, PaymentTransactionAdded…),
-// from that resource as commercetools has it (for a payment, the order it belongs to, which also names a guest),
-// read in one query per type for the batch; a storefront event's person is the shopper it names. The references a
-// mapping reads are expanded before it maps: on the message, and on that order or cart (`$subject.store.obj.name`).
+// delivered / retry / dead letter (a delivery the destination may still refuse is kept until it settles, for the
+// replay of a late refusal: store/event-queue.ts). Each event carries its person: from the resource its message
+// carries, or, for order, payment and cart messages that only name their resource (OrderStateChanged,
+// PaymentTransactionAdded…), from that resource as commercetools has it (for a payment, the order it belongs to,
+// which also names a guest), read in one query per type for the batch; a storefront event's person is the shopper
+// it names. The references a mapping reads are expanded before it maps: on the message, and on that order or cart
+// (`$subject.store.obj.name`).
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/schema.ts';
 import type { Connector, EventItem } from '../destinations/types.ts';
@@ -61,6 +63,8 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
     runBatch(batch, kind, rows, (recorder) => {
       let keys: PiiKeys;
       const delivered: EventRow[] = [];
+      // Delivered, but the destination may still refuse them until then: kept for a replay (store/event-queue.ts).
+      const settling = new Map<EventRow, number>();
       const skipped = new Set<EventRow>();
       const fieldsSent = new Map<EventRow, string[]>();
       const persons: Array<{ person: Person; destinationId: string | undefined }> = [];
@@ -135,6 +139,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
             skipped.add(row);
             return;
           }
+          if (outcome.settlesAt !== undefined) settling.set(row, outcome.settlesAt);
           // Guests become known here (an order placed without an account), so that registering merges them.
           if (person && item.person?.key === person.key) persons.push({ person, destinationId: outcome.personId ?? item.person.destinationId });
           hooks.onDelivered?.({ destination, eventType: row.event_type, dedupeKey: row.dedupe_key });
@@ -161,7 +166,7 @@ export function createEventDelivery(deps: EventDeliveryDeps): (rows: EventRow[])
             ...recorder.deadLetters.map((letter) => entry(letter.row, 'dead-lettered', letter.reason)),
           ];
           const sealed = recorder.deadLetters.map((letter) => ({ ...letter, sealedPayload: keys.sealer.seal(keys.sealer.open(letter.row.payload)) }));
-          return queue.finish(at, { delivered, retries: recorder.retries, deadLetters: sealed, audit }, (trx) => identities.upsert(trx, destination, persons, at));
+          return queue.finish(at, { delivered, settling, retries: recorder.retries, deadLetters: sealed, audit }, (trx) => identities.upsert(trx, destination, persons, at));
         },
       };
     });

@@ -1,8 +1,12 @@
 // Failures a destination reports after it accepted an item (Ometria validates pushed records asynchronously and
 // lists what it refused): each becomes the dead letter its send would have made had it failed permanently — one
 // open dead letter per record, updated when there is one — and the record's row is marked unconfirmed, so its next
-// sync (a replay marks it dirty) sends the whole record, not only what changed since the refused send. Audited in
-// the same transaction.
+// sync (a replay marks it dirty) sends the whole record, not only what changed since the refused send. An event's
+// delivery was kept when the connector said it might still be refused (`settlesAt`, store/event-queue.ts): it is
+// made dead, as a failed delivery is, so the replay of its dead letter queues it again — mapped anew from its sealed
+// source message (after the operator fixed the mapping or the destination), sent under its own idempotency key. A
+// refusal reported after the kept delivery was deleted still becomes a dead letter, which says it cannot be
+// replayed. Audited in the same transaction.
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { LateFailure } from '../destinations/types.ts';
@@ -37,7 +41,18 @@ export async function recordLateFailures(db: Kysely<Database>, destination: stri
         else await trx.insertInto('dead_letters').values({ ...columns, destination, kind: 'record', item_type: failure.recordType, resource_id: failure.resourceId, dedupe_key: null, replayed_at: null }).execute();
         audit.push({ at, action: 'record.upsert', destination, itemType: failure.recordType, resourceId: failure.resourceId, version: null, fields: null, correlationId: failure.correlationId, outcome: 'dead-lettered', detail: reason });
       } else {
-        await trx.insertInto('dead_letters').values({ ...columns, destination, kind: 'event', item_type: failure.eventType, resource_id: null, dedupe_key: failure.dedupeKey, replayed_at: null }).execute();
+        // Whatever state the row is in: kept (settling), or still in flight when the refusal comes before the batch
+        // finished (its finish keeps it dead). Its lease is left to its holder.
+        const kept = await trx
+          .updateTable('events')
+          .set({ dead: 1, last_error: error, attempt_log: columns.attempt_log })
+          .where('destination', '=', destination)
+          .where('event_type', '=', failure.eventType)
+          .where('dedupe_key', '=', failure.dedupeKey)
+          .returning('resource_id')
+          .executeTakeFirst();
+        const replayable = kept !== undefined ? columns : { ...columns, reason: `${reason} (its delivery is no longer kept: it cannot be replayed)` };
+        await trx.insertInto('dead_letters').values({ ...replayable, destination, kind: 'event', item_type: failure.eventType, resource_id: kept?.resource_id ?? null, dedupe_key: failure.dedupeKey, replayed_at: null }).execute();
         audit.push({ at, action: 'event.deliver', destination, itemType: failure.eventType, resourceId: failure.dedupeKey, version: null, fields: null, correlationId: failure.correlationId, outcome: 'dead-lettered', detail: reason });
       }
     }

@@ -1,7 +1,11 @@
 // The event-delivery queue of one destination (a WorkQueue, engine/work-queue.ts). Events of one resource go out in the order they arrived: an event is only
 // claimable when no earlier live event of the same resource waits for the same destination. Leases are renewed
 // while a batch is in flight, and finishing is fenced by the claim's lease token like the record queue: a refused
-// delivery stays queued (its new holder sends it, under the same idempotency key).
+// delivery stays queued (its new holder sends it, under the same idempotency key). A delivered event is deleted,
+// unless the destination may still refuse it (an outcome's `settlesAt`: Ometria validates later): then its row is
+// kept, `settling`, with its sealed source message until that time, so that the dead letter of a late refusal
+// (engine/late-failures.ts) is replayed like any event dead letter — mapped again from its message, sent under its
+// own key. Settled rows are deleted by the destination's next finish that keeps some, and hourly by the engine.
 import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';
@@ -20,9 +24,14 @@ export type EventAudit = AuditEntry & { row?: EventRow };
 
 export const EVENT_LEASE_LOST = 'the lease was lost while this was in flight: its outcome is discarded and the event stays queued';
 
+/** `events.dead` of a delivery kept after it was delivered, until `due_at`, in case the destination refuses it later. */
+export const EVENT_SETTLING = 2;
+
 /** What an event-delivery batch did: recorded by EventQueue.finish. */
 export interface EventOutcome {
   delivered: EventRow[];
+  /** Delivered rows the destination may still refuse, with until when (ms): kept instead of deleted. */
+  settling?: ReadonlyMap<EventRow, number>;
   retries: EventRetry[];
   deadLetters: EventDeadLetter[];
   audit?: readonly EventAudit[];
@@ -108,20 +117,42 @@ export class EventQueue implements WorkQueue<EventRow, EventOutcome> {
     const refused: EventRow[] = [];
     await this.#db.transaction().execute(async (trx) => {
       refused.length = 0;
+      const settling = outcome.settling ?? new Map<EventRow, number>();
       for (const rows of byOwner(outcome.delivered)) {
-        const deleted = await trx
-          .deleteFrom('events')
-          .where(
-            'id',
-            'in',
-            rows.map((row) => row.id),
-          )
-          .where('lease_owner', '=', ownerOf(rows[0]!))
-          .returning('id')
-          .execute();
-        const gone = new Set(deleted.map((row) => Number(row.id)));
-        for (const row of rows) if (!gone.has(Number(row.id))) refused.push(row);
+        const owner = ownerOf(rows[0]!);
+        const done = new Set<number>();
+        const gone = rows.filter((row) => !settling.has(row));
+        if (gone.length > 0) {
+          const deleted = await trx
+            .deleteFrom('events')
+            .where(
+              'id',
+              'in',
+              gone.map((row) => row.id),
+            )
+            .where('lease_owner', '=', owner)
+            .returning('id')
+            .execute();
+          for (const row of deleted) done.add(Number(row.id));
+        }
+        for (const [until, kept] of byValue(rows.filter((row) => settling.has(row)), settling)) {
+          const updated = await trx
+            .updateTable('events')
+            // A refusal reported while the event was in flight has made it dead already (late-failures.ts): it stays so.
+            .set({ dead: sql<number>`case when dead = 1 then 1 else ${sql.lit(EVENT_SETTLING)} end`, due_at: until, lease_owner: null, lease_until: null })
+            .where(
+              'id',
+              'in',
+              kept.map((row) => row.id),
+            )
+            .where('lease_owner', '=', owner)
+            .returning('id')
+            .execute();
+          for (const row of updated) done.add(Number(row.id));
+        }
+        for (const row of rows) if (!done.has(Number(row.id))) refused.push(row);
       }
+      if (settling.size > 0) await purgeSettledEvents(trx, now, this.#destination);
       for (const r of outcome.retries) {
         const updated = await trx
           .updateTable('events')
@@ -177,8 +208,34 @@ export class EventQueue implements WorkQueue<EventRow, EventOutcome> {
   }
 }
 
+/**
+ * Deletes the deliveries kept for a late refusal whose time has passed, of one destination or of all (those of
+ * destinations no longer configured too); returns how many.
+ */
+export async function purgeSettledEvents(db: Kysely<Database>, now: number, destination?: string): Promise<number> {
+  const deleted = await db
+    .deleteFrom('events')
+    .$call((qb) => (destination === undefined ? qb : qb.where('destination', '=', destination)))
+    .where('dead', '=', EVENT_SETTLING)
+    .where('due_at', '<=', now)
+    .executeTakeFirst();
+  return Number(deleted.numDeletedRows);
+}
+
 /** The lease token an event was claimed with ('' matches no lease). */
 const ownerOf = (row: EventRow): string => row.lease_owner ?? '';
+
+/** Rows grouped by their value in `values` (the time they settle: a connector call gives its items one). */
+function byValue(rows: readonly EventRow[], values: ReadonlyMap<EventRow, number>): Map<number, EventRow[]> {
+  const groups = new Map<number, EventRow[]>();
+  for (const row of rows) {
+    const value = values.get(row)!;
+    const group = groups.get(value);
+    if (group) group.push(row);
+    else groups.set(value, [row]);
+  }
+  return groups;
+}
 
 /** Rows grouped by the lease token they were claimed with (a batch has one). */
 function byOwner(rows: readonly EventRow[]): EventRow[][] {

@@ -478,6 +478,15 @@ function migrations(dialect: Dialect, layout: Layout): Record<string, Migration>
         await db.schema.createIndex('inbound_done').on('inbound').columns(['state', 'received_at']).execute();
       },
     },
+    '0020_events_claim': {
+      async up(db: Kysely<unknown>) {
+        // Delivered events kept until the destination can no longer refuse them (dead = 2, store/event-queue.ts)
+        // are due for deletion once that time passes: the claim's index of due events leaves them (and dead ones)
+        // out by its `dead` column, so a claim never reads past them, and their deletion finds them the same way.
+        await db.schema.createIndex('events_claim').on('events').columns(['destination', 'dead', 'due_at']).execute();
+        await db.schema.dropIndex('events_due').execute();
+      },
+    },
     '0021_actions_sweep': {
       async up(db: Kysely<unknown>) {
         // The actions sweeper (actions/sweeper.ts) looks for calls whose lease ran out, every half lease, in a table

@@ -215,7 +215,10 @@ export interface EventsTable {
   first_failed_at: number | null;
   last_error: string | null;
   attempt_log: string | null;
-  /** 1 while the delivery sits in dead letters (its payload kept sealed until a replay sends it). */
+  /**
+   * 0 queued; 1 while the delivery sits in dead letters (its payload kept sealed until a replay sends it); 2
+   * (EVENT_SETTLING) delivered, kept until `due_at` because the destination may still refuse it (event-queue.ts).
+   */
   dead: Generated<number>;
 }
 

@@ -2,7 +2,8 @@
 // consent decided against what Ometria has (consent.ts), and the records go out in bodies of one @type and at most
 // 100 records, filled with what other batches have waiting (pusher.ts); a record over 60 KB fails its item alone (a
 // permanent error naming its size), its batch-mates go. Accepted records count as delivered and wait for Ometria's
-// asynchronous validation (validation.ts).
+// asynchronous validation (validation.ts); an accepted event says until when Ometria may still refuse it
+// (`settlesAt`), for which the engine keeps its delivery.
 import { PermanentError, toDeliveryError, type BatchOperation, type DeliveryError, type EventItem, type ItemOutcome, type RecordItem } from '../kit/index.ts';
 import type { OmetriaClient } from './client.ts';
 import { decideConsent, consentKey, storedConsent, withoutOptIn, type ContactConsent } from './consent.ts';
@@ -92,9 +93,14 @@ export const pushEvents: BatchOperation<OmetriaConnection, EventItem> = {
       }
     });
     await push(connection, outgoing, failures);
+    // A refusal is reported by the first read of the error list after it, and an event still waiting after settleMs
+    // is settled by a read: reads are at most maxCheckMs apart, one more such wait for a read that failed or waited
+    // for pushes. Until then the engine keeps the event's delivery, so that a refusal's dead letter can be replayed.
+    const { settleMs, maxCheckMs } = client.settings.validation;
+    const settlesAt = client.now() + settleMs + 2 * maxCheckMs;
     return items.map((_, index): ItemOutcome => {
       const failure = failures.get(index);
-      return failure ? { ok: false, error: failure } : { ok: true };
+      return failure ? { ok: false, error: failure } : { ok: true, settlesAt };
     });
   },
 };
