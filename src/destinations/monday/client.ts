@@ -145,7 +145,9 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
     const failure = failed ? classify(doing, status, headers, whole[0] ?? errors[0], fetch.options, now()) : undefined;
     if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined) budget.exhausted(failure.retryAfterMs);
     // The budget above paces this process; the other processes on the store learn of it from the shared limiter.
-    const resumeAt = limitsSpentUntil(errors, failure, complexity, costPerMutation.value, now());
+    // What one mutation costs: what monday charged for this request's, else the figure known so far.
+    const costEach = mutations > 0 && typeof complexity?.query === 'number' ? Math.ceil(complexity.query / mutations) : costPerMutation.value;
+    const resumeAt = limitsSpentUntil(errors, failure, complexity, costEach, now());
     if (resumeAt !== undefined) fetch.pauseUntil(resumeAt);
     if (failure) throw failure;
     return { data: body.data as Record<string, unknown>, fieldErrors: errors };
