@@ -82,6 +82,8 @@ describe.each(testStores)('rate limits on $name', (testStore) => {
       const limitedIndex = sim.requests.length;
       const [limited] = await first!.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]);
       expect(limited?.ok === false && limited.error).toBeInstanceOf(RateLimitedError);
+      // Answered HTTP 200: the kit's fetch alone, reading statuses and headers, would pause nothing.
+      expect(sim.requests[limitedIndex]!.status).toBe(200);
       const limitedAt = sim.requests[limitedIndex]!.at;
 
       const pausedUntil = async () => Number((await stores[1]!.db.selectFrom('rate_limits').select('paused_until').where('destination', '=', 'crm').executeTakeFirst())?.paused_until ?? 0);

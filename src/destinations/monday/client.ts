@@ -215,7 +215,7 @@ interface ReportedComplexity {
  * that names a wait — or, when the complexity left cannot pay for one mutation (`costEach`), the window's reset.
  * Undefined when the body says nothing of the kind.
  */
-export function limitsSpentUntil(errors: MondayError[], failure: DeliveryError | undefined, complexity: ReportedComplexity | undefined, costEach: number, now: number): number | undefined {
+function limitsSpentUntil(errors: MondayError[], failure: DeliveryError | undefined, complexity: ReportedComplexity | undefined, costEach: number, now: number): number | undefined {
   const waits: number[] = [];
   if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined) waits.push(failure.retryAfterMs);
   for (const error of errors) {
