@@ -1,8 +1,8 @@
 // The connector kit on its own: the one status classification every connector (and the commercetools client)
 // uses, and the destination fetch — it waits for the shared limiter before anything else, counts the call, times
 // the exchange alone (a long wait for the limiter is no timeout: commit 2709796), pauses the destination on a 429
-// or on the destination's own "budget spent" headers, and turns failures without an answer into RetryableErrors;
-// the kit's http client classifies answers through it.
+// or on the destination's own "budget spent" headers, or when the connector read it in a body (`pauseUntil`), and
+// turns failures without an answer into RetryableErrors; the kit's http client classifies answers through it.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -140,6 +140,22 @@ describe('the destination fetch', () => {
     const unavailable = createDestinationFetch({ limiter: other, now: () => NOW, fetch: fakeFetch(() => new Response('', { status: 503, headers: { 'retry-after': '30' } })).fetch });
     expect((await unavailable('http://destination.test/')).status).toBe(503);
     expect(other.pausedUntil).toBe(0);
+  });
+
+  it('pauses the destination until the time a connector read in an answer\'s body, through any fetch of it, and ignores a time already past', () => {
+    const limiter = unlimitedLimiter();
+    const platform = fakeFetch(() => new Response('{}'));
+    const fetch = createDestinationFetch({ limiter, now: () => NOW, fetch: platform.fetch });
+    fetch.pauseUntil(NOW);
+    fetch.pauseUntil(NOW - 5_000);
+    fetch.pauseUntil(Number.NaN);
+    expect(limiter.pausedUntil).toBe(0);
+    // The connector's fetch with its own options pauses the same limiter.
+    fetch.with({ timeoutMs: 2_000 }).pauseUntil(NOW + 15_000);
+    expect(limiter.pausedUntil).toBe(NOW + 15_000);
+    // Pausing makes no call.
+    expect(platform.requests).toHaveLength(0);
+    expect(limiter.acquired).toBe(0);
   });
 
   it('fails retryably, without calling, when the limiter cannot be reached', async () => {

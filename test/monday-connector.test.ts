@@ -3,6 +3,7 @@
 // the mutations it received — start-up checks of columns and groups, column values in monday's formats, only
 // changed columns on update, monday-owned columns written once, one failing mutation failing its item alone,
 // HTTP-200 errors classified by code, monday's concurrency limit (FIELD_LIMIT_EXCEEDED) waited out and retried,
+// every process paused for a limit the body states (with or without Retry-After) and for a spent complexity budget,
 // links to items that do not exist yet, routing, line items in each mode, and the request kept in a failure for
 // the dead letter. The runtime half (both stores) is test/monday.test.ts.
 import { request } from 'node:http';
@@ -12,7 +13,7 @@ import { PermanentError, RateLimitedError, RetryableError } from '../src/destina
 import { mondayDestination } from '../src/destinations/monday/index.ts';
 import type { ItemOutcome } from '../src/destinations/types.ts';
 import type { SimBoard } from '../src/sandbox/monday/account.ts';
-import { MONDAY_API_VERSION, startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
+import { MONDAY_API_VERSION, MUTATION_COST, startMondaySimulator, type MondaySimulator } from '../src/sandbox/monday/simulator.ts';
 import { createTestConnector, recordItem } from './support/connector-test.ts';
 import { eventually } from './support/harness.ts';
 
@@ -425,13 +426,72 @@ describe('monday\'s errors and limits', () => {
     expect(sim.mutations.map((m) => `${m.field} ${m.alias}`)).toEqual(['create_item m0', 'create_item m1', 'create_item m2']);
   });
 
-  it('FIELD_LIMIT_EXCEEDED in the flat shape of older versions waits its error_data.retry_in_seconds too', async () => {
-    const test = await prepared();
+  it('FIELD_LIMIT_EXCEEDED in the flat shape of older versions waits its error_data.retry_in_seconds too, every process with it', async () => {
+    const clock = Date.UTC(2026, 11, 5, 12, 0, 0);
+    const test = createTestConnector(mondayDestination, settings() as never, { now: () => clock });
+    await test.connector.prepare!();
+    // HTTP 429 without Retry-After: the kit alone would pause a second; the body says two.
     sim.faults.push({ kind: 'legacy', errorCode: 'FIELD_LIMIT_EXCEEDED', message: 'Concurrency limit exceeded for the field', statusCode: 429, errorData: { retry_in_seconds: 2, entity: 'boards' }, httpStatus: 429 });
     const error = expectFailure((await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]))[0]);
     expect(error).toBeInstanceOf(RateLimitedError);
     expect((error as RateLimitedError).retryAfterMs).toBe(2_000);
     expect(error.status).toBe(429);
+    expect(test.limiter.pausedUntil).toBe(clock + 2_000);
+  });
+
+  it('a limit stated only in the body of an HTTP-200 answer pauses every process for its wait; other errors pause nothing', async () => {
+    // The connector's clock is the test's: the waits pass when the test moves it.
+    let clock = Date.UTC(2026, 11, 5, 12, 0, 0);
+    const test = createTestConnector(mondayDestination, settings() as never, { now: () => clock });
+    await test.connector.prepare!();
+    const send = async () => expectFailure((await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]))[0]);
+
+    sim.faults.push({ kind: 'error', code: 'SomethingNew', message: 'Something happened', statusCode: 200 });
+    expect(await send()).toBeInstanceOf(PermanentError);
+    expect(test.limiter.pausedUntil).toBe(0);
+
+    // None of these answers carries Retry-After.
+    sim.faults.push({ kind: 'legacy', errorCode: 'FIELD_LIMIT_EXCEEDED', message: 'Concurrency limit exceeded for the field', statusCode: 429, errorData: { retry_in_seconds: 20, entity: 'boards' } });
+    expect(await send()).toBeInstanceOf(RateLimitedError);
+    expect(test.limiter.pausedUntil).toBe(clock + 20_000);
+
+    clock += 20_000;
+    sim.faults.push({ kind: 'legacy', errorCode: 'ComplexityException', message: 'Complexity budget exhausted, query cost 30001 budget remaining 19986 out of 1000000 reset in 7 seconds', statusCode: 429 });
+    expect(await send()).toBeInstanceOf(RateLimitedError);
+    expect(test.limiter.pausedUntil).toBe(clock + 7_000);
+
+    // The daily limit without a wait: until midnight UTC, as its items are retried.
+    clock += 7_000;
+    sim.faults.push({ kind: 'error', code: 'DAILY_LIMIT_EXCEEDED', message: 'Daily limit exceeded' });
+    const daily = await send();
+    expect(daily).toBeInstanceOf(RateLimitedError);
+    expect(test.limiter.pausedUntil).toBe(Date.UTC(2026, 11, 6, 0, 0, 0));
+    expect((daily as RateLimitedError).retryAfterMs).toBe(Date.UTC(2026, 11, 6, 0, 0, 0) - clock);
+  });
+
+  it('an answer whose complexity left pays for no mutation pauses every process until the window resets', async () => {
+    await sim.close();
+    // The simulator's clock and the connector's are the test's, frozen: the window resets 60 s after it began.
+    const clock = Date.UTC(2026, 11, 5, 12, 0, 0);
+    sim = await startMondaySimulator({ token: TOKEN, budgetPerMinute: 45_000, now: () => clock });
+    accounts = sim.account.createBoard({ name: 'Accounts', columns: [{ id: 'ext_id', type: 'text' }] });
+    const test = createTestConnector(mondayDestination, { token: TOKEN, endpoint: sim.url, boards: { customer: { board: accounts.id, externalIdColumn: 'ext_id' } } }, { now: () => clock });
+    // Reading the boards, then a create, leave room for more mutations: no pause.
+    await test.connector.prepare!();
+    expectOk((await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]))[0]);
+    expect(sim.budget().left).toBeGreaterThan(3 * MUTATION_COST);
+    expect(test.limiter.pausedUntil).toBe(0);
+    // Another app on the account spends two mutations' worth of the same budget.
+    for (const name of ['by hand 1', 'by hand 2']) {
+      const answer = await fetch(sim.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: TOKEN }, body: JSON.stringify({ query: 'mutation ($board: ID!, $name: String!) { create_item(board_id: $board, item_name: $name) { id } }', variables: { board: accounts.id, name } }) });
+      expect(((await answer.json()) as { data?: unknown }).data).toBeDefined();
+    }
+    // The next create is paid for, and what it leaves pays for no other: every process waits for the reset.
+    expectOk((await test.connector.sendRecords([recordItem({ resourceId: 'c2', fields: { name: 'Alan' } })]))[0]);
+    expect(sim.budget().left).toBeLessThan(MUTATION_COST);
+    expect(sim.budget().resetInSeconds).toBe(60);
+    expect(test.limiter.pausedUntil).toBe(clock + 60_000);
+    expect(itemsOn(accounts)).toHaveLength(4);
   });
 
   it('waits for the complexity budget to reset instead of sending what it cannot pay for', async () => {

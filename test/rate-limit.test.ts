@@ -1,11 +1,20 @@
 // A destination's rate limit holds across processes sharing the store, on both stores: two ctbridge runtimes
 // limited to 8 calls a second for one destination that refuses more than 12 a second are never refused (with a
-// limit per process they would send 16 a second and be).
+// limit per process they would send 16 a second and be); and a limit a destination states only in an answer's
+// body (monday's retry_in_seconds, no Retry-After) holds the other process off too, checked against the
+// simulator's own log of when requests arrived and the pause the store recorded.
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../src/config/schema.ts';
+import { RateLimitedError } from '../src/destinations/kit/index.ts';
+import { buildConnector } from '../src/engine/engine.ts';
+import { createMetrics } from '../src/observability/metrics.ts';
 import { startRuntime } from '../src/runtime.ts';
+import { startMondaySimulator } from '../src/sandbox/monday/simulator.ts';
+import { openStore, type Store } from '../src/store/store.ts';
+import { recordItem } from './support/connector-test.ts';
 import { testStores } from './support/stores.ts';
-import { eventually, INGEST_TOKEN, startHarness, testConfig } from './support/harness.ts';
+import { ADMIN_TOKEN, eventually, INGEST_TOKEN, startHarness, testConfig } from './support/harness.ts';
 
 const WINDOW_MS = 1_000;
 const ALLOWED_PER_WINDOW = 12;
@@ -48,4 +57,50 @@ describe.each(testStores)('rate limits on $name', (testStore) => {
       await first.stop();
     }
   }, 90_000);
+
+  it('a limit monday states only in its answer\'s body holds the other process off until then', async () => {
+    const token = 'monday-rate-token';
+    const sim = await startMondaySimulator({ token });
+    const board = sim.account.createBoard({ name: 'Accounts', columns: [{ id: 'ext_id', type: 'text' }] });
+    const storeUrl = await testStore.create();
+    const config = configSchema.parse({
+      commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
+      server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
+      store: storeUrl,
+      destinations: [{ name: 'crm', type: 'monday', token, endpoint: sim.url, boards: { customer: { board: board.id, externalIdColumn: 'ext_id' } }, records: { customer: { fields: { name: 'firstName' } } } }],
+    });
+    // Two processes: each its own connection to the store and the connector its engine builds, with its own limiter.
+    const stores: Store[] = [openStore(storeUrl), openStore(storeUrl)];
+    await stores[0]!.migrate();
+    const noSealer = () => Promise.reject(new Error('the monday connector keeps nothing sealed'));
+    const [first, second] = stores.map((store) => buildConnector(config.destinations[0]!, store, createMetrics(), pino({ level: 'silent' }), {}, noSealer));
+    try {
+      await first!.prepare!();
+      await second!.prepare!();
+      // The concurrency limit in monday's flat shape, HTTP 200, its wait only in error_data: no Retry-After.
+      sim.faults.push({ kind: 'legacy', errorCode: 'FIELD_LIMIT_EXCEEDED', message: 'Concurrency limit exceeded for the field', statusCode: 429, errorData: { retry_in_seconds: 1, entity: 'boards' } });
+      const limitedIndex = sim.requests.length;
+      const [limited] = await first!.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada' } })]);
+      expect(limited?.ok === false && limited.error).toBeInstanceOf(RateLimitedError);
+      // Answered HTTP 200: the kit's fetch alone, reading statuses and headers, would pause nothing.
+      expect(sim.requests[limitedIndex]!.status).toBe(200);
+      const limitedAt = sim.requests[limitedIndex]!.at;
+
+      const pausedUntil = async () => Number((await stores[1]!.db.selectFrom('rate_limits').select('paused_until').where('destination', '=', 'crm').executeTakeFirst())?.paused_until ?? 0);
+      await eventually(async () => (await pausedUntil()) >= limitedAt + 1_000, 'the pause recorded in the store');
+      const recorded = await pausedUntil();
+
+      // The other process has work at once; its calls wait for the pause.
+      const [sent] = await second!.sendRecords([recordItem({ resourceId: 'c2', fields: { name: 'Alan' } })]);
+      expect(sent?.ok).toBe(true);
+      const after = sim.requests.slice(limitedIndex + 1);
+      expect(after.length).toBeGreaterThan(0);
+      expect(after.filter((request) => request.at < recorded)).toEqual([]);
+      expect(sim.account.itemsOf(board.id).map((item) => item.name)).toEqual(['Alan']);
+    } finally {
+      await Promise.all([first, second].map((connector) => connector?.close?.() ?? Promise.resolve()));
+      await Promise.all(stores.map((store) => store.close()));
+      await sim.close();
+    }
+  });
 });

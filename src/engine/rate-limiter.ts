@@ -25,6 +25,9 @@ const RESERVE_MS = 250;
 const MAX_SLOTS_PER_RESERVATION = 50;
 // Without a rate, calls need no reservation; a pause another process recorded is read at most this often.
 const PAUSE_REFRESH_MS = 1_000;
+// A pause is slept in steps of at most this: a timer longer than about 24.8 days fires at once (Node clamps it), and
+// a destination's answer may name any wait.
+const LONGEST_SLEEP_MS = 60_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const later = (a: ReturnType<typeof sql>, b: ReturnType<typeof sql>) => sql`case when ${a} > ${b} then ${a} else ${b} end`;
@@ -81,7 +84,7 @@ export function createRateLimiter(db: Kysely<Database>, destination: string, now
     for (;;) {
       const current = now();
       if (current < pausedUntil) {
-        await sleep(pausedUntil - current);
+        await sleep(Math.min(pausedUntil - current, LONGEST_SLEEP_MS));
         continue;
       }
       if (interval === 0) {

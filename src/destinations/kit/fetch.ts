@@ -5,7 +5,9 @@
 // - times the exchange alone — sending, the answer and its body — never the wait for the limiter: with a backlog
 //   the wait is long, and a timer that counted it would abort calls that had already taken their slot,
 // - pauses the limiter for everyone when the destination says its budget is spent (a 429 with Retry-After, or the
-//   destination's own headers), so the other calls wait instead of collecting 429s too.
+//   destination's own headers), so the other calls wait instead of collecting 429s too. A destination that says
+//   it in the answer's body instead (monday's `retry_in_seconds`) is read by its connector, which hands the time
+//   to `fetch.pauseUntil(until)`: the same pause, for every worker of every process.
 // Failures without an answer (timeout, refused connection, the limiter's store away) are RetryableErrors; an
 // answer, whatever its status, is returned as it is: `errorForAnswer` (or the kit's http client) classifies it.
 // With a payload log (per destination, `payloadLog:`), each exchange — bodies, status, the items it was made
@@ -37,6 +39,11 @@ export interface DestinationFetch {
   (input: string | URL | Request, init?: RequestInit): Promise<Response>;
   readonly options: Readonly<CallOptions>;
   with(options: CallOptions): DestinationFetch;
+  /**
+   * The destination's budget is spent until `until` (ms since epoch), as an answer's body said: no call of this
+   * destination, from any worker of any process, starts before then. A time already past is ignored.
+   */
+  pauseUntil(until: number): void;
 }
 
 export interface DestinationFetchDeps {
@@ -99,6 +106,9 @@ export function createDestinationFetch(deps: DestinationFetchDeps, options: Call
   return Object.assign(call, {
     options,
     with: (more: CallOptions) => createDestinationFetch(deps, { ...options, ...more }),
+    pauseUntil(until: number) {
+      if (Number.isFinite(until) && until > now()) deps.limiter.pauseUntil(until);
+    },
   });
 }
 

@@ -8,7 +8,11 @@
 // classes. The complexity each answer reports (`complexity { after reset_in_x_seconds }`) paces the next
 // requests: one that the budget left cannot pay for waits for the reset instead of being refused. A rate or
 // concurrency limit (FIELD_LIMIT_EXCEEDED among them: too many requests running at once, not too many fields)
-// holds this process's next requests for the wait monday gave, and its items are retried no sooner.
+// holds this process's next requests for the wait monday gave, and its items are retried no sooner. What the body
+// says of the limits holds for every process on the store too: a rate-limit error's wait (`retry_in_seconds`, the
+// older message's "reset in N seconds", else the kit's second or midnight UTC for the daily limit), or the
+// complexity window's reset once what is left pays for no mutation, pauses the destination's shared limiter
+// (`fetch.pauseUntil`) — whether or not monday also sent Retry-After, which the fetch reads itself.
 // Sources: developer.monday.com "Error handling" and "Rate limits", the changelog's "New descriptive field limit
 // exceeded error", restated in spec/monday/README.md ("Errors", "Limits").
 import { createRequire } from 'node:module';
@@ -131,17 +135,21 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
       headers = response.headers;
     }
     const errors = errorsOf(body);
-    const complexity = (body.data as { complexity?: { after?: number; query?: number; reset_in_x_seconds?: number } } | null | undefined)?.complexity;
-    if (complexity && typeof complexity.after === 'number') budget.observe(complexity.after, complexity.reset_in_x_seconds ?? 60, (complexity as { before?: number }).before);
+    const complexity = (body.data as { complexity?: ReportedComplexity } | null | undefined)?.complexity;
+    if (complexity && typeof complexity.after === 'number') budget.observe(complexity.after, complexity.reset_in_x_seconds ?? 60, complexity.before);
     const whole = errors.filter((e) => e.path === undefined);
     const refused = whole.find((e) => e.budgetLimit !== undefined || e.queryCost !== undefined);
     if (refused?.budgetLimit !== undefined) budget.learnLimit(refused.budgetLimit);
     if (refused?.queryCost !== undefined && mutations > 0) costPerMutation.value = Math.ceil(refused.queryCost / mutations);
-    if (status < 200 || status >= 300 || whole.length > 0 || body.data === null || body.data === undefined) {
-      const failure = classify(doing, status, headers, whole[0] ?? errors[0], fetch.options, now());
-      if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined) budget.exhausted(failure.retryAfterMs);
-      throw failure;
-    }
+    const failed = status < 200 || status >= 300 || whole.length > 0 || body.data === null || body.data === undefined;
+    const failure = failed ? classify(doing, status, headers, whole[0] ?? errors[0], fetch.options, now()) : undefined;
+    if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined) budget.exhausted(failure.retryAfterMs);
+    // The budget above paces this process; the other processes on the store learn of it from the shared limiter.
+    // What one mutation costs: what monday charged for this request's, else the figure known so far.
+    const costEach = mutations > 0 && typeof complexity?.query === 'number' ? Math.ceil(complexity.query / mutations) : costPerMutation.value;
+    const resumeAt = limitsSpentUntil(errors, failure, complexity, costEach, now());
+    if (resumeAt !== undefined) fetch.pauseUntil(resumeAt);
+    if (failure) throw failure;
     return { data: body.data as Record<string, unknown>, fieldErrors: errors };
   };
 
@@ -191,6 +199,32 @@ export function errorOfField(message: string, error: MondayError | undefined): D
   if (code === 'INTERNAL_SERVER_ERROR') return new RetryableError(message);
   // Invalid column values, unknown columns or boards, an invalid query: trying the same again cannot help.
   return new PermanentError(message, statusCode !== undefined && statusCode !== 200 ? { status: statusCode } : {});
+}
+
+/** What an operation selecting `complexity { before after query reset_in_x_seconds }` is told. */
+interface ReportedComplexity {
+  before?: number;
+  after?: number;
+  query?: number;
+  reset_in_x_seconds?: number;
+}
+
+/**
+ * Until when (ms since epoch) monday's body says its limits are spent, for every process: the longest wait of its
+ * rate-limit errors — the whole request's failure with the wait it was given, and any rate-limit error of one field
+ * that names a wait — or, when the complexity left cannot pay for one mutation (`costEach`), the window's reset.
+ * Undefined when the body says nothing of the kind.
+ */
+function limitsSpentUntil(errors: MondayError[], failure: DeliveryError | undefined, complexity: ReportedComplexity | undefined, costEach: number, now: number): number | undefined {
+  const waits: number[] = [];
+  if (failure instanceof RateLimitedError && failure.retryAfterMs !== undefined) waits.push(failure.retryAfterMs);
+  for (const error of errors) {
+    if (!error.code || !RATE_CODES.has(error.code)) continue;
+    const wait = error.retryInSeconds !== undefined ? error.retryInSeconds * 1000 : retryFromMessage(error.message);
+    if (wait !== undefined) waits.push(wait);
+  }
+  if (typeof complexity?.after === 'number' && complexity.after < costEach) waits.push((complexity.reset_in_x_seconds ?? 60) * 1000);
+  return waits.length > 0 ? now + Math.max(...waits) : undefined;
 }
 
 /** monday's error list (2025 shape, or the older error_code shape) as MondayErrors. */

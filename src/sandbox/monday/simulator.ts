@@ -94,6 +94,13 @@ export interface RecordedMutation {
   ok: boolean;
 }
 
+/** A request as it arrived: when (the simulator's clock, at its headers) and the HTTP status it was answered with. */
+export interface ReceivedRequest {
+  at: number;
+  /** 0 until answered (or when the connection ended without an answer). */
+  status: number;
+}
+
 export interface MondaySimulator {
   url: string;
   account: MondayAccount;
@@ -118,6 +125,8 @@ export interface MondaySimulator {
   };
   /** Every mutation executed, in order (the last 10,000). */
   mutations: RecordedMutation[];
+  /** Every request received, in order (the last 10,000), whatever it was answered. */
+  requests: ReceivedRequest[];
   /** The current budget window. */
   budget(): { limit: number; left: number; resetInSeconds: number; windowStart: number };
   /** Requests received (their headers) and not yet answered. */
@@ -137,6 +146,7 @@ function schemaAt(path: string): GraphQLSchema {
 
 const MINUTE_MS = 60_000;
 const KEPT_MUTATIONS = 10_000;
+const KEPT_REQUESTS = 10_000;
 const ACCOUNT_ID = 9_000_001;
 
 export async function startMondaySimulator(options: MondaySimulatorOptions): Promise<MondaySimulator> {
@@ -169,6 +179,7 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
     faultFor: undefined,
     stats: { calls: 0, budgetExhausted: 0, rateLimited: 0, concurrencyLimited: 0, invalid: 0, complexity: 0, mutations: 0 },
     mutations: [],
+    requests: [],
     budget: currentBudget,
     inFlight: () => inFlight,
   };
@@ -177,6 +188,10 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   // limit counts.
   const server: Server = createServer((req, res) => {
     inFlight += 1;
+    const received: ReceivedRequest = { at: now(), status: 0 };
+    sim.requests.push(received);
+    if (sim.requests.length > KEPT_REQUESTS) sim.requests.splice(0, sim.requests.length - KEPT_REQUESTS);
+    res.once('finish', () => (received.status = res.statusCode));
     res.once('close', () => (inFlight -= 1));
     void readBody(req).then((raw) => handle(req, res, raw));
   });
