@@ -510,6 +510,32 @@ describe('monday\'s errors and limits', () => {
   });
 });
 
+describe('polling activity logs', () => {
+  it('reads by monday\'s clock, so that a clock of ours ahead of it by more than the overlap misses no change', async () => {
+    await sim.close();
+    // monday's clock, and ours five minutes ahead of it (the overlap each poll reads back is one minute).
+    let mondayClock = Date.UTC(2026, 11, 5, 12, 0, 0);
+    const ours = () => mondayClock + 5 * 60_000;
+    sim = await startMondaySimulator({ token: TOKEN, now: () => mondayClock });
+    accounts = sim.account.createBoard({ name: 'Accounts', columns: [{ id: 'ext_id', type: 'text' }, { id: 'stage', type: 'status', labels: ['Lead', 'Customer', 'Churned'] }] });
+    const test = createTestConnector(mondayDestination, { token: TOKEN, endpoint: sim.url, boards: { customer: { board: accounts.id, externalIdColumn: 'ext_id', columns: { stage: 'stage' }, mondayOwned: ['stage'] } } }, { now: ours });
+    await test.connector.prepare!();
+    const [created] = await test.connector.sendRecords([recordItem({ resourceId: 'c1', fields: { name: 'Ada', stage: 'Lead' } })]);
+    const id = expectOk(created).destinationId!;
+
+    const first = await test.connector.pollInbound!(undefined, ours());
+    expect(Number(first.cursor)).toBe(mondayClock);
+    // Ten seconds later by monday's clock, a salesperson moves the deal on; the next poll comes ten seconds after.
+    mondayClock += 10_000;
+    sim.account.setByHand(id, 'stage', { label: 'Customer' });
+    mondayClock += 10_000;
+    const second = await test.connector.pollInbound!(first.cursor, ours());
+    const logs = second.deliveries.map((delivery) => (delivery.body as { activity_log: { data: string; user_id: string } }).activity_log);
+    expect(logs.filter((log) => log.user_id === '2').map((log) => (JSON.parse(log.data) as { value: { label: { text: string } } }).value.label.text)).toEqual(['Customer']);
+    expect(Number(second.cursor)).toBe(mondayClock);
+  });
+});
+
 describe('the simulator, as monday answers', () => {
   const post = (headers: Record<string, string>, query: string, variables: Record<string, unknown> = {}) =>
     fetch(sim.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: TOKEN, ...headers }, body: JSON.stringify({ query, variables }) });

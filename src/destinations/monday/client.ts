@@ -38,6 +38,8 @@ export interface GraphQLAnswer {
   data: Record<string, unknown>;
   /** Errors about one root field each: that field's mutation failed, the others did not. */
   fieldErrors: MondayError[];
+  /** When monday answered, by its own clock (the answer's Date header, to the second), when it said. */
+  answeredAt: number | undefined;
 }
 
 /** What the connector knows of a board after `prepare`: its columns' types, its groups, its subitems board. */
@@ -150,7 +152,8 @@ export function createMondayClient(settings: MondaySettings, deps: ConnectorDeps
     const resumeAt = limitsSpentUntil(errors, failure, complexity, costEach, now());
     if (resumeAt !== undefined) fetch.pauseUntil(resumeAt);
     if (failure) throw failure;
-    return { data: body.data as Record<string, unknown>, fieldErrors: errors };
+    const date = Date.parse(headers?.get('date') ?? '');
+    return { data: body.data as Record<string, unknown>, fieldErrors: errors, answeredAt: Number.isFinite(date) ? date : undefined };
   };
 
   return {

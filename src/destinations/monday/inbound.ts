@@ -119,19 +119,23 @@ const POLL_OVERLAP_MS = 60_000;
 const LOGS_PER_PAGE = 100;
 const MAX_PAGES = 100;
 
-const ACTIVITY_LOGS = `query ($board: [ID!], $from: ISO8601DateTime, $to: ISO8601DateTime, $columns: [String], $limit: Int, $page: Int) {
+const ACTIVITY_LOGS = `query ($board: [ID!], $from: ISO8601DateTime, $columns: [String], $limit: Int, $page: Int) {
   complexity { before after query reset_in_x_seconds }
-  boards(ids: $board) { id activity_logs(from: $from, to: $to, column_ids: $columns, limit: $limit, page: $page) { id event entity data created_at user_id account_id } }
+  boards(ids: $board) { id activity_logs(from: $from, column_ids: $columns, limit: $limit, page: $page) { id event entity data created_at user_id account_id } }
 }`;
 
 /**
  * Polling instead of webhooks: each configured board's activity logs (developer.monday.com/api-reference/docs/
  * activity-logs: `boards { activity_logs(from, to, column_ids, limit, page) }`, newest first, `id` a UUID) of the
- * mapped columns, from the cursor (the previous poll's `to`, read back by POLL_OVERLAP_MS) to now. Each column
- * change is one delivery under its log id; the cursor is this poll's `to`.
+ * mapped columns, from the cursor (read back by POLL_OVERLAP_MS) on. Each column change is one delivery under its
+ * log id. The cursor is monday's time, not ours: the first answer's Date header (logs' created_at follow monday's
+ * clock), so that a clock of ours ahead of monday's by more than the overlap loses no change. Without an upper
+ * bound, a log written while the pages are read shifts the newest-first pages by one: a log seen twice (its id
+ * dedupes it), never one missed.
  */
 export async function pollActivityLogs(client: MondayClient, cursor: string | undefined, now: number): Promise<InboundPage> {
-  const to = now;
+  let to: number | undefined;
+  // Only the first poll starts from our clock: what changed before it is not for it to catch.
   const from = (cursor !== undefined && Number.isFinite(Number(cursor)) ? Number(cursor) : now) - POLL_OVERLAP_MS;
   const deliveries: InboundPage['deliveries'] = [];
   const boards = new Map<string, Set<string>>();
@@ -142,8 +146,9 @@ export async function pollActivityLogs(client: MondayClient, cursor: string | un
   }
   for (const [board, columns] of boards) {
     for (let page = 1; page <= MAX_PAGES; page += 1) {
-      const variables = { board: [board], from: new Date(from).toISOString(), to: new Date(to).toISOString(), columns: [...columns], limit: LOGS_PER_PAGE, page };
+      const variables = { board: [board], from: new Date(from).toISOString(), columns: [...columns], limit: LOGS_PER_PAGE, page };
       const answer = await client.request(`reading the activity logs of board ${board}`, ACTIVITY_LOGS, variables, 10 + LOGS_PER_PAGE * 8);
+      to ??= answer.answeredAt ?? now;
       const logs = ((answer.data.boards as Array<{ activity_logs?: unknown[] | null }> | null | undefined)?.[0]?.activity_logs ?? []).filter(isRecord);
       for (const log of logs) {
         if (typeof log.id !== 'string' || !COLUMN_EVENTS.has(String(log.event))) continue;
@@ -154,5 +159,5 @@ export async function pollActivityLogs(client: MondayClient, cursor: string | un
   }
   // Oldest first, so that the changes are worked in the order they were made.
   deliveries.reverse();
-  return { deliveries, cursor: String(to) };
+  return { deliveries, cursor: String(to ?? now) };
 }

@@ -203,7 +203,8 @@ export async function startMondaySimulator(options: MondaySimulatorOptions): Pro
   // API version on they come. Emitting a guessed format would let a client be built against headers monday does
   // not send; the connector paces on `complexity { … }` in the body, which the simulator does answer.
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    // monday's own clock (activity logs' created_at follow it), which the connector reads to poll by it.
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', date: new Date(now()).toUTCString(), ...headers });
     res.end(JSON.stringify(body));
   }
 
