@@ -4,8 +4,8 @@
 // lease that was lost is refused and leaves the key dirty and unconfirmed; a key in flight in this process is
 // handed back to its batch when a claim takes it after its row's lease ran out. On both stores.
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
-import { Leases } from '../src/engine/leases.ts';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { Leases, renewedWhile } from '../src/engine/leases.ts';
 import type { EngineHooks } from '../src/engine/hooks.ts';
 import type { SinkRequest } from '../src/sandbox/sink.ts';
 import { auditOf } from '../src/store/audit-log.ts';
@@ -288,5 +288,31 @@ describe.each(testStores)('leases on $name', (testStore) => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('renewedWhile (the renewal both claimed batches and inbound work use)', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('renews every third of the lease while the work runs, and never again once it has failed', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    let clock = 1_000_000;
+    const renewals: number[] = [];
+    let fail: (error: Error) => void = () => {};
+    const work = new Promise<never>((_, reject) => (fail = reject));
+    const running = renewedWhile({ leaseMs: LEASE_MS, logger: pino({ level: 'silent' }), now: () => clock, renew: (leaseUntil) => Promise.resolve(void renewals.push(leaseUntil)) }, () => work);
+    const settled = running.catch((error: unknown) => error);
+    for (let i = 0; i < 3; i += 1) {
+      clock += LEASE_MS / 3;
+      await vi.advanceTimersByTimeAsync(LEASE_MS / 3);
+    }
+    // Each renewal moves the lease to a whole lease past the moment it is made.
+    expect(renewals).toEqual([1_000_000 + (4 * LEASE_MS) / 3, 1_000_000 + (5 * LEASE_MS) / 3, 1_000_000 + 2 * LEASE_MS]);
+
+    fail(new Error('commercetools answered 503'));
+    expect(await settled).toEqual(new Error('commercetools answered 503'));
+    clock += 10 * LEASE_MS;
+    await vi.advanceTimersByTimeAsync(10 * LEASE_MS);
+    expect(renewals).toHaveLength(3);
   });
 });

@@ -3,8 +3,9 @@
 // For each change: the record it is about (by the destination's id of it, or the commercetools id), the field's
 // ownership (commercetools-owned fields are never written back), the record's lease taken (the one record sync's
 // claim takes: the two never decide on one record's field state at once; while record sync has it, the change
-// waits without counting an attempt), an echo of ctbridge's own write to the destination dropped, then — read commercetools, decide by the conflict rule (field-state.ts), write with the
-// version read; on 409 ConcurrentModification read again, decide again, write again. The destination's value is
+// waits without counting an attempt; renewed with the row's own lease until the row is finished), an echo of
+// ctbridge's own write to the destination dropped, then — read commercetools, decide by the conflict rule
+// (field-state.ts), write with the version read; on 409 ConcurrentModification read again, decide again, write again. The destination's value is
 // written through the inverse of the field's transforms (mapping/inverse.ts), into a custom field, a standard
 // field or a custom object (by container and a key filled from the record; the rest of its value kept). The field state, the record's
 // snapshot (what the destination holds: so the Subscription's echo of this write sends nothing back) and the audit
@@ -27,9 +28,10 @@ import { compileInverse } from '../mapping/inverse.ts';
 import { compilePath, readPath } from '../mapping/path.ts';
 import type { PiiKeys } from '../pii/keys.ts';
 import { insertAudit, type AuditEntry } from '../store/audit-log.ts';
-import { claimInbound, fieldKeyString, finishInbound, leaseRecord, loadFieldStates, markRecordDirty, releaseRecord, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
+import { claimInbound, fieldKeyString, finishInbound, leaseRecord, loadFieldStates, markRecordDirty, releaseRecord, renewInboundLeases, saveFieldState, setSnapshotField, type InboundRow } from '../store/inbound.ts';
 import type { Database } from '../store/schema.ts';
 import { EMPTY_FIELD_STATE, currentDigest, decideWriteBack, onDestinationEvent, type ConflictRule, type Digester, type FieldState } from './field-state.ts';
+import { renewedWhile } from './leases.ts';
 import { decideAfterFailure } from './retry-policy.ts';
 import type { Routes } from './routes.ts';
 import { WorkLoop } from './work-loop.ts';
@@ -230,10 +232,9 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     }
   }
 
-  async function processRow(row: InboundRow): Promise<void> {
+  async function processRow(row: InboundRow, lease: RecordLeases): Promise<void> {
     const keys = await pii();
     const at = now();
-    const lease: RecordLeases = { owner: `${deps.owner}/inbound:${row.id}`, records: [] };
     const release = async (trx: Transaction<Database>) => {
       for (const key of lease.records) await releaseRecord(trx, key, lease.owner);
     };
@@ -303,10 +304,19 @@ export function createInboundWork(deps: InboundWorkDeps): WorkLoop<InboundRow> {
     logger,
     claim: (limit) => claimInbound(db, destination.name, { owner: deps.owner, limit, now: now(), leaseMs: engine.leaseMs }),
     process: async (rows) => {
-      // Snapshots carry their version and are written only when newer, so their order does not matter: a batch's
-      // go at once (two of one resource meet as a 409, read again). Field edits go one after another.
-      if (definition.inbound?.snapshot) await Promise.all(rows.map((row) => processRow(row)));
-      else for (const row of rows) await processRow(row);
+      const leases = rows.map((row): RecordLeases => ({ owner: `${deps.owner}/inbound:${row.id}`, records: [] }));
+      // The batch's rows and the records they took stay leased until each row is finished, however long
+      // commercetools takes (retries, 409s re-decided) and however long a row waits for the ones before it: a lease
+      // that ran out would let record sync send a record this work is deciding on, or another process work a row.
+      const renew = async (leaseUntil: number) => {
+        for (const [i, row] of rows.entries()) await renewInboundLeases(db, row, leases[i]!.records, leases[i]!.owner, leaseUntil);
+      };
+      await renewedWhile({ leaseMs: engine.leaseMs, logger, now, renew }, async () => {
+        // Snapshots carry their version and are written only when newer, so their order does not matter: a batch's
+        // go at once (two of one resource meet as a 409, read again). Field edits go one after another.
+        if (definition.inbound?.snapshot) await Promise.all(rows.map((row, i) => processRow(row, leases[i]!)));
+        else for (const [i, row] of rows.entries()) await processRow(row, leases[i]!);
+      });
     },
   });
 }

@@ -1,12 +1,12 @@
 // The leases one work queue (records or events) of one destination holds in this process. Each claim gets an
 // owner token of its own, so the finish of a batch whose lease was lost (expired and claimed again, here or by
 // another process) matches no row and is refused. While a batch is in flight its leases are renewed every third
-// of `leaseMs`, so a slow destination or a long Retry-After pause never lets them expire under it. And a key this
-// process has in flight is never worked on twice at once, even when its row's lease did expire (a renewal held up
-// by a busy store): a claim that takes such a key hands it back to the batch that has it and leaves it out. A
-// claim is bounded in bytes as well as in rows: what the rows carry (a resource, a message, up to an ingest body's
-// size each) is parsed into many times its size on the heap, so a claim keeps rows up to `maxBytes` (at least one)
-// and gives the rest back at once.
+// of `leaseMs` (renewedWhile, which inbound work uses too), so a slow destination or a long Retry-After pause
+// never lets them expire under it. And a key this process has in flight is never worked on twice at once, even
+// when its row's lease did expire (a renewal held up by a busy store): a claim that takes such a key hands it back
+// to the batch that has it and leaves it out. A claim is bounded in bytes as well as in rows: what the rows carry
+// (a resource, a message, up to an ingest body's size each) is parsed into many times its size on the heap, so a
+// claim keeps rows up to `maxBytes` (at least one) and gives the rest back at once.
 import type { Logger } from 'pino';
 import type { WorkQueue } from './work-queue.ts';
 
@@ -77,29 +77,47 @@ export class Leases<Row> {
   /** Runs `work` on claimed rows, renewing their leases until it settles; then they are no longer in flight here. */
   async hold<T>(rows: readonly Row[], token: string | null, work: () => Promise<T>): Promise<T> {
     const { queue, leaseMs, logger } = this.#options;
-    let renewing: Promise<void> | undefined;
-    const timer =
-      token === null
-        ? undefined
-        : setInterval(
-            () => {
-              // One renewal at a time: a slow store must not pile them up.
-              renewing ??= queue
-                .renew(token, rows, this.#now() + leaseMs)
-                .catch((error: unknown) => logger.warn({ err: error }, 'renewing leases failed; tried again shortly'))
-                .finally(() => (renewing = undefined));
-            },
-            Math.max(1, Math.floor(leaseMs / 3)),
-          );
     try {
-      return await work();
+      return token === null ? await work() : await renewedWhile({ leaseMs, logger, now: this.#now, renew: (leaseUntil) => queue.renew(token, rows, leaseUntil) }, work);
     } finally {
-      clearInterval(timer);
-      await renewing;
       for (const row of rows) {
         const key = queue.keyOf(row);
         if (this.#inFlight.get(key) === token) this.#inFlight.delete(key);
       }
     }
+  }
+}
+
+export interface RenewalOptions {
+  leaseMs: number;
+  logger: Logger;
+  now: () => number;
+  /** Moves every lease the work holds on to `leaseUntil` (called with what it holds at that moment). */
+  renew: (leaseUntil: number) => Promise<void>;
+}
+
+/**
+ * Runs `work` while its leases are renewed every third of `leaseMs`; the renewals stop when it settles, however it
+ * settles, and the last one has ended by the time this returns. A renewal is fenced by the lease's owner: one that
+ * lands after the work gave a lease back changes nothing. The engine's one renewal mechanism: claimed batches
+ * (Leases.hold) and inbound work (inbound-work.ts) use it.
+ */
+export async function renewedWhile<T>(options: RenewalOptions, work: () => Promise<T>): Promise<T> {
+  const { leaseMs, logger, now, renew } = options;
+  let renewing: Promise<void> | undefined;
+  const timer = setInterval(
+    () => {
+      // One renewal at a time: a slow store must not pile them up.
+      renewing ??= renew(now() + leaseMs)
+        .catch((error: unknown) => logger.warn({ err: error }, 'renewing leases failed; tried again shortly'))
+        .finally(() => (renewing = undefined));
+    },
+    Math.max(1, Math.floor(leaseMs / 3)),
+  );
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    await renewing;
   }
 }

@@ -55,7 +55,12 @@ export function createRateLimiter(db: Kysely<Database>, destination: string, now
       on conflict (destination) do update set theoretical_arrival = ${start} + ${span}
       returning theoretical_arrival - ${span} as start, paused_until`.execute(db);
     const row = rows[0]!;
-    next = Number(row.start);
+    // A round trip longer than a slot returns a block that starts in the past (it began at `current`, read before
+    // the query). Its slots are still this process's: the shared arrival time has moved past them. They are spaced
+    // from now — late, never early, and at most one block's worth beside the next holder's — never thrown away as
+    // stale: throwing them away would reserve again, and with every round trip that slow no call would ever go out
+    // while each reservation pushed the other processes' slots further out.
+    next = Math.max(Number(row.start), now());
     remaining = count;
     pausedUntil = Math.max(pausedUntil, Number(row.paused_until));
   }

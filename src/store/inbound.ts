@@ -190,3 +190,16 @@ export async function leaseRecord(db: Db, key: Omit<FieldKey, 'field'>, owner: s
 export async function releaseRecord(db: Db, key: Omit<FieldKey, 'field'>, owner: string): Promise<void> {
   await db.updateTable('records').set({ lease_owner: null, lease_until: null }).where('destination', '=', key.destination).where('record_type', '=', key.recordType).where('resource_id', '=', key.resourceId).where('lease_owner', '=', owner).execute();
 }
+
+/**
+ * Moves on the leases one inbound delivery holds while it is worked on: its own row's (claimInbound) and those of
+ * the records it took (leaseRecord, under `recordOwner`), each only while that owner still holds it — a lease given
+ * back or lost stays so. One row a statement: on PostgreSQL a renewal never holds one row's lock while waiting for
+ * another's, so it cannot deadlock with the router's upserts or the delivery's own finish.
+ */
+export async function renewInboundLeases(db: Db, row: InboundRow, records: ReadonlyArray<Omit<FieldKey, 'field'>>, recordOwner: string, leaseUntil: number): Promise<void> {
+  await db.updateTable('inbound').set({ lease_until: leaseUntil }).where('id', '=', row.id).where('state', '=', 'pending').where('lease_owner', '=', row.lease_owner).execute();
+  for (const key of records) {
+    await db.updateTable('records').set({ lease_until: leaseUntil }).where('destination', '=', key.destination).where('record_type', '=', key.recordType).where('resource_id', '=', key.resourceId).where('lease_owner', '=', recordOwner).execute();
+  }
+}
