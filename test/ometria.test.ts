@@ -5,38 +5,33 @@
 // batch-mates are delivered, a guest's orders and the registration one profile, and a product's listings. How the
 // connector maps single items is test/ometria-connector.test.ts.
 import { randomUUID } from 'node:crypto';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema, type Config } from '../src/config/schema.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { startOmetriaSimulator, type OmetriaSimulator } from '../src/sandbox/ometria/simulator.ts';
 import { testStores } from './support/stores.ts';
-import { ADMIN_TOKEN, FakeCommercetools, INGEST_TOKEN, eventually, messageBase, untilDone } from './support/harness.ts';
+import { adminFetch, FakeCommercetools, eventually, messageBase, startTestRuntime, untilDone, type TestRuntime } from './support/harness.ts';
 
 const API_KEY = 'ometria-runtime-key';
 let currentStore: (typeof testStores)[number];
 
-interface Setup {
-  runtime: Runtime;
+interface Setup extends TestRuntime {
   sim: OmetriaSimulator;
   commercetools: FakeCommercetools;
-  post(body: unknown): Promise<Response>;
-  admin(path: string, init?: RequestInit): Promise<Response>;
-  stop(): Promise<void>;
 }
 
-function ometriaConfig(storeUrl: string, simUrl: string, more: Record<string, unknown>): Config {
-  return configSchema.parse({
-    commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-    store: storeUrl,
-    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 60_000, maxAttempts: 3, lingerMs: 200 },
+async function setUp(more: Record<string, unknown> = {}): Promise<Setup> {
+  const sim = await startOmetriaSimulator({ apiKey: API_KEY });
+  const commercetools = new FakeCommercetools();
+  const started = await startTestRuntime({
+    storeUrl: await currentStore.create(),
+    engine: { leaseMs: 60_000, maxAttempts: 3, lingerMs: 200 },
+    fetcher: commercetools,
+    closeAfter: [sim],
     destinations: [
       {
         name: 'marketing',
         type: 'ometria',
         apiKey: API_KEY,
-        baseUrl: simUrl,
+        baseUrl: sim.url,
         collection: 'shop',
         stores: ['uk', 'de'],
         currencies: ['GBP', 'EUR'],
@@ -48,23 +43,7 @@ function ometriaConfig(storeUrl: string, simUrl: string, more: Record<string, un
       },
     ],
   });
-}
-
-async function setUp(more: Record<string, unknown> = {}): Promise<Setup> {
-  const sim = await startOmetriaSimulator({ apiKey: API_KEY });
-  const commercetools = new FakeCommercetools();
-  const runtime = await startRuntime({ config: ometriaConfig(await currentStore.create(), sim.url, more), logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
-  return {
-    runtime,
-    sim,
-    commercetools,
-    post: (body) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
-    admin: (path, init = {}) => fetch(`${runtime.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
-    async stop() {
-      await runtime.stop();
-      await sim.close();
-    },
-  };
+  return { ...started, sim, commercetools };
 }
 
 const money = (currencyCode: string, centAmount: number) => ({ type: 'centPrecision', currencyCode, centAmount, fractionDigits: 2 });
@@ -79,7 +58,7 @@ interface Letter {
 }
 
 async function deadLetters(s: Setup): Promise<Letter[]> {
-  return ((await (await s.admin('/v1/dead-letters')).json()) as { items: Letter[] }).items;
+  return ((await (await adminFetch(s, '/v1/dead-letters')).json()) as { items: Letter[] }).items;
 }
 
 describe.each(testStores)('the Ometria connector on $name', (testStore) => {
@@ -144,7 +123,7 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
       await eventually(async () => (await deadLetters(s)).some((l) => l.resourceId === 'c-s'), 'the dead letter');
       s.commercetools.upsertCustomer('c-s', { custom: { fields: { ...suppressed.custom.fields, newsletterAt: '2026-06-01T00:00:00.000Z' } } });
       const letter = (await deadLetters(s)).find((l) => l.resourceId === 'c-s')!;
-      expect((await s.admin(`/v1/dead-letters/${letter.id}/replay`, { method: 'POST' })).status).toBe(202);
+      expect((await adminFetch(s, `/v1/dead-letters/${letter.id}/replay`, { method: 'POST' })).status).toBe(202);
       await eventually(() => s.sim.contact('c-s')?.firstname === 'Sue', 'the replayed record');
       expect(s.sim.contact('c-s')!.marketing_optin).toBe('EXPLICITLY_OPTEDOUT');
       expect(s.sim.received.filter((r) => r.record.id === 'c-s').some((r) => optedIn(r.record) || r.record['@force_optin'] !== undefined)).toBe(false);
@@ -169,7 +148,7 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
 
       // Fixed (here: Ometria accepts it now), the replay sends the whole record again.
       s.sim.invalidWhen = undefined;
-      expect((await s.admin(`/v1/dead-letters/${letters[0]!.id}/replay`, { method: 'POST' })).status).toBe(202);
+      expect((await adminFetch(s, `/v1/dead-letters/${letters[0]!.id}/replay`, { method: 'POST' })).status).toBe(202);
       await eventually(() => s.sim.contact('c-bad') !== undefined, 'the replayed contact');
       expect(s.sim.contact('c-bad')).toMatchObject({ email: 'c-bad@example.com', lastname: 'Doe', customer_id: 'c-bad' });
     } finally {

@@ -4,10 +4,11 @@
 // of it from monday waits (no attempt counted, nothing written), and once the record is free it is written back once
 // and the lease given back.
 import { describe, expect, it } from 'vitest';
-import { announce, createCustomer, inboundDone, itemOf, twoWayPerTest, until, useEmulator, writebacks } from './support/two-way-setup.ts';
+import { announce, createCustomer, inboundDone, itemOf, twoWayPerTest, until, writebacks } from './support/two-way-setup.ts';
+import { useEmulator } from './support/emulator.ts';
 import { testStores } from './support/stores.ts';
 
-const env = useEmulator('record-lease-test');
+const env = useEmulator({ projectKey: 'record-lease-test' });
 
 describe.each(testStores)('inbound work under the record lease on $name', (store) => {
   const perTest = twoWayPerTest(store, env);
