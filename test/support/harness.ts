@@ -158,6 +158,8 @@ export interface TestRuntimeOptions extends Omit<RuntimeOptions, 'config' | 'log
   identity?: Record<string, unknown>;
   /** The storefronts block (publishable keys of storefront event intake). */
   storefronts?: Array<Record<string, unknown>>;
+  /** Other top-level blocks (api, actions…), as written in the file. */
+  blocks?: Record<string, unknown>;
   /** What to close after the runtime stops (its simulators or sink); what a test keeps across restarts stays out. */
   closeAfter?: Array<{ close(): Promise<void> }>;
 }
@@ -172,8 +174,9 @@ export interface TestRuntime {
   stop(): Promise<void>;
 }
 
-export function runtimeConfig(options: Pick<TestRuntimeOptions, 'storeUrl' | 'destinations' | 'commercetools' | 'engine' | 'server' | 'pii' | 'identity' | 'storefronts'>): Config {
+export function runtimeConfig(options: Pick<TestRuntimeOptions, 'storeUrl' | 'destinations' | 'commercetools' | 'engine' | 'server' | 'pii' | 'identity' | 'storefronts' | 'blocks'>): Config {
   return configSchema.parse({
+    ...options.blocks,
     commercetools: options.commercetools ?? { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
     server: { ...TEST_SERVER, ...options.server },
     store: options.storeUrl,
@@ -187,8 +190,8 @@ export function runtimeConfig(options: Pick<TestRuntimeOptions, 'storeUrl' | 'de
 
 /** Starts ctbridge in this process (engine and ingest in the main thread) on the test's config, logging nothing. */
 export async function startTestRuntime(options: TestRuntimeOptions): Promise<TestRuntime> {
-  const { storeUrl, destinations, commercetools, engine, server, pii, identity, storefronts, closeAfter = [], ...runtimeOptions } = options;
-  const config = runtimeConfig({ storeUrl, destinations, commercetools, engine, server, pii, identity, storefronts });
+  const { storeUrl, destinations, commercetools, engine, server, pii, identity, storefronts, blocks, closeAfter = [], ...runtimeOptions } = options;
+  const config = runtimeConfig({ storeUrl, destinations, commercetools, engine, server, pii, identity, storefronts, blocks });
   const runtime = await startRuntime({ ...runtimeOptions, config, logger: pino({ level: 'silent' }) });
   return {
     runtime,
