@@ -174,6 +174,7 @@ export interface TestRuntime {
   stop(): Promise<void>;
 }
 
+/** A test's config: its blocks, with the test server, short engine timings and (unless given) no commercetools. */
 export function runtimeConfig(options: Pick<TestRuntimeOptions, 'storeUrl' | 'destinations' | 'commercetools' | 'engine' | 'server' | 'pii' | 'identity' | 'storefronts' | 'blocks'>): Config {
   return configSchema.parse({
     ...options.blocks,
