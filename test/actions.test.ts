@@ -6,23 +6,20 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ByProjectKeyRequestBuilder, Order, Payment } from '@commercetools/platform-sdk';
+import type { Order, Payment } from '@commercetools/platform-sdk';
 import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
 import { ActionsService, type ActionCall, type Answer } from '../src/actions/service.ts';
 import { findByKey } from '../src/actions/requests.ts';
-import { configSchema, type Config } from '../src/config/schema.ts';
-import { startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { generateApiKey } from '../src/server/api-clients.ts';
 import { auditOf } from '../src/store/audit-log.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { createOrder, prepareShop, type ActionShop, type OrderOptions } from './support/actions-fixtures.ts';
 import { mintJwt, oidcKey } from './support/auth-fixtures.ts';
+import { useEmulator } from './support/emulator.ts';
+import { startTestRuntime, type TestRuntime } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
-const INGEST_TOKEN = 'actions-test-ingest-token-0123';
 const keys = { agent: generateApiKey(), agent2: generateApiKey(), lead: generateApiKey(), supervisor: generateApiKey(), viewer: generateApiKey() };
 const jwtKey = oidcKey('actions-key');
 const ISSUER = 'https://id.example.test/';
@@ -30,51 +27,47 @@ const AUDIENCE = 'ctbridge-actions';
 
 for (const testStore of testStores) {
   describe(`agent actions (${testStore.name})`, () => {
-    let emulator: Emulator;
-    let ct: CommercetoolsClient;
-    let api: ByProjectKeyRequestBuilder;
     let shop: ActionShop;
-    let runtime: Runtime;
+    const env = useEmulator({
+      prepare: async (ct) => {
+        shop = await prepareShop(ct.api);
+      },
+    });
+    let started: TestRuntime;
     let clock = Date.parse('2026-03-01T10:00:00Z');
     let failAfterWrite = 0;
     let storeUrl: string;
-    let config: Config;
 
     beforeAll(async () => {
-      emulator = await startEmulator();
-      ct = createCommercetoolsClient({ projectKey: emulator.projectKey, authUrl: emulator.authUrl, apiUrl: emulator.apiUrl, clientId: emulator.clientId, clientSecret: emulator.clientSecret, scopes: [] });
-      api = ct.api;
-      shop = await prepareShop(api);
+      const emulator = env.emulator;
       const limits = { EUR: '50.00', GBP: '50.00', USD: '50.00' };
-      config = configSchema.parse({
+      started = await startTestRuntime({
         commercetools: { projectKey: emulator.projectKey, authUrl: emulator.authUrl, apiUrl: emulator.apiUrl, clientId: 'read-only-client', clientSecret: 'not-used-for-actions' },
-        server: { ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } } },
-        store: (storeUrl = await testStore.create()),
-        api: {
-          clients: [
-            { name: 'agent-ann', keyHash: keys.agent.keyHash, role: 'agent' },
-            { name: 'agent-bob', keyHash: keys.agent2.keyHash, role: 'agent' },
-            { name: 'lead-lea', keyHash: keys.lead.keyHash, role: 'lead' },
-            { name: 'super-sam', keyHash: keys.supervisor.keyHash, role: 'supervisor' },
-            { name: 'viewer-vic', keyHash: keys.viewer.keyHash, role: 'viewer' },
-          ],
-          roles: {
-            agent: { actions: { allow: ['refund', 'cancel-items'], refundLimits: limits } },
-            lead: { actions: { allow: ['refund', 'cancel-items'], refundLimits: { EUR: '100.00' }, approve: true } },
-            supervisor: { actions: { allow: ['refund', 'cancel-items', 'change-state'], approve: true } },
-            viewer: { description: 'reads only' },
+        storeUrl: (storeUrl = await testStore.create()),
+        destinations: [],
+        blocks: {
+          api: {
+            clients: [
+              { name: 'agent-ann', keyHash: keys.agent.keyHash, role: 'agent' },
+              { name: 'agent-bob', keyHash: keys.agent2.keyHash, role: 'agent' },
+              { name: 'lead-lea', keyHash: keys.lead.keyHash, role: 'lead' },
+              { name: 'super-sam', keyHash: keys.supervisor.keyHash, role: 'supervisor' },
+              { name: 'viewer-vic', keyHash: keys.viewer.keyHash, role: 'viewer' },
+            ],
+            roles: {
+              agent: { actions: { allow: ['refund', 'cancel-items'], refundLimits: limits } },
+              lead: { actions: { allow: ['refund', 'cancel-items'], refundLimits: { EUR: '100.00' }, approve: true } },
+              supervisor: { actions: { allow: ['refund', 'cancel-items', 'change-state'], approve: true } },
+              viewer: { description: 'reads only' },
+            },
+            jwt: { jwksUrl: 'https://id.example.test/jwks', issuer: ISSUER, audience: AUDIENCE, roleClaim: 'ctbridge_role' },
           },
-          jwt: { jwksUrl: 'https://id.example.test/jwks', issuer: ISSUER, audience: AUDIENCE, roleClaim: 'ctbridge_role' },
+          actions: {
+            commercetools: { clientId: emulator.clientId, clientSecret: emulator.clientSecret, scopes: [`manage_orders:${emulator.projectKey}`, `manage_payments:${emulator.projectKey}`, `view_states:${emulator.projectKey}`] },
+            lineItemStates: { cancelled: 'cancelled', shipped: ['shipped'] },
+            leaseSeconds: 30,
+          },
         },
-        actions: {
-          commercetools: { clientId: emulator.clientId, clientSecret: emulator.clientSecret, scopes: [`manage_orders:${emulator.projectKey}`, `manage_payments:${emulator.projectKey}`, `view_states:${emulator.projectKey}`] },
-          lineItemStates: { cancelled: 'cancelled', shipped: ['shipped'] },
-          leaseSeconds: 30,
-        },
-      });
-      runtime = await startRuntime({
-        config,
-        logger: pino({ level: 'silent' }),
         listen: false,
         work: false,
         now: () => clock,
@@ -89,9 +82,7 @@ for (const testStore of testStores) {
     }, 60_000);
 
     afterAll(async () => {
-      await runtime?.stop();
-      await ct?.close();
-      await emulator?.close();
+      await started?.stop();
       await testStore.cleanup();
     });
 
@@ -103,15 +94,15 @@ for (const testStore of testStores) {
       const headers: Record<string, string> = { 'content-type': 'application/json', ...(typeof as === 'string' ? { 'x-api-key': keys[as].key } : { authorization: `Bearer ${as.bearer}` }) };
       if (options.key !== null) headers['idempotency-key'] = options.key ?? newKey();
       if (options.ifMatch) headers['if-match'] = options.ifMatch;
-      const response = await runtime.app.inject({ method: path.endsWith('/approve') || path.endsWith('/reject') || body !== undefined ? 'POST' : 'GET', url: `${path}${options.query ?? ''}`, headers, ...(body !== undefined && { payload: typeof body === 'string' ? body : JSON.stringify(body) }) });
+      const response = await started.runtime.app.inject({ method: path.endsWith('/approve') || path.endsWith('/reject') || body !== undefined ? 'POST' : 'GET', url: `${path}${options.query ?? ''}`, headers, ...(body !== undefined && { payload: typeof body === 'string' ? body : JSON.stringify(body) }) });
       return { status: response.statusCode, body: response.json<Record<string, unknown>>(), headers: response.headers };
     }
 
-    const order = async (id: string): Promise<Order> => (await api.orders().withId({ ID: id }).get().execute()).body;
-    const payment = async (id: string): Promise<Payment> => (await api.payments().withId({ ID: id }).get().execute()).body;
+    const order = async (id: string): Promise<Order> => (await env.api.orders().withId({ ID: id }).get().execute()).body;
+    const payment = async (id: string): Promise<Payment> => (await env.api.payments().withId({ ID: id }).get().execute()).body;
     const refunds = async (id: string) => (await payment(id)).transactions.filter((t) => t.type === 'Refund');
-    const audit = async (orderId: string) => (await auditOf(runtime.store.db, orderId)).map((row) => ({ action: row.action, outcome: row.outcome, detail: JSON.parse(row.detail ?? '{}') as Record<string, unknown> }));
-    const fresh = (options?: OrderOptions) => createOrder(api, shop, options);
+    const audit = async (orderId: string) => (await auditOf(started.runtime.store.db, orderId)).map((row) => ({ action: row.action, outcome: row.outcome, detail: JSON.parse(row.detail ?? '{}') as Record<string, unknown> }));
+    const fresh = (options?: OrderOptions) => createOrder(env.api, shop, options);
 
     it('refunds an amount as a Refund transaction on the payment with the charge, and audits who, what and why', async () => {
       const { order: placed, payment: paid } = await fresh();
@@ -301,7 +292,7 @@ for (const testStore of testStores) {
           reached();
           return stalled;
         };
-        const service = new ActionsService({ db: runtime.store.db, commercetools: ct, config: config.actions!, logger: pino({ level: 'silent' }), now: () => clock, ...(at.when === 'before' ? { beforeWrite: hook } : { afterWrite: hook }) });
+        const service = new ActionsService({ db: started.runtime.store.db, commercetools: env.ct, config: started.config.actions!, logger: pino({ level: 'silent' }), now: () => clock, ...(at.when === 'before' ? { beforeWrite: hook } : { afterWrite: hook }) });
         let answer: Promise<Answer> | undefined;
         return {
           service,
@@ -318,7 +309,7 @@ for (const testStore of testStores) {
           },
         };
       }
-      const caller = (client: string, role: string) => ({ client, role, grants: config.api.roles[role]! });
+      const caller = (client: string, role: string) => ({ client, role, grants: started.config.api.roles[role]! });
       const refundCall = (orderId: string, key: string, body: ActionCall['body']): ActionCall => ({ kind: 'refund', orderId, body, caller: caller('agent-ann', 'agent'), idempotencyKey: key, dryRun: false, correlationId: `corr-${key}` });
       const outcomes = async (orderId: string) => (await audit(orderId)).map((e) => (typeof e.detail.recoveredBy === 'string' ? `${e.outcome}:${e.detail.recoveredBy}` : e.outcome));
       const expire = () => (clock += 31_000);
@@ -330,13 +321,13 @@ for (const testStore of testStores) {
         const dying = dyingProcess({ when: 'after', resource: 'payment' });
         await dying.dieDuring((service) => service.perform(refundCall(placed.id, key, body)));
         expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([900]);
-        expect(await findByKey(runtime.store.db, 'agent-ann', key)).toMatchObject({ status: 'in-progress' });
+        expect(await findByKey(started.runtime.store.db, 'agent-ann', key)).toMatchObject({ status: 'in-progress' });
         // Within its lease the call may still be running: the sweeper leaves it, a retry is told to wait.
-        expect((await runtime.actionsSweeper!.tick()).map((o) => o.id)).not.toContain((await findByKey(runtime.store.db, 'agent-ann', key))!.id);
+        expect((await started.runtime.actionsSweeper!.tick()).map((o) => o.id)).not.toContain((await findByKey(started.runtime.store.db, 'agent-ann', key))!.id);
         expect((await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key })).body).toMatchObject({ rule: 'idempotency-in-progress' });
         expire();
-        const swept = await runtime.actionsSweeper!.tick();
-        const row = await findByKey(runtime.store.db, 'agent-ann', key);
+        const swept = await started.runtime.actionsSweeper!.tick();
+        const row = await findByKey(started.runtime.store.db, 'agent-ann', key);
         expect(swept).toContainEqual({ id: row!.id, outcome: 'done' });
         expect(row).toMatchObject({ status: 'done', leaseUntil: null });
         const retried = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
@@ -354,11 +345,11 @@ for (const testStore of testStores) {
         const key = newKey();
         const dying = dyingProcess({ when: 'before', resource: 'payment' });
         await dying.dieDuring((service) => service.perform(refundCall(placed.id, key, body)));
-        const row = await findByKey(runtime.store.db, 'agent-ann', key);
+        const row = await findByKey(started.runtime.store.db, 'agent-ann', key);
         expect(row).toMatchObject({ status: 'in-progress', intent: { refund: { centAmount: 400 } } });
         expire();
-        expect(await runtime.actionsSweeper!.tick()).toContainEqual({ id: row!.id, outcome: 'released' });
-        expect(await findByKey(runtime.store.db, 'agent-ann', key)).toBeUndefined();
+        expect(await started.runtime.actionsSweeper!.tick()).toContainEqual({ id: row!.id, outcome: 'released' });
+        expect(await findByKey(started.runtime.store.db, 'agent-ann', key)).toBeUndefined();
         expect(await refunds(paid.id)).toHaveLength(0);
         const retried = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
         expect(retried.status).toBe(200);
@@ -378,7 +369,7 @@ for (const testStore of testStores) {
         const retried = await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key });
         expect(retried.status).toBe(200);
         expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([300]);
-        expect(await runtime.actionsSweeper!.tick()).not.toContainEqual(expect.objectContaining({ id: retried.body.id }));
+        expect(await started.runtime.actionsSweeper!.tick()).not.toContainEqual(expect.objectContaining({ id: retried.body.id }));
         expect(await outcomes(placed.id)).toEqual(['done']);
       });
 
@@ -393,14 +384,14 @@ for (const testStore of testStores) {
         expect(cancelledAfterCrash.version).toBeGreaterThan(placed.version);
         expect(await refunds(paid.id)).toHaveLength(0);
         expire();
-        const row = await findByKey(runtime.store.db, 'agent-ann', key);
-        expect(await runtime.actionsSweeper!.tick()).toContainEqual({ id: row!.id, outcome: 'done' });
+        const row = await findByKey(started.runtime.store.db, 'agent-ann', key);
+        expect(await started.runtime.actionsSweeper!.tick()).toContainEqual({ id: row!.id, outcome: 'done' });
         expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([2000]);
         const after = await order(placed.id);
         // The items were cancelled once: the sweeper wrote the refund alone.
         expect(after.version).toBe(cancelledAfterCrash.version);
         expect(after.lineItems[0]!.state).toEqual(expect.arrayContaining([{ quantity: 2, state: { typeId: 'state', id: shop.states.cancelled.id } }]));
-        expect((await findByKey(runtime.store.db, 'agent-ann', key))!.answer).toMatchObject({ status: 'done', cancelled: [{ lineItemId: line.id, quantity: 2 }], refund: { amount: { centAmount: 2000 } } });
+        expect((await findByKey(started.runtime.store.db, 'agent-ann', key))!.answer).toMatchObject({ status: 'done', cancelled: [{ lineItemId: line.id, quantity: 2 }], refund: { amount: { centAmount: 2000 } } });
         expect(await outcomes(placed.id)).toEqual(['done:sweeper']);
       });
 
@@ -418,7 +409,7 @@ for (const testStore of testStores) {
         expect((await call(`/v1/actions/${id}/approve`, undefined, { as: 'supervisor' })).body).toMatchObject({ rule: 'not-pending', action: { status: 'in-progress' } });
         expect((await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key })).body).toEqual(asked.body);
         expire();
-        expect(await runtime.actionsSweeper!.tick()).toContainEqual({ id, outcome: 'done' });
+        expect(await started.runtime.actionsSweeper!.tick()).toContainEqual({ id, outcome: 'done' });
         expect((await call(`/v1/actions/${id}`, undefined, { as: 'agent' })).body).toMatchObject({ id, status: 'done', decidedBy: 'super-sam', result: { refund: { amount: { centAmount: 7000 } } } });
         expect((await refunds(paid.id)).map((t) => t.amount.centAmount)).toEqual([7000]);
         expect((await call(`/v1/actions/orders/${placed.id}/refunds`, body, { key })).body).toEqual(asked.body);
@@ -575,7 +566,7 @@ for (const testStore of testStores) {
     }, 120_000);
 
     it('describes the action routes in the OpenAPI document', async () => {
-      const document = (await runtime.app.inject({ method: 'GET', url: '/v1/openapi.json' })).json<{ paths: Record<string, Record<string, { operationId: string }>>; components: { schemas: Record<string, unknown> } }>();
+      const document = (await started.runtime.app.inject({ method: 'GET', url: '/v1/openapi.json' })).json<{ paths: Record<string, Record<string, { operationId: string }>>; components: { schemas: Record<string, unknown> } }>();
       expect(document.paths['/v1/actions/orders/{orderId}/refunds']!.post!.operationId).toBe('refundOrder');
       expect(document.paths['/v1/actions/{id}/approve']!.post!.operationId).toBe('approveAction');
       expect(Object.keys(document.components.schemas)).toEqual(expect.arrayContaining(['RefundRequest', 'ActionDone', 'ActionPending', 'ActionDryRun']));

@@ -4,11 +4,10 @@
 // summary in the audit log and /metrics; running it again sends nothing (every record unchanged).
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../src/config/schema.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { startSink, type Sink } from '../src/sandbox/sink.ts';
-import { ADMIN_TOKEN, eventually, INGEST_TOKEN, messageBase, untilDone } from './support/harness.ts';
+import { ADMIN_TOKEN, eventually, INGEST_TOKEN, messageBase, runtimeConfig, untilDone } from './support/harness.ts';
 import { bumpOrder, HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
 import { testStores } from './support/stores.ts';
 
@@ -24,11 +23,9 @@ describe.each(testStores)('backfill ($name)', (testStore) => {
     let runtime: Runtime | undefined;
     try {
       const history = await seedHistory(emulator, { customers: CUSTOMERS, orders: ORDERS });
-      const config = configSchema.parse({
+      const config = runtimeConfig({
+        storeUrl: await testStore.create(),
         commercetools: emulatorCredentials(emulator),
-        server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-        store: await testStore.create(),
-        engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000 },
         destinations: [{ name: 'sink', type: 'http', url: `${sink.url}/records`, timeoutMs: 5_000, records: HISTORY_RECORDS }],
       });
       const started = await startRuntime({ config, logger: pino({ level: 'silent' }) });
@@ -116,11 +113,9 @@ describe.each(testStores)('backfill ($name)', (testStore) => {
     let runtime: Runtime | undefined;
     try {
       await seedHistory(emulator, { customers: 0, orders: 50 });
-      const config = configSchema.parse({
+      const config = runtimeConfig({
+        storeUrl: await testStore.create(),
         commercetools: emulatorCredentials(emulator),
-        server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-        store: await testStore.create(),
-        engine: { pollIntervalMs: 50, leaseMs: 5_000 },
         destinations: [{ name: 'sink', type: 'http', url: `${sink.url}/records`, timeoutMs: 5_000, records: HISTORY_RECORDS }],
       });
       // Workers off: the backfill is asked for and cancelled before anything reads it.

@@ -13,6 +13,7 @@ import { PermanentError, RateLimitedError, RetryableError } from '../src/destina
 import { createChangeGenerator, scrambleDeliveries } from '../src/sandbox/changes.ts';
 import { startEmulator } from '../src/sandbox/emulator.ts';
 import type { Emulator } from '../src/sandbox/emulator.ts';
+import { useEmulator } from './support/emulator.ts';
 import { seedShop } from '../src/sandbox/seed.ts';
 import type { SeededShop } from '../src/sandbox/seed.ts';
 
@@ -43,18 +44,11 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe('commercetools client against the emulator', () => {
-  let emulator: Emulator;
-  let client: CommercetoolsClient;
   let shop: SeededShop;
-
-  beforeAll(async () => {
-    emulator = await startEmulator();
-    client = clientFor(emulator);
-    shop = await seedShop(client, { customers: 40, ordersPerCustomer: 2, seed: 11 });
-  });
-  afterAll(async () => {
-    await client.close();
-    await emulator.close();
+  const env = useEmulator({
+    prepare: async (ct) => {
+      shop = await seedShop(ct, { customers: 40, ordersPerCustomer: 2, seed: 11 });
+    },
   });
 
   it('seeds two stores, customers across DE/AT/CH/GB (some store-scoped), orders and payments', () => {
@@ -69,15 +63,15 @@ describe('commercetools client against the emulator', () => {
   });
 
   it('fetches all seeded customers in one query, and orders with their store, money and payment', async () => {
-    const before = emulator.apiRequests;
-    const customers = await client.fetchByIds('customer', shop.customerIds);
-    expect(emulator.apiRequests - before).toBe(1);
+    const before = env.emulator.apiRequests;
+    const customers = await env.ct.fetchByIds('customer', shop.customerIds);
+    expect(env.emulator.apiRequests - before).toBe(1);
     expect([...customers.keys()].sort()).toEqual([...shop.customerIds].sort());
     const first = shop.customers[0];
     expect(first).toBeDefined();
     expect(customers.get(first?.id ?? '')).toMatchObject({ email: first?.email, firstName: first?.firstName, lastName: first?.lastName });
 
-    const orders = await client.fetchByIds('order', shop.orderIds);
+    const orders = await env.ct.fetchByIds('order', shop.orderIds);
     expect(orders.size).toBe(80);
     const seededOrder = shop.orders[0];
     const order = orders.get(seededOrder?.id ?? '');
@@ -90,32 +84,32 @@ describe('commercetools client against the emulator', () => {
     expect(order?.totalPrice).toMatchObject({ currencyCode: seededOrder?.storeKey === 'uk-store' ? 'GBP' : 'EUR' });
     expect((order?.lineItems as unknown[]).length).toBeGreaterThan(0);
 
-    const payments = await client.fetchByIds('payment', shop.paymentIds.slice(0, 5));
+    const payments = await env.ct.fetchByIds('payment', shop.paymentIds.slice(0, 5));
     expect(payments.size).toBe(5);
-    const products = await client.fetchByIds('product', shop.productIds);
+    const products = await env.ct.fetchByIds('product', shop.productIds);
     expect(products.size).toBe(shop.productIds.length);
     expect([...products.values()][0]).toMatchObject({ masterData: { current: expect.any(Object) as unknown, staged: expect.any(Object) as unknown } });
   });
 
   it('splits long id lists into chunks, one query per chunk', async () => {
-    const chunked = clientFor(emulator, { maxIdsPerQuery: 15 });
-    const before = emulator.apiRequests;
+    const chunked = clientFor(env.emulator, { maxIdsPerQuery: 15 });
+    const before = env.emulator.apiRequests;
     const customers = await chunked.fetchByIds('customer', [...shop.customerIds, ...shop.customerIds.slice(0, 5)]);
     expect(customers.size).toBe(40);
-    expect(emulator.apiRequests - before).toBe(3);
+    expect(env.emulator.apiRequests - before).toBe(3);
     await chunked.close();
   });
 
   it('reads customers\' orders in every store, page by page, each customer\'s oldest first', async () => {
     const paged = createCommercetoolsClient(
-      { projectKey: emulator.projectKey, authUrl: emulator.authUrl, apiUrl: emulator.apiUrl, clientId: emulator.clientId, clientSecret: emulator.clientSecret, scopes: [`manage_project:${emulator.projectKey}`] },
+      { projectKey: env.emulator.projectKey, authUrl: env.emulator.authUrl, apiUrl: env.emulator.apiUrl, clientId: env.emulator.clientId, clientSecret: env.emulator.clientSecret, scopes: [`manage_project:${env.emulator.projectKey}`] },
       { ordersPageSize: 7 },
     );
     const customers = shop.customerIds.slice(0, 10);
-    const before = emulator.apiRequests;
+    const before = env.emulator.apiRequests;
     const orders = await paged.fetchOrdersOf([...customers, customers[0]!, 'no-such-customer']);
     // 10 customers × 2 orders, 7 a page: 3 pages (the last one short), plus the token.
-    expect(emulator.apiRequests - before).toBeLessThanOrEqual(4);
+    expect(env.emulator.apiRequests - before).toBeLessThanOrEqual(4);
     expect([...orders.keys()].sort()).toEqual(shop.orders.filter((o) => customers.includes(o.customerId)).map((o) => o.customerId).filter((id, i, all) => all.indexOf(id) === i).sort());
     for (const [customerId, list] of orders) {
       expect(list.map((o) => o.id).sort()).toEqual(shop.orders.filter((o) => o.customerId === customerId).map((o) => o.id).sort());
@@ -129,7 +123,7 @@ describe('commercetools client against the emulator', () => {
   it('finds guest orders (no customer) by the email they were placed with', async () => {
     const guest = async (email: string, customerId?: string) =>
       (
-        await client.api
+        await env.ct.api
           .orders()
           .importOrder()
           .post({ body: { customerEmail: email, ...(customerId && { customerId }), store: { typeId: 'store', key: 'uk-store' }, totalPrice: { currencyCode: 'GBP', centAmount: 500 }, lineItems: [], orderState: 'Open' } })
@@ -140,15 +134,15 @@ describe('commercetools client against the emulator', () => {
     await guest('someone.else@example.org');
     // An order of a registered customer with that email is not a guest order.
     await guest('guest.one@example.org', shop.customerIds[0]);
-    const found = await client.fetchGuestOrders(['guest.one@example.org', 'nobody@example.org']);
+    const found = await env.ct.fetchGuestOrders(['guest.one@example.org', 'nobody@example.org']);
     expect(found.map((order) => order.id).sort()).toEqual([first, second].sort());
     expect(found.every((order) => order.customerId === undefined)).toBe(true);
-    expect(await client.fetchGuestOrders([])).toEqual([]);
+    expect(await env.ct.fetchGuestOrders([])).toEqual([]);
   });
 
   it('finds the order each payment belongs to', async () => {
     const payments = shop.paymentIds.slice(0, 5);
-    const orders = await client.fetchOrdersOfPayments([...payments, 'no-such-payment']);
+    const orders = await env.ct.fetchOrdersOfPayments([...payments, 'no-such-payment']);
     expect([...orders.keys()].sort()).toEqual([...payments].sort());
     for (const [paymentId, order] of orders) {
       expect((order.paymentInfo as { payments: Array<{ id: string }> }).payments.map((p) => p.id)).toContain(paymentId);
@@ -157,18 +151,18 @@ describe('commercetools client against the emulator', () => {
   });
 
   it('reads referenced objects by id or by key, for mappings that expand them', async () => {
-    const group = (await client.api.customerGroups().post({ body: { key: 'gold', groupName: 'Gold' } }).execute()).body;
-    const byId = await client.fetchReferenced('customer-group', 'id', [group.id, 'no-such-id']);
+    const group = (await env.ct.api.customerGroups().post({ body: { key: 'gold', groupName: 'Gold' } }).execute()).body;
+    const byId = await env.ct.fetchReferenced('customer-group', 'id', [group.id, 'no-such-id']);
     expect([...byId.keys()]).toEqual([group.id]);
     expect(byId.get(group.id)).toMatchObject({ key: 'gold', name: 'Gold' });
-    const stores = await client.fetchReferenced('store', 'key', ['uk-store', 'dach-store', 'nowhere']);
+    const stores = await env.ct.fetchReferenced('store', 'key', ['uk-store', 'dach-store', 'nowhere']);
     expect([...stores.keys()].sort()).toEqual(['dach-store', 'uk-store']);
   });
 
   it('keeps the customer group a seeded customer was created in (by key), read back through the SDK', async () => {
     const grouped = shop.customers.filter((c) => c.customerGroupKey !== undefined);
     expect(new Set(grouped.map((c) => c.customerGroupKey))).toEqual(new Set(['trade', 'vip']));
-    const read = await client.fetchByIds('customer', shop.customerIds);
+    const read = await env.ct.fetchByIds('customer', shop.customerIds);
     for (const customer of shop.customers) {
       const expected = customer.customerGroupKey === undefined ? undefined : { typeId: 'customer-group', id: shop.customerGroups[customer.customerGroupKey]!.id };
       expect(read.get(customer.id)!.customerGroup).toEqual(expected);
@@ -179,7 +173,7 @@ describe('commercetools client against the emulator', () => {
     const vip = shop.customerGroups.vip!;
     const trade = shop.customerGroups.trade!;
     const created = (
-      await client.api
+      await env.ct.api
         .customers()
         .post({ body: { email: 'grouped@example.org', customerGroup: { typeId: 'customer-group', id: vip.id }, customerGroupAssignments: [{ customerGroup: { typeId: 'customer-group', key: 'trade' } }] } })
         .execute()
@@ -188,31 +182,31 @@ describe('commercetools client against the emulator', () => {
     expect(created.version).toBe(1);
     expect(created.customerGroup).toEqual({ typeId: 'customer-group', id: vip.id });
     expect(created.customerGroupAssignments).toEqual([{ customerGroup: { typeId: 'customer-group', id: trade.id } }]);
-    const read = (await client.fetchByIds('customer', [created.id])).get(created.id)!;
+    const read = (await env.ct.fetchByIds('customer', [created.id])).get(created.id)!;
     expect(read).toMatchObject({ version: 1, customerGroup: { typeId: 'customer-group', id: vip.id }, customerGroupAssignments: [{ customerGroup: { typeId: 'customer-group', id: trade.id } }] });
     // The group expands like any Reference a mapping reads through (customerGroup.obj.name).
-    expect((await client.fetchReferenced('customer-group', 'id', [vip.id])).get(vip.id)).toMatchObject({ key: 'vip', name: 'VIP' });
+    expect((await env.ct.fetchReferenced('customer-group', 'id', [vip.id])).get(vip.id)).toMatchObject({ key: 'vip', name: 'VIP' });
 
     // A group that does not exist is refused, and no customer is created.
-    const refused = await rejection(client.api.customers().post({ body: { email: 'nogroup@example.org', customerGroup: { typeId: 'customer-group', key: 'no-such-group' } } }).execute());
+    const refused = await rejection(env.ct.api.customers().post({ body: { email: 'nogroup@example.org', customerGroup: { typeId: 'customer-group', key: 'no-such-group' } } }).execute());
     expect(refused).toMatchObject({ statusCode: 400, body: { errors: [{ code: 'ReferencedResourceNotFound' }] } });
-    const left = await client.api.customers().get({ queryArgs: { where: 'email = "nogroup@example.org"' } }).execute();
+    const left = await env.ct.api.customers().get({ queryArgs: { where: 'email = "nogroup@example.org"' } }).execute();
     expect(left.body.results).toEqual([]);
   });
 
   it('leaves deleted and unknown ids out of the result, and quotes odd ids safely', async () => {
-    const gone = await client.api.customers().post({ body: { email: 'to.be.deleted@example.org', firstName: 'Weg' } }).execute();
+    const gone = await env.ct.api.customers().post({ body: { email: 'to.be.deleted@example.org', firstName: 'Weg' } }).execute();
     const created = gone.body.customer;
-    await client.api.customers().withId({ ID: created.id }).delete({ queryArgs: { version: created.version } }).execute();
+    await env.ct.api.customers().withId({ ID: created.id }).delete({ queryArgs: { version: created.version } }).execute();
     const kept = shop.customerIds[1] ?? '';
-    const result = await client.fetchByIds('customer', [created.id, '00000000-0000-4000-8000-000000000000', 'x") or (id is defined', kept]);
+    const result = await env.ct.fetchByIds('customer', [created.id, '00000000-0000-4000-8000-000000000000', 'x") or (id is defined', kept]);
     expect([...result.keys()]).toEqual([kept]);
-    expect((await client.fetchByIds('order', [])).size).toBe(0);
+    expect((await env.ct.fetchByIds('order', [])).size).toBe(0);
   });
 
   it('obtains one token and reuses it for every later request, concurrent or not', async () => {
-    const fresh = clientFor(emulator);
-    const before = emulator.tokenRequests;
+    const fresh = clientFor(env.emulator);
+    const before = env.emulator.tokenRequests;
     await Promise.all([
       fresh.fetchByIds('customer', shop.customerIds.slice(0, 3)),
       fresh.fetchByIds('order', shop.orderIds.slice(0, 3)),
@@ -220,13 +214,13 @@ describe('commercetools client against the emulator', () => {
       fresh.fetchByIds('cart', ['00000000-0000-4000-8000-000000000001']),
     ]);
     for (let i = 0; i < 5; i += 1) await fresh.fetchByIds('customer', shop.customerIds.slice(i, i + 2));
-    expect(emulator.tokenRequests - before).toBe(1);
+    expect(env.emulator.tokenRequests - before).toBe(1);
     await fresh.close();
   });
 
   it('turns a wrong client secret into a PermanentError naming credentials, without the secret', async () => {
     const secret = 'wrong-secret-value-0123456789';
-    const bad = clientFor(emulator, { clientSecret: secret });
+    const bad = clientFor(env.emulator, { clientSecret: secret });
     const error = await rejection(bad.fetchByIds('customer', shop.customerIds.slice(0, 1)));
     expect(error).toBeInstanceOf(PermanentError);
     expect((error as PermanentError).status).toBe(401);
@@ -237,7 +231,7 @@ describe('commercetools client against the emulator', () => {
   });
 
   it('generates changes whose messages carry the version the API now reports, in the official shapes', async () => {
-    const generator = createChangeGenerator(client, { shop, seed: 4 });
+    const generator = createChangeGenerator(env.ct, { shop, seed: 4 });
     const customerId = shop.customerIds[2] ?? '';
     const orderId = shop.orders.find((o) => o.orderState === 'Open' || o.orderState === 'Confirmed')?.id ?? '';
     const paymentId = shop.paymentIds[3] ?? '';
@@ -254,7 +248,7 @@ describe('commercetools client against the emulator', () => {
     const applied = [];
     for (const step of steps) {
       const change = await step();
-      const now = (await client.fetchByIds(change.resource.typeId, [change.resource.id])).get(change.resource.id);
+      const now = (await env.ct.fetchByIds(change.resource.typeId, [change.resource.id])).get(change.resource.id);
       expect(now?.version).toBe(change.version);
       expect(change.messages.at(-1)?.resourceVersion).toBe(change.version);
       expect(change.changes.at(-1)?.version).toBe(change.version);
@@ -280,7 +274,7 @@ describe('commercetools client against the emulator', () => {
         for (const key of messageKeys) expect(message).toHaveProperty(key);
         expect(message.id).toMatch(uuid);
         expect(message.version).toBe(1);
-        expect(message.projectKey).toBe(emulator.projectKey);
+        expect(message.projectKey).toBe(env.emulator.projectKey);
         expect(Number.isNaN(Date.parse(message.createdAt))).toBe(false);
       }
       for (const notification of change.changes) {
@@ -301,7 +295,7 @@ describe('commercetools client against the emulator', () => {
   });
 
   it('runs concurrent changes to one resource one after the other, with consecutive versions', async () => {
-    const generator = createChangeGenerator(client, { shop, seed: 9 });
+    const generator = createChangeGenerator(env.ct, { shop, seed: 9 });
     const customerId = shop.customerIds[5] ?? '';
     const results = await Promise.all([generator.changeCustomerEmail(customerId), generator.changeCustomerEmail(customerId), generator.changeCustomerEmail(customerId)]);
     const versions = results.map((r) => r.version).sort((a, b) => a - b);

@@ -10,98 +10,76 @@
 // identity table live there). How the connector maps each item to API calls is test/intercom-connector.test.ts,
 // which runs without a runtime.
 import { randomUUID } from 'node:crypto';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema, type Config } from '../src/config/schema.ts';
 import { carryOutErasures, requestErasure } from '../src/engine/erasure.ts';
 import { piiKeysLoader } from '../src/pii/keys.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
 import { testStores } from './support/stores.ts';
-import { ADMIN_TOKEN, FakeCommercetools, INGEST_TOKEN, eventually, messageBase } from './support/harness.ts';
+import { adminFetch, FakeCommercetools, eventually, messageBase, startTestRuntime, type TestRuntime } from './support/harness.ts';
 
 /** The store of the test running now (each test runs on both stores). */
 let currentStore: (typeof testStores)[number];
 
-interface Setup {
-  runtime: Runtime;
-  config: Config;
+interface Setup extends TestRuntime {
   sim: IntercomSimulator;
   commercetools: FakeCommercetools;
-  post(body: unknown): Promise<Response>;
-  stop(): Promise<void>;
 }
 
-function intercomConfig(storeUrl: string, simUrl: string, token: string): Config {
-  return configSchema.parse({
-    commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-    store: storeUrl,
-    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, maxAttempts: 3 },
-    destinations: [
-      {
-        name: 'support',
-        type: 'intercom',
-        token,
-        baseUrl: simUrl,
-        attributes: { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string', total_orders: 'integer', lifetime_value_EUR: 'float', lifetime_value_USD: 'float' },
-        orderLink: 'https://backoffice.example.com/orders/{id}',
-        records: {
-          customer: {
-            fields: {
-              email: 'email',
-              name: { template: '{{firstName}} {{lastName}}' },
-              phone: 'addresses[0].phone',
-              tier: 'custom.fields.tier',
-              orders: 'custom.fields.orders',
-              tags: 'customerGroup.obj.name',
-              // The order context, from the customer's orders as commercetools has them now.
-              last_order_number: { path: '$orders[*].orderNumber', pipe: ['last'] },
-              last_order_status: { path: '$orders[*].orderState', pipe: ['last'] },
-              total_orders: { path: '$orders[*]', pipe: ['count'] },
-              lifetime_value: { path: '$orders[*].totalPrice', pipe: [{ sumByCurrency: { as: 'number' } }] },
-            },
-          },
-          company: { source: 'business-unit', fields: { company_id: 'key', name: 'name', associates: 'associates[*].customer.id' } },
-        },
-        events: {
-          'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, email: 'order.customerEmail' } },
-          'order-state-changed': { on: ['OrderStateChanged'], fields: { order_state: 'orderState' } },
-          'shipment-state-changed': { on: ['OrderShipmentStateChanged'], fields: { shipment_state: 'shipmentState' } },
-          // One mapping, two Intercom events by the transaction's type, and none for the others.
-          payment: {
-            on: ['PaymentTransactionAdded'],
-            fields: {
-              event_name: { jsonata: "transaction.state = 'Success' ? (transaction.type = 'Charge' ? 'payment-captured' : transaction.type = 'Refund' ? 'payment-refunded' : null) : null" },
-              amount: { path: 'transaction.amount', pipe: [{ money: { as: 'object' } }] },
-            },
-          },
+function intercomDestination(simUrl: string, token: string, limitPerMinute: number | undefined): Record<string, unknown> {
+  return {
+    name: 'support',
+    type: 'intercom',
+    token,
+    baseUrl: simUrl,
+    ...(limitPerMinute && { limitPerMinute }),
+    attributes: { tier: 'string', orders: 'integer', last_order_number: 'string', last_order_status: 'string', total_orders: 'integer', lifetime_value_EUR: 'float', lifetime_value_USD: 'float' },
+    orderLink: 'https://backoffice.example.com/orders/{id}',
+    records: {
+      customer: {
+        fields: {
+          email: 'email',
+          name: { template: '{{firstName}} {{lastName}}' },
+          phone: 'addresses[0].phone',
+          tier: 'custom.fields.tier',
+          orders: 'custom.fields.orders',
+          tags: 'customerGroup.obj.name',
+          // The order context, from the customer's orders as commercetools has them now.
+          last_order_number: { path: '$orders[*].orderNumber', pipe: ['last'] },
+          last_order_status: { path: '$orders[*].orderState', pipe: ['last'] },
+          total_orders: { path: '$orders[*]', pipe: ['count'] },
+          lifetime_value: { path: '$orders[*].totalPrice', pipe: [{ sumByCurrency: { as: 'number' } }] },
         },
       },
-    ],
-  });
+      company: { source: 'business-unit', fields: { company_id: 'key', name: 'name', associates: 'associates[*].customer.id' } },
+    },
+    events: {
+      'placed-order': { on: ['OrderCreated'], fields: { order_number: 'order.orderNumber', total: { path: 'order.totalPrice', pipe: [{ money: { as: 'object' } }] }, email: 'order.customerEmail' } },
+      'order-state-changed': { on: ['OrderStateChanged'], fields: { order_state: 'orderState' } },
+      'shipment-state-changed': { on: ['OrderShipmentStateChanged'], fields: { shipment_state: 'shipmentState' } },
+      // One mapping, two Intercom events by the transaction's type, and none for the others.
+      payment: {
+        on: ['PaymentTransactionAdded'],
+        fields: {
+          event_name: { jsonata: "transaction.state = 'Success' ? (transaction.type = 'Charge' ? 'payment-captured' : transaction.type = 'Refund' ? 'payment-refunded' : null) : null" },
+          amount: { path: 'transaction.amount', pipe: [{ money: { as: 'object' } }] },
+        },
+      },
+    },
+  };
 }
 
 async function setUp(options: { storeUrl?: string; sim?: IntercomSimulator; commercetools?: FakeCommercetools; token?: string; limitPerMinute?: number } = {}): Promise<Setup> {
   const sim = options.sim ?? (await startIntercomSimulator({ token: 'intercom-token', searchLagMs: 60_000 }));
   const commercetools = options.commercetools ?? new FakeCommercetools();
-  const config = intercomConfig(options.storeUrl ?? (await currentStore.create()), sim.url, options.token ?? sim.token);
-  if (options.limitPerMinute) {
-    config.destinations[0]!.limitPerMinute = options.limitPerMinute;
+  const started = await startTestRuntime({
+    storeUrl: options.storeUrl ?? (await currentStore.create()),
     // A backlog paced at a few calls a second keeps batches in flight for many seconds: a production lease.
-    config.engine.leaseMs = 60_000;
-  }
-  const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
-  return {
-    runtime,
-    config,
-    sim,
-    commercetools,
-    post: (body) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
-    async stop() {
-      await runtime.stop();
-    },
-  };
+    engine: { maxAttempts: 3, ...(options.limitPerMinute && { leaseMs: 60_000 }) },
+    fetcher: commercetools,
+    destinations: [intercomDestination(sim.url, options.token ?? sim.token, options.limitPerMinute)],
+  });
+  // The tests close the simulator: one may outlive a runtime (a restart).
+  return { ...started, sim, commercetools };
 }
 
 function orderCreated(email: string, customerId?: string): Record<string, unknown> {
@@ -198,7 +176,7 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       expect(shipment.metadata).toEqual({ order_url: { url: 'https://backoffice.example.com/orders/o9', value: 'o9' }, shipment_state: 'Shipped' });
       expect(shipment.metadataTypes).toEqual({ order_url: 'rich_link', shipment_state: 'string' });
       // The authorization was no Intercom event: nothing dead-lettered for it either.
-      const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: unknown[] }).items;
+      const letters = ((await (await adminFetch(s, '/v1/dead-letters')).json()) as { items: unknown[] }).items;
       expect(letters).toEqual([]);
     } finally {
       await s.stop();
@@ -320,7 +298,7 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       await s.post(orderCreated('zoe@example.com', 'c20'));
       await eventually(() => s.sim.workspace.events.length === 1, 'the order event');
       expect(s.sim.workspace.events[0]!.contactId).toBe(id);
-      const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: unknown[] }).items;
+      const letters = ((await (await adminFetch(s, '/v1/dead-letters')).json()) as { items: unknown[] }).items;
       expect(letters).toEqual([]);
     } finally {
       await s.stop();
@@ -409,7 +387,7 @@ describe.each(testStores)('the Intercom connector on $name', (testStore) => {
       const customers = Array.from({ length: backlog }, (_, i) => s.commercetools.upsertCustomer(`rl-${i}`, { email: `rl-${i}@example.com`, firstName: `N${i}` }));
       for (let i = 0; i < customers.length; i += 100) expect((await s.post(customers.slice(i, i + 100))).status).toBe(202);
       await eventually(() => usersOf(sim).length === backlog, `all ${backlog} users`, backlog * 300);
-      const letters = ((await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: unknown[] }).items;
+      const letters = ((await (await adminFetch(s, '/v1/dead-letters')).json()) as { items: unknown[] }).items;
       expect(letters).toEqual([]);
       expect(sim.stats.rateLimited / sim.stats.calls).toBeLessThan(0.01);
       expect(sim.stats.invalid).toBe(0);

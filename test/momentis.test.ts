@@ -10,19 +10,15 @@
 // order that used it is reported to Momentis as one redemption, after which the code is deactivated; a webhook
 // whose reward codes fail is retried and makes them then.
 import { randomBytes, randomUUID } from 'node:crypto';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
-import { setupTypes } from '../src/commercetools/writeback.ts';
-import { configSchema } from '../src/config/schema.ts';
 import { RetryableError } from '../src/destinations/kit/errors.ts';
 import { momentisInbound } from '../src/destinations/momentis/inbound.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
-import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
+import { emulatorCredentials } from '../src/sandbox/emulator.ts';
 import { momentisContract } from '../src/sandbox/momentis/contract.ts';
 import { startMomentisSimulator, type MomentisSimulator } from '../src/sandbox/momentis/simulator.ts';
 import { signMomentisBody } from '../src/server/inbound-auth.ts';
-import { ADMIN_TOKEN, INGEST_TOKEN, eventually } from './support/harness.ts';
+import { useEmulator } from './support/emulator.ts';
+import { eventually, startTestRuntime, type TestRuntime } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
 const CLIENT = { clientId: 'ctbridge-alpine', clientSecret: 'momentis-client-secret-0123' };
@@ -32,19 +28,13 @@ const UK_SECRET = 'whsec_thames_0123456789abcdef';
 const VAULT = { keys: { k1: randomBytes(32).toString('base64') }, activeKey: 'k1' };
 const LOYALTY_TYPE = 'ctbridge-loyalty';
 
-let emulator: Emulator;
-let ct: CommercetoolsClient;
-
-beforeAll(async () => {
-  emulator = await startEmulator({ projectKey: 'test-project' });
-  ct = createCommercetoolsClient(emulatorCredentials(emulator));
-  for (const key of ['eu-store', 'uk-store']) await ct.api.stores().post({ body: { key, name: { en: key } } }).execute();
-  // What `ctbridge setup` does for a Momentis destination with inbound webhooks.
-  await setupTypes(ct, momentisInbound.snapshotFields!({ loyaltyType: LOYALTY_TYPE } as never), false);
-});
-afterAll(async () => {
-  await ct.close();
-  await emulator.close();
+// What `ctbridge setup` does for a Momentis destination with inbound webhooks, and the two brands' stores.
+const env = useEmulator({
+  projectKey: 'test-project',
+  types: momentisInbound.snapshotFields!({ loyaltyType: LOYALTY_TYPE } as never),
+  prepare: async (ct) => {
+    for (const key of ['eu-store', 'uk-store']) await ct.api.stores().post({ body: { key, name: { en: key } } }).execute();
+  },
 });
 
 let sequence = 0;
@@ -58,39 +48,35 @@ function message(resourceId: string, typeId: string, type: string, fields: Recor
 const money = (currencyCode: string, centAmount: number) => ({ type: 'centPrecision', currencyCode, centAmount, fractionDigits: 2 });
 
 describe.each(testStores)('Momentis on $name', (testStore) => {
-  let runtime: Runtime;
+  let started: TestRuntime;
   let eu: MomentisSimulator;
   let uk: MomentisSimulator;
   let rewardSyncFailures = 0;
   const post = async (...bodies: unknown[]) => {
-    for (const body of bodies) {
-      const response = await fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
-      expect(response.status).toBe(202);
-    }
+    for (const body of bodies) expect((await started.post(body)).status).toBe(202);
   };
-  const customerFields = async (id: string) => ((await ct.api.customers().withId({ ID: id }).get().execute()).body.custom?.fields ?? {}) as Record<string, unknown>;
+  const customerFields = async (id: string) => ((await env.api.customers().withId({ ID: id }).get().execute()).body.custom?.fields ?? {}) as Record<string, unknown>;
 
   async function customer(store: string, email: string, locale: string | null = store === 'uk-store' ? 'en-GB' : 'de-DE') {
-    const created = (await ct.api.customers().post({ body: { email, firstName: 'Ada', lastName: 'Lovelace', password: 'secret-password', stores: [{ typeId: 'store', key: store }], ...(locale && { locale }) } }).execute()).body.customer;
+    const created = (await env.api.customers().post({ body: { email, firstName: 'Ada', lastName: 'Lovelace', password: 'secret-password', stores: [{ typeId: 'store', key: store }], ...(locale && { locale }) } }).execute()).body.customer;
     await post({ ...message(created.id, 'customer', 'CustomerCreated', {}), resourceVersion: created.version, customer: created });
     return created;
   }
 
   async function order(customerId: string, store: string, currency: string, centAmount: number) {
-    const imported = (await ct.api.orders().importOrder().post({ body: { customerId, customerEmail: 'x@example.com', orderNumber: `N-${randomUUID().slice(0, 8)}`, store: { typeId: 'store', key: store }, totalPrice: { currencyCode: currency, centAmount }, lineItems: [], orderState: 'Open', paymentState: 'Pending' } }).execute()).body;
-    const payment = (await ct.api.payments().post({ body: { customer: { typeId: 'customer', id: customerId }, amountPlanned: { currencyCode: currency, centAmount } } }).execute()).body;
-    await ct.api.orders().withId({ ID: imported.id }).post({ body: { version: imported.version, actions: [{ action: 'addPayment', payment: { typeId: 'payment', id: payment.id } }] } }).execute();
-    return { order: (await ct.api.orders().withId({ ID: imported.id }).get().execute()).body, paymentId: payment.id };
+    const imported = (await env.api.orders().importOrder().post({ body: { customerId, customerEmail: 'x@example.com', orderNumber: `N-${randomUUID().slice(0, 8)}`, store: { typeId: 'store', key: store }, totalPrice: { currencyCode: currency, centAmount }, lineItems: [], orderState: 'Open', paymentState: 'Pending' } }).execute()).body;
+    const payment = (await env.api.payments().post({ body: { customer: { typeId: 'customer', id: customerId }, amountPlanned: { currencyCode: currency, centAmount } } }).execute()).body;
+    await env.api.orders().withId({ ID: imported.id }).post({ body: { version: imported.version, actions: [{ action: 'addPayment', payment: { typeId: 'payment', id: payment.id } }] } }).execute();
+    return { order: (await env.api.orders().withId({ ID: imported.id }).get().execute()).body, paymentId: payment.id };
   }
 
   beforeAll(async () => {
     eu = await startMomentisSimulator({ clients: [CLIENT], rules: { pointsPerUnit: { EUR: 1 }, tiers: [{ name: 'bronze', threshold: 0 }, { name: 'silver', threshold: 500 }], reward: { everyPoints: 500, name: '5 EUR off', value: { type: 'absolute', money: [{ currencyCode: 'EUR', centAmount: 500 }] } } } });
     uk = await startMomentisSimulator({ apiKeys: [API_KEY], rules: { pointsPerUnit: { GBP: 2 }, tiers: [{ name: 'member', threshold: 0 }] } });
-    const config = configSchema.parse({
-      commercetools: { ...emulatorCredentials(emulator), scopes: [] },
-      server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-      store: await testStore.create(),
-      engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 60_000, maxAttempts: 5, lingerMs: 20 },
+    started = await startTestRuntime({
+      storeUrl: await testStore.create(),
+      commercetools: { ...emulatorCredentials(env.emulator), scopes: [] },
+      engine: { leaseMs: 60_000, maxAttempts: 5, lingerMs: 20 },
       pii: { hashKey: 'a-hash-key-of-16-chars-or-more', vault: VAULT },
       // No records: or events: the connector's default mappings.
       destinations: [
@@ -98,11 +84,6 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
         { name: 'momentis-alpine', type: 'momentis', baseUrl: eu.url, auth: { oauth2: CLIENT }, brand: 'Alpine', markets: { 'eu-store': { currency: 'EUR', locale: 'de-AT', priceChannel: 'alpine-eu-prices' } }, inbound: { auth: { type: 'momentis', secret: EU_SECRET } } },
         { name: 'momentis-thames', type: 'momentis', baseUrl: uk.url, auth: { apiKey: API_KEY }, brand: 'Thames', stores: ['uk-store'], markets: { 'uk-store': { currency: 'GBP' } }, inbound: { auth: { type: 'momentis', secret: UK_SECRET } } },
       ],
-    });
-    runtime = await startRuntime({
-      config,
-      logger: pino({ level: 'silent' }),
-      listen: true,
       // commercetools failing while reward codes are written, as many times as a test asks.
       wrapWriter: (writer) => ({
         ...writer,
@@ -114,14 +95,13 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
           return writer.syncRewardCodes(options);
         },
       }),
+      closeAfter: [eu, uk],
     });
-    eu.setWebhook({ url: `${runtime.url}/v1/inbound/momentis-alpine`, secret: EU_SECRET, retryDelayMs: 50 });
-    uk.setWebhook({ url: `${runtime.url}/v1/inbound/momentis-thames`, secret: UK_SECRET, retryDelayMs: 50 });
+    eu.setWebhook({ url: `${started.runtime.url}/v1/inbound/momentis-alpine`, secret: EU_SECRET, retryDelayMs: 50 });
+    uk.setWebhook({ url: `${started.runtime.url}/v1/inbound/momentis-thames`, secret: UK_SECRET, retryDelayMs: 50 });
   });
   afterAll(async () => {
-    await runtime.stop();
-    await eu.close();
-    await uk.close();
+    await started.stop();
     await testStore.cleanup();
   });
 
@@ -162,10 +142,10 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     const paid = message(placed.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' });
     // The transactions as commercetools holds them: added Pending, then moved to Success (or Failure).
     const transact = async (type: 'Charge' | 'Refund', centAmount: number, state: 'Success' | 'Failure') => {
-      let payment = (await ct.api.payments().withId({ ID: paymentId }).get().execute()).body;
-      payment = (await ct.api.payments().withId({ ID: paymentId }).post({ body: { version: payment.version, actions: [{ action: 'addTransaction', transaction: { type, amount: { currencyCode: 'EUR', centAmount }, state: 'Pending' } }] } }).execute()).body;
+      let payment = (await env.api.payments().withId({ ID: paymentId }).get().execute()).body;
+      payment = (await env.api.payments().withId({ ID: paymentId }).post({ body: { version: payment.version, actions: [{ action: 'addTransaction', transaction: { type, amount: { currencyCode: 'EUR', centAmount }, state: 'Pending' } }] } }).execute()).body;
       const transaction = payment.transactions.at(-1)!;
-      await ct.api.payments().withId({ ID: paymentId }).post({ body: { version: payment.version, actions: [{ action: 'changeTransactionState', transactionId: transaction.id, state }] } }).execute();
+      await env.api.payments().withId({ ID: paymentId }).post({ body: { version: payment.version, actions: [{ action: 'changeTransactionState', transactionId: transaction.id, state }] } }).execute();
       return [
         message(paymentId, 'payment', 'PaymentTransactionAdded', { transaction: { id: transaction.id, type, amount: money('EUR', centAmount), state: 'Pending' } }),
         message(paymentId, 'payment', 'PaymentTransactionStateChanged', { transactionId: transaction.id, state }),
@@ -220,7 +200,7 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     const appended = eu.requests.filter((r) => r.path === `/v1/members/${grace.id}/interactions` && r.method === 'POST');
     expect(appended).toHaveLength(stream.length);
     // The OrderCreated used no reward code, so it redeems nothing: done once, audited as skipped, not as delivered.
-    const redemptions = () => runtime.store.db.selectFrom('audit_log').select('outcome').where('destination', '=', 'momentis-alpine').where('action', '=', 'event.deliver').where('item_type', '=', 'redemptions').where('resource_id', '=', placed.id).execute();
+    const redemptions = () => started.runtime.store.db.selectFrom('audit_log').select('outcome').where('destination', '=', 'momentis-alpine').where('action', '=', 'event.deliver').where('item_type', '=', 'redemptions').where('resource_id', '=', placed.id).execute();
     await eventually(async () => (await redemptions()).length > 0, 'the redemption event decided');
     expect((await redemptions()).map((entry) => entry.outcome)).toEqual(['skipped']);
     expect(eu.ledger.filter((entry) => entry.externalId === grace.id && entry.type === 'redeem')).toEqual([]);
@@ -258,25 +238,25 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     await post(message(earning.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' }));
     await eventually(() => (eu.members.get(kim.id)?.loyalty.rewards.length ?? 0) === 1, 'the reward issued by Momentis');
     const rewardId = eu.members.get(kim.id)!.loyalty.rewards[0]!.id;
-    const codeOf = async () => (await ct.api.discountCodes().get({ queryArgs: { where: `key = "momentis-reward-${rewardId}"` } }).execute()).body.results[0];
+    const codeOf = async () => (await env.api.discountCodes().get({ queryArgs: { where: `key = "momentis-reward-${rewardId}"` } }).execute()).body.results[0];
     await eventually(async () => (await codeOf()) !== undefined, 'the discount code in commercetools');
     expect(await codeOf()).toMatchObject({ code: `MOM-${rewardId}`, isActive: true, maxApplications: 1, cartPredicate: `customer.id = "${kim.id}"` });
-    const discount = (await ct.api.cartDiscounts().withKey({ key: `momentis-reward-${rewardId}` }).get().execute()).body;
+    const discount = (await env.api.cartDiscounts().withKey({ key: `momentis-reward-${rewardId}` }).get().execute()).body;
     expect(discount.stores).toEqual([{ typeId: 'store', key: 'eu-store' }]);
 
     const cart = async (customerId: string) => {
-      const created = (await ct.api.carts().post({ body: { currency: 'EUR', customerId, store: { typeId: 'store', key: 'eu-store' }, customLineItems: [{ name: { en: 'Gift box' }, slug: 'gift-box', quantity: 1, money: { currencyCode: 'EUR', centAmount: 4_000 } }] } }).execute()).body;
-      return (await ct.api.carts().withId({ ID: created.id }).post({ body: { version: created.version, actions: [{ action: 'addDiscountCode', code: `MOM-${rewardId}` }] } }).execute()).body;
+      const created = (await env.api.carts().post({ body: { currency: 'EUR', customerId, store: { typeId: 'store', key: 'eu-store' }, customLineItems: [{ name: { en: 'Gift box' }, slug: 'gift-box', quantity: 1, money: { currencyCode: 'EUR', centAmount: 4_000 } }] } }).execute()).body;
+      return (await env.api.carts().withId({ ID: created.id }).post({ body: { version: created.version, actions: [{ action: 'addDiscountCode', code: `MOM-${rewardId}` }] } }).execute()).body;
     };
     const refusal = (promise: Promise<unknown>) => promise.then(() => undefined, (error: { statusCode?: number; body?: { errors?: { code: string }[] } }) => ({ status: error.statusCode, code: error.body?.errors?.[0]?.code }));
     // Another customer's cart: the code does not match, and no order comes of it.
     const foreign = await cart(bob.id);
     expect(foreign.discountCodes[0]!.state).toBe('DoesNotMatchCart');
-    expect(await refusal(ct.api.orders().post({ body: { cart: { typeId: 'cart', id: foreign.id }, version: foreign.version } }).execute())).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
+    expect(await refusal(env.api.orders().post({ body: { cart: { typeId: 'cart', id: foreign.id }, version: foreign.version } }).execute())).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
     // Its customer's cart: the order is placed with it.
     const own = await cart(kim.id);
     expect(own.discountCodes[0]!.state).toBe('MatchesCart');
-    const placed = (await ct.api.orders().post({ body: { cart: { typeId: 'cart', id: own.id }, version: own.version } }).execute()).body;
+    const placed = (await env.api.orders().post({ body: { cart: { typeId: 'cart', id: own.id }, version: own.version } }).execute()).body;
 
     // OrderCreated reports the redemption, once however often it is delivered.
     const created = message(placed.id, 'order', 'OrderCreated', { order: placed });
@@ -301,16 +281,16 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     await post(message(earning.id, 'order', 'OrderPaymentStateChanged', { paymentState: 'Paid', oldPaymentState: 'Pending' }));
     await eventually(() => (eu.members.get(lea.id)?.loyalty.rewards.length ?? 0) === 1, 'the reward issued by Momentis');
     const rewardId = eu.members.get(lea.id)!.loyalty.rewards[0]!.id;
-    await eventually(async () => (await ct.api.discountCodes().get({ queryArgs: { where: `key = "momentis-reward-${rewardId}"` } }).execute()).body.results[0]?.isActive === true, 'the code after the retry');
+    await eventually(async () => (await env.api.discountCodes().get({ queryArgs: { where: `key = "momentis-reward-${rewardId}"` } }).execute()).body.results[0]?.isActive === true, 'the code after the retry');
     expect(rewardSyncFailures).toBe(0);
     // The webhook that met the failure was tried again and finished.
-    const retried = () => runtime.store.db.selectFrom('inbound').select(['state', 'attempts']).where('destination', '=', 'momentis-alpine').where('attempt_log', 'like', '%503 while writing reward codes%').execute();
+    const retried = () => started.runtime.store.db.selectFrom('inbound').select(['state', 'attempts']).where('destination', '=', 'momentis-alpine').where('attempt_log', 'like', '%503 while writing reward codes%').execute();
     await eventually(async () => (await retried()).some((row) => row.state === 'done'), 'the failed webhook done on its retry');
     expect(await retried()).toEqual([{ state: 'done', attempts: 1 }]);
     expect(await customerFields(lea.id)).toMatchObject({ loyaltyPoints: 500, loyaltyVersion: 1 });
     // The webhook whose codes failed wrote no audit of its write; its retry (and the other webhooks of the same
     // change, which carry the same version) found version 1 written and synced the codes: one of them created it.
-    const audit = await runtime.store.db.selectFrom('audit_log').select(['outcome', 'detail']).where('destination', '=', 'momentis-alpine').where('resource_id', '=', lea.id).where('action', '=', 'writeback').execute();
+    const audit = await started.runtime.store.db.selectFrom('audit_log').select(['outcome', 'detail']).where('destination', '=', 'momentis-alpine').where('resource_id', '=', lea.id).where('action', '=', 'writeback').execute();
     expect(new Set(audit.map((entry) => entry.outcome))).toEqual(new Set(['skipped']));
     expect(audit.filter((entry) => entry.detail?.includes('holds version 1 of these fields, this snapshot is version 1; reward codes 1 created'))).toHaveLength(1);
   });
@@ -330,8 +310,8 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     const eve = await customer('eu-store', `eve.${randomUUID().slice(0, 6)}@example.com`);
     await eventually(() => eu.members.has(eve.id), 'the member in Momentis');
     const event = (version: number, balance: number) => JSON.stringify({ id: `evt_${randomUUID()}`, type: 'member.balance_changed', occurredAt: new Date().toISOString(), member: { externalId: eve.id }, loyalty: { version, balance, tier: 'bronze', rewards: [] } });
-    const send = (body: string, signature: string | undefined) => fetch(`${runtime.url}/v1/inbound/momentis-alpine`, { method: 'POST', headers: { 'content-type': 'application/json', ...(signature && { 'momentis-signature': signature }) }, body });
-    const stored = async () => (await runtime.store.db.selectFrom('inbound').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
+    const send = (body: string, signature: string | undefined) => fetch(`${started.runtime.url}/v1/inbound/momentis-alpine`, { method: 'POST', headers: { 'content-type': 'application/json', ...(signature && { 'momentis-signature': signature }) }, body });
+    const stored = async () => (await started.runtime.store.db.selectFrom('inbound').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
     const before = Number(await stored());
     const forged = event(9, 9_999);
     expect((await send(forged, signMomentisBody(forged, 'whsec_not_the_secret_0123', Date.now()))).status).toBe(401);
@@ -345,7 +325,7 @@ describe.each(testStores)('Momentis on $name', (testStore) => {
     expect((await send(newer, signMomentisBody(newer, EU_SECRET, Date.now()))).status).toBe(200);
     await eventually(async () => (await customerFields(eve.id)).loyaltyVersion === 7, 'the newer snapshot on the customer');
     expect((await send(older, signMomentisBody(older, EU_SECRET, Date.now()))).status).toBe(200);
-    await eventually(async () => (await runtime.store.db.selectFrom('audit_log').select('detail').where('destination', '=', 'momentis-alpine').where('resource_id', '=', eve.id).where('outcome', '=', 'skipped').execute()).length === 1, 'the older snapshot seen and skipped');
+    await eventually(async () => (await started.runtime.store.db.selectFrom('audit_log').select('detail').where('destination', '=', 'momentis-alpine').where('resource_id', '=', eve.id).where('outcome', '=', 'skipped').execute()).length === 1, 'the older snapshot seen and skipped');
     expect(await customerFields(eve.id)).toMatchObject({ loyaltyPoints: 70, loyaltyVersion: 7 });
   });
 });

@@ -6,29 +6,24 @@
 // GraphQL request and monday's error) by their code, and an order that
 // arrives before its customer linked to the customer's item in the end. How each item becomes GraphQL is
 // test/monday-connector.test.ts.
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../src/config/schema.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
+import type { Config } from '../src/config/schema.ts';
 import type { SimBoard } from '../src/sandbox/monday/account.ts';
 import { startMondaySimulator, type MondaySimulator, type MondaySimulatorOptions } from '../src/sandbox/monday/simulator.ts';
 import { testStores } from './support/stores.ts';
-import { ADMIN_TOKEN, FakeCommercetools, INGEST_TOKEN, messageBase, untilDone } from './support/harness.ts';
+import { adminFetch, FakeCommercetools, messageBase, startTestRuntime, untilDone, type TestRuntime } from './support/harness.ts';
 
 const TOKEN = 'monday-runtime-token';
 let currentStore: (typeof testStores)[number];
 
-interface Setup {
-  runtime: Runtime;
+interface Setup extends TestRuntime {
   sim: MondaySimulator;
   accounts: SimBoard;
   orders: SimBoard;
   commercetools: FakeCommercetools;
-  post(body: unknown): Promise<Response>;
-  stop(): Promise<void>;
 }
 
-async function setUp(simOptions: Partial<MondaySimulatorOptions> = {}, engine: Record<string, unknown> = {}): Promise<Setup> {
+async function setUp(simOptions: Partial<MondaySimulatorOptions> = {}, engine: Partial<Config['engine']> = {}): Promise<Setup> {
   const sim = await startMondaySimulator({ token: TOKEN, ...simOptions });
   const accounts = sim.account.createBoard({
     name: 'Accounts',
@@ -52,11 +47,11 @@ async function setUp(simOptions: Partial<MondaySimulatorOptions> = {}, engine: R
     subitemColumns: [{ id: 'line_id', type: 'text' }, { id: 'qty', type: 'numbers' }],
   });
   const commercetools = new FakeCommercetools();
-  const config = configSchema.parse({
-    commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-    store: await currentStore.create(),
-    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, maxAttempts: 4, ...engine },
+  const started = await startTestRuntime({
+    storeUrl: await currentStore.create(),
+    engine: { maxAttempts: 4, ...engine },
+    fetcher: commercetools,
+    closeAfter: [sim],
     destinations: [
       {
         name: 'crm',
@@ -87,19 +82,7 @@ async function setUp(simOptions: Partial<MondaySimulatorOptions> = {}, engine: R
       },
     ],
   });
-  const runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
-  return {
-    runtime,
-    sim,
-    accounts,
-    orders,
-    commercetools,
-    post: (body) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
-    async stop() {
-      await runtime.stop();
-      await sim.close();
-    },
-  };
+  return { ...started, sim, accounts, orders, commercetools };
 }
 
 const itemByExternalId = (s: Setup, board: SimBoard, id: string) => s.sim.account.itemsOf(board.id).find((item) => item.values.get('ext_id')?.text === id);
@@ -111,8 +94,8 @@ function until(s: Setup, check: () => boolean, what: string): Promise<void> {
 }
 
 async function deadLetters(s: Setup): Promise<Array<{ id: number; reason: string; lastError?: string; resourceId?: string }>> {
-  const list = (await (await fetch(`${s.runtime.url}/v1/dead-letters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { items: Array<{ id: number; reason: string }> };
-  return Promise.all(list.items.map(async (item) => (await (await fetch(`${s.runtime.url}/v1/dead-letters/${item.id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { id: number; reason: string; lastError?: string }));
+  const list = (await (await adminFetch(s, '/v1/dead-letters')).json()) as { items: Array<{ id: number; reason: string }> };
+  return Promise.all(list.items.map(async (item) => (await (await adminFetch(s, `/v1/dead-letters/${item.id}`)).json()) as { id: number; reason: string; lastError?: string }));
 }
 
 function businessUnitCreated(id: string, name: string): Record<string, unknown> {

@@ -8,18 +8,15 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../src/config/schema.ts';
 import { purgeExpired } from '../src/engine/retention.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { startNovomindSimulator, type NovomindSimulator } from '../src/sandbox/novomind/simulator.ts';
 import { testStores } from './support/stores.ts';
 import { novomindDestination } from '../src/destinations/novomind/index.ts';
 import { connectorState } from '../src/store/connector-state.ts';
 import { openStore } from '../src/store/store.ts';
 import { createTestConnector, eventItem } from './support/connector-test.ts';
-import { FakeCommercetools, INGEST_TOKEN, eventually, messageBase } from './support/harness.ts';
+import { FakeCommercetools, eventually, messageBase, startTestRuntime, type TestRuntime } from './support/harness.ts';
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'ctbridge-novomind-'));
@@ -43,28 +40,26 @@ function orderMessage(orderId: string, orderNumber: string, version: number, typ
 }
 
 describe.each(testStores)('novomind on $name', (testStore) => {
-  let runtime: Runtime;
+  let started: TestRuntime;
   let sim: NovomindSimulator;
   let storeUrl: string;
   const commercetools = new FakeCommercetools();
-  const post = (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
+  const post = (body: unknown) => started.post(body);
 
   beforeAll(async () => {
     sim = await startNovomindSimulator({ clients: [CLIENT], users: [USER] });
     storeUrl = await testStore.create();
-    const config = configSchema.parse({
-      commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
-      server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } } },
-      store: storeUrl,
-      engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 60_000, maxAttempts: 5, lingerMs: 20 },
+    started = await startTestRuntime({
+      storeUrl,
+      engine: { leaseMs: 60_000, maxAttempts: 5, lingerMs: 20 },
+      fetcher: commercetools,
+      closeAfter: [sim],
       // No records: or events: the preset's default mappings. E-mail leaves as it is, phone numbers masked.
       destinations: [{ name: 'service', type: 'novomind', baseUrl: sim.url, auth: { oauth2: { ...CLIENT, ...USER } }, pii: { phone: 'mask' }, payloadLog: { enabled: true, retentionDays: 14 } }],
     });
-    runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
   });
   afterAll(async () => {
-    await runtime.stop();
-    await sim.close();
+    await started.stop();
     await testStore.cleanup();
   });
 
@@ -92,7 +87,7 @@ describe.each(testStores)('novomind on $name', (testStore) => {
     await eventually(() => sim.notes.length >= 4, 'all four notes');
     // Duplicates are dropped when routed: nothing more comes.
     const idle = sim.requests.length;
-    await eventually(async () => (await runtime.store.db.selectFrom('events').select('id').execute()).length === 0, 'nothing left to deliver');
+    await eventually(async () => (await started.runtime.store.db.selectFrom('events').select('id').execute()).length === 0, 'nothing left to deliver');
     expect(sim.requests.length).toBe(idle);
     expect(sim.notes.map((n) => [n.orderNumber, n.body.kind, n.body.state])).toEqual([
       ['N-1001', 'shipment', 'Shipped'],
@@ -107,7 +102,7 @@ describe.each(testStores)('novomind on $name', (testStore) => {
   });
 
   it('keeps every call in the payload log with its correlation id, with no secret and no personal value in clear', async () => {
-    const rows = await runtime.store.db.selectFrom('payload_log').selectAll().orderBy('id').execute();
+    const rows = await started.runtime.store.db.selectFrom('payload_log').selectAll().orderBy('id').execute();
     const forAda = rows.filter((row) => row.resource_id === 'c-ada');
     expect(forAda.some((row) => row.method === 'POST' && row.url.endsWith('/iMail/api/rest/customers') && row.status === 201)).toBe(true);
     expect(forAda.every((row) => typeof row.correlation_id === 'string' && row.correlation_id !== '')).toBe(true);
@@ -135,7 +130,7 @@ describe.each(testStores)('novomind on $name', (testStore) => {
     expect(notes.map((call) => call.request!.kind)).toEqual(['shipment', 'cancellation', 'refund', 'return']);
     expect(notes.every((call) => call.destination === 'service' && call.itemType === 'order_status' && call.correlationId)).toBe(true);
 
-    const db = runtime.store.db;
+    const db = started.runtime.store.db;
     const before = (await db.selectFrom('payload_log').select('id').execute()).length;
     const day = 24 * 3600 * 1000;
     expect((await purgeExpired(db, { stores: {}, payloadLogDays: { service: 14 } }, Date.now() + 13 * day)).payloadEntries).toBe(0);

@@ -10,42 +10,28 @@
 // never one per customer (the reference expander and the commercetools client, against the emulator). An object
 // changed or deleted on its own (the customer unchanged) reaches Ometria too: its change notification marks the
 // customer whose consent it holds dirty.
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
-import { configSchema } from '../src/config/schema.ts';
 import { createReferenceExpander } from '../src/mapping/references.ts';
 import { compilePath } from '../src/mapping/path.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { createChangeGenerator } from '../src/sandbox/changes.ts';
-import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
+import { emulatorCredentials } from '../src/sandbox/emulator.ts';
 import { startOmetriaSimulator, type OmetriaSimulator } from '../src/sandbox/ometria/simulator.ts';
 import { testStores } from './support/stores.ts';
-import { ADMIN_TOKEN, INGEST_TOKEN, eventually, messageBase } from './support/harness.ts';
+import { useEmulator } from './support/emulator.ts';
+import { eventually, messageBase, startTestRuntime, type TestRuntime } from './support/harness.ts';
 
 const API_KEY = 'ometria-custom-object-key';
 const PROJECT = 'consent-objects';
 
-let emulator: Emulator;
-let commercetools: CommercetoolsClient;
-
-beforeAll(async () => {
-  emulator = await startEmulator({ projectKey: PROJECT });
-  commercetools = createCommercetoolsClient(emulatorCredentials(emulator));
-});
-
-afterAll(async () => {
-  await commercetools.close();
-  await emulator.close();
-});
+const env = useEmulator({ projectKey: PROJECT });
 
 async function createCustomer(email: string, firstName: string): Promise<{ id: string; version: number }> {
-  const response = await commercetools.api.customers().post({ body: { email, firstName, password: 'secret-Pass1' } }).execute();
+  const response = await env.api.customers().post({ body: { email, firstName, password: 'secret-Pass1' } }).execute();
   return { id: response.body.customer.id, version: response.body.customer.version };
 }
 
 async function setConsent(customerId: string, value: Record<string, unknown>): Promise<void> {
-  await commercetools.api.customObjects().post({ body: { container: 'consent', key: customerId, value } }).execute();
+  await env.api.customObjects().post({ body: { container: 'consent', key: customerId, value } }).execute();
 }
 
 /** The notification commercetools sends for a customer's change (the engine reads the customer from commercetools). */
@@ -54,10 +40,10 @@ const changed = (customer: { id: string; version: number }) => ({ ...messageBase
 describe('custom objects read in batches', () => {
   it('the commercetools client reads the objects of many customers in one query per container', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => `batch-${i}`);
-    for (const id of ids.slice(0, 20)) await commercetools.api.customObjects().post({ body: { container: 'prefs', key: id, value: { email: true } } }).execute();
-    const before = emulator.apiRequests;
-    const found = await commercetools.fetchReferenced('key-value-document', 'key', ids.map((id) => `prefs/${id}`));
-    expect(emulator.apiRequests - before).toBe(1);
+    for (const id of ids.slice(0, 20)) await env.api.customObjects().post({ body: { container: 'prefs', key: id, value: { email: true } } }).execute();
+    const before = env.emulator.apiRequests;
+    const found = await env.ct.fetchReferenced('key-value-document', 'key', ids.map((id) => `prefs/${id}`));
+    expect(env.emulator.apiRequests - before).toBe(1);
     expect(found.size).toBe(20);
     expect(found.get('prefs/batch-3')).toMatchObject({ container: 'prefs', key: 'batch-3', value: { email: true } });
     expect(found.has('prefs/batch-25')).toBe(false);
@@ -65,10 +51,10 @@ describe('custom objects read in batches', () => {
 
   it('the commercetools client finds the customers a custom object is keyed by (key, customer number) in one query', async () => {
     const numbers = ['CN-1', 'CN-2'];
-    for (const customerNumber of numbers) await commercetools.api.customers().post({ body: { email: `${customerNumber}@example.com`, password: 'secret-Pass1', customerNumber } }).execute();
-    const before = emulator.apiRequests;
-    const found = await commercetools.fetchByField('customer', 'customerNumber', [...numbers, 'CN-none']);
-    expect(emulator.apiRequests - before).toBe(1);
+    for (const customerNumber of numbers) await env.api.customers().post({ body: { email: `${customerNumber}@example.com`, password: 'secret-Pass1', customerNumber } }).execute();
+    const before = env.emulator.apiRequests;
+    const found = await env.ct.fetchByField('customer', 'customerNumber', [...numbers, 'CN-none']);
+    expect(env.emulator.apiRequests - before).toBe(1);
     expect([...found.keys()].sort()).toEqual(numbers);
     expect(found.get('CN-2')).toMatchObject({ email: 'cn-2@example.com' });
   });
@@ -93,17 +79,17 @@ describe('custom objects read in batches', () => {
 });
 
 describe.each(testStores)('the Ometria connector against the commercetools emulator on $name', (testStore) => {
-  let runtime: Runtime;
+  let started: TestRuntime;
   let sim: OmetriaSimulator;
-  const post = (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) });
+  const post = (body: unknown) => started.post(body);
 
   beforeAll(async () => {
     sim = await startOmetriaSimulator({ apiKey: API_KEY });
-    const config = configSchema.parse({
-      commercetools: emulatorCredentials(emulator),
-      server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-      store: await testStore.create(),
-      engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 60_000, maxAttempts: 3, lingerMs: 200 },
+    started = await startTestRuntime({
+      storeUrl: await testStore.create(),
+      commercetools: emulatorCredentials(env.emulator),
+      engine: { leaseMs: 60_000, maxAttempts: 3, lingerMs: 200 },
+      closeAfter: [sim],
       destinations: [
         {
           name: 'marketing',
@@ -121,24 +107,22 @@ describe.each(testStores)('the Ometria connector against the commercetools emula
         },
       ],
     });
-    runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), listen: true });
   });
 
   afterAll(async () => {
-    await runtime.stop();
-    await sim.close();
+    await started.stop();
     await testStore.cleanup();
   });
 
   it('sends a product\'s categories as normalised category paths', async () => {
     const suffix = testStore.name;
-    const category = async (key: string, name: string, parent?: string) => (await commercetools.api.categories().post({ body: { key: `${key}-${suffix}`, name: { en: name }, slug: { en: `${key}-${suffix}` }, ...(parent && { parent: { typeId: 'category', key: `${parent}-${suffix}` } }) } }).execute()).body;
+    const category = async (key: string, name: string, parent?: string) => (await env.api.categories().post({ body: { key: `${key}-${suffix}`, name: { en: name }, slug: { en: `${key}-${suffix}` }, ...(parent && { parent: { typeId: 'category', key: `${parent}-${suffix}` } }) } }).execute()).body;
     await category('women', 'Women');
     await category('shoes', 'Shoes', 'women');
     const sneakers = await category('sneakers', 'Sneakers', 'shoes');
     const sale = await category('sale', 'Sale');
-    const productType = (await commercetools.api.productTypes().post({ body: { key: `shoe-${suffix}`, name: `Shoe ${suffix}`, description: 'shoes' } }).execute()).body;
-    const draft = await commercetools.api
+    const productType = (await env.api.productTypes().post({ body: { key: `shoe-${suffix}`, name: `Shoe ${suffix}`, description: 'shoes' } }).execute()).body;
+    const draft = await env.api
       .products()
       .post({
         body: {
@@ -166,18 +150,18 @@ describe.each(testStores)('the Ometria connector against the commercetools emula
 
   it('the change generator\'s product changes reach Ometria: a new price in the listing, an unpublished product inactive', async () => {
     const suffix = testStore.name;
-    const productType = (await commercetools.api.productTypes().post({ body: { key: `tee-${suffix}`, name: `Tee ${suffix}`, description: 'tees' } }).execute()).body;
+    const productType = (await env.api.productTypes().post({ body: { key: `tee-${suffix}`, name: `Tee ${suffix}`, description: 'tees' } }).execute()).body;
     const product = (
-      await commercetools.api
+      await env.api
         .products()
         .post({ body: { key: `tee-${suffix}`, productType: { typeId: 'product-type', id: productType.id }, name: { en: 'Tee' }, slug: { en: `tee-${suffix}` }, masterVariant: { sku: `TEE-${suffix}`, prices: [{ value: { currencyCode: 'EUR', centAmount: 2000 } }] }, publish: true } })
         .execute()
     ).body;
-    const generator = createChangeGenerator(commercetools, { projectKey: PROJECT, seed: 7 });
+    const generator = createChangeGenerator(env.ct, { projectKey: PROJECT, seed: 7 });
     const priced = await generator.changeProductPrice(product.id);
     expect(priced.messages.map((m) => m.type)).toEqual(['ProductPriceChanged', 'ProductPublished']);
     expect((await post([...priced.messages, ...priced.changes])).status).toBe(202);
-    const current = (await commercetools.api.products().withId({ ID: product.id }).get().execute()).body.masterData.current.masterVariant.prices![0]!.value.centAmount;
+    const current = (await env.api.products().withId({ ID: product.id }).get().execute()).body.masterData.current.masterVariant.prices![0]!.value.centAmount;
     expect(current).not.toBe(2000);
     await eventually(() => (sim.records.product.get(product.id)?.listings as Array<{ price: number }> | undefined)?.[0]?.price === current / 100, 'the new price in Ometria');
     expect(sim.records.product.get(product.id)).toMatchObject({ is_active: true, title: 'Tee', listings: [{ store: 'uk', currency: 'EUR', price: current / 100 }] });
@@ -207,13 +191,13 @@ describe.each(testStores)('the Ometria connector against the commercetools emula
     await eventually(() => sim.contact(cy.id, 'shop')?.marketing_optin === 'EXPLICITLY_OPTEDIN', 'the opt-in');
     // The customer opts out (the object is rewritten), then changes their name: the next sync reads the new object.
     await setConsent(cy.id, { email: { optin: false, at: '2026-03-01T10:00:00.000Z' }, sms: false });
-    const renamed = await commercetools.api.customers().withId({ ID: cy.id }).post({ body: { version: cy.version, actions: [{ action: 'setFirstName', firstName: 'Cyril' }] } }).execute();
+    const renamed = await env.api.customers().withId({ ID: cy.id }).post({ body: { version: cy.version, actions: [{ action: 'setFirstName', firstName: 'Cyril' }] } }).execute();
     await post(changed({ id: cy.id, version: renamed.body.version }));
     await eventually(() => sim.contact(cy.id, 'shop')?.firstname === 'Cyril', 'the renamed contact');
     expect(sim.contact(cy.id, 'shop')).toMatchObject({ marketing_optin: 'EXPLICITLY_OPTEDOUT', timestamp_unsubscribed: '2026-03-01T10:00:00.000Z' });
     // An opt-in older than the opt-out (recorded late) changes nothing.
     await setConsent(cy.id, { email: { optin: true, at: '2026-02-15T10:00:00.000Z' }, sms: false });
-    const again = await commercetools.api.customers().withId({ ID: cy.id }).post({ body: { version: renamed.body.version, actions: [{ action: 'setLastName', lastName: 'Late' }] } }).execute();
+    const again = await env.api.customers().withId({ ID: cy.id }).post({ body: { version: renamed.body.version, actions: [{ action: 'setLastName', lastName: 'Late' }] } }).execute();
     await post(changed({ id: cy.id, version: again.body.version }));
     await eventually(() => sim.contact(cy.id, 'shop')?.lastname === 'Late', 'the later version synced');
     expect(sim.contact(cy.id, 'shop')).toMatchObject({ marketing_optin: 'EXPLICITLY_OPTEDOUT', timestamp_unsubscribed: '2026-03-01T10:00:00.000Z' });
@@ -232,21 +216,21 @@ describe.each(testStores)('the Ometria connector against the commercetools emula
 
   it('a consent object changed or deleted on its own reaches Ometria: its customer is synced again', async () => {
     const dee = await createCustomer(`dee-${testStore.name}@example.com`, 'Dee');
-    const created = (await commercetools.api.customObjects().post({ body: { container: 'consent', key: dee.id, value: { email: { optin: false, at: '2026-01-15T10:00:00.000Z' } } } }).execute()).body;
+    const created = (await env.api.customObjects().post({ body: { container: 'consent', key: dee.id, value: { email: { optin: false, at: '2026-01-15T10:00:00.000Z' } } } }).execute()).body;
     await post(changed(dee));
     await eventually(() => sim.contact(dee.id, 'shop')?.marketing_optin === 'EXPLICITLY_OPTEDOUT', 'the opt-out');
     // Only the object changes (an opt-in, later than the opt-out): the customer's own version stays where it was.
-    const updated = (await commercetools.api.customObjects().post({ body: { container: 'consent', key: dee.id, value: { email: { optin: true, at: '2026-03-01T10:00:00.000Z' } } } }).execute()).body;
+    const updated = (await env.api.customObjects().post({ body: { container: 'consent', key: dee.id, value: { email: { optin: true, at: '2026-03-01T10:00:00.000Z' } } } }).execute()).body;
     expect(updated.id).toBe(created.id);
     expect((await post(objectChanged(updated, 'ResourceUpdated'))).status).toBe(202);
     await eventually(() => sim.contact(dee.id, 'shop')?.marketing_optin === 'EXPLICITLY_OPTEDIN', 'the opt-in in Ometria');
     expect(sim.contact(dee.id, 'shop')).toMatchObject({ timestamp_subscribed: '2026-03-01T10:00:00.000Z' });
     // An object in another container, and one keyed by no customer, change nothing and fail nothing.
-    const other = (await commercetools.api.customObjects().post({ body: { container: 'wishlists', key: dee.id, value: { items: 3 } } }).execute()).body;
-    const stray = (await commercetools.api.customObjects().post({ body: { container: 'consent', key: `nobody-${testStore.name}`, value: { sms: true } } }).execute()).body;
+    const other = (await env.api.customObjects().post({ body: { container: 'wishlists', key: dee.id, value: { items: 3 } } }).execute()).body;
+    const stray = (await env.api.customObjects().post({ body: { container: 'consent', key: `nobody-${testStore.name}`, value: { sms: true } } }).execute()).body;
     expect((await post([objectChanged(other, 'ResourceCreated'), objectChanged(stray, 'ResourceCreated')])).status).toBe(202);
     // The object is deleted: no object is no consent, as of the customer's last change (later than the opt-in).
-    const deleted = (await commercetools.api.customObjects().withContainerAndKey({ container: 'consent', key: dee.id }).delete().execute()).body;
+    const deleted = (await env.api.customObjects().withContainerAndKey({ container: 'consent', key: dee.id }).delete().execute()).body;
     expect((await post(objectChanged({ ...deleted, version: deleted.version + 1 }, 'ResourceDeleted'))).status).toBe(202);
     await eventually(() => sim.contact(dee.id, 'shop')?.marketing_optin === 'EXPLICITLY_OPTEDOUT', 'the consent withdrawn in Ometria');
     expect(sim.contact(`nobody-${testStore.name}`, 'shop')).toBeUndefined();

@@ -8,8 +8,6 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema, type Config } from '../src/config/schema.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { startOmetriaSimulator, type OmetriaSimulator } from '../src/sandbox/ometria/simulator.ts';
 import { recordLateFailures } from '../src/engine/late-failures.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
@@ -17,32 +15,30 @@ import { DeadLetters } from '../src/store/dead-letters.ts';
 import { EVENT_SETTLING, EventQueue, purgeSettledEvents } from '../src/store/event-queue.ts';
 import { openStore } from '../src/store/store.ts';
 import { testStores } from './support/stores.ts';
-import { ADMIN_TOKEN, FakeCommercetools, INGEST_TOKEN, eventually, messageBase, untilDone } from './support/harness.ts';
+import { adminFetch, FakeCommercetools, eventually, messageBase, startTestRuntime, untilDone, type TestRuntime } from './support/harness.ts';
 
 const API_KEY = 'ometria-runtime-key';
 let currentStore: (typeof testStores)[number];
 
-interface Setup {
-  runtime: Runtime;
+interface Setup extends TestRuntime {
   sim: OmetriaSimulator;
   commercetools: FakeCommercetools;
-  post(body: unknown): Promise<Response>;
-  admin(path: string, init?: RequestInit): Promise<Response>;
-  stop(): Promise<void>;
 }
 
-function ometriaConfig(storeUrl: string, simUrl: string, more: Record<string, unknown>): Config {
-  return configSchema.parse({
-    commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-    store: storeUrl,
-    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 60_000, maxAttempts: 3, lingerMs: 200 },
+async function setUp(more: Record<string, unknown> = {}): Promise<Setup> {
+  const sim = await startOmetriaSimulator({ apiKey: API_KEY });
+  const commercetools = new FakeCommercetools();
+  const started = await startTestRuntime({
+    storeUrl: await currentStore.create(),
+    engine: { leaseMs: 60_000, maxAttempts: 3, lingerMs: 200 },
+    fetcher: commercetools,
+    closeAfter: [sim],
     destinations: [
       {
         name: 'marketing',
         type: 'ometria',
         apiKey: API_KEY,
-        baseUrl: simUrl,
+        baseUrl: sim.url,
         collection: 'shop',
         stores: ['uk', 'de'],
         currencies: ['GBP', 'EUR'],
@@ -54,23 +50,7 @@ function ometriaConfig(storeUrl: string, simUrl: string, more: Record<string, un
       },
     ],
   });
-}
-
-async function setUp(more: Record<string, unknown> = {}): Promise<Setup> {
-  const sim = await startOmetriaSimulator({ apiKey: API_KEY });
-  const commercetools = new FakeCommercetools();
-  const runtime = await startRuntime({ config: ometriaConfig(await currentStore.create(), sim.url, more), logger: pino({ level: 'silent' }), fetcher: commercetools, listen: true });
-  return {
-    runtime,
-    sim,
-    commercetools,
-    post: (body) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
-    admin: (path, init = {}) => fetch(`${runtime.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
-    async stop() {
-      await runtime.stop();
-      await sim.close();
-    },
-  };
+  return { ...started, sim, commercetools };
 }
 
 const money = (currencyCode: string, centAmount: number) => ({ type: 'centPrecision', currencyCode, centAmount, fractionDigits: 2 });
@@ -86,7 +66,7 @@ interface Letter {
 }
 
 async function deadLetters(s: Setup): Promise<Letter[]> {
-  return ((await (await s.admin('/v1/dead-letters')).json()) as { items: Letter[] }).items;
+  return ((await (await adminFetch(s, '/v1/dead-letters')).json()) as { items: Letter[] }).items;
 }
 
 describe.each(testStores)('the Ometria connector on $name', (testStore) => {
@@ -151,7 +131,7 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
       await eventually(async () => (await deadLetters(s)).some((l) => l.resourceId === 'c-s'), 'the dead letter');
       s.commercetools.upsertCustomer('c-s', { custom: { fields: { ...suppressed.custom.fields, newsletterAt: '2026-06-01T00:00:00.000Z' } } });
       const letter = (await deadLetters(s)).find((l) => l.resourceId === 'c-s')!;
-      expect((await s.admin(`/v1/dead-letters/${letter.id}/replay`, { method: 'POST' })).status).toBe(202);
+      expect((await adminFetch(s, `/v1/dead-letters/${letter.id}/replay`, { method: 'POST' })).status).toBe(202);
       await eventually(() => s.sim.contact('c-s')?.firstname === 'Sue', 'the replayed record');
       expect(s.sim.contact('c-s')!.marketing_optin).toBe('EXPLICITLY_OPTEDOUT');
       expect(s.sim.received.filter((r) => r.record.id === 'c-s').some((r) => optedIn(r.record) || r.record['@force_optin'] !== undefined)).toBe(false);
@@ -176,7 +156,7 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
 
       // Fixed (here: Ometria accepts it now), the replay sends the whole record again.
       s.sim.invalidWhen = undefined;
-      expect((await s.admin(`/v1/dead-letters/${letters[0]!.id}/replay`, { method: 'POST' })).status).toBe(202);
+      expect((await adminFetch(s, `/v1/dead-letters/${letters[0]!.id}/replay`, { method: 'POST' })).status).toBe(202);
       await eventually(() => s.sim.contact('c-bad') !== undefined, 'the replayed contact');
       expect(s.sim.contact('c-bad')).toMatchObject({ email: 'c-bad@example.com', lastname: 'Doe', customer_id: 'c-bad' });
     } finally {
@@ -206,7 +186,7 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
       // The event type is set up in Ometria now: the replay maps the order's message again and pushes the event under
       // the id it had (Ometria merges a known id into what it holds, so a kept event would not be doubled).
       s.sim.invalidWhen = undefined;
-      expect((await s.admin(`/v1/dead-letters/${letter!.id}/replay`, { method: 'POST' })).status).toBe(202);
+      expect((await adminFetch(s, `/v1/dead-letters/${letter!.id}/replay`, { method: 'POST' })).status).toBe(202);
       await eventually(() => s.sim.records.custom_event.has(created.id as string), 'the replayed event in Ometria');
       expect(s.sim.records.custom_event.get(created.id as string)).toMatchObject({ event_type: 'order_placed', identity_account_id: 'c-late', properties: { order_id: 'o-late', order_number: 'L1', total: 12.5, currency: 'GBP' } });
       expect(s.sim.received.filter((r) => r.type === 'custom_event')).toHaveLength(1);
@@ -219,7 +199,7 @@ describe.each(testStores)('the Ometria connector on $name', (testStore) => {
       expect(await purgeSettledEvents(s.runtime.store.db, settlesAt)).toBe(1);
       expect(await kept()).toEqual([]);
 
-      const again = await s.admin(`/v1/dead-letters/${letter!.id}/replay`, { method: 'POST' });
+      const again = await adminFetch(s, `/v1/dead-letters/${letter!.id}/replay`, { method: 'POST' });
       expect(again.status).toBe(409);
       expect(((await again.json()) as { detail: string }).detail).toBe(`dead letter ${letter!.id} was already replayed`);
     } finally {

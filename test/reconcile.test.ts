@@ -23,18 +23,17 @@ import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbo
 import { seedHistory } from '../src/sandbox/history.ts';
 import { startIntercomSimulator, type IntercomSimulator } from '../src/sandbox/intercom/simulator.ts';
 import { startSink, type Sink } from '../src/sandbox/sink.ts';
-import { ADMIN_TOKEN, eventually, INGEST_TOKEN } from './support/harness.ts';
+import { ADMIN_TOKEN, eventually, INGEST_TOKEN, runtimeConfig } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
 const CUSTOMERS = 6;
 const INTERCOM_TOKEN = 'reconcile-intercom-token';
 
 function reconcileConfig(storeUrl: string, emulator: Emulator, sink: Sink, sim: IntercomSimulator): Config {
-  return configSchema.parse({
+  return runtimeConfig({
+    storeUrl,
     commercetools: emulatorCredentials(emulator),
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-    store: storeUrl,
-    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, maxAttempts: 3 },
+    engine: { maxAttempts: 3 },
     destinations: [
       {
         name: 'sink',

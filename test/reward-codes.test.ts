@@ -3,41 +3,31 @@
 // gone rewards deactivate their codes; a resync changes nothing; an order tells which rewards it redeemed. Also the
 // discount rules the emulator layer adds (src/sandbox/emulator-discounts.ts). No ctbridge store is involved.
 import { randomUUID } from 'node:crypto';
-import type { ByProjectKeyRequestBuilder, Cart } from '@commercetools/platform-sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
+import type { Cart } from '@commercetools/platform-sdk';
+import { describe, expect, it } from 'vitest';
 import { redeemTransaction, redeemedRewards, syncRewardCodes, type LoyaltyReward, type SyncRewardCodesOptions } from '../src/commercetools/reward-codes.ts';
-import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
+import { useEmulator } from './support/emulator.ts';
 
 const NOW = Date.parse('2026-12-05T10:00:00Z');
 const PREFIX = 'MOM-';
 
 describe('reward codes in commercetools', () => {
-  let emulator: Emulator;
-  let ct: CommercetoolsClient;
-  let api: ByProjectKeyRequestBuilder;
-
-  beforeAll(async () => {
-    emulator = await startEmulator();
-    ct = createCommercetoolsClient(emulatorCredentials(emulator));
-    api = ct.api;
-    await api.stores().post({ body: { key: 'uk', name: { en: 'UK' } } }).execute();
-    await api.stores().post({ body: { key: 'de', name: { de: 'DE' } } }).execute();
-  });
-  afterAll(async () => {
-    await ct?.close();
-    await emulator?.close();
+  const env = useEmulator({
+    prepare: async (ct) => {
+      await ct.api.stores().post({ body: { key: 'uk', name: { en: 'UK' } } }).execute();
+      await ct.api.stores().post({ body: { key: 'de', name: { de: 'DE' } } }).execute();
+    },
   });
 
-  const customer = async () => (await api.customers().post({ body: { email: `${randomUUID()}@example.com`, password: 'secret-123' } }).execute()).body.customer.id;
+  const customer = async () => (await env.api.customers().post({ body: { email: `${randomUUID()}@example.com`, password: 'secret-123' } }).execute()).body.customer.id;
   const rewardId = () => `rw_${randomUUID().slice(0, 8)}`;
   const fiveOff = (id: string, overrides: Partial<LoyaltyReward> = {}): LoyaltyReward => ({ id, name: '5 EUR voucher', status: 'available', value: { type: 'absolute', money: [{ currencyCode: 'EUR', centAmount: 500 }] }, ...overrides });
-  const sync = (customerId: string, rewards: LoyaltyReward[], overrides: Partial<SyncRewardCodesOptions> = {}) => syncRewardCodes(ct, { customerId, rewards, prefix: PREFIX, now: () => NOW, ...overrides });
-  const codeOf = async (id: string) => (await api.discountCodes().withKey({ key: `momentis-reward-${id}` }).get().execute()).body;
-  const discountOf = async (id: string) => (await api.cartDiscounts().withKey({ key: `momentis-reward-${id}` }).get().execute()).body;
+  const sync = (customerId: string, rewards: LoyaltyReward[], overrides: Partial<SyncRewardCodesOptions> = {}) => syncRewardCodes(env.ct, { customerId, rewards, prefix: PREFIX, now: () => NOW, ...overrides });
+  const codeOf = async (id: string) => (await env.api.discountCodes().withKey({ key: `momentis-reward-${id}` }).get().execute()).body;
+  const discountOf = async (id: string) => (await env.api.cartDiscounts().withKey({ key: `momentis-reward-${id}` }).get().execute()).body;
   const cart = async (owner: { customerId?: string; store?: string; currency?: string }) =>
     (
-      await api
+      await env.api
         .carts()
         .post({
           body: {
@@ -49,13 +39,13 @@ describe('reward codes in commercetools', () => {
         })
         .execute()
     ).body;
-  const addCode = async (target: Cart, code: string) => (await api.carts().withId({ ID: target.id }).post({ body: { version: target.version, actions: [{ action: 'addDiscountCode', code }] } }).execute()).body;
-  const order = (from: Cart) => api.orders().post({ body: { cart: { typeId: 'cart', id: from.id }, version: from.version } }).execute();
+  const addCode = async (target: Cart, code: string) => (await env.api.carts().withId({ ID: target.id }).post({ body: { version: target.version, actions: [{ action: 'addDiscountCode', code }] } }).execute()).body;
+  const order = (from: Cart) => env.api.orders().post({ body: { cart: { typeId: 'cart', id: from.id }, version: from.version } }).execute();
   const failure = async (promise: Promise<unknown>) => {
     const error = (await promise.then(() => undefined, (e: unknown) => e)) as { statusCode?: number; body?: { errors?: { code: string; message: string }[] } } | undefined;
     return { status: error?.statusCode, code: error?.body?.errors?.[0]?.code };
   };
-  const ordersOf = async (customerId: string) => (await api.orders().get({ queryArgs: { where: `customerId="${customerId}"` } }).execute()).body.results;
+  const ordersOf = async (customerId: string) => (await env.api.orders().get({ queryArgs: { where: `customerId="${customerId}"` } }).execute()).body.results;
 
   it('turns a reward into a customer-bound single-use code: its customer applies it once (cart → order), a second use is refused', async () => {
     const alice = await customer();
@@ -99,8 +89,8 @@ describe('reward codes in commercetools', () => {
       expect(await failure(order(foreign))).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
     }
     // A cart created with the code in its draft is refused outright, and not stored.
-    expect(await failure(api.carts().post({ body: { currency: 'EUR', customerId: bob, discountCodes: [`${PREFIX}${id}`] } }).execute())).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
-    expect((await api.carts().get({ queryArgs: { where: `customerId="${bob}"` } }).execute()).body.results).toHaveLength(1);
+    expect(await failure(env.api.carts().post({ body: { currency: 'EUR', customerId: bob, discountCodes: [`${PREFIX}${id}`] } }).execute())).toEqual({ status: 400, code: 'DiscountCodeNonApplicable' });
+    expect((await env.api.carts().get({ queryArgs: { where: `customerId="${bob}"` } }).execute()).body.results).toHaveLength(1);
     expect(await ordersOf(bob)).toEqual([]);
     // Bob's attempts used nothing up: Alice still has her one use.
     const own = await addCode(await cart({ customerId: alice }), `${PREFIX}${id}`);
@@ -114,14 +104,14 @@ describe('reward codes in commercetools', () => {
     const rewards = [fiveOff(a), fiveOff(b, { value: { type: 'relative', permyriad: 1000 }, name: '10% off' })];
     await sync(alice, rewards);
     const before = await Promise.all([codeOf(a), codeOf(b), discountOf(a), discountOf(b)]);
-    const calls = emulator.apiRequests;
+    const calls = env.emulator.apiRequests;
     const again = await sync(alice, rewards);
     expect(again).toEqual({ created: [], updated: [], unchanged: [a, b], deactivated: [], refused: [] });
     // One read (the customer's codes, their discounts expanded), no write.
-    expect(emulator.apiRequests - calls).toBe(1);
+    expect(env.emulator.apiRequests - calls).toBe(1);
     const after = await Promise.all([codeOf(a), codeOf(b), discountOf(a), discountOf(b)]);
     expect(after.map((r) => r.version)).toEqual(before.map((r) => r.version));
-    const codes = (await api.discountCodes().get({ queryArgs: { where: `key in ("momentis-reward-${a}", "momentis-reward-${b}")` } }).execute()).body.results;
+    const codes = (await env.api.discountCodes().get({ queryArgs: { where: `key in ("momentis-reward-${a}", "momentis-reward-${b}")` } }).execute()).body.results;
     expect(codes).toHaveLength(2);
   });
 
@@ -185,7 +175,7 @@ describe('reward codes in commercetools', () => {
       'a relative value needs a whole permyriad from 1 to 10000',
       'expiresAt is not a date-time',
     ]);
-    await expect(syncRewardCodes(ct, { customerId: 'x" or 1 = 1', rewards: [], prefix: PREFIX, now: () => NOW })).rejects.toThrow(/customer id/);
+    await expect(syncRewardCodes(env.ct, { customerId: 'x" or 1 = 1', rewards: [], prefix: PREFIX, now: () => NOW })).rejects.toThrow(/customer id/);
   });
 
   it('leaves a code bound to another customer alone and says so', async () => {
@@ -203,8 +193,8 @@ describe('reward codes in commercetools', () => {
     const reports = await Promise.all([sync(alice, [fiveOff(id)]), sync(alice, [fiveOff(id)])]);
     expect(reports.flatMap((r) => r.refused)).toEqual([]);
     expect(reports.flatMap((r) => r.created)).toEqual([id]);
-    const codes = (await api.discountCodes().get({ queryArgs: { where: `code="${PREFIX}${id}"` } }).execute()).body.results;
-    const discounts = (await api.cartDiscounts().get({ queryArgs: { where: `key="momentis-reward-${id}"` } }).execute()).body.results;
+    const codes = (await env.api.discountCodes().get({ queryArgs: { where: `code="${PREFIX}${id}"` } }).execute()).body.results;
+    const discounts = (await env.api.cartDiscounts().get({ queryArgs: { where: `key="momentis-reward-${id}"` } }).execute()).body.results;
     expect([codes.length, discounts.length]).toEqual([1, 1]);
   });
 
@@ -212,21 +202,21 @@ describe('reward codes in commercetools', () => {
     const alice = await customer();
     const [used, unused] = [rewardId(), rewardId()];
     await sync(alice, [fiveOff(used), fiveOff(unused)]);
-    const shopCode = (await api.cartDiscounts().post({ body: { key: `shop-${randomUUID().slice(0, 8)}`, name: { en: 'Shop promo' }, value: { type: 'relative', permyriad: 500 }, cartPredicate: '1 = 1', target: { type: 'totalPrice' }, sortOrder: `0.${Date.now()}7`, requiresDiscountCode: true } }).execute()).body;
-    await api.discountCodes().post({ body: { code: `SHOP-${used}`, cartDiscounts: [{ typeId: 'cart-discount', id: shopCode.id }] } }).execute();
+    const shopCode = (await env.api.cartDiscounts().post({ body: { key: `shop-${randomUUID().slice(0, 8)}`, name: { en: 'Shop promo' }, value: { type: 'relative', permyriad: 500 }, cartPredicate: '1 = 1', target: { type: 'totalPrice' }, sortOrder: `0.${Date.now()}7`, requiresDiscountCode: true } }).execute()).body;
+    await env.api.discountCodes().post({ body: { code: `SHOP-${used}`, cartDiscounts: [{ typeId: 'cart-discount', id: shopCode.id }] } }).execute();
     const withCodes = await addCode(await addCode(await cart({ customerId: alice }), `${PREFIX}${used}`), `SHOP-${used}`);
-    const placed = (await api.orders().post({ body: { cart: { typeId: 'cart', id: withCodes.id }, version: withCodes.version, orderNumber: `N-${used}` } }).execute()).body;
+    const placed = (await env.api.orders().post({ body: { cart: { typeId: 'cart', id: withCodes.id }, version: withCodes.version, orderNumber: `N-${used}` } }).execute()).body;
 
-    const found = await redeemedRewards(ct, placed as unknown as Record<string, unknown>, PREFIX);
+    const found = await redeemedRewards(env.ct, placed as unknown as Record<string, unknown>, PREFIX);
     expect(found).toEqual([{ rewardId: used, discountCodeId: (await codeOf(used)).id }]);
     // With the codes expanded nothing is read; the same code listed twice is one redemption.
-    const expanded = (await api.orders().withId({ ID: placed.id }).get({ queryArgs: { expand: ['discountCodes[*].discountCode'] } }).execute()).body;
+    const expanded = (await env.api.orders().withId({ ID: placed.id }).get({ queryArgs: { expand: ['discountCodes[*].discountCode'] } }).execute()).body;
     const codes = expanded.discountCodes ?? [];
     expect(codes[0]?.discountCode.obj?.key).toBe(`momentis-reward-${used}`);
     const twice = { ...expanded, discountCodes: [...codes, codes[0]!] } as unknown as Record<string, unknown>;
-    const calls = emulator.apiRequests;
-    expect(await redeemedRewards(ct, twice, PREFIX)).toEqual(found);
-    expect(emulator.apiRequests).toBe(calls);
+    const calls = env.emulator.apiRequests;
+    expect(await redeemedRewards(env.ct, twice, PREFIX)).toEqual(found);
+    expect(env.emulator.apiRequests).toBe(calls);
 
     const transaction = redeemTransaction(placed as unknown as Record<string, unknown>, found[0]!, 'msg-order-created-1');
     expect(transaction).toEqual({
@@ -240,31 +230,19 @@ describe('reward codes in commercetools', () => {
 
   it('finds no reward in an order without reward codes', async () => {
     const plain = (await order(await cart({ customerId: await customer() }))).body;
-    expect(await redeemedRewards(ct, plain as unknown as Record<string, unknown>, PREFIX)).toEqual([]);
+    expect(await redeemedRewards(env.ct, plain as unknown as Record<string, unknown>, PREFIX)).toEqual([]);
   });
 });
 
 describe('emulator: discount codes as commercetools applies them', () => {
-  let emulator: Emulator;
-  let ct: CommercetoolsClient;
-  let api: ByProjectKeyRequestBuilder;
-
-  beforeAll(async () => {
-    emulator = await startEmulator();
-    ct = createCommercetoolsClient(emulatorCredentials(emulator));
-    api = ct.api;
-  });
-  afterAll(async () => {
-    await ct?.close();
-    await emulator?.close();
-  });
+  const env = useEmulator();
 
   const failure = async (promise: Promise<unknown>) => {
     const error = (await promise.then(() => undefined, (e: unknown) => e)) as { statusCode?: number; body?: { errors?: { code: string; field?: string; message: string }[] } } | undefined;
     return { status: error?.statusCode, code: error?.body?.errors?.[0]?.code, field: error?.body?.errors?.[0]?.field, message: error?.body?.errors?.[0]?.message ?? '' };
   };
   const discount = (overrides: Record<string, unknown> = {}) =>
-    api
+    env.api
       .cartDiscounts()
       .post({ body: { name: { en: 'd' }, value: { type: 'relative', permyriad: 100 }, cartPredicate: '1 = 1', target: { type: 'totalPrice' }, sortOrder: `0.${randomUUID().replace(/\D/g, '')}1`, requiresDiscountCode: true, ...overrides } as never })
       .execute();
@@ -272,17 +250,17 @@ describe('emulator: discount codes as commercetools applies them', () => {
   it('keeps a code by key, keeps isActive false, and refuses a duplicate key, code or sort order', async () => {
     const d = (await discount({ key: 'd-1', sortOrder: '0.25' })).body;
     expect(d.isActive).toBe(true);
-    const code = (await api.discountCodes().post({ body: { key: 'c-1', code: 'CODE-1', isActive: false, cartDiscounts: [{ typeId: 'cart-discount', key: 'd-1' }] } }).execute()).body;
+    const code = (await env.api.discountCodes().post({ body: { key: 'c-1', code: 'CODE-1', isActive: false, cartDiscounts: [{ typeId: 'cart-discount', key: 'd-1' }] } }).execute()).body;
     expect(code).toMatchObject({ key: 'c-1', isActive: false, cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] });
-    expect((await api.discountCodes().withKey({ key: 'c-1' }).get().execute()).body.id).toBe(code.id);
-    expect(await failure(api.discountCodes().post({ body: { key: 'c-1', code: 'CODE-2', cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute())).toMatchObject({ status: 400, code: 'DuplicateField', field: 'key' });
-    expect(await failure(api.discountCodes().post({ body: { key: 'c-2', code: 'CODE-1', cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute())).toMatchObject({ status: 400, code: 'DuplicateField', field: 'code' });
+    expect((await env.api.discountCodes().withKey({ key: 'c-1' }).get().execute()).body.id).toBe(code.id);
+    expect(await failure(env.api.discountCodes().post({ body: { key: 'c-1', code: 'CODE-2', cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute())).toMatchObject({ status: 400, code: 'DuplicateField', field: 'key' });
+    expect(await failure(env.api.discountCodes().post({ body: { key: 'c-2', code: 'CODE-1', cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute())).toMatchObject({ status: 400, code: 'DuplicateField', field: 'code' });
     expect(await failure(discount({ sortOrder: '0.25' }))).toMatchObject({ status: 400, code: 'DuplicateField', field: 'sortOrder' });
   });
 
   it('makes one resource of two racing creates with one key; the other is refused', async () => {
     const d = (await discount()).body;
-    const create = () => api.discountCodes().post({ body: { key: 'race-1', code: `RACE-${randomUUID()}`, cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute();
+    const create = () => env.api.discountCodes().post({ body: { key: 'race-1', code: `RACE-${randomUUID()}`, cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute();
     const results = await Promise.allSettled([create(), create(), create()]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as { statusCode?: number; body?: { errors?: { code: string; field?: string }[] } }] : []));
@@ -300,10 +278,10 @@ describe('emulator: discount codes as commercetools applies them', () => {
 
   it('evaluates and, or, not, in and currency in cart predicates', async () => {
     const d = (await discount({ cartPredicate: 'currency in ("EUR", "GBP") and not (country = "FR" or customer.id = "nobody")' })).body;
-    await api.discountCodes().post({ body: { code: 'PRED-1', cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute();
+    await env.api.discountCodes().post({ body: { code: 'PRED-1', cartDiscounts: [{ typeId: 'cart-discount', id: d.id }] } }).execute();
     const stateIn = async (currency: string, country: string) => {
-      const created = (await api.carts().post({ body: { currency, country, anonymousId: randomUUID() } }).execute()).body;
-      const added = (await api.carts().withId({ ID: created.id }).post({ body: { version: created.version, actions: [{ action: 'addDiscountCode', code: 'PRED-1' }] } }).execute()).body;
+      const created = (await env.api.carts().post({ body: { currency, country, anonymousId: randomUUID() } }).execute()).body;
+      const added = (await env.api.carts().withId({ ID: created.id }).post({ body: { version: created.version, actions: [{ action: 'addDiscountCode', code: 'PRED-1' }] } }).execute()).body;
       return added.discountCodes[0]!.state;
     };
     expect(await stateIn('EUR', 'DE')).toBe('MatchesCart');
@@ -312,7 +290,7 @@ describe('emulator: discount codes as commercetools applies them', () => {
   });
 
   it('answers an unknown code with DiscountCodeNonApplicable', async () => {
-    const created = (await api.carts().post({ body: { currency: 'EUR' } }).execute()).body;
-    expect(await failure(api.carts().withId({ ID: created.id }).post({ body: { version: created.version, actions: [{ action: 'addDiscountCode', code: 'NO-SUCH-CODE' }] } }).execute())).toMatchObject({ status: 400, code: 'DiscountCodeNonApplicable' });
+    const created = (await env.api.carts().post({ body: { currency: 'EUR' } }).execute()).body;
+    expect(await failure(env.api.carts().withId({ ID: created.id }).post({ body: { version: created.version, actions: [{ action: 'addDiscountCode', code: 'NO-SUCH-CODE' }] } }).execute())).toMatchObject({ status: 400, code: 'DiscountCodeNonApplicable' });
   });
 });

@@ -8,13 +8,13 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { configSchema, type Config } from '../src/config/schema.ts';
+import type { Config } from '../src/config/schema.ts';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
 import { addOrder, bumpOrder, HISTORY_RECORDS, seedHistory } from '../src/sandbox/history.ts';
 import { startSink, type Sink } from '../src/sandbox/sink.ts';
-import { ADMIN_TOKEN, eventually, INGEST_TOKEN, messageBase } from './support/harness.ts';
+import { ADMIN_TOKEN, eventually, INGEST_TOKEN, messageBase, runtimeConfig } from './support/harness.ts';
 import { createScheduledSync } from '../src/backfill/scheduled-sync.ts';
 import { createDeletionReader } from '../src/backfill/deletions.ts';
 import { createPageReader, type PageReader } from '../src/backfill/reader.ts';
@@ -52,11 +52,9 @@ async function deleteCustomer(client: CommercetoolsClient, id: string): Promise<
 }
 
 function configFor(emulator: Emulator, sink: Sink, liveSink: Sink, store: string): Config {
-  return configSchema.parse({
+  return runtimeConfig({
+    storeUrl: store,
     commercetools: emulatorCredentials(emulator),
-    server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-    store,
-    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000 },
     destinations: [
       // Polled every five minutes; no Subscription tells it anything.
       // Its customers carry their order count ($orders): a new order must refresh its customer, found by polling too.
@@ -263,11 +261,9 @@ describe.each(testStores)('scheduled sync ($name)', (testStore) => {
     let runtime: Runtime | undefined;
     try {
       const ada = await createCustomer(client, 'ada.thread@example.com', 'Ada');
-      const config = configSchema.parse({
+      const config = runtimeConfig({
+        storeUrl: await testStore.create(),
         commercetools: emulatorCredentials(emulator),
-        server: { port: 0, host: '127.0.0.1', ingest: { auth: { type: 'bearer', token: INGEST_TOKEN } }, adminToken: ADMIN_TOKEN },
-        store: await testStore.create(),
-        engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000 },
         destinations: [{ name: 'sink', type: 'http', url: `${sink.url}/records`, timeoutMs: 5_000, sync: { mode: 'scheduled', every: '1s', overlap: '1s' }, records: { customer: { fields: { firstName: 'firstName' } } } }],
       });
       runtime = await startRuntime({ config, logger: pino({ level: 'silent' }), listen: true, engineThread: true });

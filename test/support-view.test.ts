@@ -3,19 +3,17 @@
 // Asserts what the HTTP answers say (views, masking per market, problems), what the audit log holds, how many
 // requests reached commercetools, and that every answer matches the served OpenAPI document.
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCommercetoolsClient, type CommercetoolsClient } from '../src/commercetools/client.ts';
 import { configSchema } from '../src/config/schema.ts';
-import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { generateApiKey } from '../src/server/api-clients.ts';
-import { emulatorCredentials, startEmulator, type Emulator } from '../src/sandbox/emulator.ts';
+import { emulatorCredentials } from '../src/sandbox/emulator.ts';
 import { seedShop } from '../src/sandbox/seed.ts';
 import { seedServiceHistory, type ServiceHistory } from '../src/sandbox/service-history.ts';
 import type { z } from 'zod';
 import type { customerSearchSchema, CustomerView, orderPageSchema, OrderView } from '../src/support/views.ts';
 import { mintJwt, oidcKey } from './support/auth-fixtures.ts';
-import { FakeCommercetools, testConfig } from './support/harness.ts';
+import { useEmulator } from './support/emulator.ts';
+import { FakeCommercetools, startTestRuntime, testConfig, type TestRuntime } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
 type Search = z.infer<typeof customerSearchSchema>;
@@ -60,39 +58,32 @@ function apiConfig() {
   };
 }
 
-let emulator: Emulator;
-let client: CommercetoolsClient;
 let history: ServiceHistory;
 /** A customer whose payment method name holds a card number, as a careless PSP integration writes it. */
 let cardCase: ServiceHistory;
 const CARD = '4111 1111 1111 1111';
 
-beforeAll(async () => {
-  emulator = await startEmulator();
-  client = createCommercetoolsClient(emulatorCredentials(emulator));
-  await seedShop(client, { customers: 4, ordersPerCustomer: 1 });
-  history = await seedServiceHistory(client.api, { orders: 6, email: 'Ada.Brennan@Example.com' });
-  cardCase = await seedServiceHistory(client.api, { orders: 1, seed: 99, email: 'card.case@example.com', customerNumber: 'CN-CARD' });
-  const paymentId = cardCase.orders[0]!.paymentId;
-  const payment = (await client.api.payments().withId({ ID: paymentId }).get().execute()).body;
-  await client.api
-    .payments()
-    .withId({ ID: paymentId })
-    .post({ body: { version: payment.version, actions: [{ action: 'setMethodInfoName', name: { 'en-GB': `Visa ${CARD}` } }] } })
-    .execute();
-}, 60_000);
-
-afterAll(async () => {
-  await client?.close();
-  await emulator?.close();
+const env = useEmulator({
+  prepare: async (client) => {
+    await seedShop(client, { customers: 4, ordersPerCustomer: 1 });
+    history = await seedServiceHistory(client.api, { orders: 6, email: 'Ada.Brennan@Example.com' });
+    cardCase = await seedServiceHistory(client.api, { orders: 1, seed: 99, email: 'card.case@example.com', customerNumber: 'CN-CARD' });
+    const paymentId = cardCase.orders[0]!.paymentId;
+    const payment = (await client.api.payments().withId({ ID: paymentId }).get().execute()).body;
+    await client.api
+      .payments()
+      .withId({ ID: paymentId })
+      .post({ body: { version: payment.version, actions: [{ action: 'setMethodInfoName', name: { 'en-GB': `Visa ${CARD}` } }] } })
+      .execute();
+  },
 });
 
 describe.each(testStores)('support view ($name)', (testStore) => {
-  let runtime: Runtime;
+  let started: TestRuntime;
   let clock = 1_000_000;
   /** `key` null: no X-Api-Key header at all. */
   const get = (path: string, key: string | null = keys.agent.key, headers: Record<string, string> = {}) =>
-    fetch(`${runtime.url}${path}`, { headers: { ...(key !== null && { 'x-api-key': key }), ...headers } });
+    fetch(`${started.runtime.url}${path}`, { headers: { ...(key !== null && { 'x-api-key': key }), ...headers } });
   const json = async <T = CustomerView>(path: string, key?: string): Promise<T> => {
     const response = await get(path, key);
     expect(response.status, `${path}: ${await response.clone().text()}`).toBe(200);
@@ -100,11 +91,11 @@ describe.each(testStores)('support view ($name)', (testStore) => {
   };
 
   beforeAll(async () => {
-    const base = testConfig(await testStore.create(), 'http://127.0.0.1:1');
-    const config = configSchema.parse({ ...base, commercetools: emulatorCredentials(emulator), api: apiConfig(), destinations: [] });
-    runtime = await startRuntime({
-      config,
-      logger: pino({ level: 'silent' }),
+    started = await startTestRuntime({
+      storeUrl: await testStore.create(),
+      commercetools: emulatorCredentials(env.emulator),
+      blocks: { api: apiConfig() },
+      destinations: [],
       fetcher: new FakeCommercetools(),
       work: false,
       now: () => clock,
@@ -112,7 +103,7 @@ describe.each(testStores)('support view ($name)', (testStore) => {
     });
   });
   afterAll(async () => {
-    await runtime?.stop();
+    await started?.stop();
     await testStore.cleanup();
   });
 
@@ -134,7 +125,7 @@ describe.each(testStores)('support view ($name)', (testStore) => {
 
     for (const seeded of history.orders) {
       const order = orders.find((o) => o.id === seeded.id)!;
-      expect(order.references).toMatchObject({ orderId: seeded.id, orderNumber: seeded.orderNumber, customerId: history.customer.id, storeKey: seeded.storeKey, backOffice: `https://mc.example.com/${emulator.projectKey}/orders/${seeded.id}` });
+      expect(order.references).toMatchObject({ orderId: seeded.id, orderNumber: seeded.orderNumber, customerId: history.customer.id, storeKey: seeded.storeKey, backOffice: `https://mc.example.com/${env.emulator.projectKey}/orders/${seeded.id}` });
       expect(order.totals.total).toMatchObject({ centAmount: seeded.totalCentAmount, currencyCode: seeded.currencyCode });
       if (seeded.storeKey === 'uk-store') {
         expect(order.locale).toBe('en-GB');
@@ -248,11 +239,11 @@ describe.each(testStores)('support view ($name)', (testStore) => {
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     expect(await response.json()).toMatchObject({ type: 'urn:ctbridge:problem:not-found', status: 404 });
-    const rows = await runtime.store.db.selectFrom('audit_log').selectAll().where('correlation_id', '=', 'ticket-4711').execute();
+    const rows = await started.runtime.store.db.selectFrom('audit_log').selectAll().where('correlation_id', '=', 'ticket-4711').execute();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ action: 'support.lookup', item_type: 'customer.email', resource_id: null, outcome: 'skipped' });
     expect(rows[0]!.detail).toMatch(/^client iagent \(role agent\); query email sha256:[0-9a-f]{64}$/);
-    const all = JSON.stringify(await runtime.store.db.selectFrom('audit_log').selectAll().execute());
+    const all = JSON.stringify(await started.runtime.store.db.selectFrom('audit_log').selectAll().execute());
     expect(all).not.toContain('nobody.here');
     expect(all.toLowerCase()).not.toContain(history.customer.email.toLowerCase());
   });
@@ -262,9 +253,9 @@ describe.each(testStores)('support view ($name)', (testStore) => {
     const order = history.orders[2]!;
     const response = await get(`/v1/support/orders/${order.orderNumber}`, keys.ukDesk.key, { 'x-correlation-id': 'ticket-4712' });
     expect(response.status).toBe(200);
-    const rows = await runtime.store.db.selectFrom('audit_log').selectAll().where('correlation_id', '=', 'ticket-4712').execute();
+    const rows = await started.runtime.store.db.selectFrom('audit_log').selectAll().where('correlation_id', '=', 'ticket-4712').execute();
     expect(rows).toEqual([expect.objectContaining({ action: 'support.lookup', item_type: 'order.number', resource_id: order.id, outcome: 'ok', detail: `client uk-desk (role masked-uk); query orderNumber ${order.orderNumber}` })]);
-    const byCustomer = await runtime.store.db.selectFrom('audit_log').selectAll().where('resource_id', '=', history.customer.id).where('item_type', '=', 'customer.email').execute();
+    const byCustomer = await started.runtime.store.db.selectFrom('audit_log').selectAll().where('resource_id', '=', history.customer.id).where('item_type', '=', 'customer.email').execute();
     expect(byCustomer.length).toBeGreaterThan(0);
   });
 
@@ -297,7 +288,7 @@ describe.each(testStores)('support view ($name)', (testStore) => {
     // The token's role applies: masked-uk masks the phone on UK orders, as it does for that role's API key.
     const byKey = await json(path, keys.ukDesk.key);
     expect(view.orders).toEqual(byKey.orders);
-    const audited = await runtime.store.db.selectFrom('audit_log').select('detail').where('resource_id', '=', history.customer.id).execute();
+    const audited = await started.runtime.store.db.selectFrom('audit_log').select('detail').where('resource_id', '=', history.customer.id).execute();
     expect(audited.some((row) => JSON.stringify(row.detail).includes('jwt:agent-jo'))).toBe(true);
 
     for (const token of [mintJwt(jwtKey, claims({ aud: 'someone-else' })), mintJwt(jwtKey, claims({ exp: Math.floor(clock / 1000) - 3600 })), mintJwt({ kid: jwtKey.kid, privateKey: oidcKey().privateKey }, claims())]) {
@@ -312,16 +303,16 @@ describe.each(testStores)('support view ($name)', (testStore) => {
   it('reads a customer view in three commercetools requests, then from the cache until it expires', async () => {
     // A fresh client in the cache's eyes: other lookups of this file may have read the stores.
     clock += 120_000;
-    const before = emulator.apiRequests;
+    const before = env.emulator.apiRequests;
     await json(`/v1/support/customers/${history.customer.id}?locale=en-GB`);
     // Customer, orders (payments and shipping methods expanded), stores.
-    expect(emulator.apiRequests - before).toBeLessThanOrEqual(3);
-    const cached = emulator.apiRequests;
+    expect(env.emulator.apiRequests - before).toBeLessThanOrEqual(3);
+    const cached = env.emulator.apiRequests;
     await json(`/v1/support/customers/${history.customer.id}?locale=en-GB`);
-    expect(emulator.apiRequests).toBe(cached);
+    expect(env.emulator.apiRequests).toBe(cached);
     clock += 10_001;
     await json(`/v1/support/customers/${history.customer.id}?locale=en-GB`);
-    expect(emulator.apiRequests).toBeGreaterThan(cached);
+    expect(env.emulator.apiRequests).toBeGreaterThan(cached);
   });
 
   it('rate-limits per client', async () => {
@@ -341,7 +332,7 @@ describe.each(testStores)('support view ($name)', (testStore) => {
   });
 
   it('answers as its OpenAPI 3.1 document says', async () => {
-    const document = (await (await fetch(`${runtime.url}/v1/openapi.json`)).json()) as Document;
+    const document = (await (await fetch(`${started.runtime.url}/v1/openapi.json`)).json()) as Document;
     expect(document.openapi).toBe('3.1.0');
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     ajv.addSchema({ $id: 'doc', components: document.components });

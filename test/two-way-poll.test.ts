@@ -8,14 +8,15 @@ import { describe, expect, it } from 'vitest';
 import { pollOnce } from '../src/engine/inbound-poll.ts';
 import type { InboundPage } from '../src/destinations/types.ts';
 import { openStore } from '../src/store/store.ts';
-import { announce, createCustomer, inboundDone, itemOf, readCustomer, twoWayPerTest, until, useEmulator, writebacks } from './support/two-way-setup.ts';
+import { announce, createCustomer, inboundDone, itemOf, readCustomer, twoWayPerTest, until, writebacks } from './support/two-way-setup.ts';
+import { useEmulator } from './support/emulator.ts';
 import { eventually } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
 
 const TYPE_KEY = 'ctbridge-poll-customer';
 const POLL_MS = 150;
 
-const env = useEmulator('poll-test', [{ type: TYPE_KEY, resourceTypeId: 'customer', field: 'mondayStage', fieldType: 'String' }]);
+const env = useEmulator({ projectKey: 'poll-test', types: [{ type: TYPE_KEY, resourceTypeId: 'customer', field: 'mondayStage', fieldType: 'String' }] });
 
 describe.each(testStores)('polling a destination for its changes on $name', (store) => {
   const perTest = twoWayPerTest(store, env);

@@ -7,13 +7,14 @@
 // write is done, record sync sends it.
 import { describe, expect, it } from 'vitest';
 import { customerMessage, eventually } from './support/harness.ts';
-import { announce, createCustomer, inboundDone, itemOf, twoWayPerTest, until, updateCustomer, useEmulator, writebacks } from './support/two-way-setup.ts';
+import { announce, createCustomer, inboundDone, itemOf, twoWayPerTest, until, updateCustomer, writebacks } from './support/two-way-setup.ts';
+import { useEmulator } from './support/emulator.ts';
 import { testStores } from './support/stores.ts';
 
 // Short, so that a write held open outlasts it many times over.
 const LEASE_MS = 300;
 
-const env = useEmulator('record-lease-test');
+const env = useEmulator({ projectKey: 'record-lease-test' });
 
 describe.each(testStores)('inbound work under the record lease on $name', (store) => {
   const perTest = twoWayPerTest(store, env);

@@ -13,16 +13,20 @@ import type { CommercetoolsWriter } from '../src/commercetools/writeback.ts';
 import { signMondayJwt } from '../src/server/inbound-auth.ts';
 import { ADMIN_TOKEN } from './support/harness.ts';
 import { testStores } from './support/stores.ts';
-import { SIGNING_SECRET, announce, createCustomer as createCustomerOf, inboundDone, itemOf, readCustomer, twoWayPerTest, until, updateCustomer, useEmulator, writebacks, type TwoWayWithHooks } from './support/two-way-setup.ts';
+import { SIGNING_SECRET, announce, createCustomer as createCustomerOf, inboundDone, itemOf, readCustomer, twoWayPerTest, until, updateCustomer, writebacks, type TwoWayWithHooks } from './support/two-way-setup.ts';
+import { useEmulator } from './support/emulator.ts';
 
 const HMAC_SECRET = 'loyalty-shared-hmac-secret-0123456789';
 const TYPE_KEY = 'ctbridge-customer';
 
 // What `ctbridge setup` does: the custom Type of the written-back fields.
-const env = useEmulator('test-project', [
-  { type: TYPE_KEY, resourceTypeId: 'customer', field: 'mondayStage', fieldType: 'String' },
-  { type: TYPE_KEY, resourceTypeId: 'customer', field: 'tier', fieldType: 'String' },
-]);
+const env = useEmulator({
+  projectKey: 'test-project',
+  types: [
+    { type: TYPE_KEY, resourceTypeId: 'customer', field: 'mondayStage', fieldType: 'String' },
+    { type: TYPE_KEY, resourceTypeId: 'customer', field: 'tier', fieldType: 'String' },
+  ],
+});
 
 type Setup = TwoWayWithHooks;
 

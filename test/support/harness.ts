@@ -1,15 +1,13 @@
-// Starts ctbridge in-process for a test: a config built from the test's needs, a sink, and an in-memory stand-in
-// for the commercetools API behind the engine's ResourceFetcher seam (the real client is tested against the
-// emulator in commercetools-client.test.ts).
+// Starts ctbridge in-process for a test: a config built from the test's needs (its destinations and simulators, or
+// a sink), and an in-memory stand-in for the commercetools API behind the engine's ResourceFetcher seam (or the
+// emulator, through the real client: tested in commercetools-client.test.ts); the waits and admin calls tests share.
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import type { z } from 'zod';
 import { configSchema, type Config, type serverSchema } from '../../src/config/schema.ts';
-import type { IngestAuthOptions } from '../../src/ingest/auth.ts';
 import { groupOrdersByCustomer, paymentIdsOf, sortOldestFirst } from '../../src/commercetools/orders.ts';
 import type { ResourceFetcher } from '../../src/engine/record-sync.ts';
-import type { EngineHooks } from '../../src/engine/hooks.ts';
-import { startRuntime, type Runtime } from '../../src/runtime.ts';
+import { startRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
 import { startSink, type Sink } from '../../src/sandbox/sink.ts';
 
 export const INGEST_TOKEN = 'test-ingest-token-0123456789';
@@ -144,80 +142,60 @@ export function customerMessage(customer: Record<string, unknown>, type: string)
   return type === 'CustomerCreated' ? { ...base, type, customer } : { ...base, type, firstName: customer.firstName };
 }
 
-export interface HarnessOptions {
+export interface TestRuntimeOptions extends Omit<RuntimeOptions, 'config' | 'logger'> {
   storeUrl: string;
+  /** The destinations block, as written in the file. */
+  destinations: Array<Record<string, unknown>>;
+  /** The commercetools block (default: an address nothing answers at, for tests whose `fetcher` stands in). */
+  commercetools?: Record<string, unknown>;
+  /** Overrides of the engine block (short polls and backoffs by default). */
   engine?: Partial<Config['engine']>;
-  destination?: Record<string, unknown>;
   /** Overrides of the server block (e.g. a small bodyLimit, another ingest auth), as written in the file. */
   server?: Partial<z.input<typeof serverSchema>>;
-  /** Injected fetchers and clock of ingest authentication (JWKS, SNS certificates). */
-  ingestAuth?: IngestAuthOptions;
   /** The pii block (hash key, vault keys). */
   pii?: Record<string, unknown>;
   /** The identity block (email folding rules). */
   identity?: Record<string, unknown>;
   /** The storefronts block (publishable keys of storefront event intake). */
   storefronts?: Array<Record<string, unknown>>;
-  /** The clock of the storefront rate limits. */
-  now?: () => number;
-  hooks?: EngineHooks;
-  listen?: boolean;
-  /** Start the engine's workers (default true); without them, accepted bodies wait in the inbox. */
-  work?: boolean;
+  /** Other top-level blocks (api, actions…), as written in the file. */
+  blocks?: Record<string, unknown>;
+  /** What to close after the runtime stops (its simulators or sink); what a test keeps across restarts stays out. */
+  closeAfter?: Array<{ close(): Promise<void> }>;
 }
 
-export interface Harness {
+/** A runtime started for a test, listening (unless told not to) on a free port with the test tokens. */
+export interface TestRuntime {
   runtime: Runtime;
-  sink: Sink;
-  commercetools: FakeCommercetools;
   config: Config;
-  /** POSTs a body to the ingest endpoint with the right auth. */
+  /** POSTs a body to the ingest endpoint with the right auth (a string as it is, anything else as JSON). */
   post(body: unknown, headers?: Record<string, string>): Promise<Response>;
+  /** Stops the runtime, then closes what `closeAfter` named. */
   stop(): Promise<void>;
 }
 
-export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server' | 'pii' | 'identity' | 'storefronts'> = {}): Config {
+/** A test's config: its blocks, with the test server, short engine timings and (unless given) no commercetools. */
+export function runtimeConfig(options: Pick<TestRuntimeOptions, 'storeUrl' | 'destinations' | 'commercetools' | 'engine' | 'server' | 'pii' | 'identity' | 'storefronts' | 'blocks'>): Config {
   return configSchema.parse({
-    commercetools: { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
+    ...options.blocks,
+    commercetools: options.commercetools ?? { projectKey: 'test-project', authUrl: 'http://127.0.0.1:1/auth', apiUrl: 'http://127.0.0.1:1/api', clientId: 'id', clientSecret: 'secret' },
     server: { ...TEST_SERVER, ...options.server },
-    store: storeUrl,
+    store: options.storeUrl,
     ...(options.pii && { pii: options.pii }),
     ...(options.identity && { identity: options.identity }),
     ...(options.storefronts && { storefronts: options.storefronts }),
     engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, ...options.engine },
-    destinations: [
-      {
-        name: 'sink',
-        type: 'http',
-        url: `${sinkUrl}/records`,
-        eventsUrl: `${sinkUrl}/events`,
-        timeoutMs: 1_000,
-        records: { customer: { fields: { email: 'email', firstName: 'firstName', lastName: 'lastName', city: 'addresses[0].city' } } },
-        events: { customerEvents: { on: ['CustomerCreated', 'CustomerDeleted'], fields: { customerId: 'resource.id', type: 'type' } } },
-        ...options.destination,
-      },
-    ],
+    destinations: options.destinations,
   });
 }
 
-export async function startHarness(options: HarnessOptions): Promise<Harness> {
-  const sink = await startSink();
-  const commercetools = new FakeCommercetools();
-  const config = testConfig(options.storeUrl, sink.url, options);
-  const runtime = await startRuntime({
-    config,
-    logger: pino({ level: 'silent' }),
-    fetcher: commercetools,
-    ...(options.hooks && { hooks: options.hooks }),
-    ...(options.ingestAuth && { ingestAuth: options.ingestAuth }),
-    ...(options.now && { now: options.now }),
-    listen: options.listen ?? true,
-    work: options.work ?? true,
-  });
+/** Starts ctbridge in this process (engine and ingest in the main thread) on the test's config, logging nothing. */
+export async function startTestRuntime(options: TestRuntimeOptions): Promise<TestRuntime> {
+  const { storeUrl, destinations, commercetools, engine, server, pii, identity, storefronts, blocks, closeAfter = [], ...runtimeOptions } = options;
+  const config = runtimeConfig({ storeUrl, destinations, commercetools, engine, server, pii, identity, storefronts, blocks });
+  const runtime = await startRuntime({ ...runtimeOptions, config, logger: pino({ level: 'silent' }) });
   return {
     runtime,
-    sink,
-    commercetools,
     config,
     post: (body, headers = {}) =>
       fetch(`${runtime.url}/v1/ingest/commercetools`, {
@@ -227,9 +205,46 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       }),
     async stop() {
       await runtime.stop();
-      await sink.close();
+      for (const closing of closeAfter) await closing.close();
     },
   };
+}
+
+export interface HarnessOptions extends Omit<TestRuntimeOptions, 'destinations' | 'fetcher' | 'closeAfter'> {
+  /** Overrides of the sink destination's block. */
+  destination?: Record<string, unknown>;
+}
+
+/** A runtime whose one destination is a sink (sandbox/sink.ts), reading commercetools through a FakeCommercetools. */
+export interface Harness extends TestRuntime {
+  sink: Sink;
+  commercetools: FakeCommercetools;
+}
+
+/** The sink destination of a test configuration: customers as records, their creation and deletion as events. */
+function sinkDestination(sinkUrl: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'sink',
+    type: 'http',
+    url: `${sinkUrl}/records`,
+    eventsUrl: `${sinkUrl}/events`,
+    timeoutMs: 1_000,
+    records: { customer: { fields: { email: 'email', firstName: 'firstName', lastName: 'lastName', city: 'addresses[0].city' } } },
+    events: { customerEvents: { on: ['CustomerCreated', 'CustomerDeleted'], fields: { customerId: 'resource.id', type: 'type' } } },
+    ...overrides,
+  };
+}
+
+export function testConfig(storeUrl: string, sinkUrl: string, options: Pick<HarnessOptions, 'engine' | 'destination' | 'server' | 'pii' | 'identity' | 'storefronts'> = {}): Config {
+  return runtimeConfig({ ...options, storeUrl, destinations: [sinkDestination(sinkUrl, options.destination)] });
+}
+
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const sink = await startSink();
+  const commercetools = new FakeCommercetools();
+  const { destination, ...rest } = options;
+  const started = await startTestRuntime({ ...rest, destinations: [sinkDestination(sink.url, destination)], fetcher: commercetools, closeAfter: [sink] });
+  return { ...started, sink, commercetools };
 }
 
 /** Polls until `check` returns true (bounded by the test timeout, no timing assertion). */
@@ -264,12 +279,12 @@ export async function untilDone(poll: () => Promise<{ done: boolean; remaining: 
 }
 
 /** A request to the admin API (dead letters, status) with the admin token. */
-export function adminFetch(h: Harness, path: string, init: RequestInit = {}): Promise<Response> {
+export function adminFetch(h: Pick<TestRuntime, 'runtime'>, path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`${h.runtime.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers as Record<string, string> | undefined) } });
 }
 
 /** The value of one sample of /metrics (0 when absent), matched by metric name and label values. */
-export async function metricValue(h: Harness, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(h: Pick<TestRuntime, 'runtime'>, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = await (await fetch(`${h.runtime.url}/metrics`)).text();
   let total = 0;
   for (const line of text.split('\n')) {

@@ -2,19 +2,17 @@
 // status, and any columns a test adds), ctbridge started on a store of the matrix against the commercetools emulator
 // with the caller's monday destination block (and any other destinations), monday's webhooks registered when the
 // test asks for them, a writer that counts what reaches commercetools, and the helpers to create and change
-// customers, announce them as the Subscription would and wait for inbound work. The suite helpers start the
-// emulator of a test file and stop each test's set-up after it, on each store of the matrix.
-import pino from 'pino';
-import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+// customers, announce them as the Subscription would and wait for inbound work. The suite helper stops each test's
+// set-up after it, on each store of the matrix (the file's emulator: useEmulator in emulator.ts).
+import { afterAll, afterEach, expect } from 'vitest';
 import { createCommercetoolsClient, type CommercetoolsClient } from '../../src/commercetools/client.ts';
-import { setupTypes, type CommercetoolsWriter, type TypeFieldWanted } from '../../src/commercetools/writeback.ts';
-import { configSchema } from '../../src/config/schema.ts';
-import { startRuntime, type Runtime } from '../../src/runtime.ts';
+import type { CommercetoolsWriter } from '../../src/commercetools/writeback.ts';
+import type { Config } from '../../src/config/schema.ts';
 import type { BoardSpec, SimBoard } from '../../src/sandbox/monday/account.ts';
-import { emulatorCredentials, startEmulator, type Emulator } from '../../src/sandbox/emulator.ts';
+import { emulatorCredentials, type Emulator } from '../../src/sandbox/emulator.ts';
 import { startMondaySimulator, type MondaySimulator } from '../../src/sandbox/monday/simulator.ts';
 import { mondayWebhooks, type MondayWebhooks } from '../../src/sandbox/monday/webhooks.ts';
-import { INGEST_TOKEN, TEST_SERVER, customerMessage, untilDone } from './harness.ts';
+import { customerMessage, startTestRuntime, untilDone, type TestRuntime } from './harness.ts';
 import type { TestStore } from './stores.ts';
 
 export const MONDAY_TOKEN = 'monday-two-way-token';
@@ -23,8 +21,7 @@ export const SIGNING_SECRET = 'monday-app-signing-secret-0123456789';
 /** The monday user ctbridge's token acts as. */
 export const API_USER = 7_000_001;
 
-export interface TwoWay {
-  runtime: Runtime;
+export interface TwoWay extends TestRuntime {
   sim: MondaySimulator;
   board: SimBoard;
   ct: CommercetoolsClient;
@@ -32,9 +29,6 @@ export interface TwoWay {
   hooks: MondayWebhooks | undefined;
   /** Writes that reached commercetools (updates and custom objects). */
   writes: number;
-  /** POSTs a body to the commercetools ingest endpoint, as the Subscription would. */
-  post(body: unknown): Promise<Response>;
-  stop(): Promise<void>;
 }
 
 /** A set-up whose monday webhooks were asked for. */
@@ -45,7 +39,7 @@ export interface TwoWayOptions {
   storeUrl: string;
   /** The monday destination's block beyond name, type, token, endpoint, apiUserId and boards. */
   destination: (board: SimBoard) => Record<string, unknown>;
-  engine?: Record<string, unknown>;
+  engine?: Partial<Config['engine']>;
   /** Columns of the customer board beyond ext_id, email and stage. */
   extraColumns?: BoardSpec['columns'];
   /** Destinations beside the monday one (e.g. a generic inbound), given the simulator. */
@@ -74,11 +68,11 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
     ],
   });
   const ct = createCommercetoolsClient(emulatorCredentials(options.emulator));
-  const config = configSchema.parse({
+  const setup = { writes: 0 } as TwoWay;
+  const started = await startTestRuntime({
+    storeUrl: options.storeUrl,
     commercetools: { ...emulatorCredentials(options.emulator), scopes: [] },
-    server: TEST_SERVER,
-    store: options.storeUrl,
-    engine: { pollIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 5_000, maxAttempts: 4, ...options.engine },
+    engine: { maxAttempts: 4, ...options.engine },
     destinations: [
       {
         name: 'crm',
@@ -92,12 +86,6 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
       },
       ...(options.otherDestinations?.(sim) ?? []),
     ],
-  });
-  const setup = { writes: 0 } as TwoWay;
-  const runtime = await startRuntime({
-    config,
-    logger: pino({ level: 'silent' }),
-    listen: true,
     wrapWriter: (writer) => {
       const counted: CommercetoolsWriter = {
         ...writer,
@@ -114,51 +102,24 @@ export async function startTwoWay(options: TwoWayOptions): Promise<TwoWay> {
       };
       return options.wrapWriter ? options.wrapWriter(counted, ct) : counted;
     },
+    closeAfter: [sim, ct],
   });
   let hooks: MondayWebhooks | undefined;
   if (options.webhooks) {
-    hooks = mondayWebhooks(sim.account, { url: `${runtime.url}/v1/inbound/crm`, signingSecret: SIGNING_SECRET, boardId: board.id, hold: options.webhooks.hold ?? false, apiUserId: API_USER, ...(options.now && { now: options.now }) });
+    hooks = mondayWebhooks(sim.account, { url: `${started.runtime.url}/v1/inbound/crm`, signingSecret: SIGNING_SECRET, boardId: board.id, hold: options.webhooks.hold ?? false, apiUserId: API_USER, ...(options.now && { now: options.now }) });
     await hooks.register();
   }
   return Object.assign(setup, {
-    runtime,
+    ...started,
     sim,
     board,
     ct,
     hooks,
-    post: (body: unknown) => fetch(`${runtime.url}/v1/ingest/commercetools`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` }, body: JSON.stringify(body) }),
     async stop() {
       hooks?.stop();
-      await runtime.stop();
-      await sim.close();
-      await ct.close();
+      await started.stop();
     },
   });
-}
-
-/**
- * The commercetools emulator of a test file: started before its tests, with the custom Types its write-backs need
- * made as `ctbridge setup` makes them, and closed after them. Read `emulator` inside the tests.
- */
-export function useEmulator(projectKey: string, types: readonly TypeFieldWanted[] = []): { readonly emulator: Emulator } {
-  let emulator: Emulator | undefined;
-  beforeAll(async () => {
-    emulator = await startEmulator({ projectKey });
-    if (types.length === 0) return;
-    const ct = createCommercetoolsClient(emulatorCredentials(emulator));
-    try {
-      await setupTypes(ct, types, false);
-    } finally {
-      await ct.close();
-    }
-  });
-  afterAll(() => emulator?.close());
-  return {
-    get emulator() {
-      if (!emulator) throw new Error('the emulator is started in beforeAll: read it inside a test');
-      return emulator;
-    },
-  };
 }
 
 /**
