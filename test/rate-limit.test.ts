@@ -3,12 +3,13 @@
 // limit per process they would send 16 a second and be); a limit a destination states only in an answer's body
 // (monday's retry_in_seconds, no Retry-After) holds the other process off too, checked against the simulator's own
 // log of when requests arrived and the pause the store recorded. And the limiter itself, on an injected clock: a
-// store whose round trips outlast a slot still lets calls out, each taking one slot of the shared budget.
+// store whose round trips outlast a slot still lets calls out, each taking one slot of the shared budget, and a
+// pause longer than a call waits fails the call at once, rate-limited until the pause ends.
 import type { KyselyPlugin } from 'kysely';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config/schema.ts';
-import { RateLimitedError } from '../src/destinations/kit/index.ts';
+import { createDestinationFetch, RateLimitedError } from '../src/destinations/kit/index.ts';
 import { buildConnector } from '../src/engine/engine.ts';
 import { createRateLimiter } from '../src/engine/rate-limiter.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
@@ -140,6 +141,28 @@ describe.each(testStores)('rate limits on $name', (testStore) => {
       const row = await store.db.selectFrom('rate_limits').select('theoretical_arrival').where('destination', '=', 'sink').executeTakeFirstOrThrow();
       expect(Number(row.theoretical_arrival)).toBe(start + 125);
       expect(slowRoundTrips).toBe(2);
+    } finally {
+      await store.close();
+    }
+  });
+  it('fails a call at once, rate-limited until then, when another process paused the destination for longer than a call waits', async () => {
+    const store = openStore(await testStore.create());
+    await store.migrate();
+    try {
+      const clock = 2_000_000;
+      const [pausing, waiting] = [createRateLimiter(store.db, 'crm', () => clock), createRateLimiter(store.db, 'crm', () => clock)];
+      waiting.setRate({ requestsPerSecond: 8 });
+      // Another process learnt that the destination's daily limit is spent for two hours.
+      pausing.pauseUntil(clock + 2 * 3_600_000);
+      await eventually(async () => Number((await store.db.selectFrom('rate_limits').select('paused_until').where('destination', '=', 'crm').executeTakeFirst())?.paused_until ?? 0) > clock, 'the pause recorded');
+
+      // Through the kit's fetch, as a connector calls: no call goes out, and the items are retried when the pause ends.
+      let called = 0;
+      const fetch = createDestinationFetch({ limiter: waiting, now: () => clock, fetch: () => ((called += 1), Promise.resolve(new Response('{}'))) });
+      const failure = await fetch('http://127.0.0.1:1/items', { method: 'POST' }).then(() => undefined, (error: unknown) => error);
+      expect(failure).toBeInstanceOf(RateLimitedError);
+      expect(failure).toMatchObject({ status: 429, retryAfterMs: 2 * 3_600_000, message: `the destination's limit is spent until ${new Date(clock + 2 * 3_600_000).toISOString()}` });
+      expect(called).toBe(0);
     } finally {
       await store.close();
     }

@@ -5,10 +5,11 @@
 // are waiting, at most a quarter of a second's worth — and spaces its calls within them itself. Reserving more
 // than the waiting callers would use wastes the surplus: slots that pass unused cannot be given back.
 import { sql, type Kysely } from 'kysely';
+import { RateLimitedError } from '../destinations/kit/errors.ts';
 import type { Database } from '../store/schema.ts';
 
 export interface RateLimiter {
-  /** Resolves when one more call may be made. */
+  /** Resolves when one more call may be made; rejects (RateLimitedError) when that is further off than a call waits. */
   acquire(): Promise<void>;
   /** No call may start before `until` (ms since epoch). */
   pauseUntil(until: number): void;
@@ -25,9 +26,13 @@ const RESERVE_MS = 250;
 const MAX_SLOTS_PER_RESERVATION = 50;
 // Without a rate, calls need no reservation; a pause another process recorded is read at most this often.
 const PAUSE_REFRESH_MS = 1_000;
-// A pause is slept in steps of at most this: a timer longer than about 24.8 days fires at once (Node clamps it), and
-// a destination's answer may name any wait.
-const LONGEST_SLEEP_MS = 60_000;
+/**
+ * The longest pause a call waits out holding its slot (and its batch its items). Beyond it (a daily limit, a long
+ * Retry-After) the call fails at once as rate-limited with the pause's end as its retry time: its items go back to
+ * the queue, due then, and a stopping process has nothing to wait for. (A destination's answer may also name a
+ * wait longer than a timer can: Node fires those at once.)
+ */
+const LONGEST_HELD_PAUSE_MS = 65_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const later = (a: ReturnType<typeof sql>, b: ReturnType<typeof sql>) => sql`case when ${a} > ${b} then ${a} else ${b} end`;
@@ -89,7 +94,10 @@ export function createRateLimiter(db: Kysely<Database>, destination: string, now
     for (;;) {
       const current = now();
       if (current < pausedUntil) {
-        await sleep(Math.min(pausedUntil - current, LONGEST_SLEEP_MS));
+        if (pausedUntil - current > LONGEST_HELD_PAUSE_MS) {
+          throw new RateLimitedError(`the destination's limit is spent until ${new Date(pausedUntil).toISOString()}`, { status: 429, retryAfterMs: pausedUntil - current });
+        }
+        await sleep(pausedUntil - current);
         continue;
       }
       if (interval === 0) {

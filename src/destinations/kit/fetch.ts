@@ -12,12 +12,12 @@
 // answer, whatever its status, is returned as it is: `errorForAnswer` (or the kit's http client) classifies it.
 // With a payload log (per destination, `payloadLog:`), each exchange — bodies, status, the items it was made
 // for — is handed to it once over; it decides what is kept (store/payload-log.ts).
-import { RetryableError, errorForStatus, parseRetryAfter, type DeliveryError } from './errors.ts';
+import { DeliveryError, RetryableError, errorForStatus, parseRetryAfter } from './errors.ts';
 import { currentPayloadSubjects, type PayloadExchange } from './payload-context.ts';
 
 /** What the fetch needs of the destination's rate limiter (engine/rate-limiter.ts implements it). */
 export interface CallLimiter {
-  /** Resolves when one more call may be made. */
+  /** Resolves when one more call may be made; rejects with a DeliveryError when not soon enough to wait for. */
   acquire(): Promise<void>;
   /** No call may start before `until` (ms since epoch). */
   pauseUntil(until: number): void;
@@ -72,6 +72,8 @@ export function createDestinationFetch(deps: DestinationFetchDeps, options: Call
     try {
       await deps.limiter.acquire();
     } catch (error) {
+      // The destination's limit is spent for longer than a call waits: retried once it is not.
+      if (error instanceof DeliveryError) throw error;
       // The limiter keeps its state in the store; without it, no call may go out, and a retry will tell.
       throw new RetryableError(`the rate limiter is unavailable: ${(error as Error).message}`, { cause: error });
     }
