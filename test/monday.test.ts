@@ -157,7 +157,8 @@ describe.each(testStores)('the monday connector on $name', (testStore) => {
   });
 
   it('an order that arrives before its customer ends linked to the customer\'s item', async () => {
-    const s = await setUp();
+    // Attempts enough for the order to wait however long a busy machine takes to sync its customer.
+    const s = await setUp({}, { maxAttempts: 50 });
     try {
       await s.post(s.commercetools.upsertOrder('o1', { orderNumber: 'DE-1', customerId: 'late', orderState: 'Open', totalPrice: money(1000), lineItems: [] }));
       // The order is tried and waits for its customer.
