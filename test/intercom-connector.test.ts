@@ -593,6 +593,11 @@ describe.each(testStores)('guest leads shared through the store on $name', (test
       expect(zoe).toHaveLength(1);
       expect(takenOver).toEqual({ ok: true, personId: zoe[0]!.id });
       expect(sim.stats.byOperation.get('CreateContact')).toBe(3);
+
+      // An event that names no person has only the email to know its guest by: never a key in the store.
+      const [anonymous] = await process().sendEvents([eventItem({ eventType: 'placed-order', payload: { order_number: 'NO-1', email: 'Nameless@example.com' } })]);
+      expect(anonymous).toMatchObject({ ok: true });
+      expect((await state.list('guest-lead/')).map((entry) => entry.key)).toEqual([`guest-lead/${GUEST}`, 'guest-lead/guest:store:zoe-digest']);
     } finally {
       await close();
     }

@@ -68,9 +68,10 @@ const leadKey = (guest: string) => `guest-lead/${guest}`;
  * processes and restarts, the store (the connector's state, when the engine gives one) holds the lead once made,
  * and before that the claim of the process making it, whose sends the others retry shortly. Once an event is
  * delivered the identity table holds the lead's id for the next ones. `guest` is the guest's person key (its store
- * and email digest), or the email when the event names no person.
+ * and keyed email digest), `shared` then; or the email when the event names no person, which is not `shared`: an
+ * email is never a key in the store, so such a guest's lead is remembered in this process only.
  */
-export function guestLead(client: IntercomClient, guest: string, email: string): Promise<string> {
+export function guestLead(client: IntercomClient, guest: string, email: string, options: { shared: boolean }): Promise<string> {
   let leads = leadsOf.get(client);
   if (!leads) {
     leads = new Map<string, Promise<string>>();
@@ -79,7 +80,7 @@ export function guestLead(client: IntercomClient, guest: string, email: string):
   let lead = leads.get(guest);
   if (!lead) {
     if (leads.size >= MAX_REMEMBERED_LEADS) leads.delete(leads.keys().next().value!);
-    lead = client.state ? storedLead(client, client.state, guest, email) : createLead(client, email);
+    lead = client.state && options.shared ? storedLead(client, client.state, guest, email) : createLead(client, email);
     // A failed create is not remembered: the retry creates it.
     const remembered = leads;
     const created = lead;
@@ -118,11 +119,11 @@ async function storedLead(client: IntercomClient, state: ConnectorState, guest: 
  * Forgets the lead remembered for a guest when Intercom no longer has it (merged away, deleted), so that the next
  * event makes another; or once it is merged into the guest's user, whose id the identity table then gives.
  */
-export async function forgetGuestLead(client: IntercomClient, guest: string, leadId: string): Promise<void> {
+export async function forgetGuestLead(client: IntercomClient, guest: string, leadId: string, options: { shared: boolean }): Promise<void> {
   const leads = leadsOf.get(client);
   const lead = leads?.get(guest);
   if (lead && (await lead.catch(() => undefined)) === leadId && leads!.get(guest) === lead) leads!.delete(guest);
-  if (!client.state) return;
+  if (!client.state || !options.shared) return;
   const key = leadKey(guest);
   const held = (await client.state.get([key])).get(key) as LeadEntry | undefined;
   if (held && 'leadId' in held && held.leadId === leadId) await client.state.take([key]);

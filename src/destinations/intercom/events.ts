@@ -43,7 +43,7 @@ export const createEvent: ItemOperation<IntercomClient, EventItem> = {
       // The customer's contact is not there yet (its record sync is behind): try again later.
       if (error instanceof PermanentError && error.status === 404) {
         // A guest's lead remembered here but gone from Intercom (merged away, deleted): the retry makes a new one.
-        if (contact.guest) await forgetGuestLead(client, contact.guest, contact.id!);
+        if (contact.guest) await forgetGuestLead(client, contact.guest.key, contact.id!, contact.guest);
         throw new RetryableError(`${error.message} (the contact does not exist yet)`, { status: 404 });
       }
       throw error;
@@ -53,13 +53,15 @@ export const createEvent: ItemOperation<IntercomClient, EventItem> = {
 };
 
 /** The contact an event goes to: the person's, or for a guest a lead created by the event's email. */
-async function eventContact(client: IntercomClient, item: EventItem): Promise<{ id?: string; user_id?: string; personId?: string; guest?: string }> {
+async function eventContact(client: IntercomClient, item: EventItem): Promise<{ id?: string; user_id?: string; personId?: string; guest?: { key: string; shared: boolean } }> {
   if (item.person?.destinationId) return { id: item.person.destinationId };
   if (item.person?.key.startsWith('customer:')) return { user_id: item.person.key.slice('customer:'.length) };
   const email = typeof item.payload.email === 'string' ? item.payload.email : undefined;
   if (!email) throw new PermanentError(`event ${item.eventType}: no contact to put it on: commercetools names no customer for it, and a guest's event needs an email field to create the Intercom lead`);
-  const guest = item.person?.key ?? email.toLowerCase();
-  const lead = await guestLead(client, guest, email);
+  // Without a person (its keyed email digest), the guest is known by the email itself: remembered in this
+  // process only, never written to the store.
+  const guest = { key: item.person?.key ?? email.toLowerCase(), shared: item.person !== undefined };
+  const lead = await guestLead(client, guest.key, email, guest);
   return { id: lead, personId: lead, guest };
 }
 

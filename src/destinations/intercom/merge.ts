@@ -14,7 +14,7 @@ export const mergeLeadIntoUser: ItemOperation<IntercomClient, PersonMergeItem> =
     if (!into) throw new RetryableError('the registered customer is not in Intercom yet');
     await client.call('merging a lead into its user', (api) => api.contacts.mergeLeadInUser({ from, into }));
     // The guest's events go to the user from now on (the identity table says so): the lead need not be remembered.
-    await forgetGuestLead(client, item.from.person, from);
+    await forgetGuestLead(client, item.from.person, from, { shared: true });
     return { ok: true };
   },
 };
