@@ -1,7 +1,8 @@
-// `ctbridge backfill` (and `ctbridge catch-up`, backfills of what changed since a date): reads commercetools into a destination through the normal record path. It runs the engine in
-// this process (no HTTP server) until the backfill is finished, showing progress; a `ctbridge start` sharing the
-// store works on the same queues. Interrupted (Ctrl-C) or killed, the backfill keeps its cursor: the same command
-// resumes it (once the killed process's lease has run out), and so does any ctbridge sharing the store.
+// `ctbridge backfill` (and `ctbridge catch-up`, backfills of what changed since a date): reads commercetools into a
+// destination through the normal record path. It runs the engine in this process (no HTTP server) until the backfill
+// is finished, showing progress; a `ctbridge start` sharing the store works on the same queues. Interrupted (Ctrl-C)
+// or killed, the backfill keeps its cursor: the same command resumes it (once the killed process's lease has run
+// out), and so does any ctbridge sharing the store.
 import type { Command } from 'commander';
 import { createBackfill, getBackfill, progressOf, resolveRequest, type BackfillRequest } from '../backfill/backfills.ts';
 import type { Config } from '../config/schema.ts';

@@ -2,7 +2,8 @@
 // customer or order, and apply update actions at the version read (optimistic concurrency). A 409
 // ConcurrentModification comes out as ConcurrentModificationError, for the caller to read again and decide again;
 // every other failure as one of the kit's error classes. Custom objects are written whole (create or replace by
-// container and key, at the version read). Momentis' reward codes go through here too. Also the custom Types `ctbridge setup` checks and creates.
+// container and key, at the version read). Momentis' reward codes go through here too. Also the custom Types
+// `ctbridge setup` checks and creates.
 import type { FieldDefinition, TypeDraft, TypeUpdateAction } from '@commercetools/platform-sdk';
 import { RetryableError } from '../destinations/kit/errors.ts';
 import { toDeliveryErrorFromCommercetools, type CommercetoolsClient } from './client.ts';

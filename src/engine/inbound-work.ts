@@ -2,19 +2,19 @@
 // webhook of a destination (store/inbound.ts) becomes, field by field, a decision and maybe a commercetools update.
 // For each change: the record it is about (by the destination's id of it, or the commercetools id), the field's
 // ownership (commercetools-owned fields are never written back), the record's lease taken (the one record sync's
-// claim takes: the two never decide on one record's field state at once; while record sync has it, the change
-// waits without counting an attempt; renewed with the row's own lease until the row is finished), an echo of
-// ctbridge's own write to the destination dropped, then — read commercetools, decide by the conflict rule
-// (field-state.ts), write with the version read; on 409 ConcurrentModification read again, decide again, write again. The destination's value is
-// written through the inverse of the field's transforms (mapping/inverse.ts), into a custom field, a standard
-// field or a custom object (by container and a key filled from the record; the rest of its value kept). The field state, the record's
-// snapshot (what the destination holds: so the Subscription's echo of this write sends nothing back) and the audit
-// entry (fields, old/new as digests, rule, outcome) are committed together. A change commercetools wins marks the
-// record dirty, so record sync sends commercetools' value back to the destination. Retries back off, failures
-// that cannot succeed become dead letters (replayable), an unknown item among them with the reason. A destination
-// that sends whole snapshots of fields it owns (Momentis' loyalty state) has them written to the resource's custom
-// fields instead, when newer than the version commercetools holds (applySnapshot), and its rewards become
-// customer-bound discount codes (commercetools/reward-codes.ts).
+// claim takes: the two never decide on one record's field state at once; while record sync has it, the change waits
+// without counting an attempt; renewed with the row's own lease until the row is finished), an echo of ctbridge's own
+// write to the destination dropped, then — read commercetools, decide by the conflict rule (field-state.ts), write
+// with the version read; on 409 ConcurrentModification read again, decide again, write again. The destination's value
+// is written through the inverse of the field's transforms (mapping/inverse.ts), into a custom field, a standard
+// field or a custom object (by container and a key filled from the record; the rest of its value kept). The field
+// state, the record's snapshot (what the destination holds: so the Subscription's echo of this write sends nothing
+// back) and the audit entry (fields, old/new as digests, rule, outcome) are committed together. A change
+// commercetools wins marks the record dirty, so record sync sends commercetools' value back to the destination.
+// Retries back off, failures that cannot succeed become dead letters (replayable), an unknown item among them with
+// the reason. A destination that sends whole snapshots of fields it owns (Momentis' loyalty state) has them written
+// to the resource's custom fields instead, when newer than the version commercetools holds (applySnapshot), and its
+// rewards become customer-bound discount codes (commercetools/reward-codes.ts).
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DestinationConfig, EngineConfig } from '../config/schema.ts';

@@ -1,14 +1,14 @@
-// Moves accepted request bodies from the inbox into work: one transaction per batch normalises them, quarantines
-// what is not understood, dedupes the notifications, dirties record keys and queues events (the rules in
-// routing.ts, the storage in store/inbox.ts), then wakes the workers of the destinations that got work. Runs as a work loop of concurrency one, woken by
-// every commit of the inbox writer; on PostgreSQL an advisory lock keeps it to one process at a time.
+// Moves accepted request bodies from the inbox into work: one transaction per batch normalises them, quarantines what
+// is not understood, dedupes the notifications, dirties record keys and queues events (the rules in routing.ts, the
+// storage in store/inbox.ts), then wakes the workers of the destinations that got work. Runs as a work loop of
+// concurrency one, woken by every commit of the inbox writer; on PostgreSQL an advisory lock keeps it to one process
+// at a time.
 //
 // No stored row may stop ctbridge for good. After a batch fails, and after a start-up that finds an attempt the
-// previous process recorded but never finished (it died routing: out of memory, killed), the router goes
-// carefully: it routes rows one at a time, recording each attempt before it starts, so the row that fails (or
-// stops the process) is known; after MAX_HEAD_ATTEMPTS such attempts it is quarantined with the reason, and
-// routing goes on. Errors that say the store was briefly unavailable (a lost connection, a lock, a deadlock) do
-// not count.
+// previous process recorded but never finished (it died routing: out of memory, killed), the router goes carefully:
+// it routes rows one at a time, recording each attempt before it starts, so the row that fails (or stops the process)
+// is known; after MAX_HEAD_ATTEMPTS such attempts it is quarantined with the reason, and routing goes on. Errors that
+// say the store was briefly unavailable (a lost connection, a lock, a deadlock) do not count.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
 import { purgeDoneInbound } from '../store/inbound.ts';

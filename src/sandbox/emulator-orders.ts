@@ -1,16 +1,16 @@
 // Order update actions the emulator (@labdigital/commercetools-mock 4.4.0) does not implement, added to its order
 // repository so that agent actions (src/actions) run the real update actions against it: `transitionLineItemState`
 // and `transitionCustomLineItemState`; `transitionState` checks the current State's transitions; a State created
-// without transitions has none (not an empty list). Also: an update of one order or payment is applied atomically against its
-// version, as commercetools does, so that concurrent writers see 409 ConcurrentModification instead of
+// without transitions has none (not an empty list). Also: an update of one order or payment is applied atomically
+// against its version, as commercetools does, so that concurrent writers see 409 ConcurrentModification instead of
 // interleaving (the emulator's own update path awaits between reading and saving a resource).
 //
 // Behaviour follows the commercetools API reference (https://docs.commercetools.com/api/projects/orders, "Transition
-// LineItem State"; the SDK's OrderTransitionLineItemStateAction): `quantity` items of the line item (by
-// `lineItemId` or `lineItemKey`) move from `fromState` to `toState`; both are States of type LineItemState, given by
-// id or key; the line item must hold at least `quantity` items in `fromState`; if `fromState` sets `transitions`,
-// `toState` must be among them (an empty list makes `fromState` final). A line item's `state` is a list of ItemState
-// `{ quantity, state: { typeId: 'state', id } }`, one entry per State; an entry that reaches 0 is removed.
+// LineItem State"; the SDK's OrderTransitionLineItemStateAction): `quantity` items of the line item (by `lineItemId`
+// or `lineItemKey`) move from `fromState` to `toState`; both are States of type LineItemState, given by id or key;
+// the line item must hold at least `quantity` items in `fromState`; if `fromState` sets `transitions`, `toState` must
+// be among them (an empty list makes `fromState` final). A line item's `state` is a list of ItemState `{ quantity,
+// state: { typeId: 'state', id } }`, one entry per State; an entry that reaches 0 is removed.
 import type { CommercetoolsMock } from '@labdigital/commercetools-mock';
 import type { ItemState, Order, State, StateResourceIdentifier } from '@commercetools/platform-sdk';
 

@@ -1,8 +1,9 @@
-// Runs the commercetools emulator (@labdigital/commercetools-mock) as a real HTTP server on 127.0.0.1, so the
-// sandbox and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first,
-// then the HTTP API, through the official SDK. Where the emulator differs from commercetools in a way the sandbox
-// or the tests would otherwise depend on, it is corrected here (keepCustomerDraft, keepCartFractionDigits), and order actions it lacks are
-// added (emulator-orders.ts), discount codes are applied as commercetools applies them (emulator-discounts.ts), and the Messages API is added (emulator-messages.ts).
+// Runs the commercetools emulator (@labdigital/commercetools-mock) as a real HTTP server on 127.0.0.1, so the sandbox
+// and the tests talk to it exactly as ctbridge talks to commercetools: OAuth client credentials first, then the HTTP
+// API, through the official SDK. Where the emulator differs from commercetools in a way the sandbox or the tests
+// would otherwise depend on, it is corrected here (keepCustomerDraft, keepCartFractionDigits), and order actions it
+// lacks are added (emulator-orders.ts), discount codes are applied as commercetools applies them
+// (emulator-discounts.ts), and the Messages API is added (emulator-messages.ts).
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Cart, CustomerDraft, CustomerGroupResourceIdentifier } from '@commercetools/platform-sdk';

@@ -1,9 +1,10 @@
-// Authentication of a destination's webhooks (POST /v1/inbound/<destination>), per the kind its `inbound.auth`
-// names and its connector declares: monday's JWT (Authorization: <JWT>, HS256 with the app's Signing Secret,
-// `exp` and, when configured, `aud` checked — developer.monday.com/apps/docs/authorization-header), an HMAC-SHA256
-// over the raw body with a shared secret (any system that signs), Momentis' timestamped HMAC
-// (`Momentis-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, spec/momentis: a `t`
-// outside the tolerance is refused, so a captured delivery cannot be replayed later), or a shared secret in a header. Only node:crypto; comparisons in constant time; reasons never hold what was presented.
+// Authentication of a destination's webhooks (POST /v1/inbound/<destination>), per the kind its `inbound.auth` names
+// and its connector declares: monday's JWT (Authorization: <JWT>, HS256 with the app's Signing Secret, `exp` and,
+// when configured, `aud` checked — developer.monday.com/apps/docs/authorization-header), an HMAC-SHA256 over the raw
+// body with a shared secret (any system that signs), Momentis' timestamped HMAC (`Momentis-Signature: t=<unix
+// seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, spec/momentis: a `t` outside the tolerance is refused, so
+// a captured delivery cannot be replayed later), or a shared secret in a header. Only node:crypto; comparisons in
+// constant time; reasons never hold what was presented.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { InboundAuth } from '../config/ownership.ts';
 

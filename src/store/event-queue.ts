@@ -1,11 +1,12 @@
-// The event-delivery queue of one destination (a WorkQueue, engine/work-queue.ts). Events of one resource go out in the order they arrived: an event is only
-// claimable when no earlier live event of the same resource waits for the same destination. Leases are renewed
-// while a batch is in flight, and finishing is fenced by the claim's lease token like the record queue: a refused
-// delivery stays queued (its new holder sends it, under the same idempotency key). A delivered event is deleted,
-// unless the destination may still refuse it (an outcome's `settlesAt`: Ometria validates later): then its row is
-// kept, `settling`, with its sealed source message until that time, so that the dead letter of a late refusal
-// (engine/late-failures.ts) is replayed like any event dead letter — mapped again from its message, sent under its
-// own key. Settled rows are deleted by the destination's next finish that keeps some, and hourly by the engine.
+// The event-delivery queue of one destination (a WorkQueue, engine/work-queue.ts). Events of one resource go out in
+// the order they arrived: an event is only claimable when no earlier live event of the same resource waits for the
+// same destination. Leases are renewed while a batch is in flight, and finishing is fenced by the claim's lease token
+// like the record queue: a refused delivery stays queued (its new holder sends it, under the same idempotency key). A
+// delivered event is deleted, unless the destination may still refuse it (an outcome's `settlesAt`: Ometria validates
+// later): then its row is kept, `settling`, with its sealed source message until that time, so that the dead letter
+// of a late refusal (engine/late-failures.ts) is replayed like any event dead letter — mapped again from its message,
+// sent under its own key. Settled rows are deleted by the destination's next finish that keeps some, and hourly by
+// the engine.
 import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, EventsTable } from './schema.ts';

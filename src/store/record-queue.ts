@@ -1,8 +1,9 @@
-// The record-sync work queue of one destination (a WorkQueue, engine/work-queue.ts): claiming dirty keys under a lease, renewing it while the batch is in flight,
-// and finishing them (synced, retry later, or dead letter). Every claim has an owner token of its own and every
-// finishing write is fenced by it, so a worker whose lease expired and was taken over cannot overwrite its
-// successor's result: its finish is refused, and the key is left dirty and unconfirmed (its send may have reached
-// the destination after the successor's), so the next claim reads the latest state and sends the whole record.
+// The record-sync work queue of one destination (a WorkQueue, engine/work-queue.ts): claiming dirty keys under a
+// lease, renewing it while the batch is in flight, and finishing them (synced, retry later, or dead letter). Every
+// claim has an owner token of its own and every finishing write is fenced by it, so a worker whose lease expired and
+// was taken over cannot overwrite its successor's result: its finish is refused, and the key is left dirty and
+// unconfirmed (its send may have reached the destination after the successor's), so the next claim reads the latest
+// state and sends the whole record.
 import { insertAudit, type AuditEntry } from './audit-log.ts';
 import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, RecordsTable } from './schema.ts';

@@ -1,6 +1,7 @@
-// Background threads (routing, sync work and WAL checkpoints: the engine thread) run at a lower CPU priority than the threads that answer and
-// commit ingest requests, so the kernel gives senders' acknowledgements the CPU first whenever both want it, and
-// the background threads all of it otherwise. Linux keeps a nice value per thread; elsewhere this does nothing.
+// Background threads (routing, sync work and WAL checkpoints: the engine thread) run at a lower CPU priority than the
+// threads that answer and commit ingest requests, so the kernel gives senders' acknowledgements the CPU first
+// whenever both want it, and the background threads all of it otherwise. Linux keeps a nice value per thread;
+// elsewhere this does nothing.
 import { readlinkSync } from 'node:fs';
 import { constants, setPriority } from 'node:os';
 

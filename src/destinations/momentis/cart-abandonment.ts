@@ -1,10 +1,11 @@
 // Abandoned carts: a cart whose creation reached Momentis and that no order came from within the idle time
 // (`cartAbandonment.idleMinutes`) becomes a `cart.abandoned` interaction on its member's timeline, once. The cart
-// waits in the connector's state (the store, shared by every process) under `abandon:<cart id>` with when it is
-// due; an order placed from it marks it ordered (also before its creation arrives: messages come in any order). A look (every `cartAbandonment.checkMs`, by the injected clock for
-// what is due) takes each due cart — the take decides which process sends it — and sends the interaction with the
-// cart's market context; a send that fails puts the cart back for the next look (the interaction's id is stable,
-// so a repeat is a duplicate at Momentis, never a second interaction). Its time is when the idle time ended.
+// waits in the connector's state (the store, shared by every process) under `abandon:<cart id>` with when it is due;
+// an order placed from it marks it ordered (also before its creation arrives: messages come in any order). A look
+// (every `cartAbandonment.checkMs`, by the injected clock for what is due) takes each due cart — the take decides
+// which process sends it — and sends the interaction with the cart's market context; a send that fails puts the cart
+// back for the next look (the interaction's id is stable, so a repeat is a duplicate at Momentis, never a second
+// interaction). Its time is when the idle time ended.
 import type { EventItem, ItemOutcome } from '../kit/index.ts';
 import type { RestClient } from '../rest/client.ts';
 
