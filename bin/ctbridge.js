@@ -24,7 +24,8 @@ const HEAP_DEFAULTS = {
 //   thread and the mmap threshold rising after each freed large buffer, freed memory stays in the process.
 // - The compiled (type-stripped) sources are cached on disk, keyed by content: later starts skip both the
 //   TypeScript transform and the memory its compiler takes. Only the environment variable reaches worker threads
-//   (enableCompileCache() covers the thread that calls it), and `start` runs two of them.
+//   (enableCompileCache() covers the thread that calls it), and `start` runs two of them. Each thread lets go of
+//   the cache's in-memory copy once it is up (src/threads/compile-cache.ts).
 const ENV_DEFAULTS = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache') };
 // V8 takes `--max_old_space_size` as well as `--max-old-space-size`; compare whole flag names.
 const given = new Set(

@@ -1,7 +1,8 @@
 // `ctbridge start` as an operator runs it: the engine on its own thread, one /metrics exposition merging both
-// threads' counters, correlation ids in the log, and a clean exit on SIGTERM; a storefront event crosses the ingest
-// thread with its intake and reaches the sink, its shopper's e-mail never in the (debug) log. Runs on both stores.
-import { mkdtempSync, readFileSync } from 'node:fs';
+// threads' counters, correlation ids in the log, the compile cache written once started (not only at exit), and a
+// clean exit on SIGTERM; a storefront event crosses the ingest thread with its intake and reaches the sink, its
+// shopper's e-mail never in the (debug) log. Runs on both stores.
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -40,10 +41,15 @@ describe.each(testStores)('ctbridge start on $name', (testStore) => {
       storefronts: [{ name: 'web', key: STOREFRONT_KEY, allowedOrigins: [STOREFRONT_ORIGIN] }],
     });
     const logFile = join(dir, 'ctbridge.log');
-    const child = spawnCtbridge(configPath, logFile, { CTBRIDGE_LOG_LEVEL: 'debug' });
+    // A compile cache of its own: each thread writes its entries once started (and frees them), not at exit.
+    const compileCache = join(dir, 'compile-cache');
+    const child = spawnCtbridge(configPath, logFile, { CTBRIDGE_LOG_LEVEL: 'debug', NODE_COMPILE_CACHE: compileCache });
     const base = `http://127.0.0.1:${port}`;
     try {
       await waitForReady(base, child);
+      const cacheFiles = readdirSync(compileCache, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+      // Hundreds of modules (the entry point alone is written when bin/ctbridge.js restarts itself).
+      expect(cacheFiles.length).toBeGreaterThan(100);
       const message = customerMessage({ id: 'c-start', version: 1, email: 'start@example.com', firstName: 'Sam' }, 'CustomerCreated');
       const response = await fetch(`${base}/v1/ingest/commercetools`, {
         method: 'POST',

@@ -7,6 +7,7 @@ import type { IngestResult } from '../ingest/ingest-service.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from '../runtime.ts';
 import { openStore } from '../store/store.ts';
+import { releaseCompileCache } from '../threads/compile-cache.ts';
 import { configOption, exitWithError, loadConfigOrExit } from './common.ts';
 
 /** Starts ctbridge and logs where it listens, its store (without credentials: see Store.location) and destinations. */
@@ -25,6 +26,8 @@ export function registerRunCommands(program: Command): void {
       const config = loadConfigOrExit(options);
       const logger = createLogger();
       const runtime = await startAndAnnounce({ config, logger, engineThread: true }).catch(exitWithError);
+      // This thread's code is loaded (the engine and ingest threads release theirs when they are ready).
+      releaseCompileCache();
       await untilSignal();
       logger.info('stopping: no new work is claimed, work in flight finishes');
       await runtime.stop();

@@ -2,6 +2,7 @@
 // thread shares (`ready` or `failed` once it has opened what it needs, `stop` → `stopped`), the thread's side of
 // it (runThread), and the main thread's record of the requests waiting for the thread's answer (PendingRequests).
 import { parentPort } from 'node:worker_threads';
+import { releaseCompileCache } from './compile-cache.ts';
 
 export type Lifecycle = { type: 'ready' } | { type: 'failed'; message?: string } | { type: 'stopped' };
 export type StopRequest = { type: 'stop' };
@@ -24,6 +25,8 @@ export async function runThread<To extends { type: string }, From extends { type
   const port = parentPort;
   try {
     const body = await open((message) => port.postMessage(message));
+    // The thread's code is loaded: what Node's compile cache keeps of it is no longer needed.
+    releaseCompileCache();
     port.on('message', (message: To | StopRequest) => {
       if (message.type === 'stop') void body.stop().finally(() => port.postMessage({ type: 'stopped' } satisfies Lifecycle));
       else body.onMessage(message as To);
