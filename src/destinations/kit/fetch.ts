@@ -8,8 +8,9 @@
 //   destination's own headers), so the other calls wait instead of collecting 429s too. A destination that says
 //   it in the answer's body instead (monday's `retry_in_seconds`) is read by its connector, which hands the time
 //   to `fetch.pauseUntil(until)`: the same pause, for every worker of every process.
-// Failures without an answer (timeout, refused connection, the limiter's store away) are RetryableErrors; an
-// answer, whatever its status, is returned as it is: `errorForAnswer` (or the kit's http client) classifies it.
+// Failures without an answer (timeout, refused connection, the limiter's store away) are RetryableErrors, and a
+// pause longer than a call waits out a RateLimitedError until its end (engine/rate-limiter.ts); an answer,
+// whatever its status, is returned as it is: `errorForAnswer` (or the kit's http client) classifies it.
 // With a payload log (per destination, `payloadLog:`), each exchange — bodies, status, the items it was made
 // for — is handed to it once over; it decides what is kept (store/payload-log.ts).
 import { DeliveryError, RetryableError, errorForStatus, parseRetryAfter } from './errors.ts';
