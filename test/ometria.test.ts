@@ -9,7 +9,10 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOmetriaSimulator, type OmetriaSimulator } from '../src/sandbox/ometria/simulator.ts';
+import { carryOutErasures, requestErasure } from '../src/engine/erasure.ts';
 import { recordLateFailures } from '../src/engine/late-failures.ts';
+import { piiSchema } from '../src/config/schema.ts';
+import { piiKeysLoader } from '../src/pii/keys.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
 import { DeadLetters } from '../src/store/dead-letters.ts';
 import { EVENT_SETTLING, EventQueue, purgeSettledEvents } from '../src/store/event-queue.ts';
@@ -380,6 +383,20 @@ describe.each(testStores)('deliveries kept for a late refusal on $name', (testSt
       expect(await letters.replay(letter!.id, NOW + 20_000)).toMatchObject({ ok: true });
       const again = await queue.claim('p/2', 10, NOW + 80_000, NOW + 20_000);
       expect(again.map((row) => row.dedupe_key)).toEqual(['m-1', 'm-2', 'm-3']);
+    });
+  });
+
+  it('an erasure of the resource takes its kept deliveries, sealed messages and all', async () => {
+    await withQueue(async (store, queue) => {
+      await store.db.insertInto('events').values({ destination: 'marketing', event_type: 'customer_signed_up', dedupe_key: 'm-c', source_type: 'CustomerCreated', resource_type: 'customer', resource_id: 'c-kept', payload: '{}', correlation_id: 'corr-m-c', occurred_at: null, created_at: NOW, due_at: NOW }).execute();
+      const claimed = await queue.claim('p/1', 10, NOW + 60_000, NOW);
+      await queue.finish(NOW, { delivered: claimed, settling: new Map(claimed.map((row) => [row, NOW + 600_000])), retries: [], deadLetters: [] });
+      expect((await rows(store)).map((row) => `${row.dedupe_key}:${row.dead}`)).toEqual(['m-1:2', 'm-2:2', 'm-3:2', 'm-c:2']);
+
+      await carryOutErasures(store.db, [await requestErasure(store.db, 'c-kept', 'erase-c-kept', 'cli', NOW)], await piiKeysLoader(store.db, piiSchema.parse({}))(), NOW);
+      expect((await rows(store)).map((row) => row.dedupe_key)).toEqual(['m-1', 'm-2', 'm-3']);
+      const [audit] = await store.db.selectFrom('audit_log').select('detail').where('action', '=', 'erasure').execute();
+      expect(audit!.detail).toMatch(/ and 1 dead or kept event\(s\) removed$/);
     });
   });
 

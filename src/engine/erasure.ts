@@ -86,7 +86,7 @@ export async function carryOutErasures(db: Kysely<Database>, requests: readonly 
           fields: null,
           correlationId: request.correlation_id,
           outcome: 'ok',
-          detail: `requested by ${requestedBy(request.source)}: ${Number(marked.numUpdatedRows)} record(s) deleted at their destinations, ${tokens} vault token(s), ${identities} identit${identities === 1 ? 'y' : 'ies'} and ${Number(events.numDeletedRows)} dead event(s) removed`,
+          detail: `requested by ${requestedBy(request.source)}: ${Number(marked.numUpdatedRows)} record(s) deleted at their destinations, ${tokens} vault token(s), ${identities} identit${identities === 1 ? 'y' : 'ies'} and ${Number(events.numDeletedRows)} dead or kept event(s) removed`,
         },
       ]);
     });
