@@ -26,6 +26,17 @@ const ALLOWED_PER_WINDOW = 12;
 describe.each(testStores)('rate limits on $name', (testStore) => {
   afterAll(() => testStore.cleanup());
 
+  /** A fresh, migrated store for one test of the limiter itself, closed after it. */
+  async function withStore(run: (store: Store) => Promise<void>): Promise<void> {
+    const store = openStore(await testStore.create());
+    try {
+      await store.migrate();
+      await run(store);
+    } finally {
+      await store.close();
+    }
+  }
+
   it('keeps two processes together under one destination limit', async () => {
     const storeUrl = await testStore.create();
     // 8 calls a second for the destination as a whole; one call per record (no batching).
@@ -112,9 +123,7 @@ describe.each(testStores)('rate limits on $name', (testStore) => {
   });
 
   it('lets a call out when the store answers more slowly than a slot lasts', async () => {
-    const store = openStore(await testStore.create());
-    await store.migrate();
-    try {
+    await withStore(async (store) => {
       let clock = 1_000_000;
       // The store is busy for its first three round trips: each takes 500 ms on the limiter's clock, four slots at
       // 8 calls a second.
@@ -141,14 +150,11 @@ describe.each(testStores)('rate limits on $name', (testStore) => {
       const row = await store.db.selectFrom('rate_limits').select('theoretical_arrival').where('destination', '=', 'sink').executeTakeFirstOrThrow();
       expect(Number(row.theoretical_arrival)).toBe(start + 125);
       expect(slowRoundTrips).toBe(2);
-    } finally {
-      await store.close();
-    }
+    });
   });
+
   it('fails a call at once, rate-limited until then, when another process paused the destination for longer than a call waits', async () => {
-    const store = openStore(await testStore.create());
-    await store.migrate();
-    try {
+    await withStore(async (store) => {
       const clock = 2_000_000;
       const [pausing, waiting] = [createRateLimiter(store.db, 'crm', () => clock), createRateLimiter(store.db, 'crm', () => clock)];
       waiting.setRate({ requestsPerSecond: 8 });
@@ -163,8 +169,6 @@ describe.each(testStores)('rate limits on $name', (testStore) => {
       expect(failure).toBeInstanceOf(RateLimitedError);
       expect(failure).toMatchObject({ status: 429, retryAfterMs: 2 * 3_600_000, message: `the destination's limit is spent until ${new Date(clock + 2 * 3_600_000).toISOString()}` });
       expect(called).toBe(0);
-    } finally {
-      await store.close();
-    }
+    });
   });
 });
